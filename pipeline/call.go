@@ -1,0 +1,303 @@
+package pipeline
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Call is what a job runs: one Dagger function with its arguments, and
+// optionally a chain of calls on its result (for example `export --path=out`
+// on a returned Directory).
+type Call struct {
+	// Function is the kebab-case Dagger function name, as `dagger call` spells it.
+	Function string
+	// Args are the function's arguments, in the order given.
+	Args []Arg
+	// Chain holds further calls on the returned object, in order.
+	Chain []ChainCall
+}
+
+// ChainCall is one call on the object a previous call returned.
+type ChainCall struct {
+	// Function is the kebab-case name, such as "export" or "stdout".
+	Function string
+	// Args are its arguments.
+	Args []Arg
+}
+
+// ArgKind says how an argument reaches the Dagger CLI.
+type ArgKind string
+
+// The argument kinds. Secrets are never rendered as plain values: they are
+// passed as env://NAME so the value stays out of the command line and logs.
+const (
+	ArgString    ArgKind = "string"
+	ArgBool      ArgKind = "bool"
+	ArgInt       ArgKind = "int"
+	ArgDirectory ArgKind = "directory"
+	ArgFile      ArgKind = "file"
+	ArgSecret    ArgKind = "secret"
+)
+
+// Arg is one named argument of a Call.
+type Arg struct {
+	// Name is the kebab-case flag name, without dashes.
+	Name string
+	// Kind says what the value is.
+	Kind ArgKind
+	// Value is the literal value, the path, or for ArgSecret the name of the
+	// secret, which the CI provides as an environment variable.
+	Value string
+	// Var, when not empty, makes the value a CI-provided variable such as
+	// the commit SHA; Value is then ignored.
+	Var Variable
+	// Env, when not empty, makes the value the pipeline variable of that
+	// name (see pipeline.Var); Value is then ignored.
+	Env string
+	// Output, when not nil, makes the value what an earlier job printed;
+	// Value is then ignored. The job must need that job.
+	Output *OutputRef
+}
+
+// OutputRef names the output of another job.
+type OutputRef struct {
+	// Job is the job that prints the value.
+	Job string
+	// Name is the output's name, as the job declares it with Outputs.
+	Name string
+}
+
+// String returns a string argument.
+func String(name, value string) Arg { return Arg{Name: name, Kind: ArgString, Value: value} }
+
+// Bool returns a boolean argument.
+func Bool(name string, value bool) Arg {
+	return Arg{Name: name, Kind: ArgBool, Value: strconv.FormatBool(value)}
+}
+
+// Int returns an integer argument.
+func Int(name string, value int) Arg {
+	return Arg{Name: name, Kind: ArgInt, Value: strconv.Itoa(value)}
+}
+
+// Dir returns a Directory argument read from path, relative to the
+// repository root.
+func Dir(name, path string) Arg { return Arg{Name: name, Kind: ArgDirectory, Value: path} }
+
+// File returns a File argument read from path, relative to the repository root.
+func File(name, path string) Arg { return Arg{Name: name, Kind: ArgFile, Value: path} }
+
+// Secret returns a Secret argument whose value the CI holds as the secret or
+// masked variable called secret. It reaches Dagger as env://secret and never
+// as a plain value.
+func Secret(name, secret string) Arg { return Arg{Name: name, Kind: ArgSecret, Value: secret} }
+
+// FromVar returns a string argument whose value is a variable the CI
+// provides, such as CommitSHA.
+func FromVar(name string, v Variable) Arg { return Arg{Name: name, Kind: ArgString, Var: v} }
+
+// FromEnv returns a string argument whose value is the pipeline variable
+// name, declared with pipeline.Var.
+func FromEnv(name, variable string) Arg { return Arg{Name: name, Kind: ArgString, Env: variable} }
+
+// FromJob returns a string argument whose value is the output called output
+// of job, which the job declares with Outputs and the calling job needs. This
+// is how a digest built once is promoted to later jobs instead of rebuilt.
+func FromJob(name, job, output string) Arg {
+	return Arg{Name: name, Kind: ArgString, Output: &OutputRef{Job: job, Name: output}}
+}
+
+// Fn returns a call of the Dagger function named name (kebab-case).
+func Fn(name string, args ...Arg) Call {
+	return Call{Function: name, Args: args}
+}
+
+// FuncOf returns a call of the Dagger function that method becomes. method is
+// a method expression of a Dagger module's main object, such as
+// (*Ci).TestUnit, which Dagger exposes as "test-unit". Because the method is
+// named by the compiler, renaming it breaks the build rather than CI.
+//
+// FuncOf panics if method is not a function, since that is a programming
+// error in the pipeline definition and not a run-time condition.
+func FuncOf(method any, args ...Arg) Call {
+	return Fn(FunctionName(method), args...)
+}
+
+// FunctionName returns the kebab-case Dagger function name of a method
+// expression or method value, such as "test-unit" for (*Ci).TestUnit.
+func FunctionName(method any) string {
+	v := reflect.ValueOf(method)
+	if v.Kind() != reflect.Func {
+		panic(fmt.Sprintf("pipeline.FunctionName: %T is not a method expression", method))
+	}
+	full := runtime.FuncForPC(v.Pointer()).Name()
+	// "main.(*Ci).TestUnit" or, for a method value, "main.(*Ci).TestUnit-fm".
+	full = strings.TrimSuffix(full, "-fm")
+	name := full[strings.LastIndexByte(full, '.')+1:]
+	return Kebab(name)
+}
+
+// Kebab converts a Go identifier to the kebab-case form that Dagger uses for
+// function and argument names: "TestUnit" becomes "test-unit" and
+// "SecuritySAST" becomes "security-sast".
+func Kebab(ident string) string {
+	rs := []rune(ident)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			prevLower := i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]))
+			nextLower := i > 0 && i+1 < len(rs) && unicode.IsUpper(rs[i-1]) && unicode.IsLower(rs[i+1])
+			if prevLower || nextLower {
+				b.WriteByte('-')
+			}
+			b.WriteRune(unicode.ToLower(r))
+			continue
+		}
+		if r == '_' {
+			b.WriteByte('-')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Export returns a copy of c that exports the returned Directory or File to
+// path on the runner, as `dagger call ... export --path=path`.
+func (c Call) Export(path string) Call {
+	return c.Then("export", String("path", path))
+}
+
+// Then returns a copy of c with one more call chained on its result.
+func (c Call) Then(function string, args ...Arg) Call {
+	out := c.clone()
+	out.Chain = append(out.Chain, ChainCall{Function: function, Args: cloneArgs(args)})
+	return out
+}
+
+func (c Call) clone() Call {
+	out := Call{Function: c.Function, Args: cloneArgs(c.Args)}
+	for _, ch := range c.Chain {
+		out.Chain = append(out.Chain, ChainCall{Function: ch.Function, Args: cloneArgs(ch.Args)})
+	}
+	return out
+}
+
+func cloneArgs(args []Arg) []Arg {
+	out := append([]Arg(nil), args...)
+	for i, a := range out {
+		if a.Output != nil {
+			o := *a.Output
+			out[i].Output = &o
+		}
+	}
+	return out
+}
+
+// Outputs returns the job outputs the call reads, in order.
+func (c Call) Outputs() []OutputRef {
+	var out []OutputRef
+	add := func(args []Arg) {
+		for _, a := range args {
+			if a.Output != nil {
+				out = append(out, *a.Output)
+			}
+		}
+	}
+	add(c.Args)
+	for _, ch := range c.Chain {
+		add(ch.Args)
+	}
+	return out
+}
+
+// Secrets returns the names of the secrets the call reads, in order.
+func (c Call) Secrets() []string {
+	var out []string
+	add := func(args []Arg) {
+		for _, a := range args {
+			if a.Kind == ArgSecret {
+				out = append(out, a.Value)
+			}
+		}
+	}
+	add(c.Args)
+	for _, ch := range c.Chain {
+		add(ch.Args)
+	}
+	return out
+}
+
+// Variables returns the CI variables the call reads, in order, without duplicates.
+func (c Call) Variables() []Variable {
+	var out []Variable
+	seen := map[Variable]bool{}
+	add := func(args []Arg) {
+		for _, a := range args {
+			if a.Var != "" && !seen[a.Var] {
+				seen[a.Var] = true
+				out = append(out, a.Var)
+			}
+		}
+	}
+	add(c.Args)
+	for _, ch := range c.Chain {
+		add(ch.Args)
+	}
+	return out
+}
+
+// Command returns the `dagger call` command line for the call, for a shell
+// whose environment holds the CI variables and secrets under the names env
+// gives them. Values are quoted for a POSIX shell. module, when not empty, is
+// passed as `-m module`.
+func (c Call) Command(module string, env func(Variable) string) string {
+	parts := []string{"dagger"}
+	if module != "" {
+		parts = append(parts, "-m", shellQuote(module))
+	}
+	parts = append(parts, "call", c.Function)
+	parts = append(parts, renderArgs(c.Args, env)...)
+	for _, ch := range c.Chain {
+		parts = append(parts, ch.Function)
+		parts = append(parts, renderArgs(ch.Args, env)...)
+	}
+	return strings.Join(parts, " ")
+}
+
+func renderArgs(args []Arg, env func(Variable) string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		var v string
+		switch {
+		case a.Kind == ArgSecret:
+			v = shellQuote("env://" + a.Value)
+		case a.Var != "":
+			// Double quotes let the shell expand the variable without word
+			// splitting; the value never passes through the YAML.
+			v = `"$` + env(a.Var) + `"`
+		case a.Env != "":
+			v = `"$` + a.Env + `"`
+		case a.Output != nil:
+			v = `"$` + a.Output.Name + `"`
+		default:
+			v = shellQuote(a.Value)
+		}
+		out = append(out, "--"+a.Name+"="+v)
+	}
+	return out
+}
+
+// shellQuote quotes s for a POSIX shell when it has anything but safe characters.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./:=@%+,", r)))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,219 @@
+package pipeline
+
+import (
+	"slices"
+	"time"
+)
+
+// Tier is the kind of deployment an environment receives. The names are
+// GitLab's deployment tiers.
+type Tier string
+
+// The deployment tiers.
+const (
+	Production  Tier = "production"
+	Staging     Tier = "staging"
+	Testing     Tier = "testing"
+	Development Tier = "development"
+	Other       Tier = "other"
+)
+
+// Environment is where a deploy job deploys.
+type Environment struct {
+	// Name is the environment's name in the CI system, such as "staging".
+	Name string
+	// URL is where the deployed service answers; optional.
+	URL string
+	// Tier is the deployment tier. A Production environment needs a gate.
+	Tier Tier
+}
+
+// ReportKind is the format of a report a job produces.
+type ReportKind string
+
+// The report kinds. GitLab shows JUnit, Cobertura, SAST and container
+// scanning reports in merge requests; GitHub takes SARIF into code scanning.
+const (
+	JUnit                   ReportKind = "junit"
+	Cobertura               ReportKind = "cobertura"
+	SARIF                   ReportKind = "sarif"
+	GitLabSAST              ReportKind = "gitlab-sast"
+	GitLabContainerScanning ReportKind = "gitlab-container-scanning"
+)
+
+// Report is a report file a job leaves behind, relative to the repository root.
+type Report struct {
+	// Kind is the report's format.
+	Kind ReportKind
+	// Path is the file the job writes.
+	Path string
+}
+
+// Artifacts are files a job keeps after it ends.
+type Artifacts struct {
+	// Paths are files or directories relative to the repository root.
+	Paths []string
+	// ExpireIn is how long the CI keeps them; zero means the CI's default.
+	ExpireIn time.Duration
+}
+
+// JobSpec is the full description of one job. It is a plain value: the
+// copies that Pipeline.Jobs returns can be read freely and changing them
+// changes nothing else.
+type JobSpec struct {
+	// Name is the job's name on GitLab, such as "test:unit". On GitHub the
+	// job id is ID().
+	Name string
+	// Stage is the stage the job belongs to.
+	Stage string
+	// Needs are the jobs that must finish before this one starts.
+	Needs []string
+	// Call is the Dagger function the job runs.
+	Call Call
+	// Rules say when the job runs; empty means always.
+	Rules []Rule
+	// Environment is where the job deploys, if it deploys.
+	Environment *Environment
+	// Approval makes the job wait for a person: a manual job on GitLab,
+	// environment reviewers on GitHub.
+	Approval bool
+	// AllowFailure lets the pipeline succeed when the job fails.
+	AllowFailure bool
+	// Timeout bounds the job's run time; zero means the CI's default.
+	Timeout time.Duration
+	// Retries is how many times a failed job is run again (0 to 2).
+	Retries int
+	// Interruptible lets a newer pipeline on the same ref cancel this job.
+	Interruptible bool
+	// ConcurrencyGroup, when set, makes jobs of the same group run one at a
+	// time across pipelines (GitLab resource_group, GitHub job concurrency).
+	ConcurrencyGroup string
+	// RunnerTags select GitLab runners.
+	RunnerTags []string
+	// RunsOn selects GitHub runners; empty means the pipeline's default.
+	RunsOn []string
+	// Reports are the report files the job writes.
+	Reports []Report
+	// Artifacts are the files the job keeps.
+	Artifacts *Artifacts
+	// Coverage is a regular expression (without slashes) that finds the
+	// coverage percentage in the job's log, for GitLab's coverage: keyword.
+	Coverage string
+	// Output, when set, names the value the job's function prints (its
+	// standard output, trimmed). Later jobs that need this job read it with
+	// FromJob: a GitLab dotenv report, a GitHub job output.
+	Output string
+}
+
+// ID returns the job's GitHub Actions job id: the name with every character
+// other than letters, digits, "-" and "_" replaced by "-".
+func (j JobSpec) ID() string {
+	b := []byte(j.Name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// Secrets returns the secret names the job reads.
+func (j JobSpec) Secrets() []string { return j.Call.Secrets() }
+
+func (j JobSpec) clone() JobSpec {
+	out := j
+	out.Needs = slices.Clone(j.Needs)
+	out.Call = j.Call.clone()
+	out.Rules = nil
+	for _, r := range j.Rules {
+		out.Rules = append(out.Rules, r.clone())
+	}
+	if j.Environment != nil {
+		e := *j.Environment
+		out.Environment = &e
+	}
+	out.RunnerTags = slices.Clone(j.RunnerTags)
+	out.RunsOn = slices.Clone(j.RunsOn)
+	out.Reports = slices.Clone(j.Reports)
+	if j.Artifacts != nil {
+		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}
+		out.Artifacts = &a
+	}
+	return out
+}
+
+// JobOption sets one property of a job.
+type JobOption func(*JobSpec)
+
+// Stage puts the job in stage.
+func Stage(name string) JobOption { return func(j *JobSpec) { j.Stage = name } }
+
+// Needs makes the job wait for jobs.
+func Needs(jobs ...string) JobOption {
+	return func(j *JobSpec) { j.Needs = append(j.Needs, jobs...) }
+}
+
+// Calls sets the Dagger function the job runs.
+func Calls(c Call) JobOption { return func(j *JobSpec) { j.Call = c.clone() } }
+
+// When adds rules saying when the job runs. A job runs when any rule matches.
+func When(rules ...Rule) JobOption {
+	return func(j *JobSpec) {
+		for _, r := range rules {
+			j.Rules = append(j.Rules, r.clone())
+		}
+	}
+}
+
+// Deploys makes the job deploy to env.
+func Deploys(env Environment) JobOption {
+	return func(j *JobSpec) { e := env; j.Environment = &e }
+}
+
+// Approval makes the job wait for a person's approval before it runs.
+func Approval() JobOption { return func(j *JobSpec) { j.Approval = true } }
+
+// AllowFailure lets the pipeline succeed when this job fails.
+func AllowFailure() JobOption { return func(j *JobSpec) { j.AllowFailure = true } }
+
+// Timeout bounds the job's run time.
+func Timeout(d time.Duration) JobOption { return func(j *JobSpec) { j.Timeout = d } }
+
+// Retry runs a failed job again, up to n more times (GitLab allows 0 to 2).
+func Retry(n int) JobOption { return func(j *JobSpec) { j.Retries = n } }
+
+// Interruptible lets a newer pipeline on the same ref cancel the job.
+func Interruptible() JobOption { return func(j *JobSpec) { j.Interruptible = true } }
+
+// Concurrency makes jobs sharing group run one at a time across pipelines.
+func Concurrency(group string) JobOption { return func(j *JobSpec) { j.ConcurrencyGroup = group } }
+
+// RunnerTags selects GitLab runners by tag for this job.
+func RunnerTags(tags ...string) JobOption {
+	return func(j *JobSpec) { j.RunnerTags = append(j.RunnerTags, tags...) }
+}
+
+// RunsOn selects GitHub runners by label for this job.
+func RunsOn(labels ...string) JobOption {
+	return func(j *JobSpec) { j.RunsOn = append(j.RunsOn, labels...) }
+}
+
+// Reports declares report files the job writes.
+func Reports(reports ...Report) JobOption {
+	return func(j *JobSpec) { j.Reports = append(j.Reports, reports...) }
+}
+
+// KeepArtifacts keeps paths for expireIn after the job ends.
+func KeepArtifacts(expireIn time.Duration, paths ...string) JobOption {
+	return func(j *JobSpec) {
+		j.Artifacts = &Artifacts{Paths: slices.Clone(paths), ExpireIn: expireIn}
+	}
+}
+
+// Outputs declares that the job's function prints a value that later jobs
+// read as name, such as "IMAGE_REF" for a pushed image's digest reference.
+func Outputs(name string) JobOption { return func(j *JobSpec) { j.Output = name } }
+
+// Coverage sets the regular expression that finds the coverage percentage
+// in the job's log.
+func Coverage(regexp string) JobOption { return func(j *JobSpec) { j.Coverage = regexp } }

@@ -1,0 +1,214 @@
+package pipeline
+
+import (
+	"maps"
+	"slices"
+)
+
+// DefaultDaggerVersion is the Dagger CLI version generated CI files install.
+const DefaultDaggerVersion = "v0.19.10"
+
+// Pipeline is a validated, immutable pipeline definition. Build one with New.
+type Pipeline struct {
+	name          string
+	stages        []string
+	jobs          []JobSpec
+	variables     map[string]string
+	module        string
+	daggerVersion string
+	functions     map[string]Signature
+	runnerTags    []string
+	runsOn        []string
+	source        string
+	regenerate    string
+}
+
+// Signature describes a Dagger function that jobs may call, for checking
+// jobs against the module before any CI file is written.
+type Signature struct {
+	// Name is the kebab-case function name.
+	Name string
+	// Args are the kebab-case argument names the function takes.
+	Args []string
+}
+
+// Option configures a Pipeline.
+type Option func(*Pipeline)
+
+// Stages declares the stages, in the order they run.
+func Stages(names ...string) Option {
+	return func(p *Pipeline) { p.stages = append(p.stages, names...) }
+}
+
+// Job adds a job named name. Its name is used as-is on GitLab; GitHub gets
+// JobSpec.ID.
+func Job(name string, opts ...JobOption) Option {
+	return func(p *Pipeline) {
+		j := JobSpec{Name: name}
+		for _, o := range opts {
+			o(&j)
+		}
+		p.jobs = append(p.jobs, j)
+	}
+}
+
+// Variable sets a plain (non-secret) environment variable for every job.
+func Var(name, value string) Option {
+	return func(p *Pipeline) {
+		if p.variables == nil {
+			p.variables = map[string]string{}
+		}
+		p.variables[name] = value
+	}
+}
+
+// Module sets the Dagger module jobs call, as `dagger -m path call`. The
+// default is the module at the repository root.
+func Module(path string) Option { return func(p *Pipeline) { p.module = path } }
+
+// DaggerVersion sets the Dagger CLI version the CI installs.
+func DaggerVersion(v string) Option { return func(p *Pipeline) { p.daggerVersion = v } }
+
+// Functions declares the functions the module has. When given, New checks
+// that every job calls one of them with arguments it takes.
+func Functions(sigs ...Signature) Option {
+	return func(p *Pipeline) {
+		if p.functions == nil {
+			p.functions = map[string]Signature{}
+		}
+		for _, s := range sigs {
+			p.functions[s.Name] = Signature{Name: s.Name, Args: slices.Clone(s.Args)}
+		}
+	}
+}
+
+// DefaultRunnerTags selects GitLab runners for jobs that do not choose their own.
+func DefaultRunnerTags(tags ...string) Option {
+	return func(p *Pipeline) { p.runnerTags = append(p.runnerTags, tags...) }
+}
+
+// DefaultRunsOn selects GitHub runners for jobs that do not choose their own.
+// The default is ubuntu-latest.
+func DefaultRunsOn(labels ...string) Option {
+	return func(p *Pipeline) { p.runsOn = append(p.runsOn, labels...) }
+}
+
+// GeneratedFrom names the source of the definition and the command that
+// regenerates the CI files, for the header of every generated file.
+func GeneratedFrom(source, regenerate string) Option {
+	return func(p *Pipeline) { p.source, p.regenerate = source, regenerate }
+}
+
+// New builds and validates a pipeline. It returns a *ValidationError that
+// lists every problem found when the definition is not valid.
+func New(name string, opts ...Option) (*Pipeline, error) {
+	p := &Pipeline{name: name, daggerVersion: DefaultDaggerVersion}
+	for _, o := range opts {
+		o(p)
+	}
+	if len(p.runsOn) == 0 {
+		p.runsOn = []string{"ubuntu-latest"}
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Name returns the pipeline's name.
+func (p *Pipeline) Name() string { return p.name }
+
+// Stages returns the stages in order.
+func (p *Pipeline) Stages() []string { return slices.Clone(p.stages) }
+
+// Jobs returns copies of the jobs, in stage order and, within a stage, in
+// the order they were added.
+func (p *Pipeline) Jobs() []JobSpec {
+	out := make([]JobSpec, 0, len(p.jobs))
+	for _, s := range p.stages {
+		for _, j := range p.jobs {
+			if j.Stage == s {
+				out = append(out, j.clone())
+			}
+		}
+	}
+	return out
+}
+
+// Job returns a copy of the job called name.
+func (p *Pipeline) Job(name string) (JobSpec, bool) {
+	for _, j := range p.jobs {
+		if j.Name == name {
+			return j.clone(), true
+		}
+	}
+	return JobSpec{}, false
+}
+
+// Variables returns the pipeline-wide plain variables.
+func (p *Pipeline) Variables() map[string]string { return maps.Clone(p.variables) }
+
+// Module returns the Dagger module path jobs call ("" for the root module).
+func (p *Pipeline) Module() string { return p.module }
+
+// DaggerVersion returns the Dagger CLI version the CI installs.
+func (p *Pipeline) DaggerVersion() string { return p.daggerVersion }
+
+// DefaultRunnerTags returns the GitLab runner tags for jobs without their own.
+func (p *Pipeline) DefaultRunnerTags() []string { return slices.Clone(p.runnerTags) }
+
+// DefaultRunsOn returns the GitHub runner labels for jobs without their own.
+func (p *Pipeline) DefaultRunsOn() []string { return slices.Clone(p.runsOn) }
+
+// Source returns where the definition lives, for generated headers.
+func (p *Pipeline) Source() string { return p.source }
+
+// Regenerate returns the command that regenerates the CI files.
+func (p *Pipeline) Regenerate() string { return p.regenerate }
+
+// Secrets returns every secret name that some job reads, sorted.
+func (p *Pipeline) Secrets() []string {
+	set := map[string]bool{}
+	for _, j := range p.jobs {
+		for _, s := range j.Secrets() {
+			set[s] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// Plan returns, in run order, the jobs that a pipeline started by event on
+// ref would contain: the jobs whose rules match, minus the jobs whose needs
+// would be absent. Manual (approval) jobs are included; their JobSpec says so.
+func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
+	included := map[string]bool{}
+	var out []JobSpec
+	for _, j := range p.Jobs() {
+		if !j.runsFor(event, ref) {
+			continue
+		}
+		ok := true
+		for _, n := range j.Needs {
+			if !included[n] {
+				ok = false
+			}
+		}
+		if ok {
+			included[j.Name] = true
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+func (j JobSpec) runsFor(event Event, ref string) bool {
+	if len(j.Rules) == 0 {
+		return true
+	}
+	for _, r := range j.Rules {
+		if r.Matches(event, ref) {
+			return true
+		}
+	}
+	return false
+}

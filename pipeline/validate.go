@@ -1,0 +1,338 @@
+package pipeline
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// ValidationError lists everything wrong with a pipeline definition. New
+// returns one before any file is generated, so a broken definition never
+// reaches a CI system.
+type ValidationError struct {
+	// Pipeline is the pipeline's name.
+	Pipeline string
+	// Problems are the messages, one per problem, in a stable order.
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return fmt.Sprintf("pipeline %q is invalid: %s", e.Pipeline, e.Problems[0])
+	}
+	return fmt.Sprintf("pipeline %q is invalid:\n  - %s", e.Pipeline, strings.Join(e.Problems, "\n  - "))
+}
+
+var (
+	// GitLab CI variable keys and GitHub secret names may hold only ASCII
+	// letters, digits and underscores, and must not start with a digit.
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// Dagger function and argument names as `dagger call` spells them.
+	kebabRE = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+	// Stage and job names: printable, no YAML or shell surprises.
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/ -]*$`)
+)
+
+func (p *Pipeline) validate() error {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+
+	if !nameRE.MatchString(p.name) {
+		add("the pipeline name %q must start with a letter or digit and hold only letters, digits, spaces and _.:/-", p.name)
+	}
+	if len(p.stages) == 0 {
+		add("no stages are declared; add pipeline.Stages(...)")
+	}
+	stageIndex := map[string]int{}
+	for i, s := range p.stages {
+		if _, dup := stageIndex[s]; dup {
+			add("stage %q is declared twice", s)
+			continue
+		}
+		if !nameRE.MatchString(s) {
+			add("stage %q must start with a letter or digit and hold only letters, digits, spaces and _.:/-", s)
+		}
+		stageIndex[s] = i
+	}
+	if len(p.jobs) == 0 {
+		add("no jobs are defined; add pipeline.Job(...)")
+	}
+
+	for name := range sortedMap(p.variables) {
+		if !envNameRE.MatchString(name) {
+			add("variable %q: the name must hold only letters, digits and _ and not start with a digit", name)
+		}
+	}
+
+	jobs := map[string]JobSpec{}
+	ids := map[string]string{}
+	for _, j := range p.jobs {
+		if _, dup := jobs[j.Name]; dup {
+			add("job %q is defined twice", j.Name)
+			continue
+		}
+		jobs[j.Name] = j
+		if other, clash := ids[j.ID()]; clash {
+			add("jobs %q and %q both become the GitHub job id %q; rename one", other, j.Name, j.ID())
+		}
+		ids[j.ID()] = j.Name
+	}
+
+	checked := map[string]bool{}
+	for _, j := range p.jobs {
+		if checked[j.Name] {
+			continue // a duplicate, reported above
+		}
+		checked[j.Name] = true
+		jp := func(format string, args ...any) { add("job %q: "+format, append([]any{j.Name}, args...)...) }
+		if !nameRE.MatchString(j.Name) {
+			jp("the name must start with a letter or digit and hold only letters, digits, spaces and _.:/-")
+		}
+		si, ok := stageIndex[j.Stage]
+		switch {
+		case j.Stage == "":
+			jp("no stage; add pipeline.Stage(...)")
+		case !ok:
+			jp("stage %q is not declared; declare it in pipeline.Stages(...)", j.Stage)
+		}
+		for _, n := range j.Needs {
+			dep, exists := jobs[n]
+			switch {
+			case n == j.Name:
+				jp("needs itself")
+			case !exists:
+				jp("needs %q, which is not a job", n)
+			case ok && stageIndex[dep.Stage] > si:
+				jp("needs %q, which runs in the later stage %q", n, dep.Stage)
+			}
+		}
+		p.validateCall(j, jobs, jp)
+		p.validateRules(j, jp)
+		validateSettings(j, jp)
+		if j.Output != "" && !envNameRE.MatchString(j.Output) {
+			jp("output name %q must hold only letters, digits and _ and not start with a digit", j.Output)
+		}
+	}
+	if cycle := findCycle(p.jobs, jobs); cycle != nil {
+		add("the needs form a cycle: %s", strings.Join(cycle, " -> "))
+	}
+	if len(probs) > 0 {
+		return &ValidationError{Pipeline: p.name, Problems: probs}
+	}
+	return nil
+}
+
+func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(string, ...any)) {
+	c := j.Call
+	if c.Function == "" {
+		jp("calls no Dagger function; add pipeline.Calls(...)")
+		return
+	}
+	if !kebabRE.MatchString(c.Function) {
+		jp("function name %q is not kebab-case as `dagger call` spells it", c.Function)
+	}
+	if p.functions != nil {
+		sig, ok := p.functions[c.Function]
+		if !ok {
+			names := make([]string, 0, len(p.functions))
+			for n := range p.functions {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			jp("calls the Dagger function %q, which the module does not have (it has: %s)", c.Function, strings.Join(names, ", "))
+		} else {
+			for _, a := range c.Args {
+				if !slices.Contains(sig.Args, a.Name) {
+					jp("passes --%s to %q, which takes no such argument (it takes: %s)", a.Name, c.Function, strings.Join(sig.Args, ", "))
+				}
+			}
+		}
+	}
+	checkArgs := func(args []Arg) {
+		seen := map[string]bool{}
+		for _, a := range args {
+			if !kebabRE.MatchString(a.Name) {
+				jp("argument name %q is not kebab-case", a.Name)
+			}
+			if seen[a.Name] {
+				jp("passes --%s twice", a.Name)
+			}
+			seen[a.Name] = true
+			if a.Var != "" && !a.Var.valid() {
+				jp("argument --%s reads the unknown CI variable %q", a.Name, a.Var)
+			}
+			if a.Env != "" {
+				if _, ok := p.variables[a.Env]; !ok {
+					jp("argument --%s reads the variable %q, which is not declared; add pipeline.Var(%q, ...)", a.Name, a.Env, a.Env)
+				}
+			}
+			if o := a.Output; o != nil {
+				src, ok := jobs[o.Job]
+				switch {
+				case !ok:
+					jp("argument --%s reads an output of %q, which is not a job", a.Name, o.Job)
+				case src.Output != o.Name:
+					jp("argument --%s reads the output %q of %q, which declares no such output; add pipeline.Outputs(%q) to it", a.Name, o.Name, o.Job, o.Name)
+				case !slices.Contains(j.Needs, o.Job):
+					jp("argument --%s reads an output of %q but does not need it; add pipeline.Needs(%q)", a.Name, o.Job, o.Job)
+				}
+			}
+			if a.Kind == ArgSecret {
+				checkSecretName(a.Value, jp)
+			}
+		}
+	}
+	checkArgs(c.Args)
+	for _, ch := range c.Chain {
+		if !kebabRE.MatchString(ch.Function) {
+			jp("chained function name %q is not kebab-case", ch.Function)
+		}
+		checkArgs(ch.Args)
+	}
+}
+
+func checkSecretName(name string, jp func(string, ...any)) {
+	upper := strings.ToUpper(name)
+	switch {
+	case !envNameRE.MatchString(name):
+		jp("secret %q: a CI secret name may hold only letters, digits and _ and must not start with a digit", name)
+	case strings.HasPrefix(upper, "GITHUB_"):
+		jp("secret %q: GitHub rejects secret names that start with GITHUB_", name)
+	case strings.HasPrefix(upper, "CI_") || strings.HasPrefix(upper, "GITLAB_"):
+		jp("secret %q: names starting with CI_ or GITLAB_ are GitLab's predefined variables; choose another name", name)
+	}
+}
+
+func (p *Pipeline) validateRules(j JobSpec, jp func(string, ...any)) {
+	for _, r := range j.Rules {
+		switch r.Event {
+		case Push, TagPush, MergeRequest, Schedule, Dispatch:
+		default:
+			jp("rule has the unknown event %q", r.Event)
+		}
+		for _, ref := range r.Refs {
+			if _, err := ParseRefPattern(ref); err != nil {
+				jp("invalid %s pattern: %v", refWord(r.Event), err)
+			}
+		}
+		for _, c := range r.Changes {
+			if c == "" || strings.HasPrefix(c, "/") {
+				jp("changed-path glob %q must be a non-empty path relative to the repository root", c)
+			}
+		}
+	}
+}
+
+func refWord(e Event) string {
+	if e == TagPush {
+		return "tag"
+	}
+	return "branch"
+}
+
+func validateSettings(j JobSpec, jp func(string, ...any)) {
+	if e := j.Environment; e != nil {
+		if !nameRE.MatchString(e.Name) {
+			jp("environment name %q must start with a letter or digit and hold only letters, digits, spaces and _.:/-", e.Name)
+		}
+		switch e.Tier {
+		case Production, Staging, Testing, Development, Other:
+		case "":
+			jp("environment %q has no tier; set Tier", e.Name)
+		default:
+			jp("environment %q has the unknown tier %q", e.Name, e.Tier)
+		}
+		if e.Tier == Production && !j.Approval {
+			jp("deploys to the production environment %q without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub)", e.Name)
+		}
+		if e.URL != "" && !strings.HasPrefix(e.URL, "https://") && !strings.HasPrefix(e.URL, "http://") {
+			jp("environment %q: URL %q must start with https:// or http://", e.Name, e.URL)
+		}
+	}
+	if j.Retries < 0 || j.Retries > 2 {
+		jp("retries must be 0, 1 or 2 (GitLab's limit), not %d", j.Retries)
+	}
+	if j.Timeout < 0 {
+		jp("timeout must not be negative")
+	}
+	if j.Timeout > 0 && j.Timeout.Minutes() != float64(int(j.Timeout.Minutes())) {
+		jp("timeout %v must be whole minutes (GitHub's timeout-minutes)", j.Timeout)
+	}
+	if j.Artifacts != nil && j.Artifacts.ExpireIn < 0 {
+		jp("artifacts expiry must not be negative")
+	}
+	for _, r := range j.Reports {
+		switch r.Kind {
+		case JUnit, Cobertura, SARIF, GitLabSAST, GitLabContainerScanning:
+		default:
+			jp("report %q has the unknown kind %q", r.Path, r.Kind)
+		}
+		if r.Path == "" || strings.HasPrefix(r.Path, "/") || strings.Contains(r.Path, "..") {
+			jp("report path %q must be a relative path inside the repository", r.Path)
+		}
+	}
+	if j.Coverage != "" {
+		if _, err := regexp.Compile(j.Coverage); err != nil {
+			jp("coverage regexp %q does not compile: %v", j.Coverage, err)
+		}
+	}
+}
+
+// findCycle returns the jobs of one needs cycle, first job repeated at the
+// end, or nil.
+func findCycle(order []JobSpec, jobs map[string]JobSpec) []string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var visit func(string) bool
+	visit = func(n string) bool {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, m := range jobs[n].Needs {
+			if _, ok := jobs[m]; !ok || m == n {
+				continue // reported as a missing or self need
+			}
+			switch color[m] {
+			case grey:
+				i := slices.Index(stack, m)
+				found = append(slices.Clone(stack[i:]), m)
+				return true
+			case white:
+				if visit(m) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+		return false
+	}
+	for _, j := range order {
+		if color[j.Name] == white && visit(j.Name) {
+			return found
+		}
+	}
+	return nil
+}
+
+// sortedMap iterates m in key order, so messages come out in a stable order.
+func sortedMap(m map[string]string) func(func(string, string) bool) {
+	return func(yield func(string, string) bool) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}
