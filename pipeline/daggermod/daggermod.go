@@ -15,8 +15,8 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -81,7 +81,18 @@ func (m *Module) Function(name string) (Function, bool) {
 // Parse reads the Go files in dir (not its tests, not generated bindings)
 // and returns the exported methods of the type named object.
 func Parse(dir, object string) (*Module, error) {
-	entries, err := os.ReadDir(dir)
+	mod, err := ParseFS(os.DirFS(dir), object)
+	if err != nil {
+		return nil, fmt.Errorf("%w (in %s)", err, dir)
+	}
+	return mod, nil
+}
+
+// ParseFS is Parse on the top directory of fsys. A module can embed its own
+// source (//go:embed *.go) and check its pipeline against itself wherever it
+// runs, inside an engine included.
+func ParseFS(fsys fs.FS, object string) (*Module, error) {
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("daggermod: reading module source: %w", err)
 	}
@@ -93,7 +104,11 @@ func Parse(dir, object string) (*Module, error) {
 		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") || name == "dagger.gen.go" {
 			continue
 		}
-		file, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, parser.ParseComments)
+		src, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("daggermod: %w", err)
+		}
+		file, err := parser.ParseFile(fset, name, src, parser.ParseComments)
 		if err != nil {
 			return nil, fmt.Errorf("daggermod: %w", err)
 		}
@@ -114,7 +129,7 @@ func Parse(dir, object string) (*Module, error) {
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("daggermod: no type %s in %s; the main object's name is the module name in PascalCase", object, dir)
+		return nil, fmt.Errorf("daggermod: no type %s; the main object's name is the module name in PascalCase", object)
 	}
 	slices.SortFunc(mod.Functions, func(a, b Function) int { return strings.Compare(a.Name, b.Name) })
 	return mod, nil

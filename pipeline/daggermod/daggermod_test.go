@@ -37,7 +37,7 @@ func TestParse(t *testing.T) {
 
 func TestParseMissingObject(t *testing.T) {
 	_, err := daggermod.Parse("testdata/mod", "Nope")
-	if err == nil || !strings.Contains(err.Error(), "no type Nope in testdata/mod") {
+	if err == nil || !strings.Contains(err.Error(), "no type Nope; the main object's name is the module name in PascalCase (in testdata/mod)") {
 		t.Fatalf("err = %v, want a message naming the missing type", err)
 	}
 }
