@@ -1,0 +1,365 @@
+package github
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// defaultRetention is how many days artifacts and reports are kept when the
+// model does not say.
+const defaultRetention = 7
+
+// outputStep is the id of the step that runs `dagger call`, whose output a
+// job publishes.
+const outputStep = "call"
+
+// jobNeeds is what a job waits for on GitHub.
+type jobNeeds struct {
+	ids []string
+	// stage is true when the needs stand for GitLab's stage order (the job
+	// declares no needs): the job then runs when those jobs succeeded or
+	// were skipped, not only when they succeeded.
+	stage bool
+}
+
+// resolveNeeds returns every job's needs. Declared needs are kept as they
+// are. A job without them waits for all jobs of earlier stages, as GitLab
+// runs it; of those only the ones that no other of them already waits for
+// are listed, so large pipelines stay readable.
+func (g *generator) resolveNeeds() []jobNeeds {
+	n := len(g.jobs)
+	index := make(map[string]int, n)
+	for i, j := range g.jobs {
+		index[j.Name] = i
+	}
+	words := (n + 63) / 64
+	// anc[i] holds the jobs that job i waits for, directly or not.
+	anc := make([][]uint64, n)
+	out := make([]jobNeeds, n)
+	stageStart := 0
+	union := make([]uint64, words)
+	for i, j := range g.jobs {
+		if i > 0 && g.jobs[i-1].Stage != j.Stage {
+			stageStart = i
+		}
+		a := make([]uint64, words)
+		var direct []int
+		if len(j.Needs) > 0 {
+			for _, name := range j.Needs {
+				if k, ok := index[name]; ok && !slices.Contains(direct, k) {
+					direct = append(direct, k)
+				}
+			}
+		} else if stageStart > 0 {
+			clear(union)
+			for k := range stageStart {
+				for w, x := range anc[k] {
+					union[w] |= x
+				}
+			}
+			for k := range stageStart {
+				if union[k/64]&(1<<(k%64)) == 0 {
+					direct = append(direct, k)
+				}
+			}
+			out[i].stage = true
+		}
+		for _, k := range direct {
+			a[k/64] |= 1 << (k % 64)
+			for w, x := range anc[k] {
+				a[w] |= x
+			}
+			out[i].ids = append(out[i].ids, g.jobs[k].ID())
+		}
+		anc[i] = a
+	}
+	return out
+}
+
+func (g *generator) jobsNode() (*yaml.Node, error) {
+	needs := g.resolveNeeds()
+	jobs := mapping()
+	for i, j := range g.jobs {
+		n, err := g.job(j, needs[i])
+		if err != nil {
+			return nil, err
+		}
+		set(jobs, j.ID(), n)
+	}
+	return jobs, nil
+}
+
+func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) {
+	jp := func(format string, args ...any) error {
+		return fmt.Errorf("github: job %q: "+format, append([]any{j.Name}, args...)...)
+	}
+	n := mapping()
+	if len(needs.ids) > 0 {
+		set(n, "needs", strings2seq(needs.ids))
+	}
+	cond, err := jobCondition(j.Rules)
+	if err != nil {
+		return nil, jp("%v", err)
+	}
+	if needs.stage && len(needs.ids) > 0 {
+		// GitHub skips a job when a job it needs was skipped; GitLab's
+		// stage order only waits for the jobs that are in the pipeline.
+		stage := "!cancelled() && !failure()"
+		switch {
+		case cond == "":
+			cond = stage
+		case strings.Contains(cond, " || "):
+			cond = stage + " && (" + cond + ")"
+		default:
+			cond = stage + " && " + cond
+		}
+	}
+	if strings.HasPrefix(cond, "!") {
+		// A plain YAML scalar cannot start with "!" (a tag), and a
+		// quoted one would double every quote of the expression.
+		cond = "${{ " + cond + " }}"
+	}
+	if cond != "" {
+		set(n, "if", str(cond))
+	}
+	runsOn := j.RunsOn
+	if len(runsOn) == 0 {
+		runsOn = g.p.DefaultRunsOn()
+	}
+	for i, l := range runsOn {
+		runsOn[i] = literal(l)
+	}
+	if len(runsOn) == 1 {
+		set(n, "runs-on", str(runsOn[0]))
+	} else {
+		set(n, "runs-on", strings2seq(runsOn))
+	}
+
+	sarif, files := splitReports(j)
+	perms := mapping()
+	if len(sarif) > 0 {
+		// upload-sarif reads the run's metadata, which private
+		// repositories guard with actions: read.
+		set(perms, "actions", str("read"))
+	}
+	set(perms, "contents", str("read"))
+	if len(sarif) > 0 {
+		set(perms, "security-events", str("write"))
+	}
+	set(n, "permissions", perms)
+
+	if name := environmentName(j); name != "" {
+		env := mapping()
+		set(env, "name", str(name))
+		if j.Environment != nil && j.Environment.URL != "" {
+			set(env, "url", str(literal(j.Environment.URL)))
+		}
+		set(n, "environment", env)
+	}
+	if j.ConcurrencyGroup != "" {
+		c := mapping()
+		set(c, "group", str(literal(j.ConcurrencyGroup)))
+		// Queue, never cancel: a cancelled deploy is worse than a late one.
+		set(c, "cancel-in-progress", boolean(false))
+		set(n, "concurrency", c)
+	}
+	if j.AllowFailure {
+		set(n, "continue-on-error", boolean(true))
+	}
+	if j.Timeout > 0 {
+		set(n, "timeout-minutes", integer(int(j.Timeout/time.Minute)))
+	}
+	if j.Output != "" {
+		o := mapping()
+		set(o, j.Output, str("${{ steps."+outputStep+".outputs.value }}"))
+		set(n, "outputs", o)
+	}
+
+	steps := &yaml.Node{Kind: yaml.SequenceNode}
+	steps.Content = append(steps.Content, checkoutStep(), daggerStep(g.p.DaggerVersion()))
+	call, err := g.callStep(j)
+	if err != nil {
+		return nil, jp("%v", err)
+	}
+	steps.Content = append(steps.Content, call)
+	for i, r := range sarif {
+		steps.Content = append(steps.Content, sarifStep(j, r, i, len(sarif)))
+	}
+	if len(files) > 0 {
+		steps.Content = append(steps.Content, artifactStep(j, files))
+	}
+	set(n, "steps", steps)
+	return n, nil
+}
+
+// splitReports separates SARIF reports, which go to code scanning, from the
+// files kept as a workflow artifact: the other reports and the artifacts.
+func splitReports(j pipeline.JobSpec) (sarif []pipeline.Report, files []string) {
+	for _, r := range j.Reports {
+		if r.Kind == pipeline.SARIF {
+			sarif = append(sarif, r)
+		} else if !slices.Contains(files, r.Path) {
+			files = append(files, r.Path)
+		}
+	}
+	if j.Artifacts != nil {
+		for _, p := range j.Artifacts.Paths {
+			if !slices.Contains(files, p) {
+				files = append(files, p)
+			}
+		}
+	}
+	return sarif, files
+}
+
+func checkoutStep() *yaml.Node {
+	s := mapping()
+	set(s, "name", str("Check out"))
+	set(s, "uses", uses(CheckoutAction))
+	with := mapping()
+	// The job needs the sources, not a token left in .git/config.
+	set(with, "persist-credentials", boolean(false))
+	set(s, "with", with)
+	return s
+}
+
+// daggerStep installs the pinned Dagger CLI unless that exact version is
+// already on PATH. The snippet is the same as on GitLab.
+func daggerStep(version string) *yaml.Node {
+	v := "v" + strings.TrimPrefix(version, "v")
+	s := mapping()
+	set(s, "name", str("Set up Dagger "+v))
+	set(s, "run", script(
+		`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger `+v+` " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=`+v[1:]+` sh`,
+		`echo "$HOME/.local/bin" >> "$GITHUB_PATH"`,
+	))
+	return s
+}
+
+func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
+	env := map[string]string{}
+	what := map[string]string{}
+	add := func(name, value, desc string) error {
+		if _, clash := g.vars[name]; clash {
+			return fmt.Errorf("%s %q would hide the pipeline variable of the same name; rename one", desc, name)
+		}
+		if old, ok := env[name]; ok && old != value {
+			return fmt.Errorf("%s %q and %s %q would be the same environment variable; rename one", what[name], name, desc, name)
+		}
+		env[name], what[name] = value, desc
+		return nil
+	}
+	for _, s := range j.Secrets() {
+		// The secret reaches the step's environment only; the command
+		// passes env://NAME, so the value is never on a command line.
+		if err := add(s, "${{ secrets."+s+" }}", "secret"); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range j.Call.Outputs() {
+		src, ok := g.byName[o.Job]
+		if !ok {
+			return nil, fmt.Errorf("reads an output of %q, which is not a job", o.Job)
+		}
+		if err := add(o.Name, "${{ needs."+src.ID()+".outputs."+o.Name+" }}", "the output of "+o.Job); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range j.Call.Variables() {
+		if v == pipeline.RepositoryURL {
+			if err := add(v.GitHubName(), "${{ github.server_url }}/${{ github.repository }}", "the repository URL"); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	cmd := literal(j.Call.Command(g.p.Module(), pipeline.Variable.GitHubName))
+	if j.Output != "" {
+		cmd = j.Output + `="$(` + cmd + `)"`
+	}
+	var lines []string
+	if j.Retries > 0 {
+		// GitHub cannot retry a job, so the call is retried in place.
+		last := strconv.Itoa(j.Retries + 1)
+		attempts := make([]string, j.Retries+1)
+		for i := range attempts {
+			attempts[i] = strconv.Itoa(i + 1)
+		}
+		lines = append(lines,
+			"for attempt in "+strings.Join(attempts, " ")+"; do",
+			"  if "+cmd+"; then break; fi",
+			`  if [ "$attempt" = `+last+" ]; then exit 1; fi",
+			"  sleep 10",
+			"done",
+		)
+	} else {
+		lines = append(lines, cmd)
+	}
+	if j.Output != "" {
+		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
+	}
+
+	s := mapping()
+	set(s, "name", str("dagger call "+j.Call.Function))
+	if j.Output != "" {
+		set(s, "id", str(outputStep))
+	}
+	if len(env) > 0 {
+		e := mapping()
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			set(e, k, str(env[k]))
+		}
+		set(s, "env", e)
+	}
+	set(s, "run", script(lines...))
+	return s, nil
+}
+
+func sarifStep(j pipeline.JobSpec, r pipeline.Report, i, count int) *yaml.Node {
+	category := j.ID()
+	if count > 1 {
+		category += "-" + strconv.Itoa(i+1)
+	}
+	s := mapping()
+	set(s, "name", str("Upload SARIF "+literal(r.Path)))
+	// Findings matter most when the scan failed the job.
+	set(s, "if", str("always()"))
+	set(s, "uses", uses(UploadSARIFAction))
+	with := mapping()
+	set(with, "sarif_file", str(literal(r.Path)))
+	set(with, "category", str(category))
+	set(s, "with", with)
+	return s
+}
+
+func artifactStep(j pipeline.JobSpec, files []string) *yaml.Node {
+	days := defaultRetention
+	if j.Artifacts != nil && j.Artifacts.ExpireIn > 0 {
+		const day = 24 * time.Hour
+		days = max(1, int((j.Artifacts.ExpireIn+day-1)/day))
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = literal(f)
+	}
+	s := mapping()
+	set(s, "name", str("Upload reports"))
+	// Test reports matter most when the tests failed.
+	set(s, "if", str("always()"))
+	set(s, "uses", uses(UploadArtifactAction))
+	with := mapping()
+	set(with, "name", str(j.ID()+"-reports"))
+	set(with, "path", script(paths...))
+	set(with, "retention-days", integer(days))
+	set(with, "if-no-files-found", str("warn"))
+	set(s, "with", with)
+	return s
+}
