@@ -1,0 +1,347 @@
+// Package pipelinetest builds pipelines for tests and benchmarks, in the
+// spirit of go-containerregistry's random package: Random returns a random
+// but valid pipeline for a seed, Synthetic a large deterministic one.
+//
+// Random pipelines use every feature of the model: stages, needs, every kind
+// of rule with valid ref patterns, changed paths, environments (production
+// always gated), secrets, pipeline and CI variables, job outputs read by the
+// jobs that need their producer, reports, artifacts, timeouts, retries and
+// runner settings, with argument values that are awkward for shells and YAML.
+// A generator that handles every seed handles what users can write.
+package pipelinetest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// Option configures Random.
+type Option func(*options)
+
+type changesMode int
+
+const (
+	changesRandom changesMode = iota
+	changesNone
+	changesSame
+)
+
+type options struct {
+	jobs    int // 0: random
+	changes changesMode
+}
+
+// Jobs makes Random build n jobs (at least 1) instead of a random number.
+func Jobs(n int) Option { return func(o *options) { o.jobs = max(n, 1) } }
+
+// WithoutChanges leaves changed-path filters out of every rule. GitHub can
+// filter changed paths only for a whole workflow, so pipelines whose jobs
+// filter differently cannot be generated for GitHub.
+func WithoutChanges() Option { return func(o *options) { o.changes = changesNone } }
+
+// SameChanges gives every job at least one rule and every rule the same
+// changed-path filter: the one shape GitHub can express, as `paths:` of the
+// whole workflow.
+func SameChanges() Option { return func(o *options) { o.changes = changesSame } }
+
+// Word pools. Names contain no digits, so that the "-<index>" suffix that
+// Random gives every job name keeps GitHub job ids unique.
+var (
+	stagePool   = []string{"build", "test", "security", "package", "deploy-staging", "deploy production", "verify.post", "release_notes"}
+	jobPrefixes = []string{"", "test:", "security:", "lint/", "deploy:", "e2e ", "pkg.", "build_"}
+	jobWords    = []string{"unit", "integration", "trivy", "sast", "go", "docs", "image", "chart", "smoke", "web"}
+	funcPool    = []string{"build", "test-unit", "test-integration", "security-trivy", "security-sast", "publish", "lint", "deploy", "sbom", "e2e"}
+	argPool     = []string{"source", "image", "token", "platform", "verbose", "replicas", "config", "tag", "ref", "region", "url", "message"}
+	secretPool  = []string{"DEPLOY_TOKEN", "REGISTRY_PASSWORD", "SLACK_WEBHOOK", "_PRIVATE_KEY", "token2", "Npm_Token"}
+	varPool     = []string{"GO_VERSION", "REGION", "_INTERNAL", "LOG_LEVEL", "image_name"}
+	outputPool  = []string{"IMAGE_REF", "DIGEST", "VERSION", "chart_url", "_SBOM"}
+	refPool     = []string{"main", "develop", "release/*", "v*", "*", "hotfix/JIRA-1_x", "renovate/*", "feature/*", "1.x", "users/a.b"}
+	globPool    = []string{"src/**", "go.mod", "go.sum", "docs/*.md", "charts/**/*.yaml", "Makefile", "services/api/**"}
+	reportPaths = []string{"reports/junit.xml", "coverage.xml", "out/scan.sarif", "gl-sast-report.json", "gl-container-scanning-report.json", "test results/junit.xml"}
+	tagPool     = []string{"dagger", "linux", "docker", "large"}
+	runsOnPool  = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
+	// Values that break naive quoting: shell metacharacters, YAML
+	// indicators, GitHub expression syntax, GitLab variable syntax, unicode.
+	valuePool = []string{
+		"plain", "", "two words", "it's", `say "hi"`, "$HOME", "${CI_JOB_TOKEN}", "${{ github.token }}",
+		"`id`", "$(id)", "a;b|c&d", "#not-a-comment", "key: value", "- item", "*star", "!tag", "%percent",
+		"@at", "tab\there", "line\nbreak", "back\\slash", "ünïcødé ✓", "true", "null", "0x1F", "1e3", "~",
+	}
+)
+
+// Random returns a random valid pipeline; the same seed always returns the
+// same pipeline. It panics if the pipeline does not validate, since that is
+// a bug in Random and no test can go on without one.
+func Random(seed int64, opts ...Option) *pipeline.Pipeline {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r := &gen{rnd: rand.New(rand.NewPCG(uint64(seed), 0x5119_3a7e)), o: o}
+	popts := r.pipeline()
+	p, err := pipeline.New(fmt.Sprintf("random %d", seed), popts...)
+	if err != nil {
+		panic(fmt.Sprintf("pipelinetest.Random(%d) built an invalid pipeline: %v", seed, err))
+	}
+	return p
+}
+
+type gen struct {
+	rnd *rand.Rand
+	o   options
+
+	stages   []string
+	vars     []string
+	sameGlob []string
+	jobs     []genJob
+}
+
+type genJob struct {
+	name   string
+	stage  int
+	output string
+}
+
+func (g *gen) chance(percent int) bool { return g.rnd.IntN(100) < percent }
+
+func pick[T any](g *gen, from []T) T { return from[g.rnd.IntN(len(from))] }
+
+// some returns between lo and hi distinct elements of from, in from's order.
+func some[T any](g *gen, from []T, lo, hi int) []T {
+	n := lo + g.rnd.IntN(hi-lo+1)
+	idx := g.rnd.Perm(len(from))[:min(n, len(from))]
+	slices.Sort(idx)
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = from[j]
+	}
+	return out
+}
+
+func (g *gen) pipeline() []pipeline.Option {
+	var opts []pipeline.Option
+	g.stages = some(g, stagePool, 1, 5)
+	opts = append(opts, pipeline.Stages(g.stages...))
+	for _, v := range some(g, varPool, 0, 3) {
+		g.vars = append(g.vars, v)
+		opts = append(opts, pipeline.Var(v, pick(g, valuePool)))
+	}
+	if g.chance(40) {
+		opts = append(opts, pipeline.Module(pick(g, []string{"ci", "./ci", "tools/dagger", "my module"})))
+	}
+	if g.chance(30) {
+		opts = append(opts, pipeline.DaggerVersion(pick(g, []string{"v0.19.9", "v0.19.10", "v0.20.0-rc.1"})))
+	}
+	if g.chance(50) {
+		opts = append(opts, pipeline.DefaultRunnerTags(some(g, tagPool, 1, 2)...))
+	}
+	if g.chance(30) {
+		opts = append(opts, pipeline.DefaultRunsOn(pick(g, runsOnPool)...))
+	}
+	if g.chance(50) {
+		opts = append(opts, pipeline.GeneratedFrom("ci/pipeline.go", "go run ./ci generate"))
+	}
+	if g.o.changes == changesSame {
+		g.sameGlob = some(g, globPool, 1, 3)
+	}
+	n := g.o.jobs
+	if n == 0 {
+		n = 1 + g.rnd.IntN(12)
+	}
+	for i := range n {
+		opts = append(opts, g.job(i))
+	}
+	return opts
+}
+
+func (g *gen) job(i int) pipeline.Option {
+	stage := g.rnd.IntN(len(g.stages))
+	name := fmt.Sprintf("%s%s-%d", pick(g, jobPrefixes), pick(g, jobWords), i)
+	var jo []pipeline.JobOption
+	jo = append(jo, pipeline.Stage(g.stages[stage]))
+
+	// Needs: only jobs defined earlier, in the same or an earlier stage, so
+	// the needs can never form a cycle.
+	var candidates []genJob
+	for _, j := range g.jobs {
+		if j.stage <= stage {
+			candidates = append(candidates, j)
+		}
+	}
+	var needs []genJob
+	if len(candidates) > 0 && g.chance(60) {
+		needs = some(g, candidates, 1, min(3, len(candidates)))
+		for _, n := range needs {
+			jo = append(jo, pipeline.Needs(n.name))
+		}
+	}
+
+	jo = append(jo, pipeline.Calls(g.call(needs)))
+	jo = append(jo, g.rules()...)
+
+	// Deploy jobs, in later stages more often than not.
+	if g.chance(25) {
+		tier := pick(g, []pipeline.Tier{pipeline.Production, pipeline.Staging, pipeline.Testing, pipeline.Development, pipeline.Other})
+		env := pipeline.Environment{Name: pick(g, []string{"production", "staging", "review/app", "qa 1", "dev"}), Tier: tier}
+		if g.chance(50) {
+			env.URL = pick(g, []string{"https://example.com", "http://staging.example.com:8080/app?x=1"})
+		}
+		jo = append(jo, pipeline.Deploys(env))
+		if tier == pipeline.Production || g.chance(30) {
+			jo = append(jo, pipeline.Approval())
+		}
+		if g.chance(50) {
+			jo = append(jo, pipeline.Concurrency(env.Name))
+		}
+	}
+	if g.chance(15) {
+		jo = append(jo, pipeline.AllowFailure())
+	}
+	if g.chance(40) {
+		jo = append(jo, pipeline.Timeout(time.Duration(1+g.rnd.IntN(180))*time.Minute))
+	}
+	if g.chance(30) {
+		jo = append(jo, pipeline.Retry(g.rnd.IntN(3)))
+	}
+	if g.chance(30) {
+		jo = append(jo, pipeline.Interruptible())
+	}
+	if g.chance(10) {
+		jo = append(jo, pipeline.Concurrency(pick(g, []string{"deploy", "db migrations", "lock_1"})))
+	}
+	if g.chance(20) {
+		jo = append(jo, pipeline.RunnerTags(some(g, tagPool, 1, 3)...))
+	}
+	if g.chance(20) {
+		jo = append(jo, pipeline.RunsOn(pick(g, runsOnPool)...))
+	}
+	if g.chance(40) {
+		var reports []pipeline.Report
+		kinds := []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning}
+		for _, k := range some(g, kinds, 1, 3) {
+			reports = append(reports, pipeline.Report{Kind: k, Path: pick(g, reportPaths)})
+		}
+		jo = append(jo, pipeline.Reports(reports...))
+	}
+	if g.chance(25) {
+		expire := pick(g, []time.Duration{0, time.Hour, 36 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour})
+		jo = append(jo, pipeline.KeepArtifacts(expire, some(g, []string{"dist", "out/bin", "site/", "build output"}, 1, 2)...))
+	}
+	if g.chance(15) {
+		jo = append(jo, pipeline.Coverage(pick(g, []string{`total:\s+\(statements\)\s+(\d+\.\d+)%`, `Coverage: \d+%`, `^TOTAL.*\s(\d+)%$`})))
+	}
+	out := ""
+	if g.chance(30) {
+		out = fmt.Sprintf("%s_%d", pick(g, outputPool), i)
+		jo = append(jo, pipeline.Outputs(out))
+	}
+	g.jobs = append(g.jobs, genJob{name: name, stage: stage, output: out})
+	return pipeline.Job(name, jo...)
+}
+
+// call builds the job's Dagger call. Outputs are read only from needed jobs.
+func (g *gen) call(needs []genJob) pipeline.Call {
+	var args []pipeline.Arg
+	for _, name := range some(g, argPool, 0, 5) {
+		switch g.rnd.IntN(9) {
+		case 0:
+			args = append(args, pipeline.String(name, pick(g, valuePool)))
+		case 1:
+			args = append(args, pipeline.Bool(name, g.chance(50)))
+		case 2:
+			args = append(args, pipeline.Int(name, g.rnd.IntN(2000)-1000))
+		case 3:
+			args = append(args, pipeline.Dir(name, pick(g, []string{".", "src", "./web app", "services/api"})))
+		case 4:
+			args = append(args, pipeline.File(name, pick(g, []string{"go.mod", "deploy/values.yaml", "my file.txt"})))
+		case 5:
+			args = append(args, pipeline.Secret(name, pick(g, secretPool)))
+		case 6:
+			args = append(args, pipeline.FromVar(name, pick(g, pipeline.Variables())))
+		case 7:
+			if len(g.vars) > 0 {
+				args = append(args, pipeline.FromEnv(name, pick(g, g.vars)))
+			} else {
+				args = append(args, pipeline.String(name, pick(g, valuePool)))
+			}
+		case 8:
+			var producers []genJob
+			for _, n := range needs {
+				if n.output != "" {
+					producers = append(producers, n)
+				}
+			}
+			if len(producers) > 0 {
+				p := pick(g, producers)
+				args = append(args, pipeline.FromJob(name, p.name, p.output))
+			} else {
+				args = append(args, pipeline.String(name, pick(g, valuePool)))
+			}
+		}
+	}
+	c := pipeline.Fn(pick(g, funcPool), args...)
+	switch g.rnd.IntN(6) {
+	case 0:
+		c = c.Export(pick(g, []string{"dist", "out dir", "./build"}))
+	case 1:
+		c = c.Then("stdout")
+	case 2:
+		c = c.Then("publish", pipeline.String("address", "registry.example.com/app:latest"), pipeline.Secret("password", pick(g, secretPool)))
+	}
+	return c
+}
+
+func (g *gen) rules() []pipeline.JobOption {
+	n := g.rnd.IntN(4)
+	if g.o.changes == changesSame {
+		n = max(n, 1)
+	}
+	var rules []pipeline.Rule
+	for range n {
+		var r pipeline.Rule
+		switch g.rnd.IntN(5) {
+		case 0:
+			r = pipeline.OnBranches(some(g, refPool, 0, 2)...)
+		case 1:
+			r = pipeline.OnTags(some(g, []string{"v*", "release-*", "*", "1.0.0"}, 0, 2)...)
+		case 2:
+			r = pipeline.OnMergeRequests(some(g, refPool, 0, 2)...)
+		case 3:
+			r = pipeline.OnSchedule()
+		case 4:
+			r = pipeline.OnDispatch()
+		}
+		switch g.o.changes {
+		case changesRandom:
+			if g.chance(20) {
+				r = r.WithChanges(some(g, globPool, 1, 2)...)
+			}
+		case changesSame:
+			r = r.WithChanges(g.sameGlob...)
+		}
+		rules = append(rules, r)
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	return []pipeline.JobOption{pipeline.When(rules...)}
+}
+
+// Functions returns the names of the Dagger functions p's jobs call, sorted,
+// for lint.WithFunctions.
+func Functions(p *pipeline.Pipeline) []string {
+	set := map[string]bool{}
+	for _, j := range p.Jobs() {
+		set[j.Call.Function] = true
+	}
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
