@@ -40,3 +40,9 @@ test: ## Run every test: the library, the ci module, the runners and the end-to-
 .PHONY: bench
 bench: ## Run the benchmarks and print ratios against baselines measured in the same run.
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/...
+
+##@ Tools
+
+.PHONY: tools
+tools: ## Install the local CI runners the runner tests use (rsync, gitlab-ci-local, act), cached by version; writes .slipway/tools.env.
+	sh internal/tools/install-runners.sh

@@ -145,20 +145,61 @@ func (g *gen) pipeline() []pipeline.Option {
 	if g.chance(50) {
 		opts = append(opts, pipeline.GeneratedFrom("ci/pipeline.go", "go run ./ci generate"))
 	}
-	if g.o.changes == changesSame {
-		g.sameGlob = some(g, globPool, 1, 3)
-	}
+	// One set of changed paths per pipeline: GitLab cannot require two
+	// different sets in one rule, which a job and a job it needs would.
+	g.sameGlob = some(g, globPool, 1, 3)
 	n := g.o.jobs
 	if n == 0 {
 		n = 1 + g.rnd.IntN(12)
 	}
 	for i := range n {
-		opts = append(opts, g.job(i))
+		opts = append(opts, g.runnableJob(opts, i))
 	}
 	return opts
 }
 
-func (g *gen) job(i int) pipeline.Option {
+// samples are the pipelines a runnable job must appear in at least one of:
+// a ref matching each pattern of the pools, for every event.
+var samples = func() []sample {
+	branches := []string{"main", "develop", "release/1.0", "v2", "feature/x", "hotfix/JIRA-1_x", "renovate/go", "1.x", "users/a.b"}
+	var out []sample
+	for _, b := range branches {
+		out = append(out, sample{pipeline.Push, b}, sample{pipeline.MergeRequest, b})
+	}
+	for _, t := range []string{"v1.2.3", "release-1", "1.0.0", "nightly"} {
+		out = append(out, sample{pipeline.TagPush, t})
+	}
+	return append(out, sample{pipeline.Schedule, "main"}, sample{pipeline.Dispatch, "main"})
+}()
+
+type sample struct {
+	event pipeline.Event
+	ref   string
+}
+
+// runnableJob returns job i such that some pipeline runs it: a job whose
+// rules match no pipeline in which the jobs it needs run is a mistake that
+// GitLab refuses (its needs would be missing). It tries a few random jobs,
+// then drops the needs, then (unless SameChanges wants rules everywhere) the
+// rules: a job without needs runs on every sample its rules match.
+func (g *gen) runnableJob(opts []pipeline.Option, i int) pipeline.Option {
+	for attempt := 0; ; attempt++ {
+		jobs := len(g.jobs)
+		job, name := g.job(i, attempt < 5 || g.o.changes == changesSame, attempt < 4)
+		p, err := pipeline.New("candidate", append(slices.Clone(opts), job)...)
+		if err != nil {
+			panic(fmt.Sprintf("pipelinetest: job %d: %v", i, err))
+		}
+		for _, s := range samples {
+			if slices.ContainsFunc(p.Plan(s.event, s.ref), func(j pipeline.JobSpec) bool { return j.Name == name }) {
+				return job
+			}
+		}
+		g.jobs = g.jobs[:jobs]
+	}
+}
+
+func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 	stage := g.rnd.IntN(len(g.stages))
 	name := fmt.Sprintf("%s%s-%d", pick(g, jobPrefixes), pick(g, jobWords), i)
 	var jo []pipeline.JobOption
@@ -173,7 +214,7 @@ func (g *gen) job(i int) pipeline.Option {
 		}
 	}
 	var needs []genJob
-	if len(candidates) > 0 && g.chance(60) {
+	if withNeeds && len(candidates) > 0 && g.chance(60) {
 		needs = some(g, candidates, 1, min(3, len(candidates)))
 		for _, n := range needs {
 			jo = append(jo, pipeline.Needs(n.name))
@@ -181,7 +222,9 @@ func (g *gen) job(i int) pipeline.Option {
 	}
 
 	jo = append(jo, pipeline.Calls(g.call(needs)))
-	jo = append(jo, g.rules()...)
+	if withRules {
+		jo = append(jo, g.rules()...)
+	}
 
 	// Deploy jobs, in later stages more often than not.
 	if g.chance(25) {
@@ -240,7 +283,7 @@ func (g *gen) job(i int) pipeline.Option {
 		jo = append(jo, pipeline.Outputs(out))
 	}
 	g.jobs = append(g.jobs, genJob{name: name, stage: stage, output: out})
-	return pipeline.Job(name, jo...)
+	return pipeline.Job(name, jo...), name
 }
 
 // call builds the job's Dagger call. Outputs are read only from needed jobs.
@@ -318,7 +361,7 @@ func (g *gen) rules() []pipeline.JobOption {
 		switch g.o.changes {
 		case changesRandom:
 			if g.chance(20) {
-				r = r.WithChanges(some(g, globPool, 1, 2)...)
+				r = r.WithChanges(g.sameGlob...)
 			}
 		case changesSame:
 			r = r.WithChanges(g.sameGlob...)
