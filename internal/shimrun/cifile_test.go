@@ -1,0 +1,122 @@
+package shimrun_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/slipway-ci/slipway/internal/shimrun"
+)
+
+func TestGitLabWaits(t *testing.T) {
+	file := []byte(`
+stages: [build, test, deploy]
+variables: {A: b}
+workflow: {rules: [{if: $CI_COMMIT_BRANCH}]}
+.hidden: {script: [x]}
+build: {stage: build, script: [x]}
+lint: {stage: build, script: [x]}
+"test:unit": {stage: test, script: [x]}
+"test:integration": {stage: test, needs: [build], script: [x]}
+"test:fast": {stage: test, needs: [], script: [x]}
+deploy: {stage: deploy, needs: [{job: "test:integration", artifacts: true}, build], script: [x]}
+`)
+	w, err := shimrun.GitLabWaits(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := shimrun.Waits{
+		"build":            {},
+		"lint":             {},
+		"test:unit":        {"build", "lint"},
+		"test:integration": {"build"},
+		"test:fast":        {},
+		"deploy":           {"test:integration", "build"},
+	}
+	if len(w) != len(want) {
+		t.Errorf("jobs = %v, want %v", w, want)
+	}
+	for j, ws := range want {
+		if !slices.Equal(w[j], ws) {
+			t.Errorf("%s waits for %q, want %q", j, w[j], ws)
+		}
+	}
+	if _, err := shimrun.GitLabWaits([]byte("stages: [a]\nj: {stage: b, script: [x]}\n")); err == nil || !strings.Contains(err.Error(), `stage "b" is not declared`) {
+		t.Errorf("undeclared stage: err = %v", err)
+	}
+}
+
+func TestGitHubWaits(t *testing.T) {
+	w, err := shimrun.GitHubWaits([]byte(`
+on: push
+jobs:
+  build: {runs-on: ubuntu-latest, steps: [{run: x}]}
+  test: {runs-on: ubuntu-latest, needs: build, steps: [{run: x}]}
+  deploy: {runs-on: ubuntu-latest, needs: [build, test], steps: [{run: x}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := shimrun.Waits{"build": {}, "test": {"build"}, "deploy": {"build", "test"}}
+	for j, ws := range want {
+		if !slices.Equal(w[j], ws) {
+			t.Errorf("%s waits for %q, want %q", j, w[j], ws)
+		}
+	}
+}
+
+func TestCheckOrder(t *testing.T) {
+	w := shimrun.Waits{"build": {}, "unit": {}, "integration": {"build"}, "deploy": {"integration", "unit"}}
+	inv := func(jobs ...string) []shimrun.Invocation {
+		var out []shimrun.Invocation
+		for _, j := range jobs {
+			out = append(out, shimrun.Invocation{Job: j, Function: j})
+		}
+		return out
+	}
+	tests := []struct {
+		jobs    []string
+		wantErr string
+	}{
+		{[]string{"build", "unit", "integration", "deploy"}, ""},
+		{[]string{"unit", "build", "integration", "deploy"}, ""},
+		{[]string{"build", "integration"}, ""}, // jobs that did not run impose nothing
+		{[]string{"integration", "build"}, `job "integration" called dagger (call 1) before "build"`},
+		{[]string{"build", "integration", "deploy", "unit"}, `job "deploy" called dagger (call 3) before "unit"`},
+		{[]string{"build", "stray"}, `job "stray" is not in the CI file`},
+	}
+	for _, tt := range tests {
+		err := w.CheckOrder(inv(tt.jobs...))
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tt.jobs, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%v: err = %v, want %q", tt.jobs, err, tt.wantErr)
+		}
+	}
+}
+
+func TestStandInActions(t *testing.T) {
+	dir := t.TempDir()
+	args, err := shimrun.StandInActions([]byte(`
+jobs:
+  a:
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+      - uses: ./local
+      - uses: github/codeql-action/upload-sarif@5d4e8d1aca955e8d8589aabd499c5cae939e33c7
+  b:
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"--local-repository", "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683=" + dir + "/actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683",
+		"--local-repository", "github/codeql-action@5d4e8d1aca955e8d8589aabd499c5cae939e33c7=" + dir + "/github/codeql-action@5d4e8d1aca955e8d8589aabd499c5cae939e33c7",
+	}
+	if !slices.Equal(args, want) {
+		t.Errorf("args =\n%q\nwant\n%q", args, want)
+	}
+}

@@ -1,0 +1,182 @@
+package shimrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// GitHub runs a workflow with act on the host (-P <label>=-self-hosted): the
+// steps run in a shell on this machine, without containers. Remote actions
+// are replaced by local composite actions that only echo their name, because
+// act would download them and nothing but the Go proxy, apt and npm is
+// reachable; see StandInActions.
+//
+// act does not simulate environment protection rules: a job whose
+// environment needs reviewers on GitHub runs at once under act.
+type GitHub struct {
+	// Tool is act, from FindAct.
+	Tool Tool
+	// Workflow is the workflow file, relative to the repository root.
+	Workflow string
+}
+
+// Name implements Runner.
+func (GitHub) Name() string { return "act" }
+
+// Event returns the event act is started with and the event payload for
+// ref, carrying the fields the generated `if:` conditions and act's
+// github context read.
+func Event(ref Ref, sha string) (string, []byte, error) {
+	repo := map[string]any{"full_name": "acme/app", "name": "app", "default_branch": defaultBranch,
+		"owner": map[string]any{"login": "acme"}}
+	var name string
+	var payload map[string]any
+	switch ref.Event {
+	case pipeline.Push:
+		name = "push"
+		payload = map[string]any{"ref": "refs/heads/" + ref.Name, "after": sha, "repository": repo}
+	case pipeline.TagPush:
+		name = "push"
+		payload = map[string]any{"ref": "refs/tags/" + ref.Name, "after": sha, "repository": repo}
+	case pipeline.MergeRequest:
+		name = "pull_request"
+		payload = map[string]any{
+			"action": "opened",
+			"number": 1,
+			"pull_request": map[string]any{
+				"number": 1,
+				"head":   map[string]any{"ref": ref.Name, "sha": sha},
+				"base":   map[string]any{"ref": ref.Target},
+			},
+			"repository": repo,
+		}
+	default:
+		return "", nil, fmt.Errorf("act: event %q is not simulated", ref.Event)
+	}
+	data, err := json.MarshalIndent(payload, "", "  ")
+	return name, data, err
+}
+
+// StandInActions writes, under dir, a local composite action for every
+// remote action the workflow uses, and returns the --local-repository
+// arguments that map each owner/repo@ref to it. Each stand-in echoes
+// "slipway stand-in action: owner/repo/path@ref" so tests can see that it ran.
+func StandInActions(workflow []byte, dir string) ([]string, error) {
+	wf, err := parseWorkflow(workflow)
+	if err != nil {
+		return nil, err
+	}
+	var uses []string
+	for _, j := range wf.Jobs {
+		for _, s := range j.Steps {
+			if s.Uses != "" && !strings.HasPrefix(s.Uses, "./") && !strings.HasPrefix(s.Uses, "docker://") {
+				uses = append(uses, s.Uses)
+			}
+		}
+	}
+	slices.Sort(uses)
+	uses = slices.Compact(uses)
+	var args []string
+	seen := map[string]bool{}
+	for _, uses := range uses {
+		spec, ref, ok := strings.Cut(uses, "@")
+		parts := strings.SplitN(spec, "/", 3)
+		if !ok || ref == "" || len(parts) < 2 {
+			return nil, fmt.Errorf("act: cannot stand in for %q: want owner/repo[/path]@ref", uses)
+		}
+		repoDir := filepath.Join(dir, parts[0], parts[1]+"@"+ref)
+		actionDir := repoDir
+		if len(parts) == 3 {
+			actionDir = filepath.Join(repoDir, filepath.FromSlash(parts[2]))
+		}
+		if err := os.MkdirAll(actionDir, 0o755); err != nil {
+			return nil, fmt.Errorf("act: stand-in action: %w", err)
+		}
+		action := fmt.Sprintf(`name: slipway stand-in for %[1]s
+description: Replaces %[1]s in runner tests; it only says that it ran.
+runs:
+  using: composite
+  steps:
+    - shell: sh
+      run: echo "slipway stand-in action: %[1]s"
+`, uses)
+		if err := os.WriteFile(filepath.Join(actionDir, "action.yml"), []byte(action), 0o644); err != nil {
+			return nil, fmt.Errorf("act: stand-in action: %w", err)
+		}
+		key := parts[0] + "/" + parts[1] + "@" + ref
+		if !seen[key] {
+			seen[key] = true
+			args = append(args, "--local-repository", key+"="+repoDir)
+		}
+	}
+	return args, nil
+}
+
+// runsOnLabels returns every runs-on label of the workflow, sorted.
+func runsOnLabels(workflow []byte) ([]string, error) {
+	wf, err := parseWorkflow(workflow)
+	if err != nil {
+		return nil, err
+	}
+	var labels []string
+	for _, j := range wf.Jobs {
+		labels = append(labels, scalars(j.RunsOn)...)
+	}
+	slices.Sort(labels)
+	return slices.Compact(labels), nil
+}
+
+// Args returns act's arguments for run, writing the event payload and the
+// stand-in actions under run.TempDir.
+func (g GitHub) Args(run Run) ([]string, error) {
+	workflow, err := os.ReadFile(filepath.Join(run.Repo.Dir, filepath.FromSlash(g.Workflow)))
+	if err != nil {
+		return nil, fmt.Errorf("act: %w", err)
+	}
+	event, payload, err := Event(run.Repo.Ref, run.Repo.SHA)
+	if err != nil {
+		return nil, err
+	}
+	eventPath := filepath.Join(run.TempDir, "event.json")
+	if err := os.WriteFile(eventPath, payload, 0o644); err != nil {
+		return nil, fmt.Errorf("act: %w", err)
+	}
+	args := []string{event, "-W", g.Workflow, "-e", eventPath, "--no-cache-server"}
+	labels, err := runsOnLabels(workflow)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range labels {
+		args = append(args, "-P", l+"=-self-hosted")
+	}
+	local, err := StandInActions(workflow, filepath.Join(run.TempDir, "actions"))
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, local...)
+	for _, k := range sortedKeys(run.Secrets) {
+		args = append(args, "-s", k+"="+run.Secrets[k])
+	}
+	return args, nil
+}
+
+// Run implements Runner.
+func (g GitHub) Run(ctx context.Context, run Run) (*Result, error) {
+	logPath := filepath.Join(run.TempDir, "dagger-act.log")
+	env, err := hermeticEnv(run, g.Tool, logPath)
+	if err != nil {
+		return nil, fmt.Errorf("act: %w", err)
+	}
+	args, err := g.Args(run)
+	if err != nil {
+		return nil, err
+	}
+	return execute(ctx, run.Repo.Dir, env, logPath, g.Tool.Path, args...)
+}

@@ -1,0 +1,125 @@
+package shimrun
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// Ref is what a simulated pipeline run is for: a push to a branch, a pushed
+// tag, or a merge (pull) request.
+type Ref struct {
+	// Event is pipeline.Push, pipeline.TagPush or pipeline.MergeRequest.
+	Event pipeline.Event
+	// Name is the branch or tag; for a merge request, the source branch.
+	Name string
+	// Target is a merge request's target branch.
+	Target string
+}
+
+// Branch is a push to branch name.
+func Branch(name string) Ref { return Ref{Event: pipeline.Push, Name: name} }
+
+// Tag is a pushed tag.
+func Tag(name string) Ref { return Ref{Event: pipeline.TagPush, Name: name} }
+
+// MergeRequest is a merge request (GitHub: pull request) from source into target.
+func MergeRequest(source, target string) Ref {
+	return Ref{Event: pipeline.MergeRequest, Name: source, Target: target}
+}
+
+func (r Ref) String() string {
+	switch r.Event {
+	case pipeline.TagPush:
+		return "tag " + r.Name
+	case pipeline.MergeRequest:
+		return "merge request " + r.Name + " -> " + r.Target
+	}
+	return "branch " + r.Name
+}
+
+// Repo is a throw-away git repository holding the files a runner reads.
+type Repo struct {
+	// Dir is the work tree.
+	Dir string
+	// SHA is the commit the ref points at.
+	SHA string
+	// Ref is the ref checked out.
+	Ref Ref
+}
+
+// defaultBranch is the branch origin/HEAD points at in every Repo.
+const defaultBranch = "main"
+
+// NewRepo creates a git repository in dir (which should be empty) with files
+// (path relative to the root -> content) in one commit, and sets up the git
+// state the runners read for ref:
+//
+//   - a push checks out the branch;
+//   - a tag is created and checked out detached, as CI runners do;
+//   - a merge request checks out its source branch.
+//
+// remote becomes the "origin" URL; gitlab-ci-local derives the project path
+// from it and needs refs/remotes/origin/HEAD, act derives the repository
+// name from it.
+func NewRepo(ctx context.Context, dir, remote string, files map[string][]byte, ref Ref) (*Repo, error) {
+	for name, data := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("repo: %w", err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return nil, fmt.Errorf("repo: %w", err)
+		}
+	}
+	git := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = dir
+		// No user or system configuration: hooks, signing or templates
+		// of the machine must not change what the test sees.
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("repo: git %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	steps := [][]string{
+		{"init", "-q", "-b", defaultBranch},
+		{"config", "user.name", "slipway test"},
+		{"config", "user.email", "test@slipway.invalid"},
+		{"config", "commit.gpgsign", "false"},
+		{"config", "tag.gpgsign", "false"},
+		{"add", "-A"},
+		{"commit", "-q", "-m", "slipway runner test"},
+		{"remote", "add", "origin", remote},
+		{"update-ref", "refs/remotes/origin/" + defaultBranch, "HEAD"},
+		{"symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/" + defaultBranch},
+	}
+	switch ref.Event {
+	case pipeline.Push, pipeline.MergeRequest:
+		if ref.Name != defaultBranch {
+			steps = append(steps, []string{"checkout", "-q", "-b", ref.Name})
+		}
+		steps = append(steps, []string{"update-ref", "refs/remotes/origin/" + ref.Name, "HEAD"})
+	case pipeline.TagPush:
+		steps = append(steps, []string{"tag", ref.Name}, []string{"checkout", "-q", "--detach", ref.Name})
+	default:
+		return nil, fmt.Errorf("repo: event %q is not simulated", ref.Event)
+	}
+	for _, s := range steps {
+		if _, err := git(s...); err != nil {
+			return nil, err
+		}
+	}
+	sha, err := git("rev-parse", "HEAD")
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{Dir: dir, SHA: sha, Ref: ref}, nil
+}
