@@ -67,6 +67,24 @@ var (
 // runs when they were skipped by their rules. Rules become each job's `if:`
 // and, united, the workflow's `on:`.
 func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
+	g, err := newGenerator(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	root, err := g.document()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(4096 + 1536*len(g.jobs))
+	buf.WriteString(g.header())
+	if err := (&emitter{}).encode(&buf, root); err != nil {
+		return nil, fmt.Errorf("github: encoding the workflow: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func newGenerator(p *pipeline.Pipeline, opts []Option) (*generator, error) {
 	cfg := config{cron: DefaultScheduleCron}
 	for _, o := range opts {
 		o(&cfg)
@@ -74,24 +92,26 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 	if !cronRE.MatchString(cfg.cron) {
 		return nil, fmt.Errorf("github: schedule cron %q must have five space-separated fields", cfg.cron)
 	}
-	version := p.DaggerVersion()
-	if !versionRE.MatchString(version) {
-		return nil, fmt.Errorf("github: Dagger version %q is not a release version such as %s", version, pipeline.DefaultDaggerVersion)
+	if v := p.DaggerVersion(); !versionRE.MatchString(v) {
+		return nil, fmt.Errorf("github: Dagger version %q is not a release version such as %s", v, pipeline.DefaultDaggerVersion)
 	}
-
 	g := &generator{p: p, cfg: cfg, jobs: p.Jobs(), vars: p.Variables()}
 	g.byName = make(map[string]*pipeline.JobSpec, len(g.jobs))
 	for i := range g.jobs {
 		g.byName[g.jobs[i].Name] = &g.jobs[i]
 	}
+	return g, nil
+}
+
+// document builds the workflow, without its header comment.
+func (g *generator) document() (*yaml.Node, error) {
 	trig, err := collectTriggers(g.jobs)
 	if err != nil {
 		return nil, err
 	}
-
 	root := mapping()
-	set(root, "name", str(p.Name()))
-	set(root, "on", trig.node(cfg.cron))
+	set(root, "name", str(g.p.Name()))
+	set(root, "on", trig.node(g.cfg.cron))
 	// Nothing by default; each job asks for what it uses.
 	set(root, "permissions", emptyMapping())
 	set(root, "concurrency", g.concurrency())
@@ -107,57 +127,7 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 		return nil, err
 	}
 	set(root, "jobs", jobs)
-
-	var buf bytes.Buffer
-	buf.Grow(4096 + 1200*len(g.jobs))
-	buf.WriteString(g.header())
-	if err := encode(&buf, root); err != nil {
-		return nil, fmt.Errorf("github: encoding the workflow: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// encode writes root, a mapping whose last key is "jobs", as YAML with a
-// two-space indent. Each job is encoded on its own and indented under
-// "jobs:": the output is the same as encoding root whole, but the encoder
-// keeps every event of a document until it ends, which makes one document
-// of a few hundred jobs several times slower than the jobs one by one.
-func encode(buf *bytes.Buffer, root *yaml.Node) error {
-	n := len(root.Content)
-	if n < 2 || root.Content[n-2].Value != "jobs" || root.Content[n-1].Kind != yaml.MappingNode || len(root.Content[n-1].Content) == 0 {
-		return encodeDoc(buf, root)
-	}
-	head := &yaml.Node{Kind: yaml.MappingNode, Content: root.Content[:n-2]}
-	if err := encodeDoc(buf, head); err != nil {
-		return err
-	}
-	buf.WriteString("jobs:\n")
-	jobs := root.Content[n-1].Content
-	var one bytes.Buffer
-	for i := 0; i < len(jobs); i += 2 {
-		one.Reset()
-		if err := encodeDoc(&one, &yaml.Node{Kind: yaml.MappingNode, Content: jobs[i : i+2]}); err != nil {
-			return err
-		}
-		for line := range bytes.Lines(one.Bytes()) {
-			if len(line) > 1 {
-				// Indenting every line keeps block scalars intact: their
-				// indentation is relative to the key that holds them.
-				buf.WriteString("  ")
-			}
-			buf.Write(line)
-		}
-	}
-	return nil
-}
-
-func encodeDoc(buf *bytes.Buffer, n *yaml.Node) error {
-	enc := yaml.NewEncoder(buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{n}}); err != nil {
-		return err
-	}
-	return enc.Close()
+	return root, nil
 }
 
 type generator struct {
@@ -166,6 +136,7 @@ type generator struct {
 	jobs   []pipeline.JobSpec
 	byName map[string]*pipeline.JobSpec
 	vars   map[string]string
+	setup  []*yaml.Node // the steps every job starts with
 }
 
 func (g *generator) header() string {

@@ -37,6 +37,15 @@ func generate(t *testing.T, p *pipeline.Pipeline, opts ...github.Option) ([]byte
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
+	// Every workflow the tests build also checks that the fast emitter
+	// writes what yaml/v3 would.
+	slow, err := github.GenerateWithYAML(p, opts...)
+	if err != nil {
+		t.Fatalf("GenerateWithYAML: %v", err)
+	}
+	if !bytes.Equal(b, slow) {
+		t.Fatalf("the fast emitter and yaml/v3 differ:\n%s", lineDiff(string(slow), string(b)))
+	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("the workflow does not parse: %v\n%s", err, b)
@@ -819,4 +828,22 @@ func mapKeys(m map[any]any) []any {
 		out = append(out, k)
 	}
 	return out
+}
+
+// lineDiff shows the first lines where want and got differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			return fmt.Sprintf("line %d:\nyaml/v3: %q\nfast:    %q", i+1, a, b)
+		}
+	}
+	return "no difference"
 }

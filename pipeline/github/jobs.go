@@ -184,7 +184,11 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	}
 
 	steps := &yaml.Node{Kind: yaml.SequenceNode}
-	steps.Content = append(steps.Content, checkoutStep(), daggerStep(g.p.DaggerVersion()))
+	if g.setup == nil {
+		// Every job starts with the same two steps; they are built once.
+		g.setup = []*yaml.Node{checkoutStep(), daggerStep(g.p.DaggerVersion())}
+	}
+	steps.Content = append(steps.Content, g.setup...)
 	call, err := g.callStep(j)
 	if err != nil {
 		return nil, jp("%v", err)

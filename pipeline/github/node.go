@@ -17,8 +17,26 @@ func mapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
 func emptyMapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle} }
 
 func set(m *yaml.Node, key string, value *yaml.Node) {
-	m.Content = append(m.Content, str(key), value)
+	k, ok := keys[key]
+	if !ok {
+		k = str(key)
+	}
+	m.Content = append(m.Content, k, value)
 }
+
+// keys holds one node for each key the generator writes in every job.
+// Nodes are never changed once built, so jobs can share them; that saves
+// thousands of allocations on a large pipeline.
+var keys = func() map[string]*yaml.Node {
+	m := map[string]*yaml.Node{}
+	for _, k := range []string{"needs", "if", "runs-on", "permissions", "contents", "actions", "security-events",
+		"environment", "name", "url", "concurrency", "group", "cancel-in-progress", "continue-on-error",
+		"timeout-minutes", "outputs", "steps", "uses", "with", "run", "id", "env", "persist-credentials",
+		"sarif_file", "category", "path", "retention-days", "if-no-files-found"} {
+		m[k] = str(k)
+	}
+	return m
+}()
 
 func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
 
