@@ -1,0 +1,286 @@
+package gitlab
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// retryWhen are the failures a retried job is run again for: the job's own
+// failure (a flaky test or a registry hiccup inside the Dagger call) and the
+// runner's. Failures of GitLab's own checks are not worth a retry.
+var retryWhen = []string{"runner_system_failure", "stuck_or_timeout_failure", "script_failure"}
+
+// job renders one job. rules are its effective rules (see effectiveRules),
+// nil when it runs in every pipeline.
+func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool) (*yaml.Node, error) {
+	n := mapping()
+	set(n, "stage", str(j.Stage))
+	if len(j.Needs) > 0 {
+		set(n, "needs", strs(j.Needs))
+	}
+	if rules != nil || j.Approval {
+		rn, err := jobRules(rules, j.Approval, guardPush)
+		if err != nil {
+			return nil, err
+		}
+		set(n, "rules", rn)
+	}
+	if e := j.Environment; e != nil {
+		en := mapping()
+		set(en, "name", str(e.Name))
+		if e.URL != "" {
+			set(en, "url", str(e.URL))
+		}
+		set(en, "deployment_tier", str(string(e.Tier)))
+		set(n, "environment", en)
+	}
+	if j.ConcurrencyGroup != "" {
+		set(n, "resource_group", str(j.ConcurrencyGroup))
+	}
+	if j.Interruptible {
+		set(n, "interruptible", boolean(true))
+	}
+	if j.AllowFailure {
+		set(n, "allow_failure", boolean(true))
+	}
+	if j.Timeout > 0 {
+		set(n, "timeout", str(formatTimeout(j.Timeout)))
+	}
+	if j.Retries > 0 {
+		r := mapping()
+		set(r, "max", integer(j.Retries))
+		set(r, "when", strs(retryWhen))
+		set(n, "retry", r)
+	}
+	tags := j.RunnerTags
+	if len(tags) == 0 {
+		tags = p.DefaultRunnerTags()
+	}
+	if len(tags) > 0 {
+		set(n, "tags", strs(tags))
+	}
+	set(n, "before_script", strs(daggerSetup(p.DaggerVersion())))
+	set(n, "script", strs(script(p, j)))
+	if j.Coverage != "" {
+		c := str("/" + escapeSlashes(j.Coverage) + "/")
+		c.Style = yaml.SingleQuotedStyle
+		set(n, "coverage", c)
+	}
+	a, err := artifacts(j)
+	if err != nil {
+		return nil, err
+	}
+	if a != nil {
+		set(n, "artifacts", a)
+	}
+	return n, nil
+}
+
+// jobRules renders effective rules: one GitLab rule per atom. An approval
+// job gets `when: manual` on every rule, or a single rule saying only that
+// when it has no rules. Manual jobs created by rules default to
+// allow_failure: false, so the pipeline waits for the approval instead of
+// passing around it.
+func jobRules(rules []atom, manual, guardPush bool) (*yaml.Node, error) {
+	seq := sequence()
+	if rules == nil {
+		r := mapping()
+		set(r, "when", str("manual"))
+		seq.Content = append(seq.Content, r)
+		return seq, nil
+	}
+	for _, a := range rules {
+		cond, err := condition(a, guardPush)
+		if err != nil {
+			return nil, err
+		}
+		r := mapping()
+		set(r, "if", str(cond))
+		if len(a.changes) > 0 {
+			set(r, "changes", strs(a.changes))
+		}
+		if manual {
+			set(r, "when", str("manual"))
+		}
+		seq.Content = append(seq.Content, r)
+	}
+	return seq, nil
+}
+
+// daggerSetup returns the shell lines that put the pinned Dagger CLI on
+// PATH. The version check lets a runner (or a test's stand-in) that already
+// has exactly this version skip the download. The snippet is the same on
+// GitHub, so both CIs run the same CLI the same way.
+func daggerSetup(version string) []string {
+	v := strings.TrimPrefix(version, "v")
+	return []string{
+		`export PATH="$HOME/.local/bin:$PATH"`,
+		`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v` + v + ` " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=` + v + ` sh`,
+	}
+}
+
+// script returns the job's script: the `dagger call` and, for a job with an
+// output, writing the printed value to the dotenv report.
+func script(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
+	cmd := j.Call.Command(p.Module(), pipeline.Variable.GitLabName)
+	if j.Output == "" {
+		return []string{cmd}
+	}
+	// The assignment fails when the call fails, so the job fails too. ">"
+	// rather than ">>": the file holds this job's output and nothing older.
+	return []string{
+		j.Output + `="$(` + cmd + `)"`,
+		`echo "` + j.Output + `=$` + j.Output + `" > ` + DotenvFile,
+	}
+}
+
+// artifacts renders what the job keeps and reports, or nil when nothing.
+func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
+	var paths, junit, cobertura, sast, containerScanning []string
+	if j.Artifacts != nil {
+		paths = append(paths, j.Artifacts.Paths...)
+	}
+	for _, r := range j.Reports {
+		switch r.Kind {
+		case pipeline.JUnit:
+			junit = append(junit, r.Path)
+		case pipeline.Cobertura:
+			cobertura = append(cobertura, r.Path)
+		case pipeline.GitLabSAST:
+			sast = append(sast, r.Path)
+		case pipeline.GitLabContainerScanning:
+			containerScanning = append(containerScanning, r.Path)
+		case pipeline.SARIF:
+			// GitLab shows no SARIF report; keep the file for download.
+			paths = append(paths, r.Path)
+		default:
+			return nil, fmt.Errorf("report %q has the unknown kind %q", r.Path, r.Kind)
+		}
+	}
+	if len(cobertura) > 1 {
+		return nil, fmt.Errorf("GitLab takes one coverage report per job, not %d (%s); merge them into one file", len(cobertura), strings.Join(cobertura, ", "))
+	}
+	paths = dedupe(paths)
+
+	reports := mapping()
+	if len(junit) > 0 {
+		set(reports, "junit", oneOrMany(junit))
+	}
+	if len(cobertura) == 1 {
+		c := mapping()
+		set(c, "coverage_format", str("cobertura"))
+		set(c, "path", str(cobertura[0]))
+		set(reports, "coverage_report", c)
+	}
+	if len(sast) > 0 {
+		set(reports, "sast", oneOrMany(sast))
+	}
+	if len(containerScanning) > 0 {
+		set(reports, "container_scanning", oneOrMany(containerScanning))
+	}
+	if j.Output != "" {
+		set(reports, "dotenv", str(DotenvFile))
+	}
+	if len(paths) == 0 && len(reports.Content) == 0 {
+		return nil, nil
+	}
+	a := mapping()
+	// Reports of a failed job are what explains the failure.
+	set(a, "when", str("always"))
+	if j.Artifacts != nil && j.Artifacts.ExpireIn > 0 {
+		set(a, "expire_in", str(formatExpiry(j.Artifacts.ExpireIn)))
+	}
+	if len(paths) > 0 {
+		set(a, "paths", strs(paths))
+	}
+	if len(reports.Content) > 0 {
+		set(a, "reports", reports)
+	}
+	return a, nil
+}
+
+func oneOrMany(ss []string) *yaml.Node {
+	if len(ss) == 1 {
+		return str(ss[0])
+	}
+	return strs(ss)
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// formatTimeout writes d as GitLab's timeout keyword reads it: "30m",
+// "1h", "1h 30m" (and seconds, which New does not let through).
+func formatTimeout(d time.Duration) string {
+	var parts []string
+	if h := d / time.Hour; h > 0 {
+		parts = append(parts, strconv.Itoa(int(h))+"h")
+	}
+	if m := d % time.Hour / time.Minute; m > 0 {
+		parts = append(parts, strconv.Itoa(int(m))+"m")
+	}
+	if s := d % time.Minute; s > 0 {
+		parts = append(parts, strconv.Itoa(int((s+time.Second-1)/time.Second))+"s")
+	}
+	return strings.Join(parts, " ")
+}
+
+// formatExpiry writes d in the largest whole unit GitLab's expire_in reads:
+// "1 week", "3 days", "12 hours", "30 minutes", "45 seconds".
+func formatExpiry(d time.Duration) string {
+	units := []struct {
+		size time.Duration
+		name string
+	}{
+		{7 * 24 * time.Hour, "week"},
+		{24 * time.Hour, "day"},
+		{time.Hour, "hour"},
+		{time.Minute, "minute"},
+	}
+	for _, u := range units {
+		if d%u.size == 0 {
+			return plural(int(d/u.size), u.name)
+		}
+	}
+	return plural(int((d+time.Second-1)/time.Second), "second")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// escapeSlashes escapes every "/" of a regular expression that is not
+// escaped yet, since GitLab reads the coverage regexp between slashes.
+func escapeSlashes(re string) string {
+	var b strings.Builder
+	escaped := false
+	for _, r := range re {
+		switch {
+		case escaped:
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case r == '/':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
