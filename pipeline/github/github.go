@@ -62,10 +62,14 @@ var (
 // Generate returns the GitHub Actions workflow for p.
 //
 // Jobs keep the model's stage order. A job with needs waits for exactly
-// those jobs, and is skipped when one of them is skipped or fails. A job
-// without needs waits, as on GitLab, for the jobs of all earlier stages, but
-// runs when they were skipped by their rules. Rules become each job's `if:`
-// and, united, the workflow's `on:`.
+// those jobs and runs when they succeeded (or failed with AllowFailure). A
+// job without needs waits, as on GitLab, for the jobs of all earlier stages,
+// and runs unless one of them failed: jobs their rules skipped do not hold it
+// back. Rules become each job's `if:` and, united, the workflow's `on:`.
+//
+// Generate returns an error for what GitHub cannot express: changed-path
+// rules that differ between jobs (GitHub filters paths per workflow only),
+// and step environment variables that would clash.
 func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 	g, err := newGenerator(p, opts)
 	if err != nil {

@@ -252,6 +252,14 @@ func TestStageOrder(t *testing.T) {
 		job("c:1", "deploy"),
 		job("c2", "deploy", pipeline.When(pipeline.OnBranches("main"))),
 		job("c3", "deploy", pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags())),
+		// Needs only jobs whose ancestors all declare needs: GitHub's
+		// default applies.
+		job("c4", "deploy", pipeline.Needs("b1")),
+		// Needs a job that follows stage order, which may run after a
+		// skipped job: it checks the results of what it needs.
+		job("c5", "deploy", pipeline.Needs("b1", "b2"), pipeline.When(pipeline.OnBranches("main"))),
+		// And so does every job after it.
+		job("c6", "deploy", pipeline.Needs("c5")),
 	)
 	_, doc := generate(t, p)
 	tests := []struct {
@@ -267,6 +275,9 @@ func TestStageOrder(t *testing.T) {
 		{"c-1", []any{"b1", "b2"}, "${{ !cancelled() && !failure() }}"},
 		{"c2", []any{"b1", "b2"}, "${{ !cancelled() && !failure() && github.event_name == 'push' && github.ref == 'refs/heads/main' }}"},
 		{"c3", []any{"b1", "b2"}, "${{ !cancelled() && !failure() && ((github.event_name == 'push' && github.ref == 'refs/heads/main') || (github.event_name == 'push' && startsWith(github.ref, 'refs/tags/'))) }}"},
+		{"c4", []any{"b1"}, nil},
+		{"c5", []any{"b1", "b2"}, "${{ !cancelled() && needs.b1.result == 'success' && needs.b2.result == 'success' && github.event_name == 'push' && github.ref == 'refs/heads/main' }}"},
+		{"c6", []any{"c5"}, "${{ !cancelled() && needs.c5.result == 'success' }}"},
 	}
 	for _, tt := range tests {
 		j := jobOf(t, doc, tt.id)

@@ -28,6 +28,12 @@ type jobNeeds struct {
 	// declares no needs): the job then runs when those jobs succeeded or
 	// were skipped, not only when they succeeded.
 	stage bool
+	// results is true when the job declares needs and one of the jobs it
+	// waits for, directly or not, follows stage order. Such a job may run
+	// after an earlier job was skipped, and GitHub's implicit success()
+	// would then skip everything after it, although each job it needs
+	// succeeded: the job checks the results of its needs instead.
+	results bool
 }
 
 // resolveNeeds returns every job's needs. Declared needs are kept as they
@@ -46,6 +52,8 @@ func (g *generator) resolveNeeds() []jobNeeds {
 	out := make([]jobNeeds, n)
 	stageStart := 0
 	union := make([]uint64, words)
+	// mayFollowSkipped[i]: job i can run after a job it waits for was skipped.
+	mayFollowSkipped := make([]bool, n)
 	for i, j := range g.jobs {
 		if i > 0 && g.jobs[i-1].Stage != j.Stage {
 			stageStart = i
@@ -78,7 +86,11 @@ func (g *generator) resolveNeeds() []jobNeeds {
 				a[w] |= x
 			}
 			out[i].ids = append(out[i].ids, g.jobs[k].ID())
+			if mayFollowSkipped[k] && !out[i].stage {
+				out[i].results = true
+			}
 		}
+		mayFollowSkipped[i] = out[i].stage || out[i].results
 		anc[i] = a
 	}
 	return out
@@ -109,17 +121,26 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	if err != nil {
 		return nil, jp("%v", err)
 	}
-	if needs.stage && len(needs.ids) > 0 {
+	var status string
+	switch {
+	case needs.stage && len(needs.ids) > 0:
 		// GitHub skips a job when a job it needs was skipped; GitLab's
 		// stage order only waits for the jobs that are in the pipeline.
-		stage := "!cancelled() && !failure()"
+		status = "!cancelled() && !failure()"
+	case needs.results:
+		status = "!cancelled()"
+		for _, id := range needs.ids {
+			status += " && needs." + id + ".result == 'success'"
+		}
+	}
+	if status != "" {
 		switch {
 		case cond == "":
-			cond = stage
+			cond = status
 		case strings.Contains(cond, " || "):
-			cond = stage + " && (" + cond + ")"
+			cond = status + " && (" + cond + ")"
 		default:
-			cond = stage + " && " + cond
+			cond = status + " && " + cond
 		}
 	}
 	if strings.HasPrefix(cond, "!") {
