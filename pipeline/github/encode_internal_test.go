@@ -33,7 +33,7 @@ func awkward(t *testing.T) *pipeline.Pipeline {
 		pipeline.Job("on", pipeline.Stage("test"), pipeline.Needs("build"), pipeline.Timeout(time.Hour),
 			pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("ref", "build", "REF"))),
 			pipeline.Reports(pipeline.Report{Kind: pipeline.SARIF, Path: "x.sarif"})),
-		pipeline.Job("123", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test")),
+		pipeline.Job("true", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test")),
 			pipeline.Deploys(pipeline.Environment{Name: "prod: eu", URL: "https://example.com/a#b", Tier: pipeline.Production}), pipeline.Approval()),
 	)
 	p, err := pipeline.New("p", opts...)

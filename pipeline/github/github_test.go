@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pipeline"
 	"github.com/slipway-ci/slipway/pipeline/github"
+	"github.com/slipway-ci/slipway/pipeline/pipelinetest"
 )
 
 // job adds a job that calls the function "run" unless opts say otherwise.
@@ -696,6 +697,10 @@ func TestErrors(t *testing.T) {
 		},
 		want: `github: job "b": secret "TOKEN" and the output of a "TOKEN" would be the same environment variable; rename one`,
 	}, {
+		name: "job id not starting with a letter",
+		opts: []pipeline.Option{job("1st", "build")},
+		want: `github: job "1st": GitHub job ids must start with a letter or _, and this job's is "1st"; rename the job`,
+	}, {
 		name: "bad cron",
 		opts: []pipeline.Option{job("a", "build")},
 		gen:  []github.Option{github.ScheduleCron("@weekly")},
@@ -857,4 +862,25 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return "no difference"
+}
+
+// TestRandomPipelines generates the workflows of many random pipelines,
+// whose values are awkward for shells and YAML, and checks that the fast
+// emitter writes exactly what yaml/v3 writes, that the result parses, and
+// that every job has its shim steps.
+func TestRandomPipelines(t *testing.T) {
+	for seed := range int64(150) {
+		opt := pipelinetest.WithoutChanges()
+		if seed%3 == 0 {
+			opt = pipelinetest.SameChanges()
+		}
+		p := pipelinetest.Random(seed, opt)
+		_, doc := generate(t, p)
+		for _, j := range p.Jobs() {
+			steps, _ := jobOf(t, doc, j.ID())["steps"].([]any)
+			if len(steps) < 3 {
+				t.Fatalf("seed %d: job %s has %d steps", seed, j.ID(), len(steps))
+			}
+		}
+	}
 }

@@ -113,6 +113,9 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	jp := func(format string, args ...any) error {
 		return fmt.Errorf("github: job %q: "+format, append([]any{j.Name}, args...)...)
 	}
+	if id := j.ID(); !(id[0] == '_' || id[0] >= 'a' && id[0] <= 'z' || id[0] >= 'A' && id[0] <= 'Z') {
+		return nil, jp("GitHub job ids must start with a letter or _, and this job's is %q; rename the job", id)
+	}
 	n := mapping()
 	if len(needs.ids) > 0 {
 		set(n, "needs", strings2seq(needs.ids))
