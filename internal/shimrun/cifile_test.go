@@ -1,9 +1,13 @@
 package shimrun_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-ci/slipway/internal/shimrun"
 )
@@ -118,5 +122,23 @@ jobs:
 	}
 	if !slices.Equal(args, want) {
 		t.Errorf("args =\n%q\nwant\n%q", args, want)
+	}
+	// The action of a subdirectory lives there, and is valid YAML whose
+	// step echoes the full reference.
+	data, err := os.ReadFile(filepath.Join(dir, "github/codeql-action@5d4e8d1aca955e8d8589aabd499c5cae939e33c7/upload-sarif/action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Runs struct {
+			Using string
+			Steps []struct{ Run string }
+		}
+	}
+	if err := yaml.Unmarshal(data, &action); err != nil {
+		t.Fatalf("stand-in action.yml: %v\n%s", err, data)
+	}
+	if want := "echo \"slipway stand-in action: github/codeql-action/upload-sarif@5d4e8d1aca955e8d8589aabd499c5cae939e33c7\"\n"; action.Runs.Using != "composite" || len(action.Runs.Steps) != 1 || action.Runs.Steps[0].Run != want {
+		t.Errorf("stand-in action.yml:\n%s", data)
 	}
 }

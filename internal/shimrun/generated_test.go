@@ -9,8 +9,8 @@ import (
 
 // smallPipeline has what the generators must get right for a run to work:
 // an output promoted from build to later jobs, CI variables, secrets, an
-// allowed failure, an environment with an approval gate, and rules for
-// branches, tags and merge requests.
+// allowed failure that still uploads its report, an environment with an
+// approval gate, and rules for branches, tags and merge requests.
 func smallPipeline(t *testing.T) *pipeline.Pipeline {
 	t.Helper()
 	everywhere := pipeline.When(pipeline.OnBranches(), pipeline.OnTags("v*"), pipeline.OnMergeRequests())
@@ -24,7 +24,8 @@ func smallPipeline(t *testing.T) *pipeline.Pipeline {
 				pipeline.Secret("registry-password", "REGISTRY_PASSWORD"))),
 			pipeline.Outputs("IMAGE_REF")),
 		pipeline.Job("test:lint", pipeline.Stage("test"), everywhere, pipeline.AllowFailure(),
-			pipeline.Calls(pipeline.Fn("lint", pipeline.Dir("source", ".")))),
+			pipeline.Calls(pipeline.Fn("lint", pipeline.Dir("source", "."))),
+			pipeline.Reports(pipeline.Report{Kind: pipeline.SARIF, Path: "reports/lint.sarif"})),
 		pipeline.Job("test:integration", pipeline.Stage("test"), everywhere, pipeline.Needs("build"),
 			pipeline.Calls(pipeline.Fn("test-integration", pipeline.FromJob("image", "build", "IMAGE_REF")))),
 		pipeline.Job("deploy:staging", pipeline.Stage("deploy-staging"),

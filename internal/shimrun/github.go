@@ -100,12 +100,13 @@ func StandInActions(workflow []byte, dir string) ([]string, error) {
 			return nil, fmt.Errorf("act: stand-in action: %w", err)
 		}
 		action := fmt.Sprintf(`name: slipway stand-in for %[1]s
-description: Replaces %[1]s in runner tests; it only says that it ran.
+description: Replaces %[1]s in runner tests and only says that it ran.
 runs:
   using: composite
   steps:
     - shell: sh
-      run: echo "slipway stand-in action: %[1]s"
+      run: |
+        echo "slipway stand-in action: %[1]s"
 `, uses)
 		if err := os.WriteFile(filepath.Join(actionDir, "action.yml"), []byte(action), 0o644); err != nil {
 			return nil, fmt.Errorf("act: stand-in action: %w", err)

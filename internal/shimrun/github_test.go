@@ -24,6 +24,15 @@ func TestGeneratedGitHub(t *testing.T) {
 		secrets:     smallSecrets,
 	}
 	for _, tc := range smallCases(actTraits) {
+		if tc.name == "allowed failure" {
+			// The report of a failed job is what people need most: the
+			// upload step runs with if: always().
+			tc.check = func(t *testing.T, res *shimrun.Result) {
+				if !ranAction(res.Output, "test-lint", "github/codeql-action/upload-sarif") {
+					t.Error("test-lint failed and did not upload its SARIF report")
+				}
+			}
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			runCase(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, ci, tc)
 		})

@@ -215,6 +215,8 @@ type refCase struct {
 	want func(v vals) []call
 	// wantFail says the pipeline must fail.
 	wantFail bool
+	// check, when set, makes further assertions on the result.
+	check func(t *testing.T, res *shimrun.Result)
 }
 
 // ciFiles is what a runner test runs: the CI file for the runner and how to
@@ -261,6 +263,16 @@ func runCase(t *testing.T, r shimrun.Runner, remote string, ci ciFiles, tc refCa
 		t.Error(err)
 	}
 	assertSecrets(t, res, ci.secrets)
+	if tc.check != nil {
+		tc.check(t, res)
+	}
+}
+
+// ranAction reports whether act's output shows the stand-in for action
+// (owner/repo[/path], without the ref) running in job.
+func ranAction(out []byte, job, action string) bool {
+	re := regexp.MustCompile(`(?m)^\[[^\]/]*/` + regexp.QuoteMeta(job) + ` *\] +\| slipway stand-in action: ` + regexp.QuoteMeta(action) + `@`)
+	return re.Match(out)
 }
 
 // githubNames maps the GitHub ids of GitLab job names (":" becomes "-").
