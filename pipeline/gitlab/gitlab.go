@@ -156,14 +156,26 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 	if secrets := p.Secrets(); len(secrets) > 0 {
 		fmt.Fprintf(&b, "# Masked CI/CD variables that must exist: %s.\n", strings.Join(secrets, ", "))
 	}
-	var manual []string
+	var manual, envs []string
 	for _, j := range jobs {
 		if j.Approval {
 			manual = append(manual, j.Name)
+			if j.Environment != nil && !slices.Contains(envs, j.Environment.Name) {
+				envs = append(envs, j.Environment.Name)
+			}
 		}
 	}
 	if len(manual) > 0 {
 		fmt.Fprintf(&b, "# Manual jobs (a person starts them to approve): %s.\n", strings.Join(manual, ", "))
+	}
+	if len(envs) > 0 {
+		// Anyone who may run a pipeline may start a manual job unless its
+		// environment is protected.
+		word := "environment"
+		if len(envs) > 1 {
+			word += "s"
+		}
+		fmt.Fprintf(&b, "# Protect the %s %s in the project settings to choose who may approve.\n", word, strings.Join(envs, ", "))
 	}
 	return []byte(b.String())
 }
