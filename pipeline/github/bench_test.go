@@ -6,6 +6,7 @@ import (
 
 	"github.com/slipway-ci/slipway/pipeline"
 	"github.com/slipway-ci/slipway/pipeline/github"
+	"github.com/slipway-ci/slipway/pipeline/pipelinetest"
 )
 
 // monorepo builds a synthetic pipeline of stages×perStage jobs, shaped like
@@ -27,9 +28,8 @@ func monorepo(tb testing.TB, stages, perStage int) *pipeline.Pipeline {
 			if s > 0 && i%5 != 0 {
 				a, b := name(s-1, i), name(s-1, (i+1)%perStage)
 				jo = append(jo, pipeline.Needs(a, b))
-				if (i+1)%perStage%5 != 0 && s-1 > 0 || s-1 == 0 {
-					// The needed job publishes an output only on odd stages.
-				}
+				// Jobs of odd stages publish an output; read it from the
+				// first needed job.
 				if (s-1)%2 == 1 {
 					args = append(args, pipeline.FromJob("image", a, "IMAGE_REF"))
 				}
@@ -80,6 +80,8 @@ func BenchmarkGenerate(b *testing.B) {
 	}{
 		{"reference", reference(b)},
 		{"monorepo-300", monorepo(b, 10, 30)},
+		// The pipeline pipeline/gitlab's benchmark also uses.
+		{"synthetic-300", pipelinetest.Synthetic(300)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
