@@ -51,11 +51,16 @@ type Tool struct {
 }
 
 // FindGitLabCILocal returns gitlab-ci-local GitLabCILocalVersion from the
-// tools directory, or else the one on PATH.
+// tools directory, or else the one on PATH. It also needs rsync, which
+// gitlab-ci-local uses to copy the repository for each job under
+// --shell-isolation.
 func FindGitLabCILocal() (Tool, error) {
 	dir, err := ToolsDir()
 	if err != nil {
 		return Tool{}, err
+	}
+	if _, err := exec.LookPath("rsync"); err != nil {
+		return Tool{}, fmt.Errorf("rsync, which gitlab-ci-local needs: %w", ErrNotInstalled)
 	}
 	var t Tool
 	if node := filepath.Join(dir, "node-"+nodeMajor, "node_modules", ".bin"); isExecutable(filepath.Join(node, "node")) {
