@@ -16,8 +16,8 @@ import (
 // It returns nil or an *Error listing every problem.
 //
 // actionlint runs hermetically: it reads no configuration file from the
-// working directory, and runs shellcheck and pyflakes on run: scripts only
-// when those programs are on PATH.
+// working directory and runs no external program, unless WithShellcheck
+// asks it to check run: scripts with shellcheck.
 func GitHub(data []byte, opts ...Option) error {
 	r := &report{cfg: newConfig(opts, ".github/workflows/ci.yml")}
 	doc, err := parse(data)
@@ -92,13 +92,14 @@ func GitHub(data []byte, opts ...Option) error {
 // whose lines hold it.
 func (r *report) actionlint(data []byte, jobLines map[string]int) error {
 	opts := &actionlint.LinterOptions{}
-	// Hermetic unless the tools are installed: actionlint would otherwise
-	// fail or skip silently depending on the machine.
-	if p, err := exec.LookPath("shellcheck"); err == nil {
-		opts.Shellcheck = p
-	}
-	if p, err := exec.LookPath("pyflakes"); err == nil {
-		opts.Pyflakes = p
+	// shellcheck and pyflakes run only when asked for: the same file must
+	// get the same verdict on every machine, whatever happens to be installed.
+	if r.cfg.shellcheck {
+		if p, err := exec.LookPath("shellcheck"); err == nil {
+			opts.Shellcheck = p
+		} else {
+			r.add("", 0, "install shellcheck, or drop lint.WithShellcheck", "shellcheck was asked for but is not on PATH: %v", err)
+		}
 	}
 	cfg := &actionlint.Config{}
 	cfg.SelfHostedRunner.Labels = slices.Clone(r.cfg.runnerLabels)

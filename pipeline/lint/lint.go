@@ -30,6 +30,7 @@ type config struct {
 	functions    []string // nil: do not check that called functions exist
 	runnerLabels []string
 	filename     string
+	shellcheck   bool
 }
 
 func newConfig(opts []Option, filename string) *config {
@@ -56,6 +57,12 @@ func WithFunctions(names ...string) Option {
 func WithRunnerLabels(labels ...string) Option {
 	return func(c *config) { c.runnerLabels = append(c.runnerLabels, labels...) }
 }
+
+// WithShellcheck makes GitHub also run shellcheck, found on PATH, on every
+// run: script, through actionlint. Without it the check is hermetic: its
+// verdict does not depend on what the machine has installed. Asking for
+// shellcheck where it is missing is reported as a problem.
+func WithShellcheck() Option { return func(c *config) { c.shellcheck = true } }
 
 // WithFilename names the file in messages, such as ".gitlab-ci.yml".
 func WithFilename(name string) Option {

@@ -3,6 +3,7 @@ package lint_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -254,5 +255,25 @@ func TestErrorMessage(t *testing.T) {
 	err := lint.GitLab([]byte("a: [\n"), lint.WithFilename("x.yml"))
 	if err == nil || !strings.HasPrefix(err.Error(), "x.yml: ") {
 		t.Errorf("GitLab(...) = %v, want an error naming x.yml", err)
+	}
+}
+
+// TestWithShellcheck runs shellcheck through actionlint when it is on PATH,
+// and otherwise checks that asking for it is reported rather than ignored.
+func TestWithShellcheck(t *testing.T) {
+	yaml := "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n          echo $1\n          dagger call publish\n"
+	got := problems(t, lint.GitHub([]byte(yaml), lint.WithShellcheck()))
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		want := []string{`shellcheck was asked for but is not on PATH: exec: "shellcheck": executable file not found in $PATH (hint: install shellcheck, or drop lint.WithShellcheck)`}
+		if !slices.Equal(got, want) {
+			t.Errorf("without shellcheck:\n got: %q\nwant: %q", got, want)
+		}
+		return
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "SC2086") {
+		t.Errorf("shellcheck problems = %q, want one SC2086 (unquoted $1)", got)
+	}
+	if got := problems(t, lint.GitHub([]byte(yaml))); got != nil {
+		t.Errorf("without WithShellcheck: %q, want no problems", got)
 	}
 }
