@@ -71,6 +71,7 @@ func Example() {
 	//           persist-credentials: false
 	//       - name: Set up Dagger v0.19.10
 	//         run: |
+	//           # shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH
 	//           command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh
 	//           echo "$HOME/.local/bin" >> "$GITHUB_PATH"
 	//       - name: dagger call publish
@@ -95,6 +96,7 @@ func Example() {
 	//           persist-credentials: false
 	//       - name: Set up Dagger v0.19.10
 	//         run: |
+	//           # shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH
 	//           command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh
 	//           echo "$HOME/.local/bin" >> "$GITHUB_PATH"
 	//       - name: dagger call deploy
