@@ -1,6 +1,8 @@
 package github_test
 
 import (
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -60,4 +62,26 @@ func TestLint(t *testing.T) {
 			}
 		})
 	}
+	// Teams often run actionlint with shellcheck on their workflows: the
+	// shims' scripts must pass it too.
+	t.Run("shellcheck", func(t *testing.T) {
+		if _, err := exec.LookPath("shellcheck"); err != nil {
+			if os.Getenv("SLIPWAY_REQUIRE_E2E") == "1" {
+				t.Fatalf("shellcheck is required (SLIPWAY_REQUIRE_E2E=1): %v", err)
+			}
+			t.Skipf("shellcheck is not installed: %v", err)
+		}
+		for _, tt := range tests {
+			if tt.name == "monorepo" {
+				continue // hundreds of the same scripts; slow under shellcheck
+			}
+			out, err := github.Generate(tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lint.GitHub(out, append([]lint.Option{lint.WithShellcheck()}, tt.opts...)...); err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+		}
+	})
 }
