@@ -22,12 +22,12 @@ help: ## List the targets.
 ##@ Generated CI files
 
 .PHONY: generate
-generate: ## Rewrite .gitlab-ci.yml and .github/workflows/ci.yml from ci/reference.go.
-	cd ci && $(GO) test -run '^TestGeneratedFiles$$' -count=1 . -args -update
+generate: ## Rewrite .gitlab-ci.yml and .github/workflows/ci.yml from ci/reference/reference.go.
+	cd ci && $(GO) test -run '^TestGeneratedFiles$$' -count=1 ./reference -args -update
 
 .PHONY: generate-check
-generate-check: ## Fail, printing the diff, when the committed CI files drift from ci/reference.go.
-	cd ci && $(GO) test -run '^TestGeneratedFiles$$' -count=1 .
+generate-check: ## Fail, printing the diff, when the committed CI files drift from ci/reference/reference.go.
+	cd ci && $(GO) test -run '^TestGeneratedFiles$$' -count=1 ./reference
 
 ##@ Tests
 
@@ -46,3 +46,19 @@ bench: ## Run the benchmarks and print ratios against baselines measured in the 
 .PHONY: tools
 tools: ## Install the local CI runners the runner tests use (rsync, gitlab-ci-local, act), cached by version; writes .slipway/tools.env.
 	sh internal/tools/install-runners.sh
+
+##@ Air-gapped Dagger engine (internal/engine; README "Air-gapped Dagger engine")
+
+ENGINE_CMD = $(GO) run ./internal/cmd/engine
+
+.PHONY: engine
+engine: ## Build (cached by version) and start the Dagger engine with its registry mirror; writes .slipway/engine.env.
+	$(ENGINE_CMD) up
+
+.PHONY: engine-down
+engine-down: ## Stop what `make engine` started; no process, mount, interface or iptables rule is left.
+	$(ENGINE_CMD) down
+
+.PHONY: engine-status
+engine-status: ## Say whether the engine runs, and why not.
+	$(ENGINE_CMD) status
