@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/iancoleman/strcase"
 )
 
 // Call is what a job runs: one Dagger function with its arguments, and
@@ -142,28 +144,12 @@ func FunctionName(method any) string {
 }
 
 // Kebab converts a Go identifier to the kebab-case form that Dagger uses for
-// function and argument names: "TestUnit" becomes "test-unit" and
-// "SecuritySAST" becomes "security-sast".
+// function and argument names: "TestUnit" becomes "test-unit". It is
+// exactly Dagger v0.19.10's own rule (strcase.ToKebab of
+// strcase.ToLowerCamel), so "HTTPServer" becomes "httpserver", as
+// `dagger call` spells it.
 func Kebab(ident string) string {
-	rs := []rune(ident)
-	var b strings.Builder
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			prevLower := i > 0 && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]))
-			nextLower := i > 0 && i+1 < len(rs) && unicode.IsUpper(rs[i-1]) && unicode.IsLower(rs[i+1])
-			if prevLower || nextLower {
-				b.WriteByte('-')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		if r == '_' {
-			b.WriteByte('-')
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return strcase.ToKebab(strcase.ToLowerCamel(ident))
 }
 
 // Export returns a copy of c that exports the returned Directory or File to

@@ -177,25 +177,39 @@ func (p *Pipeline) Secrets() []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// Plan returns, in run order, the jobs that a pipeline started by event on
-// ref would contain: the jobs whose rules match, minus the jobs whose needs
-// would be absent. Manual (approval) jobs are included; their JobSpec says so.
+// Plan returns the jobs that a pipeline started by event on ref would
+// contain, in an order in which each job comes after the jobs it needs:
+// the jobs whose rules match, minus the jobs whose needs would be absent
+// (GitLab refuses such a pipeline; GitHub skips such a job). Jobs with an
+// approval gate are included; their JobSpec says so.
 func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
+	var candidates []JobSpec
+	for _, j := range p.Jobs() {
+		if j.runsFor(event, ref) {
+			candidates = append(candidates, j)
+		}
+	}
+	// Needs may point within a stage in any order, so settle them until
+	// nothing changes: at most one pass per job.
 	included := map[string]bool{}
 	var out []JobSpec
-	for _, j := range p.Jobs() {
-		if !j.runsFor(event, ref) {
-			continue
-		}
-		ok := true
-		for _, n := range j.Needs {
-			if !included[n] {
-				ok = false
+	for progress := true; progress; {
+		progress = false
+		for _, j := range candidates {
+			if included[j.Name] {
+				continue
 			}
-		}
-		if ok {
-			included[j.Name] = true
-			out = append(out, j)
+			ready := true
+			for _, n := range j.Needs {
+				if !included[n] {
+					ready = false
+				}
+			}
+			if ready {
+				included[j.Name] = true
+				out = append(out, j)
+				progress = true
+			}
 		}
 	}
 	return out

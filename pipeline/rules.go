@@ -136,9 +136,15 @@ func checkRefChars(s string, wildcard bool) error {
 			return fmt.Errorf("it ends with \".lock\"")
 		}
 	}
-	for _, part := range strings.Split(s, "/") {
+	parts := strings.Split(s, "/")
+	for i, part := range parts {
 		if strings.HasPrefix(part, ".") {
 			return fmt.Errorf("a component starts with \".\"")
+		}
+		// The last component of a wildcard pattern is continued by the
+		// wildcard, so only the ones before it are complete.
+		if strings.HasSuffix(part, ".lock") && (i < len(parts)-1 || !wildcard) {
+			return fmt.Errorf("a component ends with \".lock\"")
 		}
 	}
 	return nil

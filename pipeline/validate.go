@@ -62,6 +62,8 @@ func (p *Pipeline) validate() error {
 	for name := range sortedMap(p.variables) {
 		if !envNameRE.MatchString(name) {
 			add("variable %q: the name must hold only letters, digits and _ and not start with a digit", name)
+		} else if prefix := reservedPrefix(name); prefix != "" {
+			add("variable %q: names starting with %s are the CI's own (GitHub ignores them, GitLab lets them override its predefined variables); choose another name", name, prefix)
 		}
 	}
 
@@ -116,6 +118,8 @@ func (p *Pipeline) validate() error {
 	}
 	if cycle := findCycle(p.jobs, jobs); cycle != nil {
 		add("the needs form a cycle: %s", strings.Join(cycle, " -> "))
+	} else if len(probs) == 0 {
+		probs = append(probs, p.unreachable(jobs)...)
 	}
 	if len(probs) > 0 {
 		return &ValidationError{Pipeline: p.name, Problems: probs}
@@ -190,6 +194,18 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 		}
 		checkArgs(ch.Args)
 	}
+}
+
+// reservedPrefix returns the prefix of name that GitHub or GitLab reserves
+// for their own variables, or "".
+func reservedPrefix(name string) string {
+	upper := strings.ToUpper(name)
+	for _, p := range []string{"GITHUB_", "RUNNER_", "CI_", "GITLAB_"} {
+		if strings.HasPrefix(upper, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 func checkSecretName(name string, jp func(string, ...any)) {
@@ -331,6 +347,103 @@ func sortedMap(m map[string]string) func(func(string, string) bool) {
 		slices.Sort(keys)
 		for _, k := range keys {
 			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
+}
+
+// unreachable reports jobs that no pipeline can run: every pipeline that
+// matches their rules lacks a job they need. GitLab refuses such a pipeline
+// outright, so the model does too. It also reports a job whose changed-path
+// filters differ from those of a job it needs, which GitLab cannot express.
+func (p *Pipeline) unreachable(jobs map[string]JobSpec) []string {
+	var probs []string
+	ever := map[string]bool{}
+	for _, s := range p.sampleStarts() {
+		for _, planned := range p.Plan(s.event, s.ref) {
+			ever[planned.Name] = true
+		}
+	}
+	for _, j := range p.jobs {
+		if len(j.Needs) == 0 {
+			continue
+		}
+		for _, n := range j.Needs {
+			own, theirs := changesOf(j), changesOf(jobs[n])
+			if len(own) > 0 && len(theirs) > 0 && !subset(own, theirs) {
+				probs = append(probs, fmt.Sprintf("job %q: filters on changed paths (%s) that are not among those of %q (%s), which it needs; one GitLab rule cannot require both, so give both the same paths", j.Name, strings.Join(own, ", "), n, strings.Join(theirs, ", ")))
+			}
+		}
+		if !ever[j.Name] {
+			probs = append(probs, fmt.Sprintf("job %q never runs: none of its rules matches a pipeline in which the jobs it needs (%s) run too; align its rules with theirs", j.Name, strings.Join(j.Needs, ", ")))
+		}
+	}
+	return probs
+}
+
+type start struct {
+	event Event
+	ref   string
+}
+
+// sampleStarts returns pipeline starts that cover every combination of the
+// pipeline's ref patterns: each exact name, each prefix continued, and a ref
+// no pattern names. Patterns are exact names or prefixes, so two patterns
+// overlap exactly when one of these refs matches both.
+func (p *Pipeline) sampleStarts() []start {
+	refs := map[string]bool{"slipway-unnamed-ref": true}
+	for _, j := range p.jobs {
+		for _, r := range j.Rules {
+			for _, ref := range r.Refs {
+				rp, err := ParseRefPattern(ref)
+				if err != nil {
+					continue
+				}
+				if rp.Wildcard {
+					refs[rp.Prefix+"x"] = true
+				} else {
+					refs[rp.Prefix] = true
+				}
+			}
+		}
+	}
+	var out []start
+	for _, e := range []Event{Push, TagPush, MergeRequest, Schedule, Dispatch} {
+		for ref := range sortedSet(refs) {
+			out = append(out, start{e, ref})
+		}
+	}
+	return out
+}
+
+func changesOf(j JobSpec) []string {
+	var all []string
+	for _, r := range j.Rules {
+		all = append(all, r.Changes...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedSet(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !yield(k) {
 				return
 			}
 		}

@@ -43,7 +43,7 @@ func TestLint(t *testing.T) {
 			job("c", "test", pipeline.When(pipeline.OnTags("v*"), pipeline.OnBranches("feat+x", "!x"))),
 			job("gate", "deploy", pipeline.Approval(), pipeline.Concurrency("prod-${{ x }}"), pipeline.When(pipeline.OnBranches("main"))),
 			job("d", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", URL: "https://example.com", Tier: pipeline.Production}),
-				pipeline.Approval(), pipeline.Needs("gate"), pipeline.When(pipeline.OnTags())),
+				pipeline.Approval(), pipeline.Needs("gate"), pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags())),
 		), []lint.Option{lint.WithRunnerLabels("self-hosted", "dagger")}},
 		{"changed paths", build(t,
 			job("a", "build", pipeline.When(pipeline.OnBranches("main").WithChanges("src/**", "go.mod"), pipeline.OnMergeRequests("main").WithChanges("src/**", "go.mod"))),

@@ -11,9 +11,11 @@
 package pipelinetest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slipway-ci/slipway/pipeline"
@@ -187,6 +189,11 @@ func (g *gen) runnableJob(opts []pipeline.Option, i int) pipeline.Option {
 		jobs := len(g.jobs)
 		job, name := g.job(i, attempt < 5 || g.o.changes == changesSame, attempt < 4)
 		p, err := pipeline.New("candidate", append(slices.Clone(opts), job)...)
+		if err != nil && attempt < 8 && unreachable(err) {
+			// New rejects a job that no pipeline runs; draw another.
+			g.jobs = g.jobs[:jobs]
+			continue
+		}
 		if err != nil {
 			panic(fmt.Sprintf("pipelinetest: job %d: %v", i, err))
 		}
@@ -387,4 +394,19 @@ func Functions(p *pipeline.Pipeline) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// unreachable reports whether New refused the pipeline only because a job
+// can never run with the jobs it needs.
+func unreachable(err error) bool {
+	var verr *pipeline.ValidationError
+	if !errors.As(err, &verr) {
+		return false
+	}
+	for _, p := range verr.Problems {
+		if !strings.Contains(p, " never runs: ") && !strings.Contains(p, "filters on changed paths") {
+			return false
+		}
+	}
+	return true
 }
