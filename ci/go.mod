@@ -25,6 +25,7 @@ require (
 )
 
 require (
+	github.com/iancoleman/strcase v0.3.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 )
