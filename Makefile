@@ -37,9 +37,16 @@ test: ## Run every test: the library, the ci module, the runners and the end-to-
 	$(GO) test $(GOTEST_FLAGS) ./...
 	cd ci && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...
 
+BENCH_FLAGS ?= -benchtime=2s
+
 .PHONY: bench
 bench: ## Run the benchmarks and print ratios against baselines measured in the same run.
-	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/...
+	{ $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pipeline/... ; \
+	  ( cd ci && $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./reference ) ; } \
+	| $(GO) run ./internal/cmd/benchratio \
+	    -ratio 'generate 300-job pipeline vs yaml.v3 encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=1' \
+	    -limit 'BenchmarkGenerate300<=50ms' \
+	    -limit 'BenchmarkGenerateReference<=50ms'
 
 ##@ Tools
 
