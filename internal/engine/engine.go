@@ -1,0 +1,166 @@
+// Package engine builds, starts and stops a real Dagger engine on a Linux
+// host that cannot reach any container registry.
+//
+// Everything is built from the Go module proxy and Debian packages: the
+// Dagger CLI, engine and helpers, the Trivy and gosec tool images, a Trivy
+// vulnerability DB, and the base images the pipelines ask for (golang:1.25,
+// a distroless-like static base). The engine runs as root in private mount,
+// network and PID namespaces, with overlays on the host paths it insists on
+// writing (/etc, /usr/local, /var/lib, /run), so that the host is left as it
+// was. A local registry (package mirror) inside the same network namespace is
+// configured as the engine's mirror for docker.io, gcr.io, ghcr.io, quay.io
+// and mirror.gcr.io: pipeline code keeps its usual image references.
+//
+// Built artefacts are cached by version under the user's cache directory
+// (Cache); one running engine with its state is an Instance directory, so a
+// test can start a second, throwaway engine next to the shared one.
+package engine
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// Pinned versions. Changing one rebuilds only what depends on it, because
+// the cache paths carry the versions.
+const (
+	// DaggerVersion is the Dagger CLI/engine pair; dagger.io/dagger (the Go
+	// SDK) must be the same version.
+	DaggerVersion = "v0.19.10"
+	// TrivyVersion is the Trivy CLI put into the aquasec/trivy image.
+	TrivyVersion = "v0.74.0"
+	// GosecVersion is the gosec CLI put into the securego/gosec image.
+	GosecVersion = "v2.29.0"
+	// DebianSuite is the release debootstrapped for the base images.
+	DebianSuite = "bookworm"
+
+	// imagesRevision is bumped when an image recipe changes, so that cached
+	// layouts built by an older recipe are not reused.
+	imagesRevision = "r1"
+)
+
+// Engine is one engine instance and the cache it is built from.
+type Engine struct {
+	cache    string // versioned build artefacts, shared by instances
+	instance string // this engine's config, state, sockets and logs
+	repo     string // where to drop .slipway/engine.env; may be empty
+	log      io.Writer
+	arch     string
+	skipApt  bool
+	minFree  uint64
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithCacheDir puts the build cache at dir instead of
+// ${XDG_CACHE_HOME:-$HOME/.cache}/slipway.
+func WithCacheDir(dir string) Option { return func(e *Engine) { e.cache = dir } }
+
+// WithInstanceDir runs the engine from dir instead of CACHE/engine/default.
+// Two instances can run at once: each has its own namespaces and socket.
+func WithInstanceDir(dir string) Option { return func(e *Engine) { e.instance = dir } }
+
+// WithRepoDir also writes the env file to DIR/.slipway/engine.env, where the
+// Makefile and tests of that checkout look first.
+func WithRepoDir(dir string) Option { return func(e *Engine) { e.repo = dir } }
+
+// WithLog sends progress messages to w (default: discarded).
+func WithLog(w io.Writer) Option { return func(e *Engine) { e.log = w } }
+
+// WithoutApt skips installing Debian packages (they must be there already).
+func WithoutApt() Option { return func(e *Engine) { e.skipApt = true } }
+
+// New returns an Engine with the default cache and instance directories,
+// changed by opts.
+func New(opts ...Option) (*Engine, error) {
+	e := &Engine{log: io.Discard, arch: runtime.GOARCH, minFree: 12 << 30}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.cache == "" {
+		dir, err := DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		e.cache = dir
+	}
+	if e.instance == "" {
+		e.instance = filepath.Join(e.cache, "engine", "default")
+	}
+	for _, p := range []*string{&e.cache, &e.instance} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return e, nil
+}
+
+// DefaultCacheDir is $SLIPWAY_CACHE (which the Makefile sets), else
+// ${XDG_CACHE_HOME:-$HOME/.cache}/slipway.
+func DefaultCacheDir() (string, error) {
+	if dir := os.Getenv("SLIPWAY_CACHE"); dir != "" {
+		return dir, nil
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the cache directory: set XDG_CACHE_HOME or HOME: %w", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "slipway"), nil
+}
+
+// CacheDir is where versioned build artefacts live.
+func (e *Engine) CacheDir() string { return e.cache }
+
+// InstanceDir is where this engine's config, state and socket live.
+func (e *Engine) InstanceDir() string { return e.instance }
+
+func (e *Engine) logf(format string, args ...any) {
+	fmt.Fprintf(e.log, "engine: "+format+"\n", args...)
+}
+
+// Paths inside the cache.
+
+func (e *Engine) daggerDir() string { return filepath.Join(e.cache, "dagger", DaggerVersion) }
+
+// BinDir holds the dagger CLI and the engine binaries of DaggerVersion.
+func (e *Engine) BinDir() string { return filepath.Join(e.daggerDir(), "bin") }
+
+func (e *Engine) toolBin(name, version string) string {
+	return filepath.Join(e.cache, "tools", name+"-"+version, name)
+}
+
+func (e *Engine) rootfsDir() string {
+	return filepath.Join(e.cache, "rootfs", "debian-"+DebianSuite+"-minbase-"+e.arch)
+}
+
+func (e *Engine) imagesDir() string { return filepath.Join(e.cache, "images") }
+
+// BlobDir is shared by the registries of all instances.
+func (e *Engine) blobDir() string { return filepath.Join(e.cache, "registry", "blobs") }
+
+// Paths inside the instance.
+
+func (e *Engine) path(elem ...string) string {
+	return filepath.Join(append([]string{e.instance}, elem...)...)
+}
+
+// SocketPath is the engine's gRPC unix socket.
+func (e *Engine) SocketPath() string { return e.path("run", "engine.sock") }
+
+func (e *Engine) pidFile() string { return e.path("run", "unshare.pid") }
+
+// EnvFile is the instance's copy of the environment to export.
+func (e *Engine) EnvFile() string { return e.path("engine.env") }
+
+// LogFile is where the engine, registry and namespace set-up log.
+func (e *Engine) LogFile() string { return e.path("logs", "engine.log") }

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPrereqMessagesNameProblemAndFix(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		problem string
+		fix     string
+	}{
+		{"not root", checkRoot(1000), "not root (uid 1000)", "sudo make engine"},
+		{"arch", checkPlatform("linux", "riscv64"), "unsupported architecture riscv64", "amd64 or arm64"},
+		{"os", checkPlatform("darwin", "arm64"), "unsupported operating system darwin", "Linux host"},
+		{"overlay", checkOverlay("nodev\tsysfs\nnodev\ttmpfs\n"), "overlayfs is not available", "modprobe overlay"},
+		{"disk", diskError("/var/cache", 1<<30, 12<<30), "too little disk: 1.0 GiB free at /var/cache, the engine needs 12.0 GiB", "XDG_CACHE_HOME"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pe *PrereqError
+			if !errors.As(tt.err, &pe) {
+				t.Fatalf("got %v (%T), want a *PrereqError", tt.err, tt.err)
+			}
+			if !strings.Contains(pe.Problem, tt.problem) {
+				t.Errorf("problem %q does not say %q", pe.Problem, tt.problem)
+			}
+			if !strings.Contains(pe.Fix, tt.fix) {
+				t.Errorf("fix %q does not say %q", pe.Fix, tt.fix)
+			}
+			if !strings.Contains(pe.Error(), "\n  fix: ") {
+				t.Errorf("Error() %q does not show the fix", pe.Error())
+			}
+		})
+	}
+}
+
+func TestPrereqsPass(t *testing.T) {
+	for _, err := range []error{
+		checkRoot(0),
+		checkPlatform("linux", "amd64"),
+		checkPlatform("linux", "arm64"),
+		checkOverlay("nodev\tsysfs\nnodev\toverlay\n"),
+		checkDisk(t.TempDir(), 1),
+	} {
+		if err != nil {
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if err := checkDisk(t.TempDir(), 1<<62); err == nil || !strings.Contains(err.Error(), "too little disk") {
+		t.Errorf("checkDisk with an impossible need: %v", err)
+	}
+}
+
+func TestBusySocketAndPort(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "engine.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkSocketFree(sock)
+	if err == nil || !strings.Contains(err.Error(), "is busy") || !strings.Contains(err.Error(), "engine-down") {
+		t.Errorf("busy socket: %v", err)
+	}
+	l.Close()
+	// A stale socket file (nobody listening) is removed, not reported.
+	if err := os.WriteFile(sock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkSocketFree(sock); err != nil {
+		t.Errorf("stale socket: %v", err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("stale socket not removed: %v", err)
+	}
+
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	_, err = Listen(tcp.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "is busy") || !strings.Contains(err.Error(), "ss -ltnp") {
+		t.Errorf("busy port: %v", err)
+	}
+}
+
+func TestInstanceDirUnderOverlaidPathIsRefused(t *testing.T) {
+	e, err := New(WithCacheDir(t.TempDir()), WithInstanceDir("/var/lib/slipway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Up(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is under /var/lib") {
+		t.Errorf("Up with an instance under /var/lib: %v", err)
+	}
+}
+
+func TestMirrorPath(t *testing.T) {
+	for ref, want := range map[string]string{
+		"golang:1.25":          "library/golang:1.25",
+		"aquasec/trivy:0.74.0": "aquasec/trivy:0.74.0",
+		"gcr.io/distroless/static-debian12:nonroot": "distroless/static-debian12:nonroot",
+		"ghcr.io/aquasecurity/trivy-db:2":           "aquasecurity/trivy-db:2",
+		"localhost/x:1":                             "x:1",
+		"127.0.0.1:5000/a/b:c":                      "a/b:c",
+	} {
+		if got := mirrorPath(ref); got != want {
+			t.Errorf("mirrorPath(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
+
+func TestEngineConfigMirrorsEveryRegistry(t *testing.T) {
+	e, err := New(WithCacheDir("/c"), WithInstanceDir("/i"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.engineConfig()
+	for _, want := range []string{
+		`root = "/i/state"`,
+		`address = ["unix:///i/run/engine.sock"]`,
+		`cniBinaryPath = "/i/cni-bin"`,
+		"[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.1:5000\"]",
+		"[registry.\"gcr.io\"]\n  mirrors = [\"127.0.0.1:5000\"]",
+		"[registry.\"ghcr.io\"]\n  mirrors = [\"127.0.0.1:5000\"]",
+		"[registry.\"127.0.0.1:5000\"]\n  http = true\n  insecure = true",
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("engine.toml lacks %q:\n%s", want, cfg)
+		}
+	}
+}
+
+func TestEnvFileRoundTrip(t *testing.T) {
+	e, err := New(WithCacheDir("/cache/slipway"), WithInstanceDir("/cache/slipway/engine/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := e.Env()
+	p := filepath.Join(t.TempDir(), "sub", "engine.env")
+	if err := env.WriteFile(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadEnvFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != env {
+		t.Errorf("read back %+v, wrote %+v", got, env)
+	}
+	if env.RunnerHost != "unix:///cache/slipway/engine/x/run/engine.sock" || env.CLIBin != "/cache/slipway/dagger/"+DaggerVersion+"/bin/dagger" {
+		t.Errorf("unexpected env %+v", env)
+	}
+	vars := env.Environ([]string{"PATH=/usr/bin", "HOME=/root", "_EXPERIMENTAL_DAGGER_RUNNER_HOST=old"})
+	joined := strings.Join(vars, "\n")
+	for _, want := range []string{"PATH=/cache/slipway/dagger/" + DaggerVersion + "/bin:/usr/bin", "HOME=/root", "_EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("Environ lacks %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "=old") {
+		t.Errorf("Environ kept the old runner host:\n%s", joined)
+	}
+	if err := (Env{RunnerHost: "unix:///a b", CLIBin: "/x"}).WriteFile(p); err == nil {
+		t.Errorf("a path with a space was accepted")
+	}
+	if _, err := ReadEnvFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Errorf("reading a missing env file succeeded")
+	}
+}
+
+func TestDefaultCacheDir(t *testing.T) {
+	t.Setenv("SLIPWAY_CACHE", "")
+	t.Setenv("XDG_CACHE_HOME", "/xdg")
+	if d, _ := DefaultCacheDir(); d != "/xdg/slipway" {
+		t.Errorf("with XDG_CACHE_HOME: %s", d)
+	}
+	t.Setenv("SLIPWAY_CACHE", "/explicit")
+	if d, _ := DefaultCacheDir(); d != "/explicit" {
+		t.Errorf("with SLIPWAY_CACHE: %s", d)
+	}
+}

@@ -1,0 +1,219 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/engine"
+	"github.com/slipway-ci/slipway/internal/enginetest"
+)
+
+// hostState is what the engine must not change on the host: interfaces,
+// routes, iptables rules, mounts, and processes naming its directory.
+type hostState struct {
+	links, routes, iptables, mounts []string
+	procs                           []string
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+func snapshot(t *testing.T, dir string) hostState {
+	t.Helper()
+	var s hostState
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range ifs {
+		s.links = append(s.links, i.Name)
+	}
+	s.routes = lines(t, "ip", "route", "show", "table", "all")
+	s.routes = append(s.routes, lines(t, "ip", "-6", "route", "show", "table", "all")...)
+	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
+		for _, l := range lines(t, cmd) {
+			if !strings.HasPrefix(l, "#") {
+				s.iptables = append(s.iptables, counters.ReplaceAllString(l, "[]"))
+			}
+		}
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(mi)), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 {
+			// mount point and what is mounted; ids change with remounts.
+			s.mounts = append(s.mounts, f[4]+" "+strings.Join(f[slices.Index(f, "-")+1:], " "))
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		if _, err := strconv.Atoi(ent.Name()); err != nil {
+			continue
+		}
+		cl, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cl, []byte(dir)) {
+			s.procs = append(s.procs, ent.Name()+": "+strings.ReplaceAll(string(cl), "\x00", " "))
+		}
+	}
+	for _, l := range [][]string{s.links, s.routes, s.iptables, s.mounts} {
+		slices.Sort(l)
+	}
+	return s
+}
+
+func lines(t *testing.T, name string, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func diff(what string, before, after []string) string {
+	var added, gone []string
+	for _, l := range after {
+		if !slices.Contains(before, l) {
+			added = append(added, l)
+		}
+	}
+	for _, l := range before {
+		if !slices.Contains(after, l) {
+			gone = append(gone, l)
+		}
+	}
+	if len(added)+len(gone) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s changed: added %q, removed %q\n", what, added, gone)
+}
+
+func compare(before, after hostState) string {
+	return diff("interfaces", before.links, after.links) +
+		diff("routes", before.routes, after.routes) +
+		diff("iptables rules", before.iptables, after.iptables) +
+		diff("mounts", before.mounts, after.mounts)
+}
+
+// TestUpDownLeavesHostClean starts a throwaway engine instance next to the
+// shared one, runs a container in it (which makes the engine create its CNI
+// bridge, veths and iptables rules), and checks that the host saw none of it
+// while it ran, and that nothing is left after Down.
+func TestUpDownLeavesHostClean(t *testing.T) {
+	if os.Geteuid() != 0 {
+		enginetest.Unavailable(t, fmt.Errorf("needs root to start an engine"))
+	}
+	for _, tool := range []string{"ip", "iptables-save", "ip6tables-save", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			enginetest.Unavailable(t, fmt.Errorf("%s not installed (run `make engine` once)", tool))
+		}
+	}
+	wd, _ := os.Getwd()
+	repo, ok := engine.FindRepo(wd)
+	if !ok {
+		t.Fatal("not in the slipway checkout")
+	}
+	// Not t.TempDir: its cleanup would hide a leftover mount behind a
+	// removal error; we check and remove ourselves.
+	inst, err := os.MkdirTemp("", "slipway-engine-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(repo), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Cached(); err != nil {
+		enginetest.Unavailable(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+
+	before := snapshot(t, inst)
+	if len(before.procs) > 0 {
+		t.Fatalf("processes name the fresh instance dir already: %v", before.procs)
+	}
+	env, err := e.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			e.Down(context.Background())
+		}
+	}()
+	if st := e.Status(); !st.Running {
+		t.Fatalf("Status after Up: %s", st.Reason)
+	}
+	// A second Up reuses the running engine instead of starting another.
+	pid := e.Status().PID
+	if _, err := e.Up(ctx); err != nil {
+		t.Fatalf("second Up: %v", err)
+	}
+	if again := e.Status().PID; again != pid {
+		t.Fatalf("second Up started a new engine: pid %d, was %d", again, pid)
+	}
+
+	eng := &enginetest.Engine{Env: env}
+	out, err := eng.Dagger(ctx, inst, "core", "container", "from", "--address", engine.GolangRef,
+		"with-exec", "--args", "go,version", "stdout")
+	if err != nil {
+		t.Fatalf("running a container: %v", err)
+	}
+	if !strings.HasPrefix(strings.TrimSpace(out), "go version go1.") {
+		t.Fatalf("go version in %s printed %q", engine.GolangRef, out)
+	}
+	during := snapshot(t, inst)
+	if d := compare(before, during); d != "" {
+		t.Errorf("the running engine changed the host:\n%s", d)
+	}
+	if len(during.procs) == 0 {
+		t.Errorf("no process names the instance dir while the engine runs: the check below would prove nothing")
+	}
+
+	if err := e.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	stopped = true
+	after := snapshot(t, inst)
+	if d := compare(before, after); d != "" {
+		t.Errorf("Down left the host changed:\n%s", d)
+	}
+	if len(after.procs) > 0 {
+		t.Errorf("processes left after Down: %v", after.procs)
+	}
+	if st := e.Status(); st.Running {
+		t.Errorf("Status after Down says running")
+	}
+	if _, err := os.Stat(e.SocketPath()); !os.IsNotExist(err) {
+		t.Errorf("socket %s left after Down (%v)", e.SocketPath(), err)
+	}
+	// Down twice is fine: nothing to stop.
+	if err := e.Down(ctx); err != nil {
+		t.Errorf("second Down: %v", err)
+	}
+	if err := os.RemoveAll(inst); err != nil {
+		t.Errorf("removing the instance dir (a leftover mount?): %v", err)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
