@@ -38,3 +38,27 @@ func TestGeneratedGitHub(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceGitHub runs the committed .github/workflows/ci.yml on act.
+func TestReferenceGitHub(t *testing.T) {
+	tool := requireTool(t, shimrun.FindAct)
+	ci := ciFiles{
+		files:       map[string][]byte{referenceGitHub: referenceFile(t, referenceGitHub)},
+		path:        referenceGitHub,
+		waits:       shimrun.GitHubWaits,
+		githubNames: referenceNames,
+		secrets:     referenceSecrets,
+	}
+	for _, tc := range referenceCases(actTraits) {
+		if tc.name == "sast may fail" {
+			tc.check = func(t *testing.T, res *shimrun.Result) {
+				if !ranAction(res.Output, "security-sast", "github/codeql-action/upload-sarif") {
+					t.Error("security-sast failed and did not upload its SARIF report")
+				}
+			}
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			runCase(t, shimrun.GitHub{Tool: tool, Workflow: referenceGitHub}, githubRemote, ci, tc)
+		})
+	}
+}

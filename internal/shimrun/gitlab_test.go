@@ -27,3 +27,19 @@ func TestGeneratedGitLab(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceGitLab runs the committed .gitlab-ci.yml on gitlab-ci-local.
+func TestReferenceGitLab(t *testing.T) {
+	tool := requireTool(t, shimrun.FindGitLabCILocal)
+	ci := ciFiles{
+		files:   map[string][]byte{referenceGitLab: referenceFile(t, referenceGitLab)},
+		path:    referenceGitLab,
+		waits:   shimrun.GitLabWaits,
+		secrets: referenceSecrets,
+	}
+	for _, tc := range referenceCases(gitlabTraits) {
+		t.Run(tc.name, func(t *testing.T) {
+			runCase(t, shimrun.GitLab{Tool: tool}, gitlabRemote, ci, tc)
+		})
+	}
+}

@@ -1,0 +1,84 @@
+package shimrun_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/slipway-ci/slipway/internal/shimrun"
+)
+
+// The committed CI files of the reference pipeline (ci/reference), relative
+// to the repository root. The runner tests run exactly these bytes.
+const (
+	referenceGitLab = ".gitlab-ci.yml"
+	referenceGitHub = ".github/workflows/ci.yml"
+)
+
+// referenceFile reads a committed CI file from the repository root.
+func referenceFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(path)))
+	if err != nil {
+		t.Fatalf("the committed reference CI file: %v (make generate writes it)", err)
+	}
+	return data
+}
+
+// referenceSecrets are the secrets the reference pipeline's jobs read.
+var referenceSecrets = secretValues("REGISTRY_PASSWORD", "KUBECONFIG_STAGING", "KUBECONFIG_PRODUCTION")
+
+// referenceNames are the GitHub job ids of the reference pipeline's GitLab
+// job names.
+var referenceNames = githubNames("build", "test:unit", "test:integration", "security:trivy", "security:sast", "deploy:staging", "deploy:production")
+
+// referenceCalls are the calls every job of the reference pipeline makes,
+// written out from ci/reference/reference.go: the image is pushed once and
+// every later job gets its digest; the pipeline variables IMAGE_REPOSITORY
+// and REGISTRY_USERNAME and the commit reach publish; secrets only as env://.
+func referenceCalls(v vals) []call {
+	return []call{
+		{"build", []string{"publish", "--source=.", "--repository=registry.example.com/telecom/mts-deploy-ai", "--username=slipway",
+			"--password=env://REGISTRY_PASSWORD", "--revision=" + v.SHA}},
+		{"test:unit", []string{"test-unit", "--source=.", "export", "--path=reports/unit"}},
+		{"test:integration", []string{"test-integration", "--source=.", "--image=" + v.Image, "export", "--path=reports/integration"}},
+		{"security:trivy", []string{"security-trivy", "--image=" + v.Image, "export", "--path=reports/trivy"}},
+		{"security:sast", []string{"security-sast", "--source=.", "export", "--path=reports/sast"}},
+		{"deploy:staging", []string{"deploy-staging", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_STAGING"}},
+		{"deploy:production", []string{"deploy-production", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--approve=true"}},
+	}
+}
+
+// referenceCases are the runs of the reference pipeline, as the issue
+// states them: develop deploys to staging only; main and v* tags deploy to
+// staging, then to production behind a manual gate; other branches and
+// merge requests build, test and scan only. security:sast may fail without
+// failing the pipeline; security:trivy may not, and blocks the deploys.
+func referenceCases(tr traits) []refCase {
+	all := referenceCalls
+	staging := func(v vals) []call { return without(referenceCalls(v), "deploy:production") }
+	checks := func(v vals) []call { return without(referenceCalls(v), "deploy:staging", "deploy:production") }
+	cases := []refCase{{name: "develop", ref: shimrun.Branch("develop"), want: staging}}
+	if tr.manualJobs {
+		cases = append(cases,
+			refCase{name: "main", ref: shimrun.Branch("main"), want: staging},
+			refCase{name: "main with production started", ref: shimrun.Branch("main"), manual: []string{"deploy:production"}, want: all},
+			refCase{name: "tag", ref: shimrun.Tag("v1.2.3"), want: staging},
+			refCase{name: "tag with production started", ref: shimrun.Tag("v1.2.3"), manual: []string{"deploy:production"}, want: all},
+		)
+	} else {
+		cases = append(cases,
+			refCase{name: "main", ref: shimrun.Branch("main"), want: all},
+			refCase{name: "tag", ref: shimrun.Tag("v1.2.3"), want: all},
+		)
+	}
+	return append(cases, []refCase{
+		{name: "feature branch", ref: shimrun.Branch("feature/x"), want: checks},
+		{name: "merge request", ref: shimrun.MergeRequest("feature/x", "main"), want: checks},
+		{name: "sast may fail", ref: shimrun.Branch("develop"), fail: []string{"security-sast"}, want: staging, wantFail: tr.allowedFailureFails},
+		{
+			name: "trivy blocks the deploys", ref: shimrun.Branch("main"), manual: []string{"deploy:production"},
+			fail: []string{"security-trivy"}, wantFail: true, want: checks,
+		},
+	}...)
+}
