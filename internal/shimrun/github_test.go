@@ -34,6 +34,7 @@ func TestGeneratedGitHub(t *testing.T) {
 			}
 		}
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			runCase(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, ci, tc)
 		})
 	}
@@ -58,6 +59,7 @@ func TestReferenceGitHub(t *testing.T) {
 			}
 		}
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			runCase(t, shimrun.GitHub{Tool: tool, Workflow: referenceGitHub}, githubRemote, ci, tc)
 		})
 	}

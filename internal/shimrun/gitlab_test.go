@@ -23,6 +23,7 @@ func TestGeneratedGitLab(t *testing.T) {
 	}
 	for _, tc := range smallCases(gitlabTraits) {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			runCase(t, shimrun.GitLab{Tool: tool}, gitlabRemote, ci, tc)
 		})
 	}
@@ -39,6 +40,7 @@ func TestReferenceGitLab(t *testing.T) {
 	}
 	for _, tc := range referenceCases(gitlabTraits) {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			runCase(t, shimrun.GitLab{Tool: tool}, gitlabRemote, ci, tc)
 		})
 	}
