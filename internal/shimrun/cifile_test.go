@@ -142,3 +142,17 @@ jobs:
 		t.Errorf("stand-in action.yml:\n%s", data)
 	}
 }
+
+func TestRepoFullName(t *testing.T) {
+	for remote, want := range map[string]string{
+		"https://github.com/acme/app.git":        "acme/app",
+		"https://github.com/acme/app":            "acme/app",
+		"git@github.com:acme/app.git":            "acme/app",
+		"https://gitlab.example/group/sub/app/":  "sub/app",
+		"ssh://git@gitlab.example:2222/acme/app": "acme/app",
+	} {
+		if got := (&shimrun.Repo{Remote: remote}).FullName(); got != want {
+			t.Errorf("FullName(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}

@@ -31,11 +31,13 @@ type GitHub struct {
 func (GitHub) Name() string { return "act" }
 
 // Event returns the event act is started with and the event payload for
-// ref, carrying the fields the generated `if:` conditions and act's
+// repo's ref, carrying the fields the generated `if:` conditions and act's
 // github context read.
-func Event(ref Ref, sha string) (string, []byte, error) {
-	repo := map[string]any{"full_name": "acme/app", "name": "app", "default_branch": defaultBranch,
-		"owner": map[string]any{"login": "acme"}}
+func Event(r *Repo) (string, []byte, error) {
+	ref, sha := r.Ref, r.SHA
+	owner, repoName, _ := strings.Cut(r.FullName(), "/")
+	repo := map[string]any{"full_name": r.FullName(), "name": repoName, "default_branch": defaultBranch,
+		"owner": map[string]any{"login": owner}}
 	var name string
 	var payload map[string]any
 	switch ref.Event {
@@ -141,7 +143,7 @@ func (g GitHub) Args(run Run) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("act: %w", err)
 	}
-	event, payload, err := Event(run.Repo.Ref, run.Repo.SHA)
+	event, payload, err := Event(run.Repo)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,20 @@ type Repo struct {
 	SHA string
 	// Ref is the ref checked out.
 	Ref Ref
+	// Remote is the URL of the "origin" remote.
+	Remote string
+}
+
+// FullName returns the owner/name of the repository that Remote names, as
+// GitHub's github.repository spells it: "acme/app" for
+// https://github.com/acme/app.git or git@github.com:acme/app.git.
+func (r *Repo) FullName() string {
+	u := strings.TrimSuffix(strings.TrimSuffix(r.Remote, "/"), ".git")
+	parts := strings.FieldsFunc(u, func(c rune) bool { return c == '/' || c == ':' })
+	if len(parts) < 2 {
+		return u
+	}
+	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
 }
 
 // defaultBranch is the branch origin/HEAD points at in every Repo.
@@ -121,5 +135,5 @@ func NewRepo(ctx context.Context, dir, remote string, files map[string][]byte, r
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{Dir: dir, SHA: sha, Ref: ref}, nil
+	return &Repo{Dir: dir, SHA: sha, Ref: ref, Remote: remote}, nil
 }
