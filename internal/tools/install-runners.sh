@@ -14,6 +14,10 @@
 #
 #   . .slipway/tools.env
 #
+# To bump gitlab-ci-local: change GITLAB_CI_LOCAL_VERSION here, the version in
+# internal/tools/gitlab-ci-local/package.json and shimrun.GitLabCILocalVersion,
+# then run `npm install --package-lock-only` in internal/tools/gitlab-ci-local.
+#
 # Needs: sh, go (for act), and npm with Node >= 20, or apt to install them.
 # Debian 12's own Node is 18, too old for the dependencies gitlab-ci-local
 # pulls in (globby 16 needs Node 20): Node 20 then comes from the npm
@@ -76,13 +80,24 @@ if [ "$node_major" -lt "$NODE_MAJOR" ]; then
 	export PATH
 fi
 
-# gitlab-ci-local, installed into a temporary prefix and renamed, so that an
-# interrupted install is never mistaken for a cached one.
-if [ ! -x "$glci_dir/node_modules/.bin/gitlab-ci-local" ]; then
-	log "installing gitlab-ci-local $GITLAB_CI_LOCAL_VERSION into $glci_dir (npm)"
+# gitlab-ci-local with its whole dependency tree pinned by the committed
+# package-lock.json (its own dependencies are "1.x.x" ranges, which would
+# otherwise drift to releases that need a newer Node). It is installed into a
+# temporary prefix and renamed, so that an interrupted install is never
+# mistaken for a cached one; the lock's checksum, kept beside it, makes a
+# changed lock reinstall.
+if ! grep -q "\"gitlab-ci-local\": \"$GITLAB_CI_LOCAL_VERSION\"" "$root/internal/tools/gitlab-ci-local/package.json"; then
+	log "internal/tools/gitlab-ci-local/package.json does not pin gitlab-ci-local $GITLAB_CI_LOCAL_VERSION: bump both, then run npm install --package-lock-only there"
+	exit 1
+fi
+lock_sum=$(cksum <"$root/internal/tools/gitlab-ci-local/package-lock.json")
+if [ ! -x "$glci_dir/node_modules/.bin/gitlab-ci-local" ] || [ "$(cat "$glci_dir/.lock-cksum" 2>/dev/null)" != "$lock_sum" ]; then
+	log "installing gitlab-ci-local $GITLAB_CI_LOCAL_VERSION into $glci_dir (npm ci)"
 	rm -rf "$glci_dir.tmp"
-	mkdir -p "$cache"
-	npm install --prefix "$glci_dir.tmp" --no-audit --no-fund --loglevel=error "gitlab-ci-local@$GITLAB_CI_LOCAL_VERSION" >&2
+	mkdir -p "$glci_dir.tmp"
+	cp "$root/internal/tools/gitlab-ci-local/package.json" "$root/internal/tools/gitlab-ci-local/package-lock.json" "$glci_dir.tmp/"
+	npm ci --prefix "$glci_dir.tmp" --no-audit --no-fund --loglevel=error >&2
+	echo "$lock_sum" >"$glci_dir.tmp/.lock-cksum"
 	rm -rf "$glci_dir"
 	mv "$glci_dir.tmp" "$glci_dir"
 fi
