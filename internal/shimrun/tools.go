@@ -16,9 +16,9 @@ const (
 	GitLabCILocalVersion = "4.65.1"
 	// ActVersion is the nektos/act release.
 	ActVersion = "v0.2.89"
-	// nodeMajor is the Node.js major version the install script fetches
-	// from npm when the system's is older.
-	nodeMajor = "20"
+	// nodeVersion is the Node.js the install script fetches from npm when
+	// the system's is older than 20.
+	nodeVersion = "20.20.2"
 )
 
 // ErrNotInstalled is wrapped by the Find functions when a runner is missing.
@@ -63,7 +63,7 @@ func FindGitLabCILocal() (Tool, error) {
 		return Tool{}, fmt.Errorf("rsync, which gitlab-ci-local needs: %w", ErrNotInstalled)
 	}
 	var t Tool
-	if node := filepath.Join(dir, "node-"+nodeMajor, "node_modules", ".bin"); isExecutable(filepath.Join(node, "node")) {
+	if node := filepath.Join(dir, "node-"+nodeVersion, "node_modules", ".bin"); isExecutable(filepath.Join(node, "node")) {
 		t.PathDirs = []string{node}
 	}
 	if p := filepath.Join(dir, "gitlab-ci-local-"+GitLabCILocalVersion, "node_modules", ".bin", "gitlab-ci-local"); isExecutable(p) {

@@ -27,11 +27,13 @@ set -eu
 GITLAB_CI_LOCAL_VERSION=4.65.1
 ACT_VERSION=v0.2.89
 NODE_MAJOR=20
+# The Node.js installed from npm when the system has none >= $NODE_MAJOR.
+NODE_VERSION=20.20.2
 
 cache=${SLIPWAY_TOOLS_DIR:-${SLIPWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/slipway}/tools}
 glci_dir=$cache/gitlab-ci-local-$GITLAB_CI_LOCAL_VERSION
 act_dir=$cache/act-$ACT_VERSION
-node_dir=$cache/node-$NODE_MAJOR
+node_dir=$cache/node-$NODE_VERSION
 root=$(cd "$(dirname "$0")/../.." && pwd)
 env_file=${SLIPWAY_TOOLS_ENV:-$root/.slipway/tools.env}
 
@@ -69,9 +71,9 @@ fi
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt "$NODE_MAJOR" ]; then
 	if [ ! -x "$node_dir/node_modules/.bin/node" ]; then
-		log "node $node_major is older than $NODE_MAJOR: installing node@$NODE_MAJOR into $node_dir (npm)"
+		log "node $node_major is older than $NODE_MAJOR: installing node@$NODE_VERSION into $node_dir (npm)"
 		rm -rf "$node_dir.tmp"
-		npm install --prefix "$node_dir.tmp" --no-audit --no-fund --loglevel=error "node@$NODE_MAJOR" >&2
+		npm install --prefix "$node_dir.tmp" --no-audit --no-fund --loglevel=error "node@$NODE_VERSION" >&2
 		rm -rf "$node_dir"
 		mv "$node_dir.tmp" "$node_dir"
 	fi
