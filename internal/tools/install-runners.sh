@@ -56,6 +56,13 @@ apt_install() {
 		{ as_root apt-get update && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"; }
 }
 
+# shellcheck: actionlint runs it over the generated workflow's run: scripts
+# (lint.WithShellcheck), so a script mistake fails the tests, not a user's CI.
+if ! command -v shellcheck >/dev/null 2>&1; then
+	log "installing shellcheck (apt)"
+	apt_install shellcheck
+fi
+
 # rsync: gitlab-ci-local copies the repository with it under --shell-isolation.
 if ! command -v rsync >/dev/null 2>&1; then
 	log "installing rsync (apt)"
