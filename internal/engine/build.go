@@ -433,10 +433,11 @@ const trivyDBTool = "internal/tools/trivydb"
 // buildTrivyDB builds and runs the DB tool and returns the db.tar.gz. The
 // cache key is the tool's source, which holds the advisory records.
 func (e *Engine) buildTrivyDB(ctx context.Context) (string, error) {
-	if e.repo == "" {
-		return "", fmt.Errorf("building the Trivy DB needs the slipway checkout (%s): run from it or pass -repo", trivyDBTool)
+	repo, err := e.repoDir()
+	if err != nil {
+		return "", err
 	}
-	toolDir := filepath.Join(e.repo, trivyDBTool)
+	toolDir := filepath.Join(repo, trivyDBTool)
 	h := sha256.New()
 	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
 		b, err := os.ReadFile(filepath.Join(toolDir, f))

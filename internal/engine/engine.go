@@ -39,7 +39,7 @@ const (
 
 	// imagesRevision is bumped when an image recipe changes, so that cached
 	// layouts built by an older recipe are not reused.
-	imagesRevision = "r1"
+	imagesRevision = "r2"
 )
 
 // Engine is one engine instance and the cache it is built from.

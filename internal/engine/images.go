@@ -176,9 +176,11 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB string) 
 	// the binary, like upstream's (golang-alpine plus gosec).
 	gosecDir, _, err := e.layoutImage("gosec-"+GosecVersion+"-"+goversion+"-"+rev, func() (v1.Image, error) {
 		l, err := e.layerTar("gosec", func(dst string) error {
+			// /bin is a symlink to usr/bin in Debian 12: a "bin/"
+			// directory in a layer would replace it and hide /bin/sh.
 			return mirror.TarEntriesFile(dst, []mirror.Entry{
-				{Name: "bin", Dir: true, Mode: 0o755},
-				{Name: "bin/gosec", Mode: 0o755, Source: gosec},
+				{Name: "usr", Dir: true, Mode: 0o755}, {Name: "usr/bin", Dir: true, Mode: 0o755},
+				{Name: "usr/bin/gosec", Mode: 0o755, Source: gosec},
 			})
 		})
 		if err != nil {

@@ -3,7 +3,9 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -33,20 +35,63 @@ func (e *Engine) Up(ctx context.Context) (Env, error) {
 		return env, err
 	}
 	defer unlock()
-	if st := e.Status(); st.Running {
-		e.logf("reusing the running engine (pid %d)", st.PID)
-		return env, e.writeEnv(env)
-	}
-	if err := e.CheckHost(ctx); err != nil {
-		return env, err
+	st := e.Status()
+	if !st.Running {
+		if err := e.CheckHost(ctx); err != nil {
+			return env, err
+		}
 	}
 	if err := e.Prepare(ctx); err != nil {
 		return env, err
 	}
+	fp, err := e.fingerprint()
+	if err != nil {
+		return env, err
+	}
+	if st.Running {
+		if old, _ := os.ReadFile(e.path("run", "fingerprint")); string(old) == fp {
+			e.logf("reusing the running engine (pid %d)", st.PID)
+			return env, e.writeEnv(env)
+		}
+		// Images or config changed (a new slipway version): a stale
+		// engine would serve old images, so restart it.
+		e.logf("the engine's images or config changed: restarting it")
+		if err := e.down(ctx); err != nil {
+			return env, err
+		}
+	}
 	if err := e.start(ctx); err != nil {
 		return env, err
 	}
+	if err := os.WriteFile(e.path("run", "fingerprint"), []byte(fp), 0o644); err != nil {
+		return env, err
+	}
 	return env, e.writeEnv(env)
+}
+
+// fingerprint identifies what a started engine serves: its config, the
+// Go SDK image, and every seeded image's manifest.
+func (e *Engine) fingerprint() (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"engine.toml", "seeds.txt", "go-sdk-manifest-digest"} {
+		b, err := os.ReadFile(e.path("etc", f))
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	seeds, err := mirror.ReadSeeds(e.path("etc", "seeds.txt"))
+	if err != nil {
+		return "", err
+	}
+	for _, s := range seeds {
+		b, err := os.ReadFile(filepath.Join(s.Layout, "index.json"))
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Prepare builds (or finds in the cache) everything the engine needs, and

@@ -62,6 +62,7 @@ func Unavailable(t testing.TB, reason error) {
 	t.Helper()
 	if Required() {
 		t.Fatalf("end-to-end test cannot run, and %s=1 requires it: %v", RequireEnv, reason)
+		return
 	}
 	t.Skipf("skipping end-to-end test: %v (set %s=1 to make this a failure)", reason, RequireEnv)
 }
