@@ -69,6 +69,30 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	return nil
 }
 
+func (r Verdict) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Reports *dagger.Directory
+		Problem string
+	}
+	concrete.Reports = r.Reports
+	concrete.Problem = r.Problem
+	return json.Marshal(&concrete)
+}
+
+func (r *Verdict) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Reports *dagger.Directory
+		Problem string
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Reports = concrete.Reports
+	r.Problem = concrete.Problem
+	return nil
+}
+
 func main() {
 	ctx := context.Background()
 
@@ -363,6 +387,18 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).TestUnit(&parent, ctx, source)
+		default:
+			return nil, fmt.Errorf("unknown function %s", fnName)
+		}
+	case "Verdict":
+		switch fnName {
+		case "Check":
+			var parent Verdict
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*Verdict).Check(&parent)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

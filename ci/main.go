@@ -65,19 +65,38 @@ func (m *Slipway) Publish(
 	return "", errNotImplemented("publish", "the stages issue")
 }
 
-// TestUnit runs the unit tests with the race detector and coverage, and
-// returns a directory with junit.xml and coverage.xml.
+// Verdict is the outcome of a test or scan stage: its reports, which are kept
+// even when the stage fails, and a check that fails when it did. CI jobs
+// export the reports first and call check second, so a failing stage still
+// shows its JUnit, coverage and scan reports.
+type Verdict struct {
+	// The stage's reports: JUnit, Cobertura, SARIF or GitLab reports.
+	Reports *dagger.Directory
+	// What the stage found, one line; empty when all is well.
+	Problem string
+}
+
+// Check fails when the stage failed, naming what it found.
+func (v *Verdict) Check() error {
+	if v.Problem != "" {
+		return fmt.Errorf("%s", v.Problem)
+	}
+	return nil
+}
+
+// TestUnit runs the unit tests with the race detector and coverage. Its
+// reports hold junit.xml and coverage.xml.
 func (m *Slipway) TestUnit(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
 	source *dagger.Directory,
-) (*dagger.Directory, error) {
+) (*Verdict, error) {
 	return nil, errNotImplemented("test-unit", "the stages issue")
 }
 
-// TestIntegration runs the integration tests against the built image, served
-// as a Dagger service, and returns a directory with junit.xml.
+// TestIntegration runs the integration tests against the built image,
+// served as a Dagger service. Its reports hold junit.xml.
 func (m *Slipway) TestIntegration(
 	ctx context.Context,
 	// The repository root.
@@ -85,29 +104,29 @@ func (m *Slipway) TestIntegration(
 	source *dagger.Directory,
 	// The image to test, as repository@sha256:digest.
 	image string,
-) (*dagger.Directory, error) {
+) (*Verdict, error) {
 	return nil, errNotImplemented("test-integration", "the stages issue")
 }
 
-// SecurityTrivy scans the image for HIGH and CRITICAL vulnerabilities, fails
-// when it finds any, and returns a directory with SARIF and GitLab
-// container-scanning reports.
+// SecurityTrivy scans the image for HIGH and CRITICAL vulnerabilities; check
+// fails when it finds any. Its reports hold SARIF and a GitLab
+// container-scanning report.
 func (m *Slipway) SecurityTrivy(
 	ctx context.Context,
 	// The image to scan, as repository@sha256:digest.
 	image string,
-) (*dagger.Directory, error) {
+) (*Verdict, error) {
 	return nil, errNotImplemented("security-trivy", "the stages issue")
 }
 
-// SecuritySast runs gosec over the source and returns a directory with SARIF
-// and GitLab SAST reports.
+// SecuritySast runs gosec over the source; check fails when it finds
+// anything. Its reports hold SARIF and a GitLab SAST report.
 func (m *Slipway) SecuritySast(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
 	source *dagger.Directory,
-) (*dagger.Directory, error) {
+) (*Verdict, error) {
 	return nil, errNotImplemented("security-sast", "the stages issue")
 }
 

@@ -21,6 +21,13 @@ type Call struct {
 	Args []Arg
 	// Chain holds further calls on the returned object, in order.
 	Chain []ChainCall
+	// Verify, when not empty, is a chain that a second `dagger call` of the
+	// same function and arguments runs after the first has finished, to
+	// decide the job's verdict. It lets a job keep its results even when
+	// they are bad news: the first call exports the test reports, the second
+	// fails the job when a test failed. Dagger caches the function's result,
+	// so the second call does not run the work again.
+	Verify []ChainCall
 }
 
 // ChainCall is one call on the object a previous call returned.
@@ -165,10 +172,34 @@ func (c Call) Then(function string, args ...Arg) Call {
 	return out
 }
 
+// ThenVerify returns a copy of c whose verdict is decided by a second call
+// of the same function, chained with function: for example
+// Fn("test-unit", src).Then("reports").Export("out").ThenVerify("check").
+func (c Call) ThenVerify(function string, args ...Arg) Call {
+	out := c.clone()
+	out.Verify = append(out.Verify, ChainCall{Function: function, Args: cloneArgs(args)})
+	return out
+}
+
 func (c Call) clone() Call {
 	out := Call{Function: c.Function, Args: cloneArgs(c.Args)}
 	for _, ch := range c.Chain {
 		out.Chain = append(out.Chain, ChainCall{Function: ch.Function, Args: cloneArgs(ch.Args)})
+	}
+	for _, ch := range c.Verify {
+		out.Verify = append(out.Verify, ChainCall{Function: ch.Function, Args: cloneArgs(ch.Args)})
+	}
+	return out
+}
+
+// chains returns the argument lists of every chained call, Verify included.
+func (c Call) chains() [][]Arg {
+	var out [][]Arg
+	for _, ch := range c.Chain {
+		out = append(out, ch.Args)
+	}
+	for _, ch := range c.Verify {
+		out = append(out, ch.Args)
 	}
 	return out
 }
@@ -195,8 +226,8 @@ func (c Call) Outputs() []OutputRef {
 		}
 	}
 	add(c.Args)
-	for _, ch := range c.Chain {
-		add(ch.Args)
+	for _, args := range c.chains() {
+		add(args)
 	}
 	return out
 }
@@ -212,8 +243,8 @@ func (c Call) Secrets() []string {
 		}
 	}
 	add(c.Args)
-	for _, ch := range c.Chain {
-		add(ch.Args)
+	for _, args := range c.chains() {
+		add(args)
 	}
 	return out
 }
@@ -231,8 +262,8 @@ func (c Call) Variables() []Variable {
 		}
 	}
 	add(c.Args)
-	for _, ch := range c.Chain {
-		add(ch.Args)
+	for _, args := range c.chains() {
+		add(args)
 	}
 	return out
 }
@@ -253,6 +284,15 @@ func (c Call) Command(module string, env func(Variable) string) string {
 		parts = append(parts, renderArgs(ch.Args, env)...)
 	}
 	return strings.Join(parts, " ")
+}
+
+// VerifyCommand returns the second `dagger call` line that decides the
+// job's verdict (see Verify), or "" when the call has none.
+func (c Call) VerifyCommand(module string, env func(Variable) string) string {
+	if len(c.Verify) == 0 {
+		return ""
+	}
+	return Call{Function: c.Function, Args: c.Args, Chain: c.Verify}.Command(module, env)
 }
 
 func renderArgs(args []Arg, env func(Variable) string) []string {

@@ -188,11 +188,14 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 		}
 	}
 	checkArgs(c.Args)
-	for _, ch := range c.Chain {
+	for _, ch := range append(slices.Clone(c.Chain), c.Verify...) {
 		if !kebabRE.MatchString(ch.Function) {
 			jp("chained function name %q is not kebab-case", ch.Function)
 		}
 		checkArgs(ch.Args)
+	}
+	if len(c.Verify) > 0 && j.Output != "" {
+		jp("both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output")
 	}
 }
 

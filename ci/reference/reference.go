@@ -81,7 +81,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		),
 		pipeline.Job("test:unit",
 			pipeline.Stage(stageTest),
-			pipeline.Calls(pipeline.Fn("test-unit", source).Export("reports/unit")),
+			pipeline.Calls(verdict(pipeline.Fn("test-unit", source), "reports/unit")),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(30*time.Minute),
@@ -95,7 +95,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		pipeline.Job("test:integration",
 			pipeline.Stage(stageTest),
 			pipeline.Needs("build"),
-			pipeline.Calls(pipeline.Fn("test-integration", source, image).Export("reports/integration")),
+			pipeline.Calls(verdict(pipeline.Fn("test-integration", source, image), "reports/integration")),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(30*time.Minute),
@@ -105,7 +105,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		pipeline.Job("security:trivy",
 			pipeline.Stage(stageSecurity),
 			pipeline.Needs("build"),
-			pipeline.Calls(pipeline.Fn("security-trivy", image).Export("reports/trivy")),
+			pipeline.Calls(verdict(pipeline.Fn("security-trivy", image), "reports/trivy")),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(20*time.Minute),
@@ -117,7 +117,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		),
 		pipeline.Job("security:sast",
 			pipeline.Stage(stageSecurity),
-			pipeline.Calls(pipeline.Fn("security-sast", source).Export("reports/sast")),
+			pipeline.Calls(verdict(pipeline.Fn("security-sast", source), "reports/sast")),
 			everywhere,
 			pipeline.AllowFailure(),
 			pipeline.Interruptible(),
@@ -155,6 +155,13 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 			pipeline.Timeout(15*time.Minute),
 		),
 	)
+}
+
+// verdict makes a job of a stage that returns a Verdict: it exports the
+// reports to dir first, so the CI keeps them whatever the outcome, and then
+// calls check, which fails the job when the stage failed.
+func verdict(c pipeline.Call, dir string) pipeline.Call {
+	return c.Then("reports").Export(dir).ThenVerify("check")
 }
 
 // Files returns the CI files of the reference pipeline.

@@ -337,6 +337,11 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	if j.Output != "" {
 		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
 	}
+	if verify := j.Call.VerifyCommand(g.p.Module(), pipeline.Variable.GitHubName); verify != "" {
+		// The first call exported the results, which the upload steps keep
+		// (they run if: always()); this one decides the verdict.
+		lines = append(lines, literal(verify))
+	}
 
 	s := mapping()
 	set(s, "name", str("dagger call "+j.Call.Function))

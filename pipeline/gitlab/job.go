@@ -130,6 +130,11 @@ func daggerSetup(version string) []string {
 // output, writing the printed value to the dotenv report.
 func script(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 	cmd := j.Call.Command(p.Module(), pipeline.Variable.GitLabName)
+	if verify := j.Call.VerifyCommand(p.Module(), pipeline.Variable.GitLabName); verify != "" {
+		// The first call keeps the results (reports are artifacts even
+		// when the verdict is a failure); the second one fails the job.
+		return []string{cmd, verify}
+	}
 	if j.Output == "" {
 		return []string{cmd}
 	}

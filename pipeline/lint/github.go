@@ -10,7 +10,7 @@ import (
 )
 
 // GitHub checks a GitHub Actions workflow: it parses, matches SchemaStore's
-// workflow schema, every `needs` names a job, every job runs exactly one
+// workflow schema, every `needs` names a job, every job runs one Dagger
 // `dagger call <function>` in its run steps (of a function WithFunctions
 // lists, if given), and actionlint, run as a library, finds nothing.
 // It returns nil or an *Error listing every problem.

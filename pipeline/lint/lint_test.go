@@ -126,7 +126,7 @@ func TestGitLabProblems(t *testing.T) {
 	}, {
 		name: "two dagger calls",
 		yaml: "stages: [build]\nbuild:\n  stage: build\n  script:\n    - dagger call build\n    - dagger -m ci call publish --source=.\n",
-		want: []string{"line 2: job \"build\": runs 2 `dagger call`s in its script (build, publish); a slipway job runs exactly one (hint: give each Dagger function its own job, or compose them in one Dagger function)"},
+		want: []string{"line 2: job \"build\": runs 2 different Dagger functions in its script (build, publish); a slipway job runs one (hint: give each Dagger function its own job, or compose them in one Dagger function)"},
 	}, {
 		name: "call without a function",
 		yaml: "stages: [build]\nbuild:\n  stage: build\n  script: [dagger -m ci call --progress plain]\n",
