@@ -1,0 +1,354 @@
+// Package local runs a pipeline on this machine the way a CI system would:
+// the jobs a ref selects, in the order their needs and stages impose,
+// in parallel where they allow, each running exactly the `dagger call`
+// lines the generated CI files run. It is the laptop runner beside
+// pipeline/gitlab and pipeline/github.
+//
+//	res, err := local.Run(ctx, p, pipeline.Push, "main", local.WithProgress(os.Stderr))
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// Status is how a job ended.
+type Status string
+
+// The job statuses.
+const (
+	Passed          Status = "passed"
+	Failed          Status = "failed"
+	AllowedFailure  Status = "failed (allowed)"
+	Skipped         Status = "skipped"
+	WaitingApproval Status = "waiting for approval"
+)
+
+// JobResult is what happened to one job.
+type JobResult struct {
+	// Name is the job's name.
+	Name string
+	// Function is the Dagger function it calls.
+	Function string
+	// Status is how it ended.
+	Status Status
+	// Duration is how long it ran.
+	Duration time.Duration
+	// Output is the value it printed, for jobs with an output.
+	Output string
+	// Reason says why a job failed, was skipped or waits.
+	Reason string
+	// Log is the job's combined output.
+	Log string
+}
+
+// Result is a whole run.
+type Result struct {
+	// Jobs are in the order they were planned.
+	Jobs []JobResult
+}
+
+// Failed reports whether a job failed without being allowed to.
+func (r *Result) Failed() bool {
+	return slices.ContainsFunc(r.Jobs, func(j JobResult) bool { return j.Status == Failed })
+}
+
+// Job returns the result of the job called name.
+func (r *Result) Job(name string) (JobResult, bool) {
+	i := slices.IndexFunc(r.Jobs, func(j JobResult) bool { return j.Name == name })
+	if i < 0 {
+		return JobResult{}, false
+	}
+	return r.Jobs[i], true
+}
+
+// Runner runs shell commands. The default runs them with sh in a directory;
+// tests substitute a recording one.
+type Runner interface {
+	// Run runs command with env added to the environment, writing its
+	// standard output to stdout and its standard error to stderr.
+	Run(ctx context.Context, command string, env []string, stdout, stderr io.Writer) error
+}
+
+// Shell is the default Runner: `sh -c` in Dir.
+type Shell struct {
+	// Dir is the repository root the commands run in.
+	Dir string
+}
+
+var _ Runner = Shell{}
+
+// Run implements Runner.
+func (s Shell) Run(ctx context.Context, command string, env []string, stdout, stderr io.Writer) error {
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd.Run()
+}
+
+type options struct {
+	runner   Runner
+	progress io.Writer
+	approved []string
+	env      map[string]string
+	lookup   func(string) (string, bool)
+}
+
+// Option configures Run.
+type Option func(*options)
+
+// WithRunner runs commands with r instead of sh in the current directory.
+func WithRunner(r Runner) Option { return func(o *options) { o.runner = r } }
+
+// WithProgress writes a line as each job starts and ends.
+func WithProgress(w io.Writer) Option { return func(o *options) { o.progress = w } }
+
+// Approve lets jobs with an approval gate run, as a person approving them
+// in the CI would.
+func Approve(jobs ...string) Option {
+	return func(o *options) { o.approved = append(o.approved, jobs...) }
+}
+
+// WithEnv sets a variable for every command, such as the values of the
+// portable CI variables (CI_COMMIT_SHA...) or of secrets.
+func WithEnv(name, value string) Option {
+	return func(o *options) { o.env[name] = value }
+}
+
+// WithLookupEnv replaces os.LookupEnv for finding secrets and variables.
+func WithLookupEnv(f func(string) (string, bool)) Option {
+	return func(o *options) { o.lookup = f }
+}
+
+// MissingSecretsError lists the secrets the selected jobs read but the
+// environment does not hold. Run returns it before any job starts.
+type MissingSecretsError struct {
+	// Secrets are the missing names, sorted.
+	Secrets []string
+}
+
+func (e *MissingSecretsError) Error() string {
+	return fmt.Sprintf("the jobs read secrets that are not set: %s; export each (the jobs pass them to Dagger as env://NAME, never on a command line) and run again",
+		strings.Join(e.Secrets, ", "))
+}
+
+// Run runs the jobs of p that a pipeline started by event on ref selects.
+// Commands see the GitLab names of the portable variables (CI_COMMIT_SHA...)
+// and the pipeline's variables, unless the environment already sets them.
+// It returns an error only when it could not run at all; failed jobs are in
+// the Result.
+func Run(ctx context.Context, p *pipeline.Pipeline, event pipeline.Event, ref string, opts ...Option) (*Result, error) {
+	o := options{runner: Shell{}, env: map[string]string{}, lookup: os.LookupEnv}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	plan := p.Plan(event, ref)
+	if len(plan) == 0 {
+		return nil, fmt.Errorf("no job of pipeline %q runs for a %s of %q", p.Name(), event, ref)
+	}
+	for _, name := range o.approved {
+		if !slices.ContainsFunc(plan, func(j pipeline.JobSpec) bool { return j.Name == name }) {
+			return nil, fmt.Errorf("cannot approve %q: no such job runs for a %s of %q", name, event, ref)
+		}
+	}
+
+	// The pipeline's variables, unless the environment sets them (as a CI
+	// variable would override them), then what the caller set explicitly.
+	env := map[string]string{}
+	for k, v := range p.Variables() {
+		if _, set := o.lookup(k); !set {
+			env[k] = v
+		}
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	var missing []string
+	for _, j := range plan {
+		if j.Approval && !slices.Contains(o.approved, j.Name) {
+			continue
+		}
+		for _, s := range j.Secrets() {
+			if _, ok := env[s]; ok {
+				continue
+			}
+			if _, ok := o.lookup(s); !ok && !slices.Contains(missing, s) {
+				missing = append(missing, s)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, &MissingSecretsError{Secrets: missing}
+	}
+
+	r := &run{o: o, p: p, plan: plan, env: env, done: map[string]chan struct{}{}, results: map[string]*JobResult{}}
+	return r.all(ctx), nil
+}
+
+type run struct {
+	o    options
+	p    *pipeline.Pipeline
+	plan []pipeline.JobSpec
+	env  map[string]string
+
+	mu      sync.Mutex
+	done    map[string]chan struct{}
+	results map[string]*JobResult
+	outputs map[string]string
+}
+
+func (r *run) all(ctx context.Context) *Result {
+	r.outputs = map[string]string{}
+	for _, j := range r.plan {
+		r.done[j.Name] = make(chan struct{})
+		r.results[j.Name] = &JobResult{Name: j.Name, Function: j.Call.Function}
+	}
+	var wg sync.WaitGroup
+	for _, j := range r.plan {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(r.done[j.Name])
+			r.job(ctx, j)
+		}()
+	}
+	wg.Wait()
+	res := &Result{}
+	for _, j := range r.plan {
+		res.Jobs = append(res.Jobs, *r.results[j.Name])
+	}
+	return res
+}
+
+// deps returns the jobs j waits for: its needs, or, as on GitLab, every
+// planned job of an earlier stage when it has none.
+func (r *run) deps(j pipeline.JobSpec) []string {
+	if len(j.Needs) > 0 {
+		return j.Needs
+	}
+	stages := r.p.Stages()
+	mine := slices.Index(stages, j.Stage)
+	var out []string
+	for _, other := range r.plan {
+		if slices.Index(stages, other.Stage) < mine {
+			out = append(out, other.Name)
+		}
+	}
+	return out
+}
+
+func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
+	res := r.results[j.Name]
+	for _, d := range r.deps(j) {
+		select {
+		case <-r.done[d]:
+		case <-ctx.Done():
+			res.Status, res.Reason = Skipped, ctx.Err().Error()
+			return
+		}
+		r.mu.Lock()
+		st := r.results[d].Status
+		r.mu.Unlock()
+		if st != Passed && st != AllowedFailure {
+			res.Status, res.Reason = Skipped, fmt.Sprintf("%s %s", d, st)
+			r.say("  - %-22s skipped: %s", j.Name, res.Reason)
+			return
+		}
+	}
+	if j.Approval && !slices.Contains(r.o.approved, j.Name) {
+		res.Status, res.Reason = WaitingApproval, "a person must approve it"
+		r.say("  ⏸ %-22s waits for approval", j.Name)
+		return
+	}
+
+	env := r.jobEnv(j)
+	r.say("  ▶ %-22s %s", j.Name, j.Call.Command(r.p.Module(), pipeline.Variable.GitLabName))
+	start := time.Now()
+	var log bytes.Buffer
+	var stdout bytes.Buffer
+	err := r.o.runner.Run(ctx, j.Call.Command(r.p.Module(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
+	if err == nil {
+		if verify := j.Call.VerifyCommand(r.p.Module(), pipeline.Variable.GitLabName); verify != "" {
+			err = r.o.runner.Run(ctx, verify, env, &log, &log)
+		}
+	}
+	res.Duration = time.Since(start).Round(time.Millisecond)
+	res.Log = log.String()
+	switch {
+	case err == nil:
+		res.Status = Passed
+		if j.Output != "" {
+			res.Output = strings.TrimSpace(stdout.String())
+			r.mu.Lock()
+			r.outputs[j.Name+"\x00"+j.Output] = res.Output
+			r.mu.Unlock()
+		}
+	case j.AllowFailure:
+		res.Status, res.Reason = AllowedFailure, lastLine(log.String(), err)
+	default:
+		res.Status, res.Reason = Failed, lastLine(log.String(), err)
+	}
+	r.mu.Lock()
+	r.results[j.Name] = res
+	r.mu.Unlock()
+	mark := map[Status]string{Passed: "✔", Failed: "✘", AllowedFailure: "!"}[res.Status]
+	extra := res.Reason
+	if res.Output != "" {
+		extra = j.Output + "=" + res.Output
+	}
+	r.say("  %s %-22s %s in %v %s", mark, j.Name, res.Status, res.Duration, extra)
+}
+
+// jobEnv is the environment a job's commands see: the pipeline's and the
+// run's variables, and the outputs of the jobs it reads from.
+func (r *run) jobEnv(j pipeline.JobSpec) []string {
+	var env []string
+	for k, v := range r.env {
+		env = append(env, k+"="+v)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range j.Call.Outputs() {
+		env = append(env, o.Name+"="+r.outputs[o.Job+"\x00"+o.Name])
+	}
+	slices.Sort(env)
+	return env
+}
+
+func (r *run) say(format string, args ...any) {
+	if r.o.progress == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.o.progress, format+"\n", args...)
+}
+
+// lastLine returns the last non-empty line of a job's log, which is where
+// Dagger prints the error, or err's text.
+func lastLine(log string, err error) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Sprintf("exit status %d", exit.ExitCode())
+	}
+	return err.Error()
+}
