@@ -74,7 +74,9 @@ func DOT(p *pipeline.Pipeline, opts ...Option) []byte {
 func Mermaid(p *pipeline.Pipeline) string {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
-	id := func(name string) string { return strings.NewReplacer(":", "_", "-", "_", " ", "_", ".", "_", "/", "_").Replace(name) }
+	id := func(name string) string {
+		return strings.NewReplacer(":", "_", "-", "_", " ", "_", ".", "_", "/", "_").Replace(name)
+	}
 	jobs := p.Jobs()
 	for _, s := range p.Stages() {
 		fmt.Fprintf(&b, "  subgraph %s [%s]\n", id("stage_"+s), s)
