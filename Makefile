@@ -69,3 +69,16 @@ engine-down: ## Stop what `make engine` started; no process, mount, interface or
 .PHONY: engine-status
 engine-status: ## Say whether the engine runs, and why not.
 	$(ENGINE_CMD) status
+
+##@ Example service (examples/deployai)
+
+.PHONY: examples-tools
+examples-tools: ## Install promtool and amtool (Debian packages prometheus, prometheus-alertmanager) for the examples/deployai/deploy tests, only when missing.
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	if [ -z "$$missing" ]; then echo "examples-tools: promtool and amtool present"; exit 0; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "examples-tools: installing$$missing (apt)"; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing \
+	  || { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }
