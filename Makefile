@@ -19,6 +19,13 @@ GOTEST_FLAGS ?=
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+##@ The main job
+
+.PHONY: demo
+demo: engine ## Run the whole reference pipeline on the local engine; stops at the production gate (APPROVE=deploy:production approves it).
+	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null 2>&1; } || true
+	. .slipway/engine.env && cd ci && $(GO) run ./cmd/demo $(if $(APPROVE),-approve '$(APPROVE)') $(if $(REF),-ref '$(REF)')
+
 ##@ Generated CI files
 
 .PHONY: generate
@@ -69,6 +76,23 @@ engine-down: ## Stop what `make engine` started; no process, mount, interface or
 .PHONY: engine-status
 engine-status: ## Say whether the engine runs, and why not.
 	$(ENGINE_CMD) status
+
+##@ Local Kubernetes control plane (internal/cluster; etcd + kube-apiserver/controller-manager/scheduler + kwok on 127.0.0.1)
+
+CLUSTER_CMD = $(GO) run ./internal/cmd/cluster
+CLUSTER_FLAGS ?=
+
+.PHONY: cluster
+cluster: ## Build (cached by version) and start etcd, kube-apiserver, controller-manager, scheduler and kwok on 127.0.0.1, or reuse the running one; writes .slipway/cluster/kubeconfig.
+	$(CLUSTER_CMD) up $(CLUSTER_FLAGS)
+
+.PHONY: cluster-down
+cluster-down: ## Stop every process `make cluster` started.
+	$(CLUSTER_CMD) down $(CLUSTER_FLAGS)
+
+.PHONY: cluster-status
+cluster-status: ## Say whether the control plane runs, and why not.
+	$(CLUSTER_CMD) status $(CLUSTER_FLAGS)
 
 ##@ Example service (examples/deployai)
 

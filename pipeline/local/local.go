@@ -343,6 +343,10 @@ func lastLine(log string, err error) string {
 	lines := strings.Split(strings.TrimSpace(log), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); l != "" {
+			// Dagger ends its error line with a trace id, noise here.
+			if k := strings.Index(l, " [traceparent:"); k > 0 {
+				l = l[:k]
+			}
 			return l
 		}
 	}

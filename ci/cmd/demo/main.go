@@ -1,0 +1,219 @@
+// Command demo runs the reference pipeline on this machine, as CI would run
+// it on a push: every job's own `dagger call` lines against the local
+// engine, in the order the pipeline's needs and stages impose. It stops at
+// the production gate and says how to approve it, prints a summary table
+// and draws the pipeline with each job's outcome.
+//
+// `make demo` brings up the engine and runs it; `make demo APPROVE=deploy:production`
+// approves the gate.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slipway-ci/slipway/ci/reference"
+	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/graph"
+	"github.com/slipway-ci/slipway/pipeline/local"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		var failed errFailed
+		if errors.As(err, &failed) {
+			os.Exit(1)
+		}
+		os.Exit(2)
+	}
+}
+
+// errFailed means the pipeline ran and a job failed.
+type errFailed struct{ jobs []string }
+
+func (e errFailed) Error() string { return "failed jobs: " + strings.Join(e.jobs, ", ") }
+
+func run() error {
+	ref := flag.String("ref", "main", "the branch (or, with -tag, the tag) the pipeline runs for")
+	tag := flag.Bool("tag", false, "the ref is a tag")
+	approve := flag.String("approve", "", "comma-separated jobs to approve, such as deploy:production")
+	repo := flag.String("repo", "..", "the repository root, where the jobs run")
+	out := flag.String("out", "../.slipway/demo", "where to write the pipeline drawing")
+	flag.Parse()
+
+	if os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST") == "" {
+		return errors.New("no Dagger engine configured: run `make demo` (it starts the local engine), or `make engine` and `. .slipway/engine.env` first")
+	}
+	if _, err := exec.LookPath("dagger"); err != nil {
+		return errors.New("the dagger CLI is not on PATH: `. .slipway/engine.env` puts the engine's own CLI there")
+	}
+	p, err := reference.Pipeline(os.DirFS("."))
+	if err != nil {
+		return err
+	}
+	event := pipeline.Push
+	if *tag {
+		event = pipeline.TagPush
+	}
+
+	opts := []local.Option{
+		local.WithRunner(local.Shell{Dir: *repo}),
+		local.WithProgress(os.Stderr),
+		local.WithEnv("CI_COMMIT_SHA", gitHead(*repo)),
+		local.WithEnv("CI_COMMIT_REF_NAME", *ref),
+		local.WithEnv("CI_PIPELINE_ID", fmt.Sprint(time.Now().Unix())),
+	}
+	for _, s := range demoSecrets(p) {
+		opts = append(opts, s)
+	}
+	if *approve != "" {
+		opts = append(opts, local.Approve(strings.Split(*approve, ",")...))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(os.Stderr, "== slipway demo: the reference pipeline for a %s of %q, on the local engine\n", event, *ref)
+	start := time.Now()
+	res, err := local.Run(ctx, p, event, *ref, opts...)
+	if err != nil {
+		return err
+	}
+	summary(p, res, time.Since(start))
+	if err := draw(p, res, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: drawing the pipeline:", err)
+	}
+	for _, j := range res.Jobs {
+		if j.Status == local.WaitingApproval {
+			fmt.Printf("\n%s waits at its gate. Approve it with:\n\n    make demo APPROVE=%s\n\n", j.Name, j.Name)
+		}
+	}
+	var failed []string
+	for _, j := range res.Jobs {
+		if j.Status == local.Failed {
+			failed = append(failed, j.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return errFailed{failed}
+	}
+	return nil
+}
+
+// demoSecrets gives the demo's secrets values when the environment has
+// none: the local registry takes any password, and the local cluster's
+// kubeconfig, when `make cluster` wrote one, stands for both clusters'.
+func demoSecrets(p *pipeline.Pipeline) []local.Option {
+	var out []local.Option
+	kubeconfig, _ := os.ReadFile(filepath.Join("..", ".slipway", "cluster", "kubeconfig"))
+	for _, s := range p.Secrets() {
+		if _, set := os.LookupEnv(s); set {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(s, "KUBECONFIG"):
+			if len(kubeconfig) == 0 {
+				// The deploy jobs will say that no cluster is reachable.
+				fmt.Fprintf(os.Stderr, "demo: no local cluster kubeconfig (make cluster writes .slipway/cluster/kubeconfig); %s is empty\n", s)
+			}
+			out = append(out, local.WithEnv(s, string(kubeconfig)))
+		default:
+			out = append(out, local.WithEnv(s, "slipway-demo-not-a-secret"))
+		}
+	}
+	return out
+}
+
+func gitHead(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "0000000000000000000000000000000000000000"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// summary prints the table the demo ends with: stage, job, result,
+// duration, digest and findings.
+func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
+	fmt.Println()
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "STAGE\tJOB\tRESULT\tDURATION\tDIGEST\tFINDINGS / REASON")
+	digest := ""
+	for _, j := range res.Jobs {
+		if j.Output != "" {
+			digest = j.Output
+		}
+	}
+	for _, j := range res.Jobs {
+		spec, _ := p.Job(j.Name)
+		d := "-"
+		if j.Duration > 0 {
+			d = j.Duration.Round(100 * time.Millisecond).String()
+		}
+		dg := "-"
+		if j.Status == local.Passed && digest != "" && (j.Output != "" || len(spec.Call.Outputs()) > 0) {
+			dg = short(digest)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", spec.Stage, j.Name, j.Status, d, dg, trim(j.Reason, 70))
+	}
+	w.Flush()
+	fmt.Printf("\n%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+}
+
+// draw writes the pipeline with each job's outcome as DOT and, when
+// Graphviz is installed, as SVG.
+func draw(p *pipeline.Pipeline, res *local.Result, dir string) error {
+	colors := map[local.Status]string{
+		local.Passed: "palegreen", local.Failed: "salmon", local.AllowedFailure: "khaki",
+		local.Skipped: "lightgrey", local.WaitingApproval: "lightblue",
+	}
+	dot := graph.DOT(p, graph.WithStatus(func(job string) (string, string) {
+		j, ok := res.Job(job)
+		if !ok {
+			return "not in this run", "white"
+		}
+		return string(j.Status), colors[j.Status]
+	}))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	dotPath := filepath.Join(dir, "pipeline.dot")
+	if err := os.WriteFile(dotPath, dot, 0o644); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("dot"); err != nil {
+		fmt.Printf("Pipeline graph: %s (install Graphviz for an SVG: apt-get install graphviz)\n", dotPath)
+		return nil
+	}
+	svgPath := filepath.Join(dir, "pipeline.svg")
+	if out, err := exec.Command("dot", "-Tsvg", "-o", svgPath, dotPath).CombinedOutput(); err != nil {
+		return fmt.Errorf("dot: %v: %s", err, out)
+	}
+	abs, _ := filepath.Abs(svgPath)
+	fmt.Printf("Pipeline graph: %s\n", abs)
+	return nil
+}
+
+func short(ref string) string {
+	if i := strings.Index(ref, "@sha256:"); i >= 0 && len(ref) > i+8+12 {
+		return ref[:i] + "@sha256:" + ref[i+8:i+8+12]
+	}
+	return ref
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
