@@ -53,4 +53,3 @@ func TestPipelineChecksTheModule(t *testing.T) {
 		t.Errorf("Pipeline on an empty module: err = %v", err)
 	}
 }
-
