@@ -58,7 +58,7 @@ const (
 	// DefaultVersion is the seed's version label.
 	DefaultVersion = "v1.0.0"
 	// DefaultImagePullSecret is the seed's registry secret.
-	DefaultImagePullSecret = "mts-registry-secret"
+	DefaultImagePullSecret = "mts-registry-secret" // #nosec G101 -- the name of a Secret, not a credential
 	// RunAsUser is the pod's UID and GID: distroless' "nonroot".
 	RunAsUser = 65532
 )
