@@ -281,6 +281,31 @@ func (e *Engine) buildTool(ctx context.Context, name, version, pkg, ldflags stri
 	return bin, nil
 }
 
+// prefetchTools downloads the modules of the tools that are not built yet,
+// while the Dagger build keeps the CPU busy: `go install -n` loads every
+// package (fetching its module) and prints the build plan without running
+// it. Failures are ignored here: the real build reports them.
+func (e *Engine) prefetchTools(ctx context.Context) {
+	for _, t := range []struct{ name, version, pkg, env string }{
+		{"trivy", TrivyVersion, "github.com/aquasecurity/trivy/cmd/trivy", "GOEXPERIMENT=jsonv2"},
+		{"gosec", GosecVersion, "github.com/securego/gosec/v2/cmd/gosec", ""},
+	} {
+		if _, err := os.Stat(e.toolBin(t.name, t.version)); err == nil {
+			continue
+		}
+		cmd := exec.CommandContext(ctx, "go", "install", "-n", t.pkg+"@"+t.version)
+		cmd.Dir = os.TempDir()
+		env := []string{"GOBIN=" + os.TempDir()}
+		if t.env != "" {
+			env = append(env, t.env)
+		}
+		cmd.Env = append(os.Environ(), goEnv(env...)...)
+		if err := cmd.Run(); err == nil {
+			e.logf("prefetched the modules of %s %s", t.name, t.version)
+		}
+	}
+}
+
 // buildTrivy builds the Trivy CLI. Trivy v0.74 needs the jsonv2 experiment
 // for every build.
 func (e *Engine) buildTrivy(ctx context.Context) (string, error) {
@@ -323,11 +348,20 @@ func debianMirror() (string, error) {
 	}
 }
 
-// debootstrap makes the Debian minbase root file system the base images are
-// made of. It runs in a private mount namespace, so the /proc and /sys it
+// debootstrap makes the Debian minbase root file systems the base images are
+// made of: the plain one, and the one of golang:1.25, which, like the real
+// golang image, carries gcc and libc6-dev so that cgo and `go test -race`
+// work. It runs in a private mount namespace, so the /proc and /sys it
 // mounts into the target can never stay mounted on the host.
 func (e *Engine) debootstrap(ctx context.Context) error {
-	dir := e.rootfsDir()
+	if err := e.debootstrapInto(ctx, e.rootfsDir(), "ca-certificates,git"); err != nil {
+		return err
+	}
+	return e.debootstrapInto(ctx, e.golangRootfsDir(), "ca-certificates,git,gcc,libc6-dev")
+}
+
+// debootstrapInto debootstraps minbase plus the include list into dir.
+func (e *Engine) debootstrapInto(ctx context.Context, dir, include string) error {
 	if _, err := os.Stat(filepath.Join(dir, "bin", "sh")); err == nil {
 		return nil
 	}
@@ -344,7 +378,7 @@ func (e *Engine) debootstrap(ctx context.Context) error {
 		return err
 	}
 	if err := e.command(ctx, "debootstrap", "/", nil, "unshare", "--mount", "--propagation", "private", "--",
-		"debootstrap", "--variant=minbase", "--arch="+e.arch, "--include=ca-certificates,git", DebianSuite, tmp, mirror); err != nil {
+		"debootstrap", "--variant=minbase", "--arch="+e.arch, "--include="+include, DebianSuite, tmp, mirror); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}

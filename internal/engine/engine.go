@@ -39,7 +39,7 @@ const (
 
 	// imagesRevision is bumped when an image recipe changes, so that cached
 	// layouts built by an older recipe are not reused.
-	imagesRevision = "r2"
+	imagesRevision = "r3"
 )
 
 // Engine is one engine instance and the cache it is built from.
@@ -141,6 +141,12 @@ func (e *Engine) toolBin(name, version string) string {
 
 func (e *Engine) rootfsDir() string {
 	return filepath.Join(e.cache, "rootfs", "debian-"+DebianSuite+"-minbase-"+e.arch)
+}
+
+// golangRootfsDir is the root file system of golang:1.25: minbase plus gcc
+// and libc6-dev.
+func (e *Engine) golangRootfsDir() string {
+	return filepath.Join(e.cache, "rootfs", "debian-"+DebianSuite+"-minbase-gcc-"+e.arch)
 }
 
 func (e *Engine) imagesDir() string { return filepath.Join(e.cache, "images") }

@@ -131,12 +131,18 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB string) 
 	}
 	add(baseDir, "alpine:latest", "debian:"+DebianSuite, "debian:12")
 
+	// golang:1.25 has gcc and libc6-dev, as the real image does: cgo and
+	// `go test -race` need them.
 	golangDir, golang, err := e.layoutImage("golang-1.25-"+goversion+"-"+rev, func() (v1.Image, error) {
+		rootfs, err := e.layerTar("debian-gcc", func(dst string) error { return mirror.TarDir(dst, e.golangRootfsDir(), "") })
+		if err != nil {
+			return nil, err
+		}
 		l, err := e.layerTar("go", func(dst string) error { return mirror.TarDir(dst, goroot, "usr/local/go") })
 		if err != nil {
 			return nil, err
 		}
-		return mirror.Build(base, e.arch, []v1.Layer{l},
+		return mirror.Build(nil, e.arch, []v1.Layer{rootfs, l},
 			mirror.WithEnv("PATH=/go/bin:/usr/local/go/bin:"+defaultPath, "GOLANG_VERSION="+strings.TrimPrefix(goversion, "go"),
 				"GOPATH=/go", "GOTOOLCHAIN=local"),
 			mirror.WithWorkdir("/go"), mirror.WithCmd("bash"))

@@ -100,9 +100,11 @@ func (e *Engine) Prepare(ctx context.Context) error {
 	if err := e.installPackages(ctx); err != nil {
 		return err
 	}
-	// debootstrap waits on the network, the builds on the CPU: overlap them.
+	// debootstrap and module downloads wait on the network, the builds on
+	// the CPU: overlap them.
 	rootfs := make(chan error, 1)
 	go func() { rootfs <- e.debootstrap(ctx) }()
+	go e.prefetchTools(ctx)
 	var trivy, gosec, db string
 	err := func() (err error) {
 		if err = e.buildDagger(ctx); err != nil {
@@ -352,7 +354,8 @@ func (e *Engine) lock() (func(), error) {
 // Cached reports whether the build cache holds everything Up builds, so that
 // a test can tell "start the engine in seconds" from "build for minutes".
 func (e *Engine) Cached() error {
-	need := []string{e.toolBin("trivy", TrivyVersion), e.toolBin("gosec", GosecVersion), filepath.Join(e.rootfsDir(), "bin", "sh")}
+	need := []string{e.toolBin("trivy", TrivyVersion), e.toolBin("gosec", GosecVersion), filepath.Join(e.rootfsDir(), "bin", "sh"),
+		filepath.Join(e.golangRootfsDir(), "bin", "sh")}
 	for _, b := range daggerBinaries {
 		need = append(need, filepath.Join(e.BinDir(), b))
 	}
