@@ -1,0 +1,161 @@
+// Package clustertest finds or starts slipway's local Kubernetes control
+// plane (internal/cluster) for end-to-end tests.
+//
+// A test calls Require. Where no control plane can be had (a laptop where
+// `make cluster` never ran, so nothing is built) the test is skipped with
+// the reason; with SLIPWAY_REQUIRE_E2E=1 (as in CI) it fails with the
+// reason instead, so a broken cluster can never pass as "skipped".
+//
+// A control plane started here keeps running after the tests, like one
+// started by `make cluster`; `make cluster-down` stops either.
+package clustertest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/slipway-ci/slipway/internal/cluster"
+)
+
+// RequireEnv is the variable that turns "skip" into "fail".
+const RequireEnv = "SLIPWAY_REQUIRE_E2E"
+
+// Required reports whether end-to-end tests must run (RequireEnv=1).
+func Required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Cluster is a running control plane, as a test sees it.
+type Cluster struct {
+	// Kubeconfig is the admin (system:masters) kubeconfig.
+	Kubeconfig []byte
+	// KubeconfigPath is the file holding Kubeconfig.
+	KubeconfigPath string
+	// Config and Client are built from Kubeconfig.
+	Config *rest.Config
+	Client kubernetes.Interface
+
+	c *cluster.Cluster
+}
+
+var (
+	once   sync.Once
+	shared *Cluster
+	errShd error
+)
+
+// Require returns the running control plane or stops the test: Skip with
+// the reason, or Fatal with the reason when RequireEnv=1. The lookup (and a
+// start, when the binaries are built) happens once per test binary. The
+// test shares the cluster with other tests until it ends.
+func Require(t testing.TB) *Cluster {
+	t.Helper()
+	return require(t, syscall.LOCK_SH)
+}
+
+// RequireExclusive is Require for a test that disturbs the cluster (it
+// restarts the API server): it waits until no other test, in any test
+// binary, uses the cluster, and keeps them out until it ends.
+func RequireExclusive(t testing.TB) *Cluster {
+	t.Helper()
+	return require(t, syscall.LOCK_EX)
+}
+
+func require(t testing.TB, how int) *Cluster {
+	t.Helper()
+	once.Do(func() { shared, errShd = FindOrStart(context.Background()) })
+	if errShd != nil {
+		Unavailable(t, errShd)
+	}
+	f, err := os.OpenFile(filepath.Join(shared.c.InstanceDir(), "use.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("clustertest: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+		t.Fatalf("clustertest: locking the cluster: %v", err)
+	}
+	t.Cleanup(func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() })
+	return shared
+}
+
+// Unavailable stops the test for a missing prerequisite: Skip, or Fatal
+// under RequireEnv=1.
+func Unavailable(t testing.TB, reason error) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("end-to-end test cannot run, and %s=1 requires it: %v", RequireEnv, reason)
+	}
+	t.Skipf("skipping end-to-end test: %v (set %s=1 to make this a failure)", reason, RequireEnv)
+}
+
+// FindOrStart returns the default instance: running already, or started
+// now if its binaries are built. A cold build (minutes) is `make cluster`'s
+// job, not a test's.
+func FindOrStart(ctx context.Context) (*Cluster, error) {
+	c, err := cluster.New()
+	if err != nil {
+		return nil, err
+	}
+	if st := c.Status(ctx); !st.Running {
+		if !c.Built() {
+			return nil, fmt.Errorf("no control plane runs (%s), and its binaries are not built in %s: run `make cluster` once (cold build ~7 min)", st.Reason, c.BinDir())
+		}
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := c.Up(ctx); err != nil {
+			return nil, fmt.Errorf("starting the control plane: %w", err)
+		}
+	}
+	kc, err := os.ReadFile(c.KubeconfigPath())
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kc)
+	if err != nil {
+		return nil, fmt.Errorf("clustertest: %s: %w", c.KubeconfigPath(), err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Kubeconfig: kc, KubeconfigPath: c.KubeconfigPath(), Config: cfg, Client: cs, c: c}, nil
+}
+
+// Namespace creates a fresh namespace named prefix-<random> and deletes it
+// when the test ends.
+func (c *Cluster) Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	name := prefix + "-" + hex.EncodeToString(b)
+	ctx := context.Background()
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("clustertest: creating namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() { c.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	return name
+}
+
+// RestartAPIServer stops the API server for downFor and starts it again;
+// only a test holding RequireExclusive may call it.
+func (c *Cluster) RestartAPIServer(ctx context.Context, downFor time.Duration) error {
+	return c.c.RestartAPIServer(ctx, downFor)
+}
+
+// Kubectl is the kubectl built with the control plane (same version).
+func (c *Cluster) Kubectl() string { return c.c.Bin("kubectl") }
+
+// Server is the API server URL.
+func (c *Cluster) Server() string { return c.Config.Host }
