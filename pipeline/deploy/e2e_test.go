@@ -1,0 +1,434 @@
+package deploy_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/slipway-ci/slipway/internal/clustertest"
+	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/deploy"
+)
+
+// image returns a digest reference for a label; "bad" images (repository
+// ending in -bad) never become ready on the test cluster's kwok nodes.
+func image(repo, label string) string {
+	sum := sha256.Sum256([]byte(label))
+	return "registry.local/" + repo + "@sha256:" + hex.EncodeToString(sum[:])
+}
+
+type bundleOpts struct {
+	replicas         int64
+	progressDeadline int64
+	minReady         int64
+}
+
+// bundle is a service the way a team ships it: a Deployment whose image
+// slipway fills in, a Service and a ConfigMap.
+func bundle(o bundleOpts) []*unstructured.Unstructured {
+	if o.replicas == 0 {
+		o.replicas = 3
+	}
+	if o.progressDeadline == 0 {
+		o.progressDeadline = 600
+	}
+	return []*unstructured.Unstructured{
+		{Object: map[string]any{
+			"apiVersion": "v1", "kind": "ConfigMap",
+			"metadata": map[string]any{"name": "web-config"},
+			"data":     map[string]any{"LOG_LEVEL": "INFO"},
+		}},
+		{Object: map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment",
+			"metadata": map[string]any{"name": "web", "labels": map[string]any{"app": "web"}},
+			"spec": map[string]any{
+				"replicas":                o.replicas,
+				"progressDeadlineSeconds": o.progressDeadline,
+				"minReadySeconds":         o.minReady,
+				"selector":                map[string]any{"matchLabels": map[string]any{"app": "web"}},
+				"strategy":                map[string]any{"rollingUpdate": map[string]any{"maxSurge": int64(1), "maxUnavailable": int64(0)}},
+				"template": map[string]any{
+					"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
+					"spec": map[string]any{"containers": []any{map[string]any{
+						"name": "app", "image": "filled-in-by-slipway",
+						"ports": []any{map[string]any{"containerPort": int64(8080), "name": "http"}},
+					}}},
+				},
+			},
+		}},
+		{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Service",
+			"metadata": map[string]any{"name": "web"},
+			"spec": map[string]any{
+				"selector": map[string]any{"app": "web"},
+				"ports":    []any{map[string]any{"port": int64(80), "targetPort": "http"}},
+			},
+		}},
+	}
+}
+
+func stagingEnv(c *clustertest.Cluster, ns string) deploy.Environment {
+	return deploy.Environment{Name: "staging", Tier: pipeline.Staging, Namespace: ns, Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig), URL: "https://staging.example.test"}
+}
+
+func newClient(t testing.TB, env deploy.Environment, opts ...deploy.Option) *deploy.Client {
+	t.Helper()
+	d, err := deploy.New(context.Background(), env, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// serving checks what the namespace serves: the Deployment's template
+// image, and that every replica is ready and runs that image.
+func serving(t *testing.T, c *clustertest.Cluster, ns, want string, replicas int) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != want {
+		t.Fatalf("Deployment image %s, want %s", got, want)
+	}
+	if int(d.Status.AvailableReplicas) != replicas || int(d.Status.UpdatedReplicas) != replicas {
+		t.Fatalf("available %d updated %d, want %d", d.Status.AvailableReplicas, d.Status.UpdatedReplicas, replicas)
+	}
+	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": "web"}.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				if img := p.Spec.Containers[0].Image; img != want {
+					t.Errorf("ready pod %s runs %s, want %s", p.Name, img, want)
+				}
+				ready++
+			}
+		}
+	}
+	if ready != replicas {
+		t.Fatalf("%d ready pods, want %d", ready, replicas)
+	}
+}
+
+func TestE2EGoodRollout(t *testing.T) {
+	c := clustertest.Require(t)
+	ns := c.Namespace(t, "good")
+	ctx := context.Background()
+	d := newClient(t, stagingEnv(c, ns))
+	v1, v2 := image("web", "v1"), image("web", "v2")
+
+	start := time.Now()
+	res, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first rollout (3 replicas): %s", time.Since(start))
+	if res.Image != v1 || res.Revision != "1" || res.Namespace != ns || len(res.Applied) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	serving(t, c, ns, v1, 3)
+
+	start = time.Now()
+	res, err = d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: v2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image update rollout: %s", time.Since(start))
+	if res.Revision != "2" {
+		t.Fatalf("revision %q, want 2", res.Revision)
+	}
+	serving(t, c, ns, v2, 3)
+
+	dep, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	managers := map[string]bool{}
+	for _, mf := range dep.ManagedFields {
+		managers[string(mf.Operation)+"/"+mf.Manager] = true
+	}
+	if !managers["Apply/"+deploy.FieldManager] {
+		t.Errorf("managed fields %v: want a server-side apply by %q", managers, deploy.FieldManager)
+	}
+
+	// A tag never reaches the cluster.
+	_, err = d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: "registry.local/web:latest"})
+	if err == nil || !strings.Contains(err.Error(), "is a tag, not a digest") {
+		t.Fatalf("deploy by tag: %v", err)
+	}
+	serving(t, c, ns, v2, 3)
+}
+
+func TestE2EBadImageRollsBack(t *testing.T) {
+	c := clustertest.Require(t)
+	ns := c.Namespace(t, "bad")
+	ctx := context.Background()
+	d := newClient(t, stagingEnv(c, ns), deploy.WithRolloutTimeout(time.Minute))
+	good, bad := image("web", "v1"), image("web-bad", "v2")
+	b := bundle(bundleOpts{progressDeadline: 2})
+	if _, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: good}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: bad})
+	t.Logf("failed rollout + rollback: %s", time.Since(start))
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) {
+		t.Fatalf("deploy of a bad image: %v, want a *RolloutError", err)
+	}
+	t.Logf("error: %v", err)
+	if !errors.Is(err, deploy.ErrProgressDeadline) {
+		t.Errorf("cause %v, want ErrProgressDeadline", rerr.Cause)
+	}
+	if !rerr.RolledBack || rerr.PreviousImage != good || rerr.RollbackErr != nil {
+		t.Errorf("rolled back %v to %q (err %v), want a healthy rollback to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, good)
+	}
+	if len(rerr.Pods) == 0 {
+		t.Fatal("no failing pods named")
+	}
+	for _, p := range rerr.Pods {
+		if !strings.Contains(p.Reason, "ImagePullBackOff") || !strings.HasPrefix(p.Pod, "web-") {
+			t.Errorf("failing pod %+v, want web-* with ImagePullBackOff", p)
+		}
+	}
+	for _, want := range []string{`environment "staging"`, "Deployment " + ns + "/web", bad, "ImagePullBackOff", "rolled back to the previous revision (" + good + ")"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q", want)
+		}
+	}
+	serving(t, c, ns, good, 3)
+}
+
+// TestE2EAPIServerRestart stops the API server in the middle of a rollout
+// (minReadySeconds stretches it to several seconds) and starts it again:
+// the deploy must ride through it and report the completed rollout.
+func TestE2EAPIServerRestart(t *testing.T) {
+	c := clustertest.RequireExclusive(t)
+	ns := c.Namespace(t, "restart")
+	ctx := context.Background()
+	d := newClient(t, stagingEnv(c, ns), deploy.WithRolloutTimeout(2*time.Minute), deploy.WithApplyRetry(time.Minute))
+	v1, v2 := image("web", "v1"), image("web", "v2")
+	b := bundle(bundleOpts{minReady: 2})
+	if _, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: v1}); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res *deploy.Result
+		err error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		res, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: v2})
+		done <- result{res, err}
+	}()
+	time.Sleep(700 * time.Millisecond) // applied, and the first new pod is in minReadySeconds
+	if err := c.RestartAPIServer(ctx, 2*time.Second); err != nil {
+		t.Fatalf("restarting the API server: %v", err)
+	}
+	t.Logf("API server back after %s", time.Since(start))
+	r := <-done
+	t.Logf("deploy across the restart: %s", time.Since(start))
+	if r.err != nil {
+		t.Fatalf("deploy across an API server restart: %v", r.err)
+	}
+	if r.res.Image != v2 {
+		t.Fatalf("result %+v", r.res)
+	}
+	serving(t, c, ns, v2, 3)
+}
+
+func TestE2EClearErrors(t *testing.T) {
+	c := clustertest.Require(t)
+	ctx := context.Background()
+	ns := c.Namespace(t, "errors")
+	rel := deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "v1")}
+
+	// An identity with no rights: a ServiceAccount's token, no bindings.
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "nobody", &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRights := kubeconfigWith(t, c.Kubeconfig, func(cfg *clientcmdapi.Config) {
+		for _, a := range cfg.AuthInfos {
+			*a = clientcmdapi.AuthInfo{Token: tok.Status.Token}
+		}
+	})
+	unreachable := kubeconfigWith(t, c.Kubeconfig, func(cfg *clientcmdapi.Config) {
+		for _, cl := range cfg.Clusters {
+			cl.Server = "https://127.0.0.1:1"
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		env  deploy.Environment
+		want []string
+	}{
+		{"missing namespace", deploy.Environment{Name: "staging", Namespace: "does-not-exist", Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig)},
+			[]string{`namespace "does-not-exist" does not exist`, "kubectl create namespace does-not-exist"}},
+		{"RBAC denied", deploy.Environment{Name: "staging", Namespace: ns, Kubeconfig: deploy.KubeconfigBytes(noRights)},
+			[]string{"forbidden", `system:serviceaccount:` + ns + `:nobody`, "RBAC denied this", "applying ConfigMap web-config"}},
+		{"unreachable cluster", deploy.Environment{Name: "staging", Namespace: ns, Kubeconfig: deploy.KubeconfigBytes(unreachable)},
+			[]string{"cannot reach the API server https://127.0.0.1:1", "connection refused"}},
+		{"missing kubeconfig secret", deploy.Environment{Name: "staging", Namespace: ns, Kubeconfig: deploy.KubeconfigEnv("SLIPWAY_E2E_UNSET_KUBECONFIG")},
+			[]string{"the kubeconfig variable SLIPWAY_E2E_UNSET_KUBECONFIG is not set"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := deploy.New(ctx, tc.env, deploy.WithApplyRetry(300*time.Millisecond), deploy.WithRequestTimeout(5*time.Second))
+			if err == nil {
+				d := newClient(t, tc.env, deploy.WithApplyRetry(300*time.Millisecond), deploy.WithRequestTimeout(5*time.Second))
+				_, err = d.Deploy(ctx, rel)
+			}
+			if err == nil {
+				t.Fatal("deploy succeeded")
+			}
+			for _, w := range append(tc.want, `environment "staging"`) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Errorf("took %s to fail", time.Since(start))
+			}
+		})
+	}
+	if deps, err := c.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err != nil || len(deps.Items) != 0 {
+		t.Fatalf("a refused deploy left %v (%v)", deps, err)
+	}
+}
+
+func kubeconfigWith(t *testing.T, raw []byte, edit func(*clientcmdapi.Config)) []byte {
+	t.Helper()
+	cfg, err := clientcmd.Load(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(cfg)
+	out, err := clientcmd.Write(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestE2EPromotion runs the whole path on the real cluster: production
+// refuses a digest without staging evidence; staging deploys and records
+// it; a clean scan and an approval let production have it.
+func TestE2EPromotion(t *testing.T) {
+	c := clustertest.Require(t)
+	ctx := context.Background()
+	d := pushImage(t) // the image lives in a registry: the evidence lives beside it
+	store := deploy.NewReferrers()
+	gate := &deploy.PromotionGate{Store: store, Staging: "staging"}
+	staging := stagingEnv(c, c.Namespace(t, "stg"))
+	prod := deploy.Environment{Name: "production", Tier: pipeline.Production, Namespace: c.Namespace(t, "prod"), Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig), Replicas: 2}
+	toStaging := deploy.Gated(deploy.Recording(newClient(t, staging), staging, store), staging, gate)
+	toProd := deploy.Gated(deploy.Recording(newClient(t, prod), prod, store), prod, gate)
+	rel := deploy.Release{Bundle: bundle(bundleOpts{}), Image: d.String(), Approval: &deploy.Approval{By: "release-manager"}}
+
+	_, err := toProd.Deploy(ctx, rel)
+	if !errors.Is(err, deploy.ErrNotVerifiedInStaging) || !errors.Is(err, deploy.ErrNotScannedClean) {
+		t.Fatalf("production without evidence: %v, want refusal naming both checks", err)
+	}
+	if deps, _ := c.Client.AppsV1().Deployments(prod.Namespace).List(ctx, metav1.ListOptions{}); len(deps.Items) != 0 {
+		t.Fatal("a refused production deploy reached the cluster")
+	}
+	if _, err := toStaging.Deploy(ctx, rel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := toProd.Deploy(ctx, rel); !errors.Is(err, deploy.ErrNotScannedClean) || errors.Is(err, deploy.ErrNotVerifiedInStaging) {
+		t.Fatalf("production after staging, unscanned: %v", err)
+	}
+	if err := deploy.RecordScan(ctx, store, d.String(), "trivy", "HIGH,CRITICAL", 0); err != nil {
+		t.Fatal(err)
+	}
+	res, err := toProd.Deploy(ctx, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Environment != "production" || res.Image != d.String() {
+		t.Fatalf("result %+v", res)
+	}
+	serving(t, c, prod.Namespace, d.String(), 2)
+	evs, err := store.Evidence(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var envs []string
+	for _, ev := range evs {
+		if ev.Kind == deploy.Deployed {
+			envs = append(envs, ev.Environment)
+		}
+	}
+	if fmt.Sprint(envs) != "[staging production]" {
+		t.Fatalf("deployed evidence for %v, want [staging production]", envs)
+	}
+}
+
+// Benchmarks: the time from the call to a completed rollout of a new image
+// on a 3-replica Deployment, slipway against kubectl on the same cluster in
+// the same run. `make bench` prints the ratio
+// BenchmarkDeployRollout/BenchmarkKubectlRollout.
+func BenchmarkDeployRollout(b *testing.B) {
+	c := clustertest.Require(b)
+	ns := c.Namespace(b, "bench-slipway")
+	ctx := context.Background()
+	d := newClient(b, stagingEnv(c, ns))
+	bun := bundle(bundleOpts{})
+	if _, err := d.Deploy(ctx, deploy.Release{Bundle: bun, Image: image("web", "bench-0")}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := d.Deploy(ctx, deploy.Release{Bundle: bun, Image: image("web", fmt.Sprint("bench-", i+1))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKubectlRollout(b *testing.B) {
+	c := clustertest.Require(b)
+	ns := c.Namespace(b, "bench-kubectl")
+	ctx := context.Background()
+	d := newClient(b, stagingEnv(c, ns))
+	if _, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "bench-0")}); err != nil {
+		b.Fatal(err)
+	}
+	kubectl := func(args ...string) {
+		out, err := exec.Command(c.Kubectl(), append([]string{"--kubeconfig", c.KubeconfigPath, "-n", ns}, args...)...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		kubectl("set", "image", "deployment/web", "app="+image("web", fmt.Sprint("bench-", i+1)))
+		kubectl("rollout", "status", "deployment/web", "--timeout=60s")
+	}
+}

@@ -1,0 +1,328 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/util/retry"
+)
+
+const revisionAnnotation = "deployment.kubernetes.io/revision"
+
+// ErrProgressDeadline is the cause of a rollout that Kubernetes gave up on:
+// the Deployment's Progressing condition says ProgressDeadlineExceeded.
+var ErrProgressDeadline = errors.New("progress deadline exceeded")
+
+// RolloutStatus judges a Deployment exactly as `kubectl rollout status`
+// does: done once the controller has observed the generation that was
+// applied and every replica is updated and available with no old replica
+// left; an error once the Progressing condition has timed out.
+func RolloutStatus(d *appsv1.Deployment, generation int64) (msg string, done bool, err error) {
+	if d.Generation > d.Status.ObservedGeneration || d.Status.ObservedGeneration < generation {
+		return "waiting for the deployment spec update to be observed", false, nil
+	}
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
+			return "", false, fmt.Errorf("%w: %s", ErrProgressDeadline, c.Message)
+		}
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	s := d.Status
+	switch {
+	case s.UpdatedReplicas < want:
+		return fmt.Sprintf("%d of %d updated replicas are available", s.UpdatedReplicas, want), false, nil
+	case s.Replicas > s.UpdatedReplicas:
+		return fmt.Sprintf("%d old replicas are pending termination", s.Replicas-s.UpdatedReplicas), false, nil
+	case s.AvailableReplicas < s.UpdatedReplicas:
+		return fmt.Sprintf("%d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas), false, nil
+	}
+	return fmt.Sprintf("successfully rolled out (%d replicas)", s.UpdatedReplicas), true, nil
+}
+
+// waitRollout watches the Deployment until RolloutStatus says done or
+// failed. It lists and watches through an informer, so a dropped watch or
+// a restarting API server is re-listed, not misread.
+func (c *Client) waitRollout(ctx context.Context, name string, generation int64, timeout time.Duration) (*appsv1.Deployment, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	deps := c.kube.AppsV1().Deployments(c.env.Namespace)
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return deps.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return deps.Watch(ctx, o)
+		},
+	}
+	last := "no status seen yet"
+	var final *appsv1.Deployment
+	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(ev watch.Event) (bool, error) {
+		switch ev.Type {
+		case watch.Deleted:
+			return false, fmt.Errorf("the Deployment was deleted during the rollout")
+		case watch.Error:
+			return false, nil
+		}
+		d, ok := ev.Object.(*appsv1.Deployment)
+		if !ok {
+			return false, nil
+		}
+		msg, done, err := RolloutStatus(d, generation)
+		if err != nil {
+			return false, err
+		}
+		last, final = msg, d
+		return done, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrProgressDeadline) {
+			return nil, fmt.Errorf("rollout did not complete within %s (last status: %s)", timeout, last)
+		}
+		return nil, err
+	}
+	return final, nil
+}
+
+// PodFailure is one pod of a failed rollout and why it is not ready.
+type PodFailure struct {
+	Pod    string
+	Reason string
+}
+
+// RolloutError is a failed rollout: why, which pods, and what the rollback
+// did.
+type RolloutError struct {
+	Cause error
+	Image string // the image that failed
+	Pods  []PodFailure
+	// RolledBack is set once the previous revision is healthy again.
+	RolledBack bool
+	// PreviousImage is the image of the revision rolled back to.
+	PreviousImage string
+	// RollbackErr says why there was no healthy rollback.
+	RollbackErr error
+}
+
+// Error names the cause, the failing pods and the state after rollback.
+func (e *RolloutError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rollout of %s failed: %v", e.Image, e.Cause)
+	if len(e.Pods) > 0 {
+		b.WriteString("; failing pods:")
+		for _, p := range e.Pods {
+			fmt.Fprintf(&b, " %s (%s);", p.Pod, p.Reason)
+		}
+	} else {
+		b.WriteString("; no failing pods found")
+	}
+	switch {
+	case e.RolledBack:
+		fmt.Fprintf(&b, " rolled back to the previous revision (%s), which is healthy", e.PreviousImage)
+	case e.RollbackErr != nil:
+		fmt.Fprintf(&b, " NOT rolled back: %v", e.RollbackErr)
+	default:
+		b.WriteString(" left as it is (rollback disabled)")
+	}
+	return b.String()
+}
+
+// Unwrap exposes the cause and the rollback error to errors.Is/As.
+func (e *RolloutError) Unwrap() []error {
+	return []error{e.Cause, e.RollbackErr}
+}
+
+// fail collects the failing pods of the new revision, then rolls back.
+func (c *Client) fail(ctx context.Context, name, image string, cause error) error {
+	// The rollback must run even when the caller's context is what ran
+	// out: a half-rolled-out production is worse than a late error.
+	ctx = context.WithoutCancel(ctx)
+	rerr := &RolloutError{Cause: cause, Image: image}
+	dep, rss, err := c.revisions(ctx, name)
+	if err != nil {
+		rerr.RollbackErr = c.explain(err)
+		return rerr
+	}
+	if cur := currentRS(dep, rss); cur != nil {
+		rerr.Pods = c.failingPods(ctx, cur)
+	}
+	if !c.opts.rollback {
+		return rerr
+	}
+	prev := previousRS(dep, rss)
+	if prev == nil {
+		rerr.RollbackErr = errors.New("there is no previous revision to roll back to (was this the first deploy?)")
+		return rerr
+	}
+	rerr.PreviousImage = imagesOf(prev.Spec.Template.Spec)
+	gen, err := c.rollbackTo(ctx, name, prev)
+	if err != nil {
+		rerr.RollbackErr = fmt.Errorf("rolling back to revision %s: %w", prev.Annotations[revisionAnnotation], c.explain(err))
+		return rerr
+	}
+	if _, err := c.waitRollout(ctx, name, gen, c.opts.rollbackTimeout); err != nil {
+		rerr.RollbackErr = fmt.Errorf("rolled back to revision %s, but it did not become healthy: %w", prev.Annotations[revisionAnnotation], err)
+		return rerr
+	}
+	rerr.RolledBack = true
+	return rerr
+}
+
+// revisions reads the Deployment and the ReplicaSets it controls.
+func (c *Client) revisions(ctx context.Context, name string) (*appsv1.Deployment, []appsv1.ReplicaSet, error) {
+	var dep *appsv1.Deployment
+	var list *appsv1.ReplicaSetList
+	err := c.retryTransient(ctx, func(ctx context.Context) error {
+		var err error
+		if dep, err = c.kube.AppsV1().Deployments(c.env.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+		if err != nil {
+			return err
+		}
+		list, err = c.kube.AppsV1().ReplicaSets(c.env.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var owned []appsv1.ReplicaSet
+	for _, rs := range list.Items {
+		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.UID == dep.UID {
+			owned = append(owned, rs)
+		}
+	}
+	return dep, owned, nil
+}
+
+func revisionOf(o metav1.Object) int64 {
+	n, _ := strconv.ParseInt(o.GetAnnotations()[revisionAnnotation], 10, 64)
+	return n
+}
+
+// currentRS is the ReplicaSet of the Deployment's current revision.
+func currentRS(dep *appsv1.Deployment, rss []appsv1.ReplicaSet) *appsv1.ReplicaSet {
+	want := revisionOf(dep)
+	for i := range rss {
+		if revisionOf(&rss[i]) == want {
+			return &rss[i]
+		}
+	}
+	return nil
+}
+
+// previousRS is the newest revision older than the current one, the one
+// `kubectl rollout undo` picks.
+func previousRS(dep *appsv1.Deployment, rss []appsv1.ReplicaSet) *appsv1.ReplicaSet {
+	cur := revisionOf(dep)
+	var best *appsv1.ReplicaSet
+	for i := range rss {
+		r := revisionOf(&rss[i])
+		if r < cur && (best == nil || r > revisionOf(best)) {
+			best = &rss[i]
+		}
+	}
+	return best
+}
+
+// rollbackTo puts the previous ReplicaSet's pod template back into the
+// Deployment, as `kubectl rollout undo` does, and returns the generation
+// to wait for. Read-modify-write, so conflicts are retried.
+func (c *Client) rollbackTo(ctx context.Context, name string, prev *appsv1.ReplicaSet) (int64, error) {
+	var gen int64
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		return c.retryTransient(ctx, func(ctx context.Context) error {
+			deps := c.kube.AppsV1().Deployments(c.env.Namespace)
+			dep, err := deps.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			tmpl := prev.Spec.Template.DeepCopy()
+			delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+			dep.Spec.Template = *tmpl
+			out, err := deps.Update(ctx, dep, metav1.UpdateOptions{FieldManager: FieldManager})
+			if err != nil {
+				return err
+			}
+			gen = out.Generation
+			return nil
+		})
+	})
+	return gen, err
+}
+
+// failingPods names the pods of rs that are not ready, and why.
+func (c *Client) failingPods(ctx context.Context, rs *appsv1.ReplicaSet) []PodFailure {
+	sel := labels.SelectorFromSet(labels.Set{appsv1.DefaultDeploymentUniqueLabelKey: rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]})
+	pods, err := c.kube.CoreV1().Pods(c.env.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return []PodFailure{{Pod: "(pods of ReplicaSet " + rs.Name + ")", Reason: "cannot list: " + err.Error()}}
+	}
+	var out []PodFailure
+	for _, p := range pods.Items {
+		if r := notReady(&p); r != "" {
+			out = append(out, PodFailure{Pod: p.Name, Reason: r})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pod < out[j].Pod })
+	return out
+}
+
+// notReady says why a pod is not ready, or "" when it is.
+func notReady(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return ""
+		}
+	}
+	var reasons []string
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		switch {
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
+			reasons = append(reasons, fmt.Sprintf("container %s: %s: %s", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message))
+		case cs.State.Terminated != nil:
+			reasons = append(reasons, fmt.Sprintf("container %s: terminated %s (exit code %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode))
+		case !cs.Ready:
+			reasons = append(reasons, fmt.Sprintf("container %s: not ready", cs.Name))
+		}
+	}
+	if len(reasons) == 0 {
+		for _, c := range p.Status.Conditions {
+			if c.Status != corev1.ConditionTrue && c.Reason != "" {
+				reasons = append(reasons, fmt.Sprintf("%s: %s %s", c.Type, c.Reason, c.Message))
+			}
+		}
+	}
+	if len(reasons) == 0 {
+		reasons = append(reasons, "phase "+string(p.Status.Phase))
+	}
+	return strings.Join(reasons, "; ")
+}
+
+func imagesOf(spec corev1.PodSpec) string {
+	var imgs []string
+	for _, c := range spec.Containers {
+		imgs = append(imgs, c.Image)
+	}
+	return strings.Join(imgs, ", ")
+}
