@@ -73,9 +73,11 @@ func (r Verdict) MarshalJSON() ([]byte, error) {
 	var concrete struct {
 		Reports *dagger.Directory
 		Problem string
+		Summary string
 	}
 	concrete.Reports = r.Reports
 	concrete.Problem = r.Problem
+	concrete.Summary = r.Summary
 	return json.Marshal(&concrete)
 }
 
@@ -83,6 +85,7 @@ func (r *Verdict) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
 		Reports *dagger.Directory
 		Problem string
+		Summary string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -90,6 +93,7 @@ func (r *Verdict) UnmarshalJSON(bs []byte) error {
 	}
 	r.Reports = concrete.Reports
 	r.Problem = concrete.Problem
+	r.Summary = concrete.Summary
 	return nil
 }
 
@@ -225,7 +229,28 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
 				}
 			}
-			return (*Slipway).Build(&parent, ctx, source)
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var created string
+			if inputArgs["created"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
+				}
+			}
+			var platforms []string
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			return (*Slipway).Build(&parent, ctx, source, revision, created, platforms)
 		case "DeployProduction":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -386,7 +411,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
 				}
 			}
-			return (*Slipway).TestUnit(&parent, ctx, source)
+			var packages []string
+			if inputArgs["packages"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["packages"]), &packages)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg packages", err))
+				}
+			}
+			return (*Slipway).TestUnit(&parent, ctx, source, packages)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -11,9 +11,15 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"strconv"
+	"time"
+
+	sdk "dagger.io/dagger"
 
 	"github.com/slipway-ci/slipway/ci/internal/dagger"
 	"github.com/slipway-ci/slipway/ci/reference"
+	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/pipeline/gotest"
 )
 
 // source is this module's own Go source. The reference pipeline checks every
@@ -26,20 +32,99 @@ var source embed.FS
 // Slipway is the main object: one function per pipeline stage.
 type Slipway struct{}
 
+// The example service the reference pipeline builds and ships.
+const (
+	servicePackage  = "./examples/deployai/cmd/deployai"
+	servicePackages = "./examples/deployai/..."
+	sourceURL       = "https://github.com/slipway-ci/slipway"
+)
+
 // errNotImplemented is what a stage returns until its body lands, so that no
 // stage can pretend to succeed.
 func errNotImplemented(function, issue string) error {
 	return fmt.Errorf("%s: not implemented yet (tracked in %s); no work was done", function, issue)
 }
 
-// Build builds the example service's container image from source.
+// Build builds the example service's container image from source: a static
+// binary of examples/deployai/cmd/deployai on a distroless base, running as
+// non-root, with OCI labels and annotations. The same source, revision and
+// created time give the same digest.
 func (m *Slipway) Build(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
+	// +ignore=[".git", ".slipway", "reports", "bin"]
 	source *dagger.Directory,
+	// The commit the image is built from, recorded in its labels.
+	// +optional
+	revision string,
+	// The image's creation time: the commit time, as RFC 3339 or Unix
+	// seconds (SOURCE_DATE_EPOCH). Default: the Unix epoch, never the clock.
+	// +optional
+	created string,
+	// The platforms to build, such as linux/amd64 and linux/arm64; the first
+	// is returned. Default: linux/amd64.
+	// +optional
+	platforms []string,
 ) (*dagger.Container, error) {
-	return nil, errNotImplemented("build", "the stages issue")
+	imgs, err := m.images(ctx, source, revision, created, platforms)
+	if err != nil {
+		return nil, err
+	}
+	return fromContainer(ctx, imgs[0])
+}
+
+// images builds the service's image for each platform.
+func (m *Slipway) images(ctx context.Context, source *dagger.Directory, revision, created string, platforms []string) ([]*sdk.Container, error) {
+	c, err := client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := toDir(ctx, c, source)
+	if err != nil {
+		return nil, err
+	}
+	opts := []goimage.Option{
+		goimage.WithPackage(servicePackage),
+		goimage.WithRevision(revision),
+		goimage.WithSource(sourceURL),
+		goimage.WithExposedPort(8080),
+		goimage.WithExposedPort(9090),
+	}
+	if created != "" {
+		t, err := parseTime(created)
+		if err != nil {
+			return nil, fmt.Errorf("build: created: %w", err)
+		}
+		opts = append(opts, goimage.WithCreated(t))
+	}
+	if len(platforms) > 0 {
+		ps := make([]sdk.Platform, len(platforms))
+		for i, p := range platforms {
+			ps[i] = sdk.Platform(p)
+		}
+		opts = append(opts, goimage.WithPlatforms(ps...))
+	}
+	for k, v := range goEnv() {
+		opts = append(opts, goimage.WithGoEnv(k, v))
+	}
+	imgs, err := goimage.Build(ctx, c, src, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	return imgs, nil
+}
+
+// parseTime reads RFC 3339 or Unix seconds.
+func parseTime(s string) (time.Time, error) {
+	if secs, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(secs, 0).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor Unix seconds", s)
+	}
+	return t.UTC(), nil
 }
 
 // Publish builds the image and pushes it, returning repository@sha256:digest.
@@ -74,6 +159,8 @@ type Verdict struct {
 	Reports *dagger.Directory
 	// What the stage found, one line; empty when all is well.
 	Problem string
+	// What the stage did, one line, such as "12 tests, 83.4% of statements".
+	Summary string
 }
 
 // Check fails when the stage failed, naming what it found.
@@ -84,15 +171,62 @@ func (v *Verdict) Check() error {
 	return nil
 }
 
-// TestUnit runs the unit tests with the race detector and coverage. Its
-// reports hold junit.xml and coverage.xml.
+// TestUnit runs the example service's unit tests with the race detector and
+// coverage, in golang:1.25 with the Go module and build caches as cache
+// volumes. Its reports hold junit.xml, coverage.xml (Cobertura),
+// coverage.out and test.json; it prints the coverage total line GitLab's
+// coverage regex reads. Failing tests fail check, not the call, so their
+// reports can still be exported.
 func (m *Slipway) TestUnit(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
+	// +ignore=[".git", ".slipway", "reports", "bin"]
 	source *dagger.Directory,
+	// The packages to test. Default: the example service's.
+	// +optional
+	packages []string,
 ) (*Verdict, error) {
-	return nil, errNotImplemented("test-unit", "the stages issue")
+	if len(packages) == 0 {
+		packages = []string{servicePackages}
+	}
+	return m.goTest(ctx, "test-unit", source, packages)
+}
+
+// goTest runs go test and turns the result into a Verdict.
+func (m *Slipway) goTest(ctx context.Context, stage string, source *dagger.Directory, packages []string, opts ...gotest.Option) (*Verdict, error) {
+	c, err := client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := toDir(ctx, c, source)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, gotest.WithPackages(packages...))
+	for k, v := range goEnv() {
+		opts = append(opts, gotest.WithEnv(k, v))
+	}
+	res, err := gotest.Run(ctx, c, src, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stage, err)
+	}
+	if res.CoverageLine != "" {
+		// GitLab reads the job log with `total:\s+\(statements\)\s+(\d+\.\d+)%`.
+		fmt.Println(res.CoverageLine)
+	}
+	reports, err := fromDir(ctx, res.Reports)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verdict{Reports: reports, Summary: fmt.Sprintf("%d tests", res.Tests)}
+	if res.Coverage >= 0 {
+		v.Summary += fmt.Sprintf(", %.1f%% of statements", res.Coverage)
+	}
+	if p := res.Problem(); p != "" {
+		v.Problem = stage + ": " + p
+	}
+	return v, nil
 }
 
 // TestIntegration runs the integration tests against the built image,

@@ -1,0 +1,305 @@
+// Package gotest runs `go test` in a container with Dagger and turns its
+// output into the reports CI systems read: JUnit XML (with
+// github.com/jstemmer/go-junit-report/v2) and Cobertura XML, plus the
+// coverage summary line that GitLab's `coverage:` regex reads.
+//
+// A failing test is a result, not an error: Run returns the reports and
+// the names of the failed tests, so a CI job can publish the JUnit report
+// of a failed run and then fail.
+package gotest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"dagger.io/dagger"
+	"github.com/jstemmer/go-junit-report/v2/gtr"
+	"github.com/jstemmer/go-junit-report/v2/junit"
+	"github.com/jstemmer/go-junit-report/v2/parser/gotest"
+
+	"github.com/slipway-ci/slipway/pipeline/goimage"
+)
+
+// DefaultImage is the Go toolchain image the tests run in. It needs a C
+// compiler for the race detector, as the official golang images have.
+const DefaultImage = "golang:1.25"
+
+// Report file names, in Result.Reports.
+const (
+	JUnitFile     = "junit.xml"
+	CoberturaFile = "coverage.xml"
+	ProfileFile   = "coverage.out"
+	EventsFile    = "test.json"
+)
+
+const reportsDir = "/slipway-reports"
+
+// Option configures Run.
+type Option func(*config)
+
+type config struct {
+	image     string
+	packages  []string
+	tags      []string
+	race      bool
+	cover     bool
+	env       map[string]string
+	services  map[string]*dagger.Service
+	extraArgs []string
+}
+
+// WithPackages sets the package patterns to test; the default is ./... .
+func WithPackages(p ...string) Option {
+	return func(c *config) { c.packages = append([]string(nil), p...) }
+}
+
+// WithTags sets build tags, such as "integration".
+func WithTags(tags ...string) Option {
+	return func(c *config) { c.tags = append([]string(nil), tags...) }
+}
+
+// WithRace turns the race detector on or off; it is on by default and
+// needs cgo (a C compiler in the image).
+func WithRace(on bool) Option { return func(c *config) { c.race = on } }
+
+// WithCoverage turns the coverage profile, the Cobertura report and the
+// summary line on or off; on by default.
+func WithCoverage(on bool) Option { return func(c *config) { c.cover = on } }
+
+// WithImage sets the Go toolchain image.
+func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
+
+// WithEnv sets an environment variable of the test run, such as GOPROXY or
+// the URL of a service under test.
+func WithEnv(name, value string) Option { return func(c *config) { c.env[name] = value } }
+
+// WithService binds a Dagger service under a host name the tests can dial,
+// such as the built image run as a service.
+func WithService(alias string, svc *dagger.Service) Option {
+	return func(c *config) { c.services[alias] = svc }
+}
+
+// WithArgs appends `go test` flags, such as "-count=1" or "-run=TestX".
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.extraArgs = append(c.extraArgs, args...) }
+}
+
+// Result is what a test run gives back, pass or fail.
+type Result struct {
+	// Reports holds junit.xml, test.json and, with coverage,
+	// coverage.out, coverage.xml.
+	Reports *dagger.Directory
+	// ExitCode is go test's.
+	ExitCode int
+	// Failed names the failed tests ("package.TestName") and the packages
+	// that failed to build or whose tests failed outside a test.
+	Failed []string
+	// Tests counts the tests run.
+	Tests int
+	// Coverage is the total statement coverage in percent, -1 without.
+	Coverage float64
+	// CoverageLine is `go tool cover -func`'s total line, which GitLab's
+	// `total:\s+\(statements\)\s+(\d+\.\d+)%` regex reads.
+	CoverageLine string
+}
+
+// Passed reports whether every test passed.
+func (r *Result) Passed() bool { return r.ExitCode == 0 && len(r.Failed) == 0 }
+
+// Problem says in one line what failed, or "" when all passed.
+func (r *Result) Problem() string {
+	if r.Passed() {
+		return ""
+	}
+	if len(r.Failed) == 0 {
+		return fmt.Sprintf("go test exited with %d", r.ExitCode)
+	}
+	names := r.Failed
+	more := ""
+	if len(names) > 10 {
+		names, more = names[:10], fmt.Sprintf(" and %d more", len(r.Failed)-10)
+	}
+	return fmt.Sprintf("%d failed: %s%s", len(r.Failed), strings.Join(names, ", "), more)
+}
+
+// Run runs `go test -json` over the Go module in source (its root holds
+// go.mod) with the module and build caches as cache volumes. It returns an
+// error only when the tests could not be run at all.
+func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, opts ...Option) (*Result, error) {
+	c := config{image: DefaultImage, packages: []string{"./..."}, race: true, cover: true,
+		env: map[string]string{}, services: map[string]*dagger.Service{}}
+	for _, o := range opts {
+		o(&c)
+	}
+	args := []string{"go", "test", "-json"}
+	if c.race {
+		args = append(args, "-race")
+	}
+	if c.cover {
+		args = append(args, "-covermode=atomic", "-coverprofile="+reportsDir+"/"+ProfileFile)
+	}
+	if len(c.tags) > 0 {
+		args = append(args, "-tags="+strings.Join(c.tags, ","))
+	}
+	args = append(args, c.extraArgs...)
+	args = append(args, c.packages...)
+
+	ctr := goimage.GoCaches(client, client.Container().From(c.image))
+	for _, k := range sortedKeys(c.env) {
+		ctr = ctr.WithEnvVariable(k, c.env[k])
+	}
+	if c.race {
+		ctr = ctr.WithEnvVariable("CGO_ENABLED", "1")
+	}
+	for _, alias := range sortedKeys(c.services) {
+		ctr = ctr.WithServiceBinding(alias, c.services[alias])
+	}
+	ctr = ctr.WithMountedDirectory("/src", source).
+		WithWorkdir("/src").
+		WithDirectory(reportsDir, client.Directory()).
+		WithExec(args, dagger.ContainerWithExecOpts{
+			RedirectStdout: reportsDir + "/" + EventsFile,
+			Expect:         dagger.ReturnTypeAny,
+		})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gotest: running go test: %w", err)
+	}
+	res := &Result{ExitCode: code, Coverage: -1}
+
+	events, err := ctr.File(reportsDir + "/" + EventsFile).Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gotest: reading go test's output: %w", err)
+	}
+	if code != 0 && strings.TrimSpace(events) == "" {
+		stderr, _ := ctr.Stderr(ctx)
+		return nil, fmt.Errorf("gotest: go test exited with %d and printed no test event: %s", code, tail(stderr, 2000))
+	}
+	report, err := gotest.NewJSONParser().Parse(strings.NewReader(events))
+	if err != nil {
+		return nil, fmt.Errorf("gotest: parsing go test -json: %w", err)
+	}
+	res.Failed, res.Tests = failures(report)
+	if code != 0 && len(res.Failed) == 0 {
+		// Build failures print no test event of their own: name them from
+		// go test's stderr.
+		if stderr, err := ctr.Stderr(ctx); err == nil {
+			res.Failed = buildFailures(stderr)
+		}
+	}
+	suites := junit.CreateFromReport(report, "")
+	var junitXML bytes.Buffer
+	if err := suites.WriteXML(&junitXML); err != nil {
+		return nil, fmt.Errorf("gotest: writing JUnit XML: %w", err)
+	}
+	reports := ctr.Directory(reportsDir).WithNewFile(JUnitFile, junitXML.String())
+
+	if c.cover {
+		profile, err := ctr.File(reportsDir + "/" + ProfileFile).Contents(ctx)
+		if err == nil && strings.TrimSpace(profile) != "" {
+			modPath, err := modulePath(ctx, source)
+			if err != nil {
+				return nil, err
+			}
+			blocks, err := ParseProfile(strings.NewReader(profile))
+			if err != nil {
+				return nil, fmt.Errorf("gotest: %w", err)
+			}
+			cob := Cobertura(blocks, modPath)
+			res.Coverage = cob.LineRate * 100
+			xmlText, err := cob.XML()
+			if err != nil {
+				return nil, fmt.Errorf("gotest: writing Cobertura XML: %w", err)
+			}
+			reports = reports.WithNewFile(CoberturaFile, xmlText)
+			// The statement total, computed the way `go tool cover -func`
+			// does, in its format.
+			pct := StatementCoverage(blocks)
+			res.Coverage = pct
+			res.CoverageLine = fmt.Sprintf("total:\t\t\t\t\t\t\t(statements)\t\t%.1f%%", pct)
+		}
+	}
+	res.Reports = reports
+	return res, nil
+}
+
+// failures lists the failed tests and packages of a report.
+func failures(r gtr.Report) (failed []string, tests int) {
+	for _, p := range r.Packages {
+		tests += len(p.Tests)
+		pkgFailed := false
+		for _, t := range p.Tests {
+			if t.Result == gtr.Fail {
+				failed = append(failed, p.Name+"."+t.Name)
+				pkgFailed = true
+			}
+		}
+		if p.BuildError.Name != "" {
+			failed = append(failed, p.Name+" (build failed)")
+		} else if p.RunError.Name != "" && !pkgFailed {
+			failed = append(failed, p.Name+" (failed outside a test)")
+		}
+	}
+	sort.Strings(failed)
+	return failed, tests
+}
+
+var buildFailRE = regexp.MustCompile(`(?m)^FAIL\s+(\S+)\s+\[(build failed|setup failed)\]`)
+
+// buildFailures names the packages go test's stderr reports as not built.
+func buildFailures(stderr string) []string {
+	var out []string
+	for _, m := range buildFailRE.FindAllStringSubmatch(stderr, -1) {
+		out = append(out, m[1]+" ("+m[2]+")")
+	}
+	if len(out) == 0 && strings.TrimSpace(stderr) != "" {
+		out = append(out, "go test: "+firstLine(stderr))
+	}
+	return out
+}
+
+// modulePath reads the module path from source's go.mod.
+func modulePath(ctx context.Context, source *dagger.Directory) (string, error) {
+	gomod, err := source.File("go.mod").Contents(ctx)
+	if err != nil {
+		return "", fmt.Errorf("gotest: reading go.mod: %w", err)
+	}
+	for _, line := range strings.Split(gomod, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "module" {
+			if strings.HasPrefix(f[1], `"`) {
+				return strconv.Unquote(f[1])
+			}
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("gotest: go.mod has no module line")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
