@@ -450,7 +450,9 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, downFor time.Duration) e
 		if p.Name != "kube-apiserver" {
 			continue
 		}
-		if err := stop(p, 10*time.Second); err != nil {
+		// A short grace: the API server otherwise drains its watches for
+		// ~10 s, and the restart is meant to be an outage, not a handover.
+		if err := stop(p, 2*time.Second); err != nil {
 			return err
 		}
 		c.logf("stopped kube-apiserver (pid %d) for %s", p.PID, downFor)

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
@@ -57,18 +57,16 @@ func RolloutStatus(d *appsv1.Deployment, generation int64) (msg string, done boo
 }
 
 // waitRollout watches the Deployment until RolloutStatus says done or
-// failed. It lists and watches through an informer, so a dropped watch or
-// a restarting API server is re-listed, not misread.
+// failed. It lists once, then watches from that resourceVersion with a
+// RetryWatcher, which re-opens a dropped watch within a second (an
+// informer's reflector backs off up to 30 s); when the API server has
+// forgotten the resourceVersion (410 Gone), it lists again.
 func (c *Client) waitRollout(ctx context.Context, name string, generation int64, timeout time.Duration) (*appsv1.Deployment, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	deps := c.kube.AppsV1().Deployments(c.env.Namespace)
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return deps.List(ctx, o)
-		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
 			return deps.Watch(ctx, o)
@@ -76,11 +74,11 @@ func (c *Client) waitRollout(ctx context.Context, name string, generation int64,
 	}
 	last := "no status seen yet"
 	var final *appsv1.Deployment
-	_, err := watchtools.UntilWithSync(ctx, lw, &appsv1.Deployment{}, nil, func(ev watch.Event) (bool, error) {
+	cond := func(ev watch.Event) (bool, error) {
 		switch ev.Type {
 		case watch.Deleted:
 			return false, fmt.Errorf("the Deployment was deleted during the rollout")
-		case watch.Error:
+		case watch.Error, watch.Bookmark:
 			return false, nil
 		}
 		d, ok := ev.Object.(*appsv1.Deployment)
@@ -93,14 +91,63 @@ func (c *Client) waitRollout(ctx context.Context, name string, generation int64,
 		}
 		last, final = msg, d
 		return done, nil
-	})
-	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ErrProgressDeadline) {
-			return nil, fmt.Errorf("rollout did not complete within %s (last status: %s)", timeout, last)
+	}
+	timedOut := func() error {
+		return fmt.Errorf("rollout did not complete within %s (last status: %s)", timeout, last)
+	}
+	for {
+		var list *appsv1.DeploymentList
+		err := retryUntilDone(ctx, func(ctx context.Context) error {
+			var err error
+			list, err = deps.List(ctx, metav1.ListOptions{FieldSelector: sel})
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%w; the API server did not answer: %v", timedOut(), c.explain(err))
+			}
+			return nil, c.explain(err)
+		}
+		if len(list.Items) == 0 {
+			return nil, fmt.Errorf("the Deployment was deleted during the rollout")
+		}
+		if done, err := cond(watch.Event{Type: watch.Modified, Object: &list.Items[0]}); err != nil || done {
+			return final, err
+		}
+		rw, err := watchtools.NewRetryWatcherWithContext(ctx, list.ResourceVersion, lw)
+		if err != nil {
+			return nil, err
+		}
+		_, err = watchtools.UntilWithoutRetry(ctx, rw, cond)
+		rw.Stop()
+		switch {
+		case err == nil:
+			return final, nil
+		case errors.Is(err, watchtools.ErrWatchClosed):
+			continue // the resourceVersion expired: list again
+		case ctx.Err() != nil:
+			return nil, timedOut()
 		}
 		return nil, err
 	}
-	return final, nil
+}
+
+// retryUntilDone runs fn until it succeeds, fails for good, or ctx ends;
+// backoff grows from 100 ms to 1 s, so a returning API server is noticed
+// within a second.
+func retryUntilDone(ctx context.Context, fn func(context.Context) error) error {
+	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: time.Second}
+	for {
+		err := fn(ctx)
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff.Step()):
+		}
+	}
 }
 
 // PodFailure is one pod of a failed rollout and why it is not ready.
