@@ -1,0 +1,165 @@
+// Package ociregistry pushes images to OCI registries with credentials
+// from Dagger secrets, and serves go-containerregistry's registry as a
+// Dagger service: the local default registry of a pipeline run, with
+// optional basic auth.
+//
+// Both run a small tool (cmd/ociregistry) built from its embedded source in
+// the Go image, once, then cached by Dagger.
+package ociregistry
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"strings"
+
+	"dagger.io/dagger"
+
+	"github.com/slipway-ci/slipway/pipeline/goimage"
+)
+
+var (
+	//go:embed cmd/ociregistry/main.go
+	toolMain string
+	//go:embed tool.go.mod
+	toolGoMod string
+	//go:embed tool.go.sum
+	toolGoSum string
+)
+
+// DefaultBuilder is the Go image the tool is built in and runs in.
+const DefaultBuilder = "golang:1.25"
+
+// Port is the port the registry service listens on.
+const Port = 5000
+
+// Option configures Tool, Service and Push.
+type Option func(*config)
+
+type config struct {
+	builder  string
+	env      map[string]string
+	user     string
+	password *dagger.Secret
+	insecure []string
+	services map[string]*dagger.Service
+}
+
+func newConfig(opts []Option) config {
+	c := config{builder: DefaultBuilder, env: map[string]string{}, services: map[string]*dagger.Service{}}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// WithGoEnv sets a Go environment variable for building the tool, such as
+// GOPROXY.
+func WithGoEnv(name, value string) Option { return func(c *config) { c.env[name] = value } }
+
+// WithAuth sets the username and password: the registry service requires
+// them, Push sends them.
+func WithAuth(username string, password *dagger.Secret) Option {
+	return func(c *config) { c.user, c.password = username, password }
+}
+
+// WithInsecure lets Push talk plain HTTP to a registry host, such as a
+// local one.
+func WithInsecure(host string) Option {
+	return func(c *config) { c.insecure = append(c.insecure, host) }
+}
+
+// WithService binds a service (such as Service's registry) under alias for
+// Push.
+func WithService(alias string, svc *dagger.Service) Option {
+	return func(c *config) { c.services[alias] = svc }
+}
+
+// Tool returns the Go image with the ociregistry tool at /usr/local/bin.
+func Tool(client *dagger.Client, opts ...Option) *dagger.Container {
+	c := newConfig(opts)
+	return tool(client, c)
+}
+
+func tool(client *dagger.Client, c config) *dagger.Container {
+	src := client.Directory().
+		WithNewFile("main.go", toolMain).
+		WithNewFile("go.mod", toolGoMod).
+		WithNewFile("go.sum", toolGoSum)
+	b := goimage.GoCaches(client, client.Container().From(c.builder))
+	for k, v := range c.env {
+		b = b.WithEnvVariable(k, v)
+	}
+	bin := b.WithEnvVariable("CGO_ENABLED", "0").
+		WithMountedDirectory("/src", src).WithWorkdir("/src").
+		WithExec([]string{"go", "build", "-trimpath", "-o", "/out/ociregistry", "."}).
+		File("/out/ociregistry")
+	return client.Container().From(c.builder).WithFile("/usr/local/bin/ociregistry", bin)
+}
+
+// Service returns go-containerregistry's registry as a Dagger service on
+// Port, requiring WithAuth's credentials when given. Manifests and blobs
+// live in memory for the service's lifetime.
+func Service(client *dagger.Client, opts ...Option) *dagger.Service {
+	c := newConfig(opts)
+	ctr := tool(client, c)
+	if c.user != "" {
+		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", c.user).WithSecretVariable("REGISTRY_PASSWORD", c.password)
+	}
+	return ctr.WithExposedPort(Port).
+		AsService(dagger.ContainerAsServiceOpts{Args: []string{"ociregistry", "serve", fmt.Sprintf(":%d", Port)}})
+}
+
+// Push pushes img to ref (repository[:tag]) and returns
+// repository@sha256:digest. A wrong password fails before any blob is
+// uploaded, with the registry's answer in the error.
+func Push(ctx context.Context, client *dagger.Client, img *dagger.Container, ref string, opts ...Option) (string, error) {
+	c := newConfig(opts)
+	ctr := tool(client, c).
+		WithMountedFile("/image.tar", img.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes})).
+		WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.insecure, ","))
+	for alias, svc := range c.services {
+		ctr = ctr.WithServiceBinding(alias, svc)
+	}
+	if c.user != "" {
+		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", c.user)
+		if c.password != nil {
+			ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", c.password)
+		}
+	}
+	ctr = ctr.WithExec([]string{"ociregistry", "push", "/image.tar", ref}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return "", fmt.Errorf("ociregistry: pushing %s: %w", ref, err)
+	}
+	if code != 0 {
+		stderr, _ := ctr.Stderr(ctx)
+		msg := strings.TrimSpace(stderr)
+		if strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "401") {
+			return "", fmt.Errorf("ociregistry: pushing %s as %q: the registry refused the credentials; nothing was pushed: %s", ref, c.user, msg)
+		}
+		return "", fmt.Errorf("ociregistry: pushing %s: %s", ref, msg)
+	}
+	out, err := ctr.Stdout(ctx)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// Repositories lists the repositories a registry holds (its catalog).
+func Repositories(ctx context.Context, client *dagger.Client, registry string, opts ...Option) ([]string, error) {
+	c := newConfig(opts)
+	ctr := tool(client, c).WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.insecure, ","))
+	for alias, svc := range c.services {
+		ctr = ctr.WithServiceBinding(alias, svc)
+	}
+	if c.user != "" {
+		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", c.user).WithSecretVariable("REGISTRY_PASSWORD", c.password)
+	}
+	out, err := ctr.WithExec([]string{"ociregistry", "list", registry}).Stdout(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ociregistry: listing %s: %w", registry, err)
+	}
+	return strings.Fields(out), nil
+}

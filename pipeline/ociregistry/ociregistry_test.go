@@ -1,0 +1,53 @@
+package ociregistry_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/daggertest"
+	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/pipeline/ociregistry"
+)
+
+// TestPush pushes to a registry that requires a password: the right one
+// gives a digest, a wrong one (the planted fault) a clear error, and the
+// registry holds only what the right push put there.
+func TestPush(t *testing.T) {
+	c := daggertest.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	goproxy := ociregistry.WithGoEnv("GOPROXY", daggertest.GoProxy)
+	right := c.SetSecret("registry-password", "s3cret")
+	wrong := c.SetSecret("registry-password-wrong", "not-it")
+	reg := ociregistry.Service(c, goproxy, ociregistry.WithAuth("ci", right))
+	on := []ociregistry.Option{goproxy, ociregistry.WithService("registry", reg), ociregistry.WithInsecure("registry:5000")}
+
+	imgs, err := goimage.Build(ctx, c, c.Host().Directory("../goimage/testdata/hello"),
+		goimage.WithBinaryName("hello"), goimage.WithGoEnv("GOPROXY", daggertest.GoProxy))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = ociregistry.Push(ctx, c, imgs[0], "registry:5000/team/wrong", append(on, ociregistry.WithAuth("ci", wrong))...)
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials") {
+		t.Fatalf("push with a wrong password: err = %v, want the registry's refusal", err)
+	}
+
+	ref, err := ociregistry.Push(ctx, c, imgs[0], "registry:5000/team/right", append(on, ociregistry.WithAuth("ci", right))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ref, "registry:5000/team/right@sha256:") {
+		t.Errorf("ref = %q, want registry:5000/team/right@sha256:...", ref)
+	}
+
+	repos, err := ociregistry.Repositories(ctx, c, "registry:5000", append(on, ociregistry.WithAuth("ci", right))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(repos, ",") != "team/right" {
+		t.Errorf("repositories = %v, want only team/right: the refused push must leave nothing", repos)
+	}
+}

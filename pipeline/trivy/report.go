@@ -1,0 +1,199 @@
+package trivy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Report is Trivy's JSON report (`--format json`, schema 2): the fields of
+// github.com/aquasecurity/trivy/pkg/types.Report that a pipeline reads,
+// with the same JSON names. Why not that package itself: trivy v0.74.0's
+// go.mod requires Go 1.26, and modules that Dagger v0.19 builds must stay
+// on Go 1.25.
+type Report struct {
+	SchemaVersion int
+	CreatedAt     time.Time      `json:",omitzero"`
+	ArtifactName  string         `json:",omitempty"`
+	ArtifactType  string         `json:",omitempty"`
+	Metadata      Metadata       `json:",omitzero"`
+	Results       []TargetResult `json:",omitempty"`
+}
+
+// Metadata describes the scanned artifact.
+type Metadata struct {
+	OS          *OS      `json:",omitempty"`
+	ImageID     string   `json:",omitempty"`
+	DiffIDs     []string `json:",omitempty"`
+	RepoTags    []string `json:",omitempty"`
+	RepoDigests []string `json:",omitempty"`
+}
+
+// OS is the detected operating system.
+type OS struct {
+	Family string
+	Name   string
+}
+
+// TargetResult is the findings for one target (an OS, a Go binary, ...).
+type TargetResult struct {
+	Target          string
+	Class           string                  `json:",omitempty"`
+	Type            string                  `json:",omitempty"`
+	Vulnerabilities []DetectedVulnerability `json:",omitempty"`
+}
+
+// DetectedVulnerability is one vulnerable package.
+type DetectedVulnerability struct {
+	VulnerabilityID  string   `json:",omitempty"`
+	PkgID            string   `json:",omitempty"`
+	PkgName          string   `json:",omitempty"`
+	PkgPath          string   `json:",omitempty"`
+	InstalledVersion string   `json:",omitempty"`
+	FixedVersion     string   `json:",omitempty"`
+	Status           string   `json:",omitempty"`
+	PrimaryURL       string   `json:",omitempty"`
+	Title            string   `json:",omitempty"`
+	Description      string   `json:",omitempty"`
+	Severity         string   `json:",omitempty"`
+	References       []string `json:",omitempty"`
+}
+
+// GitLab container-scanning report (security report schema 15.0.x).
+type (
+	// GitLab is the report.
+	GitLab struct {
+		Version         string                `json:"version"`
+		Vulnerabilities []GitLabVulnerability `json:"vulnerabilities"`
+		Remediations    []any                 `json:"remediations"`
+		Scan            GitLabScan            `json:"scan"`
+	}
+	// GitLabVulnerability is one finding.
+	GitLabVulnerability struct {
+		ID          string             `json:"id"`
+		Name        string             `json:"name"`
+		Description string             `json:"description,omitempty"`
+		Severity    string             `json:"severity"`
+		Solution    string             `json:"solution,omitempty"`
+		Identifiers []GitLabIdentifier `json:"identifiers"`
+		Links       []GitLabLink       `json:"links,omitempty"`
+		Location    GitLabLocation     `json:"location"`
+	}
+	// GitLabIdentifier names a finding (a CVE, a GHSA).
+	GitLabIdentifier struct {
+		Type  string `json:"type"`
+		Name  string `json:"name"`
+		Value string `json:"value"`
+		URL   string `json:"url,omitempty"`
+	}
+	// GitLabLink is a reference.
+	GitLabLink struct {
+		URL string `json:"url"`
+	}
+	// GitLabLocation is where a container finding is.
+	GitLabLocation struct {
+		Dependency      GitLabDependency `json:"dependency"`
+		OperatingSystem string           `json:"operating_system"`
+		Image           string           `json:"image"`
+	}
+	// GitLabDependency is the vulnerable package.
+	GitLabDependency struct {
+		Package struct {
+			Name string `json:"name"`
+		} `json:"package"`
+		Version string `json:"version"`
+	}
+	// GitLabScan describes the scan.
+	GitLabScan struct {
+		Analyzer  GitLabTool `json:"analyzer"`
+		Scanner   GitLabTool `json:"scanner"`
+		Type      string     `json:"type"`
+		StartTime string     `json:"start_time"`
+		EndTime   string     `json:"end_time"`
+		Status    string     `json:"status"`
+	}
+	// GitLabTool is the analyzer or scanner.
+	GitLabTool struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Vendor  struct {
+			Name string `json:"name"`
+		} `json:"vendor"`
+	}
+)
+
+// gitlabTime is the schema's date-time format (no zone, no fraction).
+const gitlabTime = "2006-01-02T15:04:05"
+
+// GitLabReport converts a Trivy report into GitLab's container-scanning
+// report.
+func GitLabReport(rep Report, start, end time.Time) GitLab {
+	tool := GitLabTool{ID: "trivy", Name: "Trivy", Version: Version}
+	tool.Vendor.Name = "Aqua Security"
+	out := GitLab{Version: "15.0.7", Vulnerabilities: []GitLabVulnerability{}, Remediations: []any{},
+		Scan: GitLabScan{Analyzer: tool, Scanner: tool, Type: "container_scanning",
+			StartTime: start.UTC().Format(gitlabTime), EndTime: end.UTC().Format(gitlabTime), Status: "success"}}
+	osName := ""
+	if rep.Metadata.OS != nil {
+		osName = strings.TrimSpace(rep.Metadata.OS.Family + " " + rep.Metadata.OS.Name)
+	}
+	for _, r := range rep.Results {
+		for _, v := range r.Vulnerabilities {
+			gv := GitLabVulnerability{
+				ID:          fmt.Sprintf("%s:%s:%s:%s", v.VulnerabilityID, r.Target, v.PkgName, v.InstalledVersion),
+				Name:        v.VulnerabilityID,
+				Description: firstNonEmpty(v.Description, v.Title),
+				Severity:    gitlabSeverity(v.Severity),
+				Identifiers: []GitLabIdentifier{{Type: identifierType(v.VulnerabilityID), Name: v.VulnerabilityID, Value: v.VulnerabilityID, URL: v.PrimaryURL}},
+				Location:    GitLabLocation{OperatingSystem: osName, Image: rep.ArtifactName},
+			}
+			if v.Title != "" {
+				gv.Name = v.VulnerabilityID + ": " + v.Title
+			}
+			if v.FixedVersion != "" {
+				gv.Solution = fmt.Sprintf("Upgrade %s to %s", v.PkgName, v.FixedVersion)
+			}
+			gv.Location.Dependency.Package.Name = v.PkgName
+			gv.Location.Dependency.Version = v.InstalledVersion
+			for _, ref := range v.References {
+				gv.Links = append(gv.Links, GitLabLink{URL: ref})
+			}
+			out.Vulnerabilities = append(out.Vulnerabilities, gv)
+		}
+	}
+	return out
+}
+
+func gitlabSeverity(s string) string {
+	switch strings.ToUpper(s) {
+	case "CRITICAL":
+		return "Critical"
+	case "HIGH":
+		return "High"
+	case "MEDIUM":
+		return "Medium"
+	case "LOW":
+		return "Low"
+	}
+	return "Unknown"
+}
+
+func identifierType(id string) string {
+	switch {
+	case strings.HasPrefix(id, "CVE-"):
+		return "cve"
+	case strings.HasPrefix(id, "GHSA-"):
+		return "ghsa"
+	}
+	return "trivy"
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

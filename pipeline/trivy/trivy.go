@@ -1,0 +1,205 @@
+// Package trivy scans a container image for vulnerabilities with Trivy,
+// in Trivy's own container, with Dagger. The image is handed to Trivy as an
+// OCI tarball that the engine pulled by digest, so the scanned bytes are
+// the digest's, and no registry credentials reach the scanner.
+//
+// The vulnerability DB comes from a configurable OCI repository: air-gapped
+// users point it at their mirror. Reports: Trivy's JSON (decoded into
+// Report), SARIF (Trivy's own converter) and a GitLab container-scanning
+// report.
+package trivy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"dagger.io/dagger"
+)
+
+// Defaults.
+const (
+	// DefaultImage is the Trivy CLI image.
+	DefaultImage = "aquasec/trivy:0.74.0"
+	// DefaultDBRepository is where Trivy's vulnerability DB is published.
+	DefaultDBRepository = "ghcr.io/aquasecurity/trivy-db:2"
+	// Version is the Trivy version of DefaultImage, recorded in reports.
+	Version = "0.74.0"
+)
+
+// Report file names, in Result.Reports.
+const (
+	JSONFile   = "trivy.json"
+	SARIFFile  = "trivy.sarif"
+	GitLabFile = "gl-container-scanning-report.json"
+)
+
+// Option configures Scan.
+type Option func(*config)
+
+type config struct {
+	image, dbRepo string
+	insecure      bool
+	severities    []string
+	ignore        *dagger.File
+	now           func() time.Time
+}
+
+// WithImage sets the Trivy image.
+func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
+
+// WithDBRepository sets the OCI repository of the vulnerability DB, such as
+// an internal mirror's copy of ghcr.io/aquasecurity/trivy-db:2.
+func WithDBRepository(repo string) Option { return func(c *config) { c.dbRepo = repo } }
+
+// WithInsecureRegistry lets Trivy fetch the DB over plain HTTP or without
+// verifying TLS, for a mirror without a certificate.
+func WithInsecureRegistry() Option { return func(c *config) { c.insecure = true } }
+
+// WithSeverities sets the severities that are reported and fail the scan;
+// the default is HIGH and CRITICAL.
+func WithSeverities(s ...string) Option {
+	return func(c *config) { c.severities = append([]string(nil), s...) }
+}
+
+// WithIgnoreFile passes a Trivy ignore file. The YAML form
+// (.trivyignore.yaml) gives each entry an expired_at date, after which the
+// finding counts again: an accepted risk cannot be forgotten.
+func WithIgnoreFile(f *dagger.File) Option { return func(c *config) { c.ignore = f } }
+
+// Finding is one vulnerability at or above the threshold.
+type Finding struct {
+	ID, Severity, Title             string
+	Package, Installed, FixedIn     string
+	Target, PrimaryURL, Description string
+}
+
+// Result is a scan's outcome.
+type Result struct {
+	// Image is the scanned image, as given (repository@sha256:...).
+	Image string
+	// Report is Trivy's JSON report, decoded.
+	Report Report
+	// Findings are the vulnerabilities at or above the threshold, sorted.
+	Findings []Finding
+	// Reports holds trivy.json, trivy.sarif and
+	// gl-container-scanning-report.json.
+	Reports *dagger.Directory
+}
+
+// Passed reports whether nothing at or above the threshold was found.
+func (r *Result) Passed() bool { return len(r.Findings) == 0 }
+
+// IDs returns the distinct vulnerability IDs found, sorted.
+func (r *Result) IDs() []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, f := range r.Findings {
+		if !seen[f.ID] {
+			seen[f.ID] = true
+			ids = append(ids, f.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Problem says in one line what was found, or "" when nothing was.
+func (r *Result) Problem() string {
+	if r.Passed() {
+		return ""
+	}
+	var parts []string
+	for _, f := range r.Findings {
+		s := fmt.Sprintf("%s %s in %s %s", f.Severity, f.ID, f.Package, f.Installed)
+		if f.FixedIn != "" {
+			s += " (fixed in " + f.FixedIn + ")"
+		}
+		parts = append(parts, s)
+	}
+	return fmt.Sprintf("%d vulnerabilities in %s: %s", len(r.Findings), r.Image, strings.Join(parts, "; "))
+}
+
+// Scan scans image, a reference pinned by digest (repository@sha256:...),
+// which the engine pulls. It returns an error only when the scan could not
+// run; vulnerabilities are in the Result.
+func Scan(ctx context.Context, client *dagger.Client, image string, opts ...Option) (*Result, error) {
+	if !strings.Contains(image, "@sha256:") {
+		return nil, fmt.Errorf("trivy: image %q is not pinned by digest (repository@sha256:...)", image)
+	}
+	return ScanContainer(ctx, client, client.Container().From(image), image, opts...)
+}
+
+// ScanContainer scans a container's image, named name in the reports.
+func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Container, name string, opts ...Option) (*Result, error) {
+	c := config{image: DefaultImage, dbRepo: DefaultDBRepository, severities: []string{"HIGH", "CRITICAL"}, now: time.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	start := c.now()
+	const out = "/slipway-reports"
+	args := []string{"trivy", "image",
+		"--cache-dir", "/trivy-cache",
+		"--db-repository", c.dbRepo,
+		// Only the vulnerability DB is fetched, and nothing else is asked
+		// of the network: the scan works where only the DB's mirror is
+		// reachable.
+		"--skip-java-db-update", "--offline-scan", "--skip-version-check", "--disable-telemetry",
+		"--scanners", "vuln",
+		"--severity", strings.Join(c.severities, ","),
+		"--format", "json", "--output", out + "/" + JSONFile,
+		"--input", "/image.tar",
+	}
+	if c.insecure {
+		args = append(args, "--insecure")
+	}
+	ctr := client.Container().From(c.image).
+		WithMountedCache("/trivy-cache", client.CacheVolume("slipway-trivy-cache")).
+		WithMountedFile("/image.tar", img.AsTarball()).
+		WithDirectory(out, client.Directory())
+	if c.ignore != nil {
+		ctr = ctr.WithMountedFile("/trivyignore.yaml", c.ignore)
+		args = append(args, "--ignorefile", "/trivyignore.yaml")
+	}
+	ctr = ctr.WithExec(args).
+		WithExec([]string{"trivy", "convert", "--format", "sarif", "--output", out + "/" + SARIFFile, out + "/" + JSONFile})
+	raw, err := ctr.File(out + "/" + JSONFile).Contents(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("trivy: scanning %s: %w", name, err)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
+		return nil, fmt.Errorf("trivy: decoding the JSON report: %w", err)
+	}
+	res := &Result{Image: name, Report: rep, Findings: findings(rep)}
+	gl, err := json.MarshalIndent(GitLabReport(rep, start, c.now()), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("trivy: GitLab report: %w", err)
+	}
+	res.Reports = ctr.Directory(out).WithNewFile(GitLabFile, string(gl)+"\n")
+	return res, nil
+}
+
+// findings flattens a report's vulnerabilities.
+func findings(rep Report) []Finding {
+	var out []Finding
+	for _, r := range rep.Results {
+		for _, v := range r.Vulnerabilities {
+			out = append(out, Finding{
+				ID: v.VulnerabilityID, Severity: v.Severity, Title: v.Title,
+				Package: v.PkgName, Installed: v.InstalledVersion, FixedIn: v.FixedVersion,
+				Target: r.Target, PrimaryURL: v.PrimaryURL, Description: v.Description,
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ID != out[j].ID {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].Package+out[i].Target < out[j].Package+out[j].Target
+	})
+	return out
+}

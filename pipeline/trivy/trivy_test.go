@@ -1,0 +1,140 @@
+package trivy_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"dagger.io/dagger"
+
+	"github.com/slipway-ci/slipway/internal/daggertest"
+	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/pipeline/trivy"
+)
+
+func TestScanRefusesATag(t *testing.T) {
+	_, err := trivy.Scan(context.Background(), nil, "registry.example.com/app:latest")
+	if err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("err = %v, want a refusal of an image not pinned by digest", err)
+	}
+}
+
+func TestGitLabReport(t *testing.T) {
+	rep := trivy.Report{ArtifactName: "r@sha256:1", Metadata: trivy.Metadata{OS: &trivy.OS{Family: "debian", Name: "12"}},
+		Results: []trivy.TargetResult{{Target: "bin", Vulnerabilities: []trivy.DetectedVulnerability{{
+			VulnerabilityID: "CVE-2022-32149", PkgName: "golang.org/x/text", InstalledVersion: "v0.3.5",
+			FixedVersion: "0.3.8", Severity: "HIGH", Title: "DoS", PrimaryURL: "https://avd.aquasec.com/nvd/cve-2022-32149",
+		}}}}}
+	gl := trivy.GitLabReport(rep, time.Unix(0, 0), time.Unix(1, 0))
+	if len(gl.Vulnerabilities) != 1 {
+		t.Fatalf("%d vulnerabilities, want 1", len(gl.Vulnerabilities))
+	}
+	v := gl.Vulnerabilities[0]
+	if v.Severity != "High" || v.Identifiers[0].Type != "cve" || v.Location.Dependency.Version != "v0.3.5" ||
+		v.Location.OperatingSystem != "debian 12" || v.Solution != "Upgrade golang.org/x/text to 0.3.8" {
+		t.Errorf("unexpected vulnerability: %+v", v)
+	}
+	if gl.Scan.Type != "container_scanning" || gl.Scan.StartTime != "1970-01-01T00:00:00" {
+		t.Errorf("unexpected scan: %+v", gl.Scan)
+	}
+}
+
+// image builds a fixture into an image and publishes it to the engine's
+// registry, returning repository@sha256:digest.
+func image(t *testing.T, c *dagger.Client, fixture string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	imgs, err := goimage.Build(ctx, c, c.Host().Directory("testdata/"+fixture),
+		goimage.WithBinaryName(fixture), goimage.WithGoEnv("GOPROXY", daggertest.GoProxy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := imgs[0].Publish(ctx, daggertest.EngineRegistry+"/slipway-test/"+fixture+":latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func TestScan(t *testing.T) {
+	c := daggertest.Connect(t)
+	db := trivy.WithDBRepository(daggertest.Registry + "/aquasecurity/trivy-db:2")
+	expired := c.Directory().WithNewFile("ignore.yaml", `vulnerabilities:
+  - id: CVE-2022-32149
+    statement: accepted long ago; the acceptance has expired
+    expired_at: 2020-01-01
+`).File("ignore.yaml")
+	current := c.Directory().WithNewFile("ignore.yaml", `vulnerabilities:
+  - id: CVE-2022-32149
+    statement: accepted until a fix ships
+    expired_at: 2999-01-01
+`).File("ignore.yaml")
+	tests := []struct {
+		name    string
+		fixture string
+		opts    []trivy.Option
+		wantIDs []string
+	}{
+		{"clean", "clean", nil, nil},
+		{"planted vulnerable dependency", "vulnerable", nil, []string{"CVE-2021-38561", "CVE-2022-32149"}},
+		{"expired ignore entry counts again", "vulnerable", []trivy.Option{trivy.WithIgnoreFile(expired)}, []string{"CVE-2021-38561", "CVE-2022-32149"}},
+		{"current ignore entry", "vulnerable", []trivy.Option{trivy.WithIgnoreFile(current)}, []string{"CVE-2021-38561"}},
+	}
+	refs := map[string]string{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if refs[tt.fixture] == "" {
+				refs[tt.fixture] = image(t, c, tt.fixture)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			res, err := trivy.Scan(ctx, c, refs[tt.fixture], append([]trivy.Option{db, trivy.WithInsecureRegistry()}, tt.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.IDs(), ","); got != strings.Join(tt.wantIDs, ",") {
+				t.Fatalf("IDs = %s, want %s\n%s", got, strings.Join(tt.wantIDs, ","), res.Problem())
+			}
+			if res.Passed() != (len(tt.wantIDs) == 0) {
+				t.Errorf("Passed() = %v with findings %v", res.Passed(), res.IDs())
+			}
+			for _, id := range tt.wantIDs {
+				if !strings.Contains(res.Problem(), id) {
+					t.Errorf("Problem() %q does not name %s", res.Problem(), id)
+				}
+			}
+			sarif, err := res.Reports.File(trivy.SARIFFile).Contents(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s struct {
+				Version string `json:"version"`
+				Runs    []struct {
+					Results []struct {
+						RuleID string `json:"ruleId"`
+					} `json:"results"`
+				} `json:"runs"`
+			}
+			if err := json.Unmarshal([]byte(sarif), &s); err != nil || s.Version != "2.1.0" || len(s.Runs) != 1 {
+				t.Fatalf("SARIF is not a SARIF 2.1.0 log (%v):\n%.400s", err, sarif)
+			}
+			if len(s.Runs[0].Results) < len(tt.wantIDs) {
+				t.Errorf("SARIF has %d results, want at least %d", len(s.Runs[0].Results), len(tt.wantIDs))
+			}
+			glText, err := res.Reports.File(trivy.GitLabFile).Contents(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gl trivy.GitLab
+			if err := json.Unmarshal([]byte(glText), &gl); err != nil {
+				t.Fatal(err)
+			}
+			if len(gl.Vulnerabilities) != len(res.Findings) {
+				t.Errorf("GitLab report has %d vulnerabilities, the scan %d", len(gl.Vulnerabilities), len(res.Findings))
+			}
+		})
+	}
+}
