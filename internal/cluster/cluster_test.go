@@ -104,8 +104,10 @@ func TestPKI(t *testing.T) {
 	if !ca2.Equal(ca) {
 		t.Error("adding a SAN replaced the CA: every kubeconfig handed out would break")
 	}
-	if _, err := srv2.Verify(x509.VerifyOptions{Roots: pool, DNSName: "another.name"}); err != nil {
-		t.Errorf("re-issued certificate: %v", err)
+	for _, name := range []string{"another.name", "host.tunnel.internal"} {
+		if _, err := srv2.Verify(x509.VerifyOptions{Roots: pool, DNSName: name}); err != nil {
+			t.Errorf("re-issued certificate (names are only added): %v", err)
+		}
 	}
 
 	kc, err := c2.Kubeconfig("admin", c2.Server())

@@ -74,8 +74,18 @@ func (c *Cluster) ensurePKI() error {
 			os.Remove(filepath.Join(dir, n+".crt"))
 		}
 	}
+	// Names only ever get added: a `make cluster` without -san must not
+	// drop the name a tunnel was given earlier.
 	names := c.ServerNames()
-	if cert, _, err := loadPair(dir, "apiserver"); err != nil || !slices.Equal(certNames(cert), names) {
+	cert, _, err := loadPair(dir, "apiserver")
+	if err == nil {
+		have := certNames(cert)
+		missing := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(have, n) })
+		names = append(have, missing...)
+		sort.Strings(names)
+		names = slices.Compact(names)
+	}
+	if err != nil || !slices.Equal(certNames(cert), names) {
 		key, err := newKey()
 		if err != nil {
 			return err

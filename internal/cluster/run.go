@@ -95,6 +95,11 @@ func (c *Cluster) Up(ctx context.Context) error {
 	defer unlock()
 	if st := c.Status(ctx); st.Running {
 		c.logf("reusing the control plane at %s (pids %v)", st.Server, st.PIDs)
+		// A new -san re-issues the serving certificate; the API server
+		// reloads it from disk by itself, without a restart.
+		if err := c.ensurePKI(); err != nil {
+			return err
+		}
 		return c.writeKubeconfigs()
 	}
 	// Leftovers of a crashed or half-started instance hold ports and stale

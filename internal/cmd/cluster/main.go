@@ -87,7 +87,11 @@ func run(ctx context.Context, sub string, opts []cluster.Option, server string) 
 		if err := c.Up(ctx); err != nil {
 			return err
 		}
-		fmt.Printf("# control plane running at %s; TLS names %s\n", c.Server(), strings.Join(c.ServerNames(), ","))
+		names, err := c.CertNames()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("# control plane running at %s; TLS names %s\n", c.Server(), strings.Join(names, ","))
 		printEnv(c)
 	case "down":
 		return c.Down(ctx)
