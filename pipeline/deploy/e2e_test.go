@@ -432,3 +432,50 @@ func BenchmarkKubectlRollout(b *testing.B) {
 		kubectl("rollout", "status", "deployment/web", "--timeout=60s")
 	}
 }
+
+// TestE2EFailedVerificationRollsBack: the rollout completes, but the
+// verification hook (a smoke test against the environment's URL) fails:
+// that is a failed deploy, rolled back like a failed rollout.
+func TestE2EFailedVerificationRollsBack(t *testing.T) {
+	c := clustertest.Require(t)
+	ns := c.Namespace(t, "verify")
+	ctx := context.Background()
+	env := stagingEnv(c, ns)
+	v1, v2 := image("web", "v1"), image("web", "v2")
+	if _, err := newClient(t, env).Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: v1}); err != nil {
+		t.Fatal(err)
+	}
+	var checked []string
+	d := newClient(t, env).WithVerify(func(_ context.Context, env deploy.Environment, r *deploy.Result) error {
+		checked = append(checked, r.Image)
+		if r.Image == v2 {
+			return fmt.Errorf("GET %s/ready: 503", env.URL)
+		}
+		return nil
+	})
+	_, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: v2})
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || !rerr.RolledBack || !strings.Contains(err.Error(), "verification failed: GET https://staging.example.test/ready: 503") {
+		t.Fatalf("deploy with a failing verification: %v", err)
+	}
+	if fmt.Sprint(checked) != fmt.Sprint([]string{v2}) {
+		t.Fatalf("verified %v, want only %s", checked, v2)
+	}
+	serving(t, c, ns, v1, 3)
+}
+
+// TestE2EFirstDeployFails: with no previous revision there is nothing to
+// roll back to, and the error says so instead of claiming a rollback.
+func TestE2EFirstDeployFails(t *testing.T) {
+	c := clustertest.Require(t)
+	ns := c.Namespace(t, "first")
+	d := newClient(t, stagingEnv(c, ns))
+	_, err := d.Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: image("web-bad", "v1")})
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || rerr.RolledBack || rerr.RollbackErr == nil {
+		t.Fatalf("first deploy of a bad image: %v", err)
+	}
+	if !strings.Contains(err.Error(), "NOT rolled back: there is no previous revision to roll back to") || len(rerr.Pods) != 3 {
+		t.Fatalf("error %q, want the missing previous revision and the three failing pods", err)
+	}
+}
