@@ -45,6 +45,7 @@ type options struct {
 	force           bool
 	kube            kubernetes.Interface
 	dyn             dynamic.Interface
+	tunnel          string
 }
 
 // Option configures a Client.
@@ -74,6 +75,12 @@ func WithoutRollback() Option { return func(o *options) { o.rollback = false } }
 // instead of taking the fields over (kubectl apply --server-side without
 // --force-conflicts).
 func WithoutForce() Option { return func(o *options) { o.force = false } }
+
+// WithTunnel sends every request to hostport (a tunnel's local end, such
+// as the endpoint of a Dagger host service) instead of the kubeconfig's
+// server, while still verifying the server certificate against the
+// kubeconfig's server name: the tunnel changes the route, not the identity.
+func WithTunnel(hostport string) Option { return func(o *options) { o.tunnel = hostport } }
 
 // WithClients uses the given clients instead of building them from the
 // environment's kubeconfig (tests inject faults this way).
@@ -107,6 +114,11 @@ func New(ctx context.Context, env Environment, opts ...Option) (*Client, error) 
 			return nil, fmt.Errorf("%s: kubeconfig is not usable: %w", prefix, err)
 		}
 		cfg.Timeout = o.requestTimeout
+		if o.tunnel != "" {
+			if err := tunnel(cfg, o.tunnel); err != nil {
+				return nil, fmt.Errorf("%s: %w", prefix, err)
+			}
+		}
 		// A deploy is a short burst of requests: the default client-side
 		// limit (5 qps) would only add latency.
 		cfg.QPS, cfg.Burst = 50, 100
@@ -121,6 +133,22 @@ func New(ctx context.Context, env Environment, opts ...Option) (*Client, error) 
 	}
 	c.mapper = newMapper(c.kube.Discovery())
 	return c, nil
+}
+
+func tunnel(cfg *rest.Config, hostport string) error {
+	u, err := url.Parse(cfg.Host)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("tunnel: the kubeconfig's server %q is not a URL", cfg.Host)
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		return fmt.Errorf("tunnel: %q is not HOST:PORT: %w", hostport, err)
+	}
+	if cfg.TLSClientConfig.ServerName == "" {
+		cfg.TLSClientConfig.ServerName = u.Hostname()
+	}
+	u.Host = hostport
+	cfg.Host = u.String()
+	return nil
 }
 
 // WithVerify returns a copy of c that runs check after every completed

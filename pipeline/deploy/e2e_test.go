@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -477,5 +479,55 @@ func TestE2EFirstDeployFails(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "NOT rolled back: there is no previous revision to roll back to") || len(rerr.Pods) != 3 {
 		t.Fatalf("error %q, want the missing previous revision and the three failing pods", err)
+	}
+}
+
+// TestE2ETunnel reaches the API server through a TCP forwarder on an
+// address the server certificate does not name (127.0.0.2), as a Dagger
+// function reaches it through a host service: TLS is still verified,
+// against the kubeconfig's own server name.
+func TestE2ETunnel(t *testing.T) {
+	c := clustertest.Require(t)
+	ns := c.Namespace(t, "tunnel")
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 on this host: %v", err)
+	}
+	defer l.Close()
+	upstream := strings.TrimPrefix(c.Server(), "https://")
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", upstream)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go io.Copy(out, in)
+				io.Copy(in, out)
+			}()
+		}
+	}()
+	env := stagingEnv(c, ns)
+	res, err := newClient(t, env, deploy.WithTunnel(l.Addr().String())).Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "v1")})
+	if err != nil {
+		t.Fatalf("deploy through the tunnel: %v", err)
+	}
+	serving(t, c, ns, res.Image, 3)
+	// Without the server name kept, the same route fails TLS verification.
+	bare := kubeconfigWith(t, c.Kubeconfig, func(cfg *clientcmdapi.Config) {
+		for _, cl := range cfg.Clusters {
+			cl.Server = "https://" + l.Addr().String()
+		}
+	})
+	env.Kubeconfig = deploy.KubeconfigBytes(bare)
+	_, err = newClient(t, env, deploy.WithApplyRetry(0)).Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "v1")})
+	if err == nil || !strings.Contains(err.Error(), "certificate is valid for") {
+		t.Fatalf("deploy to an address the certificate does not name: %v, want a TLS name error", err)
 	}
 }
