@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -39,6 +40,7 @@ func main() {
 	repo := fs.String("repo", "", "slipway checkout to copy the kubeconfig into (default: the module root above the working directory)")
 	san := fs.String("san", "", "extra TLS names for the API server certificate, comma-separated (also $SLIPWAY_CLUSTER_SANS)")
 	bind := fs.String("bind", "", "address every component listens on (default 127.0.0.1)")
+	ports := fs.String("ports", "", "six ports: apiserver,etcd,etcd-peer,controller-manager,scheduler,kwok (default 16443,23791,23801,20257,20259,20247); a second instance also needs its own -instance")
 	server := fs.String("server", "", "kubeconfig: the server URL to write (default the local address)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	args := os.Args[1:]
@@ -60,13 +62,22 @@ func main() {
 	if *instance != "" {
 		opts = append(opts, cluster.WithInstanceDir(*instance))
 	}
+	// Only the default instance owns the checkout's .slipway/cluster/kubeconfig.
 	if r := *repo; r != "" {
 		opts = append(opts, cluster.WithRepoDir(r))
-	} else if r := findRepo(); r != "" {
+	} else if r := findRepo(); r != "" && *instance == "" {
 		opts = append(opts, cluster.WithRepoDir(r))
 	}
 	if *san != "" {
 		opts = append(opts, cluster.WithSANs(strings.Split(*san, ",")...))
+	}
+	if *ports != "" {
+		p, err := parsePorts(*ports)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cluster: "+err.Error())
+			os.Exit(2)
+		}
+		opts = append(opts, cluster.WithPorts(p))
 	}
 	if *bind != "" {
 		opts = append(opts, cluster.WithBindAddress(*bind))
@@ -133,6 +144,22 @@ func printEnv(c *cluster.Cluster) {
 	if p := c.RepoKubeconfigPath(); p != "" {
 		fmt.Printf("# the same kubeconfig is copied to %s\n", p)
 	}
+}
+
+func parsePorts(s string) (cluster.Ports, error) {
+	f := strings.Split(s, ",")
+	if len(f) != 6 {
+		return cluster.Ports{}, fmt.Errorf("-ports %q: want six comma-separated ports (apiserver,etcd,etcd-peer,controller-manager,scheduler,kwok)", s)
+	}
+	n := make([]int, 6)
+	for i, x := range f {
+		v, err := strconv.Atoi(strings.TrimSpace(x))
+		if err != nil || v <= 0 || v > 65535 {
+			return cluster.Ports{}, fmt.Errorf("-ports %q: %q is not a port", s, x)
+		}
+		n[i] = v
+	}
+	return cluster.Ports{APIServer: n[0], Etcd: n[1], EtcdPeer: n[2], ControllerManager: n[3], Scheduler: n[4], Kwok: n[5]}, nil
 }
 
 // checkServerName refuses a server URL whose host the certificate does not

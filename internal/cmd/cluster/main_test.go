@@ -21,3 +21,15 @@ func TestCheckServerName(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePorts(t *testing.T) {
+	p, err := parsePorts("1,2,3,4,5,6")
+	if err != nil || p.APIServer != 1 || p.Kwok != 6 || p.EtcdPeer != 3 {
+		t.Fatalf("parsePorts = %+v, %v", p, err)
+	}
+	for _, bad := range []string{"1,2,3", "1,2,3,4,5,x", "0,2,3,4,5,6"} {
+		if _, err := parsePorts(bad); err == nil {
+			t.Errorf("parsePorts(%q) accepted", bad)
+		}
+	}
+}
