@@ -51,14 +51,15 @@ type Snapshot struct {
 
 type options struct {
 	kinds []Kind
+	key   []byte
 }
 
 // Option configures Take.
 type Option func(*options)
 
-// WithSecrets includes Secrets. They are stored as they are (base64, not
-// encrypted): use it only with a registry that is as private as the
-// cluster's etcd.
+// WithSecrets includes Secrets as they are (base64, not encrypted): use it
+// only with a registry as private as the cluster's etcd, or use
+// WithEncryptedSecrets.
 func WithSecrets() Option { return func(o *options) { o.kinds = append(o.kinds, SecretsKind) } }
 
 // WithKinds replaces the kinds to snapshot.
@@ -83,7 +84,13 @@ func Take(ctx context.Context, dyn dynamic.Interface, namespace string, opts ...
 			}
 			obj.SetAPIVersion(k.GVR.GroupVersion().String())
 			obj.SetKind(k.Kind)
-			snap.Objects = append(snap.Objects, Clean(obj))
+			clean := Clean(obj)
+			if k.Kind == "Secret" && o.key != nil {
+				if err := seal(clean, o.key); err != nil {
+					return nil, fmt.Errorf("backup: namespace %s: Secret %s: %w", namespace, obj.GetName(), err)
+				}
+			}
+			snap.Objects = append(snap.Objects, clean)
 		}
 	}
 	return snap, nil
@@ -127,10 +134,22 @@ func Clean(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	return out
 }
 
+// RestoreOption configures Restore.
+type RestoreOption func(*restoreOptions)
+
+type restoreOptions struct{ key []byte }
+
+// WithKey decrypts Secrets taken WithEncryptedSecrets(key).
+func WithKey(key []byte) RestoreOption { return func(o *restoreOptions) { o.key = key } }
+
 // Restore applies the snapshot's objects into namespace, which must exist
 // and hold none of the snapshot's objects: a restore never overwrites
 // live objects.
-func Restore(ctx context.Context, dyn dynamic.Interface, snap *Snapshot, namespace string) error {
+func Restore(ctx context.Context, dyn dynamic.Interface, snap *Snapshot, namespace string, opts ...RestoreOption) error {
+	var ro restoreOptions
+	for _, o := range opts {
+		o(&ro)
+	}
 	kinds := map[string]schema.GroupVersionResource{}
 	for _, k := range append(append([]Kind{}, DefaultKinds...), SecretsKind) {
 		kinds[k.GVR.GroupVersion().WithKind(k.Kind).String()] = k.GVR
@@ -154,8 +173,17 @@ func Restore(ctx context.Context, dyn dynamic.Interface, snap *Snapshot, namespa
 		sort.Strings(clash)
 		return fmt.Errorf("backup: restore into %s: the namespace is not empty, it already has %v: restore into a new or emptied namespace", namespace, clash)
 	}
+	objs := make([]*unstructured.Unstructured, 0, len(snap.Objects))
 	for _, in := range snap.Objects {
 		obj := in.DeepCopy()
+		// Decrypt everything before the first write: a wrong key must not
+		// leave a half-restored namespace.
+		if err := open(obj, ro.key); err != nil {
+			return fmt.Errorf("backup: restore into %s: %w", namespace, err)
+		}
+		objs = append(objs, obj)
+	}
+	for _, obj := range objs {
 		obj.SetNamespace(namespace)
 		gvr := kinds[obj.GroupVersionKind().String()]
 		if _, err := dyn.Resource(gvr).Namespace(namespace).Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {

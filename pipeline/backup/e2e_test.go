@@ -182,3 +182,69 @@ func sorted(s *backup.Snapshot) []map[string]any {
 	}
 	return out
 }
+
+// TestE2EEncryptedSecrets: with a key, Secrets go into the backup sealed
+// (the registry never sees the value), and come back only with that key.
+func TestE2EEncryptedSecrets(t *testing.T) {
+	c := clustertest.Require(t)
+	ctx := context.Background()
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := c.Namespace(t, "sealed")
+	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+	for _, it := range service() {
+		if it.gvr == secrets {
+			if _, err := dyn.Resource(it.gvr).Namespace(ns).Apply(ctx, it.obj.GetName(), it.obj, metav1.ApplyOptions{FieldManager: "test"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	key := []byte(strings.Repeat("k", 32))
+	snap, err := backup.Take(ctx, dyn, ns, backup.WithEncryptedSecrets(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kinds(snap) != "Secret/mts-deploy-ai-secrets" {
+		t.Fatalf("snapshot holds %s", kinds(snap))
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ref, _ := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/backups/sealed:1")
+	d, err := backup.Push(ctx, snap, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := backup.Pull(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := pulled.Objects[0].MarshalJSON()
+	if strings.Contains(string(raw), "sk-not-in-the-backup") || strings.Contains(string(raw), "c2stbm90LWluLXRoZS1iYWNrdXA") {
+		t.Fatalf("the secret value is readable in the registry: %s", raw)
+	}
+	target := c.Namespace(t, "unsealed")
+	for _, tc := range []struct {
+		name    string
+		opts    []backup.RestoreOption
+		wantErr string
+	}{
+		{"no key", nil, "is encrypted in the snapshot: pass backup.WithKey"},
+		{"wrong key", []backup.RestoreOption{backup.WithKey([]byte(strings.Repeat("x", 32)))}, "cannot decrypt (wrong key?)"},
+	} {
+		if err := backup.Restore(ctx, dyn, pulled, target, tc.opts...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+	if err := backup.Restore(ctx, dyn, pulled, target, backup.WithKey(key)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Client.CoreV1().Secrets(target).Get(ctx, "mts-deploy-ai-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := string(got.Data["anthropic-api-key"]); v != "sk-not-in-the-backup" {
+		t.Fatalf("restored secret value %q", v)
+	}
+}
