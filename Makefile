@@ -51,11 +51,17 @@ BENCH_FLAGS ?= -benchtime=2s
 .PHONY: bench
 bench: ## Run the benchmarks and print ratios against baselines measured in the same run.
 	{ $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pipeline/... ; \
-	  ( cd ci && $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./reference ) ; } \
+	  ( cd ci && $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./reference ) ; \
+	  $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 90m ./internal/stagese2e ; } \
 	| $(GO) run ./internal/cmd/benchratio \
 	    -ratio 'generate 300-job pipeline vs yaml.v3 encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=1' \
 	    -limit 'BenchmarkGenerate300<=50ms' \
-	    -limit 'BenchmarkGenerateReference<=50ms'
+	    -limit 'BenchmarkGenerateReference<=50ms' \
+	    -ratio 'pipeline warm, no change vs trivial cached call=BenchmarkPipelineWarm/BenchmarkTrivialCall<=1.5' \
+	    -ratio 'pipeline one-file change vs cold=BenchmarkPipelineOneFileChange/BenchmarkPipelineCold<=0.3' \
+	    -ratio 'pipeline warm vs cold=BenchmarkPipelineWarm/BenchmarkPipelineCold' \
+	    -ratio 'image bytes vs python:3.11-slim (compressed)=BenchmarkImageSize/BenchmarkPythonSlimSize<=0.1' \
+	    -limit 'BenchmarkColdModuleLoad<=60s'
 
 ##@ Tools
 

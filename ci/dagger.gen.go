@@ -251,6 +251,76 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).Build(&parent, ctx, source, revision, created, platforms)
+		case "Ci":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var created string
+			if inputArgs["created"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
+				}
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			var username string
+			if inputArgs["username"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["username"]), &username)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg username", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var insecure bool
+			if inputArgs["insecure"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["insecure"]), &insecure)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
+				}
+			}
+			var dbRepository string
+			if inputArgs["dbRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbRepository"]), &dbRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbRepository", err))
+				}
+			}
+			var dbInsecure bool
+			if inputArgs["dbInsecure"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbInsecure"]), &dbInsecure)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbInsecure", err))
+				}
+			}
+			return (*Slipway).Ci(&parent, ctx, source, revision, created, repository, username, password, insecure, dbRepository, dbInsecure)
 		case "DeployProduction":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -348,7 +418,28 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
 				}
 			}
-			return (*Slipway).Publish(&parent, ctx, source, repository, username, password, revision)
+			var created string
+			if inputArgs["created"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["created"]), &created)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg created", err))
+				}
+			}
+			var platforms []string
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			var insecure bool
+			if inputArgs["insecure"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["insecure"]), &insecure)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
+				}
+			}
+			return (*Slipway).Publish(&parent, ctx, source, repository, username, password, revision, created, platforms, insecure)
 		case "SecuritySast":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -362,7 +453,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
 				}
 			}
-			return (*Slipway).SecuritySast(&parent, ctx, source)
+			var packages []string
+			if inputArgs["packages"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["packages"]), &packages)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg packages", err))
+				}
+			}
+			var fail bool
+			if inputArgs["fail"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["fail"]), &fail)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg fail", err))
+				}
+			}
+			return (*Slipway).SecuritySast(&parent, ctx, source, packages, fail)
 		case "SecurityTrivy":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -376,7 +481,28 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
 				}
 			}
-			return (*Slipway).SecurityTrivy(&parent, ctx, image)
+			var dbRepository string
+			if inputArgs["dbRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbRepository"]), &dbRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbRepository", err))
+				}
+			}
+			var insecure bool
+			if inputArgs["insecure"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["insecure"]), &insecure)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
+				}
+			}
+			var ignoreFile *dagger.File
+			if inputArgs["ignoreFile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ignoreFile"]), &ignoreFile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreFile", err))
+				}
+			}
+			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, ignoreFile)
 		case "TestIntegration":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)

@@ -32,6 +32,7 @@ require (
 	github.com/jstemmer/go-junit-report/v2 v2.1.0 // indirect
 	github.com/mitchellh/go-homedir v1.1.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/securego/gosec/v2 v2.29.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 )
 
@@ -62,3 +63,7 @@ replace go.opentelemetry.io/otel/log => go.opentelemetry.io/otel/log v0.14.0
 replace go.opentelemetry.io/otel/sdk/log => go.opentelemetry.io/otel/sdk/log v0.14.0
 
 replace github.com/slipway-ci/slipway => ../
+
+// As in slipway's go.mod: gosec v2.29.0 requires a yaml/v4 that actionlint
+// does not build with; replace directives do not reach importers.
+replace go.yaml.in/yaml/v4 => go.yaml.in/yaml/v4 v4.0.0-rc.3

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	sdk "dagger.io/dagger"
@@ -19,7 +20,10 @@ import (
 	"github.com/slipway-ci/slipway/ci/internal/dagger"
 	"github.com/slipway-ci/slipway/ci/reference"
 	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/pipeline/gosec"
 	"github.com/slipway-ci/slipway/pipeline/gotest"
+	"github.com/slipway-ci/slipway/pipeline/ociregistry"
+	"github.com/slipway-ci/slipway/pipeline/trivy"
 )
 
 // source is this module's own Go source. The reference pipeline checks every
@@ -34,9 +38,10 @@ type Slipway struct{}
 
 // The example service the reference pipeline builds and ships.
 const (
-	servicePackage  = "./examples/deployai/cmd/deployai"
-	servicePackages = "./examples/deployai/..."
-	sourceURL       = "https://github.com/slipway-ci/slipway"
+	servicePackage     = "./examples/deployai/cmd/deployai"
+	servicePackages    = "./examples/deployai/..."
+	integrationPackage = "./examples/deployai/integration"
+	sourceURL          = "https://github.com/slipway-ci/slipway"
 )
 
 // errNotImplemented is what a stage returns until its body lands, so that no
@@ -128,11 +133,16 @@ func parseTime(s string) (time.Time, error) {
 }
 
 // Publish builds the image and pushes it, returning repository@sha256:digest.
-// Every later stage uses that digest, never a tag.
+// Every later stage uses that digest, never a tag. The password is a Dagger
+// secret (env://REGISTRY_PASSWORD in CI); a wrong one fails before any blob
+// is uploaded. Without a repository the image goes to a go-containerregistry
+// registry served inside this Dagger session (slipway/deployai on host
+// "registry"), which proves it pushes and fixes its digest.
 func (m *Slipway) Publish(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
+	// +ignore=[".git", ".slipway", "reports", "bin"]
 	source *dagger.Directory,
 	// Where to push, such as registry.example.com/team/app.
 	// +optional
@@ -143,11 +153,93 @@ func (m *Slipway) Publish(
 	// The registry password or token.
 	// +optional
 	password *dagger.Secret,
-	// The commit the image is built from, recorded in its labels.
+	// The commit the image is built from, recorded in its labels and used
+	// as its tag.
 	// +optional
 	revision string,
+	// The image's creation time (RFC 3339 or Unix seconds); see build.
+	// +optional
+	created string,
+	// The platforms to build; see build.
+	// +optional
+	platforms []string,
+	// Talk plain HTTP to the registry.
+	// +optional
+	insecure bool,
 ) (string, error) {
-	return "", errNotImplemented("publish", "the stages issue")
+	imgs, err := m.images(ctx, source, revision, created, platforms)
+	if err != nil {
+		return "", err
+	}
+	c, err := client(ctx)
+	if err != nil {
+		return "", err
+	}
+	var pw *sdk.Secret
+	if password != nil {
+		if pw, err = toSecret(ctx, c, password); err != nil {
+			return "", err
+		}
+	}
+	return publish(ctx, c, imgs, repository, username, pw, revision, insecure)
+}
+
+// publish pushes the images (one per platform) and returns
+// repository@sha256:digest.
+func publish(ctx context.Context, c *sdk.Client, imgs []*sdk.Container, repository, username string, password *sdk.Secret, revision string, insecure bool) (string, error) {
+	tag := "latest"
+	if revision != "" {
+		tag = revision
+	}
+	opts := []ociregistry.Option{}
+	for k, v := range goEnv() {
+		opts = append(opts, ociregistry.WithGoEnv(k, v))
+	}
+	if repository == "" {
+		opts = append(opts, ociregistry.WithService(localRegistryHost, ociregistry.Service(c, opts...)),
+			ociregistry.WithInsecure(fmt.Sprintf("%s:%d", localRegistryHost, ociregistry.Port)))
+		repository = fmt.Sprintf("%s:%d/slipway/deployai", localRegistryHost, ociregistry.Port)
+	}
+	host, _, _ := strings.Cut(repository, "/")
+	if insecure {
+		opts = append(opts, ociregistry.WithInsecure(host))
+	}
+	if username != "" || password != nil {
+		opts = append(opts, ociregistry.WithAuth(username, password))
+	}
+	if len(imgs) > 1 {
+		// A multi-platform index: the engine pushes it.
+		pub := imgs[0]
+		if password != nil {
+			pub = pub.WithRegistryAuth(host, username, password)
+		}
+		ref, err := pub.Publish(ctx, repository+":"+tag, sdk.ContainerPublishOpts{PlatformVariants: imgs[1:]})
+		if err != nil {
+			return "", fmt.Errorf("publish: %w", err)
+		}
+		return pinned(ref), nil
+	}
+	ref, err := ociregistry.Push(ctx, c, imgs[0], repository+":"+tag, opts...)
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	return pinned(ref), nil
+}
+
+// localRegistryHost is the local default registry's host name in the
+// session.
+const localRegistryHost = "registry"
+
+// pinned turns repository:tag@sha256:d into repository@sha256:d.
+func pinned(ref string) string {
+	repo, digest, ok := strings.Cut(ref, "@")
+	if !ok {
+		return ref
+	}
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + digest
 }
 
 // Verdict is the outcome of a test or scan stage: its reports, which are kept
@@ -229,39 +321,140 @@ func (m *Slipway) goTest(ctx context.Context, stage string, source *dagger.Direc
 	return v, nil
 }
 
-// TestIntegration runs the integration tests against the built image,
-// served as a Dagger service. Its reports hold junit.xml.
+// TestIntegration runs the example service's integration tests (build tag
+// integration) against the image, pulled by digest and run as a Dagger
+// service: the tests reach /health, /ready and /metrics through the service
+// binding. Its reports hold junit.xml.
 func (m *Slipway) TestIntegration(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
+	// +ignore=[".git", ".slipway", "reports", "bin"]
 	source *dagger.Directory,
 	// The image to test, as repository@sha256:digest.
 	image string,
 ) (*Verdict, error) {
-	return nil, errNotImplemented("test-integration", "the stages issue")
+	c, err := client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(image, "@sha256:") {
+		return nil, fmt.Errorf("test-integration: image %q is not pinned by digest (repository@sha256:...)", image)
+	}
+	return m.integration(ctx, source, c.Container().From(image))
 }
 
-// SecurityTrivy scans the image for HIGH and CRITICAL vulnerabilities; check
-// fails when it finds any. Its reports hold SARIF and a GitLab
-// container-scanning report.
+// integration tests img, served under the host name deployai.
+func (m *Slipway) integration(ctx context.Context, source *dagger.Directory, img *sdk.Container) (*Verdict, error) {
+	svc := img.WithExposedPort(8080).WithExposedPort(9090).
+		AsService(sdk.ContainerAsServiceOpts{UseEntrypoint: true})
+	return m.goTest(ctx, "test-integration", source, []string{integrationPackage},
+		gotest.WithTags("integration"), gotest.WithCoverage(false),
+		gotest.WithService("deployai", svc),
+		gotest.WithEnv("DEPLOYAI_URL", "http://deployai:8080"),
+		gotest.WithEnv("DEPLOYAI_METRICS_URL", "http://deployai:9090"))
+}
+
+// SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
+// vulnerabilities in Trivy's container; check fails naming the CVE IDs. Its
+// reports hold trivy.json, trivy.sarif and gl-container-scanning-report.json.
 func (m *Slipway) SecurityTrivy(
 	ctx context.Context,
 	// The image to scan, as repository@sha256:digest.
 	image string,
+	// Where Trivy downloads its vulnerability DB: point it at a mirror when
+	// air-gapped. Default: ghcr.io/aquasecurity/trivy-db:2.
+	// +optional
+	dbRepository string,
+	// Fetch the DB over plain HTTP or without TLS verification.
+	// +optional
+	insecure bool,
+	// A Trivy ignore file; in its YAML form (.trivyignore.yaml) each entry
+	// carries an expired_at date after which it no longer applies.
+	// +optional
+	ignoreFile *dagger.File,
 ) (*Verdict, error) {
-	return nil, errNotImplemented("security-trivy", "the stages issue")
+	c, err := client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := []trivy.Option{}
+	if dbRepository != "" {
+		opts = append(opts, trivy.WithDBRepository(dbRepository))
+	}
+	if insecure {
+		opts = append(opts, trivy.WithInsecureRegistry())
+	}
+	if ignoreFile != nil {
+		f, err := toFile(ctx, c, ignoreFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, trivy.WithIgnoreFile(f))
+	}
+	res, err := trivy.Scan(ctx, c, image, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("security-trivy: %w", err)
+	}
+	reports, err := fromDir(ctx, res.Reports)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verdict{Reports: reports, Summary: fmt.Sprintf("%d HIGH/CRITICAL vulnerabilities in %s", len(res.Findings), image)}
+	if p := res.Problem(); p != "" {
+		v.Problem = "security-trivy: " + p
+	}
+	return v, nil
 }
 
-// SecuritySast runs gosec over the source; check fails when it finds
-// anything. Its reports hold SARIF and a GitLab SAST report.
+// SecuritySast runs gosec over the example service's source. Its reports
+// hold gosec.json, gosec.sarif and gl-sast-report.json. check fails on
+// findings (the reference pipeline's job is allowed to fail, so the
+// pipeline goes on) unless fail is false.
 func (m *Slipway) SecuritySast(
 	ctx context.Context,
 	// The repository root.
 	// +defaultPath="/"
+	// +ignore=[".git", ".slipway", "reports", "bin"]
 	source *dagger.Directory,
+	// The packages to analyse. Default: the example service's.
+	// +optional
+	packages []string,
+	// Whether check fails on findings.
+	// +default=true
+	fail bool,
 ) (*Verdict, error) {
-	return nil, errNotImplemented("security-sast", "the stages issue")
+	c, err := client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := toDir(ctx, c, source)
+	if err != nil {
+		return nil, err
+	}
+	if len(packages) == 0 {
+		packages = []string{servicePackages}
+	}
+	opts := []gosec.Option{gosec.WithPackages(packages...)}
+	for k, v := range goEnv() {
+		opts = append(opts, gosec.WithEnv(k, v))
+	}
+	res, err := gosec.Scan(ctx, c, src, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("security-sast: %w", err)
+	}
+	reports, err := fromDir(ctx, res.Reports)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verdict{Reports: reports, Summary: fmt.Sprintf("%d gosec findings", len(res.Findings))}
+	if p := res.Problem(); p != "" {
+		fmt.Println("security-sast:", p)
+		if fail {
+			v.Problem = "security-sast: " + p
+		}
+	}
+	return v, nil
 }
 
 // DeployStaging deploys the image by digest to the staging namespace, waits

@@ -54,6 +54,15 @@ func toSecret(ctx context.Context, c *sdk.Client, s *dagger.Secret) (*sdk.Secret
 	return c.LoadSecretFromID(sdk.SecretID(id)), nil
 }
 
+// toFile hands a module File to the SDK.
+func toFile(ctx context.Context, c *sdk.Client, f *dagger.File) (*sdk.File, error) {
+	id, err := f.ID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.LoadFileFromID(sdk.FileID(id)), nil
+}
+
 // fromDir hands an SDK Directory back to the module.
 func fromDir(ctx context.Context, d *sdk.Directory) (*dagger.Directory, error) {
 	id, err := d.ID(ctx)

@@ -1,0 +1,248 @@
+package stagese2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/daggertest"
+	"github.com/slipway-ci/slipway/internal/engine"
+	"github.com/slipway-ci/slipway/internal/enginetest"
+)
+
+// PythonSlimCompressedBytes is the seed's base image, python:3.11-slim
+// (Debian 12, linux/amd64), as Docker Hub lists its compressed size: about
+// 41 MB. The seed's image adds its pip dependencies on top, so this is a
+// lower bound of the image slipway's replaces.
+const PythonSlimCompressedBytes = 41 << 20
+
+// ciArgs run the whole pipeline with the engine's mirror of the Trivy DB.
+var ciArgs = []string{"call", "ci", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure", "summary"}
+
+func timeDagger(b *testing.B, e *enginetest.Engine, dir string, args ...string) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	if out, err := e.Dagger(ctx, dir, args...); err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// copyRepo copies the checkout (without .git and .slipway) into a temporary
+// directory, so that a benchmark can change a file without touching it.
+func copyRepo(b *testing.B) string {
+	b.Helper()
+	dst := b.TempDir()
+	cmd := exec.Command("sh", "-c", `tar -C "$1" --exclude=./.git --exclude=./.slipway --exclude=./reports -cf - . | tar -C "$2" -xf -`, "sh", repo, dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("copying the checkout: %v\n%s", err, out)
+	}
+	return dst
+}
+
+// The cold engine: a throwaway engine with an empty state (its own
+// instance directory; the shared build cache of binaries and images), for
+// the module's first load and the first whole pipeline run. Started by the
+// first benchmark that needs it, stopped by TestMain.
+var (
+	coldOnce sync.Once
+	cold     *enginetest.Engine
+	coldStop func()
+	coldErr  error
+)
+
+func coldEngine(b *testing.B) *enginetest.Engine {
+	b.Helper()
+	enginetest.Require(b)
+	coldOnce.Do(func() {
+		if os.Geteuid() != 0 {
+			coldErr = errNotRoot
+			return
+		}
+		inst, err := os.MkdirTemp("", "slipway-bench-engine-")
+		if err != nil {
+			coldErr = err
+			return
+		}
+		abs, _ := filepath.Abs(repo)
+		eng, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(abs))
+		if err == nil {
+			err = eng.Cached()
+		}
+		if err != nil {
+			coldErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		env, err := eng.Up(ctx)
+		if err != nil {
+			coldErr = fmt.Errorf("starting a throwaway engine: %w", err)
+			return
+		}
+		cold = &enginetest.Engine{Env: env}
+		coldStop = func() {
+			eng.Down(context.Background())
+			os.RemoveAll(inst)
+		}
+	})
+	if coldErr != nil {
+		enginetest.Unavailable(b, coldErr)
+	}
+	return cold
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if coldStop != nil {
+		coldStop()
+	}
+	os.Exit(code)
+}
+
+// BenchmarkColdModuleLoad is the module's first load on an engine with an
+// empty state: `dagger functions` (target <= 60 s).
+func BenchmarkColdModuleLoad(b *testing.B) {
+	e := coldEngine(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timeDagger(b, e, repo, "functions")
+	}
+}
+
+// BenchmarkPipelineCold is the first whole pipeline run on the cold engine,
+// right after the module's first load: every image pull, module download,
+// compilation and scan happens for the first time.
+func BenchmarkPipelineCold(b *testing.B) {
+	e := coldEngine(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timeDagger(b, e, repo, append(ciArgs, "--source=.")...)
+	}
+}
+
+// BenchmarkTrivialCall is the baseline: a cached call of a function that
+// does nothing but return (the module is loaded, its result cached).
+func BenchmarkTrivialCall(b *testing.B) {
+	e := enginetest.Require(b)
+	timeDagger(b, e, repo, "call", "build", "--help")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timeDagger(b, e, repo, "call", "generate", "entries")
+	}
+}
+
+// BenchmarkPipelineWarm runs `dagger call ci` with nothing changed since
+// the previous run.
+func BenchmarkPipelineWarm(b *testing.B) {
+	e := enginetest.Require(b)
+	timeDagger(b, e, repo, append(ciArgs, "--source=.")...)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timeDagger(b, e, repo, append(ciArgs, "--source=.")...)
+	}
+}
+
+// BenchmarkPipelineOneFileChange changes one Go file of the service (a new
+// comment line, so the build and the tests of its package rerun) before
+// each run.
+func BenchmarkPipelineOneFileChange(b *testing.B) {
+	e := enginetest.Require(b)
+	dir := copyRepo(b)
+	timeDagger(b, e, dir, append(ciArgs, "--source=.")...)
+	file := filepath.Join(dir, "examples/deployai/internal/server/server.go")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.WriteString("\n// bench " + time.Now().Format(time.RFC3339Nano) + "\n")
+		f.Close()
+		b.StartTimer()
+		timeDagger(b, e, dir, append(ciArgs, "--source=.")...)
+	}
+}
+
+type notRoot struct{}
+
+func (notRoot) Error() string { return "a throwaway engine needs root (sudo make bench)" }
+
+var errNotRoot = notRoot{}
+
+// BenchmarkImageSize reports the service image's compressed size (the sum
+// of its layers, as a registry stores and a node pulls it) as ns/op, so
+// benchratio can set it against PythonSlimCompressedBytes (reported the
+// same way by BenchmarkPythonSlimSize).
+func BenchmarkImageSize(b *testing.B) {
+	e := enginetest.Require(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir := b.TempDir()
+	if out, err := e.Dagger(ctx, repo, "call", "build", "--source=.", "as-tarball", "--media-types=OCIMediaTypes", "export", "--path="+filepath.Join(dir, "image.tar")); err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+	size, err := compressedSize(filepath.Join(dir, "image.tar"), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(size)/(1<<20), "MB")
+	for i := 0; i < b.N; i++ {
+		time.Sleep(0)
+	}
+	b.ReportMetric(float64(size), "ns/op")
+}
+
+// BenchmarkPythonSlimSize reports PythonSlimCompressedBytes the way
+// BenchmarkImageSize reports the service image.
+func BenchmarkPythonSlimSize(b *testing.B) {
+	b.ReportMetric(float64(PythonSlimCompressedBytes)/(1<<20), "MB")
+	b.ReportMetric(float64(PythonSlimCompressedBytes), "ns/op")
+}
+
+// compressedSize sums the layer sizes of the image in an OCI tarball.
+func compressedSize(tarball, dir string) (int64, error) {
+	out := filepath.Join(dir, "x")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return 0, err
+	}
+	if b, err := exec.Command("tar", "-xf", tarball, "-C", out).CombinedOutput(); err != nil {
+		return 0, &exec.ExitError{Stderr: b}
+	}
+	var index struct {
+		Manifests []struct{ Digest string } `json:"manifests"`
+	}
+	if err := readJSON(filepath.Join(out, "index.json"), &index); err != nil {
+		return 0, err
+	}
+	var man struct {
+		Layers []struct{ Size int64 } `json:"layers"`
+	}
+	if len(index.Manifests) == 0 {
+		return 0, os.ErrNotExist
+	}
+	if err := readJSON(filepath.Join(out, "blobs", "sha256", strings.TrimPrefix(index.Manifests[0].Digest, "sha256:")), &man); err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, l := range man.Layers {
+		total += l.Size
+	}
+	return total, nil
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

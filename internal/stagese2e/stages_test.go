@@ -1,0 +1,167 @@
+// Package stagese2e runs the ci module's stage functions with `dagger call`
+// against the project's engine, as CI jobs and developers do, including the
+// planted faults: a failing unit test, a vulnerable dependency, a gosec
+// finding. Each test skips without an engine, and fails without one under
+// SLIPWAY_REQUIRE_E2E=1.
+package stagese2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/internal/daggertest"
+	"github.com/slipway-ci/slipway/internal/enginetest"
+	"github.com/slipway-ci/slipway/pipeline/goimage"
+)
+
+// repo is the repository root, where dagger.json is.
+const repo = "../.."
+
+// trivyDB are the security-trivy arguments that point Trivy at the engine's
+// mirror of its DB, as an air-gapped user points it at theirs.
+var trivyDB = []string{"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--insecure"}
+
+func call(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	e := enginetest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	return e.Dagger(ctx, repo, append([]string{"call"}, args...)...)
+}
+
+func mustCall(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := call(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBuild checks the labels and that the created time comes from the
+// argument, not the clock.
+func TestBuild(t *testing.T) {
+	for key, want := range map[string]string{
+		goimage.KeyCreated:  "2026-11-26T12:00:00Z",
+		goimage.KeyRevision: "abc123",
+	} {
+		out := mustCall(t, "build", "--source=.", "--revision=abc123", "--created=1795694400", "label", "--name="+key)
+		if strings.TrimSpace(out) != want {
+			t.Errorf("label %s = %q, want %q", key, out, want)
+		}
+	}
+	if user := strings.TrimSpace(mustCall(t, "build", "--source=.", "user")); user != goimage.DefaultUser {
+		t.Errorf("user = %q, want %q", user, goimage.DefaultUser)
+	}
+}
+
+// TestTestUnit runs the service's unit tests and exports their reports.
+func TestTestUnit(t *testing.T) {
+	out := mustCall(t, "test-unit", "--source=.", "summary")
+	if !strings.Contains(out, "tests") || !strings.Contains(out, "% of statements") {
+		t.Errorf("summary = %q", out)
+	}
+	dir := t.TempDir()
+	mustCall(t, "test-unit", "--source=.", "reports", "export", "--path="+dir)
+	for _, f := range []string{"junit.xml", "coverage.xml", "coverage.out"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("report %s: %v", f, err)
+		}
+	}
+	mustCall(t, "test-unit", "--source=.", "check")
+}
+
+// TestTestUnitPlantedFailure: the function still returns its reports, the
+// JUnit report shows the failure, and check fails naming the test.
+func TestTestUnitPlantedFailure(t *testing.T) {
+	src := []string{"test-unit", "--source=internal/stagese2e/testdata/failing", "--packages=./..."}
+	dir := t.TempDir()
+	mustCall(t, append(src, "reports", "export", "--path="+dir)...)
+	junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`name="TestPlantedFailure"`, `failures="1"`, "planted failure: 4 is not 5"} {
+		if !strings.Contains(string(junit), want) {
+			t.Errorf("junit.xml lacks %q:\n%s", want, junit)
+		}
+	}
+	_, err = call(t, append(src, "check")...)
+	if err == nil || !strings.Contains(err.Error(), "example.com/failing.TestPlantedFailure") {
+		t.Fatalf("check: err = %v, want a failure naming TestPlantedFailure", err)
+	}
+}
+
+// TestSecuritySastPlantedFinding: gosec's finding is reported, check fails
+// by default and passes with --fail=false (the pipeline goes on).
+func TestSecuritySastPlantedFinding(t *testing.T) {
+	src := []string{"security-sast", "--source=pipeline/gosec/testdata/finding", "--packages=./..."}
+	if out := mustCall(t, append(src, "summary")...); !strings.Contains(out, "2 gosec findings") {
+		t.Errorf("summary = %q, want 2 findings", out)
+	}
+	_, err := call(t, append(src, "check")...)
+	if err == nil || !strings.Contains(err.Error(), "G401") {
+		t.Fatalf("check: err = %v, want the G401 finding", err)
+	}
+	mustCall(t, append(src, "--fail=false", "check")...)
+}
+
+// TestSecurityTrivyPlantedVulnerability scans an image that links
+// golang.org/x/text v0.3.5: check fails naming both CVEs.
+func TestSecurityTrivyPlantedVulnerability(t *testing.T) {
+	c := daggertest.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	imgs, err := goimage.Build(ctx, c, c.Host().Directory(filepath.Join(repo, "pipeline/trivy/testdata/vulnerable")),
+		goimage.WithBinaryName("vulnerable"), goimage.WithGoEnv("GOPROXY", daggertest.GoProxy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := imgs[0].Publish(ctx, daggertest.EngineRegistry+"/slipway-e2e/vulnerable:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = call(t, append([]string{"security-trivy", "--image=" + ref}, append(trivyDB, "check")...)...)
+	if err == nil {
+		t.Fatal("check passed on an image with HIGH vulnerabilities")
+	}
+	for _, id := range []string{"CVE-2021-38561", "CVE-2022-32149"} {
+		if !strings.Contains(err.Error(), id) {
+			t.Errorf("check's error does not name %s: %v", id, err)
+		}
+	}
+}
+
+// TestPublishScanIntegrate publishes the service to the engine's registry
+// by digest, then scans it and runs the integration tests against it as a
+// service, as the build, security:trivy and test:integration jobs do.
+func TestPublishScanIntegrate(t *testing.T) {
+	ref := strings.TrimSpace(mustCall(t, "publish", "--source=.", "--repository="+daggertest.Registry+"/slipway-e2e/deployai", "--insecure", "--revision=e2e"))
+	if !strings.HasPrefix(ref, daggertest.Registry+"/slipway-e2e/deployai@sha256:") {
+		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
+	}
+	// The engine reaches the same registry under another address.
+	pull := strings.Replace(ref, daggertest.Registry, daggertest.EngineRegistry, 1)
+	mustCall(t, append([]string{"security-trivy", "--image=" + pull}, append(trivyDB, "check")...)...)
+	out := mustCall(t, "test-integration", "--source=.", "--image="+pull, "summary")
+	if !strings.Contains(out, "tests") {
+		t.Errorf("summary = %q", out)
+	}
+	mustCall(t, "test-integration", "--source=.", "--image="+pull, "check")
+}
+
+// TestCi runs the whole pipeline in one call.
+func TestCi(t *testing.T) {
+	args := []string{"ci", "--source=.", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure"}
+	out := mustCall(t, append(args, "summary")...)
+	for _, stage := range []string{"unit", "sast", "publish", "integration", "trivy"} {
+		if !strings.Contains(out, stage) {
+			t.Errorf("summary lacks %s:\n%s", stage, out)
+		}
+	}
+	mustCall(t, append(args, "check")...)
+}
