@@ -91,7 +91,7 @@ func TestModuleFunctions(t *testing.T) {
 			t.Errorf("function %s has no doc comment: `dagger call --help` would show nothing", f.Name)
 		}
 	}
-	want := []string{"build", "deploy-production", "deploy-staging", "generate", "publish",
+	want := []string{"build", "ci", "deploy-production", "deploy-staging", "generate", "publish",
 		"security-sast", "security-trivy", "test-integration", "test-unit"}
 	if !slices.Equal(got, want) {
 		t.Errorf("module functions %v, want %v", got, want)
