@@ -91,8 +91,8 @@ func TestModuleFunctions(t *testing.T) {
 			t.Errorf("function %s has no doc comment: `dagger call --help` would show nothing", f.Name)
 		}
 	}
-	want := []string{"build", "ci", "deploy-production", "deploy-staging", "generate", "publish",
-		"security-sast", "security-trivy", "test-integration", "test-unit"}
+	want := []string{"build", "ci", "deploy-production", "deploy-staging", "generate", "generated-files", "publish",
+		"security-sast", "security-trivy", "test-integration", "test-unit", "unit-tests"}
 	if !slices.Equal(got, want) {
 		t.Errorf("module functions %v, want %v", got, want)
 	}

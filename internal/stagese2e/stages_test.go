@@ -165,3 +165,22 @@ func TestCi(t *testing.T) {
 	}
 	mustCall(t, append(args, "check")...)
 }
+
+// TestDaggerCheck runs the module's +check functions with `dagger check`.
+func TestDaggerCheck(t *testing.T) {
+	e := enginetest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	list, err := e.Dagger(ctx, repo, "check", "-l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []string{"unit-tests", "generated-files"} {
+		if !strings.Contains(list, check) {
+			t.Errorf("dagger check -l does not list %s:\n%s", check, list)
+		}
+	}
+	if _, err := e.Dagger(ctx, repo, "check"); err != nil {
+		t.Fatal(err)
+	}
+}
