@@ -8,7 +8,9 @@ package daggertest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -68,4 +70,34 @@ func (logWriter) Write(p []byte) (int, error) {
 		return os.Stderr.Write(p)
 	}
 	return len(p), nil
+}
+
+var (
+	downloadMu sync.Mutex
+	downloaded = map[string]error{}
+)
+
+// ModDownload runs `go mod download` in each Go module directory, once per
+// test binary. The engine's containers get modules from the host's module
+// cache (GoProxy), so a fixture's dependencies, such as golang.org/x/text
+// v0.3.5, must be there first, also on a fresh machine.
+func ModDownload(t testing.TB, dirs ...string) {
+	t.Helper()
+	downloadMu.Lock()
+	defer downloadMu.Unlock()
+	for _, dir := range dirs {
+		err, done := downloaded[dir]
+		if !done {
+			cmd := exec.Command("go", "mod", "download")
+			cmd.Dir = dir
+			out, runErr := cmd.CombinedOutput()
+			if runErr != nil {
+				err = fmt.Errorf("go mod download in %s: %v\n%s", dir, runErr, out)
+			}
+			downloaded[dir] = err
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -28,6 +28,9 @@ var trivyDB = []string{"--db-repository=" + daggertest.Registry + "/aquasecurity
 func call(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	e := enginetest.Require(t)
+	// The engine builds the module, and the stages fetch modules, from the
+	// host's module cache.
+	daggertest.ModDownload(t, repo, filepath.Join(repo, "ci"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	return e.Dagger(ctx, repo, append([]string{"call"}, args...)...)
@@ -114,6 +117,7 @@ func TestSecuritySastPlantedFinding(t *testing.T) {
 // golang.org/x/text v0.3.5: check fails naming both CVEs.
 func TestSecurityTrivyPlantedVulnerability(t *testing.T) {
 	c := daggertest.Connect(t)
+	daggertest.ModDownload(t, filepath.Join(repo, "pipeline/trivy/testdata/vulnerable"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	imgs, err := goimage.Build(ctx, c, c.Host().Directory(filepath.Join(repo, "pipeline/trivy/testdata/vulnerable")),
@@ -169,6 +173,7 @@ func TestCi(t *testing.T) {
 // TestDaggerCheck runs the module's +check functions with `dagger check`.
 func TestDaggerCheck(t *testing.T) {
 	e := enginetest.Require(t)
+	daggertest.ModDownload(t, repo, filepath.Join(repo, "ci"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	list, err := e.Dagger(ctx, repo, "check", "-l")

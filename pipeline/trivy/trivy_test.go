@@ -45,6 +45,7 @@ func TestGitLabReport(t *testing.T) {
 // registry, returning repository@sha256:digest.
 func image(t *testing.T, c *dagger.Client, fixture string) string {
 	t.Helper()
+	daggertest.ModDownload(t, "testdata/"+fixture)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	imgs, err := goimage.Build(ctx, c, c.Host().Directory("testdata/"+fixture),
