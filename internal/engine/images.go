@@ -86,6 +86,26 @@ func (e *Engine) layoutImage(key string, build func() (v1.Image, error)) (string
 	return dir, img, err
 }
 
+// pruneImages removes cached layouts that no seed uses any more (older
+// recipes or versions): each is hundreds of megabytes. Running engines do
+// not read the layouts after seeding, and Up holds the cache lock.
+func (e *Engine) pruneImages(seeds []mirror.Seed) {
+	keep := map[string]bool{}
+	for _, s := range seeds {
+		keep[filepath.Base(s.Layout)] = true
+	}
+	ents, err := os.ReadDir(e.imagesDir())
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		if !keep[ent.Name()] {
+			e.logf("removing unused image layout %s", ent.Name())
+			os.RemoveAll(filepath.Join(e.imagesDir(), ent.Name()))
+		}
+	}
+}
+
 // layerTar builds an uncompressed layer tar in the scratch directory with
 // write, and returns it as a layer.
 func (e *Engine) layerTar(name string, write func(dst string) error) (v1.Layer, error) {
@@ -242,6 +262,7 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB string) 
 	if out.goSDKHash, err = sdk.Digest(); err != nil {
 		return nil, err
 	}
+	e.pruneImages(out.seeds)
 	return &out, nil
 }
 
