@@ -1,24 +1,17 @@
-// Hello is an example of a team's own Dagger module that imports slipway as
-// a Go library: three stages (lint, test, build) as Dagger functions, and a
-// pipeline defined in Go (package shims) from which slipway generates this
-// example's own GitLab CI file and GitHub workflow.
+// Hello is the Dagger module of an example team's repository: three stages
+// (lint, test, build) as Dagger functions. The team's pipeline, defined in
+// Go with slipway (package shims, in the repository's own Go module), calls
+// them, and slipway generates the repository's GitLab CI file and GitHub
+// workflow from it.
 package main
 
 import (
 	"context"
-	"embed"
 	"fmt"
 	"strings"
 
-	"github.com/slipway-ci/slipway/examples/external/internal/dagger"
-	"github.com/slipway-ci/slipway/examples/external/shims"
+	"dagger/hello/internal/dagger"
 )
-
-// source is this module's own Go source, which the pipeline is checked
-// against when it is generated inside the engine.
-//
-//go:embed *.go
-var source embed.FS
 
 // Hello is the module's main object.
 type Hello struct{}
@@ -41,7 +34,7 @@ func (m *Hello) Lint(
 	ctx context.Context,
 	// The example's source.
 	// +defaultPath="/examples/external"
-	// +ignore=["internal", "dagger.gen.go"]
+	// +ignore=[".dagger"]
 	source *dagger.Directory,
 ) (string, error) {
 	out, err := goContainer(source).WithExec([]string{"gofmt", "-l", "hello", "cmd"}).Stdout(ctx)
@@ -59,7 +52,7 @@ func (m *Hello) Test(
 	ctx context.Context,
 	// The example's source.
 	// +defaultPath="/examples/external"
-	// +ignore=["internal", "dagger.gen.go"]
+	// +ignore=[".dagger"]
 	source *dagger.Directory,
 ) (string, error) {
 	return goContainer(source).WithExec([]string{"go", "test", "-count=1", "./hello/..."}).Stdout(ctx)
@@ -69,24 +62,10 @@ func (m *Hello) Test(
 func (m *Hello) Build(
 	// The example's source.
 	// +defaultPath="/examples/external"
-	// +ignore=["internal", "dagger.gen.go"]
+	// +ignore=[".dagger"]
 	source *dagger.Directory,
 ) *dagger.File {
 	return goContainer(source).
 		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/hello", "./cmd/hello"}).
 		File("/out/hello")
-}
-
-// Generate returns this example's CI files, generated from package shims:
-// write them with `dagger call generate export --path=.`.
-func (m *Hello) Generate() (*dagger.Directory, error) {
-	files, err := shims.Files(source)
-	if err != nil {
-		return nil, err
-	}
-	dir := dag.Directory()
-	for _, f := range files {
-		dir = dir.WithNewFile(f.Path, string(f.Data))
-	}
-	return dir, nil
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // Pipeline returns the example's three-stage pipeline. module is the Dagger
-// module's source; every job is checked against the functions it declares.
+// module's source (.dagger); every job is checked against the functions it
+// declares, so a job calling a missing or renamed function is refused.
 func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 	mod, err := daggermod.ParseFS(module, "Hello")
 	if err != nil {

@@ -12,8 +12,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the example's generated CI files")
 
-// module is the example's Dagger module source, one directory up.
-var module = os.DirFS("..")
+// module is the Dagger module's source, in ../.dagger.
+var module = os.DirFS("../.dagger")
 
 // TestGeneratedFiles fails, with a diff, when the example's committed CI
 // files drift from Pipeline; -update rewrites them.
