@@ -24,7 +24,7 @@ import (
 const PythonSlimCompressedBytes = 41 << 20
 
 // ciArgs run the whole pipeline with the engine's mirror of the Trivy DB.
-var ciArgs = []string{"call", "ci", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure", "summary"}
+var ciArgs = []string{"call", "ci", "--source=.", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure", "summary"}
 
 func timeDagger(b *testing.B, e *enginetest.Engine, dir string, args ...string) {
 	b.Helper()
@@ -124,7 +124,7 @@ func BenchmarkPipelineCold(b *testing.B) {
 	e := coldEngine(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		timeDagger(b, e, repo, append(ciArgs, "--source=.")...)
+		timeDagger(b, e, repo, ciArgs...)
 	}
 }
 
@@ -143,10 +143,10 @@ func BenchmarkTrivialCall(b *testing.B) {
 // the previous run.
 func BenchmarkPipelineWarm(b *testing.B) {
 	e := enginetest.Require(b)
-	timeDagger(b, e, repo, append(ciArgs, "--source=.")...)
+	timeDagger(b, e, repo, ciArgs...)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		timeDagger(b, e, repo, append(ciArgs, "--source=.")...)
+		timeDagger(b, e, repo, ciArgs...)
 	}
 }
 
@@ -156,7 +156,7 @@ func BenchmarkPipelineWarm(b *testing.B) {
 func BenchmarkPipelineOneFileChange(b *testing.B) {
 	e := enginetest.Require(b)
 	dir := copyRepo(b)
-	timeDagger(b, e, dir, append(ciArgs, "--source=.")...)
+	timeDagger(b, e, dir, ciArgs...)
 	file := filepath.Join(dir, "examples/deployai/internal/server/server.go")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -168,7 +168,7 @@ func BenchmarkPipelineOneFileChange(b *testing.B) {
 		f.WriteString("\n// bench " + time.Now().Format(time.RFC3339Nano) + "\n")
 		f.Close()
 		b.StartTimer()
-		timeDagger(b, e, dir, append(ciArgs, "--source=.")...)
+		timeDagger(b, e, dir, ciArgs...)
 	}
 }
 
