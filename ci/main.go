@@ -44,12 +44,6 @@ const (
 	sourceURL          = "https://github.com/slipway-ci/slipway"
 )
 
-// errNotImplemented is what a stage returns until its body lands, so that no
-// stage can pretend to succeed.
-func errNotImplemented(function, issue string) error {
-	return fmt.Errorf("%s: not implemented yet (tracked in %s); no work was done", function, issue)
-}
-
 // Build builds the example service's container image from source: a static
 // binary of examples/deployai/cmd/deployai on a distroless base, running as
 // non-root, with OCI labels and annotations. The same source, revision and
@@ -404,6 +398,7 @@ func (m *Slipway) SecurityTrivy(
 	if p := res.Problem(); p != "" {
 		v.Problem = "security-trivy: " + p
 	}
+	v.Summary += "; " + recordScan(ctx, image, len(res.Findings))
 	return v, nil
 }
 
@@ -455,33 +450,6 @@ func (m *Slipway) SecuritySast(
 		}
 	}
 	return v, nil
-}
-
-// DeployStaging deploys the image by digest to the staging namespace, waits
-// for the rollout and rolls back on failure.
-func (m *Slipway) DeployStaging(
-	ctx context.Context,
-	// The image to deploy, as repository@sha256:digest.
-	image string,
-	// The staging cluster's kubeconfig.
-	kubeconfig *dagger.Secret,
-) (string, error) {
-	return "", errNotImplemented("deploy-staging", "the deploy issue")
-}
-
-// DeployProduction deploys to production an image that staging has verified
-// and the scan found clean. It refuses without an explicit approval.
-func (m *Slipway) DeployProduction(
-	ctx context.Context,
-	// The image to deploy, as repository@sha256:digest.
-	image string,
-	// The production cluster's kubeconfig.
-	kubeconfig *dagger.Secret,
-	// Confirms that a person approved this deploy.
-	// +optional
-	approve bool,
-) (string, error) {
-	return "", errNotImplemented("deploy-production", "the deploy issue")
 }
 
 // Generate returns the CI files generated from the reference pipeline:
