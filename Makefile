@@ -13,7 +13,9 @@ SLIPWAY_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/slipway
 export SLIPWAY_CACHE
 
 GO ?= go
-GOTEST_FLAGS ?=
+# The end-to-end suites build images and run whole pipelines: on a cold 2-core machine
+# they outlast go test's default 10-minute timeout.
+GOTEST_FLAGS ?= -timeout 60m
 
 .PHONY: help
 help: ## List the targets.
@@ -22,7 +24,7 @@ help: ## List the targets.
 ##@ The main job
 
 .PHONY: demo
-demo: engine ## Run the whole reference pipeline on the local engine; stops at the production gate (APPROVE=deploy:production approves it).
+demo: engine cluster ## Run the whole reference pipeline on the local engine and cluster; stops at the production gate (APPROVE=deploy:production approves it).
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null 2>&1; } || true
 	. .slipway/engine.env && cd ci && $(GO) run ./cmd/demo $(if $(APPROVE),-approve '$(APPROVE)') $(if $(REF),-ref '$(REF)')
 
@@ -55,6 +57,7 @@ bench: ## Run the benchmarks and print ratios against baselines measured in the 
 	  $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 90m ./internal/stagese2e ; } \
 	| $(GO) run ./internal/cmd/benchratio \
 	    -ratio 'generate 300-job pipeline vs yaml.v3 encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=1' \
+	    -ratio 'deploy rollout vs kubectl set image + rollout status=BenchmarkDeployRollout/BenchmarkKubectlRollout<=1' \
 	    -limit 'BenchmarkGenerate300<=50ms' \
 	    -limit 'BenchmarkGenerateReference<=50ms' \
 	    -ratio 'pipeline warm, no change vs trivial cached call=BenchmarkPipelineWarm/BenchmarkTrivialCall<=1.5' \
