@@ -54,6 +54,9 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		pipeline.OnMergeRequests(),
 	)
 	source := pipeline.Dir("source", ".")
+	// The deploys record and read their evidence in the image's registry.
+	registryUser := pipeline.FromEnv("registry-username", "REGISTRY_USERNAME")
+	registryPassword := pipeline.Secret("registry-password", "REGISTRY_PASSWORD")
 	image := pipeline.FromJob("image", "build", imageRef)
 	week := 7 * 24 * time.Hour
 
@@ -63,6 +66,11 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		pipeline.Stages(stageBuild, stageTest, stageSecurity, stageDeployStaging, stageDeployProduction),
 		pipeline.Var("IMAGE_REPOSITORY", "registry.example.com/telecom/mts-deploy-ai"),
 		pipeline.Var("REGISTRY_USERNAME", "slipway"),
+		// Plain-HTTP registries and an internal Trivy DB mirror are set per
+		// CI project (or by `make demo` for the local ones), never in code.
+		pipeline.Var("REGISTRY_INSECURE", "false"),
+		pipeline.Var("TRIVY_DB_REPOSITORY", "ghcr.io/aquasecurity/trivy-db:2"),
+		pipeline.Var("TRIVY_DB_INSECURE", "false"),
 		pipeline.Functions(mod.Signatures()...),
 
 		pipeline.Job("build",
@@ -73,6 +81,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 				pipeline.FromEnv("username", "REGISTRY_USERNAME"),
 				pipeline.Secret("password", "REGISTRY_PASSWORD"),
 				pipeline.FromVar("revision", pipeline.CommitSHA),
+				pipeline.FromEnv("insecure", "REGISTRY_INSECURE"),
 			)),
 			pipeline.Outputs(imageRef),
 			everywhere,
@@ -105,7 +114,10 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 		pipeline.Job("security:trivy",
 			pipeline.Stage(stageSecurity),
 			pipeline.Needs("build"),
-			pipeline.Calls(verdict(pipeline.Fn("security-trivy", image), "reports/trivy")),
+			pipeline.Calls(verdict(pipeline.Fn("security-trivy", image,
+				pipeline.FromEnv("db-repository", "TRIVY_DB_REPOSITORY"),
+				pipeline.FromEnv("insecure", "TRIVY_DB_INSECURE"),
+			), "reports/trivy")),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(20*time.Minute),
@@ -134,6 +146,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 			pipeline.Calls(pipeline.Fn("deploy-staging",
 				image,
 				pipeline.Secret("kubeconfig", "KUBECONFIG_STAGING"),
+				registryUser, registryPassword,
 			)),
 			pipeline.When(pipeline.OnBranches("develop", "main"), pipeline.OnTags("v*")),
 			pipeline.Deploys(pipeline.Environment{Name: "staging", URL: "https://staging.mts-deploy-ai.example.com", Tier: pipeline.Staging}),
@@ -146,6 +159,7 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 			pipeline.Calls(pipeline.Fn("deploy-production",
 				image,
 				pipeline.Secret("kubeconfig", "KUBECONFIG_PRODUCTION"),
+				registryUser, registryPassword,
 				pipeline.Bool("approve", true),
 			)),
 			pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags("v*")),
