@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -128,14 +129,17 @@ func (m *Slipway) deploy(ctx context.Context, stage string, env deploy.Environme
 	// The plaintext lives only in this process; it is never printed.
 	raw, err := kubeconfig.Plaintext(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%s: reading the kubeconfig secret: %w", stage, err)
+		// %v, not %w: the module runtime reports a wrapped engine error
+		// as the engine's bare message, which would lose what to fix.
+		return "", fmt.Errorf("%s: the kubeconfig secret cannot be read (pass the %s cluster's kubeconfig, e.g. --kubeconfig=env://KUBECONFIG_%s with that variable set, or --kubeconfig=file://PATH): %v",
+			stage, env.Name, strings.ToUpper(env.Name), err)
 	}
 	env.Kubeconfig = deploy.KubeconfigBytes(raw)
 	opts := []deploy.Option{deploy.WithRolloutTimeout(wait)}
 	if cluster != nil {
 		ep, err := tunnelEndpoint(ctx, cluster)
 		if err != nil {
-			return "", fmt.Errorf("%s: --cluster: %w", stage, err)
+			return "", fmt.Errorf("%s: --cluster: %v", stage, err)
 		}
 		opts = append(opts, deploy.WithTunnel(ep))
 	}
@@ -165,6 +169,9 @@ func (m *Slipway) deploy(ctx context.Context, stage string, env deploy.Environme
 	// The gate comes before discovery: a refused release touches nothing.
 	if env.Tier == pipeline.Production {
 		if err := gate.Allow(ctx, env, deploy.Release{Bundle: all, Image: image, Approval: approval}); err != nil {
+			if errors.Is(err, deploy.ErrNotApproved) {
+				err = fmt.Errorf("%w (approve with --approve)", err)
+			}
 			return "", fmt.Errorf("%s: %w", stage, err)
 		}
 	}

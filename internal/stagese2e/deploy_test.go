@@ -1,0 +1,158 @@
+package stagese2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
+	"github.com/slipway-ci/slipway/internal/clustertest"
+	"github.com/slipway-ci/slipway/internal/daggertest"
+	"github.com/slipway-ci/slipway/internal/enginetest"
+)
+
+// TestDeployPromotion drives the deploy stages as the deploy:staging and
+// deploy:production jobs do, from inside the engine against the local
+// control plane, reached through a host service (--cluster=tcp://...):
+// production refuses a digest staging has not verified, the scan has not
+// cleared and nobody approved, naming each missing check, and takes it
+// once all three hold. The Deployments are then read back with client-go.
+func TestDeployPromotion(t *testing.T) {
+	enginetest.Require(t)
+	c := clustertest.Require(t)
+	u, err := url.Parse(c.Server())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tunnel := "--cluster=tcp://localhost:" + u.Port()
+	staging := c.Namespace(t, "mts-deploy-ai-staging")
+	production := c.Namespace(t, "mts-deploy-ai")
+	t.Setenv("KUBECONFIG_STAGING", string(c.Kubeconfig))
+	t.Setenv("KUBECONFIG_PRODUCTION", string(c.Kubeconfig))
+
+	// A fresh revision label makes a fresh digest, which no earlier run has
+	// left evidence for.
+	b := make([]byte, 4)
+	rand.Read(b)
+	revision := "deploy-e2e-" + hex.EncodeToString(b)
+	ref := strings.TrimSpace(mustCall(t, "publish", "--source=.", "--repository="+daggertest.Registry+"/slipway-e2e/deploy", "--insecure", "--revision="+revision))
+	if !strings.Contains(ref, "@sha256:") {
+		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
+	}
+	digest := ref[strings.Index(ref, "@")+1:]
+
+	stagingCall := []string{"deploy-staging", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging, tunnel}
+	prodCall := []string{"deploy-production", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production, tunnel}
+
+	refused := func(t *testing.T, args []string, want, notWant []string) {
+		t.Helper()
+		_, err := call(t, args...)
+		if err == nil {
+			t.Fatalf("dagger call %s succeeded, want a refusal", strings.Join(args, " "))
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("refusal does not say %q:\n%v", w, err)
+			}
+		}
+		for _, w := range notWant {
+			if strings.Contains(err.Error(), w) {
+				t.Errorf("refusal says %q, which holds:\n%v", w, err)
+			}
+		}
+	}
+	const (
+		notStaged   = "not deployed and verified in staging"
+		notScanned  = "not scanned clean"
+		notApproved = "not approved"
+	)
+
+	t.Run("production first is refused on every check", func(t *testing.T) {
+		refused(t, append(prodCall, "--approve=false"), []string{notStaged, notScanned, notApproved, "--approve"}, nil)
+		assertNoDeployment(t, c, production)
+	})
+
+	t.Run("staging", func(t *testing.T) {
+		start := time.Now()
+		out := mustCall(t, stagingCall...)
+		t.Logf("deploy-staging: %s (dagger call %v)", strings.TrimSpace(out), time.Since(start).Round(time.Millisecond))
+		for _, want := range []string{"staging: namespace " + staging, digest, "revision 1", "evidence recorded", "skipped: PrometheusRule"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("summary lacks %q: %s", want, out)
+			}
+		}
+		if strings.Contains(out, "BEGIN") || strings.Contains(out, "client-key-data") || strings.Count(out, "\n") > 1 {
+			t.Errorf("summary is not one line without secrets: %q", out)
+		}
+		assertRunning(t, c, staging, ref)
+	})
+
+	t.Run("production without a scan or approval is refused", func(t *testing.T) {
+		refused(t, prodCall, []string{notScanned, notApproved}, []string{notStaged})
+	})
+
+	t.Run("scan records clean evidence", func(t *testing.T) {
+		out := mustCall(t, append([]string{"security-trivy", "--image=" + ref}, append(trivyDB, "summary")...)...)
+		if !strings.Contains(out, "0 HIGH/CRITICAL") || !strings.Contains(out, "scan evidence recorded") {
+			t.Fatalf("security-trivy summary = %q, want a clean scan with its evidence recorded", out)
+		}
+	})
+
+	t.Run("production without --approve is refused", func(t *testing.T) {
+		refused(t, prodCall, []string{notApproved, "--approve"}, []string{notStaged, notScanned})
+		assertNoDeployment(t, c, production)
+	})
+
+	t.Run("production with --approve", func(t *testing.T) {
+		out := mustCall(t, append(prodCall, "--approve", "--approver=e2e")...)
+		for _, want := range []string{"production: namespace " + production, digest, "revision 1"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("summary lacks %q: %s", want, out)
+			}
+		}
+		assertRunning(t, c, production, ref)
+	})
+
+	t.Run("missing kubeconfig secret", func(t *testing.T) {
+		args := []string{"deploy-staging", "--image=" + ref, "--kubeconfig=env://SLIPWAY_E2E_NO_SUCH_KUBECONFIG", "--namespace=" + staging, tunnel}
+		refused(t, args, []string{"kubeconfig secret cannot be read", "KUBECONFIG_STAGING"}, nil)
+	})
+}
+
+// assertRunning checks with client-go that the service's Deployment runs
+// image and has completed its rollout.
+func assertRunning(t *testing.T, c *clustertest.Cluster, namespace, image string) {
+	t.Helper()
+	d, err := c.Client.AppsV1().Deployments(namespace).Get(context.Background(), bundle.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Deployment %s/%s: %v", namespace, bundle.Name, err)
+	}
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != image {
+		t.Errorf("Deployment %s/%s runs %q, want %q", namespace, bundle.Name, got, image)
+	}
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	if d.Status.UpdatedReplicas != want || d.Status.AvailableReplicas != want {
+		t.Errorf("Deployment %s/%s: %d updated, %d available, want %d", namespace, bundle.Name, d.Status.UpdatedReplicas, d.Status.AvailableReplicas, want)
+	}
+}
+
+// assertNoDeployment checks that a refused deploy touched nothing.
+func assertNoDeployment(t *testing.T, c *clustertest.Cluster, namespace string) {
+	t.Helper()
+	list, err := c.Client.AppsV1().Deployments(namespace).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) > 0 {
+		t.Errorf("a refused deploy left %d Deployments in %s", len(list.Items), namespace)
+	}
+}
