@@ -593,7 +593,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreFile", err))
 				}
 			}
-			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, ignoreFile)
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, ignoreFile, registryUsername, registryPassword)
 		case "TestIntegration":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)

@@ -42,7 +42,11 @@ const (
 // for the rollout and rolls back on failure. After a verified rollout it
 // records "deployed and verified in staging" for the digest as an OCI
 // referrer of the image, which production's gate asks for. Returns one
-// line: namespace, digest, revision and duration.
+// line: namespace, digest, revision and duration. Never cached: the same
+// arguments deploy again (Dagger would otherwise replay the first result for
+// seven days, deploying nothing).
+//
+// +cache="never"
 func (m *Slipway) DeployStaging(
 	ctx context.Context,
 	// The image to deploy, as repository@sha256:digest.
@@ -76,7 +80,9 @@ func (m *Slipway) DeployStaging(
 // DeployProduction deploys to production an image that staging has verified
 // and the scan found clean, after an explicit approval; a refusal names
 // every check that failed. Returns one line: namespace, digest, revision
-// and duration.
+// and duration. Never cached, like deploy-staging.
+//
+// +cache="never"
 func (m *Slipway) DeployProduction(
 	ctx context.Context,
 	// The image to deploy, as repository@sha256:digest.
@@ -227,8 +233,12 @@ func registryOptions(ctx context.Context, username string, password *dagger.Secr
 // itself stands without it: an image in a registry this session cannot
 // write to is still scanned, and the gate then says the evidence is
 // missing. Returns what happened, for the summary.
-func recordScan(ctx context.Context, image string, findings int) string {
-	if err := deploy.RecordScan(ctx, deploy.NewReferrers(), image, "trivy", "HIGH,CRITICAL", findings); err != nil {
+func recordScan(ctx context.Context, image string, findings int, username string, password *dagger.Secret) string {
+	ropts, err := registryOptions(ctx, username, password)
+	if err == nil {
+		err = deploy.RecordScan(ctx, deploy.NewReferrers(ropts...), image, "trivy", "HIGH,CRITICAL", findings)
+	}
+	if err != nil {
 		fmt.Println("security-trivy: the scan evidence was not recorded:", err)
 		return "scan evidence not recorded: " + err.Error()
 	}

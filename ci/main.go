@@ -367,6 +367,13 @@ func (m *Slipway) SecurityTrivy(
 	// carries an expired_at date after which it no longer applies.
 	// +optional
 	ignoreFile *dagger.File,
+	// The user for the image's registry, where the scan is recorded as
+	// evidence for production's gate.
+	// +optional
+	registryUsername string,
+	// The password or token for the image's registry.
+	// +optional
+	registryPassword *dagger.Secret,
 ) (*Verdict, error) {
 	c, err := client(ctx)
 	if err != nil {
@@ -398,7 +405,7 @@ func (m *Slipway) SecurityTrivy(
 	if p := res.Problem(); p != "" {
 		v.Problem = "security-trivy: " + p
 	}
-	v.Summary += "; " + recordScan(ctx, image, len(res.Findings))
+	v.Summary += "; " + recordScan(ctx, image, len(res.Findings), registryUsername, registryPassword)
 	return v, nil
 }
 

@@ -93,6 +93,15 @@ func TestDeployPromotion(t *testing.T) {
 		assertRunning(t, c, staging, ref)
 	})
 
+	t.Run("staging again deploys again", func(t *testing.T) {
+		// The same call must reach the cluster, not replay a cached result.
+		if err := c.Client.AppsV1().Deployments(staging).Delete(context.Background(), bundle.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mustCall(t, stagingCall...)
+		assertRunning(t, c, staging, ref)
+	})
+
 	t.Run("production without a scan or approval is refused", func(t *testing.T) {
 		refused(t, prodCall, []string{notScanned, notApproved}, []string{notStaged})
 	})
