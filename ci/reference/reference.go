@@ -117,6 +117,8 @@ func Pipeline(module fs.FS) (*pipeline.Pipeline, error) {
 			pipeline.Calls(verdict(pipeline.Fn("security-trivy", image,
 				pipeline.FromEnv("db-repository", "TRIVY_DB_REPOSITORY"),
 				pipeline.FromEnv("insecure", "TRIVY_DB_INSECURE"),
+				// The scan is recorded as evidence next to the image.
+				registryUser, registryPassword,
 			), "reports/trivy")),
 			everywhere,
 			pipeline.Interruptible(),
