@@ -193,11 +193,13 @@ type statusRecorder struct {
 	status int
 }
 
+// WriteHeader remembers the status the inner registry answered.
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Write counts an implicit 200, as net/http does.
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
