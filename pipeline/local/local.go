@@ -49,6 +49,10 @@ type JobResult struct {
 	Output string
 	// Reason says why a job failed, was skipped or waits.
 	Reason string
+	// Summary is what the stage reported of itself (see WithSummary).
+	Summary string
+	// Stdout is what the job's call printed, trimmed: its result.
+	Stdout string
 	// Log is the job's combined output.
 	Log string
 }
@@ -104,6 +108,8 @@ type options struct {
 	approved []string
 	env      map[string]string
 	lookup   func(string) (string, bool)
+	extra    map[string][]pipeline.Arg
+	summary  string
 }
 
 // Option configures Run.
@@ -126,6 +132,19 @@ func Approve(jobs ...string) Option {
 func WithEnv(name, value string) Option {
 	return func(o *options) { o.env[name] = value }
 }
+
+// WithExtraArgs adds args to every call of the Dagger function named
+// function, for what only this machine needs, such as a tunnel to a local
+// cluster (--cluster=tcp://localhost:16443). The CI files never see them.
+func WithExtraArgs(function string, args ...pipeline.Arg) Option {
+	return func(o *options) { o.extra[function] = append(o.extra[function], args...) }
+}
+
+// WithSummary asks every job that has a verdict call for a one-line account
+// of its stage, by calling the same function chained with chain (such as
+// "summary"), and keeps it in JobResult.Summary. Dagger caches the function,
+// so this costs a call, not a rerun.
+func WithSummary(chain string) Option { return func(o *options) { o.summary = chain } }
 
 // WithLookupEnv replaces os.LookupEnv for finding secrets and variables.
 func WithLookupEnv(f func(string) (string, bool)) Option {
@@ -150,7 +169,7 @@ func (e *MissingSecretsError) Error() string {
 // It returns an error only when it could not run at all; failed jobs are in
 // the Result.
 func Run(ctx context.Context, p *pipeline.Pipeline, event pipeline.Event, ref string, opts ...Option) (*Result, error) {
-	o := options{runner: Shell{}, env: map[string]string{}, lookup: os.LookupEnv}
+	o := options{runner: Shell{}, env: map[string]string{}, lookup: os.LookupEnv, extra: map[string][]pipeline.Arg{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -275,18 +294,28 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	}
 
 	env := r.jobEnv(j)
-	r.say("  ▶ %-22s %s", j.Name, j.Call.Command(r.p.Module(), pipeline.Variable.GitLabName))
+	call := j.Call
+	call.Args = append(call.Args, r.o.extra[call.Function]...)
+	r.say("  ▶ %-22s %s", j.Name, call.Command(r.p.Module(), pipeline.Variable.GitLabName))
 	start := time.Now()
 	var log bytes.Buffer
 	var stdout bytes.Buffer
-	err := r.o.runner.Run(ctx, j.Call.Command(r.p.Module(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
+	err := r.o.runner.Run(ctx, call.Command(r.p.Module(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
 	if err == nil {
-		if verify := j.Call.VerifyCommand(r.p.Module(), pipeline.Variable.GitLabName); verify != "" {
+		if verify := call.VerifyCommand(r.p.Module(), pipeline.Variable.GitLabName); verify != "" {
 			err = r.o.runner.Run(ctx, verify, env, &log, &log)
 		}
 	}
 	res.Duration = time.Since(start).Round(time.Millisecond)
+	if r.o.summary != "" && len(call.Verify) > 0 {
+		sum := pipeline.Call{Function: call.Function, Args: call.Args}.Then(r.o.summary)
+		var out bytes.Buffer
+		if r.o.runner.Run(ctx, sum.Command(r.p.Module(), pipeline.Variable.GitLabName), env, &out, io.Discard) == nil {
+			res.Summary = strings.TrimSpace(out.String())
+		}
+	}
 	res.Log = log.String()
+	res.Stdout = strings.TrimSpace(stdout.String())
 	switch {
 	case err == nil:
 		res.Status = Passed

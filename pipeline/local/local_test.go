@@ -41,6 +41,9 @@ func (r *recorder) Run(_ context.Context, command string, env []string, stdout, 
 			return errors.New("exit status 1")
 		}
 	}
+	if strings.HasSuffix(command, " summary") {
+		fmt.Fprintln(stdout, "3 tests, 80.0% of statements")
+	}
 	if strings.Contains(command, "call publish") {
 		fmt.Fprintln(stdout, "registry.example/app@sha256:abc")
 	}
@@ -90,7 +93,8 @@ func statuses(res *local.Result) map[string]local.Status {
 func TestRunPromotesTheDigestAndStopsAtTheGate(t *testing.T) {
 	rec := &recorder{fail: []string{"security-sast"}}
 	res, err := local.Run(context.Background(), reference(t), pipeline.Push, "main",
-		local.WithRunner(rec), env(map[string]string{"KUBECONFIG_STAGING": "x"}), local.WithEnv("CI_COMMIT_SHA", "abc123"))
+		local.WithRunner(rec), env(map[string]string{"KUBECONFIG_STAGING": "x"}), local.WithEnv("CI_COMMIT_SHA", "abc123"),
+		local.WithSummary("summary"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +107,12 @@ func TestRunPromotesTheDigestAndStopsAtTheGate(t *testing.T) {
 	}
 	if res.Failed() {
 		t.Error("Failed() = true with only an allowed failure")
+	}
+	if tu, _ := res.Job("test:unit"); tu.Summary != "3 tests, 80.0% of statements" {
+		t.Errorf("test:unit summary %q", tu.Summary)
+	}
+	if b, _ := res.Job("build"); b.Summary != "" {
+		t.Errorf("build has no verdict, but a summary %q", b.Summary)
 	}
 	build, _ := res.Job("build")
 	if build.Output != "registry.example/app@sha256:abc" {
@@ -154,12 +164,17 @@ func TestRunApprovedProduction(t *testing.T) {
 	rec := &recorder{}
 	res, err := local.Run(context.Background(), reference(t), pipeline.TagPush, "v1.2.3",
 		local.WithRunner(rec), local.Approve("deploy:production"),
+		local.WithExtraArgs("deploy", pipeline.String("cluster", "tcp://localhost:16443")),
 		env(map[string]string{"KUBECONFIG_STAGING": "x", "KUBECONFIG_PRODUCTION": "y"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := statuses(res)["deploy:production"]; got != local.Passed {
 		t.Fatalf("deploy:production %s", got)
+	}
+	want := `dagger call deploy --image="$IMAGE_REF" --kubeconfig=env://KUBECONFIG_PRODUCTION --cluster=tcp://localhost:16443`
+	if !slices.Contains(rec.cmds, want) {
+		t.Errorf("commands %q lack the extra argument: %s", rec.cmds, want)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -26,6 +27,11 @@ import (
 	"github.com/slipway-ci/slipway/pipeline"
 	"github.com/slipway-ci/slipway/pipeline/graph"
 	"github.com/slipway-ci/slipway/pipeline/local"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func main() {
@@ -50,6 +56,8 @@ func run() error {
 	approve := flag.String("approve", "", "comma-separated jobs to approve, such as deploy:production")
 	repo := flag.String("repo", "..", "the repository root, where the jobs run")
 	out := flag.String("out", "../.slipway/demo", "where to write the pipeline drawing")
+	registry := flag.String("registry", "10.87.0.1:5000", "the plain-HTTP registry the engine's containers reach: `make engine`'s mirror, where the demo pushes the image and finds the Trivy DB")
+	kubeconfigPath := flag.String("kubeconfig", "../.slipway/cluster/kubeconfig", "the local cluster's kubeconfig, written by `make cluster`")
 	flag.Parse()
 
 	if os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST") == "" {
@@ -70,12 +78,32 @@ func run() error {
 	opts := []local.Option{
 		local.WithRunner(local.Shell{Dir: *repo}),
 		local.WithProgress(os.Stderr),
+		local.WithSummary("summary"),
 		local.WithEnv("CI_COMMIT_SHA", gitHead(*repo)),
 		local.WithEnv("CI_COMMIT_REF_NAME", *ref),
 		local.WithEnv("CI_PIPELINE_ID", fmt.Sprint(time.Now().Unix())),
 	}
-	for _, s := range demoSecrets(p) {
+	// The local registry and DB mirror, as a CI project would set them in
+	// its CI/CD variables.
+	opts = append(opts,
+		local.WithEnv("IMAGE_REPOSITORY", *registry+"/telecom/mts-deploy-ai"),
+		local.WithEnv("REGISTRY_INSECURE", "true"),
+		local.WithEnv("TRIVY_DB_REPOSITORY", *registry+"/aquasecurity/trivy-db:2"),
+		local.WithEnv("TRIVY_DB_INSECURE", "true"),
+	)
+	kubeconfig, _ := os.ReadFile(*kubeconfigPath)
+	for _, s := range demoSecrets(p, kubeconfig, *kubeconfigPath) {
 		opts = append(opts, s)
+	}
+	if len(kubeconfig) > 0 {
+		// The engine cannot reach the host's loopback, where the local API
+		// server listens: the deploys get a tunnel to it, this machine only.
+		server, err := prepareCluster(kubeconfig)
+		if err != nil {
+			return err
+		}
+		tunnel := pipeline.String("cluster", "tcp://"+server)
+		opts = append(opts, local.WithExtraArgs("deploy-staging", tunnel), local.WithExtraArgs("deploy-production", tunnel))
 	}
 	if *approve != "" {
 		opts = append(opts, local.Approve(strings.Split(*approve, ",")...))
@@ -113,9 +141,8 @@ func run() error {
 // demoSecrets gives the demo's secrets values when the environment has
 // none: the local registry takes any password, and the local cluster's
 // kubeconfig, when `make cluster` wrote one, stands for both clusters'.
-func demoSecrets(p *pipeline.Pipeline) []local.Option {
+func demoSecrets(p *pipeline.Pipeline, kubeconfig []byte, path string) []local.Option {
 	var out []local.Option
-	kubeconfig, _ := os.ReadFile(filepath.Join("..", ".slipway", "cluster", "kubeconfig"))
 	for _, s := range p.Secrets() {
 		if _, set := os.LookupEnv(s); set {
 			continue
@@ -124,7 +151,7 @@ func demoSecrets(p *pipeline.Pipeline) []local.Option {
 		case strings.HasPrefix(s, "KUBECONFIG"):
 			if len(kubeconfig) == 0 {
 				// The deploy jobs will say that no cluster is reachable.
-				fmt.Fprintf(os.Stderr, "demo: no local cluster kubeconfig (make cluster writes .slipway/cluster/kubeconfig); %s is empty\n", s)
+				fmt.Fprintf(os.Stderr, "demo: no local cluster kubeconfig at %s (make cluster writes it); %s is empty\n", path, s)
 			}
 			out = append(out, local.WithEnv(s, string(kubeconfig)))
 		default:
@@ -162,12 +189,22 @@ func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
 		}
 		dg := "-"
 		if j.Status == local.Passed && digest != "" && (j.Output != "" || len(spec.Call.Outputs()) > 0) {
-			dg = short(digest)
+			dg = shortDigest(digest)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", spec.Stage, j.Name, j.Status, d, dg, trim(j.Reason, 70))
+		note := j.Summary
+		if note == "" && j.Output == "" && j.Status == local.Passed && !strings.Contains(j.Stdout, "\n") {
+			note = j.Stdout // a deploy's one-line account
+		}
+		if j.Reason != "" && (note == "" || j.Status != local.Passed) {
+			note = j.Reason
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", spec.Stage, j.Name, j.Status, d, dg, trim(note, 90))
 	}
 	w.Flush()
-	fmt.Printf("\n%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+	if digest != "" {
+		fmt.Printf("\nimage: %s\n", digest)
+	}
+	fmt.Printf("%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
 }
 
 // draw writes the pipeline with each job's outcome as DOT and, when
@@ -204,9 +241,11 @@ func draw(p *pipeline.Pipeline, res *local.Result, dir string) error {
 	return nil
 }
 
-func short(ref string) string {
+// shortDigest returns the first 12 hex digits of a reference's digest, as
+// the table's column; the full reference is printed above the table.
+func shortDigest(ref string) string {
 	if i := strings.Index(ref, "@sha256:"); i >= 0 && len(ref) > i+8+12 {
-		return ref[:i] + "@sha256:" + ref[i+8:i+8+12]
+		return "sha256:" + ref[i+8:i+8+12]
 	}
 	return ref
 }
@@ -216,4 +255,34 @@ func trim(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// demoNamespaces are the namespaces the reference deploys go to.
+var demoNamespaces = []string{"mts-deploy-ai-staging", "mts-deploy-ai"}
+
+// prepareCluster creates the deploys' namespaces in the local cluster when
+// they are missing (a real cluster's platform team would have), and returns
+// the API server's host:port for the tunnel.
+func prepareCluster(kubeconfig []byte) (string, error) {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return "", fmt.Errorf("reading the local cluster's kubeconfig: %w", err)
+	}
+	u, err := url.Parse(cfg.Host)
+	if err != nil {
+		return "", fmt.Errorf("the local cluster's server %q: %w", cfg.Host, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ns := range demoNamespaces {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return "", fmt.Errorf("creating namespace %s in the local cluster (is it running? make cluster): %w", ns, err)
+		}
+	}
+	return u.Host, nil
 }
