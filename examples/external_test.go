@@ -10,6 +10,7 @@ package examples_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 	"github.com/slipway-ci/slipway/internal/shimrun"
 )
@@ -65,10 +67,7 @@ func TestShimsRunOnBothRunners(t *testing.T) {
 		t.Run(runner.name, func(t *testing.T) {
 			tool, err := runner.find()
 			if err != nil {
-				if enginetest.Required() {
-					t.Fatalf("%s: %v", runner.name, err)
-				}
-				t.Skipf("%s: %v", runner.name, err)
+				e2e.Unavailable(t, fmt.Errorf("%s: %w", runner.name, err))
 			}
 			r := runner.make(tool)
 			tmp := t.TempDir()

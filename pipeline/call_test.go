@@ -2,6 +2,8 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"os"
 	"os/exec"
 	"slices"
@@ -160,10 +162,7 @@ func TestCommand(t *testing.T) {
 func TestCommandShellRoundTrip(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		if os.Getenv("SLIPWAY_REQUIRE_E2E") == "1" {
-			t.Fatalf("no POSIX shell: %v", err)
-		}
-		t.Skipf("no POSIX shell: %v", err)
+		e2e.Unavailable(t, fmt.Errorf("no POSIX shell: %w", err))
 	}
 	awkward := "it's \"quoted\" $HOME `id` $(id) \\ * ; | & \n second line"
 	call := pipeline.Fn("deploy",

@@ -29,13 +29,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipway-ci/slipway/internal/cluster"
+	"github.com/slipway-ci/slipway/internal/e2e"
 )
-
-// RequireEnv is the variable that turns "skip" into "fail".
-const RequireEnv = "SLIPWAY_REQUIRE_E2E"
-
-// Required reports whether end-to-end tests must run (RequireEnv=1).
-func Required() bool { return os.Getenv(RequireEnv) == "1" }
 
 // Cluster is a running control plane, as a test sees it.
 type Cluster struct {
@@ -57,7 +52,7 @@ var (
 )
 
 // Require returns the running control plane or stops the test: Skip with
-// the reason, or Fatal with the reason when RequireEnv=1. The lookup (and a
+// the reason, or Fatal with the reason when e2e.RequireEnv=1. The lookup (and a
 // start, when the binaries are built) happens once per test binary. The
 // test shares the cluster with other tests until it ends.
 func Require(t testing.TB) *Cluster {
@@ -77,7 +72,7 @@ func require(t testing.TB, how int) *Cluster {
 	t.Helper()
 	once.Do(func() { shared, errShd = FindOrStart(context.Background()) })
 	if errShd != nil {
-		Unavailable(t, errShd)
+		e2e.Unavailable(t, errShd)
 	}
 	f, err := os.OpenFile(filepath.Join(shared.c.InstanceDir(), "use.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -88,16 +83,6 @@ func require(t testing.TB, how int) *Cluster {
 	}
 	t.Cleanup(func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() })
 	return shared
-}
-
-// Unavailable stops the test for a missing prerequisite: Skip, or Fatal
-// under RequireEnv=1.
-func Unavailable(t testing.TB, reason error) {
-	t.Helper()
-	if Required() {
-		t.Fatalf("end-to-end test cannot run, and %s=1 requires it: %v", RequireEnv, reason)
-	}
-	t.Skipf("skipping end-to-end test: %v (set %s=1 to make this a failure)", reason, RequireEnv)
 }
 
 // FindOrStart returns the default instance: running already, or started

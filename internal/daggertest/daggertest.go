@@ -9,6 +9,7 @@ package daggertest
 import (
 	"context"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"os"
 	"os/exec"
 	"strings"
@@ -57,7 +58,7 @@ func Connect(t testing.TB) *dagger.Client {
 		client, connErr = dagger.Connect(context.Background(), dagger.WithLogOutput(logWriter{}))
 	}
 	if connErr != nil {
-		enginetest.Unavailable(t, connErr)
+		e2e.Unavailable(t, connErr)
 	}
 	return client
 }

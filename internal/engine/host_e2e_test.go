@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"net"
 	"os"
 	"os/exec"
@@ -114,11 +115,11 @@ func compare(before, after hostState) string {
 // while it ran, and that nothing is left after Down.
 func TestUpDownLeavesHostClean(t *testing.T) {
 	if os.Geteuid() != 0 {
-		enginetest.Unavailable(t, fmt.Errorf("needs root to start an engine"))
+		e2e.Unavailable(t, fmt.Errorf("needs root to start an engine"))
 	}
 	for _, tool := range []string{"ip", "iptables-save", "ip6tables-save", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			enginetest.Unavailable(t, fmt.Errorf("%s not installed (run `make engine` once)", tool))
+			e2e.Unavailable(t, fmt.Errorf("%s not installed (run `make engine` once)", tool))
 		}
 	}
 	wd, _ := os.Getwd()
@@ -137,7 +138,7 @@ func TestUpDownLeavesHostClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e.Cached(); err != nil {
-		enginetest.Unavailable(t, err)
+		e2e.Unavailable(t, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

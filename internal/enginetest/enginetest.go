@@ -21,14 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
 )
-
-// RequireEnv is the variable that turns "skip" into "fail".
-const RequireEnv = "SLIPWAY_REQUIRE_E2E"
-
-// Required reports whether end-to-end tests must run (RequireEnv=1).
-func Required() bool { return os.Getenv(RequireEnv) == "1" }
 
 // Engine is a running engine, as a client sees it.
 type Engine struct {
@@ -45,26 +40,15 @@ var (
 )
 
 // Require returns a running engine or stops the test: Skip with the reason,
-// or Fatal with the reason when RequireEnv=1. The lookup (and any start)
+// or Fatal with the reason when e2e.RequireEnv=1. The lookup (and any start)
 // happens once per test binary.
 func Require(t testing.TB) *Engine {
 	t.Helper()
 	once.Do(func() { shared, errShd = FindOrStart(context.Background()) })
 	if errShd != nil {
-		Unavailable(t, errShd)
+		e2e.Unavailable(t, errShd)
 	}
 	return shared
-}
-
-// Unavailable stops the test for a missing prerequisite: Skip, or Fatal
-// under RequireEnv=1.
-func Unavailable(t testing.TB, reason error) {
-	t.Helper()
-	if Required() {
-		t.Fatalf("end-to-end test cannot run, and %s=1 requires it: %v", RequireEnv, reason)
-		return
-	}
-	t.Skipf("skipping end-to-end test: %v (set %s=1 to make this a failure)", reason, RequireEnv)
 }
 
 // FindOrStart returns a running engine: the one named by the environment

@@ -3,6 +3,7 @@ package shimrun_test
 import (
 	"context"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,10 +63,7 @@ func requireTool(t *testing.T, find func() (shimrun.Tool, error)) shimrun.Tool {
 	t.Helper()
 	tool, err := find()
 	if err != nil {
-		if os.Getenv("SLIPWAY_REQUIRE_E2E") == "1" {
-			t.Fatalf("SLIPWAY_REQUIRE_E2E=1: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
+		e2e.Unavailable(t, err)
 	}
 	return tool
 }

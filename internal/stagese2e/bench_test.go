@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,7 +95,7 @@ func coldEngine(b *testing.B) *enginetest.Engine {
 		}
 	})
 	if coldErr != nil {
-		enginetest.Unavailable(b, coldErr)
+		e2e.Unavailable(b, coldErr)
 	}
 	return cold
 }

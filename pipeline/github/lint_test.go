@@ -1,7 +1,8 @@
 package github_test
 
 import (
-	"os"
+	"fmt"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"os/exec"
 	"testing"
 	"time"
@@ -66,10 +67,7 @@ func TestLint(t *testing.T) {
 	// shims' scripts must pass it too.
 	t.Run("shellcheck", func(t *testing.T) {
 		if _, err := exec.LookPath("shellcheck"); err != nil {
-			if os.Getenv("SLIPWAY_REQUIRE_E2E") == "1" {
-				t.Fatalf("shellcheck is required (SLIPWAY_REQUIRE_E2E=1): %v", err)
-			}
-			t.Skipf("shellcheck is not installed: %v", err)
+			e2e.Unavailable(t, fmt.Errorf("shellcheck is not installed (make tools installs it): %w", err))
 		}
 		for _, tt := range tests {
 			if tt.name == "monorepo" {

@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
-)
 
-// requireEnv turns a missing tool from a skip into a failure, as in CI.
-const requireEnv = "SLIPWAY_REQUIRE_E2E"
+	"github.com/slipway-ci/slipway/internal/e2e"
+)
 
 // tool returns the path of a binary the test needs: promtool comes from
 // Debian's "prometheus" package, amtool from "prometheus-alertmanager";
@@ -27,11 +26,7 @@ func tool(t *testing.T, name, pkg string) string {
 	if err == nil {
 		return path
 	}
-	reason := fmt.Sprintf("%s not found (Debian package %s; run `make examples-tools`): %v", name, pkg, err)
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s, and %s=1 requires it", reason, requireEnv)
-	}
-	t.Skipf("skipping: %s (set %s=1 to make this a failure)", reason, requireEnv)
+	e2e.Unavailable(t, fmt.Errorf("%s not found (Debian package %s; run `make examples-tools`): %w", name, pkg, err))
 	return ""
 }
 
