@@ -2,6 +2,7 @@ package gosec
 
 import (
 	"fmt"
+	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
 	"strconv"
 	"strings"
 	"time"
@@ -15,23 +16,16 @@ type (
 	GitLab struct {
 		Version         string                `json:"version"`
 		Vulnerabilities []GitLabVulnerability `json:"vulnerabilities"`
-		Scan            GitLabScan            `json:"scan"`
+		Scan            gitlabreport.Scan     `json:"scan"`
 	}
 	// GitLabVulnerability is one finding.
 	GitLabVulnerability struct {
-		ID          string             `json:"id"`
-		Name        string             `json:"name"`
-		Description string             `json:"description"`
-		Severity    string             `json:"severity"`
-		Identifiers []GitLabIdentifier `json:"identifiers"`
-		Location    GitLabLocation     `json:"location"`
-	}
-	// GitLabIdentifier names the rule or weakness.
-	GitLabIdentifier struct {
-		Type  string `json:"type"`
-		Name  string `json:"name"`
-		Value string `json:"value"`
-		URL   string `json:"url,omitempty"`
+		ID          string                    `json:"id"`
+		Name        string                    `json:"name"`
+		Description string                    `json:"description"`
+		Severity    string                    `json:"severity"`
+		Identifiers []gitlabreport.Identifier `json:"identifiers"`
+		Location    GitLabLocation            `json:"location"`
 	}
 	// GitLabLocation is where the finding is.
 	GitLabLocation struct {
@@ -39,37 +33,15 @@ type (
 		StartLine int    `json:"start_line"`
 		EndLine   int    `json:"end_line,omitempty"`
 	}
-	// GitLabScan describes the scan.
-	GitLabScan struct {
-		Analyzer  GitLabTool `json:"analyzer"`
-		Scanner   GitLabTool `json:"scanner"`
-		Type      string     `json:"type"`
-		StartTime string     `json:"start_time"`
-		EndTime   string     `json:"end_time"`
-		Status    string     `json:"status"`
-	}
-	// GitLabTool is the analyzer or scanner.
-	GitLabTool struct {
-		ID      string `json:"id"`
-		Name    string `json:"name"`
-		Version string `json:"version"`
-		Vendor  struct {
-			Name string `json:"name"`
-		} `json:"vendor"`
-	}
 )
-
-const gitlabTime = "2006-01-02T15:04:05"
 
 // GitLabReport converts gosec findings into GitLab's SAST report. File
 // names stay as gosec wrote them, relative to the analysed directory when
 // gosec ran there (/src is stripped).
 func GitLabReport(findings []*issue.Issue, start, end time.Time) GitLab {
-	tool := GitLabTool{ID: "gosec", Name: "gosec", Version: Version}
-	tool.Vendor.Name = "securego"
-	out := GitLab{Version: "15.0.7", Vulnerabilities: []GitLabVulnerability{},
-		Scan: GitLabScan{Analyzer: tool, Scanner: tool, Type: "sast",
-			StartTime: start.UTC().Format(gitlabTime), EndTime: end.UTC().Format(gitlabTime), Status: "success"}}
+	tool := gitlabreport.Tool{ID: "gosec", Name: "gosec", Version: Version, Vendor: gitlabreport.Vendor{Name: "securego"}}
+	out := GitLab{Version: gitlabreport.SchemaVersion, Vulnerabilities: []GitLabVulnerability{},
+		Scan: gitlabreport.NewScan("sast", tool, start, end)}
 	for _, f := range findings {
 		file := strings.TrimPrefix(strings.TrimPrefix(f.File, "/src"), "/")
 		start, end := lines(f.Line)
@@ -78,11 +50,11 @@ func GitLabReport(findings []*issue.Issue, start, end time.Time) GitLab {
 			Name:        f.RuleID + ": " + f.What,
 			Description: f.What,
 			Severity:    gitlabSeverity(f.Severity),
-			Identifiers: []GitLabIdentifier{{Type: "gosec_rule_id", Name: "gosec " + f.RuleID, Value: f.RuleID}},
+			Identifiers: []gitlabreport.Identifier{{Type: "gosec_rule_id", Name: "gosec " + f.RuleID, Value: f.RuleID}},
 			Location:    GitLabLocation{File: file, StartLine: start, EndLine: end},
 		}
 		if f.Cwe != nil && f.Cwe.ID != "" {
-			v.Identifiers = append(v.Identifiers, GitLabIdentifier{Type: "cwe", Name: "CWE-" + f.Cwe.ID, Value: f.Cwe.ID, URL: f.Cwe.SprintURL()})
+			v.Identifiers = append(v.Identifiers, gitlabreport.Identifier{Type: "cwe", Name: "CWE-" + f.Cwe.ID, Value: f.Cwe.ID, URL: f.Cwe.SprintURL()})
 		}
 		out.Vulnerabilities = append(out.Vulnerabilities, v)
 	}

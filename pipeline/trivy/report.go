@@ -2,6 +2,7 @@ package trivy
 
 import (
 	"fmt"
+	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
 	"strings"
 	"time"
 )
@@ -66,25 +67,18 @@ type (
 		Version         string                `json:"version"`
 		Vulnerabilities []GitLabVulnerability `json:"vulnerabilities"`
 		Remediations    []any                 `json:"remediations"`
-		Scan            GitLabScan            `json:"scan"`
+		Scan            gitlabreport.Scan     `json:"scan"`
 	}
 	// GitLabVulnerability is one finding.
 	GitLabVulnerability struct {
-		ID          string             `json:"id"`
-		Name        string             `json:"name"`
-		Description string             `json:"description,omitempty"`
-		Severity    string             `json:"severity"`
-		Solution    string             `json:"solution,omitempty"`
-		Identifiers []GitLabIdentifier `json:"identifiers"`
-		Links       []GitLabLink       `json:"links,omitempty"`
-		Location    GitLabLocation     `json:"location"`
-	}
-	// GitLabIdentifier names a finding (a CVE, a GHSA).
-	GitLabIdentifier struct {
-		Type  string `json:"type"`
-		Name  string `json:"name"`
-		Value string `json:"value"`
-		URL   string `json:"url,omitempty"`
+		ID          string                    `json:"id"`
+		Name        string                    `json:"name"`
+		Description string                    `json:"description,omitempty"`
+		Severity    string                    `json:"severity"`
+		Solution    string                    `json:"solution,omitempty"`
+		Identifiers []gitlabreport.Identifier `json:"identifiers"`
+		Links       []GitLabLink              `json:"links,omitempty"`
+		Location    GitLabLocation            `json:"location"`
 	}
 	// GitLabLink is a reference.
 	GitLabLink struct {
@@ -103,37 +97,14 @@ type (
 		} `json:"package"`
 		Version string `json:"version"`
 	}
-	// GitLabScan describes the scan.
-	GitLabScan struct {
-		Analyzer  GitLabTool `json:"analyzer"`
-		Scanner   GitLabTool `json:"scanner"`
-		Type      string     `json:"type"`
-		StartTime string     `json:"start_time"`
-		EndTime   string     `json:"end_time"`
-		Status    string     `json:"status"`
-	}
-	// GitLabTool is the analyzer or scanner.
-	GitLabTool struct {
-		ID      string `json:"id"`
-		Name    string `json:"name"`
-		Version string `json:"version"`
-		Vendor  struct {
-			Name string `json:"name"`
-		} `json:"vendor"`
-	}
 )
-
-// gitlabTime is the schema's date-time format (no zone, no fraction).
-const gitlabTime = "2006-01-02T15:04:05"
 
 // GitLabReport converts a Trivy report into GitLab's container-scanning
 // report.
 func GitLabReport(rep Report, start, end time.Time) GitLab {
-	tool := GitLabTool{ID: "trivy", Name: "Trivy", Version: Version}
-	tool.Vendor.Name = "Aqua Security"
-	out := GitLab{Version: "15.0.7", Vulnerabilities: []GitLabVulnerability{}, Remediations: []any{},
-		Scan: GitLabScan{Analyzer: tool, Scanner: tool, Type: "container_scanning",
-			StartTime: start.UTC().Format(gitlabTime), EndTime: end.UTC().Format(gitlabTime), Status: "success"}}
+	tool := gitlabreport.Tool{ID: "trivy", Name: "Trivy", Version: Version, Vendor: gitlabreport.Vendor{Name: "Aqua Security"}}
+	out := GitLab{Version: gitlabreport.SchemaVersion, Vulnerabilities: []GitLabVulnerability{}, Remediations: []any{},
+		Scan: gitlabreport.NewScan("container_scanning", tool, start, end)}
 	osName := ""
 	if rep.Metadata.OS != nil {
 		osName = strings.TrimSpace(rep.Metadata.OS.Family + " " + rep.Metadata.OS.Name)
@@ -145,7 +116,7 @@ func GitLabReport(rep Report, start, end time.Time) GitLab {
 				Name:        v.VulnerabilityID,
 				Description: firstNonEmpty(v.Description, v.Title),
 				Severity:    gitlabSeverity(v.Severity),
-				Identifiers: []GitLabIdentifier{{Type: identifierType(v.VulnerabilityID), Name: v.VulnerabilityID, Value: v.VulnerabilityID, URL: v.PrimaryURL}},
+				Identifiers: []gitlabreport.Identifier{{Type: identifierType(v.VulnerabilityID), Name: v.VulnerabilityID, Value: v.VulnerabilityID, URL: v.PrimaryURL}},
 				Location:    GitLabLocation{OperatingSystem: osName, Image: rep.ArtifactName},
 			}
 			if v.Title != "" {
