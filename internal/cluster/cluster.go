@@ -170,6 +170,26 @@ func (c *Cluster) RepoKubeconfigPath() string {
 	return filepath.Join(c.repo, ".slipway", "cluster", "kubeconfig")
 }
 
+// EngineServer is the API server's URL as containers of slipway's local
+// Dagger engine reach it (see EngineBridgeIP).
+func (c *Cluster) EngineServer() string {
+	return fmt.Sprintf("https://%s:%d", EngineBridgeIP, c.ports.APIServer)
+}
+
+// EngineKubeconfigPath is the admin kubeconfig naming EngineServer: the
+// value for the CI files' KUBECONFIG_STAGING and KUBECONFIG_PRODUCTION when
+// gitlab-ci-local or act run them on the local engine.
+func (c *Cluster) EngineKubeconfigPath() string { return c.path("kubeconfig-engine") }
+
+// RepoEngineKubeconfigPath is the copy of EngineKubeconfigPath in the
+// checkout, or "" without a repo.
+func (c *Cluster) RepoEngineKubeconfigPath() string {
+	if c.repo == "" {
+		return ""
+	}
+	return filepath.Join(c.repo, ".slipway", "cluster", "kubeconfig-engine")
+}
+
 // Server is the API server URL the kubeconfig names.
 func (c *Cluster) Server() string {
 	host := c.bind

@@ -22,8 +22,17 @@ import (
 )
 
 // serverNames are the names every API server certificate carries: the
-// loopback names, the in-cluster service names and the first service IP.
-var serverNames = []string{"127.0.0.1", "localhost", "10.0.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+// loopback names, the in-cluster service names, the first service IP, and
+// EngineBridgeIP.
+var serverNames = []string{"127.0.0.1", "localhost", "10.0.0.1", EngineBridgeIP, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+
+// EngineBridgeIP is where containers of slipway's local Dagger engine reach
+// the API server: internal/engine forwards the host's port into the
+// engine's network namespace (internal/hostport), so the CI files' deploy
+// jobs run there with a kubeconfig naming https://10.87.0.1:16443, as a
+// CI runner reaches a real cluster. It equals internal/engine.BridgeIP
+// (not imported: the cluster does not depend on the engine).
+const EngineBridgeIP = "10.87.0.1"
 
 // ServerNames are the TLS names of the API server certificate: the fixed
 // ones, the bind address and every WithSANs name, sorted.
@@ -263,6 +272,19 @@ func (c *Cluster) writeKubeconfigs() error {
 			if err := os.WriteFile(rp, b, 0o600); err != nil {
 				return fmt.Errorf("cluster: kubeconfig: %w", err)
 			}
+		}
+	}
+	// The same admin, as the engine's containers reach the server.
+	b, err := c.Kubeconfig("admin", c.EngineServer())
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{c.EngineKubeconfigPath(), c.RepoEngineKubeconfigPath()} {
+		if p == "" {
+			continue
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return fmt.Errorf("cluster: kubeconfig: %w", err)
 		}
 	}
 	return nil

@@ -38,6 +38,10 @@ type Cluster struct {
 	Kubeconfig []byte
 	// KubeconfigPath is the file holding Kubeconfig.
 	KubeconfigPath string
+	// EngineKubeconfig is Kubeconfig naming the server as the local Dagger
+	// engine's containers reach it (https://10.87.0.1:16443): what the CI
+	// files' deploy jobs get when a runner runs them on the local engine.
+	EngineKubeconfig []byte
 	// Config and Client are built from Kubeconfig.
 	Config *rest.Config
 	Client kubernetes.Interface
@@ -115,7 +119,11 @@ func FindOrStart(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Kubeconfig: kc, KubeconfigPath: c.KubeconfigPath(), Config: cfg, Client: cs, c: c}, nil
+	ekc, err := os.ReadFile(c.EngineKubeconfigPath())
+	if err != nil {
+		return nil, fmt.Errorf("clustertest: %w (a control plane started before slipway wrote it: run `make cluster` once more)", err)
+	}
+	return &Cluster{Kubeconfig: kc, KubeconfigPath: c.KubeconfigPath(), EngineKubeconfig: ekc, Config: cfg, Client: cs, c: c}, nil
 }
 
 // Namespace creates a fresh namespace named prefix-<random> and deletes it

@@ -51,6 +51,9 @@ type Engine struct {
 	arch     string
 	skipApt  bool
 	minFree  uint64
+	// hostPorts are ports of the host's loopback that the engine and its
+	// containers reach on the bridge address (see internal/hostport).
+	hostPorts []int
 }
 
 // Option configures an Engine.
@@ -71,13 +74,27 @@ func WithRepoDir(dir string) Option { return func(e *Engine) { e.repo = dir } }
 // WithLog sends progress messages to w (default: discarded).
 func WithLog(w io.Writer) Option { return func(e *Engine) { e.log = w } }
 
+// DefaultHostPorts are the host ports forwarded into the engine's network
+// namespace by default: the local control plane's API server
+// (internal/cluster's default port), so that deploy jobs reach it at
+// https://10.87.0.1:16443 from inside the engine, as a CI runner's engine
+// reaches a real cluster.
+var DefaultHostPorts = []int{16443}
+
+// WithHostPorts replaces DefaultHostPorts: the engine and its containers
+// reach 127.0.0.1:PORT of the host at BridgeIP:PORT (and the engine itself
+// at 127.0.0.1:PORT of its namespace).
+func WithHostPorts(ports ...int) Option {
+	return func(e *Engine) { e.hostPorts = append([]int{}, ports...) }
+}
+
 // WithoutApt skips installing Debian packages (they must be there already).
 func WithoutApt() Option { return func(e *Engine) { e.skipApt = true } }
 
 // New returns an Engine with the default cache and instance directories,
 // changed by opts.
 func New(opts ...Option) (*Engine, error) {
-	e := &Engine{log: io.Discard, arch: runtime.GOARCH, minFree: 12 << 30}
+	e := &Engine{log: io.Discard, arch: runtime.GOARCH, minFree: 12 << 30, hostPorts: DefaultHostPorts}
 	for _, o := range opts {
 		o(e)
 	}

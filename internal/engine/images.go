@@ -34,6 +34,9 @@ const (
 	TrivyDBRef = "ghcr.io/aquasecurity/trivy-db:2"
 	// MirrorAddr is the mirror as the engine sees it.
 	MirrorAddr = "127.0.0.1:5000"
+	// BridgeIP is the engine's address on its containers' bridge: the
+	// mirror, the module proxy and the forwarded host ports are there.
+	BridgeIP = "10.87.0.1"
 	// MirrorBridgeAddr is the mirror as containers see it (the CNI bridge
 	// of the engine's network namespace), e.g. for
 	// `trivy --db-repository 10.87.0.1:5000/aquasecurity/trivy-db:2 --insecure`.

@@ -27,7 +27,10 @@ mount -t tmpfs tmpfs /run
 ulimit -n "$(ulimit -Hn)" || true
 
 rm -f "$I/run/mirror.ready"
-"$SLIPWAY_MIRROR_BIN" serve -cache "$SLIPWAY_CACHE" -instance "$I" -ready "$I/run/mirror.ready" &
+# Descriptor 3 is the host's network namespace (Engine.start): serve dials
+# the forwarded host ports (SLIPWAY_HOST_PORTS) there.
+"$SLIPWAY_MIRROR_BIN" serve -cache "$SLIPWAY_CACHE" -instance "$I" -ready "$I/run/mirror.ready" \
+	-host-netns-fd 3 -host-ports "${SLIPWAY_HOST_PORTS:-}" &
 mirror=$!
 trap 'kill -TERM $mirror 2>/dev/null; exit 0' TERM INT
 for _ in $(seq 1200); do
@@ -38,7 +41,8 @@ done
 [ -e "$I/run/mirror.ready" ] || { log "mirror not ready after 120s"; exit 1; }
 log "mirror ready"
 
-"$SLIPWAY_ENGINE_BIN" --config "$I/etc/engine.toml" &
+# The engine gets no handle on the host's network namespace.
+"$SLIPWAY_ENGINE_BIN" --config "$I/etc/engine.toml" 3<&- &
 engine=$!
 trap 'log "stopping"; kill -TERM $engine 2>/dev/null; wait $engine; kill -TERM $mirror 2>/dev/null; wait $mirror; exit 0' TERM INT
 wait $engine

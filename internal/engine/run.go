@@ -91,6 +91,14 @@ func (e *Engine) fingerprint() (string, error) {
 		}
 		h.Write(b)
 	}
+	// What runs inside the namespace: a new serve program or forwarded
+	// port list needs a restart as much as a new image does.
+	bin, err := os.ReadFile(e.mirrorBin())
+	if err != nil {
+		return "", err
+	}
+	h.Write(bin)
+	fmt.Fprintf(h, "%s\n%s", nsScript, e.hostPortList())
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
@@ -221,6 +229,16 @@ func (e *Engine) buildMirrorServer(ctx context.Context) error {
 
 func (e *Engine) mirrorBin() string { return e.path("bin", "slipway-engine") }
 
+// hostPortList is the forwarded host ports as serve's -host-ports flag
+// takes them: "16443,8080".
+func (e *Engine) hostPortList() string {
+	s := make([]string, len(e.hostPorts))
+	for i, p := range e.hostPorts {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ",")
+}
+
 // repoDir is the slipway checkout: WithRepoDir, or the module root above
 // the working directory.
 func (e *Engine) repoDir() (string, error) {
@@ -290,7 +308,16 @@ func (e *Engine) start(ctx context.Context) error {
 	cmd := exec.Command("unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--propagation", "private",
 		"--kill-child=SIGTERM", "--", "/bin/bash", "-c", nsScript, "ns.sh", e.instance)
 	cmd.Dir = e.instance
+	// The host's network namespace, as descriptor 3 of ns.sh and the serve
+	// process: serve dials forwarded host ports from there.
+	hostNet, err := os.Open("/proc/self/ns/net")
+	if err != nil {
+		return fmt.Errorf("opening the host's network namespace: %w", err)
+	}
+	defer hostNet.Close()
+	cmd.ExtraFiles = []*os.File{hostNet}
 	cmd.Env = append(os.Environ(),
+		"SLIPWAY_HOST_PORTS="+e.hostPortList(),
 		"SLIPWAY_MIRROR_BIN="+e.mirrorBin(),
 		"SLIPWAY_CACHE="+e.cache,
 		"SLIPWAY_GOMODCACHE_DOWNLOAD="+filepath.Join(strings.TrimSpace(string(modcache)), "cache", "download"),

@@ -144,6 +144,11 @@ func printEnv(c *cluster.Cluster) {
 	if p := c.RepoKubeconfigPath(); p != "" {
 		fmt.Printf("# the same kubeconfig is copied to %s\n", p)
 	}
+	p := c.EngineKubeconfigPath()
+	if rp := c.RepoEngineKubeconfigPath(); rp != "" {
+		p = rp
+	}
+	fmt.Printf("# as the local Dagger engine's containers reach it (%s): %s\n", c.EngineServer(), p)
 }
 
 func parsePorts(s string) (cluster.Ports, error) {

@@ -18,14 +18,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/slipway-ci/slipway/internal/engine"
+	"github.com/slipway-ci/slipway/internal/hostport"
 	"github.com/slipway-ci/slipway/internal/mirror"
 )
 
 const usage = `usage: engine [flags] up|down|status|env
-       engine serve -instance DIR -ready FILE
+       engine serve -instance DIR -ready FILE [-host-netns-fd 3 -host-ports 16443]
 
 flags:
 `
@@ -36,6 +39,8 @@ func main() {
 	instance := fs.String("instance", "", "instance directory (default CACHE/engine/default)")
 	repo := fs.String("repo", "", "slipway checkout (default: the module root above the working directory)")
 	ready := fs.String("ready", "", "serve: file to create once the mirror is seeded")
+	hostNetFD := fs.Int("host-netns-fd", -1, "serve: an inherited descriptor of the host's network namespace, where forwarded ports are dialled")
+	hostPorts := fs.String("host-ports", "", "serve: host loopback ports to forward into the namespace, comma-separated (e.g. 16443)")
 	noApt := fs.Bool("no-apt", false, "do not install missing Debian packages; fail instead")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	args := os.Args[1:]
@@ -64,16 +69,20 @@ func main() {
 	if *noApt {
 		opts = append(opts, engine.WithoutApt())
 	}
-	if err := run(ctx, sub, opts, *cache, *instance, *ready); err != nil {
+	if sub == "serve" {
+		if err := serve(ctx, *cache, *instance, *ready, *hostNetFD, *hostPorts); err != nil {
+			fmt.Fprintln(os.Stderr, "engine serve: "+err.Error())
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx, sub, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "engine "+sub+": "+err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, sub string, opts []engine.Option, cache, instance, ready string) error {
-	if sub == "serve" {
-		return serve(ctx, cache, instance, ready)
-	}
+func run(ctx context.Context, sub string, opts []engine.Option) error {
 	e, err := engine.New(opts...)
 	if err != nil {
 		return err
@@ -105,10 +114,14 @@ func run(ctx context.Context, sub string, opts []engine.Option, cache, instance,
 
 // serve runs inside the engine's network namespace: the registry mirror on
 // :5000 (the engine pulls from 127.0.0.1:5000, containers reach
-// 10.87.0.1:5000) and the file GOPROXY on :8081.
-func serve(ctx context.Context, cache, instance, ready string) error {
+// 10.87.0.1:5000), the file GOPROXY on :8081, and each forwarded host port
+// (containers reach the host's 127.0.0.1:16443 at 10.87.0.1:16443).
+func serve(ctx context.Context, cache, instance, ready string, hostNetFD int, hostPorts string) error {
 	if instance == "" || cache == "" {
 		return errors.New("serve needs -cache and -instance")
+	}
+	if err := forwardHostPorts(ctx, hostNetFD, hostPorts); err != nil {
+		return err
 	}
 	return mirror.Serve(ctx, mirror.ServeConfig{
 		RegistryAddr:  "0.0.0.0:5000",
@@ -122,4 +135,36 @@ func serve(ctx context.Context, cache, instance, ready string) error {
 		Listen:        engine.Listen,
 		Log:           os.Stderr,
 	})
+}
+
+// forwardHostPorts listens on each port in this namespace and dials the
+// host's 127.0.0.1:PORT from the host's namespace (internal/hostport).
+func forwardHostPorts(ctx context.Context, fd int, ports string) error {
+	if ports == "" {
+		return nil
+	}
+	if fd < 0 {
+		return errors.New("-host-ports needs -host-netns-fd: the host's network namespace")
+	}
+	hostNet := os.NewFile(uintptr(fd), "host-netns")
+	dial := hostport.DialerIn(hostNet)
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "hostport: "+format+"\n", args...) }
+	for _, p := range strings.Split(ports, ",") {
+		port, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || port <= 0 || port > 65535 {
+			return fmt.Errorf("-host-ports: %q is not a port", p)
+		}
+		l, err := engine.Listen(fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			return fmt.Errorf("forwarding host port %d: %w", port, err)
+		}
+		target := fmt.Sprintf("127.0.0.1:%d", port)
+		go func() {
+			if err := hostport.Forward(ctx, l, target, dial, logf); err != nil {
+				logf("%v", err)
+			}
+		}()
+		logf("the host's %s is reachable at %s:%d", target, engine.BridgeIP, port)
+	}
+	return nil
 }
