@@ -122,7 +122,7 @@ func (g *generator) document() (*yaml.Node, error) {
 	if len(g.vars) > 0 {
 		env := mapping()
 		for _, k := range slices.Sorted(maps.Keys(g.vars)) {
-			set(env, k, str(literal(g.vars[k])))
+			set(env, k, str(overridable(k, g.vars[k])))
 		}
 		set(root, "env", env)
 	}
@@ -161,12 +161,28 @@ func (g *generator) header() string {
 	} else {
 		fmt.Fprintf(&b, "# Environments that need required reviewers (Settings > Environments), or their jobs\n# run without approval: %s.\n", strings.Join(envs, ", "))
 	}
+	if len(g.vars) > 0 {
+		b.WriteString("# Repository variables of the same names (Settings > Secrets and variables > Actions >\n# Variables) override the defaults under env:.\n")
+	}
 	if secrets := g.p.Secrets(); len(secrets) == 0 {
 		b.WriteString("# Secrets that must exist: none.\n")
 	} else {
 		fmt.Fprintf(&b, "# Secrets that must exist (Settings > Secrets and variables > Actions): %s.\n", strings.Join(secrets, ", "))
 	}
 	return b.String()
+}
+
+// overridable renders a pipeline variable's default so that a repository
+// (or organization) variable of the same name replaces it, as a project
+// CI/CD variable replaces a .gitlab-ci.yml default on GitLab: one file
+// serves every registry and cluster, and act takes --var NAME=value. A
+// default holding "{{" or "}}" cannot sit inside an expression's string
+// literal and stays a plain, escaped value.
+func overridable(name, value string) string {
+	if strings.Contains(value, "{{") || strings.Contains(value, "}}") {
+		return literal(value)
+	}
+	return "${{ vars." + name + " || " + quote(value) + " }}"
 }
 
 // approvalEnvironments lists, sorted, the environments of the jobs that wait

@@ -611,12 +611,19 @@ func TestVariablesAndLiterals(t *testing.T) {
 		job("a", "build", pipeline.Calls(pipeline.Fn("run", pipeline.String("msg", "${{ github.event.head_commit.message }}"), pipeline.FromEnv("flags", "GOFLAGS")))),
 	)
 	b, doc := generate(t, p)
-	want := map[string]any{"AAA": "${{ '${{' }} github.token }}", "DEBUG": "true", "GOFLAGS": "-mod=mod"}
+	// Defaults a repository variable of the same name overrides (as a
+	// project variable does on GitLab); a default holding "{{" cannot sit in
+	// an expression and stays a plain, escaped value.
+	want := map[string]any{"AAA": "${{ '${{' }} github.token }}", "DEBUG": "${{ vars.DEBUG || 'true' }}", "GOFLAGS": "${{ vars.GOFLAGS || '-mod=mod' }}"}
 	if diff := cmp.Diff(want, doc["env"]); diff != "" {
 		t.Errorf("env: (-want +got)\n%s", diff)
 	}
-	if !bytes.Contains(b, []byte("env:\n  AAA: ${{ '${{' }} github.token }}\n  DEBUG: \"true\"\n  GOFLAGS: -mod=mod\n")) {
-		t.Errorf("env is not sorted with \"true\" kept a string:\n%s", b)
+	if !bytes.Contains(b, []byte("env:\n  AAA: ${{ '${{' }} github.token }}\n  DEBUG: ${{ vars.DEBUG || 'true' }}\n  GOFLAGS: ${{ vars.GOFLAGS || '-mod=mod' }}\n")) {
+		t.Errorf("env is not sorted:\n%s", b)
+	}
+	_, qdoc := generate(t, build(t, pipeline.Var("QUOTE", "it's"), job("a", "build", pipeline.Calls(pipeline.Fn("run", pipeline.FromEnv("q", "QUOTE"))))))
+	if got := qdoc["env"].(map[string]any)["QUOTE"]; got != "${{ vars.QUOTE || 'it''s' }}" {
+		t.Errorf("QUOTE: %v, want the quote doubled inside the expression's string", got)
 	}
 	wantRun := `dagger call run --msg='${{ '${{' }} github.event.head_commit.message }}' --flags="$GOFLAGS"` + "\n"
 	if got := stepOf(t, jobOf(t, doc, "a"), "dagger call")["run"]; got != wantRun {

@@ -153,6 +153,9 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 	} else {
 		b.WriteString("# Runners must provide a Dagger engine; no image or services are used.\n")
 	}
+	if len(p.Variables()) > 0 {
+		b.WriteString("# Project CI/CD variables of the same names override the defaults under variables:.\n")
+	}
 	if secrets := p.Secrets(); len(secrets) > 0 {
 		fmt.Fprintf(&b, "# Masked CI/CD variables that must exist: %s.\n", strings.Join(secrets, ", "))
 	}
