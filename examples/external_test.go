@@ -75,7 +75,7 @@ func TestShimsRunOnBothRunners(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := r.Run(ctx, shimrun.Run{Repo: repo, StandInDir: standIn, TempDir: tmp})
+			res, err := r.Run(ctx, shimrun.Run{Repo: repo, DaggerDir: standIn, TempDir: tmp})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -167,6 +167,10 @@ func (g GitHub) Args(run Run) ([]string, error) {
 	for _, k := range sortedKeys(run.Secrets) {
 		args = append(args, "-s", k+"="+run.Secrets[k])
 	}
+	// The vars context, which the generated env defaults defer to.
+	for _, k := range sortedKeys(run.Variables) {
+		args = append(args, "--var", k+"="+run.Variables[k])
+	}
 	return args, nil
 }
 

@@ -53,6 +53,11 @@ func (GitLab) Args(run Run) []string {
 	for _, k := range sortedKeys(run.Secrets) {
 		args = append(args, "--variable", k+"="+run.Secrets[k])
 	}
+	// Project variables override the file's variables: defaults, as on
+	// GitLab.
+	for _, k := range sortedKeys(run.Variables) {
+		args = append(args, "--variable", k+"="+run.Variables[k])
+	}
 	for _, j := range run.Manual {
 		args = append(args, "--manual", j)
 	}

@@ -2,6 +2,7 @@ package shimrun_test
 
 import (
 	"os"
+	"strings"
 	"path/filepath"
 	"testing"
 
@@ -83,6 +84,23 @@ func referenceCases(tr traits) []refCase {
 		)
 	}
 	return append(cases, []refCase{
+		{
+			// One file serves every registry: the CI's own variables
+			// replace the file's defaults.
+			name: "variables override the defaults", ref: shimrun.Branch("develop"),
+			vars: map[string]string{"IMAGE_REPOSITORY": "registry.internal/team/app", "TRIVY_DB_REPOSITORY": "mirror.internal/trivy-db:2"},
+			want: func(v vals) []call {
+				calls := staging(v)
+				for i := range calls {
+					for k, a := range calls[i].args {
+						calls[i].args[k] = strings.NewReplacer(
+							"--repository=registry.example.com/telecom/mts-deploy-ai", "--repository=registry.internal/team/app",
+							"--db-repository=ghcr.io/aquasecurity/trivy-db:2", "--db-repository=mirror.internal/trivy-db:2").Replace(a)
+					}
+				}
+				return calls
+			},
+		},
 		{name: "feature branch", ref: shimrun.Branch("feature/x"), want: checks},
 		{name: "merge request", ref: shimrun.MergeRequest("feature/x", "main"), want: checks},
 		{name: "sast may fail", ref: shimrun.Branch("develop"), fail: []string{"security-sast"}, want: staging, wantFail: tr.allowedFailureFails},

@@ -18,12 +18,20 @@ import (
 type Run struct {
 	// Repo is the repository to run in, made by NewRepo.
 	Repo *Repo
-	// StandInDir holds the `dagger` stand-in (see BuildStandIn); it goes
-	// first on the jobs' PATH.
-	StandInDir string
+	// DaggerDir holds the `dagger` the jobs run, first on their PATH: the
+	// stand-in (see BuildStandIn), or the real CLI's directory, with Env
+	// naming its engine.
+	DaggerDir string
+	// Env is added to the runner's environment, which the jobs inherit:
+	// for the real CLI, the engine's _EXPERIMENTAL_DAGGER_RUNNER_HOST.
+	Env []string
 	// Secrets are the CI secrets by name: masked CI/CD variables on
 	// GitLab, repository secrets on GitHub.
 	Secrets map[string]string
+	// Variables are CI variables by name, which override the CI file's
+	// defaults: project CI/CD variables on GitLab, repository variables
+	// (the vars context) on GitHub.
+	Variables map[string]string
 	// Manual names manual jobs to run as if someone started them. Only
 	// gitlab-ci-local has manual jobs; act ignores it.
 	Manual []string
@@ -57,9 +65,10 @@ type Runner interface {
 }
 
 // hermeticEnv returns the environment a runner runs in: the system PATH
-// behind the stand-in and the tool's own directories, a fresh HOME (so the
+// behind DaggerDir and the tool's own directories, a fresh HOME (so the
 // generated set-up step's $HOME/.local/bin holds no real dagger and the
-// runner's user configuration is empty), and the stand-in's settings. Nothing
+// runner's user configuration is empty), the stand-in's settings and
+// run.Env. Nothing
 // else leaks in from the test's environment, in particular no CI_* or
 // GITHUB_* variables of a CI the tests themselves run in.
 func hermeticEnv(run Run, tool Tool, logPath string) ([]string, error) {
@@ -67,7 +76,7 @@ func hermeticEnv(run Run, tool Tool, logPath string) ([]string, error) {
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		return nil, err
 	}
-	path := append([]string{run.StandInDir}, tool.PathDirs...)
+	path := append([]string{run.DaggerDir}, tool.PathDirs...)
 	path = append(path, os.Getenv("PATH"))
 	env := []string{
 		"PATH=" + strings.Join(path, string(os.PathListSeparator)),
@@ -82,7 +91,7 @@ func hermeticEnv(run Run, tool Tool, logPath string) ([]string, error) {
 			env = append(env, k+"="+v)
 		}
 	}
-	return env, nil
+	return append(env, run.Env...), nil
 }
 
 // execute runs the runner, bounded by ctx: on expiry the whole process group

@@ -167,7 +167,7 @@ func runOnce(t *testing.T, r shimrun.Runner, files map[string][]byte, remote str
 		t.Fatal(err)
 	}
 	run.Repo = repo
-	run.StandInDir = standIn(t)
+	run.DaggerDir = standIn(t)
 	run.TempDir = tmp
 	res, err := r.Run(ctx, run)
 	if err != nil {
@@ -209,6 +209,9 @@ type refCase struct {
 	manual []string
 	// fail are the functions the stand-in makes fail.
 	fail []string
+	// vars are CI variables set for the run (project variables on GitLab,
+	// repository variables on GitHub).
+	vars map[string]string
 	// want are the expected calls, with GitLab job names.
 	want func(v vals) []call
 	// wantFail says the pipeline must fail.
@@ -233,7 +236,7 @@ type ciFiles struct {
 // imposes, the secret plumbing and the pipeline's status.
 func runCase(t *testing.T, r shimrun.Runner, remote string, ci ciFiles, tc refCase) {
 	t.Helper()
-	res, repo := runOnce(t, r, ci.files, remote, tc.ref, shimrun.Run{Secrets: ci.secrets, Manual: tc.manual, Fail: tc.fail})
+	res, repo := runOnce(t, r, ci.files, remote, tc.ref, shimrun.Run{Secrets: ci.secrets, Variables: tc.vars, Manual: tc.manual, Fail: tc.fail})
 	defer func() {
 		if t.Failed() {
 			t.Logf("%s output:\n%s", r.Name(), outputTail(res.Output))
