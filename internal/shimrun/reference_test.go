@@ -2,8 +2,8 @@ package shimrun_test
 
 import (
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/slipway-ci/slipway/internal/shimrun"
