@@ -7,20 +7,63 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
+
+// DirOption configures Dir.
+type DirOption func(*dirOptions)
+
+type dirOptions struct {
+	skip []string
+}
+
+// Skip leaves out the entries that match one of the patterns (path.Match
+// syntax), and everything under them. A pattern without a slash matches a
+// name at any depth (".git", "*.sock"); one with a slash matches the
+// slash-separated path from root ("build/cache"). Use it for what a run
+// cannot have written, such as a checkout's .git, never to silence a
+// finding.
+func Skip(patterns ...string) DirOption {
+	return func(o *dirOptions) { o.skip = append(o.skip, patterns...) }
+}
+
+func (o *dirOptions) skipped(rel string) bool {
+	rel = filepath.ToSlash(rel)
+	for _, p := range o.skip {
+		subject := rel
+		if !strings.Contains(p, "/") {
+			subject = path.Base(rel)
+		}
+		if ok, _ := path.Match(p, subject); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // Dir searches every regular file under root, inside the archives among
 // them, and the paths of every file, directory and symlink (and symlink
 // targets; links are not followed). Places are named by their path joined
 // to root as given. Unreadable files are errors: a leak test must not pass
 // because it could not look.
-func (s *Scanner) Dir(root string) (Findings, error) {
+func (s *Scanner) Dir(root string, opts ...DirOption) (Findings, error) {
+	var o dirOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for _, p := range o.skip {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("secretscan: skip pattern %q: %w", p, err)
+		}
+	}
 	var out Findings
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -34,6 +77,12 @@ func (s *Scanner) Dir(root string) (Findings, error) {
 			rel, err := filepath.Rel(root, p)
 			if err != nil {
 				return s.errorf(p, "%w", err)
+			}
+			if o.skipped(rel) {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
 			}
 			s.match(p+" (name)", []byte(rel), len(rel)-len(d.Name()), 0, &out)
 		}

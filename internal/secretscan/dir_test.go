@@ -167,7 +167,46 @@ func TestDirFailsClosed(t *testing.T) {
 	if _, err := s.Dir(root); err == nil || !strings.Contains(err.Error(), "a.zip") {
 		t.Errorf("truncated zip: %v, want an error naming it", err)
 	}
+	// A gzipped log cut short far past its header.
+	big := gz(bytes.Repeat([]byte("0123456789abcdef\n"), 1<<16))
+	broken := t.TempDir()
+	writeTree(t, broken, file{name: "job.log.gz", body: big[:len(big)/2]})
+	if _, err := s.Dir(broken); err == nil || !strings.Contains(err.Error(), "job.log.gz") {
+		t.Errorf("truncated gzip: %v, want an error naming it", err)
+	}
 	if _, err := s.Dir(filepath.Join(root, "missing")); err == nil {
 		t.Error("missing root: no error")
+	}
+}
+
+func TestDirSkip(t *testing.T) {
+	s := newScanner(t, secret)
+	leak := []byte("x " + secret)
+	root := t.TempDir()
+	writeTree(t, root,
+		file{name: ".git/ORIG_HEAD", body: leak},
+		file{name: "sub/.git/config", body: leak},
+		file{name: "build/cache/a", body: leak},
+		file{name: "other/build/cache/a", body: leak},
+		file{name: "logs/job.log", body: leak},
+	)
+	for _, tc := range []struct {
+		skip []string
+		want []string
+	}{
+		{nil, []string{".git/ORIG_HEAD raw", "build/cache/a raw", "logs/job.log raw", "other/build/cache/a raw", "sub/.git/config raw"}},
+		{[]string{".git", "build/cache"}, []string{"logs/job.log raw", "other/build/cache/a raw"}},
+		{[]string{"*"}, nil},
+	} {
+		found, err := s.Dir(root, secretscan.Skip(tc.skip...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := places(root, found); !slices.Equal(got, tc.want) {
+			t.Errorf("Skip(%q): found %q, want %q", tc.skip, got, tc.want)
+		}
+	}
+	if _, err := s.Dir(root, secretscan.Skip("[")); err == nil {
+		t.Error(`Skip("["): no error`)
 	}
 }

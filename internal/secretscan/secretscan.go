@@ -289,10 +289,22 @@ func (s *Scanner) redact(where string) string {
 	return where
 }
 
-// errorf wraps err with a redacted place name.
+// errorf formats an error about a place, redacted as a whole: the wrapped
+// error may quote a name or a URL that holds a secret too.
 func (s *Scanner) errorf(where string, format string, a ...any) error {
-	return fmt.Errorf("secretscan: %s: "+format, append([]any{s.redact(where)}, a...)...)
+	err := fmt.Errorf("secretscan: %s: "+format, append([]any{where}, a...)...)
+	return &redactedError{msg: s.redact(err.Error()), err: errors.Unwrap(err)}
 }
+
+// redactedError keeps the wrapped error for errors.Is and errors.As but
+// prints only the redacted message.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // name searches a short string that is not content: a file or entry name,
 // a link target, a PAX record.
@@ -308,11 +320,19 @@ func (s *Scanner) stream(where string, r io.Reader, out *Findings) error {
 	kept := 0
 	var base int64
 	for {
-		n, err := io.ReadFull(r, buf[kept:])
-		data := buf[:kept+n]
+		// Fill the window. Not io.ReadFull: it would turn a truncated
+		// gzip stream's io.ErrUnexpectedEOF into a clean end.
+		n := kept
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
+		data := buf[:n]
 		s.match(where, data, kept, base, out)
 		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
+		case err == io.EOF:
 			return nil
 		case err != nil:
 			return s.errorf(where, "reading: %w", err)

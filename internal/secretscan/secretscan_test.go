@@ -6,9 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -245,6 +249,14 @@ func TestNeverPrintsTheSecret(t *testing.T) {
 	_, err = s.Bytes(secret+".gz", []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3})
 	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "<redacted>.gz") {
 		t.Errorf("corrupt gzip: error %v, want one naming the redacted place", err)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("corrupt gzip: error %v does not wrap io.ErrUnexpectedEOF", err)
+	}
+	// The wrapped error quotes the path too: it is redacted as well.
+	_, err = s.File(filepath.Join(t.TempDir(), secret))
+	if err == nil || strings.Contains(err.Error(), secret) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: error %v, want a redacted fs.ErrNotExist", err)
 	}
 	if (secretscan.Findings{}).Err() != nil {
 		t.Error("no findings: Err() != nil")
