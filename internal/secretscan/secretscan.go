@@ -8,7 +8,7 @@
 // put it in a URL, hex-dump it or base64 it into an auth header or a Docker
 // config. A Scanner therefore searches for each value in every encoding in
 // Encodings, including base64 at the three alignments a value can have
-// inside a larger base64 text. It looks inside archives (tar, gzip, zip, to
+// inside a larger base64 text, wrapped over lines or indented. It looks inside archives (tar, gzip, zip, to
 // any depth up to a limit) and searches file and entry names as well as
 // contents.
 //
@@ -18,13 +18,17 @@
 // of the value (for example "sl***ry"), and places whose names contain a
 // secret are redacted.
 //
-// Typical use in a test:
+// Bytes, Reader, File and Dir search logs, generated files, reports and CI
+// artifacts; Image, Repository and Registry search what a run pushed. A
+// leak test runs the pipeline with a value it chose, then:
 //
 //	s, err := secretscan.New(secret)
 //	...
-//	found, err := s.Dir(workdir)
+//	files, err := s.Dir(workdir, secretscan.Skip(".git"))
 //	...
-//	if err := found.Err(); err != nil {
+//	images, err := s.Registry(ctx, registry)
+//	...
+//	if err := append(files, images...).Err(); err != nil {
 //		t.Fatal(err)
 //	}
 package secretscan
@@ -40,6 +44,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // MinLength is the shortest secret value New accepts. Shorter values would
@@ -79,9 +84,12 @@ const maxDepth = 16
 // safe for concurrent use.
 type Scanner struct {
 	values  []string
-	needles []needle
-	longest int
-	chunk   int
+	needles []needle // all of them, for names and small blobs
+	// Streams search text needles in the bytes as read and base64 ones
+	// in the same bytes without whitespace, see stream.
+	text, base64 []needle
+	longest      int
+	chunk        int
 }
 
 type needle struct {
@@ -116,6 +124,11 @@ func New(values ...string) (*Scanner, error) {
 			seenNeedle[string(e.b)] = true
 			e.value = idx
 			s.needles = append(s.needles, e)
+			if isBase64(e.encoding) {
+				s.base64 = append(s.base64, e)
+			} else {
+				s.text = append(s.text, e)
+			}
 			s.longest = max(s.longest, len(e.b))
 		}
 	}
@@ -314,11 +327,20 @@ func (s *Scanner) name(where, what, text string, out *Findings) {
 
 // stream searches r with a sliding window of the longest needle minus one
 // byte, so a match cut by a read boundary is still found exactly once.
+//
+// Base64 needles are searched in a second window that holds the same
+// bytes without whitespace, because encoders wrap base64 (base64(1) at 76
+// columns, PEM at 64) and YAML and pretty JSON indent it; offsets found
+// there are mapped back to the content's.
 func (s *Scanner) stream(where string, r io.Reader, out *Findings) error {
 	overlap := s.longest - 1
-	buf := make([]byte, overlap+s.chunk)
+	bufs := getWindows(overlap + s.chunk)
+	defer windows.Put(bufs)
+	buf := bufs.text
 	kept := 0
 	var base int64
+	w := squeezed{buf: bufs.squeezed[:0], gaps: bufs.gaps[:0]}
+	defer func() { bufs.squeezed, bufs.gaps = w.buf, w.gaps }()
 	for {
 		// Fill the window. Not io.ReadFull: it would turn a truncated
 		// gzip stream's io.ErrUnexpectedEOF into a clean end.
@@ -330,7 +352,9 @@ func (s *Scanner) stream(where string, r io.Reader, out *Findings) error {
 			n += m
 		}
 		data := buf[:n]
-		s.match(where, data, kept, base, out)
+		s.find(where, s.text, data, kept, func(p int) int64 { return base + int64(p) }, out)
+		w.add(data[kept:])
+		s.find(where, s.base64, w.buf, w.kept, w.offset, out)
 		switch {
 		case err == io.EOF:
 			return nil
@@ -341,14 +365,84 @@ func (s *Scanner) stream(where string, r io.Reader, out *Findings) error {
 		copy(buf, data[len(data)-keep:])
 		base += int64(len(data) - keep)
 		kept = keep
+		w.slide(overlap)
 	}
 }
 
-// match records every needle in data that was not wholly inside the first
-// old bytes (which the previous window already searched); base is the
-// offset of data[0] in the content.
+// windowBufs are a stream's buffers, reused: a layer can hold thousands
+// of small files, each searched as a stream.
+type windowBufs struct {
+	text, squeezed []byte
+	gaps           []int64
+}
+
+var windows sync.Pool
+
+func getWindows(size int) *windowBufs {
+	if b, ok := windows.Get().(*windowBufs); ok && len(b.text) == size {
+		return b
+	}
+	return &windowBufs{text: make([]byte, size), squeezed: make([]byte, 0, size)}
+}
+
+// squeezed is a sliding window over content with whitespace removed.
+type squeezed struct {
+	buf  []byte
+	kept int   // bytes of buf the previous search saw
+	base int64 // position of buf[0] in the squeezed content
+	// gaps holds, for each whitespace byte removed at or after base, the
+	// squeezed position it preceded; before counts those removed earlier.
+	gaps   []int64
+	before int64
+}
+
+// space marks the bytes squeezed out: what wrapping and indenting insert.
+var space = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+func (w *squeezed) add(b []byte) {
+	start := 0
+	for i, c := range b {
+		if space[c] {
+			w.buf = append(w.buf, b[start:i]...)
+			w.gaps = append(w.gaps, w.base+int64(len(w.buf)))
+			start = i + 1
+		}
+	}
+	w.buf = append(w.buf, b[start:]...)
+}
+
+// offset maps a position in buf to the content's offset: itself plus the
+// whitespace removed before it.
+func (w *squeezed) offset(p int) int64 {
+	q := w.base + int64(p)
+	n := sort.Search(len(w.gaps), func(i int) bool { return w.gaps[i] > q })
+	return q + w.before + int64(n)
+}
+
+func (w *squeezed) slide(overlap int) {
+	keep := min(overlap, len(w.buf))
+	drop := len(w.buf) - keep
+	copy(w.buf, w.buf[drop:])
+	w.buf = w.buf[:keep]
+	w.base += int64(drop)
+	w.kept = keep
+	// A gap before base only counts for offsets from now on.
+	n := sort.Search(len(w.gaps), func(i int) bool { return w.gaps[i] >= w.base })
+	w.before += int64(n)
+	w.gaps = append(w.gaps[:0], w.gaps[n:]...)
+}
+
+// match searches data for every needle; base is the offset of data[0] in
+// the content. See find for old.
 func (s *Scanner) match(where string, data []byte, old int, base int64, out *Findings) {
-	for _, n := range s.needles {
+	s.find(where, s.needles, data, old, func(p int) int64 { return base + int64(p) }, out)
+}
+
+// find records every needle in data that was not wholly inside the first
+// old bytes (which the previous window already searched); at maps a
+// position in data to the offset in the content.
+func (s *Scanner) find(where string, needles []needle, data []byte, old int, at func(int) int64, out *Findings) {
+	for _, n := range needles {
 		i := max(0, old-len(n.b)+1)
 		for i+len(n.b) <= len(data) {
 			j := bytes.Index(data[i:], n.b)
@@ -359,11 +453,15 @@ func (s *Scanner) match(where string, data []byte, old int, base int64, out *Fin
 			*out = append(*out, Finding{
 				Where:    s.redact(where),
 				Encoding: n.encoding,
-				Offset:   base + int64(p),
+				Offset:   at(p),
 				Value:    n.value,
 				Preview:  Mask(s.values[n.value]),
 			})
 			i = p + 1
 		}
 	}
+}
+
+func isBase64(encoding string) bool {
+	return strings.HasPrefix(encoding, Base64)
 }

@@ -97,6 +97,8 @@ func TestEncodings(t *testing.T) {
 		{"plain value in JSON is raw", plain, jsonString(plain, true), secretscan.Raw},
 		{"plain value in base64", plain, base64.URLEncoding.EncodeToString([]byte("a" + plain)), secretscan.Base64},
 
+		{"base64 wrapped at 76 columns", secret, wrap(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("config line\n", 5)+secret)), 76, "\n"), secretscan.Base64},
+		{"base64 in an indented YAML block", secret, "data: |\n" + wrap(base64.StdEncoding.EncodeToString([]byte("k: "+secret+"\n")), 16, "\r\n    "), secretscan.Base64},
 		{"clean log", secret, "12:00:01 deploy: using env://REGISTRY_PASSWORD\n", ""},
 		{"one byte changed, raw", secret, "x " + changed(secret) + " y", ""},
 		{"one byte changed, json", secret, jsonString(changed(secret), true), ""},
@@ -187,6 +189,47 @@ func TestWindowBoundary(t *testing.T) {
 		if !slices.Equal(offsets, want) {
 			t.Errorf("chunk %d: offsets %v, want %v", chunk, offsets, want)
 		}
+	}
+}
+
+// wrap breaks s every n bytes with sep, as base64(1) and PEM do.
+func wrap(s string, n int, sep string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += n {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(s[i:min(i+n, len(s))])
+	}
+	return b.String()
+}
+
+// TestWrappedBase64 breaks the base64 text at every position, across read
+// boundaries: the value is found, at the offset of its first character.
+func TestWrappedBase64(t *testing.T) {
+	enc := base64.RawStdEncoding.EncodeToString([]byte(secret))
+	for _, chunk := range []int{5, 64 << 10} {
+		s := secretscan.WithChunk(newScanner(t, secret), chunk)
+		for at := 0; at < 2*chunk && at < 40; at++ {
+			for k := 1; k < len(enc); k++ {
+				// Lines before it: whitespace long gone from the window
+				// still counts in the offset.
+				data := strings.Repeat("a b\n", 50) + strings.Repeat(".", at) + " \n" + enc[:k] + "\r\n  " + enc[k:] + "\n...."
+				want := int64(200 + at + 2)
+				found, err := s.Reader("w", strings.NewReader(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(found) != 1 || found[0].Offset != want || found[0].Encoding != secretscan.Base64 {
+					t.Fatalf("chunk %d, at %d, break after %d: found %v, want one base64 finding at %d", chunk, at, k, found, want)
+				}
+			}
+		}
+	}
+	// Whitespace in the middle of the raw value does not make a raw leak.
+	s := newScanner(t, plain)
+	if found, _ := s.Bytes("w", []byte(plain[:5]+"\n"+plain[5:])); len(found) != 0 {
+		t.Errorf("raw value with a line break: %v", found)
 	}
 }
 
