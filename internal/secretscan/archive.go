@@ -64,6 +64,14 @@ func (s *Scanner) Dir(root string, opts ...DirOption) (Findings, error) {
 			return nil, fmt.Errorf("secretscan: skip pattern %q: %w", p, err)
 		}
 	}
+	// A root that is a symlink to a directory (a temporary directory on
+	// macOS, a "latest" link) is searched, not just named: WalkDir
+	// follows a root with a trailing separator.
+	if fi, err := os.Lstat(root); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if st, err := os.Stat(root); err == nil && st.IsDir() {
+			root += string(filepath.Separator)
+		}
+	}
 	var out Findings
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -151,6 +151,19 @@ func TestDir(t *testing.T) {
 		t.Errorf("clean tree: %v, %v; want nothing", found, err)
 	}
 
+	// A symlink to the tree as root: the same findings, named through it.
+	link := filepath.Join(t.TempDir(), "latest")
+	if err := os.Symlink(root, link); err != nil {
+		t.Fatal(err)
+	}
+	found, err = s.Dir(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := places(link, found); !slices.Equal(got, want) {
+		t.Errorf("Dir(symlink) found %q, want %q", got, want)
+	}
+
 	// File searches one file the same way.
 	found, err = s.File(filepath.Join(root, "artifacts/job.zip"))
 	if err != nil || len(found) != 1 || !strings.HasSuffix(found[0].Where, "job.zip!/bundle.tgz!/etc/app.conf") {
