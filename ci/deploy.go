@@ -5,37 +5,38 @@ package main
 // that promotes a digest from staging to production stored next to the
 // image (OCI referrers, see pipeline/deploy).
 //
+// The work runs in a tool container, not in this module: internal/cmd/deploy
+// (client-go, k8s.io/api, go-containerregistry) is built from the module's
+// own source in golang:1.25 and run with the kubeconfig as a mounted secret
+// file and the registry password as a secret variable. Linking that code
+// into the module made its first load on a fresh engine take three and a
+// half minutes instead of about one (see the README's benchmarks).
+//
 // Reaching a cluster from inside the engine: in CI the kubeconfig's server
-// is reachable from the module's container as it is. On a laptop the local
+// is reachable from the tool's container as it is. On a laptop the local
 // control plane listens on the host's loopback, which the engine's
 // containers cannot see; the CLI then passes a host service,
-// --cluster=tcp://localhost:16443, and the function sends its requests
-// through that tunnel while still checking TLS against the kubeconfig's
-// server name (deploy.WithTunnel).
+// --cluster=tcp://localhost:16443, which the tool's container reaches as the
+// host "cluster", sending its requests through that tunnel while still
+// checking TLS against the kubeconfig's server name (deploy.WithTunnel).
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"k8s.io/apimachinery/pkg/runtime"
+	sdk "dagger.io/dagger"
 
 	"github.com/slipway-ci/slipway/ci/internal/dagger"
-	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
-	"github.com/slipway-ci/slipway/pipeline"
-	"github.com/slipway-ci/slipway/pipeline/deploy"
+	"github.com/slipway-ci/slipway/pipeline/goimage"
 )
 
-// The environments' defaults: the seed's namespaces.
+// The environments' names, as the tool's subcommands name them.
 const (
-	stagingNamespace    = "mts-deploy-ai-staging"
-	productionNamespace = "mts-deploy-ai"
-	stagingName         = "staging"
-	productionName      = "production"
+	stagingName    = "staging"
+	productionName = "production"
 )
 
 // DeployStaging deploys the image by digest to the staging namespace, waits
@@ -73,8 +74,8 @@ func (m *Slipway) DeployStaging(
 	// +default="10m"
 	timeout string,
 ) (string, error) {
-	env := deploy.Environment{Name: stagingName, Tier: pipeline.Staging, Namespace: namespace}
-	return m.deploy(ctx, "deploy-staging", env, image, kubeconfig, cluster, registryUsername, registryPassword, timeout, nil)
+	return m.deploy(ctx, stagingName, []string{"--image=" + image, "--namespace=" + namespace, "--timeout=" + timeout},
+		kubeconfig, cluster, registryUsername, registryPassword)
 }
 
 // DeployProduction deploys to production an image that staging has verified
@@ -113,134 +114,199 @@ func (m *Slipway) DeployProduction(
 	// +default="10m"
 	timeout string,
 ) (string, error) {
-	env := deploy.Environment{Name: productionName, Tier: pipeline.Production, Namespace: namespace}
-	var approval *deploy.Approval
+	args := []string{"--image=" + image, "--namespace=" + namespace, "--timeout=" + timeout}
 	if approve {
-		approval = &deploy.Approval{By: approver, Reason: "deploy-production --approve"}
+		args = append(args, "--approve", "--approver="+approver)
 	}
-	return m.deploy(ctx, "deploy-production", env, image, kubeconfig, cluster, registryUsername, registryPassword, timeout, approval)
+	return m.deploy(ctx, productionName, args, kubeconfig, cluster, registryUsername, registryPassword)
 }
 
-// deploy rolls the service's bundle out to env. Production goes through the
-// promotion gate; every verified deploy records its evidence.
-func (m *Slipway) deploy(ctx context.Context, stage string, env deploy.Environment, image string, kubeconfig *dagger.Secret,
-	cluster *dagger.Service, username string, password *dagger.Secret, timeout string, approval *deploy.Approval) (string, error) {
-	wait, err := time.ParseDuration(timeout)
-	if err != nil || wait <= 0 {
-		return "", fmt.Errorf("%s: timeout %q is not a positive Go duration such as 10m", stage, timeout)
-	}
+// deploy runs the tool's staging or production subcommand with args. The
+// tool rolls the service's bundle out; production goes through the
+// promotion gate first, and every verified deploy records its evidence.
+func (m *Slipway) deploy(ctx context.Context, envName string, args []string, kubeconfig *dagger.Secret,
+	cluster *dagger.Service, username string, password *dagger.Secret) (string, error) {
+	stage := "deploy-" + envName
 	if kubeconfig == nil {
-		return "", fmt.Errorf("%s: no kubeconfig: pass --kubeconfig=env://KUBECONFIG_%s", stage, strings.ToUpper(env.Name))
+		return "", fmt.Errorf("%s: no kubeconfig: pass --kubeconfig=env://KUBECONFIG_%s", stage, strings.ToUpper(envName))
 	}
-	// The plaintext lives only in this process; it is never printed.
-	raw, err := kubeconfig.Plaintext(ctx)
-	if err != nil {
+	// Read once here, and thrown away, so that a secret the CLI cannot
+	// resolve (an unset variable) is named with its fix instead of failing
+	// the tool's container with the engine's bare message.
+	if _, err := kubeconfig.Plaintext(ctx); err != nil {
 		// %v, not %w: the module runtime reports a wrapped engine error
 		// as the engine's bare message, which would lose what to fix.
 		return "", fmt.Errorf("%s: the kubeconfig secret cannot be read (pass the %s cluster's kubeconfig, e.g. --kubeconfig=env://KUBECONFIG_%s with that variable set, or --kubeconfig=file://PATH): %v",
-			stage, env.Name, strings.ToUpper(env.Name), err)
+			stage, envName, strings.ToUpper(envName), err)
 	}
-	env.Kubeconfig = deploy.KubeconfigBytes(raw)
-	opts := []deploy.Option{deploy.WithRolloutTimeout(wait)}
+	c, err := client(ctx)
+	if err != nil {
+		return "", err
+	}
+	kc, err := toSecret(ctx, c, kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	ctr, err := deployTool(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
+	}
+	const kubeconfigPath = "/run/secrets/kubeconfig"
+	ctr = ctr.WithMountedSecret(kubeconfigPath, kc, sdk.ContainerWithMountedSecretOpts{Owner: goimage.DefaultUser, Mode: 0o400})
+	args = append([]string{"deploy", envName, "--kubeconfig=" + kubeconfigPath}, args...)
 	if cluster != nil {
-		ep, err := tunnelEndpoint(ctx, cluster)
+		svc, port, err := tunnel(ctx, c, cluster)
 		if err != nil {
-			return "", fmt.Errorf("%s: --cluster: %v", stage, err)
+			return "", fmt.Errorf("%s: --cluster: %w", stage, err)
 		}
-		opts = append(opts, deploy.WithTunnel(ep))
+		ctr = ctr.WithServiceBinding(clusterHost, svc)
+		args = append(args, "--tunnel="+clusterHost+":"+strconv.Itoa(port))
 	}
-	ropts, err := registryOptions(ctx, username, password)
-	if err != nil {
+	if ctr, err = withRegistryAuth(ctx, c, ctr, username, password); err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	store := deploy.NewReferrers(ropts...)
-
-	b, err := bundle.New(env.Namespace, image)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	objs := make([]runtime.Object, 0, len(b.Objects()))
-	for _, o := range b.Objects() {
-		objs = append(objs, o)
-	}
-	all, err := deploy.Objects(objs...)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	c, err := deploy.New(ctx, env, opts...)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	gate := &deploy.PromotionGate{Store: store, Staging: stagingName}
-	// The gate comes before discovery: a refused release touches nothing.
-	if env.Tier == pipeline.Production {
-		if err := gate.Allow(ctx, env, deploy.Release{Bundle: all, Image: image, Approval: approval}); err != nil {
-			if errors.Is(err, deploy.ErrNotApproved) {
-				err = fmt.Errorf("%w (approve with --approve)", err)
-			}
-			return "", fmt.Errorf("%s: %w", stage, err)
-		}
-	}
-	served, skipped, err := c.Served(ctx, all)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	d := deploy.Recording(c, env, store)
-	res, err := d.Deploy(ctx, deploy.Release{Bundle: served, Image: image, Deployment: bundle.Name, Approval: approval})
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	line := fmt.Sprintf("%s: namespace %s, image %s, revision %s, %s, evidence recorded",
-		env.Name, res.Namespace, res.Image, res.Revision, res.Duration.Round(10*time.Millisecond))
-	if len(skipped) > 0 {
-		line += "; skipped: " + strings.Join(skipped, ", ")
-	}
-	return line, nil
+	// The function is never cached (+cache="never"), but the exec inside it
+	// would be: same tool, same arguments, same secrets. The clock makes
+	// every call a new exec, so every call reaches the cluster.
+	ctr = ctr.WithEnvVariable("SLIPWAY_DEPLOY_AT", time.Now().UTC().Format(time.RFC3339Nano))
+	return runTool(ctx, stage, ctr, args)
 }
 
-// tunnelEndpoint starts the host service and returns HOST:PORT of its end
-// in this session.
-func tunnelEndpoint(ctx context.Context, svc *dagger.Service) (string, error) {
-	started, err := svc.Start(ctx)
+// clusterHost is the tunnel's host name in the tool's container.
+const clusterHost = "cluster"
+
+// tunnel hands the --cluster service to the SDK and returns the port the
+// tool's container reaches it on (the host service's first port).
+func tunnel(ctx context.Context, c *sdk.Client, svc *dagger.Service) (*sdk.Service, int, error) {
+	ports, err := svc.Ports(ctx)
 	if err != nil {
-		return "", fmt.Errorf("starting the tunnel: %w", err)
+		return nil, 0, fmt.Errorf("the tunnel's ports: %v", err)
 	}
-	ep, err := started.Endpoint(ctx)
+	if len(ports) == 0 {
+		return nil, 0, fmt.Errorf("the service exposes no port: pass a host service such as tcp://localhost:16443")
+	}
+	port, err := ports[0].Port(ctx)
 	if err != nil {
-		return "", fmt.Errorf("the tunnel's endpoint: %w", err)
+		return nil, 0, fmt.Errorf("the tunnel's port: %v", err)
 	}
-	return ep, nil
+	id, err := svc.ID(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.LoadServiceFromID(sdk.ServiceID(id)), port, nil
 }
 
-// registryOptions authenticates to the image's registry, where evidence is
-// read and written; without a user, anonymous access (or none needed).
-func registryOptions(ctx context.Context, username string, password *dagger.Secret) ([]remote.Option, error) {
-	if username == "" && password == nil {
-		return nil, nil
+// withRegistryAuth gives the tool the registry credentials, where evidence
+// is read and written: the user as a variable, the password as a secret
+// variable. Without either, the tool goes anonymous.
+func withRegistryAuth(ctx context.Context, c *sdk.Client, ctr *sdk.Container, username string, password *dagger.Secret) (*sdk.Container, error) {
+	if username != "" {
+		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", username)
 	}
-	pw := ""
 	if password != nil {
-		var err error
-		if pw, err = password.Plaintext(ctx); err != nil {
-			return nil, fmt.Errorf("reading the registry password secret: %w", err)
+		pw, err := toSecret(ctx, c, password)
+		if err != nil {
+			return nil, fmt.Errorf("the registry password secret: %w", err)
 		}
+		ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", pw)
 	}
-	return []remote.Option{remote.WithAuth(&authn.Basic{Username: username, Password: pw})}, nil
+	return ctr, nil
+}
+
+// runTool runs the tool with args and returns its one line of output; when
+// it fails, its message (which names the problem and its fix), not the
+// exec's exit status.
+func runTool(ctx context.Context, stage string, ctr *sdk.Container, args []string) (string, error) {
+	ctr = ctr.WithExec(args, sdk.ContainerWithExecOpts{Expect: sdk.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		// The exec never ran: a secret or a service could not be
+		// provided. %v, not %w: see deploy.
+		return "", fmt.Errorf("%s: running the deploy tool: %v", stage, err)
+	}
+	if code != 0 {
+		stderr, err := ctr.Stderr(ctx)
+		if msg := strings.TrimSpace(stderr); err == nil && msg != "" {
+			return "", fmt.Errorf("%s", msg)
+		}
+		return "", fmt.Errorf("%s: the deploy tool failed with exit status %d and no message", stage, code)
+	}
+	out, err := ctr.Stdout(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading the deploy tool's output: %v", stage, err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// deployTool returns the runtime base with internal/cmd/deploy at
+// /usr/local/bin/deploy, built from the module's own source in golang:1.25
+// with the Go caches every stage shares. Dagger caches the build: the first
+// call compiles it, later calls and other stages reuse the binary until its
+// source changes.
+func deployTool(ctx context.Context, c *sdk.Client) (*sdk.Container, error) {
+	// The module's source is ci/ inside its context directory, the
+	// repository filtered by dagger.json's include; its parent is that
+	// context. Only the tool's own inputs go into the build, so a change
+	// to the module's functions does not rebuild it.
+	root, err := toDir(ctx, c, dag.CurrentModule().Source().Directory(".."))
+	if err != nil {
+		return nil, fmt.Errorf("the module's source: %w", err)
+	}
+	src := c.Directory().WithDirectory("/", root, sdk.DirectoryWithDirectoryOpts{Include: deployToolSource})
+	b := goimage.GoCaches(c, c.Container().From(goimage.DefaultBuilder))
+	for k, v := range goEnv() {
+		b = b.WithEnvVariable(k, v)
+	}
+	bin := b.WithEnvVariable("CGO_ENABLED", "0").
+		WithEnvVariable("GOFLAGS", "-buildvcs=false").
+		WithMountedDirectory("/src", src).WithWorkdir("/src").
+		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/deploy", "./internal/cmd/deploy"}).
+		File("/out/deploy")
+	// distroless: CA certificates for registries and API servers, a
+	// nonroot user, nothing else.
+	return c.Container().From(goimage.DefaultBase).
+		WithFile("/usr/local/bin/deploy", bin, sdk.ContainerWithFileOpts{Permissions: 0o755}).
+		WithUser(goimage.DefaultUser), nil
+}
+
+// deployToolSource is what internal/cmd/deploy is built from; dagger.json's
+// include must list it too.
+var deployToolSource = []string{
+	"go.mod", "go.sum",
+	"internal/cmd/deploy/*.go",
+	"pipeline/**/*.go",
+	"examples/deployai/deploy/*.go",
+	"examples/deployai/deploy/*.yaml",
+	"examples/deployai/deploy/*.yml",
+	"examples/deployai/deploy/*.json",
 }
 
 // recordScan records the scan's outcome as evidence next to the image, for
-// production's gate (the latest scan decides there, clean or not). The scan
-// itself stands without it: an image in a registry this session cannot
-// write to is still scanned, and the gate then says the evidence is
-// missing. Returns what happened, for the summary.
+// production's gate (the latest scan decides there, clean or not), with the
+// deploy tool's record-scan. The scan itself stands without it: an image in
+// a registry this session cannot write to is still scanned, and the gate
+// then says the evidence is missing. Returns what happened, for the summary.
 func recordScan(ctx context.Context, image string, findings int, username string, password *dagger.Secret) string {
-	ropts, err := registryOptions(ctx, username, password)
-	if err == nil {
-		err = deploy.RecordScan(ctx, deploy.NewReferrers(ropts...), image, "trivy", "HIGH,CRITICAL", findings)
-	}
+	line, err := func() (string, error) {
+		c, err := client(ctx)
+		if err != nil {
+			return "", err
+		}
+		ctr, err := deployTool(ctx, c)
+		if err != nil {
+			return "", err
+		}
+		if ctr, err = withRegistryAuth(ctx, c, ctr, username, password); err != nil {
+			return "", err
+		}
+		// Not cached across calls: each scan is a new fact to record.
+		ctr = ctr.WithEnvVariable("SLIPWAY_SCANNED_AT", time.Now().UTC().Format(time.RFC3339Nano))
+		return runTool(ctx, "record-scan", ctr, []string{"deploy", "record-scan", "--image=" + image, "--scanner=trivy",
+			"--threshold=HIGH,CRITICAL", "--findings=" + strconv.Itoa(findings)})
+	}()
 	if err != nil {
 		fmt.Println("security-trivy: the scan evidence was not recorded:", err)
 		return "scan evidence not recorded: " + err.Error()
 	}
-	return "scan evidence recorded"
+	return line
 }

@@ -352,6 +352,12 @@ func (m *Slipway) integration(ctx context.Context, source *dagger.Directory, img
 // SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
 // vulnerabilities in Trivy's container; check fails naming the CVE IDs. Its
 // reports hold trivy.json, trivy.sarif and gl-container-scanning-report.json.
+// Cached for an hour, not Dagger's default seven days: a digest's scan
+// goes stale when the DB learns a new CVE or an ignore entry expires, and
+// a week-old result would let production take an image that a scan today
+// fails (pipeline/trivy likewise rescans after an hour inside the call).
+//
+// +cache="1h"
 func (m *Slipway) SecurityTrivy(
 	ctx context.Context,
 	// The image to scan, as repository@sha256:digest.

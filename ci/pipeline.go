@@ -20,7 +20,10 @@ import (
 // given), test-unit and security-sast beside it; then test-integration and
 // security-trivy on the published digest. Its reports hold each stage's
 // under unit/, integration/, trivy/ and sast/; check fails when a stage
-// that may not fail did (security-sast may, as in the CI files).
+// that may not fail did (security-sast may, as in the CI files). Cached for
+// an hour, like security-trivy, whose scan it runs.
+//
+// +cache="1h"
 func (m *Slipway) Ci(
 	ctx context.Context,
 	// The repository root.
@@ -141,6 +144,14 @@ func (m *Slipway) Ci(
 			v := &Verdict{Reports: reports, Summary: fmt.Sprintf("%d HIGH/CRITICAL vulnerabilities", len(res.Findings))}
 			if p := res.Problem(); p != "" {
 				v.Problem = "security-trivy: " + p
+			}
+			// As security-trivy does: production's gate reads the scan
+			// next to the image. An image in this session's own registry
+			// is gone when the call ends, and its evidence with it.
+			if repository != "" {
+				v.Summary += "; " + recordScan(ictx, ref, len(res.Findings), username, password)
+			} else {
+				v.Summary += "; scan evidence not recorded: the image is only in this session's registry (pass --repository)"
 			}
 			record("trivy", start, v)
 			return nil

@@ -46,7 +46,12 @@ type config struct {
 	severities    []string
 	ignore        *dagger.File
 	now           func() time.Time
+	rescanAfter   time.Duration
 }
+
+// DefaultRescanAfter is how long a scan of the same image with the same
+// settings is reused by default; see WithRescanAfter.
+const DefaultRescanAfter = time.Hour
 
 // WithImage sets the Trivy image.
 func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
@@ -69,6 +74,25 @@ func WithSeverities(s ...string) Option {
 // (.trivyignore.yaml) gives each entry an expired_at date, after which the
 // finding counts again: an accepted risk cannot be forgotten.
 func WithIgnoreFile(f *dagger.File) Option { return func(c *config) { c.ignore = f } }
+
+// WithRescanAfter bounds how long Dagger may reuse a scan of the same image
+// with the same settings (default DefaultRescanAfter). Without a bound the
+// scan's exec, whose inputs never change for a digest, would be replayed
+// from Dagger's cache for as long as the cache keeps it: a CVE published
+// tomorrow, or an ignore entry past its expired_at, would never fail the
+// stage. The exec is keyed on the clock truncated to d, so a new window
+// scans again with the DB Trivy then fetches. d <= 0 scans on every call.
+func WithRescanAfter(d time.Duration) Option { return func(c *config) { c.rescanAfter = d } }
+
+// scanWindow names the window the scan belongs to: the same for every call
+// within it, a new one after it.
+func (c config) scanWindow() string {
+	now := c.now().UTC()
+	if c.rescanAfter <= 0 {
+		return now.Format(time.RFC3339Nano)
+	}
+	return now.Truncate(c.rescanAfter).Format(time.RFC3339)
+}
 
 // Finding is one vulnerability at or above the threshold.
 type Finding struct {
@@ -135,7 +159,7 @@ func Scan(ctx context.Context, client *dagger.Client, image string, opts ...Opti
 
 // ScanContainer scans a container's image, named name in the reports.
 func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Container, name string, opts ...Option) (*Result, error) {
-	c := config{image: DefaultImage, dbRepo: DefaultDBRepository, severities: []string{"HIGH", "CRITICAL"}, now: time.Now}
+	c := config{image: DefaultImage, dbRepo: DefaultDBRepository, severities: []string{"HIGH", "CRITICAL"}, now: time.Now, rescanAfter: DefaultRescanAfter}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -159,7 +183,8 @@ func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Conta
 	ctr := client.Container().From(c.image).
 		WithMountedCache("/trivy-cache", client.CacheVolume("slipway-trivy-cache")).
 		WithMountedFile("/image.tar", img.AsTarball()).
-		WithDirectory(out, client.Directory())
+		WithDirectory(out, client.Directory()).
+		WithEnvVariable("SLIPWAY_TRIVY_SCAN_WINDOW", c.scanWindow())
 	if c.ignore != nil {
 		ctr = ctr.WithMountedFile("/trivyignore.yaml", c.ignore)
 		args = append(args, "--ignorefile", "/trivyignore.yaml")
