@@ -7,6 +7,13 @@
 // gives the same bytes. That keeps the example's tests exact and its CI
 // free of network and secrets, while the metrics and the failure paths stay
 // those of the real service.
+//
+// The objects are written with types of the package's own (objects.go),
+// checked as Kubernetes checks them (validation.go, quantity.go), rather
+// than with k8s.io/api and apimachinery, which made up a third of the
+// service's binary. The tests hold every output to those libraries: strict
+// decoding into the k8s.io/api types, apimachinery's validation, and the
+// same bytes as the generator written with k8s.io/api (k8s_oracle_test.go).
 package manifest
 
 import (
@@ -18,13 +25,7 @@ import (
 	"slices"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v2"
 )
 
 // Request is what a client asks for: one workload, optionally exposed by a
@@ -109,8 +110,8 @@ func DefaultCatalog() Catalog {
 // a bad catalog fails the warm-up rather than a request.
 type quantities struct {
 	replicas int32
-	requests corev1.ResourceList
-	limits   corev1.ResourceList
+	requests map[string]quantity // by resource name: "cpu", "memory"
+	limits   map[string]quantity
 }
 
 // Template is the deterministic Generator. Build it with NewTemplate.
@@ -133,24 +134,24 @@ func NewTemplate(c Catalog) (*Template, error) {
 		if p.Replicas < 1 {
 			return nil, fmt.Errorf("manifest: profile %q: replicas must be at least 1, got %d", name, p.Replicas)
 		}
-		q := quantities{replicas: p.Replicas, requests: corev1.ResourceList{}, limits: corev1.ResourceList{}}
+		q := quantities{replicas: p.Replicas, requests: map[string]quantity{}, limits: map[string]quantity{}}
 		for _, f := range []struct {
 			field, value string
-			into         corev1.ResourceList
-			res          corev1.ResourceName
+			into         map[string]quantity
+			res          string
 		}{
-			{"cpuRequest", p.CPURequest, q.requests, corev1.ResourceCPU},
-			{"memoryRequest", p.MemoryRequest, q.requests, corev1.ResourceMemory},
-			{"cpuLimit", p.CPULimit, q.limits, corev1.ResourceCPU},
-			{"memoryLimit", p.MemoryLimit, q.limits, corev1.ResourceMemory},
+			{"cpuRequest", p.CPURequest, q.requests, "cpu"},
+			{"memoryRequest", p.MemoryRequest, q.requests, "memory"},
+			{"cpuLimit", p.CPULimit, q.limits, "cpu"},
+			{"memoryLimit", p.MemoryLimit, q.limits, "memory"},
 		} {
-			v, err := resource.ParseQuantity(f.value)
+			v, err := parseQuantity(f.value)
 			if err != nil {
 				return nil, fmt.Errorf("manifest: profile %q: %s %q: %w", name, f.field, f.value, err)
 			}
 			f.into[f.res] = v
 		}
-		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		for _, res := range []string{"cpu", "memory"} {
 			req, lim := q.requests[res], q.limits[res]
 			if req.Cmp(lim) > 0 {
 				return nil, fmt.Errorf("manifest: profile %q: %s request %s exceeds its limit %s", name, res, req.String(), lim.String())
@@ -184,55 +185,53 @@ func (t *Template) Generate(ctx context.Context, r Request) (Manifest, error) {
 	}
 	selector := map[string]string{"app.kubernetes.io/name": r.Name}
 
-	container := corev1.Container{
+	c := container{
 		Name:  r.Name,
 		Image: r.Image,
-		Resources: corev1.ResourceRequirements{
-			Requests: prof.requests.DeepCopy(),
-			Limits:   prof.limits.DeepCopy(),
+		Resources: resources{
+			Requests: prof.requests,
+			Limits:   prof.limits,
 		},
-		SecurityContext: &corev1.SecurityContext{
+		SecurityContext: &securityContext{
 			AllowPrivilegeEscalation: ptr(false),
 			ReadOnlyRootFilesystem:   ptr(true),
 			RunAsNonRoot:             ptr(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			Capabilities:             &capabilities{Drop: []string{"ALL"}},
 		},
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
-		container.Env = append(container.Env, corev1.EnvVar{Name: k, Value: r.Env[k]})
+		c.Env = append(c.Env, envVar{Name: k, Value: r.Env[k]})
 	}
 	if r.Port != 0 {
-		container.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: r.Port, Protocol: corev1.ProtocolTCP}}
+		c.Ports = []containerPort{{Name: "http", ContainerPort: r.Port, Protocol: "TCP"}}
 	}
 
-	objs := []any{&appsv1.Deployment{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
-		ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
+	objs := []any{&deployment{
+		typeMeta:   typeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta{Name: r.Name, Namespace: r.Namespace, Labels: labels},
+		Spec: deploymentSpec{
 			Replicas: ptr(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: selector},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					SecurityContext: &corev1.PodSecurityContext{
+			Selector: labelSelector{MatchLabels: selector},
+			Template: podTemplateSpec{
+				ObjectMeta: objectMeta{Labels: labels},
+				Spec: podSpec{
+					SecurityContext: &podSecurityContext{
 						RunAsNonRoot:   ptr(true),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						SeccompProfile: &seccompProfile{Type: "RuntimeDefault"},
 					},
-					Containers: []corev1.Container{container},
+					Containers: []container{c},
 				},
 			},
 		},
 	}}
 	list := []Object{{Kind: "Deployment", Name: r.Name}}
 	if r.Port != 0 {
-		objs = append(objs, &corev1.Service{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace, Labels: labels},
-			Spec: corev1.ServiceSpec{
+		objs = append(objs, &service{
+			typeMeta:   typeMeta{APIVersion: "v1", Kind: "Service"},
+			ObjectMeta: objectMeta{Name: r.Name, Namespace: r.Namespace, Labels: labels},
+			Spec: serviceSpec{
 				Selector: selector,
-				Ports: []corev1.ServicePort{{
-					Name: "http", Port: r.Port, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP,
-				}},
+				Ports:    []servicePort{{Name: "http", Port: r.Port, TargetPort: "http", Protocol: "TCP"}},
 			},
 		})
 		list = append(list, Object{Kind: "Service", Name: r.Name})
@@ -255,12 +254,12 @@ func (t *Template) Generate(ctx context.Context, r Request) (Manifest, error) {
 // validate fills the defaults into r and rejects what Kubernetes would.
 func (t *Template) validate(r *Request) error {
 	var errs []string
-	if msgs := validation.IsDNS1123Label(r.Name); len(msgs) > 0 {
+	if msgs := isDNS1123Label(r.Name); len(msgs) > 0 {
 		errs = append(errs, fmt.Sprintf("name %q: %s", r.Name, strings.Join(msgs, "; ")))
 	}
 	if r.Namespace == "" {
 		r.Namespace = "default"
-	} else if msgs := validation.IsDNS1123Label(r.Namespace); len(msgs) > 0 {
+	} else if msgs := isDNS1123Label(r.Namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Sprintf("namespace %q: %s", r.Namespace, strings.Join(msgs, "; ")))
 	}
 	if strings.TrimSpace(r.Image) == "" || strings.ContainsAny(r.Image, " \t\n") {
@@ -270,7 +269,7 @@ func (t *Template) validate(r *Request) error {
 		errs = append(errs, fmt.Sprintf("replicas %d: must be between 0 (profile default) and 100", r.Replicas))
 	}
 	if r.Port != 0 {
-		if msgs := validation.IsValidPortNum(int(r.Port)); len(msgs) > 0 {
+		if msgs := isValidPortNum(int(r.Port)); len(msgs) > 0 {
 			errs = append(errs, fmt.Sprintf("port %d: %s", r.Port, strings.Join(msgs, "; ")))
 		}
 	}
@@ -280,7 +279,7 @@ func (t *Template) validate(r *Request) error {
 		errs = append(errs, fmt.Sprintf("profile %q: unknown (have %s)", r.Profile, strings.Join(slices.Sorted(maps.Keys(t.profiles)), ", ")))
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
-		if msgs := validation.IsEnvVarName(k); len(msgs) > 0 {
+		if msgs := isEnvVarName(k); len(msgs) > 0 {
 			errs = append(errs, fmt.Sprintf("env %q: %s", k, strings.Join(msgs, "; ")))
 		}
 	}
@@ -312,24 +311,19 @@ func (t *Template) Warm(ctx context.Context) error {
 	return nil
 }
 
-// encode renders one object as YAML without its empty "status" (and the
-// empty "strategy" k8s.io/api would print), which a manifest never sets.
+// encode renders one object as YAML the way sigs.k8s.io/yaml does (JSON
+// first, so the json tags decide the keys, then YAML with sorted keys): the
+// bytes the service returned when it built the objects with k8s.io/api.
 func encode(o any) ([]byte, error) {
 	j, err := json.Marshal(o)
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	if err := json.Unmarshal(j, &m); err != nil {
+	var v any
+	if err := yaml.Unmarshal(j, &v); err != nil {
 		return nil, err
 	}
-	delete(m, "status")
-	if spec, ok := m["spec"].(map[string]any); ok {
-		if st, ok := spec["strategy"].(map[string]any); ok && len(st) == 0 {
-			delete(spec, "strategy")
-		}
-	}
-	return yaml.Marshal(m)
+	return yaml.Marshal(v)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -11,7 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 )
 
@@ -25,7 +28,10 @@ func newTemplate(t *testing.T) *Template {
 }
 
 // decode splits a generated manifest into its Deployment and, when there
-// is one, its Service, through the real k8s.io/api types.
+// is one, its Service, through the real k8s.io/api types, strictly (an
+// unknown or misspelt field fails), and runs apimachinery's checks of their
+// metadata and selector, with the name rules the API server applies to
+// each kind.
 func decode(t *testing.T, m Manifest) (*appsv1.Deployment, *corev1.Service) {
 	t.Helper()
 	docs := strings.Split(m.YAML, "---\n")
@@ -36,12 +42,22 @@ func decode(t *testing.T, m Manifest) (*appsv1.Deployment, *corev1.Service) {
 	if err := yaml.UnmarshalStrict([]byte(docs[0]), &d); err != nil {
 		t.Fatalf("document 0 is not a Deployment: %v\n%s", err, docs[0])
 	}
+	meta := field.NewPath("metadata")
+	errs := apivalidation.ValidateObjectMeta(&d.ObjectMeta, true, apivalidation.NameIsDNSSubdomain, meta)
+	errs = append(errs, metav1validation.ValidateLabelSelector(d.Spec.Selector, metav1validation.LabelSelectorValidationOptions{}, field.NewPath("spec", "selector"))...)
+	errs = append(errs, metav1validation.ValidateLabels(d.Spec.Template.Labels, field.NewPath("spec", "template", "metadata", "labels"))...)
+	if len(errs) > 0 {
+		t.Errorf("the Deployment does not validate: %v", errs.ToAggregate())
+	}
 	if len(docs) == 1 {
 		return &d, nil
 	}
 	var s corev1.Service
 	if err := yaml.UnmarshalStrict([]byte(docs[1]), &s); err != nil {
 		t.Fatalf("document 1 is not a Service: %v\n%s", err, docs[1])
+	}
+	if errs := apivalidation.ValidateObjectMeta(&s.ObjectMeta, true, apivalidation.NameIsDNS1035Label, meta); len(errs) > 0 {
+		t.Errorf("the Service does not validate: %v", errs.ToAggregate())
 	}
 	return &d, &s
 }
