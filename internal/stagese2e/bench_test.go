@@ -62,42 +62,44 @@ var (
 func coldEngine(b *testing.B) *enginetest.Engine {
 	b.Helper()
 	enginetest.Require(b)
-	coldOnce.Do(func() {
-		if os.Geteuid() != 0 {
-			coldErr = errNotRoot
-			return
-		}
-		inst, err := os.MkdirTemp("", "slipway-bench-engine-")
-		if err != nil {
-			coldErr = err
-			return
-		}
-		abs, _ := filepath.Abs(repo)
-		eng, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(abs))
-		if err == nil {
-			err = eng.Cached()
-		}
-		if err != nil {
-			coldErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		env, err := eng.Up(ctx)
-		if err != nil {
-			coldErr = fmt.Errorf("starting a throwaway engine: %w", err)
-			return
-		}
-		cold = &enginetest.Engine{Env: env}
-		coldStop = func() {
-			eng.Down(context.Background())
-			os.RemoveAll(inst)
-		}
-	})
+	coldOnce.Do(func() { cold, coldStop, coldErr = startColdEngine() })
 	if coldErr != nil {
 		e2e.Unavailable(b, coldErr)
 	}
 	return cold
+}
+
+// startColdEngine starts a throwaway engine with an empty state and
+// returns it with the function that stops it and removes its state.
+func startColdEngine() (*enginetest.Engine, func(), error) {
+	if os.Geteuid() != 0 {
+		return nil, nil, errNotRoot
+	}
+	inst, err := os.MkdirTemp("", "slipway-bench-engine-")
+	if err != nil {
+		return nil, nil, err
+	}
+	abs, _ := filepath.Abs(repo)
+	eng, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(abs))
+	if err == nil {
+		err = eng.Cached()
+	}
+	if err != nil {
+		os.RemoveAll(inst)
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	env, err := eng.Up(ctx)
+	if err != nil {
+		os.RemoveAll(inst)
+		return nil, nil, fmt.Errorf("starting a throwaway engine: %w", err)
+	}
+	stop := func() {
+		eng.Down(context.Background())
+		os.RemoveAll(inst)
+	}
+	return &enginetest.Engine{Env: env}, stop, nil
 }
 
 func TestMain(m *testing.M) {
@@ -115,6 +117,28 @@ func BenchmarkColdModuleLoad(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		timeDagger(b, e, repo, "functions")
+	}
+}
+
+// BenchmarkColdTrivialModuleLoad is the baseline of
+// BenchmarkColdModuleLoad: the first load of a Go module with one function
+// returning a string (testdata/trivialmodule), on its own throwaway engine
+// with an empty state. What the Go SDK costs every module: its image, the
+// codegen, and its own dependencies (gRPC, OpenTelemetry) compiled once.
+func BenchmarkColdTrivialModuleLoad(b *testing.B) {
+	enginetest.Require(b)
+	e, stop, err := startColdEngine()
+	if err != nil {
+		e2e.Unavailable(b, err)
+	}
+	defer stop()
+	dir, err := filepath.Abs(filepath.Join("testdata", "trivialmodule"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timeDagger(b, e, dir, "functions")
 	}
 }
 

@@ -168,6 +168,18 @@ func TestCi(t *testing.T) {
 		}
 	}
 	mustCall(t, append(args, "check")...)
+	if !strings.Contains(out, "scan evidence not recorded: the image is only in this session's registry") {
+		t.Errorf("summary does not say why the scan evidence was not recorded:\n%s", out)
+	}
+
+	// Pushed to a registry, the scan is recorded next to the image, as
+	// security-trivy records it, for production's gate. The stages are
+	// cached from the call above; publish and the evidence run again.
+	pushed := append([]string{"ci", "--source=.", "--repository=" + daggertest.Registry + "/slipway-e2e/ci", "--insecure"}, args[2:]...)
+	out = mustCall(t, append(pushed, "summary")...)
+	if !strings.Contains(out, "scan evidence recorded") || strings.Contains(out, "not recorded") {
+		t.Errorf("summary does not say the scan evidence was recorded:\n%s", out)
+	}
 }
 
 // TestDaggerCheck runs the module's +check functions with `dagger check`.

@@ -1,0 +1,3 @@
+module dagger/trivial
+
+go 1.25.0
