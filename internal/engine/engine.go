@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // Pinned versions. Changing one rebuilds only what depends on it, because
@@ -181,6 +182,28 @@ func (e *Engine) path(elem ...string) string {
 func (e *Engine) SocketPath() string { return e.path("run", "engine.sock") }
 
 func (e *Engine) pidFile() string { return e.path("run", "unshare.pid") }
+
+// Namespace opens the network namespace of the engine that env names,
+// where its registry mirror listens on 127.0.0.1:5000. With
+// hostport.DialerIn, a root process on the host reaches what the engine
+// sees, e.g. to read back what a pipeline pushed.
+func Namespace(env Env) (*os.File, error) {
+	sock, ok := strings.CutPrefix(env.RunnerHost, "unix://")
+	if !ok {
+		return nil, fmt.Errorf("engine: runner host %q is not a local socket", env.RunnerHost)
+	}
+	// The socket and the pid file live side by side in the instance's run
+	// directory (SocketPath, pidFile).
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(sock), "unshare.pid"))
+	if err != nil {
+		return nil, fmt.Errorf("engine: no running engine at %s: %w", sock, err)
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%s/ns/net", strings.TrimSpace(string(b))))
+	if err != nil {
+		return nil, fmt.Errorf("engine: its network namespace: %w", err)
+	}
+	return f, nil
+}
 
 // EnvFile is the instance's copy of the environment to export.
 func (e *Engine) EnvFile() string { return e.path("engine.env") }

@@ -2,6 +2,7 @@ package shimrun_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -154,5 +155,68 @@ func TestRepoFullName(t *testing.T) {
 		if got := (&shimrun.Repo{Remote: remote}).FullName(); got != want {
 			t.Errorf("FullName(%q) = %q, want %q", remote, got, want)
 		}
+	}
+}
+
+// The stand-in for actions/upload-artifact keeps the files, with their
+// relative paths, under $SLIPWAY_ACT_ARTIFACTS/<name>, as GitHub keeps an
+// artifact after act has deleted the job's work tree.
+func TestUploadArtifactStandIn(t *testing.T) {
+	dir := t.TempDir()
+	const uses = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
+	if _, err := shimrun.StandInActions([]byte("jobs:\n  a:\n    steps:\n      - uses: "+uses+"\n"), dir); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "actions", "upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02", "action.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs map[string]any
+		Runs   struct {
+			Using string
+			Steps []struct {
+				Shell string
+				Env   map[string]string
+				Run   string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(data, &action); err != nil {
+		t.Fatalf("action.yml: %v\n%s", err, data)
+	}
+	if action.Runs.Using != "composite" || len(action.Runs.Steps) != 1 || action.Inputs["path"] == nil || action.Inputs["name"] == nil {
+		t.Fatalf("action.yml:\n%s", data)
+	}
+	step := action.Runs.Steps[0]
+	if step.Env["SLIPWAY_PATHS"] != "${{ inputs.path }}" || step.Env["SLIPWAY_NAME"] != "${{ inputs.name }}" {
+		t.Errorf("step env %v does not pass the inputs", step.Env)
+	}
+
+	// Run its script as act would, in a job's work tree.
+	work := t.TempDir()
+	for _, f := range []string{"reports/unit/junit.xml", "reports/unit/coverage.xml", "other/x"} {
+		os.MkdirAll(filepath.Join(work, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(work, f), []byte(f), 0o644)
+	}
+	store := filepath.Join(t.TempDir(), "artifacts")
+	cmd := exec.Command(step.Shell, "-c", step.Run)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "SLIPWAY_NAME=unit", "SLIPWAY_PATHS=reports/unit/junit.xml\nreports/unit/\nreports/missing.xml\n",
+		shimrun.ArtifactsEnv+"="+store)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the stand-in's script: %v\n%s", err, out)
+	}
+	for _, f := range []string{"reports/unit/junit.xml", "reports/unit/coverage.xml"} {
+		if b, err := os.ReadFile(filepath.Join(store, "unit", f)); err != nil || string(b) != f {
+			t.Errorf("artifact file %s: %q, %v", f, b, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(store, "unit", "other")); err == nil {
+		t.Error("a file outside the artifact's paths was kept")
+	}
+	if !strings.Contains(string(out), "warning: no files at reports/missing.xml") {
+		t.Errorf("a missing path is not warned about:\n%s", out)
 	}
 }

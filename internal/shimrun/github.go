@@ -110,6 +110,9 @@ runs:
       run: |
         echo "slipway stand-in action: %[1]s"
 `, uses)
+		if parts[0] == "actions" && parts[1] == "upload-artifact" && len(parts) == 2 {
+			action = uploadArtifactStandIn(uses)
+		}
 		if err := os.WriteFile(filepath.Join(actionDir, "action.yml"), []byte(action), 0o644); err != nil {
 			return nil, fmt.Errorf("act: stand-in action: %w", err)
 		}
@@ -120,6 +123,47 @@ runs:
 		}
 	}
 	return args, nil
+}
+
+// ArtifactsEnv names the directory where the stand-in for
+// actions/upload-artifact copies each artifact's files, as
+// $ArtifactsEnv/<name>/<path>: act deletes a host job's work tree when the
+// job ends, and GitHub would keep the artifact.
+const ArtifactsEnv = "SLIPWAY_ACT_ARTIFACTS"
+
+// uploadArtifactStandIn is a local actions/upload-artifact: it copies the
+// files of its path input (one path per line, files or directories) under
+// $ArtifactsEnv/<name>/, keeping their relative paths, and warns about a
+// path that does not exist, as if-no-files-found: warn does.
+func uploadArtifactStandIn(uses string) string {
+	return fmt.Sprintf(`name: slipway stand-in for %[1]s
+description: Replaces %[1]s in runner tests; keeps the files under $%[2]s/<name>.
+inputs:
+  name:
+    default: artifact
+  path:
+    required: true
+  retention-days:
+    required: false
+  if-no-files-found:
+    required: false
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        SLIPWAY_NAME: ${{ inputs.name }}
+        SLIPWAY_PATHS: ${{ inputs.path }}
+      run: |
+        echo "slipway stand-in action: %[1]s ($SLIPWAY_NAME)"
+        [ -n "${%[2]s:-}" ] || exit 0
+        dest="$%[2]s/$SLIPWAY_NAME"
+        mkdir -p "$dest"
+        while IFS= read -r p; do
+          [ -n "$p" ] || continue
+          if [ -e "$p" ]; then cp -R --parents "${p%%/}" "$dest/"; else echo "warning: no files at $p"; fi
+        done <<< "$SLIPWAY_PATHS"
+`, uses, ArtifactsEnv)
 }
 
 // runsOnLabels returns every runs-on label of the workflow, sorted.
@@ -181,6 +225,7 @@ func (g GitHub) Run(ctx context.Context, run Run) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("act: %w", err)
 	}
+	env = append(env, ArtifactsEnv+"="+filepath.Join(run.TempDir, "artifacts"))
 	args, err := g.Args(run)
 	if err != nil {
 		return nil, err

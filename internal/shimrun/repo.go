@@ -67,6 +67,9 @@ func (r *Repo) FullName() string {
 	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
 }
 
+// commitDate is the author and committer date of every Repo's commit.
+const commitDate = "2026-01-01T00:00:00Z"
+
 // defaultBranch is the branch origin/HEAD points at in every Repo.
 const defaultBranch = "main"
 
@@ -96,7 +99,10 @@ func NewRepo(ctx context.Context, dir, remote string, files map[string][]byte, r
 		cmd.Dir = dir
 		// No user or system configuration: hooks, signing or templates
 		// of the machine must not change what the test sees.
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		// Fixed dates: the same files give the same commit, so runs of two
+		// runners in two repositories build the same revision (and digest).
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_AUTHOR_DATE="+commitDate, "GIT_COMMITTER_DATE="+commitDate)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("repo: git %s: %w\n%s", strings.Join(args, " "), err, out)
