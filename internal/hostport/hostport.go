@@ -1,6 +1,7 @@
 // Package hostport forwards TCP ports of the host into another network
 // namespace: a listener in the namespace, and for each connection a socket
-// dialled in the host's namespace.
+// dialled in the host's namespace. It also creates single sockets in
+// another namespace: DialerIn's connections and ListenIn's listeners.
 //
 // Why: slipway's engine runs in a private network namespace, so its
 // containers cannot reach services on the host's loopback, such as the
@@ -37,44 +38,66 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // the host). The calling process needs CAP_SYS_ADMIN.
 func DialerIn(ns *os.File) DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		type result struct {
-			c   net.Conn
-			err error
-		}
-		// A goroutine of its own: if restoring the thread's namespace fails,
-		// it exits with its thread still locked, and the runtime then
-		// discards the thread instead of reusing it in the wrong namespace.
-		done := make(chan result, 1)
-		go func() {
-			runtime.LockOSThread()
-			orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-			if err != nil {
-				runtime.UnlockOSThread()
-				done <- result{nil, fmt.Errorf("hostport: opening this thread's network namespace: %w", err)}
-				return
-			}
-			defer orig.Close()
-			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-				runtime.UnlockOSThread()
-				done <- result{nil, fmt.Errorf("hostport: entering the host's network namespace: %w", err)}
-				return
-			}
+		return inNamespace(ns, func() (net.Conn, error) {
 			var d net.Dialer
-			c, derr := d.DialContext(ctx, network, addr)
-			if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-				// Thread stays locked: the runtime drops it at goroutine exit.
-				if c != nil {
-					c.Close()
-				}
-				done <- result{nil, fmt.Errorf("hostport: returning to the namespace: %w", err)}
-				return
-			}
-			runtime.UnlockOSThread()
-			done <- result{c, derr}
-		}()
-		r := <-done
-		return r.c, r.err
+			return d.DialContext(ctx, network, addr)
+		})
 	}
+}
+
+// ListenIn listens on addr in the network namespace ns: the listening
+// socket belongs to ns for its whole life, while Accept and the accepted
+// connections work from any goroutine of this process. A test on the host
+// uses it to serve something only the engine and its containers can reach,
+// such as a registry that requires a password. The calling process needs
+// CAP_SYS_ADMIN.
+func ListenIn(ns *os.File, network, addr string) (net.Listener, error) {
+	return inNamespace(ns, func() (net.Listener, error) {
+		return net.Listen(network, addr)
+	})
+}
+
+// inNamespace runs create on an OS thread switched to the network
+// namespace ns, and switches the thread back before any other goroutine
+// can run on it: only the socket create makes stays in ns.
+func inNamespace[T io.Closer](ns *os.File, create func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	// A goroutine of its own: if restoring the thread's namespace fails,
+	// it exits with its thread still locked, and the runtime then
+	// discards the thread instead of reusing it in the wrong namespace.
+	done := make(chan result, 1)
+	go func() {
+		var zero T
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{zero, fmt.Errorf("hostport: opening this thread's network namespace: %w", err)}
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{zero, fmt.Errorf("hostport: entering the network namespace %s: %w", ns.Name(), err)}
+			return
+		}
+		v, cerr := create()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Thread stays locked: the runtime drops it at goroutine exit.
+			if cerr == nil {
+				v.Close()
+			}
+			done <- result{zero, fmt.Errorf("hostport: returning to the namespace: %w", err)}
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- result{v, cerr}
+	}()
+	r := <-done
+	return r.v, r.err
 }
 
 // Forward accepts connections on l until it is closed or ctx ends, and

@@ -20,11 +20,33 @@ import (
 // namespace (see TestMain).
 const childEnv = "HOSTPORT_TEST_CHILD"
 
+// dialEnv makes the test binary a client instead: it dials the address in
+// this variable and copies what it reads to stdout. Run under nsenter, it
+// is a client inside another namespace that owes nothing to this package.
+const dialEnv = "HOSTPORT_TEST_DIAL"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(child())
 	}
+	if addr := os.Getenv(dialEnv); addr != "" {
+		os.Exit(dialChild(addr))
+	}
 	os.Exit(m.Run())
+}
+
+func dialChild(addr string) int {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	if _, err := io.Copy(os.Stdout, c); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 // child runs in a fresh network namespace: it brings loopback up, listens
@@ -105,6 +127,7 @@ func TestDialerInReachesAnotherNamespace(t *testing.T) {
 			t.Fatalf("dial %d: got %q", i, got)
 		}
 	}
+	assertThreadsHome(t)
 	// Our own namespace has no such server (the child's port is free here
 	// unless something else took it, in which case it does not greet).
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -114,6 +137,153 @@ func TestDialerInReachesAnotherNamespace(t *testing.T) {
 			t.Fatalf("a plain dial reached the other namespace: threads were left in it")
 		}
 	}
+}
+
+// dialFrom dials addr from inside the network namespace ns with a child
+// process that nsenter put there, and returns what the server sent.
+func dialFrom(t *testing.T, ns *os.File, addr string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		e2e.Unavailable(t, errors.New("nsenter is not installed (util-linux)"))
+	}
+	cmd := exec.Command("nsenter", "--net="+ns.Name(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), dialEnv+"="+addr)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// ListenIn's listener is reachable from inside the other namespace, by a
+// process that shares nothing with this one but the namespace, and not
+// from this process's own namespace; afterwards this process's sockets
+// are back in its own namespace.
+func TestListenInServesInAnotherNamespace(t *testing.T) {
+	ns, childPort := startChild(t)
+	var listeners []net.Listener
+	for i := 0; i < 20; i++ {
+		l, err := ListenIn(ns, "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen %d in the namespace: %v", i, err)
+		}
+		t.Cleanup(func() { l.Close() })
+		listeners = append(listeners, l)
+	}
+	// Served from an ordinary goroutine: Accept needs no namespace switch.
+	l := listeners[len(listeners)-1]
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, "hello from the listener")
+			c.Close()
+		}
+	}()
+	addr := l.Addr().String()
+	assertThreadsHome(t)
+
+	got, err := dialFrom(t, ns, addr)
+	if err != nil || got != "hello from the listener\n" {
+		t.Fatalf("a client in the namespace dialling %s: got %q, %v", addr, got, err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(got), "listener") {
+			t.Fatalf("a plain dial of %s reached the listener: it was created in this process's namespace", addr)
+		}
+	}
+
+	// Our threads are back home: a plain listener is ours, and the
+	// child's server stays out of reach.
+	own, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	if got, err := dialFrom(t, ns, own.Addr().String()); err == nil && got != "" {
+		t.Fatalf("a client in the namespace reached a plain listener: %q", got)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", childPort), time.Second); err == nil {
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(got), "namespace") {
+			t.Fatalf("a plain dial reached the other namespace: threads were left in it")
+		}
+	}
+}
+
+// ListenIn fails on an address that only this process's namespace has
+// (a global address of the host: the new namespace has only loopback), and
+// the failure leaves no thread behind in the other namespace.
+func TestListenInErrors(t *testing.T) {
+	ns, childPort := startChild(t)
+	host := hostAddress(t)
+	own, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("listening on the host's %s here: %v", host, err)
+	}
+	own.Close()
+	for i := 0; i < 20; i++ {
+		l, err := ListenIn(ns, "tcp", net.JoinHostPort(host, "0"))
+		if err == nil {
+			l.Close()
+			t.Fatalf("ListenIn(%s) in a namespace without that address succeeded", host)
+		}
+	}
+	assertThreadsHome(t)
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", childPort), time.Second); err == nil {
+		got, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(got), "namespace") {
+			t.Fatalf("a plain dial reached the other namespace after failed listens")
+		}
+	}
+}
+
+// assertThreadsHome fails unless every thread of this process is in the
+// process's own network namespace: a thread left in another one would
+// put some later, unrelated socket there.
+func assertThreadsHome(t *testing.T) {
+	t.Helper()
+	home, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		ns, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net")
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		if ns != home {
+			t.Fatalf("thread %s is in %s, not in the process's %s", task.Name(), ns, home)
+		}
+	}
+}
+
+// hostAddress returns a global unicast address of this namespace.
+func hostAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this namespace has no global address to tell it from a new one")
+	return ""
 }
 
 // Forward joins both directions and passes a half-close through, so a
