@@ -13,7 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,7 +56,8 @@ func run() error {
 	repo := flag.String("repo", "..", "the repository root, where the jobs run")
 	out := flag.String("out", "../.slipway/demo", "where to write the pipeline drawing")
 	registry := flag.String("registry", "10.87.0.1:5000", "the plain-HTTP registry the engine's containers reach: `make engine`'s mirror, where the demo pushes the image and finds the Trivy DB")
-	kubeconfigPath := flag.String("kubeconfig", "../.slipway/cluster/kubeconfig", "the local cluster's kubeconfig, written by `make cluster`")
+	kubeconfigPath := flag.String("kubeconfig", "../.slipway/cluster/kubeconfig", "the local cluster's kubeconfig, written by `make cluster`; the demo creates the deploy namespaces with it")
+	engineKubeconfigPath := flag.String("engine-kubeconfig", "../.slipway/cluster/kubeconfig-engine", "the same cluster as the engine's containers reach it (https://10.87.0.1:16443), written by `make cluster`: the deploy jobs' KUBECONFIG_STAGING and KUBECONFIG_PRODUCTION")
 	flag.Parse()
 
 	if os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST") == "" {
@@ -91,19 +91,18 @@ func run() error {
 		local.WithEnv("TRIVY_DB_REPOSITORY", *registry+"/aquasecurity/trivy-db:2"),
 		local.WithEnv("TRIVY_DB_INSECURE", "true"),
 	)
-	kubeconfig, _ := os.ReadFile(*kubeconfigPath)
-	for _, s := range demoSecrets(p, kubeconfig, *kubeconfigPath) {
+	// The deploy jobs run their CI lines unchanged: the engine forwards the
+	// local API server's port into its network (make engine), so the
+	// kubeconfig naming 10.87.0.1 works from inside, as a CI runner's
+	// cluster would.
+	engineKubeconfig, _ := os.ReadFile(*engineKubeconfigPath)
+	for _, s := range demoSecrets(p, engineKubeconfig, *engineKubeconfigPath) {
 		opts = append(opts, s)
 	}
-	if len(kubeconfig) > 0 {
-		// The engine cannot reach the host's loopback, where the local API
-		// server listens: the deploys get a tunnel to it, this machine only.
-		server, err := prepareCluster(kubeconfig)
-		if err != nil {
+	if kubeconfig, err := os.ReadFile(*kubeconfigPath); err == nil {
+		if err := prepareCluster(kubeconfig); err != nil {
 			return err
 		}
-		tunnel := pipeline.String("cluster", "tcp://"+server)
-		opts = append(opts, local.WithExtraArgs("deploy-staging", tunnel), local.WithExtraArgs("deploy-production", tunnel))
 	}
 	if *approve != "" {
 		opts = append(opts, local.Approve(strings.Split(*approve, ",")...))
@@ -261,28 +260,23 @@ func trim(s string, n int) string {
 var demoNamespaces = []string{"mts-deploy-ai-staging", "mts-deploy-ai"}
 
 // prepareCluster creates the deploys' namespaces in the local cluster when
-// they are missing (a real cluster's platform team would have), and returns
-// the API server's host:port for the tunnel.
-func prepareCluster(kubeconfig []byte) (string, error) {
+// they are missing (a real cluster's platform team would have).
+func prepareCluster(kubeconfig []byte) error {
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
-		return "", fmt.Errorf("reading the local cluster's kubeconfig: %w", err)
-	}
-	u, err := url.Parse(cfg.Host)
-	if err != nil {
-		return "", fmt.Errorf("the local cluster's server %q: %w", cfg.Host, err)
+		return fmt.Errorf("reading the local cluster's kubeconfig: %w", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return "", err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, ns := range demoNamespaces {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return "", fmt.Errorf("creating namespace %s in the local cluster (is it running? make cluster): %w", ns, err)
+			return fmt.Errorf("creating namespace %s in the local cluster (is it running? make cluster): %w", ns, err)
 		}
 	}
-	return u.Host, nil
+	return nil
 }
