@@ -104,13 +104,19 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 	}
 	ensureNamespaces(t, cl)
 
+	// Production starts empty, so that only an approved job can put the
+	// service there.
+	deleteDeployment(t, cl, namespaces[1])
+
 	var runs []*run
 	var sha string
 	for _, r := range []struct {
 		runner shimrun.Runner
-		manual []string
+		// gated: production waits for a person (GitLab's manual job), who
+		// then starts it in a second run.
+		gated bool
 	}{
-		{runner: shimrun.GitLab{Tool: gitlab}, manual: []string{"deploy:production"}},
+		{runner: shimrun.GitLab{Tool: gitlab}, gated: true},
 		{runner: shimrun.GitHub{Tool: act, Workflow: ".github/workflows/ci.yml"}},
 	} {
 		who := r.runner.Name()
@@ -120,28 +126,34 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 			t.Fatal(err)
 		}
 		sha = repo.SHA
-		res, err := r.runner.Run(ctx, shimrun.Run{
+		spec := shimrun.Run{
 			Repo:      repo,
 			DaggerDir: eng.Env.BinDir,
 			Env:       engineVars(eng),
 			Secrets:   secrets,
 			Variables: variables(who),
-			Manual:    r.manual,
 			TempDir:   dir,
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", who, err)
 		}
-		t.Logf("%s: exit %d in %s", who, res.ExitCode, res.Duration.Round(time.Second))
-		if res.ExitCode != 0 {
-			t.Fatalf("%s: the pipeline failed (exit %d):\n%s", who, res.ExitCode, tail(res.Output))
-		}
+		res := runPipeline(t, ctx, r.runner, spec)
 		ran := &run{name: who, output: res.Output, dirs: []string{dir}}
 		ran.results = collect(t, who, dir, repository(who), res.Output)
+		assertDeployed(t, cl, namespaces[0], ran.results.image)
+		if r.gated {
+			// The push stops at the gate: nothing reached production.
+			if strings.Contains(string(res.Output), "namespace "+namespaces[1]+",") {
+				t.Errorf("%s: production deployed without its manual job being started", who)
+			}
+			assertNotDeployed(t, cl, namespaces[1])
+			// A person starts the manual job; it takes IMAGE_REF from the
+			// build job's artifacts of the run above.
+			spec.Manual, spec.Jobs = []string{"deploy:production"}, []string{"deploy:production"}
+			res = runPipeline(t, ctx, r.runner, spec)
+			ran.output = append(ran.output, res.Output...)
+		}
 		// Both deploys ran, with the digest the build job pushed.
 		for _, ns := range namespaces {
-			if !strings.Contains(string(res.Output), "namespace "+ns) {
-				t.Errorf("%s: no deploy to namespace %s in the output:\n%s", who, ns, tail(res.Output))
+			if !strings.Contains(string(ran.output), "namespace "+ns+",") {
+				t.Errorf("%s: no deploy to namespace %s in the output:\n%s", who, ns, tail(ran.output))
 			}
 			assertDeployed(t, cl, ns, ran.results.image)
 		}
@@ -211,6 +223,19 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 	}
 	images := scanImages(t, ctx, eng, scanner, runs)
 	found = append(found, images...)
+	// A leak planted where the runs wrote must be the one finding the
+	// walk adds: the search reaches those trees.
+	planted := filepath.Join(runs[0].dirs[0], "planted-leak.log")
+	if err := os.WriteFile(planted, []byte("token="+password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPlant, err := scanner.Dir(runs[0].dirs[0], secretscan.Skip(".git"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(withPlant, func(f secretscan.Finding) bool { return strings.HasSuffix(f.Where, "planted-leak.log") }) {
+		t.Errorf("a password planted in %s was not found: the search does not reach the runs' files", planted)
+	}
 	if err := found.Err(); err != nil {
 		t.Error(err)
 	}
@@ -290,6 +315,43 @@ func ensureNamespaces(t *testing.T, cl *clustertest.Cluster) {
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatalf("namespace %s: %v", ns, err)
 		}
+	}
+}
+
+// runPipeline runs spec on r and fails the test unless the pipeline
+// succeeded.
+func runPipeline(t *testing.T, ctx context.Context, r shimrun.Runner, spec shimrun.Run) *shimrun.Result {
+	t.Helper()
+	res, err := r.Run(ctx, spec)
+	if err != nil {
+		t.Fatalf("%s: %v", r.Name(), err)
+	}
+	what := "the pipeline"
+	if len(spec.Jobs) > 0 {
+		what = strings.Join(spec.Jobs, ", ")
+	}
+	t.Logf("%s, %s: exit %d in %s", r.Name(), what, res.ExitCode, res.Duration.Round(time.Second))
+	if res.ExitCode != 0 {
+		t.Fatalf("%s: %s failed (exit %d):\n%s", r.Name(), what, res.ExitCode, tail(res.Output))
+	}
+	return res
+}
+
+// deleteDeployment removes the service from ns, if it is there.
+func deleteDeployment(t *testing.T, cl *clustertest.Cluster, ns string) {
+	t.Helper()
+	err := cl.Client.AppsV1().Deployments(ns).Delete(context.Background(), deploymentName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatalf("deleting Deployment %s/%s: %v", ns, deploymentName, err)
+	}
+}
+
+// assertNotDeployed checks that the service is not in ns.
+func assertNotDeployed(t *testing.T, cl *clustertest.Cluster, ns string) {
+	t.Helper()
+	_, err := cl.Client.AppsV1().Deployments(ns).Get(context.Background(), deploymentName, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("Deployment %s/%s: want none before approval, got err=%v", ns, deploymentName, err)
 	}
 }
 

@@ -61,7 +61,7 @@ func (GitLab) Args(run Run) []string {
 	for _, j := range run.Manual {
 		args = append(args, "--manual", j)
 	}
-	return args
+	return append(args, run.Jobs...)
 }
 
 // Run implements Runner.

@@ -35,6 +35,11 @@ type Run struct {
 	// Manual names manual jobs to run as if someone started them. Only
 	// gitlab-ci-local has manual jobs; act ignores it.
 	Manual []string
+	// Jobs, when set, runs only these jobs (gitlab-ci-local's job
+	// arguments), as a person starts one job of a pipeline that already
+	// ran in the same Repo: the jobs' needs are not run again, and their
+	// outputs come from the earlier run's artifacts. Only gitlab-ci-local.
+	Jobs []string
 	// Fail names Dagger functions the stand-in makes fail.
 	Fail []string
 	// TempDir holds the log, the HOME of the run and the runner's scratch
