@@ -112,7 +112,9 @@ func Service(client *dagger.Client, opts ...Option) *dagger.Service {
 
 // Push pushes img to ref (repository[:tag]) and returns
 // repository@sha256:digest. A wrong password fails before any blob is
-// uploaded, with the registry's answer in the error.
+// uploaded, with an error that names the registry and the user, says
+// whether anything was written, and says to check the password or token
+// secret (never the password itself).
 func Push(ctx context.Context, client *dagger.Client, img *dagger.Container, ref string, opts ...Option) (string, error) {
 	c := newConfig(opts)
 	ctr := tool(client, c).
@@ -134,17 +136,59 @@ func Push(ctx context.Context, client *dagger.Client, img *dagger.Container, ref
 	}
 	if code != 0 {
 		stderr, _ := ctr.Stderr(ctx)
-		msg := strings.TrimSpace(stderr)
-		if strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "401") {
-			return "", fmt.Errorf("ociregistry: pushing %s as %q: the registry refused the credentials; nothing was pushed: %s", ref, c.user, msg)
-		}
-		return "", fmt.Errorf("ociregistry: pushing %s: %s", ref, msg)
+		return "", pushError(ref, c.user, code, stderr)
 	}
 	out, err := ctr.Stdout(ctx)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimSpace(out), nil
+}
+
+// The tool's exit codes for a registry's 401 and 403, before and after it
+// had accepted uploads (cmd/ociregistry).
+const (
+	exitUnauthorized             = 3
+	exitDenied                   = 4
+	exitUnauthorizedAfterUploads = 5
+	exitDeniedAfterUploads       = 6
+)
+
+// pushError says why the tool's push of ref as user failed: for a refusal
+// of the credentials, which registry refused whom, what reached it, and
+// what to check, in one line a person reads at the end of a failed CI job.
+// The tool prints only the registry's own messages then; for other
+// failures, its error.
+func pushError(ref, user string, code int, stderr string) error {
+	host := registryHost(ref)
+	says := ""
+	if msg := strings.Join(strings.Fields(stderr), " "); msg != "" {
+		says = " (the registry says: " + msg + ")"
+	}
+	written := "nothing was pushed"
+	if code == exitUnauthorizedAfterUploads || code == exitDeniedAfterUploads {
+		written = "it had accepted blob uploads, but no manifest or tag was written"
+	}
+	switch {
+	case (code == exitUnauthorized || code == exitUnauthorizedAfterUploads) && user == "":
+		return fmt.Errorf("ociregistry: pushing %s: registry %s requires authentication (401 Unauthorized)%s; %s. Give a username and a password or token secret", ref, host, says, written)
+	case code == exitUnauthorized || code == exitUnauthorizedAfterUploads:
+		return fmt.Errorf("ociregistry: pushing %s: registry %s refused the credentials of user %q (401 Unauthorized)%s; %s. Check the password or token secret and the username", ref, host, user, says, written)
+	case code == exitDenied || code == exitDeniedAfterUploads:
+		return fmt.Errorf("ociregistry: pushing %s: registry %s denied user %q (403 Forbidden)%s; %s. The credentials are valid: check the user's or token's push permission on the repository", ref, host, user, says, written)
+	}
+	return fmt.Errorf("ociregistry: pushing %s: %s", ref, strings.TrimSpace(stderr))
+}
+
+// registryHost returns the registry part of ref, as the tool resolves it
+// (go-containerregistry's rule: a first component with a dot or a port, or
+// localhost, is a host; otherwise the image is on Docker Hub).
+func registryHost(ref string) string {
+	first, _, ok := strings.Cut(ref, "/")
+	if ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return first
+	}
+	return "index.docker.io"
 }
 
 // Repositories lists the repositories a registry holds (its catalog).

@@ -31,8 +31,16 @@ func TestPush(t *testing.T) {
 	}
 
 	_, err = ociregistry.Push(ctx, c, imgs[0], "registry:5000/team/wrong", append(on, ociregistry.WithAuth("ci", wrong))...)
-	if err == nil || !strings.Contains(err.Error(), "refused the credentials") {
-		t.Fatalf("push with a wrong password: err = %v, want the registry's refusal", err)
+	if err == nil {
+		t.Fatal("push with a wrong password succeeded")
+	}
+	for _, want := range []string{`registry registry:5000 refused the credentials of user "ci"`, "401 Unauthorized", "nothing was pushed", "Check the password or token secret"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("push with a wrong password: the error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "not-it") {
+		t.Errorf("the error contains the password: %v", err)
 	}
 
 	ref, err := ociregistry.Push(ctx, c, imgs[0], "registry:5000/team/right", append(on, ociregistry.WithAuth("ci", right))...)

@@ -8,29 +8,77 @@
 //
 // push and list read REGISTRY_USERNAME and REGISTRY_PASSWORD, and talk plain
 // HTTP to hosts listed in REGISTRY_INSECURE (comma-separated).
+//
+// When the registry answers 401 or 403, the tool exits with one of the
+// exit codes below and prints only the registry's own error messages, if
+// any, so that the library can say what went wrong without guessing from
+// text, and whether the registry had accepted uploads before it refused.
 package main
 
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// The exit codes pipeline/ociregistry's Push reads (keep them in step).
+const (
+	exitUnauthorized = 3 // 401 before any upload: the credentials are missing or wrong
+	exitDenied       = 4 // 403 before any upload: valid credentials without the permission
+	// The same refusals after the registry had accepted uploads: blobs
+	// may be stored, but no manifest or tag was written.
+	exitUnauthorizedAfterUploads = 5
+	exitDeniedAfterUploads       = 6
+)
+
+// writes counts the requests the registry accepted that change it.
+var writes countingTransport
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "ociregistry:", err)
-		os.Exit(1)
+	err := run(os.Args[1:])
+	if err == nil {
+		return
 	}
+	if code, says, ok := refusal(err, writes.n.Load()); ok {
+		fmt.Fprintln(os.Stderr, says)
+		os.Exit(code)
+	}
+	fmt.Fprintln(os.Stderr, "ociregistry:", err)
+	os.Exit(1)
+}
+
+// refusal returns the exit code and the registry's own messages when err is
+// the registry's 401 or 403, given how many writes it had accepted.
+func refusal(err error, accepted int64) (code int, says string, ok bool) {
+	var terr *transport.Error
+	if !errors.As(err, &terr) || (terr.StatusCode != http.StatusUnauthorized && terr.StatusCode != http.StatusForbidden) {
+		return 0, "", false
+	}
+	var msgs []string
+	for _, d := range terr.Errors {
+		msgs = append(msgs, d.String())
+	}
+	code = exitUnauthorized
+	if terr.StatusCode == http.StatusForbidden {
+		code = exitDenied
+	}
+	if accepted > 0 {
+		code += exitUnauthorizedAfterUploads - exitUnauthorized
+	}
+	return code, strings.Join(msgs, "; "), true
 }
 
 func run(args []string) error {
@@ -51,9 +99,12 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", args[1], err)
 		}
-		// remote.Write authenticates before it uploads a blob: a wrong
-		// password stops the push before anything reaches the registry.
-		if err := remote.Write(ref, img, remote.WithAuth(auth(user, pass))); err != nil {
+		// remote.Write's first request with credentials is a manifest
+		// HEAD: a wrong password stops the push before any upload. writes
+		// tells apart a registry that refuses only later, such as on the
+		// manifest's PUT.
+		writes.base = remote.DefaultTransport
+		if err := remote.Write(ref, img, remote.WithAuth(auth(user, pass)), remote.WithTransport(&writes)); err != nil {
 			return fmt.Errorf("pushing %s: %w", ref, err)
 		}
 		d, err := img.Digest()
@@ -94,6 +145,26 @@ func nameOpts(ref string) []name.Option {
 		}
 	}
 	return nil
+}
+
+// countingTransport counts the requests that a registry accepted and that
+// change it (a 2xx answer to POST, PATCH or PUT: an upload, a blob, a
+// manifest). It sits under go-containerregistry's auth transport, so it
+// sees every request as sent.
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode/100 == 2 {
+		switch r.Method {
+		case http.MethodPost, http.MethodPatch, http.MethodPut:
+			t.n.Add(1)
+		}
+	}
+	return resp, err
 }
 
 // basicAuth answers 401 with a Basic challenge to every request without
