@@ -1,7 +1,7 @@
 // Package stagese2e runs the ci module's stage functions with `dagger call`
 // against the project's engine, as CI jobs and developers do, including the
 // planted faults: a failing unit test, a vulnerable dependency, a gosec
-// finding. Each test skips without an engine, and fails without one under
+// finding, a wrong registry password. Each test skips without an engine, and fails without one under
 // SLIPWAY_REQUIRE_E2E=1.
 package stagese2e
 
