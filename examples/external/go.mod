@@ -8,7 +8,7 @@ require (
 )
 
 require (
-	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
 	github.com/slipway-ci/slipway v0.0.0
 )
 

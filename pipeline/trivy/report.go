@@ -2,63 +2,13 @@ package trivy
 
 import (
 	"fmt"
-	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
 	"strings"
 	"time"
+
+	"github.com/aquasecurity/trivy/pkg/types"
+
+	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
 )
-
-// Report is Trivy's JSON report (`--format json`, schema 2): the fields of
-// github.com/aquasecurity/trivy/pkg/types.Report that a pipeline reads,
-// with the same JSON names. Why not that package itself: trivy v0.74.0's
-// go.mod requires Go 1.26, and modules that Dagger v0.19 builds must stay
-// on Go 1.25.
-type Report struct {
-	SchemaVersion int
-	CreatedAt     time.Time      `json:",omitzero"`
-	ArtifactName  string         `json:",omitempty"`
-	ArtifactType  string         `json:",omitempty"`
-	Metadata      Metadata       `json:",omitzero"`
-	Results       []TargetResult `json:",omitempty"`
-}
-
-// Metadata describes the scanned artifact.
-type Metadata struct {
-	OS          *OS      `json:",omitempty"`
-	ImageID     string   `json:",omitempty"`
-	DiffIDs     []string `json:",omitempty"`
-	RepoTags    []string `json:",omitempty"`
-	RepoDigests []string `json:",omitempty"`
-}
-
-// OS is the detected operating system.
-type OS struct {
-	Family string
-	Name   string
-}
-
-// TargetResult is the findings for one target (an OS, a Go binary, ...).
-type TargetResult struct {
-	Target          string
-	Class           string                  `json:",omitempty"`
-	Type            string                  `json:",omitempty"`
-	Vulnerabilities []DetectedVulnerability `json:",omitempty"`
-}
-
-// DetectedVulnerability is one vulnerable package.
-type DetectedVulnerability struct {
-	VulnerabilityID  string   `json:",omitempty"`
-	PkgID            string   `json:",omitempty"`
-	PkgName          string   `json:",omitempty"`
-	PkgPath          string   `json:",omitempty"`
-	InstalledVersion string   `json:",omitempty"`
-	FixedVersion     string   `json:",omitempty"`
-	Status           string   `json:",omitempty"`
-	PrimaryURL       string   `json:",omitempty"`
-	Title            string   `json:",omitempty"`
-	Description      string   `json:",omitempty"`
-	Severity         string   `json:",omitempty"`
-	References       []string `json:",omitempty"`
-}
 
 // GitLab container-scanning report (security report schema 15.0.x).
 type (
@@ -101,13 +51,13 @@ type (
 
 // GitLabReport converts a Trivy report into GitLab's container-scanning
 // report.
-func GitLabReport(rep Report, start, end time.Time) GitLab {
+func GitLabReport(rep types.Report, start, end time.Time) GitLab {
 	tool := gitlabreport.Tool{ID: "trivy", Name: "Trivy", Version: Version, Vendor: gitlabreport.Vendor{Name: "Aqua Security"}}
 	out := GitLab{Version: gitlabreport.SchemaVersion, Vulnerabilities: []GitLabVulnerability{}, Remediations: []any{},
 		Scan: gitlabreport.NewScan("container_scanning", tool, start, end)}
 	osName := ""
 	if rep.Metadata.OS != nil {
-		osName = strings.TrimSpace(rep.Metadata.OS.Family + " " + rep.Metadata.OS.Name)
+		osName = strings.TrimSpace(string(rep.Metadata.OS.Family) + " " + rep.Metadata.OS.Name)
 	}
 	for _, r := range rep.Results {
 		for _, v := range r.Vulnerabilities {

@@ -5,8 +5,8 @@
 //
 // The vulnerability DB comes from a configurable OCI repository: air-gapped
 // users point it at their mirror. Reports: Trivy's JSON (decoded into
-// Report), SARIF (Trivy's own converter) and a GitLab container-scanning
-// report.
+// Trivy's own types.Report, from github.com/aquasecurity/trivy/pkg/types),
+// SARIF (Trivy's own converter) and a GitLab container-scanning report.
 package trivy
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"dagger.io/dagger"
+	"github.com/aquasecurity/trivy/pkg/types"
 )
 
 // Defaults.
@@ -28,6 +29,13 @@ const (
 	DefaultDBRepository = "ghcr.io/aquasecurity/trivy-db:2"
 	// Version is the Trivy version of DefaultImage, recorded in reports.
 	Version = "0.74.0"
+	// TypesVersion is the version of Trivy's Go module whose pkg/types
+	// decodes the JSON report. It trails Version because Dagger v0.19.10
+	// builds modules with Go 1.25.3, and later modules need more: v0.69.0
+	// Go 1.25.5, v0.70.0 Go 1.25.8, v0.71.0 and later Go 1.26. The JSON
+	// schema is the same (SchemaVersion 2); what the newer scanner adds is
+	// dropped when decoding.
+	TypesVersion = "v0.68.2"
 )
 
 // Report file names, in Result.Reports.
@@ -94,19 +102,25 @@ func (c config) scanWindow() string {
 	return now.Truncate(c.rescanAfter).Format(time.RFC3339)
 }
 
-// Finding is one vulnerability at or above the threshold.
+// Finding is one vulnerability at or above the threshold: Trivy's own
+// DetectedVulnerability (VulnerabilityID, PkgName, InstalledVersion,
+// FixedVersion, Severity, Title, ...), with the target it was found in,
+// which Trivy keeps one level up, in types.Result.
 type Finding struct {
-	ID, Severity, Title             string
-	Package, Installed, FixedIn     string
-	Target, PrimaryURL, Description string
+	// Target is where Trivy found the package: the OS, or a binary's or
+	// lock file's path in the image.
+	Target string
+	types.DetectedVulnerability
 }
 
 // Result is a scan's outcome.
 type Result struct {
 	// Image is the scanned image, as given (repository@sha256:...).
 	Image string
-	// Report is Trivy's JSON report, decoded.
-	Report Report
+	// Report is Trivy's JSON report, decoded into Trivy's own type.
+	// The scanner may be newer than the types (see TypesVersion): fields
+	// it added since are dropped, the rest decode as Trivy wrote them.
+	Report types.Report
 	// Findings are the vulnerabilities at or above the threshold, sorted.
 	Findings []Finding
 	// Reports holds trivy.json, trivy.sarif and
@@ -122,9 +136,9 @@ func (r *Result) IDs() []string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, f := range r.Findings {
-		if !seen[f.ID] {
-			seen[f.ID] = true
-			ids = append(ids, f.ID)
+		if !seen[f.VulnerabilityID] {
+			seen[f.VulnerabilityID] = true
+			ids = append(ids, f.VulnerabilityID)
 		}
 	}
 	sort.Strings(ids)
@@ -138,9 +152,9 @@ func (r *Result) Problem() string {
 	}
 	var parts []string
 	for _, f := range r.Findings {
-		s := fmt.Sprintf("%s %s in %s %s", f.Severity, f.ID, f.Package, f.Installed)
-		if f.FixedIn != "" {
-			s += " (fixed in " + f.FixedIn + ")"
+		s := fmt.Sprintf("%s %s in %s %s", f.Severity, f.VulnerabilityID, f.PkgName, f.InstalledVersion)
+		if f.FixedVersion != "" {
+			s += " (fixed in " + f.FixedVersion + ")"
 		}
 		parts = append(parts, s)
 	}
@@ -195,11 +209,11 @@ func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Conta
 	if err != nil {
 		return nil, fmt.Errorf("trivy: scanning %s: %w", name, err)
 	}
-	var rep Report
-	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
-		return nil, fmt.Errorf("trivy: decoding the JSON report: %w", err)
+	rep, err := DecodeReport([]byte(raw))
+	if err != nil {
+		return nil, err
 	}
-	res := &Result{Image: name, Report: rep, Findings: findings(rep)}
+	res := &Result{Image: name, Report: rep, Findings: Findings(rep)}
 	gl, err := json.MarshalIndent(GitLabReport(rep, start, c.now()), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("trivy: GitLab report: %w", err)
@@ -208,23 +222,40 @@ func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Conta
 	return res, nil
 }
 
-// findings flattens a report's vulnerabilities.
-func findings(rep Report) []Finding {
+// DecodeReport decodes Trivy's JSON report (`--format json`, schema 2).
+func DecodeReport(raw []byte) (types.Report, error) {
+	var rep types.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return types.Report{}, fmt.Errorf("trivy: decoding the JSON report: %w", err)
+	}
+	if rep.SchemaVersion != reportSchema {
+		return types.Report{}, fmt.Errorf("trivy: the JSON report has schema %d, want %d", rep.SchemaVersion, reportSchema)
+	}
+	return rep, nil
+}
+
+// reportSchema is the JSON report's SchemaVersion that types.Report
+// describes (Trivy's report.SchemaVersion, which pkg/types does not hold).
+const reportSchema = 2
+
+// Findings flattens a report's vulnerabilities, sorted by ID, then
+// package, then target.
+func Findings(rep types.Report) []Finding {
 	var out []Finding
 	for _, r := range rep.Results {
 		for _, v := range r.Vulnerabilities {
-			out = append(out, Finding{
-				ID: v.VulnerabilityID, Severity: v.Severity, Title: v.Title,
-				Package: v.PkgName, Installed: v.InstalledVersion, FixedIn: v.FixedVersion,
-				Target: r.Target, PrimaryURL: v.PrimaryURL, Description: v.Description,
-			})
+			out = append(out, Finding{Target: r.Target, DetectedVulnerability: v})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].ID != out[j].ID {
-			return out[i].ID < out[j].ID
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.VulnerabilityID != b.VulnerabilityID {
+			return a.VulnerabilityID < b.VulnerabilityID
 		}
-		return out[i].Package+out[i].Target < out[j].Package+out[j].Target
+		if a.PkgName != b.PkgName {
+			return a.PkgName < b.PkgName
+		}
+		return a.Target < b.Target
 	})
 	return out
 }

@@ -3,11 +3,15 @@ package trivy_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"dagger.io/dagger"
+	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
+	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/aquasecurity/trivy/pkg/types"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/pipeline/goimage"
@@ -22,10 +26,11 @@ func TestScanRefusesATag(t *testing.T) {
 }
 
 func TestGitLabReport(t *testing.T) {
-	rep := trivy.Report{ArtifactName: "r@sha256:1", Metadata: trivy.Metadata{OS: &trivy.OS{Family: "debian", Name: "12"}},
-		Results: []trivy.TargetResult{{Target: "bin", Vulnerabilities: []trivy.DetectedVulnerability{{
+	rep := types.Report{ArtifactName: "r@sha256:1", Metadata: types.Metadata{OS: &ftypes.OS{Family: "debian", Name: "12"}},
+		Results: types.Results{{Target: "bin", Vulnerabilities: []types.DetectedVulnerability{{
 			VulnerabilityID: "CVE-2022-32149", PkgName: "golang.org/x/text", InstalledVersion: "v0.3.5",
-			FixedVersion: "0.3.8", Severity: "HIGH", Title: "DoS", PrimaryURL: "https://avd.aquasec.com/nvd/cve-2022-32149",
+			FixedVersion: "0.3.8", PrimaryURL: "https://avd.aquasec.com/nvd/cve-2022-32149",
+			Vulnerability: dbtypes.Vulnerability{Severity: "HIGH", Title: "DoS"},
 		}}}}}
 	gl := trivy.GitLabReport(rep, time.Unix(0, 0), time.Unix(1, 0))
 	if len(gl.Vulnerabilities) != 1 {
@@ -38,6 +43,77 @@ func TestGitLabReport(t *testing.T) {
 	}
 	if gl.Scan.Type != "container_scanning" || gl.Scan.StartTime != "1970-01-01T00:00:00" {
 		t.Errorf("unexpected scan: %+v", gl.Scan)
+	}
+}
+
+// TestDecodeReport decodes what the scanner of DefaultImage really writes
+// (testdata/trivy-0.74.0-vulnerable.json, the planted-vulnerability
+// image's report) with the older pkg/types that slipway links, so a field
+// whose JSON form changed between the two would show here.
+func TestDecodeReport(t *testing.T) {
+	real, err := os.ReadFile("testdata/trivy-0.74.0-vulnerable.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := trivy.DecodeReport(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ArtifactType != ftypes.TypeContainerImage || len(rep.Metadata.DiffIDs) != 2 || rep.Metadata.ImageConfig.Config.User != "65532:65532" {
+		t.Errorf("metadata not decoded: type %q, %d diff IDs, user %q", rep.ArtifactType, len(rep.Metadata.DiffIDs), rep.Metadata.ImageConfig.Config.User)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Class != types.ClassLangPkg || rep.Results[0].Type != ftypes.GoBinary || len(rep.Results[0].Packages) != 3 {
+		t.Fatalf("results not decoded: %+v", rep.Results)
+	}
+	res := trivy.Result{Image: "r@sha256:1", Report: rep, Findings: trivy.Findings(rep)}
+	if got := strings.Join(res.IDs(), ","); got != "CVE-2021-38561,CVE-2022-32149" {
+		t.Errorf("IDs = %s", got)
+	}
+	f := res.Findings[1]
+	if f.Target != "usr/local/bin/vulnerable" || f.VulnerabilityID != "CVE-2022-32149" || f.PkgName != "golang.org/x/text" ||
+		f.InstalledVersion != "v0.3.5" || f.FixedVersion != "0.3.8" || f.Status != dbtypes.StatusFixed ||
+		f.Severity != "HIGH" || f.SeveritySource != "ghsa" || f.CVSS["nvd"].V3Score != 7.5 || len(f.References) != 3 ||
+		f.PublishedDate == nil || f.Layer.DiffID == "" {
+		t.Errorf("finding not decoded as Trivy wrote it: %+v", f)
+	}
+	want := "2 vulnerabilities in r@sha256:1: HIGH CVE-2021-38561 in golang.org/x/text v0.3.5 (fixed in 0.3.7); HIGH CVE-2022-32149 in golang.org/x/text v0.3.5 (fixed in 0.3.8)"
+	if res.Passed() || res.Problem() != want {
+		t.Errorf("Passed() = %v, Problem() = %q, want %q", res.Passed(), res.Problem(), want)
+	}
+	gl := trivy.GitLabReport(rep, time.Unix(0, 0), time.Unix(1, 0))
+	if len(gl.Vulnerabilities) != 2 || gl.Vulnerabilities[1].Name != "CVE-2022-32149: "+f.Title {
+		t.Errorf("GitLab report from the decoded report: %+v", gl.Vulnerabilities)
+	}
+
+	for _, tt := range []struct{ name, json, want string }{
+		{"not JSON", "trivy: no such image", "decoding"},
+		{"another schema", `{"SchemaVersion": 3, "Results": []}`, "schema 3"},
+		{"no schema", `{}`, "schema 0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := trivy.DecodeReport([]byte(tt.json)); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTypesVersion: TypesVersion names the trivy module that slipway's
+// go.mod requires. (A test binary records no dependencies in its build
+// info, so the test reads go.mod.)
+func TestTypesVersion(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/aquasecurity/trivy" {
+			got = append(got, f[1])
+		}
+	}
+	if len(got) != 1 || got[0] != trivy.TypesVersion {
+		t.Errorf("go.mod requires github.com/aquasecurity/trivy %v, TypesVersion says %s", got, trivy.TypesVersion)
 	}
 }
 
