@@ -175,6 +175,14 @@ func TestScan(t *testing.T) {
 			if got := strings.Join(res.IDs(), ","); got != strings.Join(tt.wantIDs, ",") {
 				t.Fatalf("IDs = %s, want %s\n%s", got, strings.Join(tt.wantIDs, ","), res.Problem())
 			}
+			if res.Report.ArtifactType != ftypes.TypeContainerImage || len(res.Report.Metadata.DiffIDs) == 0 {
+				t.Errorf("Report not decoded: artifact type %q, %d diff IDs", res.Report.ArtifactType, len(res.Report.Metadata.DiffIDs))
+			}
+			for _, f := range res.Findings {
+				if f.Target == "" || f.Status == dbtypes.StatusUnknown || f.Severity == "" {
+					t.Errorf("finding %s lacks its target, status or severity: %+v", f.VulnerabilityID, f)
+				}
+			}
 			if res.Passed() != (len(tt.wantIDs) == 0) {
 				t.Errorf("Passed() = %v with findings %v", res.Passed(), res.IDs())
 			}
