@@ -22,7 +22,8 @@ func (m *Slipway) UnitTests(
 	if err != nil {
 		return err
 	}
-	return v.Check()
+	_, err = v.Check()
+	return err
 }
 
 // GeneratedFiles is a check for `dagger check`: the committed CI files are

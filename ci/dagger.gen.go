@@ -74,10 +74,12 @@ func (r Verdict) MarshalJSON() ([]byte, error) {
 		Reports *dagger.Directory
 		Problem string
 		Summary string
+		Log     string
 	}
 	concrete.Reports = r.Reports
 	concrete.Problem = r.Problem
 	concrete.Summary = r.Summary
+	concrete.Log = r.Log
 	return json.Marshal(&concrete)
 }
 
@@ -86,6 +88,7 @@ func (r *Verdict) UnmarshalJSON(bs []byte) error {
 		Reports *dagger.Directory
 		Problem string
 		Summary string
+		Log     string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -94,6 +97,7 @@ func (r *Verdict) UnmarshalJSON(bs []byte) error {
 	r.Reports = concrete.Reports
 	r.Problem = concrete.Problem
 	r.Summary = concrete.Summary
+	r.Log = concrete.Log
 	return nil
 }
 
@@ -675,7 +679,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*Verdict).Check(&parent)
+			return (*Verdict).Check(&parent)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -139,6 +139,12 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 		ran.results = collect(t, who, dir, repository(who), res.Output)
 		assertDeployed(t, cl, namespaces[0], ran.results.image)
 		if r.gated {
+			// GitLab read the coverage from the job's log, also when the
+			// stage came from Dagger's cache (the earlier runs of the same
+			// source make that likely).
+			if m := regexp.MustCompile(`test:unit\s+(\d+\.\d+)% coverage`).FindSubmatch(res.Output); m == nil || string(m[1]) == "0.0" {
+				t.Errorf("%s: test:unit shows no coverage (the job log lacks the total line GitLab's regex reads):\n%s", who, tail(res.Output))
+			}
 			// The push stops at the gate: nothing reached production.
 			if strings.Contains(string(res.Output), "namespace "+namespaces[1]+",") {
 				t.Errorf("%s: production deployed without its manual job being started", who)
