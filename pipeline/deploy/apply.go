@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 )
 
 // Deploy applies r to the environment, waits for the rollout, verifies it
@@ -30,16 +32,49 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 	if err := c.checkNamespace(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix, err)
 	}
+	// Every kind is mapped before anything is applied: a cluster whose
+	// discovery is broken fails the deploy here, with nothing half-applied.
+	mappings := make([]*meta.RESTMapping, len(objs))
+	for i, obj := range objs {
+		if mappings[i], err = c.mapper.mapping(ctx, obj.GroupVersionKind()); err != nil {
+			return nil, fmt.Errorf("%s: %s %s: %w", prefix, obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	// What exists before the apply decides what a failed first deploy
+	// removes: only what this deploy created, never what was there.
+	var existed []bool
+	if c.opts.rollback {
+		if existed, err = c.existing(ctx, objs, mappings); err != nil {
+			return nil, fmt.Errorf("%s: %w", prefix, err)
+		}
+	}
 	res := &Result{Environment: c.env.Name, Namespace: c.env.Namespace, Deployment: target.GetName(), Image: digest.String()}
 	var applied *unstructured.Unstructured
-	for _, obj := range objs {
-		out, err := c.apply(ctx, obj)
+	var created, kept []createdObject
+	for i, obj := range objs {
+		out, err := c.apply(ctx, obj, mappings[i])
 		if err != nil {
-			return nil, fmt.Errorf("%s: applying %s %s: %w", prefix, obj.GetKind(), obj.GetName(), c.explain(err))
+			err = fmt.Errorf("%s: applying %s %s: %w", prefix, obj.GetKind(), obj.GetName(), c.explain(err))
+			if len(created) > 0 {
+				removed, rmErr := c.remove(context.WithoutCancel(ctx), created)
+				if rmErr != nil {
+					return nil, fmt.Errorf("%w; removing what this deploy had created failed: %v", err, rmErr)
+				}
+				return nil, fmt.Errorf("%w; removed what this deploy had created: %s", err, strings.Join(removed, ", "))
+			}
+			return nil, err
 		}
 		res.Applied = append(res.Applied, obj.GetKind()+"/"+obj.GetName())
 		if obj == target {
 			applied = out
+		}
+		if existed != nil {
+			o := createdObject{kind: obj.GetKind(), name: obj.GetName(), mapping: mappings[i], uid: out.GetUID(), target: obj == target}
+			if existed[i] {
+				kept = append(kept, o)
+			} else {
+				created = append(created, o)
+			}
 		}
 	}
 	var dep appsv1.Deployment
@@ -54,7 +89,7 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", prefix, c.fail(ctx, dep.Name, digest.String(), err))
+		return nil, fmt.Errorf("%s: %w", prefix, c.fail(ctx, dep.Name, digest.String(), err, created, kept))
 	}
 	res.Revision = done.Annotations[revisionAnnotation]
 	res.Duration = c.nowFunc().Sub(start)
@@ -180,19 +215,10 @@ func (c *Client) checkNamespace(ctx context.Context) error {
 
 // apply server-side applies one object as FieldManager, retrying while the
 // API server is briefly unreachable.
-func (c *Client) apply(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	gvk := obj.GroupVersionKind()
-	m, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return nil, fmt.Errorf("unknown kind %s: %w", gvk, err)
-	}
-	ri := c.dyn.Resource(m.Resource)
-	var res dynamicApplier = ri
-	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		res = ri.Namespace(c.env.Namespace)
-	}
+func (c *Client) apply(ctx context.Context, obj *unstructured.Unstructured, m *meta.RESTMapping) (*unstructured.Unstructured, error) {
+	res := c.resource(m)
 	var out *unstructured.Unstructured
-	err = c.retryTransient(ctx, func(ctx context.Context) error {
+	err := c.retryTransient(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = res.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: c.opts.force})
 		return err
@@ -200,6 +226,12 @@ func (c *Client) apply(ctx context.Context, obj *unstructured.Unstructured) (*un
 	return out, err
 }
 
-type dynamicApplier interface {
-	Apply(ctx context.Context, name string, obj *unstructured.Unstructured, options metav1.ApplyOptions, subresources ...string) (*unstructured.Unstructured, error)
+// resource is the dynamic client of m's resource, in the environment's
+// namespace when it is namespaced.
+func (c *Client) resource(m *meta.RESTMapping) dynamic.ResourceInterface {
+	ri := c.dyn.Resource(m.Resource)
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return ri.Namespace(c.env.Namespace)
+	}
+	return ri
 }

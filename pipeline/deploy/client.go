@@ -14,11 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -28,7 +26,7 @@ type Client struct {
 	cfg     *rest.Config
 	kube    kubernetes.Interface
 	dyn     dynamic.Interface
-	mapper  meta.RESTMapper
+	mapper  *mapper
 	opts    options
 	verify  func(ctx context.Context, env Environment, r *Result) error
 	nowFunc func() time.Time
@@ -37,15 +35,16 @@ type Client struct {
 var _ Deployer = (*Client)(nil)
 
 type options struct {
-	rolloutTimeout  time.Duration
-	rollbackTimeout time.Duration
-	requestTimeout  time.Duration
-	applyRetryFor   time.Duration
-	rollback        bool
-	force           bool
-	kube            kubernetes.Interface
-	dyn             dynamic.Interface
-	tunnel          string
+	rolloutTimeout   time.Duration
+	rollbackTimeout  time.Duration
+	requestTimeout   time.Duration
+	discoveryTimeout time.Duration
+	applyRetryFor    time.Duration
+	rollback         bool
+	force            bool
+	kube             kubernetes.Interface
+	dyn              dynamic.Interface
+	tunnel           string
 }
 
 // Option configures a Client.
@@ -62,6 +61,16 @@ func WithRollbackTimeout(d time.Duration) Option { return func(o *options) { o.r
 
 // WithRequestTimeout bounds each API request (default 30 seconds).
 func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// WithDiscoveryTimeout bounds the API discovery a deploy needs for kinds
+// slipway does not know by itself (custom resources, ...): default 30
+// seconds for all of it, less when the caller's context ends first. Past
+// it the deploy fails, before anything is applied, naming the APIServices
+// that are not available: a broken aggregated API server (metrics-server,
+// say) makes discovery fail or hang for every client of the cluster.
+func WithDiscoveryTimeout(d time.Duration) Option {
+	return func(o *options) { o.discoveryTimeout = d }
+}
 
 // WithApplyRetry keeps retrying the apply for d while the API server is
 // unreachable or overloaded (a restart, a failover); default 30 seconds, 0
@@ -92,7 +101,7 @@ func WithClients(kube kubernetes.Interface, dyn dynamic.Interface) Option {
 // missing or broken secret is reported before anything else happens; it
 // does not contact the cluster yet.
 func New(ctx context.Context, env Environment, opts ...Option) (*Client, error) {
-	o := options{rolloutTimeout: 10 * time.Minute, rollbackTimeout: 5 * time.Minute, requestTimeout: 30 * time.Second, applyRetryFor: 30 * time.Second, rollback: true, force: true}
+	o := options{rolloutTimeout: 10 * time.Minute, rollbackTimeout: 5 * time.Minute, requestTimeout: 30 * time.Second, discoveryTimeout: 30 * time.Second, applyRetryFor: 30 * time.Second, rollback: true, force: true}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -131,7 +140,20 @@ func New(ctx context.Context, env Environment, opts ...Option) (*Client, error) 
 			return nil, fmt.Errorf("%s: %w", prefix, err)
 		}
 	}
-	c.mapper = newMapper(c.kube.Discovery())
+	disc := c.kube.Discovery()
+	if c.cfg != nil {
+		// Discovery gets its own per-request timeout: client-go's discovery
+		// calls take no context, so this is what ends a request to a hung
+		// server after the deploy has given up on it.
+		dcfg := rest.CopyConfig(c.cfg)
+		dcfg.Timeout = o.discoveryTimeout
+		d, err := discovery.NewDiscoveryClientForConfig(dcfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", prefix, err)
+		}
+		disc = d
+	}
+	c.mapper = newMapper(disc, c.dyn, o.discoveryTimeout)
 	return c, nil
 }
 
@@ -190,44 +212,6 @@ func init() {
 		}
 		wellKnown[m.gvk] = &meta.RESTMapping{Resource: m.gvk.GroupVersion().WithResource(m.resource), GroupVersionKind: m.gvk, Scope: scope}
 	}
-}
-
-type mapper struct {
-	disc *restmapper.DeferredDiscoveryRESTMapper
-}
-
-func newMapper(d discovery.DiscoveryInterface) meta.RESTMapper {
-	return &mapper{disc: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(d))}
-}
-
-// RESTMapping answers well-known kinds locally and asks discovery for the
-// rest (custom resources, ...).
-func (m *mapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
-	for _, v := range versions {
-		if rm, ok := wellKnown[gk.WithVersion(v)]; ok {
-			return rm, nil
-		}
-	}
-	return m.disc.RESTMapping(gk, versions...)
-}
-
-func (m *mapper) KindFor(r schema.GroupVersionResource) (schema.GroupVersionKind, error) {
-	return m.disc.KindFor(r)
-}
-func (m *mapper) KindsFor(r schema.GroupVersionResource) ([]schema.GroupVersionKind, error) {
-	return m.disc.KindsFor(r)
-}
-func (m *mapper) ResourceFor(r schema.GroupVersionResource) (schema.GroupVersionResource, error) {
-	return m.disc.ResourceFor(r)
-}
-func (m *mapper) ResourcesFor(r schema.GroupVersionResource) ([]schema.GroupVersionResource, error) {
-	return m.disc.ResourcesFor(r)
-}
-func (m *mapper) RESTMappings(gk schema.GroupKind, versions ...string) ([]*meta.RESTMapping, error) {
-	return m.disc.RESTMappings(gk, versions...)
-}
-func (m *mapper) ResourceSingularizer(resource string) (string, error) {
-	return m.disc.ResourceSingularizer(resource)
 }
 
 // explain turns client errors into what the user must fix.

@@ -15,9 +15,11 @@ import (
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -470,18 +472,102 @@ func TestE2EFailedVerificationRollsBack(t *testing.T) {
 }
 
 // TestE2EFirstDeployFails: with no previous revision there is nothing to
-// roll back to, and the error says so instead of claiming a rollback.
+// roll back to; like helm install --atomic, the deploy removes what it
+// created (and waits until it is gone, pods included), names it, and
+// leaves every object that existed before it. Without rollback the failed
+// Deployment is left as it is.
 func TestE2EFirstDeployFails(t *testing.T) {
 	c := clustertest.Require(t)
-	ns := c.Namespace(t, "first")
-	d := newClient(t, stagingEnv(c, ns))
-	_, err := d.Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: image("web-bad", "v1")})
-	var rerr *deploy.RolloutError
-	if !errors.As(err, &rerr) || rerr.RolledBack || rerr.RollbackErr == nil {
-		t.Fatalf("first deploy of a bad image: %v", err)
-	}
-	if !strings.Contains(err.Error(), "NOT rolled back: there is no previous revision to roll back to") || len(rerr.Pods) != 3 {
-		t.Fatalf("error %q, want the missing previous revision and the three failing pods", err)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		opts        []deploy.Option
+		preService  []corev1.ServicePort // a Service web with these ports exists before the deploy
+		applyFails  bool
+		wantRemoved []string
+		wantKept    []string
+		wantErr     string
+	}{
+		{name: "removes what it created",
+			wantRemoved: []string{"Service web", "Deployment web", "ConfigMap web-config"},
+			wantErr:     "nothing to roll back to (no previous revision): removed what this first deploy created: Service web, Deployment web, ConfigMap web-config"},
+		{name: "keeps what existed", preService: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}},
+			wantRemoved: []string{"Deployment web", "ConfigMap web-config"}, wantKept: []string{"Service web"},
+			wantErr: "removed what this first deploy created: Deployment web, ConfigMap web-config; kept Service web: they existed before this deploy"},
+		// The bundle's unnamed port 80 and the Service's unnamed port 81
+		// cannot be merged: the apply fails halfway, after creating two
+		// objects, and those two are removed again.
+		{name: "apply fails halfway", preService: []corev1.ServicePort{{Port: 81}}, applyFails: true,
+			wantRemoved: []string{"Deployment web", "ConfigMap web-config"}, wantKept: []string{"Service web"},
+			wantErr: `applying Service web: Service "web" is invalid: [spec.ports[0].name: Required value, spec.ports[1].name: Required value]; removed what this deploy had created: Deployment web, ConfigMap web-config`},
+		{name: "rollback disabled", opts: []deploy.Option{deploy.WithoutRollback()},
+			wantErr: "left as it is (rollback disabled)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := c.Namespace(t, "first")
+			var pre *corev1.Service
+			if tc.preService != nil {
+				var err error
+				pre, err = c.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"owner": "someone-else"}},
+					Spec:       corev1.ServiceSpec{Ports: tc.preService},
+				}, metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := newClient(t, stagingEnv(c, ns), tc.opts...)
+			start := time.Now()
+			_, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: image("web-bad", "v1")})
+			t.Logf("failed first deploy + removal: %s", time.Since(start))
+			t.Logf("error: %v", err)
+			var rerr *deploy.RolloutError
+			switch {
+			case err == nil || !strings.Contains(err.Error(), tc.wantErr):
+				t.Errorf("error %v, want %q", err, tc.wantErr)
+			case tc.applyFails:
+				if errors.As(err, &rerr) {
+					t.Errorf("a failed apply reported as a rollout: %v", err)
+				}
+			case !errors.As(err, &rerr) || rerr.RolledBack || len(rerr.Pods) != 3:
+				t.Fatalf("first deploy of a bad image: %v, want a *RolloutError, not rolled back, naming the three failing pods", err)
+			case fmt.Sprint(rerr.Removed) != fmt.Sprint(tc.wantRemoved) || fmt.Sprint(rerr.Kept) != fmt.Sprint(tc.wantKept):
+				t.Errorf("removed %q kept %q, want %q and %q", rerr.Removed, rerr.Kept, tc.wantRemoved, tc.wantKept)
+			case tc.wantRemoved != nil && rerr.RollbackErr != nil:
+				t.Errorf("RollbackErr %v after a complete removal", rerr.RollbackErr)
+			}
+			deps, err := c.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rollback := tc.wantRemoved != nil; rollback == (len(deps.Items) != 0) {
+				t.Fatalf("%d Deployments left in the namespace (rollback %v)", len(deps.Items), rollback)
+			}
+			if tc.wantRemoved == nil {
+				return
+			}
+			// Foreground deletion: the ReplicaSets and pods are gone too.
+			rss, err := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil || len(rss.Items) != 0 {
+				t.Errorf("ReplicaSets left: %d (%v)", len(rss.Items), err)
+			}
+			pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil || len(pods.Items) != 0 {
+				t.Errorf("pods left: %d (%v)", len(pods.Items), err)
+			}
+			if _, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("ConfigMap web-config: %v, want it removed", err)
+			}
+			svc, err := c.Client.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+			switch {
+			case pre == nil && !apierrors.IsNotFound(err):
+				t.Errorf("Service web: %v, want it removed", err)
+			case pre != nil && err != nil:
+				t.Errorf("the Service that existed before the deploy was removed: %v", err)
+			case pre != nil && (svc.UID != pre.UID || svc.Labels["owner"] != "someone-else"):
+				t.Errorf("the Service that existed before the deploy was replaced: uid %s labels %v, want %s", svc.UID, svc.Labels, pre.UID)
+			}
+		})
 	}
 }
 

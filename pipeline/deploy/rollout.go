@@ -164,9 +164,20 @@ type RolloutError struct {
 	Pods  []PodFailure
 	// RolledBack is set once the previous revision is healthy again.
 	RolledBack bool
+	// Removed names the objects ("Deployment web", "Service web") a failed
+	// first deploy created and removed again, as helm install --atomic
+	// does: with no previous revision there is nothing to roll back to.
+	// Objects that existed before the deploy are never removed; Kept names
+	// those of the bundle. RolledBack and a complete removal (Removed set,
+	// RollbackErr nil) exclude each other.
+	Removed []string
+	// Kept names the bundle's objects that a failed first deploy left in
+	// place because they existed before it.
+	Kept []string
 	// PreviousImage is the image of the revision rolled back to.
 	PreviousImage string
-	// RollbackErr says why there was no healthy rollback.
+	// RollbackErr says why there was no healthy rollback, or why a first
+	// deploy's objects could not all be removed.
 	RollbackErr error
 }
 
@@ -187,8 +198,16 @@ func (e *RolloutError) Error() string {
 		fmt.Fprintf(&b, " rolled back to the previous revision (%s), which is healthy", e.PreviousImage)
 	case e.RollbackErr != nil:
 		fmt.Fprintf(&b, " NOT rolled back: %v", e.RollbackErr)
+		if len(e.Removed) > 0 {
+			fmt.Fprintf(&b, "; removed what this deploy created: %s", strings.Join(e.Removed, ", "))
+		}
+	case len(e.Removed) > 0:
+		fmt.Fprintf(&b, " nothing to roll back to (no previous revision): removed what this first deploy created: %s", strings.Join(e.Removed, ", "))
 	default:
 		b.WriteString(" left as it is (rollback disabled)")
+	}
+	if len(e.Kept) > 0 && (e.RolledBack || len(e.Removed) > 0 || e.RollbackErr != nil) {
+		fmt.Fprintf(&b, "; kept %s: they existed before this deploy", strings.Join(e.Kept, ", "))
 	}
 	return b.String()
 }
@@ -199,7 +218,9 @@ func (e *RolloutError) Unwrap() []error {
 }
 
 // fail collects the failing pods of the new revision, then rolls back.
-func (c *Client) fail(ctx context.Context, name, image string, cause error) error {
+// A first deploy has no previous revision: then what it created is removed
+// again (created), and what existed before it is left (kept).
+func (c *Client) fail(ctx context.Context, name, image string, cause error, created, kept []createdObject) error {
 	// The rollback must run even when the caller's context is what ran
 	// out: a half-rolled-out production is worse than a late error.
 	ctx = context.WithoutCancel(ctx)
@@ -217,8 +238,7 @@ func (c *Client) fail(ctx context.Context, name, image string, cause error) erro
 	}
 	prev := previousRS(dep, rss)
 	if prev == nil {
-		rerr.RollbackErr = errors.New("there is no previous revision to roll back to (was this the first deploy?)")
-		return rerr
+		return c.removeFirst(ctx, rerr, created, kept)
 	}
 	rerr.PreviousImage = imagesOf(prev.Spec.Template.Spec)
 	gen, err := c.rollbackTo(ctx, name, prev)
@@ -231,6 +251,31 @@ func (c *Client) fail(ctx context.Context, name, image string, cause error) erro
 		return rerr
 	}
 	rerr.RolledBack = true
+	return rerr
+}
+
+// removeFirst undoes a failed first deploy: it removes what the deploy
+// created and says so; a Deployment that existed before (with no older
+// revision: left by a deploy without rollback) stays as it is.
+func (c *Client) removeFirst(ctx context.Context, rerr *RolloutError, created, kept []createdObject) error {
+	targetCreated := false
+	for _, o := range created {
+		targetCreated = targetCreated || o.target
+	}
+	for _, o := range kept {
+		rerr.Kept = append(rerr.Kept, o.String())
+	}
+	removed, err := c.remove(ctx, created)
+	rerr.Removed = removed
+	switch {
+	case !targetCreated:
+		rerr.RollbackErr = errors.New("there is no previous revision to roll back to, and the Deployment existed before this deploy (left by a failed deploy without rollback?), so it is left as it is")
+		if err != nil {
+			rerr.RollbackErr = fmt.Errorf("%w; removing what this deploy created: %w", rerr.RollbackErr, err)
+		}
+	case err != nil:
+		rerr.RollbackErr = fmt.Errorf("there is no previous revision to roll back to (this was the first deploy), and removing what it created failed: %w", err)
+	}
 	return rerr
 }
 

@@ -17,10 +17,7 @@ import (
 func (c *Client) Served(ctx context.Context, objs []*unstructured.Unstructured) (served []*unstructured.Unstructured, skipped []string, err error) {
 	for _, obj := range objs {
 		gvk := obj.GroupVersionKind()
-		err := c.retryTransient(ctx, func(context.Context) error {
-			_, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-			return err
-		})
+		_, err := c.mapper.mapping(ctx, gvk)
 		switch {
 		case err == nil:
 			served = append(served, obj)
