@@ -72,6 +72,10 @@ func (m *mapper) mapping(ctx context.Context, gvk schema.GroupVersionKind) (*met
 	return rm, err
 }
 
+func kindName(gvk schema.GroupVersionKind) string {
+	return fmt.Sprintf("%s (%s)", gvk.Kind, gvk.GroupVersion())
+}
+
 type discovered struct {
 	groups []*restmapper.APIGroupResources
 	failed map[schema.GroupVersion]error
@@ -89,16 +93,16 @@ func (m *mapper) discover(parent context.Context, gvk schema.GroupVersionKind) e
 	select {
 	case d := <-done:
 		if d.err != nil {
-			return fmt.Errorf("%w: the API server's discovery failed while looking up kind %s: %v; %s", ErrDiscovery, gvk, d.err, m.diagnose(parent))
+			return fmt.Errorf("%w: the API server's discovery failed while looking up kind %s: %v; %s", ErrDiscovery, kindName(gvk), d.err, m.diagnose(parent))
 		}
 		m.known = restmapper.NewDiscoveryRESTMapper(d.groups)
 		m.failed = d.failed
 		return nil
 	case <-ctx.Done():
 		if err := parent.Err(); err != nil {
-			return fmt.Errorf("%w: the API server's discovery had not answered when the deploy was stopped (%v) while looking up kind %s", ErrDiscovery, context.Cause(parent), gvk)
+			return fmt.Errorf("%w: the API server's discovery had not answered when the deploy was stopped (%v) while looking up kind %s", ErrDiscovery, context.Cause(parent), kindName(gvk))
 		}
-		return fmt.Errorf("%w: the API server's discovery did not answer within %s while looking up kind %s; %s, or raise deploy.WithDiscoveryTimeout", ErrDiscovery, m.timeout, gvk, m.diagnose(parent))
+		return fmt.Errorf("%w: the API server's discovery did not answer within %s while looking up kind %s; %s, or raise deploy.WithDiscoveryTimeout", ErrDiscovery, m.timeout, kindName(gvk), m.diagnose(parent))
 	}
 }
 
