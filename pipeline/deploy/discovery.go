@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -90,9 +91,18 @@ func (m *mapper) discover(parent context.Context, gvk schema.GroupVersionKind) e
 	defer cancel()
 	done := make(chan discovered, 1)
 	go func() { done <- discoverOnce(m.disc) }()
+	timedOut := func() error {
+		return fmt.Errorf("%w: the API server's discovery did not answer within %s while looking up kind %s; %s, or raise deploy.WithDiscoveryTimeout", ErrDiscovery, m.timeout, kindName(gvk), m.diagnose(parent))
+	}
 	select {
 	case d := <-done:
-		if d.err != nil {
+		var ne net.Error
+		switch {
+		case errors.As(d.err, &ne) && ne.Timeout():
+			// The per-request timeout (the same length, set in New) can
+			// fire a moment before ctx: the same story.
+			return timedOut()
+		case d.err != nil:
 			return fmt.Errorf("%w: the API server's discovery failed while looking up kind %s: %v; %s", ErrDiscovery, kindName(gvk), d.err, m.diagnose(parent))
 		}
 		m.known = restmapper.NewDiscoveryRESTMapper(d.groups)
@@ -102,7 +112,7 @@ func (m *mapper) discover(parent context.Context, gvk schema.GroupVersionKind) e
 		if err := parent.Err(); err != nil {
 			return fmt.Errorf("%w: the API server's discovery had not answered when the deploy was stopped (%v) while looking up kind %s", ErrDiscovery, context.Cause(parent), kindName(gvk))
 		}
-		return fmt.Errorf("%w: the API server's discovery did not answer within %s while looking up kind %s; %s, or raise deploy.WithDiscoveryTimeout", ErrDiscovery, m.timeout, kindName(gvk), m.diagnose(parent))
+		return timedOut()
 	}
 }
 
