@@ -56,7 +56,8 @@ type Option func(*options)
 func WithRolloutTimeout(d time.Duration) Option { return func(o *options) { o.rolloutTimeout = d } }
 
 // WithRollbackTimeout bounds the wait for the rolled-back revision to be
-// healthy again (default 5 minutes).
+// healthy again, or for what a failed first deploy created to be gone
+// (default 5 minutes).
 func WithRollbackTimeout(d time.Duration) Option { return func(o *options) { o.rollbackTimeout = d } }
 
 // WithRequestTimeout bounds each API request (default 30 seconds).
@@ -77,7 +78,8 @@ func WithDiscoveryTimeout(d time.Duration) Option {
 // fails on the first error.
 func WithApplyRetry(d time.Duration) Option { return func(o *options) { o.applyRetryFor = d } }
 
-// WithoutRollback leaves a failed rollout as it is (for debugging).
+// WithoutRollback leaves a failed rollout as it is (for debugging): no
+// rollback, and a failed first deploy's objects are not removed.
 func WithoutRollback() Option { return func(o *options) { o.rollback = false } }
 
 // WithoutForce makes apply conflicts with other field managers errors

@@ -30,7 +30,9 @@ const FieldManager = "slipway"
 type Deployer interface {
 	// Deploy applies the release and returns once the rollout is complete.
 	// A rollout that fails is rolled back before Deploy returns; the error
-	// is then a *RolloutError naming the failing pods.
+	// is then a *RolloutError naming the failing pods. A failed first
+	// deploy has nothing to roll back to: what it created is removed
+	// instead (RolloutError.Removed), what existed before it is left.
 	Deploy(ctx context.Context, r Release) (*Result, error)
 }
 
