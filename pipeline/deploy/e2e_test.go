@@ -571,6 +571,38 @@ func TestE2EFirstDeployFails(t *testing.T) {
 	}
 }
 
+// TestE2EFailedDeployAfterFailedFirstDeploy: a first deploy left as it is
+// (rollback disabled) and a second failing deploy: still no previous
+// revision, but the Deployment existed before the second deploy, so it is
+// not removed, and the error says why.
+func TestE2EFailedDeployAfterFailedFirstDeploy(t *testing.T) {
+	c := clustertest.Require(t)
+	ctx := context.Background()
+	ns := c.Namespace(t, "refail")
+	rel := deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: image("web-bad", "v1")}
+	if _, err := newClient(t, stagingEnv(c, ns), deploy.WithoutRollback()).Deploy(ctx, rel); err == nil {
+		t.Fatal("a bad image deployed")
+	}
+	before, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newClient(t, stagingEnv(c, ns)).Deploy(ctx, rel)
+	t.Logf("error: %v", err)
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || rerr.RolledBack || len(rerr.Removed) != 0 || rerr.RollbackErr == nil ||
+		!strings.Contains(err.Error(), "NOT rolled back: there is no previous revision to roll back to, and the Deployment existed before this deploy") {
+		t.Fatalf("second failing deploy: %v", err)
+	}
+	if fmt.Sprint(rerr.Kept) != "[ConfigMap web-config Deployment web Service web]" {
+		t.Errorf("kept %q, want the three objects of the first deploy", rerr.Kept)
+	}
+	after, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || after.UID != before.UID {
+		t.Fatalf("the Deployment that existed before was removed or replaced: %v", err)
+	}
+}
+
 // TestE2ETunnel reaches the API server through a TCP forwarder on an
 // address the server certificate does not name (127.0.0.2), as a Dagger
 // function reaches it through a host service: TLS is still verified,
