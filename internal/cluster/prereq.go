@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
+
+	"github.com/slipway-ci/slipway/internal/diskspace"
 )
 
 // PrereqError is a missing prerequisite: what is wrong, and what to do.
@@ -34,17 +33,11 @@ func checkGo() error {
 // checkDisk wants need bytes free on the file system holding dir (or its
 // nearest existing parent, before the first build creates it).
 func checkDisk(dir string, need uint64) error {
-	for {
-		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
-			break
-		}
-		dir = filepath.Dir(dir)
+	dir, free, err := diskspace.Free(dir)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("cluster: checking free disk at %s: %w", dir, err)
-	}
-	if free := st.Bavail * uint64(st.Bsize); free < need {
+	if free < need {
 		return &PrereqError{
 			Problem: fmt.Sprintf("too little disk: %.1f GiB free at %s, the control plane needs %.1f GiB (binaries, Go build cache, etcd data)", float64(free)/(1<<30), dir, float64(need)/(1<<30)),
 			Fix:     "free some space there, or point the cache at a larger disk: XDG_CACHE_HOME=/big/disk make cluster",

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/slipway-ci/slipway/internal/diskspace"
 )
 
 // PrereqError is a missing prerequisite: what is wrong, and what to do.
@@ -86,17 +87,10 @@ func checkOverlay(procFilesystems string) error {
 // checkDisk wants need bytes free on the file system holding dir (or its
 // nearest existing parent, before the first build creates it).
 func checkDisk(dir string, need uint64) error {
-	for {
-		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
-			break
-		}
-		dir = filepath.Dir(dir)
+	dir, free, err := diskspace.Free(dir)
+	if err != nil {
+		return err
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return fmt.Errorf("checking free disk at %s: %w", dir, err)
-	}
-	free := st.Bavail * uint64(st.Bsize)
 	if free >= need {
 		return nil
 	}

@@ -1,0 +1,29 @@
+package diskspace
+
+import (
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// A directory that does not exist yet is measured at its nearest existing
+// parent, with the same figure statfs gives there.
+func TestFreeWalksUpToAnExistingParent(t *testing.T) {
+	root := t.TempDir()
+	dir, free, err := Free(filepath.Join(root, "not", "yet", "created"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != root {
+		t.Errorf("measured %s, want the existing parent %s", dir, root)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(root, &st); err != nil {
+		t.Fatal(err)
+	}
+	want := st.Bavail * uint64(st.Bsize)
+	// Other processes write meanwhile: allow 64 MiB of drift, not more.
+	if diff := int64(free) - int64(want); diff > 64<<20 || diff < -64<<20 || free == 0 {
+		t.Errorf("free = %d, statfs says %d", free, want)
+	}
+}
