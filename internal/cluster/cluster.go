@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/slipway-ci/slipway/internal/hostcache"
 )
 
 // Pinned versions. The build directory's name carries all of them, so
@@ -101,7 +103,7 @@ func New(opts ...Option) (*Cluster, error) {
 		o(c)
 	}
 	if c.cache == "" {
-		dir, err := DefaultCacheDir()
+		dir, err := hostcache.Dir()
 		if err != nil {
 			return nil, err
 		}
@@ -125,23 +127,6 @@ func New(opts ...Option) (*Cluster, error) {
 		}
 	}
 	return c, nil
-}
-
-// DefaultCacheDir is $SLIPWAY_CACHE (which the Makefile sets), else
-// ${XDG_CACHE_HOME:-$HOME/.cache}/slipway.
-func DefaultCacheDir() (string, error) {
-	if dir := os.Getenv("SLIPWAY_CACHE"); dir != "" {
-		return dir, nil
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("cluster: finding the cache directory: set XDG_CACHE_HOME or HOME: %w", err)
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "slipway"), nil
 }
 
 // BuildDir holds the wrapper modules and binaries of the pinned versions.

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/slipway-ci/slipway/internal/hostcache"
 )
 
 // Pinned versions. Changing one rebuilds only what depends on it, because
@@ -100,7 +102,7 @@ func New(opts ...Option) (*Engine, error) {
 		o(e)
 	}
 	if e.cache == "" {
-		dir, err := DefaultCacheDir()
+		dir, err := hostcache.Dir()
 		if err != nil {
 			return nil, err
 		}
@@ -117,23 +119,6 @@ func New(opts ...Option) (*Engine, error) {
 		*p = abs
 	}
 	return e, nil
-}
-
-// DefaultCacheDir is $SLIPWAY_CACHE (which the Makefile sets), else
-// ${XDG_CACHE_HOME:-$HOME/.cache}/slipway.
-func DefaultCacheDir() (string, error) {
-	if dir := os.Getenv("SLIPWAY_CACHE"); dir != "" {
-		return dir, nil
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("finding the cache directory: set XDG_CACHE_HOME or HOME: %w", err)
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "slipway"), nil
 }
 
 // CacheDir is where versioned build artefacts live.

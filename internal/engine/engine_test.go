@@ -178,14 +178,3 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	}
 }
 
-func TestDefaultCacheDir(t *testing.T) {
-	t.Setenv("SLIPWAY_CACHE", "")
-	t.Setenv("XDG_CACHE_HOME", "/xdg")
-	if d, _ := DefaultCacheDir(); d != "/xdg/slipway" {
-		t.Errorf("with XDG_CACHE_HOME: %s", d)
-	}
-	t.Setenv("SLIPWAY_CACHE", "/explicit")
-	if d, _ := DefaultCacheDir(); d != "/explicit" {
-		t.Errorf("with SLIPWAY_CACHE: %s", d)
-	}
-}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipway-ci/slipway/internal/diskspace"
+	"github.com/slipway-ci/slipway/internal/hostcache"
 )
 
 // PrereqError is a missing prerequisite: what is wrong, and what to do.
@@ -87,7 +87,7 @@ func checkOverlay(procFilesystems string) error {
 // checkDisk wants need bytes free on the file system holding dir (or its
 // nearest existing parent, before the first build creates it).
 func checkDisk(dir string, need uint64) error {
-	dir, free, err := diskspace.Free(dir)
+	dir, free, err := hostcache.Free(dir)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/slipway-ci/slipway/internal/hostcache"
 )
 
 // The runner versions the tests are written against. Keep them in step with
@@ -31,14 +33,11 @@ func ToolsDir() (string, error) {
 	if d := os.Getenv("SLIPWAY_TOOLS_DIR"); d != "" {
 		return d, nil
 	}
-	if d := os.Getenv("SLIPWAY_CACHE"); d != "" {
-		return filepath.Join(d, "tools"), nil
-	}
-	c, err := os.UserCacheDir()
+	c, err := hostcache.Dir()
 	if err != nil {
 		return "", fmt.Errorf("tools directory: %w", err)
 	}
-	return filepath.Join(c, "slipway", "tools"), nil
+	return filepath.Join(c, "tools"), nil
 }
 
 // Tool is an installed runner.
