@@ -267,7 +267,7 @@ func (v *Verdict) Check() (string, error) {
 // TestUnit runs the example service's unit tests with the race detector and
 // coverage, in golang:1.25 with the Go module and build caches as cache
 // volumes. Its reports hold junit.xml, coverage.xml (Cobertura),
-// coverage.out and test.json; it prints the coverage total line GitLab's
+// coverage.out and test.json; check prints the coverage total line GitLab's
 // coverage regex reads. Failing tests fail check, not the call, so their
 // reports can still be exported.
 func (m *Slipway) TestUnit(
@@ -304,14 +304,12 @@ func (m *Slipway) goTest(ctx context.Context, stage string, source *dagger.Direc
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", stage, err)
 	}
-	if res.CoverageLine != "" {
-		// GitLab reads the job log with `total:\s+\(statements\)\s+(\d+\.\d+)%`.
-		fmt.Println(res.CoverageLine)
-	}
 	reports, err := fromDir(ctx, res.Reports)
 	if err != nil {
 		return nil, err
 	}
+	// GitLab reads the job log with `total:\s+\(statements\)\s+(\d+\.\d+)%`;
+	// check prints this line on every run, cached or not.
 	v := &Verdict{Reports: reports, Summary: fmt.Sprintf("%d tests", res.Tests), Log: res.CoverageLine}
 	if res.Coverage >= 0 {
 		v.Summary += fmt.Sprintf(", %.1f%% of statements", res.Coverage)

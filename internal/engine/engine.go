@@ -166,7 +166,10 @@ func (e *Engine) path(elem ...string) string {
 // SocketPath is the engine's gRPC unix socket.
 func (e *Engine) SocketPath() string { return e.path("run", "engine.sock") }
 
-func (e *Engine) pidFile() string { return e.path("run", "unshare.pid") }
+// pidFileName is the namespace holder's pid file, beside the socket.
+const pidFileName = "unshare.pid"
+
+func (e *Engine) pidFile() string { return e.path("run", pidFileName) }
 
 // Namespace opens the network namespace of the engine that env names,
 // where its registry mirror listens on 127.0.0.1:5000. With
@@ -179,7 +182,7 @@ func Namespace(env Env) (*os.File, error) {
 	}
 	// The socket and the pid file live side by side in the instance's run
 	// directory (SocketPath, pidFile).
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(sock), "unshare.pid"))
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(sock), pidFileName))
 	if err != nil {
 		return nil, fmt.Errorf("engine: no running engine at %s: %w", sock, err)
 	}

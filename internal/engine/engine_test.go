@@ -177,4 +177,3 @@ func TestEnvFileRoundTrip(t *testing.T) {
 		t.Errorf("reading a missing env file succeeded")
 	}
 }
-

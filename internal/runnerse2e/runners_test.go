@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -387,24 +388,12 @@ func clientKey(t *testing.T, kubeconfig []byte) (data, line string) {
 		t.Fatal(err)
 	}
 	for _, a := range cfg.AuthInfos {
-		if len(a.ClientKeyData) == 0 {
-			continue
+		// client-key-data is the PEM in standard base64.
+		if lines := strings.Split(string(a.ClientKeyData), "\n"); len(lines) >= 3 {
+			return base64.StdEncoding.EncodeToString(a.ClientKeyData), lines[1]
 		}
-		raw, err := clientcmd.Write(*cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := regexp.MustCompile(`client-key-data: (\S+)`).FindSubmatch(raw)
-		if m == nil {
-			t.Fatal("no client-key-data in the kubeconfig")
-		}
-		lines := strings.Split(string(a.ClientKeyData), "\n")
-		if len(lines) < 3 {
-			t.Fatalf("client key is not PEM")
-		}
-		return string(m[1]), lines[1]
 	}
-	t.Fatal("the kubeconfig has no client key")
+	t.Fatal("the kubeconfig has no PEM client key")
 	return "", ""
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,11 @@ func TestTestUnit(t *testing.T) {
 			t.Errorf("report %s: %v", f, err)
 		}
 	}
-	mustCall(t, "test-unit", "--source=.", "check")
+	// check prints the line GitLab's coverage regex (ci/reference) reads,
+	// also when the stage comes from Dagger's cache, as it does here.
+	if out := mustCall(t, "test-unit", "--source=.", "check"); !regexp.MustCompile(`total:\s+\(statements\)\s+(\d+\.\d+)%`).MatchString(out) {
+		t.Errorf("check printed no coverage total line for GitLab: %q", out)
+	}
 }
 
 // TestTestUnitPlantedFailure: the function still returns its reports, the
