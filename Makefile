@@ -52,7 +52,7 @@ BENCH_FLAGS ?= -benchtime=2s
 
 .PHONY: bench
 bench: ## Run the benchmarks and print ratios against baselines measured in the same run.
-	{ $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pipeline/... ; \
+	{ $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pipeline/... ./stage/... ./deploy/... ; \
 	  ( cd ci && $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./reference ) ; \
 	  $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 90m ./internal/stagese2e ; } \
 	| $(GO) run ./internal/cmd/benchratio \

@@ -3,7 +3,7 @@ package main
 // The deploy stages: the example service's bundle, by digest, into a
 // namespace of a cluster named by a kubeconfig secret, with the evidence
 // that promotes a digest from staging to production stored next to the
-// image (OCI referrers, see pipeline/deploy).
+// image (OCI referrers, see deploy).
 //
 // The work runs in a tool container, not in this module: internal/cmd/deploy
 // (client-go, k8s.io/api, go-containerregistry) is built from the module's
@@ -30,7 +30,7 @@ import (
 	sdk "dagger.io/dagger"
 
 	"github.com/slipway-ci/slipway/ci/internal/dagger"
-	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/stage/goimage"
 )
 
 // The environments' names, as the tool's subcommands name them.
@@ -274,7 +274,7 @@ func deployTool(ctx context.Context, c *sdk.Client) (*sdk.Container, error) {
 var deployToolSource = []string{
 	"go.mod", "go.sum",
 	"internal/cmd/deploy/*.go",
-	"pipeline/**/*.go",
+	"pipeline/**/*.go", "stage/**/*.go", "deploy/**/*.go",
 	"examples/deployai/deploy/*.go",
 	"examples/deployai/deploy/*.yaml",
 	"examples/deployai/deploy/*.yml",

@@ -19,11 +19,11 @@ import (
 
 	"github.com/slipway-ci/slipway/ci/internal/dagger"
 	"github.com/slipway-ci/slipway/ci/reference"
-	"github.com/slipway-ci/slipway/pipeline/goimage"
-	"github.com/slipway-ci/slipway/pipeline/gosec"
-	"github.com/slipway-ci/slipway/pipeline/gotest"
-	"github.com/slipway-ci/slipway/pipeline/ociregistry"
-	"github.com/slipway-ci/slipway/pipeline/trivy"
+	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage/gosec"
+	"github.com/slipway-ci/slipway/stage/gotest"
+	"github.com/slipway-ci/slipway/stage/ociregistry"
+	"github.com/slipway-ci/slipway/stage/trivy"
 )
 
 // source is this module's own Go source. The reference pipeline checks every
@@ -360,7 +360,7 @@ func (m *Slipway) integration(ctx context.Context, source *dagger.Directory, img
 // Cached for an hour, not Dagger's default seven days: a digest's scan
 // goes stale when the DB learns a new CVE or an ignore entry expires, and
 // a week-old result would let production take an image that a scan today
-// fails (pipeline/trivy likewise rescans after an hour inside the call).
+// fails (stage/trivy likewise rescans after an hour inside the call).
 //
 // +cache="1h"
 func (m *Slipway) SecurityTrivy(

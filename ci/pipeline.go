@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-ci/slipway/ci/internal/dagger"
-	"github.com/slipway-ci/slipway/pipeline/trivy"
+	"github.com/slipway-ci/slipway/stage/trivy"
 )
 
 // Ci runs the reference pipeline's build, test and scan stages in one

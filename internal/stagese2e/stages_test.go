@@ -16,7 +16,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/enginetest"
-	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/stage/goimage"
 )
 
 // repo is the repository root, where dagger.json is.
@@ -107,7 +107,7 @@ func TestTestUnitPlantedFailure(t *testing.T) {
 // TestSecuritySastPlantedFinding: gosec's finding is reported, check fails
 // by default and passes with --fail=false (the pipeline goes on).
 func TestSecuritySastPlantedFinding(t *testing.T) {
-	src := []string{"security-sast", "--source=pipeline/gosec/testdata/finding", "--packages=./..."}
+	src := []string{"security-sast", "--source=stage/gosec/testdata/finding", "--packages=./..."}
 	if out := mustCall(t, append(src, "summary")...); !strings.Contains(out, "2 gosec findings") {
 		t.Errorf("summary = %q, want 2 findings", out)
 	}
@@ -122,10 +122,10 @@ func TestSecuritySastPlantedFinding(t *testing.T) {
 // golang.org/x/text v0.3.5: check fails naming both CVEs.
 func TestSecurityTrivyPlantedVulnerability(t *testing.T) {
 	c := daggertest.Connect(t)
-	daggertest.ModDownload(t, filepath.Join(repo, "pipeline/trivy/testdata/vulnerable"))
+	daggertest.ModDownload(t, filepath.Join(repo, "stage/trivy/testdata/vulnerable"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	imgs, err := goimage.Build(ctx, c, c.Host().Directory(filepath.Join(repo, "pipeline/trivy/testdata/vulnerable")),
+	imgs, err := goimage.Build(ctx, c, c.Host().Directory(filepath.Join(repo, "stage/trivy/testdata/vulnerable")),
 		goimage.WithBinaryName("vulnerable"), goimage.WithGoEnv("GOPROXY", daggertest.GoProxy))
 	if err != nil {
 		t.Fatal(err)

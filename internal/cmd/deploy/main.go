@@ -1,7 +1,7 @@
 // Command deploy is the work behind the ci/ module's deploy-staging and
 // deploy-production functions, and behind the scan evidence security-trivy
 // and ci record: it deploys the example service's bundle (examples/deployai/
-// deploy) by digest with pipeline/deploy, and reads and writes the evidence
+// deploy) by digest with deploy, and reads and writes the evidence
 // that promotes a digest (OCI referrers of the image).
 //
 // It runs in a tool container, not in the module: client-go, k8s.io/api and
@@ -39,9 +39,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/slipway-ci/slipway/deploy"
 	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
 	"github.com/slipway-ci/slipway/pipeline"
-	"github.com/slipway-ci/slipway/pipeline/deploy"
 )
 
 // The environments' names: production's gate asks for evidence from the

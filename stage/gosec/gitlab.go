@@ -2,7 +2,7 @@ package gosec
 
 import (
 	"fmt"
-	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
+	"github.com/slipway-ci/slipway/stage/gitlabreport"
 	"strconv"
 	"strings"
 	"time"

@@ -23,9 +23,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/pipeline"
-	"github.com/slipway-ci/slipway/pipeline/deploy"
 )
 
 // image returns a digest reference for a label; "bad" images (repository

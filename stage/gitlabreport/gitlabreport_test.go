@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
+	"github.com/slipway-ci/slipway/stage/gitlabreport"
 )
 
 func TestNewScan(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"dagger.io/dagger"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
-	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/stage/goimage"
 )
 
 func TestBuildRejectsRoot(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"github.com/aquasecurity/trivy/pkg/types"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
-	"github.com/slipway-ci/slipway/pipeline/goimage"
-	"github.com/slipway-ci/slipway/pipeline/trivy"
+	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage/trivy"
 )
 
 func TestScanRefusesATag(t *testing.T) {

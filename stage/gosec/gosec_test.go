@@ -10,7 +10,7 @@ import (
 	"github.com/securego/gosec/v2/issue"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
-	"github.com/slipway-ci/slipway/pipeline/gosec"
+	"github.com/slipway-ci/slipway/stage/gosec"
 )
 
 func TestScan(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
-	"github.com/slipway-ci/slipway/pipeline/gotest"
+	"github.com/slipway-ci/slipway/stage/gotest"
 )
 
 // coverageRE is the regex of the reference pipeline's GitLab coverage:.

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/slipway-ci/slipway/pipeline/backup"
+	"github.com/slipway-ci/slipway/deploy/backup"
 )
 
 func TestClean(t *testing.T) {

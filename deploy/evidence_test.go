@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/pipeline"
-	"github.com/slipway-ci/slipway/pipeline/deploy"
 )
 
 // pushImage starts an in-process OCI registry (with the referrers API) and

@@ -1,7 +1,7 @@
 // Package gitlabreport holds what GitLab's security reports (schema
 // 15.0.x) share, whatever found the problems: the scan's description, the
 // tool that ran, and the identifiers of a finding. The stage packages
-// (pipeline/gosec for SAST, pipeline/trivy for container scanning) add
+// (stage/gosec for SAST, stage/trivy for container scanning) add
 // their own kind of vulnerability and location.
 package gitlabreport
 

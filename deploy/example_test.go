@@ -8,8 +8,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/pipeline"
-	"github.com/slipway-ci/slipway/pipeline/deploy"
 )
 
 // The promotion path of a CI pipeline: staging deploys and records the

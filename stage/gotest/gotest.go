@@ -22,7 +22,7 @@ import (
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/jstemmer/go-junit-report/v2/parser/gotest"
 
-	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/stage/goimage"
 )
 
 // DefaultImage is the Go toolchain image the tests run in. It needs a C

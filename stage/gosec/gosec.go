@@ -19,7 +19,7 @@ import (
 	"github.com/securego/gosec/v2/cwe"
 	"github.com/securego/gosec/v2/issue"
 
-	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/stage/goimage"
 )
 
 // Defaults.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/aquasecurity/trivy/pkg/types"
 
-	"github.com/slipway-ci/slipway/pipeline/gitlabreport"
+	"github.com/slipway-ci/slipway/stage/gitlabreport"
 )
 
 // GitLab container-scanning report (security report schema 15.0.x).

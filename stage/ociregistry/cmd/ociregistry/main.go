@@ -1,4 +1,4 @@
-// Command ociregistry is the tool container of pipeline/ociregistry:
+// Command ociregistry is the tool container of stage/ociregistry:
 //
 //	ociregistry serve :5000            go-containerregistry's registry, with
 //	                                   basic auth when REGISTRY_USERNAME and
@@ -34,7 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// The exit codes pipeline/ociregistry's Push reads (keep them in step).
+// The exit codes stage/ociregistry's Push reads (keep them in step).
 const (
 	exitUnauthorized = 3 // 401 before any upload: the credentials are missing or wrong
 	exitDenied       = 4 // 403 before any upload: valid credentials without the permission

@@ -15,7 +15,7 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/slipway-ci/slipway/pipeline/goimage"
+	"github.com/slipway-ci/slipway/stage/goimage"
 )
 
 var (

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
-	"github.com/slipway-ci/slipway/pipeline/goimage"
-	"github.com/slipway-ci/slipway/pipeline/ociregistry"
+	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage/ociregistry"
 )
 
 // TestPush pushes to a registry that requires a password: the right one

@@ -14,7 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/slipway-ci/slipway/pipeline/deploy"
+	"github.com/slipway-ci/slipway/deploy"
 )
 
 // faultyAPIServer is a fake API server for fault injection: it answers

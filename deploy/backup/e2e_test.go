@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/slipway-ci/slipway/deploy/backup"
 	"github.com/slipway-ci/slipway/internal/clustertest"
-	"github.com/slipway-ci/slipway/pipeline/backup"
 )
 
 func u(o map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: o} }
