@@ -268,16 +268,34 @@ func (c Call) Variables() []Variable {
 	return out
 }
 
+// Target says how a `dagger` command line reaches the functions jobs call:
+// the module (`dagger -m Module call`, "" for the one at the repository
+// root) and, when the functions belong to a toolchain the module installs,
+// its name (`dagger call Toolchain function`).
+type Target struct {
+	Module    string
+	Toolchain string
+}
+
 // Command returns the `dagger call` command line for the call, for a shell
 // whose environment holds the CI variables and secrets under the names env
 // gives them. Values are quoted for a POSIX shell. module, when not empty, is
 // passed as `-m module`.
 func (c Call) Command(module string, env func(Variable) string) string {
+	return c.CommandIn(Target{Module: module}, env)
+}
+
+// CommandIn is Command for a call reached through t.
+func (c Call) CommandIn(t Target, env func(Variable) string) string {
 	parts := []string{"dagger"}
-	if module != "" {
-		parts = append(parts, "-m", shellQuote(module))
+	if t.Module != "" {
+		parts = append(parts, "-m", shellQuote(t.Module))
 	}
-	parts = append(parts, "call", c.Function)
+	parts = append(parts, "call")
+	if t.Toolchain != "" {
+		parts = append(parts, t.Toolchain)
+	}
+	parts = append(parts, c.Function)
 	parts = append(parts, renderArgs(c.Args, env)...)
 	for _, ch := range c.Chain {
 		parts = append(parts, ch.Function)
@@ -289,10 +307,15 @@ func (c Call) Command(module string, env func(Variable) string) string {
 // VerifyCommand returns the second `dagger call` line that decides the
 // job's verdict (see Verify), or "" when the call has none.
 func (c Call) VerifyCommand(module string, env func(Variable) string) string {
+	return c.VerifyCommandIn(Target{Module: module}, env)
+}
+
+// VerifyCommandIn is VerifyCommand for a call reached through t.
+func (c Call) VerifyCommandIn(t Target, env func(Variable) string) string {
 	if len(c.Verify) == 0 {
 		return ""
 	}
-	return Call{Function: c.Function, Args: c.Args, Chain: c.Verify}.Command(module, env)
+	return Call{Function: c.Function, Args: c.Args, Chain: c.Verify}.CommandIn(t, env)
 }
 
 func renderArgs(args []Arg, env func(Variable) string) []string {

@@ -15,6 +15,7 @@ type Pipeline struct {
 	jobs          []JobSpec
 	variables     map[string]string
 	module        string
+	toolchain     string
 	daggerVersion string
 	functions     map[string]Signature
 	runnerTags    []string
@@ -65,6 +66,12 @@ func Var(name, value string) Option {
 // Module sets the Dagger module jobs call, as `dagger -m path call`. The
 // default is the module at the repository root.
 func Module(path string) Option { return func(p *Pipeline) { p.module = path } }
+
+// Toolchain makes jobs call the functions of the toolchain installed in the
+// module under name, as `dagger call name function`: a repository whose
+// dagger.json installs slipway as a toolchain calls `dagger call slipway
+// build`. The functions Functions declares are then the toolchain's.
+func Toolchain(name string) Option { return func(p *Pipeline) { p.toolchain = name } }
 
 // DaggerVersion sets the Dagger CLI version the CI installs.
 func DaggerVersion(v string) Option { return func(p *Pipeline) { p.daggerVersion = v } }
@@ -150,6 +157,13 @@ func (p *Pipeline) Variables() map[string]string { return maps.Clone(p.variables
 
 // Module returns the Dagger module path jobs call ("" for the root module).
 func (p *Pipeline) Module() string { return p.module }
+
+// Toolchain returns the toolchain whose functions jobs call ("" when they
+// call the module's own).
+func (p *Pipeline) Toolchain() string { return p.toolchain }
+
+// Target returns how the CI's dagger command reaches the functions jobs call.
+func (p *Pipeline) Target() Target { return Target{Module: p.module, Toolchain: p.toolchain} }
 
 // DaggerVersion returns the Dagger CLI version the CI installs.
 func (p *Pipeline) DaggerVersion() string { return p.daggerVersion }

@@ -67,6 +67,10 @@ func (p *Pipeline) validate() error {
 		}
 	}
 
+	if p.toolchain != "" && !kebabRE.MatchString(p.toolchain) {
+		add("toolchain %q: the name must be kebab-case, as `dagger call` spells it (such as slipway)", p.toolchain)
+	}
+
 	jobs := map[string]JobSpec{}
 	ids := map[string]string{}
 	for _, j := range p.jobs {

@@ -22,6 +22,32 @@ func TestThenVerify(t *testing.T) {
 	}
 }
 
+func TestToolchainTarget(t *testing.T) {
+	c := pipeline.Fn("test-unit", pipeline.Dir("source", ".")).Then("reports").Export("out").ThenVerify("check")
+	env := func(v pipeline.Variable) string { return v.GitLabName() }
+	tc := pipeline.Target{Toolchain: "slipway"}
+	if got, want := c.CommandIn(tc, env), "dagger call slipway test-unit --source=. reports export --path=out"; got != want {
+		t.Errorf("CommandIn = %q, want %q", got, want)
+	}
+	if got, want := c.VerifyCommandIn(pipeline.Target{Module: "ci", Toolchain: "slipway"}, env), "dagger -m ci call slipway test-unit --source=. check"; got != want {
+		t.Errorf("VerifyCommandIn = %q, want %q", got, want)
+	}
+	p, err := pipeline.New("p", pipeline.Toolchain("slipway"), pipeline.Stages("test"),
+		pipeline.Job("unit", pipeline.Stage("test"), pipeline.Calls(c)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Target(); got != tc {
+		t.Errorf("Target = %+v, want %+v", got, tc)
+	}
+	_, err = pipeline.New("p", pipeline.Toolchain("Slip way"), pipeline.Stages("test"),
+		pipeline.Job("unit", pipeline.Stage("test"), pipeline.Calls(c)))
+	want := `pipeline "p" is invalid: toolchain "Slip way": the name must be kebab-case, as ` + "`dagger call`" + ` spells it (such as slipway)`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
 func TestVerifyWithOutputIsRefused(t *testing.T) {
 	_, err := pipeline.New("p",
 		pipeline.Stages("build"),

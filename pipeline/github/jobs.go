@@ -312,7 +312,7 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		}
 	}
 
-	cmd := literal(j.Call.Command(g.p.Module(), pipeline.Variable.GitHubName))
+	cmd := literal(j.Call.CommandIn(g.p.Target(), pipeline.Variable.GitHubName))
 	if j.Output != "" {
 		cmd = j.Output + `="$(` + cmd + `)"`
 	}
@@ -337,7 +337,7 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	if j.Output != "" {
 		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
 	}
-	if verify := j.Call.VerifyCommand(g.p.Module(), pipeline.Variable.GitHubName); verify != "" {
+	if verify := j.Call.VerifyCommandIn(g.p.Target(), pipeline.Variable.GitHubName); verify != "" {
 		// The first call exported the results, which the upload steps keep
 		// (they run if: always()); this one decides the verdict.
 		lines = append(lines, literal(verify))

@@ -129,8 +129,8 @@ func daggerSetup(version string) []string {
 // script returns the job's script: the `dagger call` and, for a job with an
 // output, writing the printed value to the dotenv report.
 func script(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
-	cmd := j.Call.Command(p.Module(), pipeline.Variable.GitLabName)
-	if verify := j.Call.VerifyCommand(p.Module(), pipeline.Variable.GitLabName); verify != "" {
+	cmd := j.Call.CommandIn(p.Target(), pipeline.Variable.GitLabName)
+	if verify := j.Call.VerifyCommandIn(p.Target(), pipeline.Variable.GitLabName); verify != "" {
 		// The first call keeps the results (reports are artifacts even
 		// when the verdict is a failure); the second one fails the job.
 		return []string{cmd, verify}

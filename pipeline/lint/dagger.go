@@ -9,6 +9,9 @@ import (
 type daggerCall struct {
 	// function is the first function called, "" when none is named.
 	function string
+	// next is the word after function, "" when none: the function of a
+	// toolchain named function.
+	next string
 	// module is the -m/--mod value, "" for the default module.
 	module string
 	// text is the command up to and including the function name.
@@ -75,6 +78,9 @@ func parseCall(words []string) (daggerCall, bool) {
 		default:
 			c.function = w
 			c.text = strings.Join(words[:i+1], " ")
+			if i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+				c.next = words[i+1]
+			}
 			return c, true
 		}
 	}

@@ -29,6 +29,7 @@ type Option func(*config)
 
 type config struct {
 	functions    []string // nil: do not check that called functions exist
+	toolchain    string   // "": jobs call the module's own functions
 	runnerLabels []string
 	filename     string
 	shellcheck   bool
@@ -52,6 +53,12 @@ func WithFunctions(names ...string) Option {
 		c.functions = append(c.functions, names...)
 	}
 }
+
+// WithToolchain says jobs call the functions of the toolchain name, as
+// `dagger call name function`: the function WithFunctions checks is then the
+// word after name, and a call that does not go through the toolchain is a
+// problem.
+func WithToolchain(name string) Option { return func(c *config) { c.toolchain = name } }
 
 // WithRunnerLabels declares self-hosted GitHub runner labels, so that
 // actionlint accepts them in runs-on instead of reporting unknown labels.
@@ -137,6 +144,16 @@ func (r *report) err() error {
 
 // checkCalls checks the `dagger call`s found in one job's commands.
 func (r *report) checkCalls(job string, line int, calls []daggerCall, where string) {
+	if tc := r.cfg.toolchain; tc != "" {
+		for i, c := range calls {
+			if c.function != tc {
+				r.add(job, line, "call the toolchain's functions as `dagger call "+tc+" <function>`; regenerate the file",
+					"calls %q, not a function of the toolchain %q", c.function, tc)
+				return
+			}
+			calls[i].function, calls[i].text = c.next, c.text+" "+c.next
+		}
+	}
 	switch len(calls) {
 	case 0:
 		r.add(job, line, "a slipway job only sets up the Dagger CLI and runs one `dagger call <function>`; regenerate the file",

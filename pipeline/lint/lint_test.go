@@ -277,3 +277,23 @@ func TestWithShellcheck(t *testing.T) {
 		t.Errorf("without WithShellcheck: %q, want no problems", got)
 	}
 }
+
+func TestToolchainCalls(t *testing.T) {
+	const file = `stages: [build]
+build:
+  stage: build
+  script:
+    - dagger call slipway publish --source=.
+`
+	if err := lint.GitLab([]byte(file), lint.WithToolchain("slipway"), lint.WithFunctions("publish")); err != nil {
+		t.Errorf("a toolchain call: %v", err)
+	}
+	err := lint.GitLab([]byte(file), lint.WithToolchain("slipway"), lint.WithFunctions("build"))
+	if want := `calls the Dagger function "publish", which the module does not have (it has: build)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("an unknown toolchain function: err = %v, want %q", err, want)
+	}
+	err = lint.GitLab([]byte(strings.Replace(file, "slipway publish", "publish", 1)), lint.WithToolchain("slipway"))
+	if want := `calls "publish", not a function of the toolchain "slipway"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a call outside the toolchain: err = %v, want %q", err, want)
+	}
+}

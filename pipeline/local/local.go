@@ -296,13 +296,13 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	env := r.jobEnv(j)
 	call := j.Call
 	call.Args = append(call.Args, r.o.extra[call.Function]...)
-	r.say("  ▶ %-22s %s", j.Name, call.Command(r.p.Module(), pipeline.Variable.GitLabName))
+	r.say("  ▶ %-22s %s", j.Name, call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName))
 	start := time.Now()
 	var log bytes.Buffer
 	var stdout bytes.Buffer
-	err := r.o.runner.Run(ctx, call.Command(r.p.Module(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
+	err := r.o.runner.Run(ctx, call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
 	if err == nil {
-		if verify := call.VerifyCommand(r.p.Module(), pipeline.Variable.GitLabName); verify != "" {
+		if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
 			err = r.o.runner.Run(ctx, verify, env, &log, &log)
 		}
 	}
@@ -310,7 +310,7 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	if r.o.summary != "" && len(call.Verify) > 0 {
 		sum := pipeline.Call{Function: call.Function, Args: call.Args}.Then(r.o.summary)
 		var out bytes.Buffer
-		if r.o.runner.Run(ctx, sum.Command(r.p.Module(), pipeline.Variable.GitLabName), env, &out, io.Discard) == nil {
+		if r.o.runner.Run(ctx, sum.CommandIn(r.p.Target(), pipeline.Variable.GitLabName), env, &out, io.Discard) == nil {
 			res.Summary = strings.TrimSpace(out.String())
 		}
 	}
