@@ -325,14 +325,8 @@ type settings struct {
 }
 
 func (m *Slipway) resolve(ctx context.Context) (settings, error) {
-	var s settings
-	goMod, err := m.Source.File("go.mod").Contents(ctx)
+	s, goMod, err := m.resolveGo(ctx)
 	if err != nil {
-		return s, fmt.Errorf("the source has no go.mod at its root: point --source at the Go module (%v)", err)
-	}
-	if m.GoVersion != "" {
-		s.goImage = "golang:" + m.GoVersion
-	} else if s.goImage, err = stage.GoImageFor([]byte(goMod)); err != nil {
 		return s, err
 	}
 	s.main = m.Main
@@ -346,6 +340,26 @@ func (m *Slipway) resolve(ctx context.Context) (settings, error) {
 		s.name = binaryName(s.main[0], goMod)
 	}
 	return s, nil
+}
+
+// resolveGo resolves only what the stages that need no main package
+// (tests, scans) need: the Go image, and a name for messages.
+func (m *Slipway) resolveGo(ctx context.Context) (settings, string, error) {
+	var s settings
+	goMod, err := m.Source.File("go.mod").Contents(ctx)
+	if err != nil {
+		return s, "", fmt.Errorf("the source has no go.mod at its root: point --source at the Go module (%v)", err)
+	}
+	if m.GoVersion != "" {
+		s.goImage = "golang:" + m.GoVersion
+	} else if s.goImage, err = stage.GoImageFor([]byte(goMod)); err != nil {
+		return s, "", err
+	}
+	s.name = m.Name
+	if s.name == "" {
+		s.name = binaryName(".", goMod)
+	}
+	return s, goMod, nil
 }
 
 // binaryName names a main package's binary as go build does: its
@@ -614,7 +628,7 @@ func publish(ctx context.Context, c *sdk.Client, s settings, imgs []*sdk.Contain
 // GitLab's coverage regex reads. Failing tests fail check, not the call, so
 // their reports can still be exported.
 func (m *Slipway) TestUnit(ctx context.Context) (*Verdict, error) {
-	s, err := m.resolve(ctx)
+	s, _, err := m.resolveGo(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("test-unit: %w", err)
 	}
@@ -819,7 +833,7 @@ func (m *Slipway) SecuritySast(
 	if err != nil {
 		return nil, err
 	}
-	s, err := m.resolve(ctx)
+	s, _, err := m.resolveGo(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("security-sast: %w", err)
 	}

@@ -11,6 +11,7 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,11 +77,15 @@ func kustomize(dir, file string) ([]*unstructured.Unstructured, error) {
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range rm.Resources() {
-		m, err := r.Map()
+		raw, err := r.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("manifests %s: kustomize rendered %s, which is not an object: %w", dir, r.CurId(), err)
 		}
-		out = append(out, &unstructured.Unstructured{Object: m})
+		objs, err := Decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("manifests %s: kustomize rendered %s: %w", dir, r.CurId(), err)
+		}
+		out = append(out, objs...)
 	}
 	if err := check(out, func(i int) string { return dir + " (kustomize)" }); err != nil {
 		return nil, err
@@ -140,36 +145,47 @@ func plain(dir string) ([]*unstructured.Unstructured, error) {
 }
 
 // Decode reads the objects in one YAML or JSON document stream. Empty
-// documents are skipped; a List's items are returned one by one.
+// documents are skipped; a List's items are returned one by one. Numbers
+// are decoded as Kubernetes' own decoder does (int64 or float64), so the
+// objects can be deep-copied and applied.
 func Decode(data []byte) ([]*unstructured.Unstructured, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	var out []*unstructured.Unstructured
 	for doc := 1; ; doc++ {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
 			return nil, fmt.Errorf("document %d: %w", doc, err)
 		}
-		if len(m) == 0 {
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" || string(t) == "{}" {
 			continue
 		}
-		u := &unstructured.Unstructured{Object: m}
-		if u.IsList() {
-			list, err := u.ToList()
-			if err != nil {
-				return nil, fmt.Errorf("document %d: a List: %w", doc, err)
-			}
-			for i := range list.Items {
-				out = append(out, &list.Items[i])
-			}
-			continue
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return nil, fmt.Errorf("document %d is not a Kubernetes object: %w", doc, err)
 		}
-		if u.GetAPIVersion() == "" || u.GetKind() == "" {
+		if head.APIVersion == "" || head.Kind == "" {
 			return nil, fmt.Errorf("document %d is not a Kubernetes object: it has no apiVersion or kind", doc)
 		}
-		out = append(out, u)
+		obj, _, err := unstructured.UnstructuredJSONScheme.Decode(raw, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		switch o := obj.(type) {
+		case *unstructured.UnstructuredList:
+			for i := range o.Items {
+				out = append(out, &o.Items[i])
+			}
+		case *unstructured.Unstructured:
+			out = append(out, o)
+		default:
+			return nil, fmt.Errorf("document %d: decoded as %T", doc, obj)
+		}
 	}
 }
 

@@ -56,6 +56,9 @@ func kinds(t *testing.T, dir string) string {
 	}
 	var out []string
 	for _, o := range objs {
+		// A deploy deep-copies every object: numbers must be int64 or
+		// float64, as Kubernetes' decoder makes them, or it panics.
+		o.DeepCopy()
 		out = append(out, o.GetKind()+"/"+o.GetName()+"@"+o.GetNamespace())
 	}
 	return strings.Join(out, " ")
@@ -79,7 +82,7 @@ func TestPlain(t *testing.T) {
 func TestKustomize(t *testing.T) {
 	dir := write(t, map[string]string{
 		"base/kustomization.yaml":    "resources: [deployment.yaml, service.yaml]\n",
-		"base/deployment.yaml":       deployment,
+		"base/deployment.yaml":       strings.Replace(deployment, "spec:\n  selector", "spec:\n  replicas: 3\n  selector", 1),
 		"base/service.yaml":          service,
 		"staging/kustomization.yaml": "namespace: web-staging\nresources: [../base]\nnamePrefix: s-\n",
 	})
