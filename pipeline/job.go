@@ -92,6 +92,9 @@ type JobSpec struct {
 	RunnerTags []string
 	// RunsOn selects GitHub runners; empty means the pipeline's default.
 	RunsOn []string
+	// Engine, when not nil, is where the job finds its Dagger engine
+	// instead of the pipeline's default.
+	Engine *Engine
 	// Reports are the report files the job writes.
 	Reports []Report
 	// Artifacts are the files the job keeps.
@@ -134,6 +137,10 @@ func (j JobSpec) clone() JobSpec {
 	}
 	out.RunnerTags = slices.Clone(j.RunnerTags)
 	out.RunsOn = slices.Clone(j.RunsOn)
+	if j.Engine != nil {
+		e := *j.Engine
+		out.Engine = &e
+	}
 	out.Reports = slices.Clone(j.Reports)
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}
@@ -197,6 +204,10 @@ func RunnerTags(tags ...string) JobOption {
 func RunsOn(labels ...string) JobOption {
 	return func(j *JobSpec) { j.RunsOn = append(j.RunsOn, labels...) }
 }
+
+// UseEngine makes the job find its Dagger engine as e says, instead of as
+// the pipeline's DefaultEngine says.
+func UseEngine(e Engine) JobOption { return func(j *JobSpec) { j.Engine = &e } }
 
 // Reports declares report files the job writes.
 func Reports(reports ...Report) JobOption {

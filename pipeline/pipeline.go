@@ -22,6 +22,7 @@ type Pipeline struct {
 	runsOn        []string
 	source        string
 	regenerate    string
+	engine        Engine
 }
 
 // Signature describes a Dagger function that jobs may call, for checking
@@ -100,6 +101,10 @@ func DefaultRunsOn(labels ...string) Option {
 	return func(p *Pipeline) { p.runsOn = append(p.runsOn, labels...) }
 }
 
+// DefaultEngine says where jobs that do not choose their own find their
+// Dagger engine. The default, the zero Engine, leaves it to the runners.
+func DefaultEngine(e Engine) Option { return func(p *Pipeline) { p.engine = e } }
+
 // GeneratedFrom names the source of the definition and the command that
 // regenerates the CI files, for the header of every generated file.
 func GeneratedFrom(source, regenerate string) Option {
@@ -173,6 +178,18 @@ func (p *Pipeline) DefaultRunnerTags() []string { return slices.Clone(p.runnerTa
 
 // DefaultRunsOn returns the GitHub runner labels for jobs without their own.
 func (p *Pipeline) DefaultRunsOn() []string { return slices.Clone(p.runsOn) }
+
+// DefaultEngine returns the engine of jobs that do not choose their own.
+func (p *Pipeline) DefaultEngine() Engine { return p.engine }
+
+// EngineOf returns the engine job j runs its `dagger` commands on: its own,
+// else the pipeline's default.
+func (p *Pipeline) EngineOf(j JobSpec) Engine {
+	if j.Engine != nil {
+		return *j.Engine
+	}
+	return p.engine
+}
 
 // Source returns where the definition lives, for generated headers.
 func (p *Pipeline) Source() string { return p.source }

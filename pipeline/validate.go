@@ -71,6 +71,10 @@ func (p *Pipeline) validate() error {
 		add("toolchain %q: the name must be kebab-case, as `dagger call` spells it (such as slipway)", p.toolchain)
 	}
 
+	for _, msg := range p.engine.problems() {
+		add("engine: %s", msg)
+	}
+
 	jobs := map[string]JobSpec{}
 	ids := map[string]string{}
 	for _, j := range p.jobs {
@@ -116,6 +120,11 @@ func (p *Pipeline) validate() error {
 		p.validateCall(j, jobs, jp)
 		p.validateRules(j, jp)
 		validateSettings(j, jp)
+		if j.Engine != nil {
+			for _, msg := range j.Engine.problems() {
+				jp("engine: %s", msg)
+			}
+		}
 		if j.Output != "" && !envNameRE.MatchString(j.Output) {
 			jp("output name %q must hold only letters, digits and _ and not start with a digit", j.Output)
 		}

@@ -164,7 +164,14 @@ func (g *generator) header() string {
 	if len(g.vars) > 0 {
 		b.WriteString("# Repository variables of the same names (Settings > Secrets and variables > Actions >\n# Variables) override the defaults under env:.\n")
 	}
-	if secrets := g.p.Secrets(); len(secrets) == 0 {
+	secrets := g.p.Secrets()
+	for _, j := range g.jobs {
+		if g.p.EngineOf(j).UsesCloudToken() && !slices.Contains(secrets, pipeline.CloudTokenSecret) {
+			secrets = append(secrets, pipeline.CloudTokenSecret)
+		}
+	}
+	slices.Sort(secrets)
+	if len(secrets) == 0 {
 		b.WriteString("# Secrets that must exist: none.\n")
 	} else {
 		fmt.Fprintf(&b, "# Secrets that must exist (Settings > Secrets and variables > Actions): %s.\n", strings.Join(secrets, ", "))

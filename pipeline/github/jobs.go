@@ -206,6 +206,9 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		set(o, j.Output, str("${{ steps."+outputStep+".outputs.value }}"))
 		set(n, "outputs", o)
 	}
+	if env := engineEnv(g.p.EngineOf(j)); len(env.Content) > 0 {
+		set(n, "env", env)
+	}
 
 	steps := &yaml.Node{Kind: yaml.SequenceNode}
 	if g.setup == nil {
@@ -259,19 +262,15 @@ func checkoutStep() *yaml.Node {
 	return s
 }
 
-// daggerStep installs the pinned Dagger CLI unless that exact version is
-// already on PATH. The snippet is the same as on GitLab.
+// daggerStep installs the pinned Dagger CLI, checked against the release's
+// published checksums, unless that exact version is already on PATH. The
+// lines are the same as on GitLab (pipeline.DaggerInstall).
 func daggerStep(version string) *yaml.Node {
 	v := "v" + strings.TrimPrefix(version, "v")
+	lines := pipeline.DaggerInstall(v)[1:]
 	s := mapping()
 	set(s, "name", str("Set up Dagger "+v))
-	set(s, "run", script(
-		// The directive keeps actionlint's shellcheck quiet without
-		// changing the snippet, which is the same on GitLab.
-		"# shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH",
-		`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger `+v+` " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=`+v[1:]+` sh`,
-		`echo "$HOME/.local/bin" >> "$GITHUB_PATH"`,
-	))
+	set(s, "run", script(append(lines, `echo "$HOME/.local/bin" >> "$GITHUB_PATH"`)...))
 	return s
 }
 
@@ -288,7 +287,11 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		env[name], what[name] = value, desc
 		return nil
 	}
-	for _, s := range j.Secrets() {
+	secrets := j.Secrets()
+	if g.p.EngineOf(j).UsesCloudToken() && !slices.Contains(secrets, pipeline.CloudTokenSecret) {
+		secrets = append(secrets, pipeline.CloudTokenSecret)
+	}
+	for _, s := range secrets {
 		// The secret reaches the step's environment only; the command
 		// passes env://NAME, so the value is never on a command line.
 		if err := add(s, "${{ secrets."+s+" }}", "secret"); err != nil {
@@ -357,6 +360,21 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	}
 	set(s, "run", script(lines...))
 	return s, nil
+}
+
+// engineEnv returns the job environment that points `dagger` at its engine.
+// A Docker engine needs none: the hosted runners' Docker starts it.
+func engineEnv(e pipeline.Engine) *yaml.Node {
+	n := mapping()
+	switch e.Mode() {
+	case pipeline.RunnerEngineKind:
+		if e.RunnerHost != "" {
+			set(n, "_EXPERIMENTAL_DAGGER_RUNNER_HOST", str(literal(e.RunnerHost)))
+		}
+	case pipeline.CloudEngineKind:
+		set(n, "DAGGER_CLOUD_ENGINE", str("true"))
+	}
+	return n
 }
 
 func sarifStep(j pipeline.JobSpec, r pipeline.Report, i, count int) *yaml.Node {

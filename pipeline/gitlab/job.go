@@ -66,7 +66,17 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	if len(tags) > 0 {
 		set(n, "tags", strs(tags))
 	}
-	set(n, "before_script", strs(daggerSetup(p.DaggerVersion())))
+	engine := p.EngineOf(j)
+	if engine.Mode() == pipeline.DockerEngineKind {
+		// Dagger's GitLab recipe: the CLI starts its engine in the
+		// docker:dind service, through the docker CLI of the job's image.
+		set(n, "image", str("docker:"+engine.Docker()+"-cli"))
+		set(n, "services", strs([]string{"docker:" + engine.Docker() + "-dind"}))
+	}
+	if vars := engineVariables(engine); len(vars.Content) > 0 {
+		set(n, "variables", vars)
+	}
+	set(n, "before_script", strs(pipeline.DaggerInstall(p.DaggerVersion())))
 	set(n, "script", strs(script(p, j)))
 	if j.Coverage != "" {
 		c := str("/" + escapeSlashes(j.Coverage) + "/")
@@ -114,16 +124,28 @@ func jobRules(rules []atom, manual, guardPush bool) (*yaml.Node, error) {
 	return seq, nil
 }
 
-// daggerSetup returns the shell lines that put the pinned Dagger CLI on
-// PATH. The version check lets a runner (or a test's stand-in) that already
-// has exactly this version skip the download. The snippet is the same on
-// GitHub, so both CIs run the same CLI the same way.
-func daggerSetup(version string) []string {
-	v := strings.TrimPrefix(version, "v")
-	return []string{
-		`export PATH="$HOME/.local/bin:$PATH"`,
-		`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v` + v + ` " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=` + v + ` sh`,
+// engineVariables returns the job variables that point `dagger` at its
+// engine. The Docker ones are those of Dagger's GitLab recipe: the dind
+// service listens on TLS at the host name "docker", with the certificates
+// GitLab's runners share under /certs. DAGGER_CLOUD_TOKEN is not among them:
+// it is a masked CI/CD variable, which every job already has.
+func engineVariables(e pipeline.Engine) *yaml.Node {
+	n := mapping()
+	switch e.Mode() {
+	case pipeline.DockerEngineKind:
+		set(n, "DOCKER_HOST", str("tcp://docker:2376"))
+		set(n, "DOCKER_TLS_CERTDIR", str("/certs"))
+		set(n, "DOCKER_TLS_VERIFY", str("1"))
+		set(n, "DOCKER_CERT_PATH", str("/certs/client"))
+		set(n, "DOCKER_DRIVER", str("overlay2"))
+	case pipeline.RunnerEngineKind:
+		if e.RunnerHost != "" {
+			set(n, "_EXPERIMENTAL_DAGGER_RUNNER_HOST", str(e.RunnerHost))
+		}
+	case pipeline.CloudEngineKind:
+		set(n, "DAGGER_CLOUD_ENGINE", str("true"))
 	}
+	return n
 }
 
 // script returns the job's script: the `dagger call` and, for a job with an
