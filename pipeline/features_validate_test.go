@@ -95,3 +95,73 @@ func TestEngineAccessors(t *testing.T) {
 		t.Errorf("Docker() = %q", got)
 	}
 }
+
+func TestIdentityValidation(t *testing.T) {
+	deploy := func(args ...pipeline.Arg) pipeline.Option {
+		return job("deploy", "deploy", pipeline.Calls(pipeline.Fn("deploy", args...)))
+	}
+	checkProblems(t, []featureCase{{
+		name: "credential as a plain value",
+		opts: valid(deploy(pipeline.FromVar("token", pipeline.JobToken))),
+		want: []string{`job "deploy": argument --token reads the CI credential "job-token" as a plain value; pass it with pipeline.CISecret("token", pipeline.JobToken)`},
+	}, {
+		name: "plain variable as a secret",
+		opts: valid(deploy(pipeline.CISecret("sha", pipeline.CommitSHA))),
+		want: []string{`job "deploy": argument --sha: the CI variable "commit-sha" is not a secret; pass it with pipeline.FromVar`},
+	}, {
+		name: "ID token with a reserved name",
+		opts: valid(deploy(pipeline.IDToken("token", "CI_ID_TOKEN", "sts.amazonaws.com"))),
+		want: []string{`job "deploy": ID token "CI_ID_TOKEN": names starting with CI_ are the CI's own; choose another name`},
+	}, {
+		name: "ID token with a bad name",
+		opts: valid(deploy(pipeline.IDToken("token", "id-token", "sts.amazonaws.com"))),
+		want: []string{`job "deploy": ID token "id-token": the name must hold only letters, digits and _ and not start with a digit`},
+	}, {
+		name: "ID token with an audience a URL cannot carry",
+		opts: valid(deploy(pipeline.IDToken("token", "AWS_TOKEN", "sts amazonaws&x=1"))),
+		want: []string{`job "deploy": ID token AWS_TOKEN: audience "sts amazonaws&x=1" may hold only letters, digits and ._~:/-`},
+	}, {
+		name: "one ID token, two audiences",
+		opts: valid(deploy(pipeline.IDToken("aws", "ID_TOKEN", "sts.amazonaws.com"), pipeline.IDToken("vault", "ID_TOKEN", "https://vault.example.com"))),
+		want: []string{`job "deploy": reads the ID token ID_TOKEN for two audiences ("sts.amazonaws.com", "https://vault.example.com"); give each its own name`},
+	}, {
+		name: "unknown permission scope",
+		opts: valid(job("test", "test", pipeline.Permissions(pipeline.Scope("repo").Write()))),
+		want: []string{`job "test": permission "repo" is not a GITHUB_TOKEN scope (they are: actions, attestations, checks, contents, deployments, id-token, issues, packages, pull-requests, security-events, statuses)`},
+	}, {
+		name: "id-token read",
+		opts: valid(job("test", "test", pipeline.Permissions(pipeline.IDTokens.Read()))),
+		want: []string{`job "test": permission id-token: "read" is not one of "none", "write"`},
+	}, {
+		name: "ID token with the permission withdrawn",
+		opts: valid(job("deploy", "deploy", pipeline.Permissions(pipeline.IDTokens.None()),
+			pipeline.Calls(pipeline.Fn("deploy", pipeline.IDToken("token", "AWS_TOKEN", "sts.amazonaws.com"))))),
+		want: []string{`job "deploy": withdraws the id-token permission but reads an ID token; drop pipeline.IDTokens.None()`},
+	}})
+}
+
+func TestIdentityCommands(t *testing.T) {
+	c := pipeline.Fn("publish",
+		pipeline.CISecret("password", pipeline.RegistryPassword),
+		pipeline.FromVar("username", pipeline.RegistryUser),
+		pipeline.FromVar("registry", pipeline.Registry),
+		pipeline.IDToken("id-token", "SIGSTORE_ID_TOKEN", "sigstore"),
+		pipeline.Secret("api-key", "API_KEY"))
+	for _, tc := range []struct {
+		env  func(pipeline.Variable) string
+		want string
+	}{
+		{pipeline.Variable.GitLabName, `dagger call publish --password=env://CI_REGISTRY_PASSWORD --username="$CI_REGISTRY_USER" --registry="$CI_REGISTRY" --id-token=env://SIGSTORE_ID_TOKEN --api-key=env://API_KEY`},
+		{pipeline.Variable.GitHubName, `dagger call publish --password=env://GITHUB_TOKEN --username="$GITHUB_ACTOR" --registry="$SLIPWAY_REGISTRY" --id-token=env://SIGSTORE_ID_TOKEN --api-key=env://API_KEY`},
+	} {
+		if got := c.Command("", tc.env); got != tc.want {
+			t.Errorf("Command:\n got %s\nwant %s", got, tc.want)
+		}
+	}
+	if got := c.Secrets(); !slices.Equal(got, []string{"API_KEY"}) {
+		t.Errorf("Secrets() = %q, want only the stored secret API_KEY", got)
+	}
+	if got := c.IDTokens(); len(got) != 1 || got[0].Value != "SIGSTORE_ID_TOKEN" || got[0].Audience != "sigstore" {
+		t.Errorf("IDTokens() = %+v", got)
+	}
+}

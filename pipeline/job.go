@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -92,6 +93,9 @@ type JobSpec struct {
 	RunnerTags []string
 	// RunsOn selects GitHub runners; empty means the pipeline's default.
 	RunsOn []string
+	// Permissions are the GITHUB_TOKEN permissions the job asks for on top
+	// of contents: read (see Permissions).
+	Permissions map[Scope]Access
 	// Engine, when not nil, is where the job finds its Dagger engine
 	// instead of the pipeline's default.
 	Engine *Engine
@@ -141,6 +145,7 @@ func (j JobSpec) clone() JobSpec {
 		e := *j.Engine
 		out.Engine = &e
 	}
+	out.Permissions = maps.Clone(j.Permissions)
 	out.Reports = slices.Clone(j.Reports)
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}

@@ -120,6 +120,7 @@ func (p *Pipeline) validate() error {
 		p.validateCall(j, jobs, jp)
 		p.validateRules(j, jp)
 		validateSettings(j, jp)
+		validatePermissions(j, jp)
 		if j.Engine != nil {
 			for _, msg := range j.Engine.problems() {
 				jp("engine: %s", msg)
@@ -166,6 +167,7 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 			}
 		}
 	}
+	audiences := map[string]string{}
 	checkArgs := func(args []Arg) {
 		seen := map[string]bool{}
 		for _, a := range args {
@@ -176,8 +178,13 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 				jp("passes --%s twice", a.Name)
 			}
 			seen[a.Name] = true
-			if a.Var != "" && !a.Var.valid() {
+			switch {
+			case a.Var != "" && !a.Var.valid():
 				jp("argument --%s reads the unknown CI variable %q", a.Name, a.Var)
+			case a.Var.Secret() && a.Kind != ArgSecret:
+				jp("argument --%s reads the CI credential %q as a plain value; pass it with pipeline.CISecret(%q, pipeline.%s)", a.Name, a.Var, a.Name, credentialName(a.Var))
+			case a.Var != "" && a.Kind == ArgSecret && !a.Var.Secret():
+				jp("argument --%s: the CI variable %q is not a secret; pass it with pipeline.FromVar", a.Name, a.Var)
 			}
 			if a.Env != "" {
 				if _, ok := p.variables[a.Env]; !ok {
@@ -195,8 +202,17 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 					jp("argument --%s reads an output of %q but does not need it; add pipeline.Needs(%q)", a.Name, o.Job, o.Job)
 				}
 			}
-			if a.Kind == ArgSecret {
+			switch {
+			case a.Kind == ArgSecret && a.Audience != "":
+				checkIDToken(a, jp)
+				if prev, ok := audiences[a.Value]; ok && prev != a.Audience {
+					jp("reads the ID token %s for two audiences (%q, %q); give each its own name", a.Value, prev, a.Audience)
+				}
+				audiences[a.Value] = a.Audience
+			case a.Kind == ArgSecret && a.Var == "":
 				checkSecretName(a.Value, jp)
+			case a.Audience != "":
+				jp("argument --%s has an audience but is not a secret; use pipeline.IDToken", a.Name)
 			}
 		}
 	}
@@ -209,6 +225,30 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 	}
 	if len(c.Verify) > 0 && j.Output != "" {
 		jp("both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output")
+	}
+}
+
+// credentialName is the Go name of a credential, for messages.
+func credentialName(v Variable) string {
+	if v == RegistryPassword {
+		return "RegistryPassword"
+	}
+	return "JobToken"
+}
+
+// audienceRE is what an audience may hold: it goes into a URL query and a
+// YAML value unquoted by any shell.
+var audienceRE = regexp.MustCompile(`^[A-Za-z0-9._~:/-]+$`)
+
+func checkIDToken(a Arg, jp func(string, ...any)) {
+	switch {
+	case !envNameRE.MatchString(a.Value):
+		jp("ID token %q: the name must hold only letters, digits and _ and not start with a digit", a.Value)
+	case reservedPrefix(a.Value) != "":
+		jp("ID token %q: names starting with %s are the CI's own; choose another name", a.Value, reservedPrefix(a.Value))
+	}
+	if !audienceRE.MatchString(a.Audience) {
+		jp("ID token %s: audience %q may hold only letters, digits and ._~:/-", a.Value, a.Audience)
 	}
 }
 
@@ -226,6 +266,12 @@ func reservedPrefix(name string) string {
 
 func checkSecretName(name string, jp func(string, ...any)) {
 	upper := strings.ToUpper(name)
+	for _, v := range Credentials() {
+		if upper == v.GitLabName() || upper == v.GitHubName() {
+			jp("secret %q is the CI's own credential; read it with pipeline.CISecret(name, pipeline.%s), which both CIs provide", name, credentialName(v))
+			return
+		}
+	}
 	switch {
 	case !envNameRE.MatchString(name):
 		jp("secret %q: a CI secret name may hold only letters, digits and _ and must not start with a digit", name)

@@ -135,7 +135,7 @@ func TestValidationMessages(t *testing.T) {
 	}, {
 		name: "secret with the GITHUB_ prefix",
 		opts: valid(secretJob("GITHUB_TOKEN")),
-		want: []string{`job "deploy": secret "GITHUB_TOKEN": GitHub rejects secret names that start with GITHUB_`},
+		want: []string{`job "deploy": secret "GITHUB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`},
 	}, {
 		name: "secret with a lower-case github_ prefix",
 		opts: valid(secretJob("github_pat")),
@@ -151,7 +151,15 @@ func TestValidationMessages(t *testing.T) {
 	}, {
 		name: "secret named like a GitLab predefined variable",
 		opts: valid(secretJob("CI_JOB_TOKEN")),
-		want: []string{`job "deploy": secret "CI_JOB_TOKEN": names starting with CI_ or GITLAB_ are GitLab's predefined variables; choose another name`},
+		want: []string{`job "deploy": secret "CI_JOB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`},
+	}, {
+		name: "secret named like GitLab's registry password",
+		opts: valid(secretJob("CI_REGISTRY_PASSWORD")),
+		want: []string{`job "deploy": secret "CI_REGISTRY_PASSWORD" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.RegistryPassword), which both CIs provide`},
+	}, {
+		name: "secret named like another GitLab predefined variable",
+		opts: valid(secretJob("CI_DEPLOY_PASSWORD")),
+		want: []string{`job "deploy": secret "CI_DEPLOY_PASSWORD": names starting with CI_ or GITLAB_ are GitLab's predefined variables; choose another name`},
 	}, {
 		name: "secret in a chained call",
 		opts: valid(pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Calls(

@@ -91,7 +91,17 @@ func TestFeaturesGitHub(t *testing.T) {
 // they are manual jobs nobody started.
 func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string][]byte, f pipelinetest.Feature, ref shimrun.Ref, github bool) {
 	p := f.Pipeline
-	secrets := secretValues(append(p.Secrets(), pipeline.CloudTokenSecret)...)
+	names := append(p.Secrets(), pipeline.CloudTokenSecret)
+	if github {
+		// The job token, which GitHub gives every run and act takes as a
+		// secret.
+		names = append(names, "GITHUB_TOKEN")
+	} else {
+		// gitlab-ci-local predefines neither the job token nor the
+		// registry credentials; GitLab gives every job both.
+		names = append(names, "CI_JOB_TOKEN", "CI_REGISTRY_PASSWORD")
+	}
+	secrets := secretValues(names...)
 	res, _ := runOnce(t, r, files, remote, ref, shimrun.Run{Secrets: secrets, RecordEnv: engineEnv})
 	defer func() {
 		if t.Failed() {

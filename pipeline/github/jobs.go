@@ -168,17 +168,7 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	}
 
 	sarif, files := splitReports(j)
-	perms := mapping()
-	if len(sarif) > 0 {
-		// upload-sarif reads the run's metadata, which private
-		// repositories guard with actions: read.
-		set(perms, "actions", str("read"))
-	}
-	set(perms, "contents", str("read"))
-	if len(sarif) > 0 {
-		set(perms, "security-events", str("write"))
-	}
-	set(n, "permissions", perms)
+	set(n, "permissions", permissions(j, len(sarif) > 0))
 
 	if name := environmentName(j); name != "" {
 		env := mapping()
@@ -308,10 +298,20 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		}
 	}
 	for _, v := range j.Call.Variables() {
-		if v == pipeline.RepositoryURL {
-			if err := add(v.GitHubName(), "${{ github.server_url }}/${{ github.repository }}", "the repository URL"); err != nil {
-				return nil, err
-			}
+		var value, desc string
+		switch v {
+		case pipeline.RepositoryURL:
+			value, desc = "${{ github.server_url }}/${{ github.repository }}", "the repository URL"
+		case pipeline.Registry:
+			value, desc = "ghcr.io", "the registry"
+		case pipeline.JobToken, pipeline.RegistryPassword:
+			// The job's own token, scoped by the job's permissions.
+			value, desc = "${{ secrets.GITHUB_TOKEN }}", "the job token"
+		default:
+			continue // a default variable of every GitHub job
+		}
+		if err := add(v.GitHubName(), value, desc); err != nil {
+			return nil, err
 		}
 	}
 
@@ -320,6 +320,21 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		cmd = j.Output + `="$(` + cmd + `)"`
 	}
 	var lines []string
+	for _, t := range j.Call.IDTokens() {
+		if slices.Contains(lines, "export "+t.Value) {
+			continue
+		}
+		// GitHub issues OIDC tokens on request to jobs with id-token:
+		// write; the token goes to Dagger through the environment only,
+		// masked in case something prints it.
+		lines = append(lines,
+			t.Value+`="$(curl -fsS -H "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" "${ACTIONS_ID_TOKEN_REQUEST_URL}&audience=`+t.Audience+`")"`,
+			t.Value+`="$(printf '%s' "$`+t.Value+`" | sed -n 's/.*"value":"\([^"]*\)".*/\1/p')"`,
+			`[ -n "$`+t.Value+`" ] || { echo "no OIDC token for `+t.Audience+`" >&2; exit 1; }`,
+			`echo "::add-mask::$`+t.Value+`"`,
+			"export "+t.Value,
+		)
+	}
 	if j.Retries > 0 {
 		// GitHub cannot retry a job, so the call is retried in place.
 		last := strconv.Itoa(j.Retries + 1)
@@ -360,6 +375,40 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	}
 	set(s, "run", script(lines...))
 	return s, nil
+}
+
+// permissions returns the job's GITHUB_TOKEN permissions: contents: read,
+// what its settings need (SARIF uploads, ID tokens) and what it asks for,
+// in a stable order. A scope asked for at a lower level than a setting
+// needs gets the higher one.
+func permissions(j pipeline.JobSpec, sarif bool) *yaml.Node {
+	want := map[pipeline.Scope]pipeline.Access{pipeline.Contents: pipeline.ReadAccess}
+	if sarif {
+		// upload-sarif reads the run's metadata, which private
+		// repositories guard with actions: read.
+		want[pipeline.Actions] = pipeline.ReadAccess
+		want[pipeline.SecurityEvents] = pipeline.WriteAccess
+	}
+	if len(j.Call.IDTokens()) > 0 {
+		want[pipeline.IDTokens] = pipeline.WriteAccess
+	}
+	rank := map[pipeline.Access]int{pipeline.NoAccess: 0, pipeline.ReadAccess: 1, pipeline.WriteAccess: 2}
+	for s, a := range j.Permissions {
+		if s == pipeline.Contents && a == pipeline.NoAccess || rank[a] > rank[want[s]] {
+			want[s] = a
+		}
+	}
+	n := mapping()
+	for _, s := range slices.Sorted(maps.Keys(want)) {
+		if want[s] == pipeline.NoAccess {
+			continue
+		}
+		set(n, string(s), str(string(want[s])))
+	}
+	if len(n.Content) == 0 {
+		return emptyMapping()
+	}
+	return n
 }
 
 // engineEnv returns the job environment that points `dagger` at its engine.

@@ -76,6 +76,22 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	if vars := engineVariables(engine); len(vars.Content) > 0 {
 		set(n, "variables", vars)
 	}
+	if tokens := j.Call.IDTokens(); len(tokens) > 0 {
+		// GitLab issues each token into the job's environment under its
+		// name; the call reads it as env://NAME.
+		ids := mapping()
+		seen := map[string]bool{}
+		for _, t := range tokens {
+			if seen[t.Value] {
+				continue
+			}
+			seen[t.Value] = true
+			tok := mapping()
+			set(tok, "aud", str(t.Audience))
+			set(ids, t.Value, tok)
+		}
+		set(n, "id_tokens", ids)
+	}
 	set(n, "before_script", strs(pipeline.DaggerInstall(p.DaggerVersion())))
 	set(n, "script", strs(script(p, j)))
 	if j.Coverage != "" {

@@ -77,5 +77,30 @@ func Features() []Feature {
 				nil, []pipeline.JobOption{pipeline.UseEngine(pipeline.DockerEngine().WithTraces())}),
 			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service of the test job",
 		},
+		{
+			Name: "credentials",
+			Pipeline: buildTest("credentials", nil, []pipeline.JobOption{
+				pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."),
+					pipeline.FromVar("registry", pipeline.Registry),
+					pipeline.FromVar("username", pipeline.RegistryUser),
+					pipeline.CISecret("password", pipeline.RegistryPassword))),
+				pipeline.Permissions(pipeline.Packages.Write(), pipeline.Attestations.Write()),
+			}, []pipeline.JobOption{
+				pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"),
+					pipeline.FromVar("project", pipeline.ProjectPath),
+					pipeline.CISecret("token", pipeline.JobToken))),
+				pipeline.Permissions(pipeline.PullRequests.Write(), pipeline.Checks.Write()),
+			}),
+		},
+		{
+			Name: "oidc",
+			Pipeline: buildTest("oidc", nil, nil, []pipeline.JobOption{
+				pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"),
+					pipeline.IDToken("aws-token", "AWS_ID_TOKEN", "sts.amazonaws.com"),
+					pipeline.IDToken("vault-token", "VAULT_ID_TOKEN", "https://vault.example.com"))),
+			}),
+			NoGitLabRun: "gitlab-ci-local issues no OIDC ID tokens",
+			NoGitHubRun: "act has no OIDC token service",
+		},
 	}
 }
