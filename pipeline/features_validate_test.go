@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/slipway-ci/slipway/pipeline"
 )
@@ -163,5 +164,138 @@ func TestIdentityCommands(t *testing.T) {
 	}
 	if got := c.IDTokens(); len(got) != 1 || got[0].Value != "SIGSTORE_ID_TOKEN" || got[0].Audience != "sigstore" {
 		t.Errorf("IDTokens() = %+v", got)
+	}
+}
+
+func TestRuleValidation(t *testing.T) {
+	rule := func(r pipeline.Rule) pipeline.Option { return job("test", "test", pipeline.When(r)) }
+	checkProblems(t, []featureCase{{
+		name: "regular expression that does not compile",
+		opts: valid(rule(pipeline.OnTags(`/^v(\d+$/`))),
+		want: []string{"job \"test\": invalid tag pattern: \"/^v(\\\\d+$/\" is not a regular expression RE2 compiles: error parsing regexp: missing closing ): `^v(\\d+$`"},
+	}, {
+		name: "excluded pattern with a space",
+		opts: valid(rule(pipeline.OnBranches().Except("gh pages"))),
+		want: []string{`job "test": invalid excluded branch pattern: "gh pages" is not a valid git ref pattern: it has ' ', which git does not allow in ref names`},
+	}, {
+		name: "condition on a credential",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.CIVar(pipeline.JobToken).IsSet()))),
+		want: []string{`job "test": condition reads the CI credential "job-token"; conditions may not read secrets`},
+	}, {
+		name: "condition on a bad variable name",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.Env("DEPLOY-ENABLED").Is("true")))),
+		want: []string{`job "test": condition reads the variable "DEPLOY-ENABLED", whose name must hold only letters, digits and _ and not start with a digit`},
+	}, {
+		name: "condition regexp that does not compile",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.Env("X").Matches("(")))),
+		want: []string{"job \"test\": condition X =~ /(/: the regular expression does not compile: error parsing regexp: missing closing ): `(`"},
+	}, {
+		name: "empty And",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.And()))),
+		want: []string{`job "test": pipeline.And() and pipeline.Or() need at least one condition`},
+	}, {
+		name: "types on a push rule",
+		opts: valid(rule(pipeline.OnBranches().OfTypes("opened"))),
+		want: []string{`job "test": activity types (opened) apply to merge requests, releases, merge queues and triggered pipelines, not to push rules`},
+	}, {
+		name: "unknown pull request type",
+		opts: valid(rule(pipeline.OnMergeRequests().OfTypes("merged"))),
+		want: []string{`job "test": merge-request activity type "merged" is not one of: assigned, unassigned, labeled, unlabeled, opened, edited, closed, reopened, synchronize, converted_to_draft, ready_for_review, locked, unlocked, review_requested, review_request_removed, auto_merge_enabled, auto_merge_disabled, milestoned, demilestoned, enqueued, dequeued`},
+	}, {
+		name: "release with refs",
+		opts: valid(rule(pipeline.Rule{Event: pipeline.Release, Refs: []string{"main"}})),
+		want: []string{`job "test": a release rule matches no ref; drop its patterns`},
+	}, {
+		name: "undeclared schedule",
+		opts: valid(rule(pipeline.OnSchedule("nightly"))),
+		want: []string{`job "test": runs on the schedule "nightly", which is not declared; add pipeline.Cron("nightly", "<cron>")`},
+	}, {
+		name: "schedules with the same cron",
+		opts: valid(pipeline.Cron("nightly", "0 2 * * *"), pipeline.Cron("night", "0 2 * * *")),
+		want: []string{`schedules "nightly" and "night" have the same cron "0 2 * * *", which GitHub cannot tell apart; change one`},
+	}, {
+		name: "schedule with a bad cron and name",
+		opts: valid(pipeline.Cron("Nightly Build", "@daily")),
+		want: []string{`schedule "Nightly Build": the name must be lower-case letters, digits, - and _`, `schedule "Nightly Build": cron "@daily" must have five space-separated fields, such as "0 3 * * 1"`},
+	}, {
+		name: "manual rule on a gated job",
+		opts: valid(job("test", "test", pipeline.Approval(), pipeline.When(pipeline.OnBranches("main").Manually()))),
+		want: []string{`job "test": has a manual rule and an approval gate; every rule of a gated job is manual already, so drop Manually()`},
+	}})
+}
+
+func TestPolicyValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "delay over a week",
+		opts: valid(job("test", "test", pipeline.Delay(8*24*time.Hour))),
+		want: []string{`job "test": delay 192h0m0s must be between 0 and one week (GitLab's start_in)`},
+	}, {
+		name: "delay with approval",
+		opts: valid(job("test", "test", pipeline.Delay(time.Hour), pipeline.Approval())),
+		want: []string{`job "test": a delayed job can neither wait for approval nor run always or on failure: GitLab's when: takes one of them`},
+	}, {
+		name: "approval that runs always",
+		opts: valid(job("test", "test", pipeline.Approval(), pipeline.RunsAlways())),
+		want: []string{`job "test": a job that waits for approval runs when a person starts it; drop RunsAlways/RunsOnFailure`},
+	}, {
+		name: "output of an optional need",
+		opts: valid(job("test", "test", pipeline.NeedsOptional("build"), pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"))))),
+		want: []string{`job "test": reads the output IMAGE_REF of "build", which it needs optionally: the value is empty when that job is absent; make the need required`},
+	}, {
+		name: "retry reasons without retries",
+		opts: valid(job("test", "test", pipeline.RetryWhen(pipeline.ScriptFailure))),
+		want: []string{`job "test": sets when to retry but not how often; add pipeline.Retry(1) or pipeline.Retry(2)`},
+	}, {
+		name: "unknown retry reason and bad exit code",
+		opts: valid(job("test", "test", pipeline.Retry(1), pipeline.RetryWhen("flaky"), pipeline.RetryExitCodes(0))),
+		want: []string{
+			`job "test": retry reason "flaky" is unknown (GitLab's are: script_failure, runner_system_failure, stuck_or_timeout_failure, api_failure, unknown_failure, scheduler_failure, data_integrity_failure, job_execution_timeout, unmet_prerequisites, runner_unsupported, stale_schedule, archived_failure, always)`,
+			`job "test": retry exit code 0 must be between 1 and 255`,
+		},
+	}, {
+		name: "allowed exit codes and allow failure",
+		opts: valid(job("test", "test", pipeline.AllowFailure(), pipeline.AllowFailureOn(3, 300))),
+		want: []string{`job "test": allowed exit code 300 must be between 1 and 255`, `job "test": AllowFailure already allows every exit code; drop AllowFailureOn or AllowFailure`},
+	}})
+}
+
+func TestPlanFor(t *testing.T) {
+	p, err := pipeline.New("service",
+		pipeline.Stages("build", "deploy"),
+		pipeline.Var("DEPLOY", "on"),
+		pipeline.Job("build", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("build")),
+			pipeline.When(pipeline.OnBranches().Except("gh-pages", "/^dependabot\\//"), pipeline.OnMergeRequests().If(pipeline.SameProject()))),
+		pipeline.Job("docs", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("docs")), pipeline.When(pipeline.OnBranches("main"))),
+		pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("build"), pipeline.NeedsOptional("docs"), pipeline.Calls(pipeline.Fn("deploy")),
+			pipeline.When(pipeline.OnBranches("main", "release/*-stable").If(pipeline.And(pipeline.ProjectIs("acme/app"), pipeline.Env("DEPLOY").IsNot("off"))))),
+		pipeline.Job("notify", pipeline.Stage("deploy"), pipeline.Calls(pipeline.Fn("notify")), pipeline.RunsOnFailure()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(s pipeline.Start) []string {
+		var out []string
+		for _, j := range p.PlanFor(s) {
+			out = append(out, j.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		start pipeline.Start
+		want  []string
+	}{
+		{"main in the project", pipeline.Start{Event: pipeline.Push, Ref: "main", Project: "acme/app"}, []string{"build", "docs", "deploy"}},
+		{"main in a copy", pipeline.Start{Event: pipeline.Push, Ref: "main", Project: "someone/app"}, []string{"build", "docs"}},
+		{"deploys switched off", pipeline.Start{Event: pipeline.Push, Ref: "main", Project: "acme/app", Vars: map[string]string{"DEPLOY": "off"}}, []string{"build", "docs"}},
+		{"a stable release branch, docs absent", pipeline.Start{Event: pipeline.Push, Ref: "release/2-stable", Project: "acme/app"}, []string{"build", "deploy"}},
+		{"an excluded branch", pipeline.Start{Event: pipeline.Push, Ref: "dependabot/go/x"}, nil},
+		{"gh-pages", pipeline.Start{Event: pipeline.Push, Ref: "gh-pages"}, nil},
+		{"a merge request from a fork", pipeline.Start{Event: pipeline.MergeRequest, Ref: "main", Fork: true}, nil},
+		{"a merge request", pipeline.Start{Event: pipeline.MergeRequest, Ref: "main"}, []string{"build"}},
+	} {
+		if got := names(tc.start); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: planned %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

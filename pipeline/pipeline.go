@@ -23,6 +23,15 @@ type Pipeline struct {
 	source        string
 	regenerate    string
 	engine        Engine
+	schedules     []ScheduleSpec
+}
+
+// ScheduleSpec is a named pipeline schedule.
+type ScheduleSpec struct {
+	// Name tells schedules apart: OnSchedule(name) rules match it.
+	Name string
+	// Cron is when it runs: five fields, UTC.
+	Cron string
 }
 
 // Signature describes a Dagger function that jobs may call, for checking
@@ -99,6 +108,14 @@ func DefaultRunnerTags(tags ...string) Option {
 // The default is ubuntu-latest.
 func DefaultRunsOn(labels ...string) Option {
 	return func(p *Pipeline) { p.runsOn = append(p.runsOn, labels...) }
+}
+
+// Cron declares a pipeline schedule called name that runs at cron (five
+// fields, UTC), for OnSchedule(name) rules. GitHub gets each as a schedule
+// trigger; GitLab keeps schedules in the project settings, where each must
+// set the variable SLIPWAY_SCHEDULE to name (the file's header says so).
+func Cron(name, cron string) Option {
+	return func(p *Pipeline) { p.schedules = append(p.schedules, ScheduleSpec{Name: name, Cron: cron}) }
 }
 
 // DefaultEngine says where jobs that do not choose their own find their
@@ -179,6 +196,9 @@ func (p *Pipeline) DefaultRunnerTags() []string { return slices.Clone(p.runnerTa
 // DefaultRunsOn returns the GitHub runner labels for jobs without their own.
 func (p *Pipeline) DefaultRunsOn() []string { return slices.Clone(p.runsOn) }
 
+// Schedules returns the declared schedules, in order.
+func (p *Pipeline) Schedules() []ScheduleSpec { return slices.Clone(p.schedules) }
+
 // DefaultEngine returns the engine of jobs that do not choose their own.
 func (p *Pipeline) DefaultEngine() Engine { return p.engine }
 
@@ -214,11 +234,23 @@ func (p *Pipeline) Secrets() []string {
 // (GitLab refuses such a pipeline; GitHub skips such a job). Jobs with an
 // approval gate are included; their JobSpec says so.
 func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
+	return p.PlanFor(Start{Event: event, Ref: ref})
+}
+
+// PlanFor is Plan for a start that also sets variables, the project, a
+// fork, an activity type or a schedule. It assumes every job succeeds:
+// jobs that run only on failure are not in it. Jobs whose matching rule is
+// manual are, like jobs with an approval gate; WaitsFor says which.
+func (p *Pipeline) PlanFor(s Start) []JobSpec {
 	var candidates []JobSpec
 	for _, j := range p.Jobs() {
-		if j.runsFor(event, ref) {
+		if j.Run != OnFailure && j.runsFor(s, p.variables) {
 			candidates = append(candidates, j)
 		}
+	}
+	present := map[string]bool{}
+	for _, j := range candidates {
+		present[j.Name] = true
 	}
 	// Needs may point within a stage in any order, so settle them until
 	// nothing changes: at most one pass per job.
@@ -232,7 +264,7 @@ func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
 			}
 			ready := true
 			for _, n := range j.Needs {
-				if !included[n] {
+				if !included[n] && !(j.IsOptional(n) && !present[n]) {
 					ready = false
 				}
 			}
@@ -246,13 +278,30 @@ func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
 	return out
 }
 
-func (j JobSpec) runsFor(event Event, ref string) bool {
+// runsFor reports whether the job's rules match s. A job without rules
+// runs in every pipeline, as on both CIs.
+func (j JobSpec) runsFor(s Start, defaults map[string]string) bool {
 	if len(j.Rules) == 0 {
 		return true
 	}
 	for _, r := range j.Rules {
-		if r.Matches(event, ref) {
+		if r.MatchesStart(s, defaults) {
 			return true
+		}
+	}
+	return false
+}
+
+// WaitsFor reports whether the job waits for a person in a pipeline
+// started as s: it has an approval gate, or the rule that matches s is
+// manual.
+func (j JobSpec) WaitsFor(s Start, defaults map[string]string) bool {
+	if j.Approval {
+		return true
+	}
+	for _, r := range j.Rules {
+		if r.MatchesStart(s, defaults) {
+			return r.Manual
 		}
 	}
 	return false

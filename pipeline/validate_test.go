@@ -187,13 +187,13 @@ func TestValidationMessages(t *testing.T) {
 		opts: valid(branchJob(pipeline.OnBranches("release/../main"))),
 		want: []string{`job "test": invalid branch pattern: "release/../main" is not a valid git ref pattern: it has ".."`},
 	}, {
-		name: "branch pattern with * in the middle",
-		opts: valid(branchJob(pipeline.OnBranches("release/*/hotfix"))),
-		want: []string{`job "test": invalid branch pattern: "release/*/hotfix" has a "*" before its end; use an exact name or a prefix followed by one "*", such as "release/*"`},
+		name: "branch glob with an invalid part",
+		opts: valid(branchJob(pipeline.OnBranches("release/*/.hotfix"))),
+		want: []string{`job "test": invalid branch pattern: "release/*/.hotfix" is not a valid git ref pattern: a component starts with "."`},
 	}, {
 		name: "branch pattern **",
 		opts: valid(branchJob(pipeline.OnBranches("**"))),
-		want: []string{`job "test": invalid branch pattern: "**" has a "*" before its end; use an exact name or a prefix followed by one "*", such as "release/*"`},
+		want: []string{`job "test": invalid branch pattern: "**" has "**"; one "*" already matches any characters, slashes included`},
 	}, {
 		name: "branch pattern ending in .lock",
 		opts: valid(branchJob(pipeline.OnBranches("main.lock"))),
@@ -216,8 +216,8 @@ func TestValidationMessages(t *testing.T) {
 		want: []string{`job "test": changed-path glob "/src/**" must be a non-empty path relative to the repository root`},
 	}, {
 		name: "unknown event",
-		opts: valid(branchJob(pipeline.Rule{Event: "release"})),
-		want: []string{`job "test": rule has the unknown event "release"`},
+		opts: valid(branchJob(pipeline.Rule{Event: "deployment"})),
+		want: []string{`job "test": rule has the unknown event "deployment"`},
 	}, {
 		name: "function the module does not have",
 		opts: valid(sigs, job("deploy", "deploy", pipeline.Calls(pipeline.Fn("deploy-staging")))),

@@ -37,6 +37,10 @@ func TestFeaturesGitLab(t *testing.T) {
 			continue
 		}
 		t.Run(f.Name, func(t *testing.T) {
+			if f.NoGitLabPlan != "" {
+				t.Log(f.NoGitLabPlan + "; the golden file and its lint cover it")
+				return
+			}
 			yml, err := gitlab.Generate(f.Pipeline)
 			if err != nil {
 				t.Fatal(err)
@@ -108,16 +112,16 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 			t.Logf("%s output:\n%s", r.Name(), outputTail(res.Output))
 		}
 	}()
-	if res.ExitCode != 0 {
+	planned := p.PlanFor(featureStart(ref))
+	if res.ExitCode != 0 && !(github && len(planned) == 0 && strings.Contains(string(res.Output), "Could not find any stages to run")) {
 		t.Errorf("%s exited %d, want the pipeline to pass", r.Name(), res.ExitCode)
 	}
-	target := planRef(ref)
 	byID := map[string]pipeline.JobSpec{}
 	var want []string
-	for _, j := range p.Plan(ref.Event, target) {
+	for _, j := range planned {
 		byID[j.ID()] = j
 		byID[j.Name] = j
-		if j.Approval && !github {
+		if j.WaitsFor(featureStart(ref), p.Variables()) && !github {
 			continue
 		}
 		want = append(want, j.Name)
@@ -164,11 +168,13 @@ func planFeature(t *testing.T, g shimrun.GitLab, files map[string][]byte, f pipe
 	}
 	var got, want []string
 	for _, j := range jobs {
-		if j.When != "never" {
+		// on_failure jobs are in the pipeline but run only after a
+		// failure; the model plans a pipeline that succeeds.
+		if j.When != "never" && j.When != "on_failure" {
 			got = append(got, j.Name)
 		}
 	}
-	for _, j := range f.Pipeline.Plan(ref.Event, planRef(ref)) {
+	for _, j := range f.Pipeline.PlanFor(featureStart(ref)) {
 		want = append(want, j.Name)
 	}
 	slices.Sort(got)
@@ -176,6 +182,12 @@ func planFeature(t *testing.T, g shimrun.GitLab, files map[string][]byte, f pipe
 	if !slices.Equal(got, want) {
 		t.Errorf("gitlab-ci-local --list-json, %s: planned %q, want %q", ref, got, want)
 	}
+}
+
+// featureStart is what the runners start for ref: the repositories'
+// remotes are both acme/app, and no merge request comes from a fork.
+func featureStart(ref shimrun.Ref) pipeline.Start {
+	return pipeline.Start{Event: ref.Event, Ref: planRef(ref), Project: "acme/app"}
 }
 
 // planRef is the ref pipeline.Plan matches for ref: the target branch of a

@@ -54,6 +54,21 @@ func TestFeatureKeys(t *testing.T) {
 		name:    "an ID token asks for id-token: write and is fetched in the step",
 		jobOpts: []pipeline.JobOption{pipeline.Calls(pipeline.Fn("run", pipeline.IDToken("token", "AWS_ID_TOKEN", "sts.amazonaws.com")))},
 		want:    map[string]any{"permissions": map[string]any{"contents": "read", "id-token": "write"}},
+	}, {
+		name:    "runs on failure",
+		jobOpts: []pipeline.JobOption{pipeline.RunsOnFailure(), pipeline.When(pipeline.OnBranches("main"))},
+		want:    map[string]any{"if": "failure() && github.event_name == 'push' && github.ref == 'refs/heads/main'"},
+	}, {
+		name:    "allowed exit codes pass the step with a warning",
+		jobOpts: []pipeline.JobOption{pipeline.AllowFailureOn(3, 4)},
+		call: map[string]any{"run": "rc=0\ndagger call run || rc=$?\n" +
+			`case "$rc" in 0) ;; 3|4) echo "::warning::dagger call run exited $rc, which may fail" ;; *) exit "$rc" ;; esac` + "\n"},
+	}, {
+		name: "conditions in GitHub's syntax",
+		pipeOpts: []pipeline.Option{pipeline.Var("RUN_E2E", "0")},
+		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
+			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/"))))))},
+		want: map[string]any{"if": "github.event_name == 'pull_request' && (github.event.pull_request.head.repo.full_name == github.repository || !github.event.pull_request) && ((vars.RUN_E2E || '0') == '1' || !startsWith(github.repository, 'acme/'))"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := build(t, append(tc.pipeOpts, job("a", "build", tc.jobOpts...))...)

@@ -120,19 +120,32 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	if len(needs.ids) > 0 {
 		set(n, "needs", strings2seq(needs.ids))
 	}
-	cond, err := jobCondition(j.Rules)
+	cond, err := g.jobCondition(j, g.prTypes)
 	if err != nil {
 		return nil, jp("%v", err)
 	}
+	if j.StartIn > 0 {
+		return nil, jp("GitHub Actions cannot delay a job (GitLab's when: delayed, start_in); use an environment wait timer in the repository settings, or drop pipeline.Delay")
+	}
 	var status string
 	switch {
+	case j.Run == pipeline.Always:
+		status = "always()"
+	case j.Run == pipeline.OnFailure:
+		status = "failure()"
 	case needs.stage && len(needs.ids) > 0:
 		// GitHub skips a job when a job it needs was skipped; GitLab's
 		// stage order only waits for the jobs that are in the pipeline.
 		status = "!cancelled() && !failure()"
-	case needs.results:
+	case needs.results || len(j.Optional) > 0:
 		status = "!cancelled()"
-		for _, id := range needs.ids {
+		for _, name := range j.Needs {
+			id := g.byName[name].ID()
+			if j.IsOptional(name) {
+				// Absent or skipped is fine; failed is not.
+				status += " && (needs." + id + ".result == 'success' || needs." + id + ".result == 'skipped')"
+				continue
+			}
 			status += " && needs." + id + ".result == 'success'"
 		}
 	}
@@ -335,7 +348,37 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 			"export "+t.Value,
 		)
 	}
-	if j.Retries > 0 {
+	if len(j.RetryWhen) > 0 && !slices.Contains(j.RetryWhen, pipeline.ScriptFailure) {
+		return nil, fmt.Errorf("GitHub Actions can retry only the call's own failure (script_failure), in the step; it cannot retry %s", joinReasons(j.RetryWhen))
+	}
+	exitCodes := func(codes []int) string {
+		out := make([]string, len(codes))
+		for i, c := range codes {
+			out[i] = strconv.Itoa(c)
+		}
+		return strings.Join(out, "|")
+	}
+	switch {
+	case j.Retries > 0 && (len(j.RetryExitCodes) > 0 || len(j.AllowExitCodes) > 0):
+		// The call is retried in place, only for the exit codes asked for.
+		attempts := make([]string, j.Retries+1)
+		for i := range attempts {
+			attempts[i] = strconv.Itoa(i + 1)
+		}
+		lines = append(lines,
+			"rc=0",
+			"for attempt in "+strings.Join(attempts, " ")+"; do",
+			"  rc=0",
+			"  "+cmd+" || rc=$?",
+			`  if [ "$rc" = 0 ] || [ "$attempt" = `+attempts[len(attempts)-1]+" ]; then break; fi",
+		)
+		if len(j.RetryExitCodes) > 0 {
+			lines = append(lines, `  case "$rc" in `+exitCodes(j.RetryExitCodes)+") ;; *) break ;; esac")
+		}
+		lines = append(lines, "  sleep 10", "done")
+	case len(j.AllowExitCodes) > 0:
+		lines = append(lines, "rc=0", cmd+" || rc=$?")
+	case j.Retries > 0:
 		// GitHub cannot retry a job, so the call is retried in place.
 		last := strconv.Itoa(j.Retries + 1)
 		attempts := make([]string, j.Retries+1)
@@ -349,8 +392,16 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 			"  sleep 10",
 			"done",
 		)
-	} else {
+	default:
 		lines = append(lines, cmd)
+	}
+	switch {
+	case len(j.AllowExitCodes) > 0:
+		// GitHub's continue-on-error takes no exit codes: an allowed exit
+		// code passes the step with a warning, any other fails it.
+		lines = append(lines, `case "$rc" in 0) ;; `+exitCodes(j.AllowExitCodes)+`) echo "::warning::dagger call `+j.Call.Function+` exited $rc, which may fail" ;; *) exit "$rc" ;; esac`)
+	case j.Retries > 0 && len(j.RetryExitCodes) > 0:
+		lines = append(lines, `if [ "$rc" != 0 ]; then exit "$rc"; fi`)
 	}
 	if j.Output != "" {
 		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
@@ -409,6 +460,14 @@ func permissions(j pipeline.JobSpec, sarif bool) *yaml.Node {
 		return emptyMapping()
 	}
 	return n
+}
+
+func joinReasons(rs []pipeline.RetryReason) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
 }
 
 // engineEnv returns the job environment that points `dagger` at its engine.

@@ -2,6 +2,7 @@ package gitlab_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -57,6 +58,35 @@ func TestFeatureKeys(t *testing.T) {
 			"script":    []any{"dagger call run --token=env://VAULT_ID_TOKEN --job-token=env://CI_JOB_TOKEN"},
 		},
 		absent: []string{"permissions"},
+	}, {
+		name:    "runs always, retried for some exit codes, allowed to fail with others",
+		jobOpts: []pipeline.JobOption{pipeline.RunsAlways(), pipeline.Retry(2), pipeline.RetryWhen(pipeline.ScriptFailure), pipeline.RetryExitCodes(137), pipeline.AllowFailureOn(3)},
+		want: map[string]any{
+			"rules":         []any{map[string]any{"when": "always"}},
+			"retry":         map[string]any{"max": 2, "when": []any{"script_failure"}, "exit_codes": []any{137}},
+			"allow_failure": map[string]any{"exit_codes": []any{3}},
+		},
+	}, {
+		name:    "delayed on main only, manual on tags",
+		jobOpts: []pipeline.JobOption{pipeline.Delay(90 * time.Minute), pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags("v*").Manually())},
+		want: map[string]any{"rules": []any{
+			map[string]any{"if": `$CI_COMMIT_BRANCH == "main"`, "when": "delayed", "start_in": "90 minutes"},
+			map[string]any{"if": `$CI_COMMIT_TAG =~ /^v.*$/`, "when": "manual"},
+		}},
+	}, {
+		name: "conditions in GitLab's syntax",
+		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
+			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/")))))),
+		},
+		want: map[string]any{"rules": []any{map[string]any{"if": `$CI_PIPELINE_SOURCE == "merge_request_event" && ($CI_MERGE_REQUEST_SOURCE_PROJECT_PATH == null || $CI_MERGE_REQUEST_SOURCE_PROJECT_PATH == $CI_PROJECT_PATH) && ($RUN_E2E == "1" || $CI_PROJECT_PATH !~ /^acme\//)`}}},
+	}, {
+		name:     "named schedules compare SLIPWAY_SCHEDULE",
+		pipeOpts: []pipeline.Option{pipeline.Cron("nightly", "0 2 * * *")},
+		jobOpts:  []pipeline.JobOption{pipeline.When(pipeline.OnSchedule("nightly"), pipeline.OnTriggered())},
+		want: map[string]any{"rules": []any{
+			map[string]any{"if": `$CI_PIPELINE_SOURCE == "schedule" && $SLIPWAY_SCHEDULE == "nightly"`},
+			map[string]any{"if": `($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "pipeline" || $CI_PIPELINE_SOURCE == "api")`},
+		}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := oneJob(t, tc.jobOpts, tc.pipeOpts...)

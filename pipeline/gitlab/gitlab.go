@@ -74,7 +74,7 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 		set(root, "variables", variables(vars))
 	}
 	set(root, "workflow", workflow(events))
-	guardPush := events[pipeline.Schedule] || events[pipeline.Dispatch]
+	guardPush := events[pipeline.Schedule] || events[pipeline.Dispatch] || events[pipeline.Triggered]
 	for _, j := range jobs {
 		if reserved[j.Name] {
 			return nil, fmt.Errorf("gitlab: job %q: the name is a GitLab CI keyword; rename the job", j.Name)
@@ -160,6 +160,13 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 	slices.Sort(secrets)
 	if len(secrets) > 0 {
 		fmt.Fprintf(&b, "# Masked CI/CD variables that must exist: %s.\n", strings.Join(secrets, ", "))
+	}
+	if scheds := p.Schedules(); len(scheds) > 0 {
+		var list []string
+		for _, sc := range scheds {
+			list = append(list, sc.Name+" ("+sc.Cron+")")
+		}
+		fmt.Fprintf(&b, "# Pipeline schedules to create (Build > Pipeline schedules), each setting the variable\n# %s to its name: %s.\n", ScheduleVariable, strings.Join(list, ", "))
 	}
 	var manual, envs []string
 	for _, j := range jobs {
@@ -270,6 +277,11 @@ func workflow(events map[pipeline.Event]bool) *yaml.Node {
 	}
 	if events[pipeline.Dispatch] {
 		add(`$CI_PIPELINE_SOURCE == "`+sourceWeb+`"`, "")
+	}
+	if events[pipeline.Triggered] {
+		for _, src := range triggeredSources {
+			add(`$CI_PIPELINE_SOURCE == "`+src+`"`, "")
+		}
 	}
 	if events[pipeline.MergeRequest] {
 		add(`$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS`, "never")

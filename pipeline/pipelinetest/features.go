@@ -2,6 +2,7 @@ package pipelinetest
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/slipway-ci/slipway/pipeline"
 )
@@ -21,6 +22,9 @@ type Feature struct {
 	// (gitlab-ci-local, act) cannot run the generated file, such as a
 	// service container or an OIDC token that only the CI service has.
 	NoGitLabRun, NoGitHubRun string
+	// NoGitLabPlan, when not empty, says why gitlab-ci-local cannot even
+	// list the jobs of the generated file for some refs.
+	NoGitLabPlan string
 }
 
 // everywhere is the rule set most feature pipelines run their jobs on.
@@ -101,6 +105,102 @@ func Features() []Feature {
 			}),
 			NoGitLabRun: "gitlab-ci-local issues no OIDC ID tokens",
 			NoGitHubRun: "act has no OIDC token service",
+		},
+		{
+			Name: "conditions",
+			Pipeline: mustNew("conditions",
+				pipeline.Stages("build", "deploy"),
+				pipeline.Var("DEPLOY", "on"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(
+						pipeline.OnBranches().Except("gh-pages"),
+						pipeline.OnTags("v*", `/^release-/`),
+						pipeline.OnMergeRequests().If(pipeline.SameProject()),
+					),
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("build"),
+					pipeline.When(
+						pipeline.OnBranches("main", "release/*-stable").If(pipeline.And(
+							pipeline.ProjectIs("acme/app"),
+							pipeline.Env("DEPLOY").IsNot("off"),
+							pipeline.Or(pipeline.CIVar(pipeline.RefName).Matches("^main$"), pipeline.Env("FORCE_DEPLOY").IsSet()),
+						)),
+						pipeline.OnTags("v*.0").If(pipeline.Not(pipeline.Env("SKIP_TAG_DEPLOY").IsSet())),
+					),
+					pipeline.Calls(pipeline.Fn("deploy", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+			),
+		},
+		{
+			Name: "ref-exclusions",
+			Pipeline: buildTest("ref-exclusions", nil, []pipeline.JobOption{
+				pipeline.When(pipeline.OnBranches().Except("gh-pages", `/^dependabot\//`), pipeline.OnTags("v*").Except("v*-rc")),
+			}, []pipeline.JobOption{
+				pipeline.When(pipeline.OnBranches("main", "release/*").Except("release/old*"), pipeline.OnTags("v*")),
+			}),
+			NoGitLabPlan: "gitlab-ci-local 4.65.1 evaluates `null !~ /re/` as false (GitLab: true) and cannot translate rules holding two regular expressions",
+		},
+		{
+			Name: "run-policies",
+			Pipeline: mustNew("run-policies",
+				pipeline.Stages("build", "test", "report"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Retry(2), pipeline.RetryWhen(pipeline.ScriptFailure, pipeline.RunnerSystemFailure), pipeline.RetryExitCodes(137)),
+				pipeline.Job("docs", pipeline.Stage("build"), pipeline.When(pipeline.OnBranches("main")),
+					pipeline.Calls(pipeline.Fn("docs", pipeline.Dir("source", ".")))),
+				pipeline.Job("lint", pipeline.Stage("test"), everywhere, pipeline.NeedsOptional("docs"), pipeline.Needs("build"),
+					pipeline.Calls(pipeline.Fn("lint", pipeline.Dir("source", "."))),
+					pipeline.AllowFailureOn(3, 4)),
+				pipeline.Job("notify", pipeline.Stage("report"), everywhere, pipeline.RunsOnFailure(),
+					pipeline.Calls(pipeline.Fn("notify", pipeline.Secret("webhook", "CHAT_WEBHOOK")))),
+				pipeline.Job("cleanup", pipeline.Stage("report"), everywhere, pipeline.RunsAlways(),
+					pipeline.Calls(pipeline.Fn("cleanup"))),
+			),
+		},
+		{
+			Name: "delayed",
+			Pipeline: buildTest("delayed", nil, nil, []pipeline.JobOption{pipeline.Delay(30 * time.Minute)}),
+			GitHubRefusal: `github: job "test": GitHub Actions cannot delay a job (GitLab's when: delayed, start_in); use an environment wait timer in the repository settings, or drop pipeline.Delay`,
+		},
+		{
+			Name: "manual-rule",
+			Pipeline: mustNew("manual-rule",
+				pipeline.Stages("deploy"),
+				pipeline.Job("deploy", pipeline.Stage("deploy"),
+					pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags("v*").Manually()),
+					pipeline.Calls(pipeline.Fn("deploy")))),
+			GitHubRefusal: `github: job "deploy": a manual rule (Manually) waits for a person on some events only, which GitHub cannot do: it gates a job through its environment's reviewers on every run; use pipeline.Approval()`,
+		},
+		{
+			Name: "triggers",
+			Pipeline: mustNew("triggers",
+				pipeline.Stages("build", "test"),
+				pipeline.Cron("nightly", "0 2 * * *"),
+				pipeline.Cron("weekly", "0 4 * * 1"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(pipeline.OnBranches("main"), pipeline.OnMergeQueue("main"), pipeline.OnTriggered(), pipeline.OnSchedule()),
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", ".")))),
+				pipeline.Job("test:nightly", pipeline.Stage("test"),
+					pipeline.When(pipeline.OnSchedule("nightly")),
+					pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", ".")))),
+				pipeline.Job("test:weekly", pipeline.Stage("test"),
+					pipeline.When(pipeline.OnSchedule("weekly"), pipeline.OnDispatch()),
+					pipeline.Calls(pipeline.Fn("test-all", pipeline.Dir("source", ".")))),
+			),
+		},
+		{
+			Name: "github-events",
+			Pipeline: mustNew("github-events",
+				pipeline.Stages("build", "release"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(pipeline.OnMergeRequests().OfTypes("opened", "synchronize", "labeled"), pipeline.OnBranches("main")),
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", ".")))),
+				pipeline.Job("release", pipeline.Stage("release"),
+					pipeline.When(pipeline.OnRelease("published"), pipeline.OnTriggered("release-requested")),
+					pipeline.Calls(pipeline.Fn("release", pipeline.Dir("source", ".")))),
+			),
+			GitLabRefusal: `gitlab: job "build": pull request activity types (opened, synchronize, labeled) are GitHub's; GitLab runs merge request pipelines on every push to the source branch`,
 		},
 	}
 }
