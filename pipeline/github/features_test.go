@@ -64,7 +64,7 @@ func TestFeatureKeys(t *testing.T) {
 		call: map[string]any{"run": "rc=0\ndagger call run || rc=$?\n" +
 			`case "$rc" in 0) ;; 3|4) echo "::warning::dagger call run exited $rc, which may fail" ;; *) exit "$rc" ;; esac` + "\n"},
 	}, {
-		name: "conditions in GitHub's syntax",
+		name:     "conditions in GitHub's syntax",
 		pipeOpts: []pipeline.Option{pipeline.Var("RUN_E2E", "0")},
 		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
 			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/"))))))},

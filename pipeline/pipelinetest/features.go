@@ -159,8 +159,8 @@ func Features() []Feature {
 			),
 		},
 		{
-			Name: "delayed",
-			Pipeline: buildTest("delayed", nil, nil, []pipeline.JobOption{pipeline.Delay(30 * time.Minute)}),
+			Name:          "delayed",
+			Pipeline:      buildTest("delayed", nil, nil, []pipeline.JobOption{pipeline.Delay(30 * time.Minute)}),
 			GitHubRefusal: `github: job "test": GitHub Actions cannot delay a job (GitLab's when: delayed, start_in); use an environment wait timer in the repository settings, or drop pipeline.Delay`,
 		},
 		{
