@@ -574,16 +574,27 @@ func (p *Pipeline) unreachable(jobs map[string]JobSpec) []string {
 	for i, j := range p.jobs {
 		j = j.clone()
 		for k := range j.Rules {
-			j.Rules[k].Cond, j.Rules[k].Types, j.Rules[k].Schedules = Cond{}, nil, nil
+			j.Rules[k].Cond, j.Rules[k].Types = Cond{}, nil
 		}
 		if j.Run == OnFailure {
 			j.Run = OnSuccess
 		}
 		loose.jobs[i] = j
 	}
+	schedules := []string{""}
+	if len(p.schedules) > 0 {
+		// Each schedule on its own: jobs on different schedules never
+		// run together.
+		schedules = nil
+		for _, sc := range p.schedules {
+			schedules = append(schedules, sc.Name)
+		}
+	}
 	for _, s := range p.sampleStarts() {
-		for _, planned := range loose.Plan(s.event, s.ref) {
-			ever[planned.Name] = true
+		for _, name := range schedules {
+			for _, planned := range loose.PlanFor(Start{Event: s.event, Ref: s.ref, Schedule: name}) {
+				ever[planned.Name] = true
+			}
 		}
 	}
 	for _, j := range p.jobs {
