@@ -299,3 +299,20 @@ func TestPlanFor(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckoutValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "negative depth",
+		opts: valid(job("test", "test", pipeline.WithCheckout(pipeline.Checkout{Depth: -5}))),
+		want: []string{`job "test": checkout depth -5 must be a number of commits, 0 for the CI's default or pipeline.FullHistory`},
+	}, {
+		name: "unknown submodule setting",
+		opts: valid(job("test", "test", pipeline.WithCheckout(pipeline.Checkout{Submodules: "all"}))),
+		want: []string{`job "test": checkout submodules "all" must be pipeline.TopSubmodules or pipeline.RecursiveSubmodules`},
+	}, {
+		name: "skipped checkout with a directory argument and tags",
+		opts: valid(job("test", "test", pipeline.WithCheckout(pipeline.Checkout{Skip: true, Tags: true}),
+			pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", "."))))),
+		want: []string{`job "test": skips the checkout but sets its depth, tags or submodules`, `job "test": skips the checkout but passes --source=.; the repository is not there`},
+	}})
+}

@@ -156,6 +156,8 @@ type JobSpec struct {
 	RetryWhen []RetryReason
 	// RetryExitCodes, when set, limits retries to these exit codes.
 	RetryExitCodes []int
+	// Checkout, when not nil, says how the job checks out the repository.
+	Checkout *Checkout
 	// AllowExitCodes, when set, lets the pipeline succeed when the job
 	// fails with one of these exit codes, and only then.
 	AllowExitCodes []int
@@ -196,6 +198,10 @@ func (j JobSpec) clone() JobSpec {
 	}
 	out.Permissions = maps.Clone(j.Permissions)
 	out.Optional = slices.Clone(j.Optional)
+	if j.Checkout != nil {
+		c := *j.Checkout
+		out.Checkout = &c
+	}
 	out.RetryWhen = slices.Clone(j.RetryWhen)
 	out.RetryExitCodes = slices.Clone(j.RetryExitCodes)
 	out.AllowExitCodes = slices.Clone(j.AllowExitCodes)

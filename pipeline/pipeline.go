@@ -248,23 +248,40 @@ func (p *Pipeline) PlanFor(s Start) []JobSpec {
 			candidates = append(candidates, j)
 		}
 	}
-	present := map[string]bool{}
-	for _, j := range candidates {
-		present[j.Name] = true
+	// Membership first: a job is in when its required needs are, settled
+	// until nothing changes (needs may point within a stage in any order).
+	// Optional needs do not decide it.
+	member := map[string]bool{}
+	for progress := true; progress; {
+		progress = false
+		for _, j := range candidates {
+			if member[j.Name] {
+				continue
+			}
+			ready := true
+			for _, n := range j.Needs {
+				if !member[n] && !j.IsOptional(n) {
+					ready = false
+				}
+			}
+			if ready {
+				member[j.Name] = true
+				progress = true
+			}
+		}
 	}
-	// Needs may point within a stage in any order, so settle them until
-	// nothing changes: at most one pass per job.
+	// Then an order in which each job follows every need that is in.
 	included := map[string]bool{}
 	var out []JobSpec
 	for progress := true; progress; {
 		progress = false
 		for _, j := range candidates {
-			if included[j.Name] {
+			if included[j.Name] || !member[j.Name] {
 				continue
 			}
 			ready := true
 			for _, n := range j.Needs {
-				if !included[n] && !(j.IsOptional(n) && !present[n]) {
+				if member[n] && !included[n] {
 					ready = false
 				}
 			}

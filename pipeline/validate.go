@@ -125,6 +125,7 @@ func (p *Pipeline) validate() error {
 		validateSettings(j, jp)
 		validatePermissions(j, jp)
 		validatePolicies(j, jobs, jp)
+		validateCheckout(j, jp)
 		if j.Engine != nil {
 			for _, msg := range j.Engine.problems() {
 				jp("engine: %s", msg)

@@ -218,7 +218,14 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		// Every job starts with the same two steps; they are built once.
 		g.setup = []*yaml.Node{checkoutStep(), daggerStep(g.p.DaggerVersion())}
 	}
-	steps.Content = append(steps.Content, g.setup...)
+	switch c := j.Checkout; {
+	case c == nil:
+		steps.Content = append(steps.Content, g.setup...)
+	case c.Skip:
+		steps.Content = append(steps.Content, g.setup[1])
+	default:
+		steps.Content = append(steps.Content, checkoutWith(c), g.setup[1])
+	}
 	call, err := g.callStep(j)
 	if err != nil {
 		return nil, jp("%v", err)
@@ -262,6 +269,28 @@ func checkoutStep() *yaml.Node {
 	// The job needs the sources, not a token left in .git/config.
 	set(with, "persist-credentials", boolean(false))
 	set(s, "with", with)
+	return s
+}
+
+// checkoutWith is the checkout step of a job with its own settings.
+func checkoutWith(c *pipeline.Checkout) *yaml.Node {
+	s := checkoutStep()
+	with := s.Content[len(s.Content)-1]
+	switch {
+	case c.Depth == pipeline.FullHistory:
+		set(with, "fetch-depth", integer(0))
+	case c.Depth > 0:
+		set(with, "fetch-depth", integer(c.Depth))
+	}
+	if c.Tags {
+		set(with, "fetch-tags", boolean(true))
+	}
+	switch c.Submodules {
+	case pipeline.TopSubmodules:
+		set(with, "submodules", boolean(true))
+	case pipeline.RecursiveSubmodules:
+		set(with, "submodules", str("recursive"))
+	}
 	return s
 }
 

@@ -104,7 +104,9 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 		set(n, "image", str("docker:"+engine.Docker()+"-cli"))
 		set(n, "services", strs([]string{"docker:" + engine.Docker() + "-dind"}))
 	}
-	if vars := engineVariables(engine); len(vars.Content) > 0 {
+	vars := engineVariables(engine)
+	checkoutVariables(vars, j.Checkout)
+	if len(vars.Content) > 0 {
 		set(n, "variables", vars)
 	}
 	if tokens := j.Call.IDTokens(); len(tokens) > 0 {
@@ -246,6 +248,30 @@ func engineVariables(e pipeline.Engine) *yaml.Node {
 		set(n, "DAGGER_CLOUD_ENGINE", str("true"))
 	}
 	return n
+}
+
+// checkoutVariables adds the git variables of the job's checkout to n.
+func checkoutVariables(n *yaml.Node, c *pipeline.Checkout) {
+	if c == nil {
+		return
+	}
+	if c.Skip {
+		set(n, "GIT_STRATEGY", str("none"))
+		return
+	}
+	switch {
+	case c.Depth == pipeline.FullHistory:
+		set(n, "GIT_DEPTH", str("0"))
+	case c.Depth > 0:
+		set(n, "GIT_DEPTH", str(strconv.Itoa(c.Depth)))
+	}
+	if c.Tags {
+		// GitLab's default flags, plus the tags.
+		set(n, "GIT_FETCH_EXTRA_FLAGS", str("--prune --quiet --tags"))
+	}
+	if c.Submodules != pipeline.NoSubmodules {
+		set(n, "GIT_SUBMODULE_STRATEGY", str(string(c.Submodules)))
+	}
 }
 
 // script returns the job's script: the `dagger call` and, for a job with an

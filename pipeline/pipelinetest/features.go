@@ -132,6 +132,22 @@ func Features() []Feature {
 			),
 		},
 		{
+			Name: "checkout",
+			Pipeline: mustNew("checkout",
+				pipeline.Stages("build", "release"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.WithCheckout(pipeline.Checkout{Depth: 50, Submodules: pipeline.RecursiveSubmodules}),
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("release", pipeline.Stage("release"), pipeline.Needs("build"), pipeline.When(pipeline.OnTags("v*")),
+					pipeline.WithCheckout(pipeline.Checkout{Depth: pipeline.FullHistory, Tags: true}),
+					pipeline.Calls(pipeline.Fn("release", pipeline.Dir("source", "."), pipeline.FromJob("image", "build", "IMAGE_REF")))),
+				pipeline.Job("notify", pipeline.Stage("release"), pipeline.Needs("build"), pipeline.When(pipeline.OnTags("v*")),
+					pipeline.WithCheckout(pipeline.Checkout{Skip: true}),
+					pipeline.Calls(pipeline.Fn("notify", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+			),
+		},
+		{
 			Name: "ref-exclusions",
 			Pipeline: buildTest("ref-exclusions", nil, []pipeline.JobOption{
 				pipeline.When(pipeline.OnBranches().Except("gh-pages", `/^dependabot\//`), pipeline.OnTags("v*").Except("v*-rc")),
