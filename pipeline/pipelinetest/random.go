@@ -114,8 +114,8 @@ type gen struct {
 	stages    []string
 	vars      []string
 	schedules []string
-	sameGlob []string
-	jobs     []genJob
+	sameGlob  []string
+	jobs      []genJob
 	// onFailure says the job being drawn runs only on failure.
 	onFailure bool
 }
