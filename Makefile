@@ -24,9 +24,15 @@ help: ## List the targets.
 ##@ The main job
 
 .PHONY: demo
-demo: engine cluster ## Run the whole reference pipeline on the local engine and cluster; stops at the production gate (APPROVE=deploy:production approves it).
+demo: engine cluster modules ## Run the whole reference pipeline on the local engine and cluster; stops at the production gate (APPROVE=deploy:production approves it).
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null 2>&1; } || true
 	. .slipway/engine.env && cd ci && $(GO) run ./cmd/demo $(if $(APPROVE),-approve '$(APPROVE)') $(if $(REF),-ref '$(REF)')
+
+.PHONY: modules
+modules: ## Download the Go modules slipway's Dagger module and its tools build with: the local engine fetches them from this machine's module cache.
+	$(GO) mod download
+	cd dagger && $(GO) mod download
+	cd ci && $(GO) mod download
 
 ##@ Generated CI files
 
@@ -41,8 +47,9 @@ generate-check: ## Fail, printing the diff, when the committed CI files drift fr
 ##@ Tests
 
 .PHONY: test
-test: tools examples-tools ## Run every test: the library, the ci module, the runners and the end-to-end suites.
+test: tools examples-tools modules ## Run every test: the library, the ci module, the runners and the end-to-end suites.
 	$(GO) vet ./...
+	cd dagger && $(GO) vet ./...
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(GO) test $(GOTEST_FLAGS) -tags integration ./examples/deployai/...
 	cd ci && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...

@@ -96,10 +96,30 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 	return res, nil
 }
 
+// Check says whether r can be deployed, without a cluster: its image is a
+// digest, its bundle has the Deployment it names (or exactly one), that
+// Deployment has the container it names (or exactly one), and every other
+// image in a pod template is pinned by digest. Deploy checks the same
+// before its first request; Check lets a tool refuse bad input before it
+// even connects.
+func Check(r Release) error {
+	digest, err := ParseDigest(r.Image)
+	if err != nil {
+		return err
+	}
+	_, _, err = prepareRelease(r, digest.String(), "check", 0)
+	return err
+}
+
 // prepare copies the bundle, puts every namespaced object into the
 // environment's namespace, sets the image and replicas on the target
 // Deployment, and refuses container images given by tag.
 func (c *Client) prepare(r Release, image string) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	return prepareRelease(r, image, c.env.Namespace, c.env.Replicas)
+}
+
+// prepareRelease is prepare for a namespace and a replica override.
+func prepareRelease(r Release, image, namespace string, replicas int32) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
 	if len(r.Bundle) == 0 {
 		return nil, nil, errors.New("the bundle is empty: nothing to deploy")
 	}
@@ -113,7 +133,7 @@ func (c *Client) prepare(r Release, image string) ([]*unstructured.Unstructured,
 			return nil, nil, fmt.Errorf("bundle object %v has no kind or name", gvk)
 		}
 		if m, ok := wellKnown[gvk]; !ok || m.Scope.Name() == meta.RESTScopeNameNamespace {
-			obj.SetNamespace(c.env.Namespace)
+			obj.SetNamespace(namespace)
 		}
 		// Server-set fields in a bundle (from `kubectl get -o yaml`) would
 		// make apply fail or claim fields slipway does not own.
@@ -141,8 +161,8 @@ func (c *Client) prepare(r Release, image string) ([]*unstructured.Unstructured,
 	if err := setImage(target, r.Container, image); err != nil {
 		return nil, nil, fmt.Errorf("Deployment %s: %w", target.GetName(), err)
 	}
-	if c.env.Replicas > 0 {
-		if err := unstructured.SetNestedField(target.Object, int64(c.env.Replicas), "spec", "replicas"); err != nil {
+	if replicas > 0 {
+		if err := unstructured.SetNestedField(target.Object, int64(replicas), "spec", "replicas"); err != nil {
 			return nil, nil, err
 		}
 	}

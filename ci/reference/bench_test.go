@@ -8,7 +8,7 @@ import "testing"
 func BenchmarkGenerateReference(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Files(module); err != nil {
+		if _, err := Files(); err != nil {
 			b.Fatal(err)
 		}
 	}

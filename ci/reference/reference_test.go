@@ -1,25 +1,24 @@
 package reference
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/slipway-ci/slipway/pipeline"
-	"github.com/slipway-ci/slipway/pipeline/daggermod"
 	"github.com/slipway-ci/slipway/pipeline/generate"
+	"github.com/slipway-ci/slipway/pipeline/goservice"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated CI files at the repository root")
 
-// module is the ci module's source, one directory up.
-var module = os.DirFS("..")
-
 // TestGeneratedFiles fails, printing a diff, when the committed CI files are
 // not what ci/reference.go generates. `make generate` runs it with -update.
 func TestGeneratedFiles(t *testing.T) {
-	files, err := Files(module)
+	files, err := Files()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +39,7 @@ func TestGeneratedFiles(t *testing.T) {
 // TestReferenceRefs pins which jobs run on which ref: the contract teams
 // migrating from the seed rely on.
 func TestReferenceRefs(t *testing.T) {
-	p, err := Pipeline(module)
+	p, err := Pipeline()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,22 +77,40 @@ func TestReferenceRefs(t *testing.T) {
 	}
 }
 
-// TestModuleFunctions pins the Dagger functions the module exposes.
-func TestModuleFunctions(t *testing.T) {
-	mod, err := daggermod.ParseFS(module, Object)
+// TestToolchainSettings checks ci/dagger.json: it installs slipway's
+// module (the repository root) as the toolchain the jobs call, and each of
+// its customizations names one of the module's settings.
+func TestToolchainSettings(t *testing.T) {
+	raw, err := os.ReadFile("../dagger.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, f := range mod.Functions {
-		got = append(got, f.Name)
-		if f.Doc == "" {
-			t.Errorf("function %s has no doc comment: `dagger call --help` would show nothing", f.Name)
+	var cfg struct {
+		Toolchains []struct {
+			Name, Source   string
+			Customizations []struct {
+				Argument, Default, DefaultPath string
+				Function                       []string
+			}
 		}
 	}
-	want := []string{"build", "ci", "deploy-production", "deploy-staging", "generate", "generated-files", "publish",
-		"security-sast", "security-trivy", "test-integration", "test-unit", "unit-tests"}
-	if !slices.Equal(got, want) {
-		t.Errorf("module functions %v, want %v", got, want)
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Toolchains) != 1 || cfg.Toolchains[0].Name != goservice.DefaultToolchain || cfg.Toolchains[0].Source != ".." {
+		t.Fatalf("ci/dagger.json must install the repository root as the toolchain %q: %+v", goservice.DefaultToolchain, cfg.Toolchains)
+	}
+	for _, c := range cfg.Toolchains[0].Customizations {
+		if len(c.Function) > 0 {
+			continue
+		}
+		s, ok := goservice.SettingNamed(c.Argument)
+		if !ok {
+			t.Errorf("ci/dagger.json customizes %q, which is not a setting of slipway's module", c.Argument)
+			continue
+		}
+		if strings.HasPrefix(s.Type, "[]") && !strings.HasPrefix(c.Default, "[") {
+			t.Errorf("%s is a list (%s): its default must be a JSON list, not %q", c.Argument, s.Type, c.Default)
+		}
 	}
 }

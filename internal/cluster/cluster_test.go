@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -162,6 +163,11 @@ func TestAliveAndStop(t *testing.T) {
 	}
 	go cmd.Wait()
 	p := proc{Name: "sleep", PID: cmd.Process.Pid, Args: []string{sleep, "60"}}
+	// Right after Start the child may not have exec'd yet: its cmdline is
+	// still the test binary's. Give it a moment.
+	for deadline := time.Now().Add(5 * time.Second); !alive(p) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !alive(p) {
 		t.Fatal("a running process is not alive")
 	}

@@ -22,6 +22,8 @@
 //     with their values, so tests can see which engine a job pointed
 //     `dagger` at (_EXPERIMENTAL_DAGGER_RUNNER_HOST, DAGGER_CLOUD_ENGINE...).
 //     Only name variables that are not secrets.
+//   - SLIPWAY_DAGGER_TOOLCHAINS names toolchains (comma-separated): in
+//     `dagger call slipway publish` the function is publish.
 //   - Functions listed in SLIPWAY_DAGGER_FAIL (comma-separated) exit 1 after
 //     recording, so the tests can check allow-failure and blocking jobs. A
 //     call that exports (`... export --path=DIR`) still succeeds, as a real
@@ -105,10 +107,16 @@ func run(args []string) error {
 }
 
 // function returns the name of the function `dagger [flags] call NAME ...`
-// calls, or "" when the invocation is not a call.
+// calls, or "" when the invocation is not a call. A NAME listed in
+// SLIPWAY_DAGGER_TOOLCHAINS (comma-separated) is a toolchain: the function
+// is the word after it (`dagger call slipway publish`).
 func function(args []string) string {
+	toolchains := strings.Split(os.Getenv("SLIPWAY_DAGGER_TOOLCHAINS"), ",")
 	for i, a := range args {
 		if a == "call" && i+1 < len(args) {
+			if slices.Contains(toolchains, args[i+1]) && i+2 < len(args) {
+				return args[i+2]
+			}
 			return args[i+1]
 		}
 	}

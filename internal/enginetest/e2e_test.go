@@ -121,26 +121,26 @@ func TestDaggerCallModule(t *testing.T) {
 	}
 	// Module builds in the engine fetch from the host's module cache over
 	// the file GOPROXY: make sure everything the module needs is there.
-	for _, dir := range []string{repo, filepath.Join(repo, "ci")} {
+	for _, dir := range []string{repo, filepath.Join(repo, "dagger")} {
 		cmd := exec.CommandContext(ctx, "go", "mod", "download")
 		cmd.Dir = dir
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go mod download in %s: %v\n%s", dir, err, b)
 		}
 	}
-	help, err := e.Dagger(ctx, repo, "call", "--help")
+	help, err := e.Dagger(ctx, repo, "-m", "ci", "call", "slipway", "--help")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(help, "generate") {
-		t.Errorf("`dagger call --help` does not list the generate function:\n%s", help)
+		t.Errorf("`dagger -m ci call slipway --help` does not list the generate function:\n%s", help)
 	}
-	out, err := e.Dagger(ctx, repo, "call", "generate", "entries")
+	out, err := e.Dagger(ctx, repo, "-m", "ci", "call", "slipway", "generate", "entries")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out, ".gitlab-ci.yml") {
-		t.Errorf("`dagger call generate entries` printed %q, want .gitlab-ci.yml among them", out)
+		t.Errorf("`dagger -m ci call slipway generate entries` printed %q, want .gitlab-ci.yml among them", out)
 	}
 }
 

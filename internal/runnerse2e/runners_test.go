@@ -168,7 +168,7 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 	}
 
 	// The command line: `dagger call ci` on a third copy of the same commit.
-	cli := &run{name: "dagger call ci", dirs: []string{filepath.Join(tmp, "cli")}}
+	cli := &run{name: "dagger -m ci call slipway ci", dirs: []string{filepath.Join(tmp, "cli")}}
 	repo, err := shimrun.NewRepo(ctx, filepath.Join(tmp, "cli", "repo"), origin, files, shimrun.Branch("main"))
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 	if repo.SHA != sha {
 		t.Fatalf("the same files gave commits %s and %s: the runs would build different revisions", sha, repo.SHA)
 	}
-	args := []string{"call", "ci", "--revision=" + sha, "--repository=" + repository("cli"), "--insecure",
+	args := []string{"-m", "ci", "call", "slipway", "ci", "--revision=" + sha, "--repository=" + repository("cli"), "--insecure",
 		"--username=slipway", "--password=env://REGISTRY_PASSWORD",
 		"--db-repository=" + engine.MirrorBridgeAddr + "/aquasecurity/trivy-db:2", "--db-insecure"}
 	reportsDir := filepath.Join(tmp, "cli", "reports")

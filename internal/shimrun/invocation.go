@@ -40,6 +40,10 @@ type Invocation struct {
 func (i Invocation) CallArgs() []string {
 	for k, a := range i.Args {
 		if a == "call" && k+1 < len(i.Args) {
+			// `call TOOLCHAIN FUNCTION ...`: skip the toolchain.
+			if i.Function != "" && i.Args[k+1] != i.Function && k+2 < len(i.Args) && i.Args[k+2] == i.Function {
+				return i.Args[k+3:]
+			}
 			return i.Args[k+2:]
 		}
 	}

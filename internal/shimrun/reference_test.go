@@ -39,20 +39,20 @@ var referenceNames = githubNames("build", "test:unit", "test:integration", "secu
 // and REGISTRY_USERNAME and the commit reach publish; secrets only as env://.
 func referenceCalls(v vals) []call {
 	return []call{
-		{"build", []string{"publish", "--source=.", "--repository=registry.example.com/telecom/mts-deploy-ai", "--username=slipway",
+		{"build", []string{"publish", "--repository=registry.example.com/telecom/mts-deploy-ai", "--username=slipway",
 			"--password=env://REGISTRY_PASSWORD", "--revision=" + v.SHA, "--insecure=false"}},
 		// Stages with a verdict: the reports are exported first, whatever the
 		// outcome, then check decides the job.
-		{"test:unit", []string{"test-unit", "--source=.", "reports", "export", "--path=reports/unit"}},
-		{"test:unit", []string{"test-unit", "--source=.", "check"}},
-		{"test:integration", []string{"test-integration", "--source=.", "--image=" + v.Image, "reports", "export", "--path=reports/integration"}},
-		{"test:integration", []string{"test-integration", "--source=.", "--image=" + v.Image, "check"}},
+		{"test:unit", []string{"test-unit", "reports", "export", "--path=reports/unit"}},
+		{"test:unit", []string{"test-unit", "check"}},
+		{"test:integration", []string{"test-integration", "--image=" + v.Image, "reports", "export", "--path=reports/integration"}},
+		{"test:integration", []string{"test-integration", "--image=" + v.Image, "check"}},
 		{"security:trivy", []string{"security-trivy", "--image=" + v.Image, "--db-repository=ghcr.io/aquasecurity/trivy-db:2", "--insecure=false",
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "reports", "export", "--path=reports/trivy"}},
 		{"security:trivy", []string{"security-trivy", "--image=" + v.Image, "--db-repository=ghcr.io/aquasecurity/trivy-db:2", "--insecure=false",
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "check"}},
-		{"security:sast", []string{"security-sast", "--source=.", "reports", "export", "--path=reports/sast"}},
-		{"security:sast", []string{"security-sast", "--source=.", "check"}},
+		{"security:sast", []string{"security-sast", "reports", "export", "--path=reports/sast"}},
+		{"security:sast", []string{"security-sast", "check"}},
 		{"deploy:staging", []string{"deploy-staging", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_STAGING",
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD"}},
 		{"deploy:production", []string{"deploy-production", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_PRODUCTION",

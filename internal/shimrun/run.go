@@ -92,6 +92,9 @@ func hermeticEnv(run Run, tool Tool, logPath string) ([]string, error) {
 		"SLIPWAY_DAGGER_LOG=" + logPath,
 		"SLIPWAY_DAGGER_FAIL=" + strings.Join(run.Fail, ","),
 		"SLIPWAY_DAGGER_ENV=" + strings.Join(run.RecordEnv, ","),
+		// slipway's module is installed as the toolchain "slipway" in the
+		// pipelines pipeline/goservice makes.
+		"SLIPWAY_DAGGER_TOOLCHAINS=slipway",
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_CONFIG_NOSYSTEM=1",
 	}

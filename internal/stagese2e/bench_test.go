@@ -25,7 +25,7 @@ import (
 const PythonSlimCompressedBytes = 41 << 20
 
 // ciArgs run the whole pipeline with the engine's mirror of the Trivy DB.
-var ciArgs = []string{"call", "ci", "--source=.", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure", "summary"}
+var ciArgs = []string{"-m", "ci", "call", "slipway", "ci", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure", "summary"}
 
 func timeDagger(b *testing.B, e *enginetest.Engine, dir string, args ...string) {
 	b.Helper()
@@ -159,10 +159,10 @@ func BenchmarkTrivialCall(b *testing.B) {
 	e := enginetest.Require(b)
 	// The same call once untimed: the timed ones find the module loaded
 	// and the result cached, whatever ran before.
-	timeDagger(b, e, repo, "call", "generate", "entries")
+	timeDagger(b, e, repo, "-m", "ci", "call", "slipway", "generate", "entries")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		timeDagger(b, e, repo, "call", "generate", "entries")
+		timeDagger(b, e, repo, "-m", "ci", "call", "slipway", "generate", "entries")
 	}
 }
 
@@ -214,7 +214,7 @@ func BenchmarkImageSize(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	dir := b.TempDir()
-	if out, err := e.Dagger(ctx, repo, "call", "build", "--source=.", "as-tarball", "--media-types=OCIMediaTypes", "export", "--path="+filepath.Join(dir, "image.tar")); err != nil {
+	if out, err := e.Dagger(ctx, repo, "-m", "ci", "call", "slipway", "build", "as-tarball", "--media-types=OCIMediaTypes", "export", "--path="+filepath.Join(dir, "image.tar")); err != nil {
 		b.Fatalf("%v\n%s", err, out)
 	}
 	size, err := compressedSize(filepath.Join(dir, "image.tar"), dir)

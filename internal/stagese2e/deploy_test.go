@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -19,36 +18,36 @@ import (
 
 // TestDeployPromotion drives the deploy stages as the deploy:staging and
 // deploy:production jobs do, from inside the engine against the local
-// control plane, reached through a host service (--cluster=tcp://...):
+// control plane, reached at the address the engine's containers see
+// (https://10.87.0.1:16443), as a CI runner's engine reaches a cluster:
 // production refuses a digest staging has not verified, the scan has not
 // cleared and nobody approved, naming each missing check, and takes it
 // once all three hold. The Deployments are then read back with client-go.
 func TestDeployPromotion(t *testing.T) {
 	enginetest.Require(t)
 	c := clustertest.Require(t)
-	u, err := url.Parse(c.Server())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tunnel := "--cluster=tcp://localhost:" + u.Port()
+	// The namespaces are the test's own: the manifests are the kustomize
+	// base, which names none (an overlay for another namespace is refused).
+	base := "--staging-manifests=examples/deployai/deploy/k8s/base"
+	prodBase := "--production-manifests=examples/deployai/deploy/k8s/base"
 	staging := c.Namespace(t, "mts-deploy-ai-staging")
 	production := c.Namespace(t, "mts-deploy-ai")
-	t.Setenv("KUBECONFIG_STAGING", string(c.Kubeconfig))
-	t.Setenv("KUBECONFIG_PRODUCTION", string(c.Kubeconfig))
+	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
+	t.Setenv("KUBECONFIG_PRODUCTION", string(c.EngineKubeconfig))
 
 	// A fresh revision label makes a fresh digest, which no earlier run has
 	// left evidence for.
 	b := make([]byte, 4)
 	rand.Read(b)
 	revision := "deploy-e2e-" + hex.EncodeToString(b)
-	ref := strings.TrimSpace(mustCall(t, "publish", "--source=.", "--repository="+daggertest.Registry+"/slipway-e2e/deploy", "--insecure", "--revision="+revision))
+	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/deploy", "--insecure", "--revision="+revision))
 	if !strings.Contains(ref, "@sha256:") {
 		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
 	}
 	digest := ref[strings.Index(ref, "@")+1:]
 
-	stagingCall := []string{"deploy-staging", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging, tunnel}
-	prodCall := []string{"deploy-production", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production, tunnel}
+	stagingCall := []string{base, "deploy-staging", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging}
+	prodCall := []string{prodBase, "deploy-production", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production}
 
 	refused := func(t *testing.T, args []string, want, notWant []string) {
 		t.Helper()
@@ -129,7 +128,7 @@ func TestDeployPromotion(t *testing.T) {
 	})
 
 	t.Run("missing kubeconfig secret", func(t *testing.T) {
-		args := []string{"deploy-staging", "--image=" + ref, "--kubeconfig=env://SLIPWAY_E2E_NO_SUCH_KUBECONFIG", "--namespace=" + staging, tunnel}
+		args := []string{base, "deploy-staging", "--image=" + ref, "--kubeconfig=env://SLIPWAY_E2E_NO_SUCH_KUBECONFIG", "--namespace=" + staging}
 		refused(t, args, []string{"kubeconfig secret cannot be read", "KUBECONFIG_STAGING"}, nil)
 	})
 }

@@ -73,7 +73,7 @@ func TestPublishWrongPassword(t *testing.T) {
 	right := remote.WithAuth(&authn.Basic{Username: "slipway", Password: password})
 	on := []remote.Option{remote.WithTransport(tr), remote.WithContext(ctx)}
 
-	publish := []string{"publish", "--source=.", "--repository=" + repository,
+	publish := []string{"publish", "--repository=" + repository,
 		"--username=slipway", "--password=env://" + passwordEnv, "--insecure"}
 
 	t.Run("wrong password", func(t *testing.T) {
@@ -164,16 +164,16 @@ func TestPublishWrongPassword(t *testing.T) {
 	})
 }
 
-// daggerCall runs `dagger call` in the checkout, as call does, and returns
+// daggerCall runs `dagger -m ci call slipway` in the checkout, as call does, and returns
 // all of stdout and stderr: the password must be in neither, not only in
 // their tails.
 func daggerCall(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	e := enginetest.Require(t)
-	daggertest.ModDownload(t, repo, filepath.Join(repo, "ci"))
+	daggertest.ModDownload(t, repo, filepath.Join(repo, "dagger"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := e.Command(ctx, repo, append([]string{"--progress=plain", "call"}, args...)...)
+	cmd := e.Command(ctx, repo, append([]string{"--progress=plain", "-m", "ci", "call", "slipway"}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()

@@ -1,6 +1,8 @@
-// Package stagese2e runs the ci module's stage functions with `dagger call`
-// against the project's engine, as CI jobs and developers do, including the
-// planted faults: a failing unit test, a vulnerable dependency, a gosec
+// Package stagese2e runs slipway's module's stage functions with `dagger
+// call` against the project's engine, as CI jobs and developers do: through
+// the toolchain ci/dagger.json installs for the example service (`dagger -m
+// ci call slipway ...`), and straight on the module at the root with other
+// sources (`dagger call --source=DIR ...`), including the planted faults: a failing unit test, a vulnerable dependency, a gosec
 // finding, a wrong registry password. Each test skips without an engine, and fails without one under
 // SLIPWAY_REQUIRE_E2E=1.
 package stagese2e
@@ -26,15 +28,38 @@ const repo = "../.."
 // mirror of its DB, as an air-gapped user points it at theirs.
 var trivyDB = []string{"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--insecure"}
 
+// call runs `dagger -m ci call slipway ARGS`: the example service's
+// stages, configured in ci/dagger.json.
 func call(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return dagger(t, append([]string{"-m", "ci", "call", "slipway"}, args...)...)
+}
+
+// callRoot runs `dagger call ARGS` on slipway's module at the repository
+// root, whose settings are the flags before the function.
+func callRoot(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return dagger(t, append([]string{"call"}, args...)...)
+}
+
+func dagger(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	e := enginetest.Require(t)
 	// The engine builds the module, and the stages fetch modules, from the
 	// host's module cache.
-	daggertest.ModDownload(t, repo, filepath.Join(repo, "ci"))
+	daggertest.ModDownload(t, repo, filepath.Join(repo, "dagger"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	return e.Dagger(ctx, repo, append([]string{"call"}, args...)...)
+	return e.Dagger(ctx, repo, args...)
+}
+
+func mustCallRoot(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := callRoot(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func mustCall(t *testing.T, args ...string) string {
@@ -53,24 +78,24 @@ func TestBuild(t *testing.T) {
 		goimage.KeyCreated:  "2026-11-26T12:00:00Z",
 		goimage.KeyRevision: "abc123",
 	} {
-		out := mustCall(t, "build", "--source=.", "--revision=abc123", "--created=1795694400", "label", "--name="+key)
+		out := mustCall(t, "build", "--revision=abc123", "--created=1795694400", "label", "--name="+key)
 		if strings.TrimSpace(out) != want {
 			t.Errorf("label %s = %q, want %q", key, out, want)
 		}
 	}
-	if user := strings.TrimSpace(mustCall(t, "build", "--source=.", "user")); user != goimage.DefaultUser {
+	if user := strings.TrimSpace(mustCall(t, "build", "user")); user != goimage.DefaultUser {
 		t.Errorf("user = %q, want %q", user, goimage.DefaultUser)
 	}
 }
 
 // TestTestUnit runs the service's unit tests and exports their reports.
 func TestTestUnit(t *testing.T) {
-	out := mustCall(t, "test-unit", "--source=.", "summary")
+	out := mustCall(t, "test-unit", "summary")
 	if !strings.Contains(out, "tests") || !strings.Contains(out, "% of statements") {
 		t.Errorf("summary = %q", out)
 	}
 	dir := t.TempDir()
-	mustCall(t, "test-unit", "--source=.", "reports", "export", "--path="+dir)
+	mustCall(t, "test-unit", "reports", "export", "--path="+dir)
 	for _, f := range []string{"junit.xml", "coverage.xml", "coverage.out"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("report %s: %v", f, err)
@@ -78,7 +103,7 @@ func TestTestUnit(t *testing.T) {
 	}
 	// check prints the line GitLab's coverage regex (ci/reference) reads,
 	// also when the stage comes from Dagger's cache, as it does here.
-	if out := mustCall(t, "test-unit", "--source=.", "check"); !regexp.MustCompile(`total:\s+\(statements\)\s+(\d+\.\d+)%`).MatchString(out) {
+	if out := mustCall(t, "test-unit", "check"); !regexp.MustCompile(`total:\s+\(statements\)\s+(\d+\.\d+)%`).MatchString(out) {
 		t.Errorf("check printed no coverage total line for GitLab: %q", out)
 	}
 }
@@ -86,9 +111,9 @@ func TestTestUnit(t *testing.T) {
 // TestTestUnitPlantedFailure: the function still returns its reports, the
 // JUnit report shows the failure, and check fails naming the test.
 func TestTestUnitPlantedFailure(t *testing.T) {
-	src := []string{"test-unit", "--source=internal/stagese2e/testdata/failing", "--packages=./..."}
+	src := []string{"--source=internal/stagese2e/testdata/failing", "test-unit"}
 	dir := t.TempDir()
-	mustCall(t, append(src, "reports", "export", "--path="+dir)...)
+	mustCallRoot(t, append(src, "reports", "export", "--path="+dir)...)
 	junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +123,7 @@ func TestTestUnitPlantedFailure(t *testing.T) {
 			t.Errorf("junit.xml lacks %q:\n%s", want, junit)
 		}
 	}
-	_, err = call(t, append(src, "check")...)
+	_, err = callRoot(t, append(src, "check")...)
 	if err == nil || !strings.Contains(err.Error(), "example.com/failing.TestPlantedFailure") {
 		t.Fatalf("check: err = %v, want a failure naming TestPlantedFailure", err)
 	}
@@ -107,15 +132,15 @@ func TestTestUnitPlantedFailure(t *testing.T) {
 // TestSecuritySastPlantedFinding: gosec's finding is reported, check fails
 // by default and passes with --fail=false (the pipeline goes on).
 func TestSecuritySastPlantedFinding(t *testing.T) {
-	src := []string{"security-sast", "--source=stage/gosec/testdata/finding", "--packages=./..."}
-	if out := mustCall(t, append(src, "summary")...); !strings.Contains(out, "2 gosec findings") {
+	src := []string{"--source=stage/gosec/testdata/finding", "security-sast"}
+	if out := mustCallRoot(t, append(src, "summary")...); !strings.Contains(out, "2 gosec findings") {
 		t.Errorf("summary = %q, want 2 findings", out)
 	}
-	_, err := call(t, append(src, "check")...)
+	_, err := callRoot(t, append(src, "check")...)
 	if err == nil || !strings.Contains(err.Error(), "G401") {
 		t.Fatalf("check: err = %v, want the G401 finding", err)
 	}
-	mustCall(t, append(src, "--fail=false", "check")...)
+	mustCallRoot(t, append(src, "--fail=false", "check")...)
 }
 
 // TestSecurityTrivyPlantedVulnerability scans an image that links
@@ -149,23 +174,23 @@ func TestSecurityTrivyPlantedVulnerability(t *testing.T) {
 // by digest, then scans it and runs the integration tests against it as a
 // service, as the build, security:trivy and test:integration jobs do.
 func TestPublishScanIntegrate(t *testing.T) {
-	ref := strings.TrimSpace(mustCall(t, "publish", "--source=.", "--repository="+daggertest.Registry+"/slipway-e2e/deployai", "--insecure", "--revision=e2e"))
+	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/deployai", "--insecure", "--revision=e2e"))
 	if !strings.HasPrefix(ref, daggertest.Registry+"/slipway-e2e/deployai@sha256:") {
 		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
 	}
 	// The engine reaches the same registry under another address.
 	pull := strings.Replace(ref, daggertest.Registry, daggertest.EngineRegistry, 1)
 	mustCall(t, append([]string{"security-trivy", "--image=" + pull}, append(trivyDB, "check")...)...)
-	out := mustCall(t, "test-integration", "--source=.", "--image="+pull, "summary")
+	out := mustCall(t, "test-integration", "--image="+pull, "summary")
 	if !strings.Contains(out, "tests") {
 		t.Errorf("summary = %q", out)
 	}
-	mustCall(t, "test-integration", "--source=.", "--image="+pull, "check")
+	mustCall(t, "test-integration", "--image="+pull, "check")
 }
 
 // TestCi runs the whole pipeline in one call.
 func TestCi(t *testing.T) {
-	args := []string{"ci", "--source=.", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure"}
+	args := []string{"ci", "--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure"}
 	out := mustCall(t, append(args, "summary")...)
 	for _, stage := range []string{"unit", "sast", "publish", "integration", "trivy"} {
 		if !strings.Contains(out, stage) {
@@ -180,29 +205,50 @@ func TestCi(t *testing.T) {
 	// Pushed to a registry, the scan is recorded next to the image, as
 	// security-trivy records it, for production's gate. The stages are
 	// cached from the call above; publish and the evidence run again.
-	pushed := append([]string{"ci", "--source=.", "--repository=" + daggertest.Registry + "/slipway-e2e/ci", "--insecure"}, args[2:]...)
+	pushed := append([]string{"ci", "--repository=" + daggertest.Registry + "/slipway-e2e/ci", "--insecure"}, args[1:]...)
 	out = mustCall(t, append(pushed, "summary")...)
 	if !strings.Contains(out, "scan evidence recorded") || strings.Contains(out, "not recorded") {
 		t.Errorf("summary does not say the scan evidence was recorded:\n%s", out)
 	}
 }
 
-// TestDaggerCheck runs the module's +check functions with `dagger check`.
+// TestDaggerCheck runs the toolchain's +check functions with `dagger
+// check` in ci/, as a team runs them in its repository.
 func TestDaggerCheck(t *testing.T) {
 	e := enginetest.Require(t)
-	daggertest.ModDownload(t, repo, filepath.Join(repo, "ci"))
+	daggertest.ModDownload(t, repo, filepath.Join(repo, "dagger"))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	list, err := e.Dagger(ctx, repo, "check", "-l")
+	ci := filepath.Join(repo, "ci")
+	list, err := e.Dagger(ctx, ci, "check", "-l")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, check := range []string{"unit-tests", "generated-files"} {
+	for _, check := range []string{"unit-tests", "integration-tests"} {
 		if !strings.Contains(list, check) {
 			t.Errorf("dagger check -l does not list %s:\n%s", check, list)
 		}
 	}
-	if _, err := e.Dagger(ctx, repo, "check"); err != nil {
+	if _, err := e.Dagger(ctx, ci, "check"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSmokeProbes: a service without an integration-test package is tested
+// by probing the image as a service; a probe that wants another status
+// fails check, naming the probe and what the service answered.
+func TestSmokeProbes(t *testing.T) {
+	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/smoke", "--insecure", "--revision=smoke"))
+	pull := strings.Replace(ref, daggertest.Registry, daggertest.EngineRegistry, 1)
+	good := []string{"--integration-package=", "--smoke=8080/health=200,8080/ready=200,9090/metrics=200,8080/nope=404"}
+	out := mustCall(t, append(good, "test-integration", "--image="+pull, "summary")...)
+	if !strings.Contains(out, "4 smoke probes") {
+		t.Errorf("summary = %q, want 4 smoke probes", out)
+	}
+	mustCall(t, append(good, "test-integration", "--image="+pull, "check")...)
+	bad := []string{"--integration-package=", "--smoke=8080/health=200,8080/nope=200"}
+	_, err := call(t, append(bad, "test-integration", "--image="+pull, "check")...)
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 smoke probes failed: GET :8080/nope wants 200, got 404") {
+		t.Fatalf("check: err = %v, want the failed probe named", err)
 	}
 }

@@ -29,6 +29,9 @@ type Module struct {
 	Object string
 	// Functions are the object's exported methods, sorted by name.
 	Functions []Function
+	// Constructor is the module's New function, whose arguments are the
+	// module's settings (nil when it has none).
+	Constructor *Function
 }
 
 // Function is one Dagger function.
@@ -47,6 +50,10 @@ type Function struct {
 type Arg struct {
 	// Name is the kebab-case flag name.
 	Name string
+	// GoName is the parameter's name in the source, which is also the
+	// name Dagger's API and dagger.json's toolchain customizations use
+	// (lower camel case, such as stagingManifests).
+	GoName string
 	// Type is the Go type as written in the source, such as "*dagger.Directory".
 	Type string
 	// Optional is true for pointer-free "+optional" or "+default" arguments.
@@ -121,6 +128,11 @@ func ParseFS(fsys fs.FS, object string) (*Module, error) {
 					}
 				}
 			case *ast.FuncDecl:
+				if d.Recv == nil && d.Name.Name == "New" {
+					c := function(fset, file.Comments, d)
+					mod.Constructor = &c
+					continue
+				}
 				if d.Recv == nil || !d.Name.IsExported() || receiverName(d.Recv) != object {
 					continue
 				}
@@ -161,7 +173,7 @@ func function(fset *token.FileSet, comments []*ast.CommentGroup, d *ast.FuncDecl
 		}
 		optional, def := pragmas(groups)
 		for _, n := range field.Names {
-			f.Args = append(f.Args, Arg{Name: pipeline.Kebab(n.Name), Type: typ, Optional: optional || def != "", Default: def})
+			f.Args = append(f.Args, Arg{Name: pipeline.Kebab(n.Name), GoName: n.Name, Type: typ, Optional: optional || def != "", Default: def})
 		}
 	}
 	return f

@@ -17,16 +17,22 @@ func TestParse(t *testing.T) {
 	}
 	want := []daggermod.Function{
 		{Name: "build", GoName: "Build", Doc: "Build builds the source.", Args: []daggermod.Arg{
-			{Name: "source", Type: "*Directory"},
+			{Name: "source", GoName: "source", Type: "*Directory"},
 		}},
 		{Name: "test-unit", GoName: "TestUnit", Doc: "TestUnit runs the unit tests.", Args: []daggermod.Arg{
-			{Name: "source", Type: "*Directory"},
-			{Name: "packages", Type: "string", Optional: true, Default: "./..."},
-			{Name: "race", Type: "bool", Optional: true},
+			{Name: "source", GoName: "source", Type: "*Directory"},
+			{Name: "packages", GoName: "packages", Type: "string", Optional: true, Default: "./..."},
+			{Name: "race", GoName: "race", Type: "bool", Optional: true},
 		}},
 	}
 	if diff := cmp.Diff(want, mod.Functions); diff != "" {
 		t.Errorf("functions (-want +got):\n%s", diff)
+	}
+	wantNew := &daggermod.Function{Name: "new", GoName: "New", Doc: "New configures the demo.", Args: []daggermod.Arg{
+		{Name: "registry-url", GoName: "registryUrl", Type: "string", Optional: true},
+	}}
+	if diff := cmp.Diff(wantNew, mod.Constructor); diff != "" {
+		t.Errorf("constructor (-want +got):\n%s", diff)
 	}
 	sigs := mod.Signatures()
 	wantSigs := []pipeline.Signature{{Name: "build", Args: []string{"source"}}, {Name: "test-unit", Args: []string{"source", "packages", "race"}}}

@@ -24,7 +24,7 @@ import (
 // the config and manifest are written from the base's, with the created
 // time the caller gave: the same inputs give the same bytes. Dagger keeps
 // an imported image's config, history and layer blobs when it publishes.
-func assemble(ctx context.Context, client *dagger.Client, c config, p dagger.Platform, name string, bin *dagger.File, labels map[string]string) (*dagger.Container, error) {
+func assemble(ctx context.Context, client *dagger.Client, c config, p dagger.Platform, bins map[string]*dagger.File, files []dataFile, labels map[string]string) (*dagger.Container, error) {
 	epoch := strconv.FormatInt(c.created.Unix(), 10)
 	var base *dagger.File
 	if c.base != "" {
@@ -33,12 +33,21 @@ func assemble(ctx context.Context, client *dagger.Client, c config, p dagger.Pla
 	}
 	// The tool container runs on the engine's own platform; only files
 	// pass through it.
-	asm := client.Container().From(c.builder)
+	asm := client.Container().From(c.GoImageOr(DefaultBuilder))
 	if base != nil {
 		asm = asm.WithMountedFile("/base.tar", base)
 	}
-	asm = asm.WithFile("/rootfs"+binDir+"/"+name, bin, dagger.ContainerWithFileOpts{Permissions: 0o755}).
-		WithEnvVariable("EPOCH", epoch).
+	for _, name := range sortedKeys(bins) {
+		asm = asm.WithFile("/rootfs"+BinDir+"/"+name, bins[name], dagger.ContainerWithFileOpts{Permissions: 0o755})
+	}
+	for _, f := range files {
+		if f.dir != nil {
+			asm = asm.WithDirectory("/rootfs"+f.to, f.dir)
+		} else {
+			asm = asm.WithFile("/rootfs"+f.to, f.file)
+		}
+	}
+	asm = asm.WithEnvVariable("EPOCH", epoch).
 		WithExec([]string{"sh", "-euc", asmScript})
 	sums, err := asm.File("/layer.sums").Contents(ctx)
 	if err != nil {
@@ -90,8 +99,15 @@ func assemble(ctx context.Context, client *dagger.Client, c config, p dagger.Pla
 		inner = map[string]any{}
 	}
 	inner["User"] = c.user
-	inner["Entrypoint"] = []string{path.Join(binDir, name)}
+	entrypoint := c.entrypoint
+	if len(entrypoint) == 0 {
+		entrypoint = []string{path.Join(BinDir, c.binaries[0].name)}
+	}
+	inner["Entrypoint"] = entrypoint
 	delete(inner, "Cmd")
+	if len(c.args) > 0 {
+		inner["Cmd"] = c.args
+	}
 	lbl, _ := inner["Labels"].(map[string]any)
 	if lbl == nil {
 		lbl = map[string]any{}
@@ -109,7 +125,7 @@ func assemble(ctx context.Context, client *dagger.Client, c config, p dagger.Pla
 	}
 	cfg["config"] = inner
 	cfg["created"] = created
-	cfg["history"] = append(history, map[string]any{"created": created, "created_by": "slipway goimage: " + path.Join(binDir, name)})
+	cfg["history"] = append(history, map[string]any{"created": created, "created_by": "slipway goimage: " + strings.Join(sortedKeys(bins), " ")})
 	cfg["rootfs"] = map[string]any{"type": "layers", "diff_ids": append(diffIDs, diffID)}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
@@ -168,10 +184,14 @@ func assemble(ctx context.Context, client *dagger.Client, c config, p dagger.Pla
 const asmScript = `
 mkdir -p /layout
 if [ -f /base.tar ]; then tar -xf /base.tar -C /layout; fi
-chmod 0755 /rootfs /rootfs/usr /rootfs/usr/local /rootfs/usr/local/bin
+# Directories 0755, data files readable by the service's user whatever
+# their mode in the source; the binaries keep 0755.
+find /rootfs -type d -exec chmod 0755 {} +
+find /rootfs -type f ! -path '/rootfs/usr/local/bin/*' -exec chmod a+r,go-w {} +
+cd /rootfs
 tar --sort=name --mtime=@"$EPOCH" --owner=0 --group=0 --numeric-owner --format=posix \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-  -C /rootfs -cf /layer.tar usr
+  -cf /layer.tar $(ls -A | sort)
 gzip -n -9 -c /layer.tar > /layer.tar.gz
 { sha256sum /layer.tar /layer.tar.gz; stat -c 'size %s' /layer.tar.gz; } > /layer.sums
 `

@@ -1,9 +1,10 @@
-// Package goimage builds a Go command into a minimal OCI image with Dagger:
-// a static binary (CGO_ENABLED=0, -trimpath, fixed ldflags) on a distroless
-// base, running as a non-root user, with the OCI source, revision and
-// created labels and annotations.
+// Package goimage builds Go commands into a minimal OCI image with Dagger:
+// static binaries (CGO_ENABLED=0, -trimpath, fixed ldflags) on a distroless
+// base, running as a non-root user, with the data files the service reads
+// (templates, static assets) at the paths it expects, and the OCI source,
+// revision and created labels and annotations.
 //
-// The image is reproducible: the binary's timestamps and the created time
+// The image is reproducible: the binaries' timestamps and the created time
 // come from the caller (a commit time, like SOURCE_DATE_EPOCH), never from
 // the clock, so the same source gives the same digest wherever it is built.
 package goimage
@@ -17,12 +18,15 @@ import (
 	"time"
 
 	"dagger.io/dagger"
+
+	"github.com/slipway-ci/slipway/stage"
 )
 
 // Defaults, named the way a laptop with Docker Hub names them.
 const (
-	// DefaultBuilder is the Go toolchain image the binary is built in.
-	DefaultBuilder = "golang:1.25"
+	// DefaultBuilder is the Go toolchain image the binaries are built in
+	// when neither WithGoImage nor the caller's go.mod names one.
+	DefaultBuilder = stage.DefaultGoImage
 	// DefaultBase is the runtime base: CA certificates and a nonroot user,
 	// no shell, no package manager.
 	DefaultBase = "gcr.io/distroless/static-debian12:nonroot"
@@ -33,8 +37,8 @@ const (
 	// DefaultLdflags strip the symbol table and DWARF: smaller images, and
 	// nothing that depends on the build machine.
 	DefaultLdflags = "-s -w -buildid="
-	// binPath is where the binary lands in the image.
-	binDir = "/usr/local/bin"
+	// BinDir is where the binaries land in the image.
+	BinDir = "/usr/local/bin"
 )
 
 // OCI annotation and label keys (opencontainers image-spec).
@@ -47,73 +51,114 @@ const (
 // Option configures Build.
 type Option func(*config)
 
+// binarySpec is one main package and the name of its binary.
+type binarySpec struct{ pkg, name string }
+
+// fileSpec copies from (a file or directory of the source) to an absolute
+// path in the image.
+type fileSpec struct{ from, to string }
+
 type config struct {
-	builder, base, user, ldflags string
-	pkg, name                    string
-	platforms                    []dagger.Platform
-	source, revision             string
-	created                      time.Time
-	env                          map[string]string
-	labels                       map[string]string
-	ports                        []int
+	stage.Settings
+	base, user, ldflags string
+	binaries            []binarySpec
+	files               []fileSpec
+	entrypoint, args    []string
+	tags                []string
+	platforms           []dagger.Platform
+	source, revision    string
+	created             time.Time
+	labels              map[string]string
+	ports               []int
 }
 
-// WithPackage names the main package to build, relative to the module
-// root, such as "./cmd/server". The default is ".".
-func WithPackage(pkg string) Option { return func(c *config) { c.pkg = pkg } }
+// WithPackage sets the main package of the image's first binary, the one
+// the entrypoint runs, as a path in the module such as ./cmd/server; the
+// default is the module's root package.
+func WithPackage(pkg string) Option { return func(c *config) { c.binaries[0].pkg = pkg } }
 
-// WithBinaryName names the binary in the image; the default is the last
-// element of the package path.
-func WithBinaryName(name string) Option { return func(c *config) { c.name = name } }
+// WithBinaryName names the first binary; the default is the last element
+// of its package path.
+func WithBinaryName(name string) Option { return func(c *config) { c.binaries[0].name = name } }
 
-// WithPlatforms sets the platforms to build, one image per platform, for a
-// multi-platform publish. The default is linux/amd64.
+// WithBinary adds another binary built from the main package pkg, named
+// name (empty: the last element of pkg), such as a CLI that an exec probe
+// runs.
+func WithBinary(pkg, name string) Option {
+	return func(c *config) { c.binaries = append(c.binaries, binarySpec{pkg: pkg, name: name}) }
+}
+
+// WithFile copies from, a file or a directory of the source, to the
+// absolute path to in the image, such as ("web/templates",
+// "/app/templates"): the data files a service reads at run time. The files
+// are owned by root and readable by the service's user.
+func WithFile(from, to string) Option {
+	return func(c *config) { c.files = append(c.files, fileSpec{from: from, to: to}) }
+}
+
+// WithEntrypoint sets the image's entrypoint; the default runs the first
+// binary.
+func WithEntrypoint(args ...string) Option {
+	return func(c *config) { c.entrypoint = append([]string(nil), args...) }
+}
+
+// WithArgs sets the arguments the entrypoint gets (the image's Cmd).
+func WithArgs(args ...string) Option { return func(c *config) { c.args = append([]string(nil), args...) } }
+
+// WithTags sets build tags.
+func WithTags(tags ...string) Option { return func(c *config) { c.tags = append([]string(nil), tags...) } }
+
+// WithPlatforms sets the platforms to build, such as linux/amd64 and
+// linux/arm64; the default is linux/amd64.
 func WithPlatforms(p ...dagger.Platform) Option {
 	return func(c *config) { c.platforms = append([]dagger.Platform(nil), p...) }
 }
 
-// WithBuilder sets the Go toolchain image.
-func WithBuilder(ref string) Option { return func(c *config) { c.builder = ref } }
+// WithGoImage sets the Go toolchain image the binaries are built in (see
+// stage.GoImageFor).
+func WithGoImage(ref string) Option { return func(c *config) { stage.WithGoImage(ref)(&c.Settings) } }
 
-// WithBase sets the runtime base image; "" builds on an empty image
-// (scratch), which a static binary needs nothing beyond.
+// WithGoEnv sets one of Go's settings for the build, such as GOPROXY for a
+// private or air-gapped module proxy.
+func WithGoEnv(name, value string) Option {
+	return func(c *config) { stage.WithGoEnv(name, value)(&c.Settings) }
+}
+
+// WithBase sets the runtime base image; "" builds on scratch.
 func WithBase(ref string) Option { return func(c *config) { c.base = ref } }
 
-// WithUser sets the user the image runs as; it must not be root.
+// WithUser sets the user the image runs as; root is refused.
 func WithUser(user string) Option { return func(c *config) { c.user = user } }
 
-// WithLdflags replaces DefaultLdflags, e.g. to add -X version stamps.
+// WithLdflags replaces the default linker flags, for example to add
+// -X main.version=... to DefaultLdflags.
 func WithLdflags(flags string) Option { return func(c *config) { c.ldflags = flags } }
 
-// WithSource records the source repository URL (org.opencontainers.image.source).
+// WithSource sets the source repository URL recorded in the labels.
 func WithSource(url string) Option { return func(c *config) { c.source = url } }
 
-// WithRevision records the commit (org.opencontainers.image.revision).
+// WithRevision sets the commit recorded in the labels.
 func WithRevision(rev string) Option { return func(c *config) { c.revision = rev } }
 
-// WithCreated sets the image's creation time and every file timestamp of
-// its layer. Pass the commit time: the same commit then gives the same
-// digest. The default is the Unix epoch, as with SOURCE_DATE_EPOCH=0.
+// WithCreated sets the image's creation time. The default is the Unix
+// epoch, never the clock, so that builds are reproducible: pass the commit
+// time.
 func WithCreated(t time.Time) Option { return func(c *config) { c.created = t.UTC() } }
 
-// WithLabel adds an OCI label (and annotation) to the image.
+// WithLabel adds a label and annotation.
 func WithLabel(key, value string) Option { return func(c *config) { c.labels[key] = value } }
 
-// WithExposedPort declares a TCP port the service listens on.
+// WithExposedPort declares a port the service listens on.
 func WithExposedPort(port int) Option { return func(c *config) { c.ports = append(c.ports, port) } }
 
-// WithGoEnv sets a Go environment variable of the build, such as GOPROXY
-// for a private or air-gapped module proxy.
-func WithGoEnv(name, value string) Option { return func(c *config) { c.env[name] = value } }
-
-// Build compiles the main package of the Go module in source and returns
+// Build compiles the main packages of the Go module in source and returns
 // one image per platform, in the order of WithPlatforms. Publish the first
 // with the rest as platform variants for a multi-platform image.
 func Build(ctx context.Context, client *dagger.Client, source *dagger.Directory, opts ...Option) ([]*dagger.Container, error) {
 	c := config{
-		builder: DefaultBuilder, base: DefaultBase, user: DefaultUser, ldflags: DefaultLdflags,
-		pkg: ".", platforms: []dagger.Platform{DefaultPlatform}, created: time.Unix(0, 0).UTC(),
-		env: map[string]string{}, labels: map[string]string{},
+		base: DefaultBase, user: DefaultUser, ldflags: DefaultLdflags,
+		binaries: []binarySpec{{pkg: "."}}, platforms: []dagger.Platform{DefaultPlatform},
+		created: time.Unix(0, 0).UTC(), labels: map[string]string{},
 	}
 	for _, o := range opts {
 		o(&c)
@@ -124,11 +169,23 @@ func Build(ctx context.Context, client *dagger.Client, source *dagger.Directory,
 	if len(c.platforms) == 0 {
 		return nil, fmt.Errorf("goimage: no platform to build")
 	}
-	name := c.name
-	if name == "" {
-		name = path.Base(path.Clean(c.pkg))
-		if name == "." || name == "/" {
-			return nil, fmt.Errorf("goimage: package %q: name the binary with WithBinaryName", c.pkg)
+	names := map[string]bool{}
+	for i, b := range c.binaries {
+		if b.name == "" {
+			b.name = path.Base(path.Clean(b.pkg))
+			if b.name == "." || b.name == "/" {
+				return nil, fmt.Errorf("goimage: package %q: name the binary with WithBinaryName (or WithBinary's name)", b.pkg)
+			}
+			c.binaries[i].name = b.name
+		}
+		if names[b.name] {
+			return nil, fmt.Errorf("goimage: two binaries are named %q: name one of them", b.name)
+		}
+		names[b.name] = true
+	}
+	for _, f := range c.files {
+		if f.from == "" || !path.IsAbs(f.to) || path.Clean(f.to) == "/" {
+			return nil, fmt.Errorf("goimage: file %q -> %q: copy a file or directory of the source to an absolute path in the image, such as web/templates -> /app/templates", f.from, f.to)
 		}
 	}
 
@@ -142,16 +199,18 @@ func Build(ctx context.Context, client *dagger.Client, source *dagger.Directory,
 	for k, v := range c.labels {
 		labels[k] = v
 	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 
+	files, err := dataFiles(ctx, source, c.files)
+	if err != nil {
+		return nil, err
+	}
 	images := make([]*dagger.Container, 0, len(c.platforms))
 	for _, p := range c.platforms {
-		bin := binary(client, source, c, p, name)
-		img, err := assemble(ctx, client, c, p, name, bin, labels)
+		bins := make(map[string]*dagger.File, len(c.binaries))
+		for _, b := range c.binaries {
+			bins[b.name] = binary(client, source, c, p, b)
+		}
+		img, err := assemble(ctx, client, c, p, bins, files, labels)
 		if err != nil {
 			return nil, fmt.Errorf("goimage: %s: %w", p, err)
 		}
@@ -163,40 +222,75 @@ func Build(ctx context.Context, client *dagger.Client, source *dagger.Directory,
 	return images, nil
 }
 
-// binary cross-compiles the package for platform p in the builder image,
+// dataFile is one file or directory copied into the image.
+type dataFile struct {
+	to   string
+	file *dagger.File
+	dir  *dagger.Directory
+}
+
+// dataFiles finds each WithFile source in the source directory, saying
+// which one is missing before anything is built.
+func dataFiles(ctx context.Context, source *dagger.Directory, specs []fileSpec) ([]dataFile, error) {
+	var out []dataFile
+	for _, f := range specs {
+		isDir, err := source.Exists(ctx, f.from, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType})
+		if err != nil {
+			return nil, fmt.Errorf("goimage: file %q: %w", f.from, err)
+		}
+		if isDir {
+			out = append(out, dataFile{to: path.Clean(f.to), dir: source.Directory(f.from)})
+			continue
+		}
+		isFile, err := source.Exists(ctx, f.from, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType})
+		if err != nil {
+			return nil, fmt.Errorf("goimage: file %q: %w", f.from, err)
+		}
+		if !isFile {
+			return nil, fmt.Errorf("goimage: file %q: the source has no such file or directory (paths are relative to the source root)", f.from)
+		}
+		out = append(out, dataFile{to: path.Clean(f.to), file: source.File(f.from)})
+	}
+	return out, nil
+}
+
+// binary cross-compiles one main package for platform p in the Go image,
 // with the module and build caches in cache volumes.
-func binary(client *dagger.Client, source *dagger.Directory, c config, p dagger.Platform, name string) *dagger.File {
+func binary(client *dagger.Client, source *dagger.Directory, c config, p dagger.Platform, b binarySpec) *dagger.File {
 	goos, goarch, _ := strings.Cut(string(p), "/")
 	goarch, variant, _ := strings.Cut(goarch, "/")
-	out := "/out/" + name
-	b := client.Container().From(c.builder)
-	b = GoCaches(client, b)
-	envKeys := make([]string, 0, len(c.env))
-	for k := range c.env {
-		envKeys = append(envKeys, k)
-	}
-	sort.Strings(envKeys)
-	for _, k := range envKeys {
-		b = b.WithEnvVariable(k, c.env[k])
-	}
-	b = b.WithEnvVariable("CGO_ENABLED", "0").
+	out := "/out/" + b.name
+	bld := stage.GoCaches(client, client.Container().From(c.GoImageOr(DefaultBuilder)))
+	bld = c.WithGoEnvOn(bld)
+	bld = bld.WithEnvVariable("CGO_ENABLED", "0").
 		WithEnvVariable("GOOS", goos).
 		WithEnvVariable("GOARCH", goarch).
 		WithEnvVariable("GOFLAGS", "-buildvcs=false")
 	if variant != "" && goarch == "arm" {
-		b = b.WithEnvVariable("GOARM", strings.TrimPrefix(variant, "v"))
+		bld = bld.WithEnvVariable("GOARM", strings.TrimPrefix(variant, "v"))
 	}
-	return b.WithMountedDirectory("/src", source).
+	args := []string{"go", "build", "-trimpath", "-ldflags", c.ldflags}
+	if len(c.tags) > 0 {
+		args = append(args, "-tags", strings.Join(c.tags, ","))
+	}
+	args = append(args, "-o", out, b.pkg)
+	return bld.WithMountedDirectory("/src", source).
 		WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags", c.ldflags, "-o", out, c.pkg}).
+		WithExec(args).
 		File(out)
 }
 
-// GoCaches mounts the Go module and build caches as cache volumes shared by
-// every slipway stage, so a warm run downloads and compiles nothing twice.
+// GoCaches mounts the Go module and build caches (stage.GoCaches).
 func GoCaches(client *dagger.Client, c *dagger.Container) *dagger.Container {
-	return c.WithMountedCache("/go/pkg/mod", client.CacheVolume("slipway-go-mod")).
-		WithMountedCache("/root/.cache/go-build", client.CacheVolume("slipway-go-build")).
-		WithEnvVariable("GOMODCACHE", "/go/pkg/mod").
-		WithEnvVariable("GOCACHE", "/root/.cache/go-build")
+	return stage.GoCaches(client, c)
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

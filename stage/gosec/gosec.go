@@ -19,7 +19,7 @@ import (
 	"github.com/securego/gosec/v2/cwe"
 	"github.com/securego/gosec/v2/issue"
 
-	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage"
 )
 
 // Defaults.
@@ -42,9 +42,9 @@ const (
 type Option func(*config)
 
 type config struct {
+	stage.Settings
 	image    string
 	packages []string
-	env      map[string]string
 	exclude  []string
 	severity string
 	now      func() time.Time
@@ -58,9 +58,21 @@ func WithPackages(p ...string) Option {
 	return func(c *config) { c.packages = append([]string(nil), p...) }
 }
 
-// WithEnv sets an environment variable for gosec's go command, such as
-// GOPROXY.
-func WithEnv(name, value string) Option { return func(c *config) { c.env[name] = value } }
+// WithEnv sets an environment variable of gosec's container.
+func WithEnv(name, value string) Option {
+	return func(c *config) { stage.WithEnv(name, value)(&c.Settings) }
+}
+
+// WithGoEnv sets one of Go's settings for gosec's go command, which loads
+// the packages, such as GOPROXY.
+func WithGoEnv(name, value string) Option {
+	return func(c *config) { stage.WithGoEnv(name, value)(&c.Settings) }
+}
+
+// WithGoImage runs gosec in this Go toolchain image instead of the one its
+// own image carries, for a module that needs a newer Go (stage.GoImageFor):
+// gosec type-checks the packages with the go command it finds.
+func WithGoImage(ref string) Option { return func(c *config) { stage.WithGoImage(ref)(&c.Settings) } }
 
 // WithExcludeRules skips rules by ID, such as "G104".
 func WithExcludeRules(ids ...string) Option {
@@ -103,24 +115,28 @@ func (r *Result) Problem() string {
 	return s
 }
 
+// Verdict is the analysis's outcome: its reports, the findings in one line
+// and their count.
+func (r *Result) Verdict() stage.Verdict {
+	return stage.Verdict{Reports: r.Reports, Problem: r.Problem(), Summary: fmt.Sprintf("%d gosec findings", len(r.Findings))}
+}
+
+var _ stage.Outcome = (*Result)(nil)
+
 // Scan analyses the Go module in source (its root holds go.mod). It returns
 // an error only when gosec could not run.
 func Scan(ctx context.Context, client *dagger.Client, source *dagger.Directory, opts ...Option) (*Result, error) {
-	c := config{image: DefaultImage, packages: []string{"./..."}, env: map[string]string{}, severity: "low", now: time.Now}
+	c := config{image: DefaultImage, packages: []string{"./..."}, severity: "low", now: time.Now}
 	for _, o := range opts {
 		o(&c)
 	}
 	start := c.now()
 	const out = "/slipway-reports"
-	base := goimage.GoCaches(client, client.Container().From(c.image))
-	keys := make([]string, 0, len(c.env))
-	for k := range c.env {
-		keys = append(keys, k)
+	img := client.Container().From(c.image)
+	if c.GoImage != "" {
+		img = client.Container().From(c.GoImage).WithFile("/bin/gosec", img.File("/bin/gosec"))
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		base = base.WithEnvVariable(k, c.env[k])
-	}
+	base := c.WithEnvOn(c.WithGoEnvOn(stage.GoCaches(client, img)))
 	base = base.WithMountedDirectory("/src", source).WithWorkdir("/src").WithDirectory(out, client.Directory())
 	run := func(ctr *dagger.Container, format, file string) *dagger.Container {
 		// -no-fail: findings are data here; the caller decides.

@@ -30,7 +30,7 @@ func TestScan(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			res, err := gosec.Scan(ctx, c, c.Host().Directory("testdata/"+tt.fixture),
-				append([]gosec.Option{gosec.WithEnv("GOPROXY", daggertest.GoProxy)}, tt.opts...)...)
+				append([]gosec.Option{gosec.WithGoEnv("GOPROXY", daggertest.GoProxy)}, tt.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,12 +22,13 @@ import (
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/jstemmer/go-junit-report/v2/parser/gotest"
 
-	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage"
 )
 
-// DefaultImage is the Go toolchain image the tests run in. It needs a C
-// compiler for the race detector, as the official golang images have.
-const DefaultImage = "golang:1.25"
+// DefaultImage is the Go toolchain image the tests run in when WithGoImage
+// names none. It needs a C compiler for the race detector, as the official
+// golang images have.
+const DefaultImage = stage.DefaultGoImage
 
 // Report file names, in Result.Reports.
 const (
@@ -43,12 +44,11 @@ const reportsDir = "/slipway-reports"
 type Option func(*config)
 
 type config struct {
-	image     string
+	stage.Settings
 	packages  []string
 	tags      []string
 	race      bool
 	cover     bool
-	env       map[string]string
 	services  map[string]*dagger.Service
 	extraArgs []string
 }
@@ -71,12 +71,19 @@ func WithRace(on bool) Option { return func(c *config) { c.race = on } }
 // summary line on or off; on by default.
 func WithCoverage(on bool) Option { return func(c *config) { c.cover = on } }
 
-// WithImage sets the Go toolchain image.
-func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
+// WithGoImage sets the Go toolchain image (see stage.GoImageFor).
+func WithGoImage(ref string) Option { return func(c *config) { stage.WithGoImage(ref)(&c.Settings) } }
 
-// WithEnv sets an environment variable of the test run, such as GOPROXY or
-// the URL of a service under test.
-func WithEnv(name, value string) Option { return func(c *config) { c.env[name] = value } }
+// WithEnv sets an environment variable of the test run, such as the URL of
+// a service under test.
+func WithEnv(name, value string) Option {
+	return func(c *config) { stage.WithEnv(name, value)(&c.Settings) }
+}
+
+// WithGoEnv sets one of Go's settings for the test run, such as GOPROXY.
+func WithGoEnv(name, value string) Option {
+	return func(c *config) { stage.WithGoEnv(name, value)(&c.Settings) }
+}
 
 // WithService binds a Dagger service under a host name the tests can dial,
 // such as the built image run as a service.
@@ -131,8 +138,7 @@ func (r *Result) Problem() string {
 // go.mod) with the module and build caches as cache volumes. It returns an
 // error only when the tests could not be run at all.
 func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, opts ...Option) (*Result, error) {
-	c := config{image: DefaultImage, packages: []string{"./..."}, race: true, cover: true,
-		env: map[string]string{}, services: map[string]*dagger.Service{}}
+	c := config{packages: []string{"./..."}, race: true, cover: true, services: map[string]*dagger.Service{}}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -149,10 +155,8 @@ func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, o
 	args = append(args, c.extraArgs...)
 	args = append(args, c.packages...)
 
-	ctr := goimage.GoCaches(client, client.Container().From(c.image))
-	for _, k := range sortedKeys(c.env) {
-		ctr = ctr.WithEnvVariable(k, c.env[k])
-	}
+	ctr := stage.GoCaches(client, client.Container().From(c.GoImageOr(DefaultImage)))
+	ctr = c.WithEnvOn(c.WithGoEnvOn(ctr))
 	if c.race {
 		ctr = ctr.WithEnvVariable("CGO_ENABLED", "1")
 	}
@@ -227,6 +231,18 @@ func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, o
 	res.Reports = reports
 	return res, nil
 }
+
+// Verdict is the run's outcome: its reports, the failed tests, the count
+// and coverage, and the coverage total line GitLab reads from the log.
+func (r *Result) Verdict() stage.Verdict {
+	v := stage.Verdict{Reports: r.Reports, Problem: r.Problem(), Summary: fmt.Sprintf("%d tests", r.Tests), Log: r.CoverageLine}
+	if r.Coverage >= 0 {
+		v.Summary += fmt.Sprintf(", %.1f%% of statements", r.Coverage)
+	}
+	return v
+}
+
+var _ stage.Outcome = (*Result)(nil)
 
 // failures lists the failed tests and packages of a report.
 func failures(r gtr.Report) (failed []string, tests int) {

@@ -32,7 +32,7 @@ func TestRun(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			res, err := gotest.Run(ctx, c, c.Host().Directory(tt.fixture),
-				gotest.WithEnv("GOPROXY", daggertest.GoProxy), gotest.WithArgs("-count=1"))
+				gotest.WithGoEnv("GOPROXY", daggertest.GoProxy), gotest.WithArgs("-count=1"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 
 	"dagger.io/dagger"
 
-	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage"
 )
 
 var (
@@ -28,7 +28,7 @@ var (
 )
 
 // DefaultBuilder is the Go image the tool is built in and runs in.
-const DefaultBuilder = "golang:1.25"
+const DefaultBuilder = stage.DefaultGoImage
 
 // Port is the port the registry service listens on.
 const Port = 5000
@@ -37,25 +37,28 @@ const Port = 5000
 type Option func(*config)
 
 type config struct {
-	builder  string
-	env      map[string]string
+	stage.Settings
 	user     string
 	password *dagger.Secret
-	insecure []string
 	services map[string]*dagger.Service
 }
 
 func newConfig(opts []Option) config {
-	c := config{builder: DefaultBuilder, env: map[string]string{}, services: map[string]*dagger.Service{}}
+	c := config{services: map[string]*dagger.Service{}}
 	for _, o := range opts {
 		o(&c)
 	}
 	return c
 }
 
-// WithGoEnv sets a Go environment variable for building the tool, such as
+// WithGoEnv sets one of Go's settings for building the tool, such as
 // GOPROXY.
-func WithGoEnv(name, value string) Option { return func(c *config) { c.env[name] = value } }
+func WithGoEnv(name, value string) Option {
+	return func(c *config) { stage.WithGoEnv(name, value)(&c.Settings) }
+}
+
+// WithGoImage sets the Go image the tool is built in and runs in.
+func WithGoImage(ref string) Option { return func(c *config) { stage.WithGoImage(ref)(&c.Settings) } }
 
 // WithAuth sets the username and password: the registry service requires
 // them, Push sends them.
@@ -63,10 +66,10 @@ func WithAuth(username string, password *dagger.Secret) Option {
 	return func(c *config) { c.user, c.password = username, password }
 }
 
-// WithInsecure lets Push talk plain HTTP to a registry host, such as a
-// local one.
-func WithInsecure(host string) Option {
-	return func(c *config) { c.insecure = append(c.insecure, host) }
+// WithInsecureRegistry lets Push talk plain HTTP to the registry hosts,
+// such as a local one.
+func WithInsecureRegistry(hosts ...string) Option {
+	return func(c *config) { stage.WithInsecureRegistry(hosts...)(&c.Settings) }
 }
 
 // WithService binds a service (such as Service's registry) under alias for
@@ -86,15 +89,12 @@ func tool(client *dagger.Client, c config) *dagger.Container {
 		WithNewFile("main.go", toolMain).
 		WithNewFile("go.mod", toolGoMod).
 		WithNewFile("go.sum", toolGoSum)
-	b := goimage.GoCaches(client, client.Container().From(c.builder))
-	for k, v := range c.env {
-		b = b.WithEnvVariable(k, v)
-	}
+	b := c.WithGoEnvOn(stage.GoCaches(client, client.Container().From(c.GoImageOr(DefaultBuilder))))
 	bin := b.WithEnvVariable("CGO_ENABLED", "0").
 		WithMountedDirectory("/src", src).WithWorkdir("/src").
 		WithExec([]string{"go", "build", "-trimpath", "-o", "/out/ociregistry", "."}).
 		File("/out/ociregistry")
-	return client.Container().From(c.builder).WithFile("/usr/local/bin/ociregistry", bin)
+	return client.Container().From(c.GoImageOr(DefaultBuilder)).WithFile("/usr/local/bin/ociregistry", bin)
 }
 
 // Service returns go-containerregistry's registry as a Dagger service on
@@ -116,10 +116,27 @@ func Service(client *dagger.Client, opts ...Option) *dagger.Service {
 // whether anything was written, and says to check the password or token
 // secret (never the password itself).
 func Push(ctx context.Context, client *dagger.Client, img *dagger.Container, ref string, opts ...Option) (string, error) {
-	c := newConfig(opts)
+	tarball := img.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes})
+	return push(ctx, client, newConfig(opts), "push", tarball, ref)
+}
+
+// PushIndex pushes imgs, one image per platform, as one multi-platform
+// OCI image index to ref (repository[:tag]) and returns
+// repository@sha256:digest of the index. A refused password fails as Push
+// does.
+func PushIndex(ctx context.Context, client *dagger.Client, imgs []*dagger.Container, ref string, opts ...Option) (string, error) {
+	if len(imgs) == 0 {
+		return "", fmt.Errorf("ociregistry: pushing %s: no image", ref)
+	}
+	layout := imgs[0].AsTarball(dagger.ContainerAsTarballOpts{PlatformVariants: imgs[1:], MediaTypes: dagger.ImageMediaTypesOcimediaTypes})
+	return push(ctx, client, newConfig(opts), "push-index", layout, ref)
+}
+
+// push runs the tool's push or push-index of tarball to ref.
+func push(ctx context.Context, client *dagger.Client, c config, mode string, tarball *dagger.File, ref string) (string, error) {
 	ctr := tool(client, c).
-		WithMountedFile("/image.tar", img.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes})).
-		WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.insecure, ","))
+		WithMountedFile("/image.tar", tarball).
+		WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.Insecure, ","))
 	for alias, svc := range c.services {
 		ctr = ctr.WithServiceBinding(alias, svc)
 	}
@@ -129,7 +146,7 @@ func Push(ctx context.Context, client *dagger.Client, img *dagger.Container, ref
 			ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", c.password)
 		}
 	}
-	ctr = ctr.WithExec([]string{"ociregistry", "push", "/image.tar", ref}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	ctr = ctr.WithExec([]string{"ociregistry", mode, "/image.tar", ref}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return "", fmt.Errorf("ociregistry: pushing %s: %w", ref, err)
@@ -194,7 +211,7 @@ func registryHost(ref string) string {
 // Repositories lists the repositories a registry holds (its catalog).
 func Repositories(ctx context.Context, client *dagger.Client, registry string, opts ...Option) ([]string, error) {
 	c := newConfig(opts)
-	ctr := tool(client, c).WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.insecure, ","))
+	ctr := tool(client, c).WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.Insecure, ","))
 	for alias, svc := range c.services {
 		ctr = ctr.WithServiceBinding(alias, svc)
 	}

@@ -22,7 +22,7 @@ func TestPush(t *testing.T) {
 	right := c.SetSecret("registry-password", "s3cret")
 	wrong := c.SetSecret("registry-password-wrong", "not-it")
 	reg := ociregistry.Service(c, goproxy, ociregistry.WithAuth("ci", right))
-	on := []ociregistry.Option{goproxy, ociregistry.WithService("registry", reg), ociregistry.WithInsecure("registry:5000")}
+	on := []ociregistry.Option{goproxy, ociregistry.WithService("registry", reg), ociregistry.WithInsecureRegistry("registry:5000")}
 
 	imgs, err := goimage.Build(ctx, c, c.Host().Directory("../goimage/testdata/hello"),
 		goimage.WithBinaryName("hello"), goimage.WithGoEnv("GOPROXY", daggertest.GoProxy))

@@ -19,6 +19,8 @@ import (
 
 	"dagger.io/dagger"
 	"github.com/aquasecurity/trivy/pkg/types"
+
+	"github.com/slipway-ci/slipway/stage"
 )
 
 // Defaults.
@@ -49,8 +51,8 @@ const (
 type Option func(*config)
 
 type config struct {
+	stage.Settings
 	image, dbRepo string
-	insecure      bool
 	severities    []string
 	ignore        *dagger.File
 	now           func() time.Time
@@ -68,9 +70,19 @@ func WithImage(ref string) Option { return func(c *config) { c.image = ref } }
 // an internal mirror's copy of ghcr.io/aquasecurity/trivy-db:2.
 func WithDBRepository(repo string) Option { return func(c *config) { c.dbRepo = repo } }
 
-// WithInsecureRegistry lets Trivy fetch the DB over plain HTTP or without
-// verifying TLS, for a mirror without a certificate.
-func WithInsecureRegistry() Option { return func(c *config) { c.insecure = true } }
+// WithInsecureRegistry lets Trivy fetch the DB from these registry hosts
+// over plain HTTP or without verifying TLS, for a mirror without a
+// certificate. Trivy's --insecure is all or nothing: it applies when the
+// DB repository's host is one of them.
+func WithInsecureRegistry(hosts ...string) Option {
+	return func(c *config) { stage.WithInsecureRegistry(hosts...)(&c.Settings) }
+}
+
+// WithEnv sets an environment variable of Trivy's container, such as
+// TRIVY_USERNAME for a private DB mirror.
+func WithEnv(name, value string) Option {
+	return func(c *config) { stage.WithEnv(name, value)(&c.Settings) }
+}
 
 // WithSeverities sets the severities that are reported and fail the scan;
 // the default is HIGH and CRITICAL.
@@ -191,10 +203,10 @@ func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Conta
 		"--format", "json", "--output", out + "/" + JSONFile,
 		"--input", "/image.tar",
 	}
-	if c.insecure {
+	if c.IsInsecure(c.dbRepo) {
 		args = append(args, "--insecure")
 	}
-	ctr := client.Container().From(c.image).
+	ctr := c.WithEnvOn(client.Container().From(c.image)).
 		WithMountedCache("/trivy-cache", client.CacheVolume("slipway-trivy-cache")).
 		WithMountedFile("/image.tar", img.AsTarball()).
 		WithDirectory(out, client.Directory()).
@@ -221,6 +233,15 @@ func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Conta
 	res.Reports = ctr.Directory(out).WithNewFile(GitLabFile, string(gl)+"\n")
 	return res, nil
 }
+
+// Verdict is the scan's outcome: its reports, the vulnerabilities found in
+// one line, and their count.
+func (r *Result) Verdict() stage.Verdict {
+	return stage.Verdict{Reports: r.Reports, Problem: r.Problem(),
+		Summary: fmt.Sprintf("%d HIGH/CRITICAL vulnerabilities in %s", len(r.Findings), r.Image)}
+}
+
+var _ stage.Outcome = (*Result)(nil)
 
 // DecodeReport decodes Trivy's JSON report (`--format json`, schema 2).
 func DecodeReport(raw []byte) (types.Report, error) {

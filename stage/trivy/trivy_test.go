@@ -168,7 +168,7 @@ func TestScan(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			res, err := trivy.Scan(ctx, c, refs[tt.fixture], append([]trivy.Option{db, trivy.WithInsecureRegistry()}, tt.opts...)...)
+			res, err := trivy.Scan(ctx, c, refs[tt.fixture], append([]trivy.Option{db, trivy.WithInsecureRegistry(daggertest.Registry)}, tt.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -66,7 +66,7 @@ func run() error {
 	if _, err := exec.LookPath("dagger"); err != nil {
 		return errors.New("the dagger CLI is not on PATH: `. .slipway/engine.env` puts the engine's own CLI there")
 	}
-	p, err := reference.Pipeline(os.DirFS("."))
+	p, err := reference.Pipeline()
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,15 @@ package main
 
 import "context"
 
-type Demo struct{}
+type Demo struct{ registryURL string }
+
+// New configures the demo.
+func New(
+	// +optional
+	registryUrl string,
+) *Demo {
+	return &Demo{registryURL: registryUrl}
+}
 
 // Build builds the source.
 func (m *Demo) Build(ctx context.Context, source *Directory) (*Container, error) { return nil, nil }

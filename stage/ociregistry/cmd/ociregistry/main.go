@@ -16,19 +16,24 @@
 package main
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -113,6 +118,25 @@ func run(args []string) error {
 		}
 		fmt.Println(ref.Context().Name() + "@" + d.String())
 		return nil
+	case len(args) == 3 && args[0] == "push-index":
+		ref, err := name.ParseReference(args[2], nameOpts(args[2])...)
+		if err != nil {
+			return err
+		}
+		idx, err := indexFromTarball(args[1])
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", args[1], err)
+		}
+		writes.base = remote.DefaultTransport
+		if err := remote.WriteIndex(ref, idx, remote.WithAuth(auth(user, pass)), remote.WithTransport(&writes)); err != nil {
+			return fmt.Errorf("pushing %s: %w", ref, err)
+		}
+		d, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		fmt.Println(ref.Context().Name() + "@" + d.String())
+		return nil
 	case len(args) == 2 && args[0] == "list":
 		reg, err := name.NewRegistry(args[1], nameOpts(args[1])...)
 		if err != nil {
@@ -127,7 +151,67 @@ func run(args []string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("usage: ociregistry serve ADDR | push IMAGE.tar REF | list REGISTRY")
+	return fmt.Errorf("usage: ociregistry serve ADDR | push IMAGE.tar REF | push-index LAYOUT.tar REF | list REGISTRY")
+}
+
+// indexFromTarball reads the multi-platform index of an OCI layout in a
+// tarball, as Dagger's Container.asTarball writes one with platform
+// variants: the layout's index.json names the image index, or the
+// platforms' manifests directly.
+func indexFromTarball(path string) (v1.ImageIndex, error) {
+	dir, err := os.MkdirTemp("", "layout")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		target := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return nil, err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return nil, err
+			}
+			out, err := os.Create(target)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := io.Copy(out, tr); err != nil {
+				out.Close()
+				return nil, err
+			}
+			if err := out.Close(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	man, err := top.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(man.Manifests) == 1 && man.Manifests[0].MediaType.IsIndex() {
+		return top.ImageIndex(man.Manifests[0].Digest)
+	}
+	return top, nil
 }
 
 func auth(user, pass string) authn.Authenticator {

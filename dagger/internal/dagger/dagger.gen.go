@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/slipway-ci/slipway/ci/internal/querybuilder"
-	"github.com/slipway-ci/slipway/ci/internal/telemetry"
+	"github.com/slipway-ci/slipway/dagger/internal/querybuilder"
+	"github.com/slipway-ci/slipway/dagger/internal/telemetry"
 )
 
 func Tracer() trace.Tracer {

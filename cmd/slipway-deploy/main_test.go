@@ -68,9 +68,42 @@ users:
 
 func noEnv(string) string { return "" }
 
+// manifests writes a directory with files (name -> content).
+func manifests(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const webDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: web}
+      - {name: proxy, image: envoy@sha256:0000000000000000000000000000000000000000000000000000000000000000}
+`
+
 func TestRunRefuses(t *testing.T) {
 	image := pushRandom(t)
 	kc := kubeconfig(t)
+	good := manifests(t, map[string]string{"web.yaml": webDeployment})
+	base := func(extra ...string) []string {
+		return append([]string{"--image=" + image, "--manifests=" + good, "--namespace=web", "--kubeconfig=" + kc, "--container=web"}, extra...)
+	}
+	staging := func(extra ...string) []string { return append([]string{"staging"}, base(extra...)...) }
+	with := func(dir string) []string {
+		return []string{"staging", "--image=" + image, "--manifests=" + dir, "--namespace=web", "--kubeconfig=" + kc, "--container=web"}
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -79,16 +112,27 @@ func TestRunRefuses(t *testing.T) {
 	}{
 		{"no subcommand", nil, true, []string{"no subcommand", "staging, production or record-scan"}},
 		{"unknown subcommand", []string{"canary"}, true, []string{`unknown subcommand "canary"`}},
-		{"unknown flag", []string{"staging", "--colour=red"}, true, []string{"deploy-staging", "colour"}},
-		{"stray argument", []string{"staging", "--image=" + image, "extra"}, true, []string{"unexpected arguments"}},
-		{"no kubeconfig", []string{"staging", "--image=" + image}, true, []string{"deploy-staging: no kubeconfig"}},
-		{"bad timeout", []string{"staging", "--image=" + image, "--kubeconfig=" + kc, "--timeout=soon"}, false, []string{`timeout "soon" is not a positive Go duration`}},
-		{"tag, not digest", []string{"staging", "--image=registry.example/svc:v1", "--kubeconfig=" + kc}, false, []string{"deploy-staging", "pinned by digest"}},
-		{"unreadable kubeconfig", []string{"staging", "--image=" + image, "--kubeconfig=" + filepath.Join(t.TempDir(), "none")}, false, []string{"deploy-staging", "kubeconfig"}},
-		{"bad tunnel", []string{"staging", "--image=" + image, "--kubeconfig=" + kc, "--tunnel=cluster"}, false, []string{"deploy-staging", "tunnel", "HOST:PORT"}},
+		{"unknown flag", staging("--colour=red"), true, []string{"deploy-staging", "colour"}},
+		{"stray argument", staging("extra"), true, []string{"unexpected arguments"}},
+		{"no kubeconfig", []string{"staging", "--image=" + image, "--manifests=" + good, "--namespace=web"}, true, []string{"deploy-staging: no --kubeconfig"}},
+		{"no manifests", []string{"staging", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc}, true, []string{"deploy-staging: no --manifests"}},
+		{"no namespace", []string{"staging", "--image=" + image, "--manifests=" + good, "--kubeconfig=" + kc}, true, []string{"deploy-staging: no --namespace"}},
+		{"bad timeout", staging("--timeout=soon"), false, []string{`timeout "soon" is not a positive Go duration`}},
+		{"tag, not digest", []string{"staging", "--image=registry.example/svc:v1", "--manifests=" + good, "--namespace=web", "--kubeconfig=" + kc}, false, []string{"deploy-staging", "is a tag, not a digest"}},
+		{"no Deployment", with(manifests(t, map[string]string{"svc.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"})), false,
+			[]string{"deploy-staging: manifests", "the bundle has no Deployment to roll out"}},
+		{"no such container", staging("--container=api"), false, []string{`no container "api" (it has [web proxy])`}},
+		{"two containers, none named", []string{"staging", "--image=" + image, "--manifests=" + good, "--namespace=web", "--kubeconfig=" + kc}, false,
+			[]string{"2 containers [web proxy]: name the one that gets the image"}},
+		{"kustomize error", with(manifests(t, map[string]string{"kustomization.yaml": "resources: [gone.yaml]\n"})), false,
+			[]string{"deploy-staging: manifests", "kustomize could not render kustomization.yaml"}},
+		{"another namespace", with(manifests(t, map[string]string{"web.yaml": strings.Replace(webDeployment, "{name: web}", "{name: web, namespace: prod}", 1)})), false,
+			[]string{`the manifests put Deployment web in namespace "prod", but the deploy targets "web"`}},
+		{"unreadable kubeconfig", []string{"staging", "--image=" + image, "--manifests=" + good, "--namespace=web", "--container=web", "--kubeconfig=" + filepath.Join(t.TempDir(), "none")}, false, []string{"deploy-staging", "kubeconfig"}},
+		{"bad tunnel", staging("--tunnel=cluster"), false, []string{"deploy-staging", "tunnel", "HOST:PORT"}},
 		// Nothing recorded for the digest: the gate names every check and
 		// the flag that approves, before any request reaches the cluster.
-		{"production without evidence", []string{"production", "--image=" + image, "--kubeconfig=" + kc}, false,
+		{"production without evidence", append([]string{"production"}, base()...), false,
 			[]string{"deploy-production", "not deployed and verified in staging", "not scanned clean", "not approved", "--approve"}},
 		{"record-scan without findings", []string{"record-scan", "--image=" + image}, true, []string{"--findings is required"}},
 		{"record-scan of a tag", []string{"record-scan", "--image=registry.example/svc:v1", "--findings=0"}, false, []string{"record-scan", "not a digest"}},
@@ -122,7 +166,8 @@ func TestRecordScanFeedsTheGate(t *testing.T) {
 	if out != "scan evidence recorded" {
 		t.Errorf("record-scan = %q, want %q", out, "scan evidence recorded")
 	}
-	_, err = run(context.Background(), []string{"production", "--image=" + image, "--kubeconfig=" + kubeconfig(t)}, noEnv)
+	dir := manifests(t, map[string]string{"web.yaml": webDeployment})
+	_, err = run(context.Background(), []string{"production", "--image=" + image, "--manifests=" + dir, "--namespace=web", "--container=web", "--kubeconfig=" + kubeconfig(t)}, noEnv)
 	if err == nil {
 		t.Fatal("production deployed without staging evidence or approval")
 	}

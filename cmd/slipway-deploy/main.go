@@ -1,20 +1,22 @@
-// Command deploy is the work behind the ci/ module's deploy-staging and
-// deploy-production functions, and behind the scan evidence security-trivy
-// and ci record: it deploys the example service's bundle (examples/deployai/
-// deploy) by digest with deploy, and reads and writes the evidence
-// that promotes a digest (OCI referrers of the image).
+// Command slipway-deploy is the work behind slipway's deploy stages: it
+// deploys a team's Kubernetes objects (a directory of YAML, or a kustomize
+// overlay) with the image set by digest in the named container, waits for
+// the rollout as kubectl judges it, rolls back on failure, and reads and
+// writes the evidence that promotes a digest to production (OCI referrers
+// of the image).
 //
-// It runs in a tool container, not in the module: client-go, k8s.io/api and
-// go-containerregistry are hundreds of packages, and a module that linked
-// them took three and a half minutes to load the first time on a fresh
-// engine. The module builds this command from its own source (dagger.json's
-// include lists it) in golang:1.25, with the Go caches as cache volumes, and
-// runs it with the kubeconfig as a mounted secret file and the registry
-// password as a secret variable.
+// It runs in a tool container, not in a Dagger module: client-go, kustomize
+// and go-containerregistry are hundreds of packages, and a module that
+// linked them took three and a half minutes to load the first time on a
+// fresh engine. stage/kube builds it from slipway's own source (embedded in
+// the root package) in the Go image, once, with the Go caches as cache
+// volumes, and runs it with the kubeconfig as a mounted secret file and the
+// registry password as a secret variable.
 //
-//	deploy staging    --image=REPO@sha256:D --kubeconfig=FILE [--namespace=NS] [--tunnel=HOST:PORT] [--timeout=10m]
-//	deploy production --image=REPO@sha256:D --kubeconfig=FILE [--approve --approver=WHO] [...]
-//	deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
+//	slipway-deploy staging    --image=REPO@sha256:D --manifests=DIR --namespace=NS --kubeconfig=FILE
+//	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
+//	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
+//	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //
 // The registry user and password come from REGISTRY_USERNAME and
 // REGISTRY_PASSWORD (never flags: a flag shows in the process list and in
@@ -37,18 +39,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/slipway-ci/slipway/deploy"
-	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
+	"github.com/slipway-ci/slipway/deploy/manifest"
 	"github.com/slipway-ci/slipway/pipeline"
-)
-
-// The environments' names: production's gate asks for evidence from the
-// environment named staging.
-const (
-	stagingName    = "staging"
-	productionName = "production"
 )
 
 // errUsage marks a command line that cannot run (exit status 2).
@@ -71,7 +66,7 @@ func main() {
 // run executes one subcommand and returns its one-line result.
 func run(ctx context.Context, args []string, getenv func(string) string) (string, error) {
 	if len(args) == 0 {
-		return "", fmt.Errorf("deploy: no subcommand: staging, production or record-scan: %w", errUsage)
+		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production or record-scan: %w", errUsage)
 	}
 	switch sub := args[0]; sub {
 	case "staging", "production":
@@ -79,27 +74,29 @@ func run(ctx context.Context, args []string, getenv func(string) string) (string
 	case "record-scan":
 		return runRecordScan(ctx, args[1:], getenv)
 	default:
-		return "", fmt.Errorf("deploy: unknown subcommand %q: staging, production or record-scan: %w", sub, errUsage)
+		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production or record-scan: %w", sub, errUsage)
 	}
 }
 
 // deployFlags are the staging and production subcommands' settings.
 type deployFlags struct {
-	image, kubeconfig, namespace, tunnel, timeout, approver string
-	approve                                                 bool
+	image, manifests, namespace, kubeconfig, tunnel, timeout string
+	container, deployment, environment, stagingEnv, approver string
+	approve                                                  bool
 }
 
-func parseDeploy(stage, envName string, args []string) (deployFlags, error) {
+func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	var f deployFlags
 	fs := flag.NewFlagSet(stage, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	defNS := "mts-deploy-ai-staging"
-	if envName == productionName {
-		defNS = "mts-deploy-ai"
-	}
 	fs.StringVar(&f.image, "image", "", "the image to deploy, as repository@sha256:digest")
+	fs.StringVar(&f.manifests, "manifests", "", "the directory of Kubernetes YAML or the kustomize overlay to deploy")
+	fs.StringVar(&f.namespace, "namespace", "", "the namespace to deploy into; it must exist")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "the cluster's kubeconfig file")
-	fs.StringVar(&f.namespace, "namespace", defNS, "the namespace to deploy into; it must exist")
+	fs.StringVar(&f.container, "container", "", "the container that gets the image (default: the Deployment's only container)")
+	fs.StringVar(&f.deployment, "deployment", "", "the Deployment whose rollout is the release (default: the only one)")
+	fs.StringVar(&f.environment, "environment", tier, "the environment's name, under which evidence is recorded")
+	fs.StringVar(&f.stagingEnv, "staging-environment", "staging", "production: the environment whose verified deploy the gate asks for")
 	fs.StringVar(&f.tunnel, "tunnel", "", "HOST:PORT to send the API requests to instead of the kubeconfig's server (TLS is still checked against the server's name)")
 	fs.StringVar(&f.timeout, "timeout", "10m", "how long to wait for the rollout before rolling back")
 	fs.BoolVar(&f.approve, "approve", false, "a person approved this production deploy")
@@ -110,71 +107,81 @@ func parseDeploy(stage, envName string, args []string) (deployFlags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("%s: unexpected arguments %q: %w", stage, fs.Args(), errUsage)
 	}
+	for _, req := range []struct{ name, value, hint string }{
+		{"image", f.image, "the repository@sha256:digest the publish stage printed"},
+		{"manifests", f.manifests, "the directory of YAML or the kustomize overlay"},
+		{"namespace", f.namespace, "the namespace to deploy into"},
+		{"kubeconfig", f.kubeconfig, "the cluster's kubeconfig file"},
+	} {
+		if req.value == "" {
+			return f, fmt.Errorf("%s: no --%s: pass %s: %w", stage, req.name, req.hint, errUsage)
+		}
+	}
 	return f, nil
 }
 
-// runDeploy rolls the service's bundle out to staging or production.
-// Production goes through the promotion gate first; every verified deploy
-// records its evidence next to the image.
-func runDeploy(ctx context.Context, envName string, args []string, getenv func(string) string) (string, error) {
-	stage := "deploy-" + envName
-	f, err := parseDeploy(stage, envName, args)
+// runDeploy rolls the team's objects out to a staging or production
+// environment. Production goes through the promotion gate first; every
+// verified deploy records its evidence next to the image. Everything that
+// can be checked without the cluster is checked before the first request.
+func runDeploy(ctx context.Context, tier string, args []string, getenv func(string) string) (string, error) {
+	stage := "deploy-" + tier
+	f, err := parseDeploy(stage, tier, args)
 	if err != nil {
 		return "", err
 	}
+	stage = "deploy-" + f.environment
 	wait, err := time.ParseDuration(f.timeout)
 	if err != nil || wait <= 0 {
 		return "", fmt.Errorf("%s: timeout %q is not a positive Go duration such as 10m", stage, f.timeout)
 	}
-	if f.kubeconfig == "" {
-		return "", fmt.Errorf("%s: no kubeconfig: pass --kubeconfig=FILE: %w", stage, errUsage)
+	if _, err := deploy.ParseDigest(f.image); err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	env := deploy.Environment{Name: envName, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig)}
+	objs, err := manifest.Load(f.manifests)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
+	}
+	if err := sameNamespace(objs, f.namespace); err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
+	}
+	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig)}
 	var approval *deploy.Approval
-	if envName == productionName {
+	if tier == "production" {
 		env.Tier = pipeline.Production
 		if f.approve {
 			approval = &deploy.Approval{By: f.approver, Reason: "deploy-production --approve"}
 		}
+	}
+	rel := deploy.Release{Bundle: objs, Image: f.image, Deployment: f.deployment, Container: f.container, Approval: approval}
+	if err := deploy.Check(rel); err != nil {
+		return "", fmt.Errorf("%s: manifests %s: %w", stage, f.manifests, err)
 	}
 	opts := []deploy.Option{deploy.WithRolloutTimeout(wait)}
 	if f.tunnel != "" {
 		opts = append(opts, deploy.WithTunnel(f.tunnel))
 	}
 	store := deploy.NewReferrers(registryOptions(getenv)...)
-
-	b, err := bundle.New(env.Namespace, f.image)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	objs := make([]runtime.Object, 0, len(b.Objects()))
-	for _, o := range b.Objects() {
-		objs = append(objs, o)
-	}
-	all, err := deploy.Objects(objs...)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
 	c, err := deploy.New(ctx, env, opts...)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
 	// The gate comes before discovery: a refused release touches nothing.
 	if env.Tier == pipeline.Production {
-		gate := &deploy.PromotionGate{Store: store, Staging: stagingName}
-		if err := gate.Allow(ctx, env, deploy.Release{Bundle: all, Image: f.image, Approval: approval}); err != nil {
+		gate := &deploy.PromotionGate{Store: store, Staging: f.stagingEnv}
+		if err := gate.Allow(ctx, env, rel); err != nil {
 			if errors.Is(err, deploy.ErrNotApproved) {
 				err = fmt.Errorf("%w (approve with --approve)", err)
 			}
 			return "", fmt.Errorf("%s: %w", stage, err)
 		}
 	}
-	served, skipped, err := c.Served(ctx, all)
+	served, skipped, err := c.Served(ctx, objs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	d := deploy.Recording(c, env, store)
-	res, err := d.Deploy(ctx, deploy.Release{Bundle: served, Image: f.image, Deployment: bundle.Name, Approval: approval})
+	rel.Bundle = served
+	res, err := deploy.Recording(c, env, store).Deploy(ctx, rel)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
@@ -184,6 +191,19 @@ func runDeploy(ctx context.Context, envName string, args []string, getenv func(s
 		line += "; skipped: " + strings.Join(skipped, ", ")
 	}
 	return line, nil
+}
+
+// sameNamespace refuses objects that name a namespace other than the one
+// the deploy targets: moving them silently would deploy a kustomize overlay
+// meant for another environment.
+func sameNamespace(objs []*unstructured.Unstructured, namespace string) error {
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" && ns != namespace {
+			return fmt.Errorf("the manifests put %s %s in namespace %q, but the deploy targets %q: deploy the overlay of this environment, pass --namespace=%s, or drop the namespace from the manifests",
+				o.GetKind(), o.GetName(), ns, namespace, ns)
+		}
+	}
+	return nil
 }
 
 // runRecordScan records a scan's outcome as evidence next to the image, for

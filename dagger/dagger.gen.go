@@ -16,9 +16,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/slipway-ci/slipway/ci/internal/dagger"
-	"github.com/slipway-ci/slipway/ci/internal/querybuilder"
-	"github.com/slipway-ci/slipway/ci/internal/telemetry"
+	"github.com/slipway-ci/slipway/dagger/internal/dagger"
+	"github.com/slipway-ci/slipway/dagger/internal/querybuilder"
+	"github.com/slipway-ci/slipway/dagger/internal/telemetry"
 )
 
 var dag = dagger.Connect()
@@ -56,16 +56,130 @@ func convertSlice[I any, O any](in []I, f func(I) O) []O {
 }
 
 func (r Slipway) MarshalJSON() ([]byte, error) {
-	var concrete struct{}
+	var concrete struct {
+		Source              *dagger.Directory
+		Name                string
+		Main                []string
+		Binary              string
+		Ports               []int
+		Tags                []string
+		Ldflags             string
+		GoVersion           string
+		Files               []string
+		Entrypoint          []string
+		Args                []string
+		TestPackages        []string
+		Race                bool
+		IntegrationPackage  string
+		IntegrationTag      string
+		IntegrationHost     string
+		IntegrationEnv      []string
+		Smoke               []string
+		GosecPackages       []string
+		GosecExclude        []string
+		TrivyIgnore         *dagger.File
+		Repository          string
+		SourceURL           string
+		Container           string
+		StagingNamespace    string
+		StagingManifests    string
+		ProductionNamespace string
+		ProductionManifests string
+	}
+	concrete.Source = r.Source
+	concrete.Name = r.Name
+	concrete.Main = r.Main
+	concrete.Binary = r.Binary
+	concrete.Ports = r.Ports
+	concrete.Tags = r.Tags
+	concrete.Ldflags = r.Ldflags
+	concrete.GoVersion = r.GoVersion
+	concrete.Files = r.Files
+	concrete.Entrypoint = r.Entrypoint
+	concrete.Args = r.Args
+	concrete.TestPackages = r.TestPackages
+	concrete.Race = r.Race
+	concrete.IntegrationPackage = r.IntegrationPackage
+	concrete.IntegrationTag = r.IntegrationTag
+	concrete.IntegrationHost = r.IntegrationHost
+	concrete.IntegrationEnv = r.IntegrationEnv
+	concrete.Smoke = r.Smoke
+	concrete.GosecPackages = r.GosecPackages
+	concrete.GosecExclude = r.GosecExclude
+	concrete.TrivyIgnore = r.TrivyIgnore
+	concrete.Repository = r.Repository
+	concrete.SourceURL = r.SourceURL
+	concrete.Container = r.Container
+	concrete.StagingNamespace = r.StagingNamespace
+	concrete.StagingManifests = r.StagingManifests
+	concrete.ProductionNamespace = r.ProductionNamespace
+	concrete.ProductionManifests = r.ProductionManifests
 	return json.Marshal(&concrete)
 }
 
 func (r *Slipway) UnmarshalJSON(bs []byte) error {
-	var concrete struct{}
+	var concrete struct {
+		Source              *dagger.Directory
+		Name                string
+		Main                []string
+		Binary              string
+		Ports               []int
+		Tags                []string
+		Ldflags             string
+		GoVersion           string
+		Files               []string
+		Entrypoint          []string
+		Args                []string
+		TestPackages        []string
+		Race                bool
+		IntegrationPackage  string
+		IntegrationTag      string
+		IntegrationHost     string
+		IntegrationEnv      []string
+		Smoke               []string
+		GosecPackages       []string
+		GosecExclude        []string
+		TrivyIgnore         *dagger.File
+		Repository          string
+		SourceURL           string
+		Container           string
+		StagingNamespace    string
+		StagingManifests    string
+		ProductionNamespace string
+		ProductionManifests string
+	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
 		return err
 	}
+	r.Source = concrete.Source
+	r.Name = concrete.Name
+	r.Main = concrete.Main
+	r.Binary = concrete.Binary
+	r.Ports = concrete.Ports
+	r.Tags = concrete.Tags
+	r.Ldflags = concrete.Ldflags
+	r.GoVersion = concrete.GoVersion
+	r.Files = concrete.Files
+	r.Entrypoint = concrete.Entrypoint
+	r.Args = concrete.Args
+	r.TestPackages = concrete.TestPackages
+	r.Race = concrete.Race
+	r.IntegrationPackage = concrete.IntegrationPackage
+	r.IntegrationTag = concrete.IntegrationTag
+	r.IntegrationHost = concrete.IntegrationHost
+	r.IntegrationEnv = concrete.IntegrationEnv
+	r.Smoke = concrete.Smoke
+	r.GosecPackages = concrete.GosecPackages
+	r.GosecExclude = concrete.GosecExclude
+	r.TrivyIgnore = concrete.TrivyIgnore
+	r.Repository = concrete.Repository
+	r.SourceURL = concrete.SourceURL
+	r.Container = concrete.Container
+	r.StagingNamespace = concrete.StagingNamespace
+	r.StagingManifests = concrete.StagingManifests
+	r.ProductionNamespace = concrete.ProductionNamespace
+	r.ProductionManifests = concrete.ProductionManifests
 	return nil
 }
 
@@ -226,13 +340,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
-			}
 			var revision string
 			if inputArgs["revision"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
@@ -254,19 +361,12 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
 				}
 			}
-			return (*Slipway).Build(&parent, ctx, source, revision, created, platforms)
+			return (*Slipway).Build(&parent, ctx, revision, created, platforms)
 		case "Ci":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
 			}
 			var revision string
 			if inputArgs["revision"] != nil {
@@ -324,7 +424,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbInsecure", err))
 				}
 			}
-			return (*Slipway).Ci(&parent, ctx, source, revision, created, repository, username, password, insecure, dbRepository, dbInsecure)
+			return (*Slipway).Ci(&parent, ctx, revision, created, repository, username, password, insecure, dbRepository, dbInsecure)
 		case "DeployProduction":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -366,13 +466,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
 				}
 			}
-			var cluster *dagger.Service
-			if inputArgs["cluster"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["cluster"]), &cluster)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cluster", err))
-				}
-			}
 			var registryUsername string
 			if inputArgs["registryUsername"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
@@ -394,7 +487,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
 				}
 			}
-			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, cluster, registryUsername, registryPassword, timeout)
+			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout)
 		case "DeployStaging":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -422,13 +515,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
 				}
 			}
-			var cluster *dagger.Service
-			if inputArgs["cluster"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["cluster"]), &cluster)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cluster", err))
-				}
-			}
 			var registryUsername string
 			if inputArgs["registryUsername"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
@@ -450,40 +536,33 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, cluster, registryUsername, registryPassword, timeout)
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*Slipway).Generate(&parent, ctx)
-		case "GeneratedFiles":
+			var toolchain string
+			if inputArgs["toolchain"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["toolchain"]), &toolchain)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg toolchain", err))
+				}
+			}
+			return (*Slipway).Generate(&parent, ctx, toolchain)
+		case "IntegrationTests":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
-			}
-			return nil, (*Slipway).GeneratedFiles(&parent, ctx, source)
+			return nil, (*Slipway).IntegrationTests(&parent, ctx)
 		case "Publish":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
 			}
 			var repository string
 			if inputArgs["repository"] != nil {
@@ -534,26 +613,12 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
 				}
 			}
-			return (*Slipway).Publish(&parent, ctx, source, repository, username, password, revision, created, platforms, insecure)
+			return (*Slipway).Publish(&parent, ctx, repository, username, password, revision, created, platforms, insecure)
 		case "SecuritySast":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
-			}
-			var packages []string
-			if inputArgs["packages"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["packages"]), &packages)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg packages", err))
-				}
 			}
 			var fail bool
 			if inputArgs["fail"] != nil {
@@ -562,7 +627,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg fail", err))
 				}
 			}
-			return (*Slipway).SecuritySast(&parent, ctx, source, packages, fail)
+			return (*Slipway).SecuritySast(&parent, ctx, fail)
 		case "SecurityTrivy":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -590,13 +655,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
 				}
 			}
-			var ignoreFile *dagger.File
-			if inputArgs["ignoreFile"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["ignoreFile"]), &ignoreFile)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreFile", err))
-				}
-			}
 			var registryUsername string
 			if inputArgs["registryUsername"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
@@ -611,19 +669,12 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
 				}
 			}
-			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, ignoreFile, registryUsername, registryPassword)
+			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, registryUsername, registryPassword)
 		case "TestIntegration":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
 			}
 			var image string
 			if inputArgs["image"] != nil {
@@ -632,19 +683,47 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
 				}
 			}
-			return (*Slipway).TestIntegration(&parent, ctx, source, image)
+			return (*Slipway).TestIntegration(&parent, ctx, image)
 		case "TestUnit":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+			return (*Slipway).TestUnit(&parent, ctx)
+		case "UnitTests":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*Slipway).UnitTests(&parent, ctx)
+		case "WithFile":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var from string
+			if inputArgs["from"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["from"]), &from)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg from", err))
 				}
+			}
+			var to string
+			if inputArgs["to"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["to"]), &to)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg to", err))
+				}
+			}
+			return (*Slipway).WithFile(&parent, from, to), nil
+		case "WithMain":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			var packages []string
 			if inputArgs["packages"] != nil {
@@ -653,8 +732,92 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg packages", err))
 				}
 			}
-			return (*Slipway).TestUnit(&parent, ctx, source, packages)
-		case "UnitTests":
+			return (*Slipway).WithMain(&parent, packages), nil
+		case "WithPorts":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var ports []int
+			if inputArgs["ports"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ports"]), &ports)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ports", err))
+				}
+			}
+			return (*Slipway).WithPorts(&parent, ports), nil
+		case "WithProduction":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var namespace string
+			if inputArgs["namespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			var manifests string
+			if inputArgs["manifests"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["manifests"]), &manifests)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg manifests", err))
+				}
+			}
+			return (*Slipway).WithProduction(&parent, namespace, manifests), nil
+		case "WithRepository":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			return (*Slipway).WithRepository(&parent, repository), nil
+		case "WithSmokeProbe":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var probe string
+			if inputArgs["probe"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["probe"]), &probe)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg probe", err))
+				}
+			}
+			return (*Slipway).WithSmokeProbe(&parent, probe), nil
+		case "WithStaging":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var namespace string
+			if inputArgs["namespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			var manifests string
+			if inputArgs["manifests"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["manifests"]), &manifests)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg manifests", err))
+				}
+			}
+			return (*Slipway).WithStaging(&parent, namespace, manifests), nil
+		case "":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
@@ -667,7 +830,196 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
 				}
 			}
-			return nil, (*Slipway).UnitTests(&parent, ctx, source)
+			var name string
+			if inputArgs["name"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["name"]), &name)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg name", err))
+				}
+			}
+			var main []string
+			if inputArgs["main"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["main"]), &main)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg main", err))
+				}
+			}
+			var binary string
+			if inputArgs["binary"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["binary"]), &binary)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg binary", err))
+				}
+			}
+			var ports []int
+			if inputArgs["ports"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ports"]), &ports)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ports", err))
+				}
+			}
+			var tags []string
+			if inputArgs["tags"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tags"]), &tags)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tags", err))
+				}
+			}
+			var ldflags string
+			if inputArgs["ldflags"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ldflags"]), &ldflags)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ldflags", err))
+				}
+			}
+			var goVersion string
+			if inputArgs["goVersion"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["goVersion"]), &goVersion)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg goVersion", err))
+				}
+			}
+			var files []string
+			if inputArgs["files"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["files"]), &files)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg files", err))
+				}
+			}
+			var entrypoint []string
+			if inputArgs["entrypoint"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["entrypoint"]), &entrypoint)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg entrypoint", err))
+				}
+			}
+			var args []string
+			if inputArgs["args"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["args"]), &args)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg args", err))
+				}
+			}
+			var testPackages []string
+			if inputArgs["testPackages"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["testPackages"]), &testPackages)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg testPackages", err))
+				}
+			}
+			var race bool
+			if inputArgs["race"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["race"]), &race)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg race", err))
+				}
+			}
+			var integrationPackage string
+			if inputArgs["integrationPackage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["integrationPackage"]), &integrationPackage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg integrationPackage", err))
+				}
+			}
+			var integrationTag string
+			if inputArgs["integrationTag"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["integrationTag"]), &integrationTag)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg integrationTag", err))
+				}
+			}
+			var integrationHost string
+			if inputArgs["integrationHost"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["integrationHost"]), &integrationHost)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg integrationHost", err))
+				}
+			}
+			var integrationEnv []string
+			if inputArgs["integrationEnv"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["integrationEnv"]), &integrationEnv)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg integrationEnv", err))
+				}
+			}
+			var smoke []string
+			if inputArgs["smoke"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["smoke"]), &smoke)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg smoke", err))
+				}
+			}
+			var gosecPackages []string
+			if inputArgs["gosecPackages"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gosecPackages"]), &gosecPackages)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gosecPackages", err))
+				}
+			}
+			var gosecExclude []string
+			if inputArgs["gosecExclude"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gosecExclude"]), &gosecExclude)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gosecExclude", err))
+				}
+			}
+			var trivyIgnore *dagger.File
+			if inputArgs["trivyIgnore"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trivyIgnore"]), &trivyIgnore)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trivyIgnore", err))
+				}
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			var container string
+			if inputArgs["container"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["container"]), &container)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg container", err))
+				}
+			}
+			var stagingNamespace string
+			if inputArgs["stagingNamespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stagingNamespace"]), &stagingNamespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stagingNamespace", err))
+				}
+			}
+			var stagingManifests string
+			if inputArgs["stagingManifests"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stagingManifests"]), &stagingManifests)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stagingManifests", err))
+				}
+			}
+			var productionNamespace string
+			if inputArgs["productionNamespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["productionNamespace"]), &productionNamespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionNamespace", err))
+				}
+			}
+			var productionManifests string
+			if inputArgs["productionManifests"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["productionManifests"]), &productionManifests)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionManifests", err))
+				}
+			}
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/slipway-ci/slipway/dagger/internal/dagger"
+	"github.com/slipway-ci/slipway/stage/handover"
+	"github.com/slipway-ci/slipway/stage/kube"
+)
+
+// DeployStaging deploys the image by digest to the staging namespace: the
+// staging manifests (a directory of YAML or a kustomize overlay) with the
+// image set in the service's container, applied server-side; it waits for
+// the rollout as kubectl judges it and rolls back on failure. After a
+// verified rollout it records "deployed and verified in staging" for the
+// digest next to the image, which production's gate asks for. Returns one
+// line: namespace, digest, revision and duration. Never cached: the same
+// arguments deploy again.
+//
+// +cache="never"
+func (m *Slipway) DeployStaging(
+	ctx context.Context,
+	// The image to deploy, as repository@sha256:digest.
+	image string,
+	// The staging cluster's kubeconfig.
+	kubeconfig *dagger.Secret,
+	// The namespace to deploy into; it must exist. Default: the
+	// stagingNamespace setting, else NAME-staging.
+	// +optional
+	namespace string,
+	// The user for the image registry, where the evidence is stored.
+	// +optional
+	registryUsername string,
+	// The password or token for the image registry.
+	// +optional
+	registryPassword *dagger.Secret,
+	// How long to wait for the rollout before rolling back, as a Go
+	// duration.
+	// +default="10m"
+	timeout string,
+) (string, error) {
+	return m.deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "")
+}
+
+// DeployProduction deploys to production an image that staging has
+// verified and the scan found clean, after an explicit approval; a refusal
+// names every check that failed, before anything is applied. Returns one
+// line: namespace, digest, revision and duration. Never cached, like
+// deploy-staging.
+//
+// +cache="never"
+func (m *Slipway) DeployProduction(
+	ctx context.Context,
+	// The image to deploy, as repository@sha256:digest.
+	image string,
+	// The production cluster's kubeconfig.
+	kubeconfig *dagger.Secret,
+	// Confirms that a person approved this deploy.
+	// +optional
+	approve bool,
+	// Who approved it, recorded with the deploy (GitLab's
+	// GITLAB_USER_LOGIN, GitHub's github.actor).
+	// +default="ci"
+	approver string,
+	// The namespace to deploy into; it must exist. Default: the
+	// productionNamespace setting, else NAME.
+	// +optional
+	namespace string,
+	// The user for the image registry, where the evidence is read.
+	// +optional
+	registryUsername string,
+	// The password or token for the image registry.
+	// +optional
+	registryPassword *dagger.Secret,
+	// How long to wait for the rollout before rolling back, as a Go
+	// duration.
+	// +default="10m"
+	timeout string,
+) (string, error) {
+	by := ""
+	if approve {
+		by = approver
+	}
+	return m.deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by)
+}
+
+// deploy runs the deploy tool for staging or production; approver, when
+// not empty, approves a production deploy.
+func (m *Slipway) deploy(ctx context.Context, production bool, image string, kubeconfig *dagger.Secret, namespace,
+	username string, password *dagger.Secret, timeout, approver string) (string, error) {
+	env, manifests, defNamespace := "staging", m.StagingManifests, m.StagingNamespace
+	if production {
+		env, manifests, defNamespace = "production", m.ProductionManifests, m.ProductionNamespace
+	}
+	name := "deploy-" + env
+	wait, err := time.ParseDuration(timeout)
+	if err != nil || wait <= 0 {
+		return "", fmt.Errorf("%s: timeout %q is not a positive Go duration such as 10m", name, timeout)
+	}
+	if manifests == "" {
+		return "", fmt.Errorf("%s: no %s manifests: set %sManifests to the path of the directory of YAML or the kustomize overlay in the source", name, env, env)
+	}
+	if kubeconfig == nil {
+		return "", fmt.Errorf("%s: no kubeconfig: pass --kubeconfig=env://KUBECONFIG_%s", name, map[bool]string{false: "STAGING", true: "PRODUCTION"}[production])
+	}
+	c, err := handover.Client(ctx)
+	if err != nil {
+		return "", err
+	}
+	if namespace == "" {
+		namespace = defNamespace
+	}
+	if namespace == "" {
+		s, err := m.resolve(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		namespace = s.name
+		if !production {
+			namespace += "-staging"
+		}
+	}
+	kc, err := handover.To(ctx, kubeconfig, c.LoadSecretFromID)
+	if err != nil {
+		return "", err
+	}
+	src, err := handover.To(ctx, m.Source, c.LoadDirectoryFromID)
+	if err != nil {
+		return "", err
+	}
+	pw, err := handover.To(ctx, password, c.LoadSecretFromID)
+	if err != nil {
+		return "", err
+	}
+	opts := append(m.kubeOptions(username, pw), kube.WithTimeout(wait))
+	if approver != "" {
+		opts = append(opts, kube.WithApproval(approver))
+	}
+	return kube.Deploy(ctx, c, image, kube.Target{
+		Environment: env, Production: production, Namespace: namespace,
+		Kubeconfig: kc, Source: src, Manifests: manifests, Container: m.Container,
+	}, opts...)
+}

@@ -1,0 +1,310 @@
+// Package goservice is the pipeline of a Go service built with slipway's
+// Dagger module: the seed's seven jobs (build, test:unit, test:integration,
+// security:trivy, security:sast, deploy:staging and a gated
+// deploy:production), each calling one of the module's functions, with the
+// digest built once and promoted through the tests, the scans and both
+// deploys. A team's pipeline definition is a few lines:
+//
+//	p, err := goservice.Pipeline("billing",
+//		goservice.Registry("registry.example.com/team/billing"),
+//		goservice.StagingURL("https://billing.staging.example.com"),
+//		goservice.ProductionURL("https://billing.example.com"))
+//	files, err := generate.Files(p)
+//
+// The service's own settings (main packages, ports, manifests) live in the
+// module's constructor, set in the repository's dagger.json; this package
+// decides only which jobs run, when, and what they pass.
+package goservice
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// The stages, in order.
+const (
+	StageBuild            = "build"
+	StageTest             = "test"
+	StageSecurity         = "security"
+	StageDeployStaging    = "deploy-staging"
+	StageDeployProduction = "deploy-production"
+)
+
+// ImageRef is the build job's output: the pushed image as
+// repository@sha256:digest, which every later job reads.
+const ImageRef = "IMAGE_REF"
+
+// Job timeouts: a cold build or test run on a small runner takes minutes;
+// a scan or a deploy that takes longer than these is stuck.
+const (
+	scanTimeout   = 20 * time.Minute
+	deployTimeout = 15 * time.Minute
+)
+
+// DefaultToolchain is the name slipway's module is installed under.
+const DefaultToolchain = "slipway"
+
+// Setting is one of the module's settings: an argument of its
+// constructor.
+type Setting struct {
+	// Name is the name dagger.json's customizations use, such as
+	// stagingManifests.
+	Name string
+	// Type is its Go type in the module, such as []string.
+	Type string
+	// Default is its +default value, if any.
+	Default string
+}
+
+// SettingNamed returns the setting called name.
+func SettingNamed(name string) (Setting, bool) {
+	for _, s := range Settings() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// Option configures Pipeline.
+type Option func(*config)
+
+type config struct {
+	toolchain, module                   string
+	registry, username                  string
+	trivyDB                             string
+	stagingURL, productionURL           string
+	stagingBranches, productionBranches []string
+	releaseTags                         []string
+	runnerTags                          []string
+	generatedFrom, regenerate           string
+	extra                               []pipeline.Option
+	timeout                             time.Duration
+}
+
+// Toolchain names the toolchain slipway's module is installed under in the
+// repository's dagger.json (DefaultToolchain); "" calls the module's
+// functions directly, as a repository whose own module is slipway's does.
+func Toolchain(name string) Option { return func(c *config) { c.toolchain = name } }
+
+// Module makes the jobs call the module at path (`dagger -m path call`)
+// instead of the one at the repository root.
+func Module(path string) Option { return func(c *config) { c.module = path } }
+
+// Registry sets the default of IMAGE_REPOSITORY, the repository the build
+// job pushes to. CI settings override it (a GitLab project variable, a
+// GitHub repository variable).
+func Registry(repository string) Option { return func(c *config) { c.registry = repository } }
+
+// RegistryUsername sets the default of REGISTRY_USERNAME; the password is
+// always the secret REGISTRY_PASSWORD.
+func RegistryUsername(user string) Option { return func(c *config) { c.username = user } }
+
+// TrivyDB sets the default of TRIVY_DB_REPOSITORY, the Trivy DB's
+// repository (an internal mirror where the registry of the DB is not
+// reachable).
+func TrivyDB(repository string) Option { return func(c *config) { c.trivyDB = repository } }
+
+// StagingURL sets the staging environment's URL, shown by the CIs.
+func StagingURL(url string) Option { return func(c *config) { c.stagingURL = url } }
+
+// ProductionURL sets the production environment's URL.
+func ProductionURL(url string) Option { return func(c *config) { c.productionURL = url } }
+
+// StagingBranches sets the branches that deploy to staging (develop and
+// main by default; release tags always do).
+func StagingBranches(names ...string) Option {
+	return func(c *config) { c.stagingBranches = names }
+}
+
+// ProductionBranches sets the branches whose pipelines offer the gated
+// production deploy (main by default; release tags always do).
+func ProductionBranches(names ...string) Option {
+	return func(c *config) { c.productionBranches = names }
+}
+
+// ReleaseTags sets the tag patterns of releases (v* by default).
+func ReleaseTags(patterns ...string) Option { return func(c *config) { c.releaseTags = patterns } }
+
+// RunnerTags sets the GitLab runner tags of every job.
+func RunnerTags(tags ...string) Option { return func(c *config) { c.runnerTags = tags } }
+
+// GeneratedFrom names the definition's file and the command that
+// regenerates the CI files, for their headers.
+func GeneratedFrom(file, command string) Option {
+	return func(c *config) { c.generatedFrom, c.regenerate = file, command }
+}
+
+// With adds pipeline options, such as variables or an engine choice.
+func With(opts ...pipeline.Option) Option {
+	return func(c *config) { c.extra = append(c.extra, opts...) }
+}
+
+// Pipeline returns the pipeline of the Go service name.
+//
+// Which jobs run where:
+//   - any branch, release tags, merge and pull requests: build, tests and
+//     scans;
+//   - the staging branches and release tags: also deploy:staging;
+//   - the production branches and release tags: also deploy:production,
+//     behind a manual approval.
+func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
+	c := config{
+		toolchain: DefaultToolchain, username: "ci", trivyDB: "ghcr.io/aquasecurity/trivy-db:2",
+		stagingBranches: []string{"develop", "main"}, productionBranches: []string{"main"},
+		releaseTags: []string{"v*"}, timeout: 30 * time.Minute,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.registry == "" {
+		c.registry = "registry.example.com/" + name
+	}
+	everywhere := pipeline.When(
+		pipeline.OnBranches(),
+		pipeline.OnTags(c.releaseTags...),
+		pipeline.OnMergeRequests(),
+	)
+	// The deploys and the scan record and read their evidence in the
+	// image's registry.
+	registryUser := pipeline.FromEnv("registry-username", "REGISTRY_USERNAME")
+	registryPassword := pipeline.Secret("registry-password", "REGISTRY_PASSWORD")
+	image := pipeline.FromJob("image", "build", ImageRef)
+	week := 7 * 24 * time.Hour
+
+	popts := []pipeline.Option{
+		pipeline.Functions(Signatures()...),
+		pipeline.Stages(StageBuild, StageTest, StageSecurity, StageDeployStaging, StageDeployProduction),
+		pipeline.Var("IMAGE_REPOSITORY", c.registry),
+		pipeline.Var("REGISTRY_USERNAME", c.username),
+		// Plain-HTTP registries and an internal Trivy DB mirror are set per
+		// CI project, never in code.
+		pipeline.Var("REGISTRY_INSECURE", "false"),
+		pipeline.Var("TRIVY_DB_REPOSITORY", c.trivyDB),
+		pipeline.Var("TRIVY_DB_INSECURE", "false"),
+	}
+	if c.toolchain != "" {
+		popts = append(popts, pipeline.Toolchain(c.toolchain))
+	}
+	if c.module != "" {
+		popts = append(popts, pipeline.Module(c.module))
+	}
+	if len(c.runnerTags) > 0 {
+		popts = append(popts, pipeline.DefaultRunnerTags(c.runnerTags...))
+	}
+	if c.generatedFrom != "" {
+		popts = append(popts, pipeline.GeneratedFrom(c.generatedFrom, c.regenerate))
+	}
+	popts = append(popts,
+		pipeline.Job("build",
+			pipeline.Stage(StageBuild),
+			pipeline.Calls(pipeline.Fn("publish",
+				pipeline.FromEnv("repository", "IMAGE_REPOSITORY"),
+				pipeline.FromEnv("username", "REGISTRY_USERNAME"),
+				pipeline.Secret("password", "REGISTRY_PASSWORD"),
+				pipeline.FromVar("revision", pipeline.CommitSHA),
+				pipeline.FromEnv("insecure", "REGISTRY_INSECURE"),
+			)),
+			pipeline.Outputs(ImageRef),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(c.timeout),
+		),
+		pipeline.Job("test:unit",
+			pipeline.Stage(StageTest),
+			pipeline.Calls(Verdict(pipeline.Fn("test-unit"), "reports/unit")),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(c.timeout),
+			pipeline.Reports(
+				pipeline.Report{Kind: pipeline.JUnit, Path: "reports/unit/junit.xml"},
+				pipeline.Report{Kind: pipeline.Cobertura, Path: "reports/unit/coverage.xml"},
+			),
+			pipeline.KeepArtifacts(week, "reports/unit/"),
+			pipeline.Coverage(`total:\s+\(statements\)\s+(\d+\.\d+)%`),
+		),
+		pipeline.Job("test:integration",
+			pipeline.Stage(StageTest),
+			pipeline.Needs("build"),
+			pipeline.Calls(Verdict(pipeline.Fn("test-integration", image), "reports/integration")),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(c.timeout),
+			pipeline.Reports(pipeline.Report{Kind: pipeline.JUnit, Path: "reports/integration/junit.xml"}),
+			pipeline.KeepArtifacts(week, "reports/integration/"),
+		),
+		pipeline.Job("security:trivy",
+			pipeline.Stage(StageSecurity),
+			pipeline.Needs("build"),
+			pipeline.Calls(Verdict(pipeline.Fn("security-trivy", image,
+				pipeline.FromEnv("db-repository", "TRIVY_DB_REPOSITORY"),
+				pipeline.FromEnv("insecure", "TRIVY_DB_INSECURE"),
+				registryUser, registryPassword,
+			), "reports/trivy")),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(scanTimeout),
+			pipeline.Reports(
+				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/trivy/trivy.sarif"},
+				pipeline.Report{Kind: pipeline.GitLabContainerScanning, Path: "reports/trivy/gl-container-scanning-report.json"},
+			),
+			pipeline.KeepArtifacts(week, "reports/trivy/"),
+		),
+		pipeline.Job("security:sast",
+			pipeline.Stage(StageSecurity),
+			pipeline.Calls(Verdict(pipeline.Fn("security-sast"), "reports/sast")),
+			everywhere,
+			pipeline.AllowFailure(),
+			pipeline.Interruptible(),
+			pipeline.Timeout(scanTimeout),
+			pipeline.Reports(
+				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/sast/gosec.sarif"},
+				pipeline.Report{Kind: pipeline.GitLabSAST, Path: "reports/sast/gl-sast-report.json"},
+			),
+			pipeline.KeepArtifacts(week, "reports/sast/"),
+		),
+		pipeline.Job("deploy:staging",
+			pipeline.Stage(StageDeployStaging),
+			pipeline.Needs("build", "test:unit", "test:integration", "security:trivy"),
+			pipeline.Calls(pipeline.Fn("deploy-staging",
+				image,
+				pipeline.Secret("kubeconfig", "KUBECONFIG_STAGING"),
+				registryUser, registryPassword,
+			)),
+			pipeline.When(pipeline.OnBranches(c.stagingBranches...), pipeline.OnTags(c.releaseTags...)),
+			pipeline.Deploys(pipeline.Environment{Name: "staging", URL: c.stagingURL, Tier: pipeline.Staging}),
+			pipeline.Concurrency("deploy-staging"),
+			pipeline.Timeout(deployTimeout),
+		),
+		pipeline.Job("deploy:production",
+			pipeline.Stage(StageDeployProduction),
+			pipeline.Needs("build", "deploy:staging"),
+			pipeline.Calls(pipeline.Fn("deploy-production",
+				image,
+				pipeline.Secret("kubeconfig", "KUBECONFIG_PRODUCTION"),
+				registryUser, registryPassword,
+				pipeline.Bool("approve", true),
+			)),
+			pipeline.When(pipeline.OnBranches(c.productionBranches...), pipeline.OnTags(c.releaseTags...)),
+			pipeline.Deploys(pipeline.Environment{Name: "production", URL: c.productionURL, Tier: pipeline.Production}),
+			pipeline.Approval(),
+			pipeline.Concurrency("deploy-production"),
+			pipeline.Timeout(deployTimeout),
+		),
+	)
+	popts = append(popts, c.extra...)
+	p, err := pipeline.New(name, popts...)
+	if err != nil {
+		return nil, fmt.Errorf("goservice: %w", err)
+	}
+	return p, nil
+}
+
+// Verdict makes a job of a stage that returns a Verdict: it exports the
+// reports to dir first, so the CI keeps them whatever the outcome, and then
+// calls check, which fails the job when the stage failed.
+func Verdict(c pipeline.Call, dir string) pipeline.Call {
+	return c.Then("reports").Export(dir).ThenVerify("check")
+}

@@ -1,0 +1,320 @@
+// Package kube deploys to Kubernetes from Dagger: it runs slipway's deploy
+// tool (cmd/slipway-deploy, built from slipway's embedded source) in a
+// container, with the kubeconfig as a mounted secret file and the registry
+// password as a secret variable, to roll a team's objects (a directory of
+// YAML or a kustomize overlay) out by digest, wait for the rollout, roll
+// back on failure, and record and check the evidence that promotes a digest
+// from staging to production (OCI referrers of the image).
+//
+// The tool, not this package, links client-go, kustomize and
+// go-containerregistry: a Dagger module that imports kube compiles none of
+// them, and loads in seconds instead of minutes. Dagger builds the tool
+// once and caches it until slipway's source changes.
+package kube
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"dagger.io/dagger"
+
+	"github.com/slipway-ci/slipway"
+	"github.com/slipway-ci/slipway/stage"
+)
+
+// Defaults.
+const (
+	// DefaultBase is the image the tool runs on: CA certificates for
+	// registries and API servers, a nonroot user, nothing else.
+	DefaultBase = "gcr.io/distroless/static-debian12:nonroot"
+	// DefaultUser is the base's nonroot user, which the tool runs as.
+	DefaultUser = "65532:65532"
+	// DefaultTimeout is how long a rollout may take before it is rolled
+	// back.
+	DefaultTimeout = 10 * time.Minute
+	// ToolPath is where the tool is in its container.
+	ToolPath = "/usr/local/bin/slipway-deploy"
+
+	kubeconfigPath = "/run/secrets/kubeconfig"
+	sourcePath     = "/source"
+	tunnelHost     = "cluster"
+)
+
+// Target is where and what a deploy rolls out.
+type Target struct {
+	// Environment names the environment, under which the evidence is
+	// recorded: production's gate asks for the one named staging.
+	Environment string
+	// Production puts the deploy behind the promotion gate: evidence of a
+	// verified staging deploy and a clean scan, and an approval.
+	Production bool
+	// Namespace is the namespace to deploy into; it must exist.
+	Namespace string
+	// Kubeconfig is the cluster's kubeconfig.
+	Kubeconfig *dagger.Secret
+	// Source is the repository the manifests are in.
+	Source *dagger.Directory
+	// Manifests is the path in Source of the objects: a directory of plain
+	// YAML or JSON files, or a kustomization, whose bases and components
+	// may be anywhere in Source.
+	Manifests string
+	// Deployment names the Deployment whose rollout is the release; empty
+	// means the only one.
+	Deployment string
+	// Container names the container that gets the image; empty means the
+	// Deployment's only container.
+	Container string
+}
+
+// Option configures Deploy and RecordScan.
+type Option func(*config)
+
+type config struct {
+	stage.Settings
+	approver   string
+	approved   bool
+	user       string
+	password   *dagger.Secret
+	tunnel     *dagger.Service
+	tunnelPort int
+	timeout    time.Duration
+	stagingEnv string
+	now        func() time.Time
+}
+
+// WithApproval records that a person (by) approved a production deploy.
+func WithApproval(by string) Option { return func(c *config) { c.approved, c.approver = true, by } }
+
+// WithRegistryAuth gives the tool the image registry's credentials, where
+// the evidence is read and written.
+func WithRegistryAuth(username string, password *dagger.Secret) Option {
+	return func(c *config) { c.user, c.password = username, password }
+}
+
+// WithTunnel sends the API requests to svc on port instead of the
+// kubeconfig's server, for a cluster the engine's containers cannot reach
+// by that name (a laptop's local control plane, as a host service). TLS is
+// still checked against the kubeconfig's server name.
+func WithTunnel(svc *dagger.Service, port int) Option {
+	return func(c *config) { c.tunnel, c.tunnelPort = svc, port }
+}
+
+// WithTimeout bounds the rollout before it is rolled back (DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithStagingEnvironment names the environment whose verified deploy
+// production's gate asks for (default "staging").
+func WithStagingEnvironment(name string) Option { return func(c *config) { c.stagingEnv = name } }
+
+// WithGoEnv sets one of Go's settings for building the tool, such as
+// GOPROXY.
+func WithGoEnv(name, value string) Option {
+	return func(c *config) { stage.WithGoEnv(name, value)(&c.Settings) }
+}
+
+// WithGoImage sets the Go image the tool is built in.
+func WithGoImage(ref string) Option { return func(c *config) { stage.WithGoImage(ref)(&c.Settings) } }
+
+// WithClock sets the clock that keys the tool's exec: the deploys are new
+// facts each time, so Dagger must not replay an earlier one.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+func newConfig(opts []Option) config {
+	c := config{timeout: DefaultTimeout, stagingEnv: "staging", now: time.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Deploy rolls image (repository@sha256:digest) out to t and returns the
+// tool's one line: environment, namespace, digest, revision and duration.
+// A refusal (the gate's failed checks, bad manifests, a tag instead of a
+// digest, an unreachable API server) is the tool's own message, which
+// names the problem and its fix.
+func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, opts ...Option) (string, error) {
+	c := newConfig(opts)
+	tier := "staging"
+	if t.Production {
+		tier = "production"
+	}
+	env := t.Environment
+	if env == "" {
+		env = tier
+	}
+	stageName := "deploy-" + env
+	switch {
+	case t.Kubeconfig == nil:
+		return "", fmt.Errorf("%s: no kubeconfig: pass the %s cluster's kubeconfig as a secret (in CI, --kubeconfig=env://KUBECONFIG_%s)", stageName, env, strings.ToUpper(env))
+	case t.Source == nil || t.Manifests == "":
+		return "", fmt.Errorf("%s: no manifests: name the directory of Kubernetes YAML or the kustomize overlay to deploy, in the source", stageName)
+	case t.Namespace == "":
+		return "", fmt.Errorf("%s: no namespace: name the namespace to deploy into", stageName)
+	}
+	// Read once here, and thrown away, so that a secret the CLI cannot
+	// resolve (an unset variable) is named with its fix instead of
+	// failing the tool's container with the engine's bare message.
+	if _, err := t.Kubeconfig.Plaintext(ctx); err != nil {
+		return "", fmt.Errorf("%s: the kubeconfig secret cannot be read (pass the %s cluster's kubeconfig, e.g. --kubeconfig=env://KUBECONFIG_%s with that variable set, or --kubeconfig=file://PATH): %v",
+			stageName, env, strings.ToUpper(env), err)
+	}
+	ctr := Tool(client, opts...).
+		WithMountedSecret(kubeconfigPath, t.Kubeconfig, dagger.ContainerWithMountedSecretOpts{Owner: DefaultUser, Mode: 0o400}).
+		WithMountedDirectory(sourcePath, t.Source, dagger.ContainerWithMountedDirectoryOpts{Owner: DefaultUser})
+	args := []string{"slipway-deploy", tier,
+		"--environment=" + env, "--image=" + image, "--namespace=" + t.Namespace,
+		"--manifests=" + path.Join(sourcePath, path.Clean("/"+t.Manifests)), "--kubeconfig=" + kubeconfigPath,
+		"--timeout=" + c.timeout.String(), "--staging-environment=" + c.stagingEnv}
+	if t.Deployment != "" {
+		args = append(args, "--deployment="+t.Deployment)
+	}
+	if t.Container != "" {
+		args = append(args, "--container="+t.Container)
+	}
+	if t.Production && c.approved {
+		args = append(args, "--approve", "--approver="+c.approver)
+	}
+	if c.tunnel != nil {
+		ctr = ctr.WithServiceBinding(tunnelHost, c.tunnel)
+		args = append(args, fmt.Sprintf("--tunnel=%s:%d", tunnelHost, c.tunnelPort))
+	}
+	ctr = c.withRegistryAuth(ctr)
+	// The clock makes every call a new exec, so every call reaches the
+	// cluster: the same tool, arguments and secrets would otherwise be
+	// replayed from Dagger's cache.
+	ctr = ctr.WithEnvVariable("SLIPWAY_DEPLOY_AT", c.now().UTC().Format(time.RFC3339Nano))
+	return run(ctx, stageName, ctr, args)
+}
+
+// RecordScan records a scan's outcome (findings at or above the threshold
+// severities, by scanner) as evidence next to image, for production's
+// gate: the latest scan decides there.
+func RecordScan(ctx context.Context, client *dagger.Client, image, scanner, threshold string, findings int, opts ...Option) (string, error) {
+	c := newConfig(opts)
+	ctr := c.withRegistryAuth(Tool(client, opts...)).
+		WithEnvVariable("SLIPWAY_SCANNED_AT", c.now().UTC().Format(time.RFC3339Nano))
+	return run(ctx, "record-scan", ctr, []string{"slipway-deploy", "record-scan", "--image=" + image,
+		"--scanner=" + scanner, "--threshold=" + threshold, fmt.Sprintf("--findings=%d", findings)})
+}
+
+// withRegistryAuth gives the tool the registry user as a variable and the
+// password as a secret variable; without either, it goes anonymous.
+func (c config) withRegistryAuth(ctr *dagger.Container) *dagger.Container {
+	if c.user != "" {
+		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", c.user)
+	}
+	if c.password != nil {
+		ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", c.password)
+	}
+	return ctr
+}
+
+// run runs the tool with args and returns its one line of output; when it
+// fails, its message, not the exec's exit status.
+func run(ctx context.Context, stageName string, ctr *dagger.Container, args []string) (string, error) {
+	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		// The exec never ran: a secret or a service could not be
+		// provided. %v, not %w: a module runtime reports a wrapped engine
+		// error as the engine's bare message, which would lose the stage.
+		return "", fmt.Errorf("%s: running the deploy tool: %v", stageName, err)
+	}
+	if code != 0 {
+		stderr, err := ctr.Stderr(ctx)
+		if msg := strings.TrimSpace(stderr); err == nil && msg != "" {
+			return "", fmt.Errorf("%s", msg)
+		}
+		return "", fmt.Errorf("%s: the deploy tool failed with exit status %d and no message", stageName, code)
+	}
+	out, err := ctr.Stdout(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading the deploy tool's output: %v", stageName, err)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// Tool returns the runtime base with the deploy tool at ToolPath, running
+// as DefaultUser, built from slipway's embedded source in the Go image with
+// the Go caches every stage shares. Dagger caches the build: the first
+// call compiles it, later calls reuse the binary until the source changes.
+func Tool(client *dagger.Client, opts ...Option) *dagger.Container {
+	c := newConfig(opts)
+	src := client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
+		WithNewFile("/source.tgz.b64", toolSourceArchive()).
+		WithExec([]string{"sh", "-euc", "mkdir -p /src && base64 -d /source.tgz.b64 | tar -xz -C /src"}).
+		Directory("/src")
+	b := c.WithGoEnvOn(stage.GoCaches(client, client.Container().From(c.GoImageOr(stage.DefaultGoImage))))
+	bin := b.WithEnvVariable("CGO_ENABLED", "0").
+		WithEnvVariable("GOFLAGS", "-buildvcs=false").
+		WithMountedDirectory("/src", src).WithWorkdir("/src").
+		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/slipway-deploy", slipway.ToolPackage}).
+		File("/out/slipway-deploy")
+	return client.Container().From(DefaultBase).
+		WithFile(ToolPath, bin, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithUser(DefaultUser)
+}
+
+var (
+	archiveOnce sync.Once
+	archive     string
+)
+
+// toolSourceArchive returns slipway.ToolSource as a base64 gzip tarball:
+// one file in one API call, where a file per call would make the tool's
+// source a query of hundreds of nested calls. The tarball is the same
+// bytes for the same source (sorted, no times, no owners), so Dagger's
+// cache keys on the source alone.
+func toolSourceArchive() string {
+	archiveOnce.Do(func() {
+		var paths []string
+		err := fs.WalkDir(slipway.ToolSource, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() {
+				paths = append(paths, p)
+			}
+			return nil
+		})
+		if err != nil {
+			panic(fmt.Sprintf("kube: reading the embedded source: %v", err))
+		}
+		sort.Strings(paths)
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		tw := tar.NewWriter(zw)
+		for _, p := range paths {
+			data, err := fs.ReadFile(slipway.ToolSource, p)
+			if err != nil {
+				panic(fmt.Sprintf("kube: reading the embedded %s: %v", p, err))
+			}
+			hdr := &tar.Header{Name: p, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatPAX}
+			if err := tw.WriteHeader(hdr); err != nil {
+				panic(err)
+			}
+			if _, err := io.Copy(tw, bytes.NewReader(data)); err != nil {
+				panic(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			panic(err)
+		}
+		if err := zw.Close(); err != nil {
+			panic(err)
+		}
+		archive = base64.StdEncoding.EncodeToString(buf.Bytes())
+	})
+	return archive
+}
