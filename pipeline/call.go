@@ -70,6 +70,10 @@ type Arg struct {
 	// Output, when not nil, makes the value what an earlier job printed;
 	// Value is then ignored. The job must need that job.
 	Output *OutputRef
+	// Audience, for an ArgSecret, makes the secret an OIDC ID token for
+	// this audience, which the CI issues to the job under the name Value:
+	// GitLab id_tokens, GitHub's id-token: write.
+	Audience string
 }
 
 // OutputRef names the output of another job.
@@ -104,6 +108,20 @@ func File(name, path string) Arg { return Arg{Name: name, Kind: ArgFile, Value: 
 // masked variable called secret. It reaches Dagger as env://secret and never
 // as a plain value.
 func Secret(name, secret string) Arg { return Arg{Name: name, Kind: ArgSecret, Value: secret} }
+
+// CISecret returns a Secret argument whose value is one of the CI's own
+// credentials, such as JobToken (CI_JOB_TOKEN, GITHUB_TOKEN). It reaches
+// Dagger as env://NAME, NAME being the CI's variable.
+func CISecret(name string, v Variable) Arg { return Arg{Name: name, Kind: ArgSecret, Var: v} }
+
+// IDToken returns a Secret argument holding an OIDC ID token that the CI
+// issues to the job for audience (such as "sts.amazonaws.com"), under the
+// environment variable token. GitLab creates it with id_tokens:, GitHub
+// with the id-token: write permission and a request to its token service.
+// It reaches Dagger only as env://token.
+func IDToken(name, token, audience string) Arg {
+	return Arg{Name: name, Kind: ArgSecret, Value: token, Audience: audience}
+}
 
 // FromVar returns a string argument whose value is a variable the CI
 // provides, such as CommitSHA.
@@ -232,12 +250,14 @@ func (c Call) Outputs() []OutputRef {
 	return out
 }
 
-// Secrets returns the names of the secrets the call reads, in order.
+// Secrets returns the names of the secrets the call reads, in order: the
+// ones a person stores in the CI, not the CI's own credentials (CISecret)
+// nor ID tokens (IDToken).
 func (c Call) Secrets() []string {
 	var out []string
 	add := func(args []Arg) {
 		for _, a := range args {
-			if a.Kind == ArgSecret {
+			if a.Kind == ArgSecret && a.Var == "" && a.Audience == "" {
 				out = append(out, a.Value)
 			}
 		}
@@ -249,7 +269,21 @@ func (c Call) Secrets() []string {
 	return out
 }
 
-// Variables returns the CI variables the call reads, in order, without duplicates.
+// IDTokens returns the OIDC ID tokens the call reads, in order.
+func (c Call) IDTokens() []Arg {
+	var out []Arg
+	for _, args := range append([][]Arg{c.Args}, c.chains()...) {
+		for _, a := range args {
+			if a.Kind == ArgSecret && a.Audience != "" {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// Variables returns the CI variables the call reads, in order, without
+// duplicates, credentials (CISecret) included.
 func (c Call) Variables() []Variable {
 	var out []Variable
 	seen := map[Variable]bool{}
@@ -323,6 +357,8 @@ func renderArgs(args []Arg, env func(Variable) string) []string {
 	for _, a := range args {
 		var v string
 		switch {
+		case a.Kind == ArgSecret && a.Var != "":
+			v = shellQuote("env://" + env(a.Var))
 		case a.Kind == ArgSecret:
 			v = shellQuote("env://" + a.Value)
 		case a.Var != "":

@@ -254,6 +254,11 @@ func TestVariableNames(t *testing.T) {
 		{pipeline.RefName, "CI_COMMIT_REF_NAME", "GITHUB_REF_NAME"},
 		{pipeline.PipelineID, "CI_PIPELINE_ID", "GITHUB_RUN_ID"},
 		{pipeline.RepositoryURL, "CI_PROJECT_URL", "SLIPWAY_REPOSITORY_URL"},
+		{pipeline.ProjectPath, "CI_PROJECT_PATH", "GITHUB_REPOSITORY"},
+		{pipeline.Registry, "CI_REGISTRY", "SLIPWAY_REGISTRY"},
+		{pipeline.RegistryUser, "CI_REGISTRY_USER", "GITHUB_ACTOR"},
+		{pipeline.JobToken, "CI_JOB_TOKEN", "GITHUB_TOKEN"},
+		{pipeline.RegistryPassword, "CI_REGISTRY_PASSWORD", "GITHUB_TOKEN"},
 		{"nope", "", ""},
 	} {
 		if got := tc.v.GitLabName(); got != tc.gitlab {
@@ -263,7 +268,17 @@ func TestVariableNames(t *testing.T) {
 			t.Errorf("%q.GitHubName() = %q, want %q", tc.v, got, tc.github)
 		}
 	}
-	if got := len(pipeline.Variables()); got != 4 {
-		t.Errorf("len(Variables()) = %d, want 4", got)
+	if got := len(pipeline.Variables()); got != 7 {
+		t.Errorf("len(Variables()) = %d, want 7", got)
+	}
+	for _, v := range pipeline.Variables() {
+		if v.Secret() {
+			t.Errorf("Variables() lists the credential %q", v)
+		}
+	}
+	for _, v := range pipeline.Credentials() {
+		if !v.Secret() {
+			t.Errorf("Credentials() lists %q, which is not a secret", v)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -57,6 +58,40 @@ type Artifacts struct {
 	ExpireIn time.Duration
 }
 
+// RunWhen says on which outcome of the earlier jobs a job runs.
+type RunWhen string
+
+// The run policies.
+const (
+	// OnSuccess: when the jobs before it succeeded (the default).
+	OnSuccess RunWhen = ""
+	// Always: whatever happened before it, as a clean-up or a report does.
+	Always RunWhen = "always"
+	// OnFailure: only when a job before it failed, as a notification does.
+	OnFailure RunWhen = "on_failure"
+)
+
+// RetryReason is a kind of failure a job is run again for, with GitLab's
+// names. GitHub can only retry the job's own failure, in the step.
+type RetryReason string
+
+// The retry reasons.
+const (
+	ScriptFailure          RetryReason = "script_failure"
+	RunnerSystemFailure    RetryReason = "runner_system_failure"
+	StuckOrTimeoutFailure  RetryReason = "stuck_or_timeout_failure"
+	APIFailure             RetryReason = "api_failure"
+	UnknownFailure         RetryReason = "unknown_failure"
+	SchedulerFailure       RetryReason = "scheduler_failure"
+	DataIntegrityFailure   RetryReason = "data_integrity_failure"
+	JobExecutionTimeout    RetryReason = "job_execution_timeout"
+	UnmetPrerequisites     RetryReason = "unmet_prerequisites"
+	RunnerUnsupported      RetryReason = "runner_unsupported"
+	StaleSchedule          RetryReason = "stale_schedule"
+	ArchivedFailure        RetryReason = "archived_failure"
+	StuckOrTimeoutOrScript RetryReason = "always"
+)
+
 // JobSpec is the full description of one job. It is a plain value: the
 // copies that Pipeline.Jobs returns can be read freely and changing them
 // changes nothing else.
@@ -92,6 +127,12 @@ type JobSpec struct {
 	RunnerTags []string
 	// RunsOn selects GitHub runners; empty means the pipeline's default.
 	RunsOn []string
+	// Permissions are the GITHUB_TOKEN permissions the job asks for on top
+	// of contents: read (see Permissions).
+	Permissions map[Scope]Access
+	// Engine, when not nil, is where the job finds its Dagger engine
+	// instead of the pipeline's default.
+	Engine *Engine
 	// Reports are the report files the job writes.
 	Reports []Report
 	// Artifacts are the files the job keeps.
@@ -103,6 +144,23 @@ type JobSpec struct {
 	// standard output, trimmed). Later jobs that need this job read it with
 	// FromJob: a GitLab dotenv report, a GitHub job output.
 	Output string
+	// Run says on which outcome of earlier jobs the job runs.
+	Run RunWhen
+	// StartIn delays the job after its turn comes (GitLab when: delayed).
+	StartIn time.Duration
+	// Optional are the jobs among Needs that may be absent or skipped:
+	// the job runs without them.
+	Optional []string
+	// RetryWhen are the failures Retries retries; empty means the job's own
+	// failure, the runner's, and a timeout.
+	RetryWhen []RetryReason
+	// RetryExitCodes, when set, limits retries to these exit codes.
+	RetryExitCodes []int
+	// Checkout, when not nil, says how the job checks out the repository.
+	Checkout *Checkout
+	// AllowExitCodes, when set, lets the pipeline succeed when the job
+	// fails with one of these exit codes, and only then.
+	AllowExitCodes []int
 }
 
 // ID returns the job's GitHub Actions job id: the name with every character
@@ -134,6 +192,19 @@ func (j JobSpec) clone() JobSpec {
 	}
 	out.RunnerTags = slices.Clone(j.RunnerTags)
 	out.RunsOn = slices.Clone(j.RunsOn)
+	if j.Engine != nil {
+		e := *j.Engine
+		out.Engine = &e
+	}
+	out.Permissions = maps.Clone(j.Permissions)
+	out.Optional = slices.Clone(j.Optional)
+	if j.Checkout != nil {
+		c := *j.Checkout
+		out.Checkout = &c
+	}
+	out.RetryWhen = slices.Clone(j.RetryWhen)
+	out.RetryExitCodes = slices.Clone(j.RetryExitCodes)
+	out.AllowExitCodes = slices.Clone(j.AllowExitCodes)
 	out.Reports = slices.Clone(j.Reports)
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}
@@ -151,6 +222,46 @@ func Stage(name string) JobOption { return func(j *JobSpec) { j.Stage = name } }
 // Needs makes the job wait for jobs.
 func Needs(jobs ...string) JobOption {
 	return func(j *JobSpec) { j.Needs = append(j.Needs, jobs...) }
+}
+
+// NeedsOptional makes the job wait for jobs when they are in the pipeline,
+// and run without them when their rules left them out or they were
+// skipped (GitLab optional: true; GitHub checks their result).
+func NeedsOptional(jobs ...string) JobOption {
+	return func(j *JobSpec) {
+		j.Needs = append(j.Needs, jobs...)
+		j.Optional = append(j.Optional, jobs...)
+	}
+}
+
+// IsOptional reports whether the need on job may be absent.
+func (j JobSpec) IsOptional(job string) bool { return slices.Contains(j.Optional, job) }
+
+// RunsAlways runs the job whatever happened to the jobs before it.
+func RunsAlways() JobOption { return func(j *JobSpec) { j.Run = Always } }
+
+// RunsOnFailure runs the job only when a job before it failed.
+func RunsOnFailure() JobOption { return func(j *JobSpec) { j.Run = OnFailure } }
+
+// Delay starts the job d after its turn comes (GitLab's when: delayed and
+// start_in; GitHub has no delayed jobs).
+func Delay(d time.Duration) JobOption { return func(j *JobSpec) { j.StartIn = d } }
+
+// RetryWhen limits the job's retries (see Retry) to these failures.
+func RetryWhen(reasons ...RetryReason) JobOption {
+	return func(j *JobSpec) { j.RetryWhen = append(j.RetryWhen, reasons...) }
+}
+
+// RetryExitCodes limits the job's retries (see Retry) to these exit codes.
+func RetryExitCodes(codes ...int) JobOption {
+	return func(j *JobSpec) { j.RetryExitCodes = append(j.RetryExitCodes, codes...) }
+}
+
+// AllowFailureOn lets the pipeline succeed when the job fails with one of
+// codes, and only then: a linter's "findings" exit code, say, but not a
+// crash.
+func AllowFailureOn(codes ...int) JobOption {
+	return func(j *JobSpec) { j.AllowExitCodes = append(j.AllowExitCodes, codes...) }
 }
 
 // Calls sets the Dagger function the job runs.
@@ -197,6 +308,10 @@ func RunnerTags(tags ...string) JobOption {
 func RunsOn(labels ...string) JobOption {
 	return func(j *JobSpec) { j.RunsOn = append(j.RunsOn, labels...) }
 }
+
+// UseEngine makes the job find its Dagger engine as e says, instead of as
+// the pipeline's DefaultEngine says.
+func UseEngine(e Engine) JobOption { return func(j *JobSpec) { j.Engine = &e } }
 
 // Reports declares report files the job writes.
 func Reports(reports ...Report) JobOption {

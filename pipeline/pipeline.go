@@ -22,6 +22,16 @@ type Pipeline struct {
 	runsOn        []string
 	source        string
 	regenerate    string
+	engine        Engine
+	schedules     []ScheduleSpec
+}
+
+// ScheduleSpec is a named pipeline schedule.
+type ScheduleSpec struct {
+	// Name tells schedules apart: OnSchedule(name) rules match it.
+	Name string
+	// Cron is when it runs: five fields, UTC.
+	Cron string
 }
 
 // Signature describes a Dagger function that jobs may call, for checking
@@ -100,6 +110,18 @@ func DefaultRunsOn(labels ...string) Option {
 	return func(p *Pipeline) { p.runsOn = append(p.runsOn, labels...) }
 }
 
+// Cron declares a pipeline schedule called name that runs at cron (five
+// fields, UTC), for OnSchedule(name) rules. GitHub gets each as a schedule
+// trigger; GitLab keeps schedules in the project settings, where each must
+// set the variable SLIPWAY_SCHEDULE to name (the file's header says so).
+func Cron(name, cron string) Option {
+	return func(p *Pipeline) { p.schedules = append(p.schedules, ScheduleSpec{Name: name, Cron: cron}) }
+}
+
+// DefaultEngine says where jobs that do not choose their own find their
+// Dagger engine. The default, the zero Engine, leaves it to the runners.
+func DefaultEngine(e Engine) Option { return func(p *Pipeline) { p.engine = e } }
+
 // GeneratedFrom names the source of the definition and the command that
 // regenerates the CI files, for the header of every generated file.
 func GeneratedFrom(source, regenerate string) Option {
@@ -174,6 +196,21 @@ func (p *Pipeline) DefaultRunnerTags() []string { return slices.Clone(p.runnerTa
 // DefaultRunsOn returns the GitHub runner labels for jobs without their own.
 func (p *Pipeline) DefaultRunsOn() []string { return slices.Clone(p.runsOn) }
 
+// Schedules returns the declared schedules, in order.
+func (p *Pipeline) Schedules() []ScheduleSpec { return slices.Clone(p.schedules) }
+
+// DefaultEngine returns the engine of jobs that do not choose their own.
+func (p *Pipeline) DefaultEngine() Engine { return p.engine }
+
+// EngineOf returns the engine job j runs its `dagger` commands on: its own,
+// else the pipeline's default.
+func (p *Pipeline) EngineOf(j JobSpec) Engine {
+	if j.Engine != nil {
+		return *j.Engine
+	}
+	return p.engine
+}
+
 // Source returns where the definition lives, for generated headers.
 func (p *Pipeline) Source() string { return p.source }
 
@@ -197,25 +234,54 @@ func (p *Pipeline) Secrets() []string {
 // (GitLab refuses such a pipeline; GitHub skips such a job). Jobs with an
 // approval gate are included; their JobSpec says so.
 func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
+	return p.PlanFor(Start{Event: event, Ref: ref})
+}
+
+// PlanFor is Plan for a start that also sets variables, the project, a
+// fork, an activity type or a schedule. It assumes every job succeeds:
+// jobs that run only on failure are not in it. Jobs whose matching rule is
+// manual are, like jobs with an approval gate; WaitsFor says which.
+func (p *Pipeline) PlanFor(s Start) []JobSpec {
 	var candidates []JobSpec
 	for _, j := range p.Jobs() {
-		if j.runsFor(event, ref) {
+		if j.Run != OnFailure && j.runsFor(s, p.variables) {
 			candidates = append(candidates, j)
 		}
 	}
-	// Needs may point within a stage in any order, so settle them until
-	// nothing changes: at most one pass per job.
+	// Membership first: a job is in when its required needs are, settled
+	// until nothing changes (needs may point within a stage in any order).
+	// Optional needs do not decide it.
+	member := map[string]bool{}
+	for progress := true; progress; {
+		progress = false
+		for _, j := range candidates {
+			if member[j.Name] {
+				continue
+			}
+			ready := true
+			for _, n := range j.Needs {
+				if !member[n] && !j.IsOptional(n) {
+					ready = false
+				}
+			}
+			if ready {
+				member[j.Name] = true
+				progress = true
+			}
+		}
+	}
+	// Then an order in which each job follows every need that is in.
 	included := map[string]bool{}
 	var out []JobSpec
 	for progress := true; progress; {
 		progress = false
 		for _, j := range candidates {
-			if included[j.Name] {
+			if included[j.Name] || !member[j.Name] {
 				continue
 			}
 			ready := true
 			for _, n := range j.Needs {
-				if !included[n] {
+				if member[n] && !included[n] {
 					ready = false
 				}
 			}
@@ -229,13 +295,30 @@ func (p *Pipeline) Plan(event Event, ref string) []JobSpec {
 	return out
 }
 
-func (j JobSpec) runsFor(event Event, ref string) bool {
+// runsFor reports whether the job's rules match s. A job without rules
+// runs in every pipeline, as on both CIs.
+func (j JobSpec) runsFor(s Start, defaults map[string]string) bool {
 	if len(j.Rules) == 0 {
 		return true
 	}
 	for _, r := range j.Rules {
-		if r.Matches(event, ref) {
+		if r.MatchesStart(s, defaults) {
 			return true
+		}
+	}
+	return false
+}
+
+// WaitsFor reports whether the job waits for a person in a pipeline
+// started as s: it has an approval gate, or the rule that matches s is
+// manual.
+func (j JobSpec) WaitsFor(s Start, defaults map[string]string) bool {
+	if j.Approval {
+		return true
+	}
+	for _, r := range j.Rules {
+		if r.MatchesStart(s, defaults) {
+			return r.Manual
 		}
 	}
 	return false

@@ -21,7 +21,22 @@ const (
 	// Dispatch is a pipeline started by hand (GitLab "Run pipeline",
 	// GitHub workflow_dispatch).
 	Dispatch Event = "dispatch"
+	// Triggered is a pipeline another pipeline or an API call started:
+	// GitLab's trigger, pipeline and api sources (multi-project and
+	// downstream pipelines, trigger tokens), GitHub's repository_dispatch.
+	Triggered Event = "triggered"
+	// MergeQueue is a merge train pipeline on GitLab, a merge queue run
+	// (merge_group) on GitHub.
+	MergeQueue Event = "merge-queue"
+	// Release is a published GitHub release. GitLab has no release event
+	// (a release is made from a tag): use OnTags there.
+	Release Event = "release"
 )
+
+// Events lists every event, in a stable order.
+func Events() []Event {
+	return []Event{Push, TagPush, MergeRequest, Schedule, Dispatch, Triggered, MergeQueue, Release}
+}
 
 // Rule says when a job runs. A job runs when any of its rules matches; a job
 // without rules runs on every event the pipeline runs for.
@@ -36,6 +51,22 @@ type Rule struct {
 	// Changes, when not empty, further requires a change to a path matching
 	// one of these globs.
 	Changes []string
+	// ExceptRefs are ref patterns (of any kind Refs takes) the ref must not
+	// match: GitLab's != and !~, GitHub's branches-ignore.
+	ExceptRefs []string
+	// Cond, when not zero, must hold too (see Cond).
+	Cond Cond
+	// Types, for MergeRequest, Release and Triggered, are the activity
+	// types that start the job, such as "opened" or "labeled"; empty means
+	// the CI's default (for pull requests: opened, synchronize, reopened).
+	// Only GitHub has them.
+	Types []string
+	// Schedules, for Schedule, names the schedules (see pipeline.Schedule)
+	// that start the job; empty means any.
+	Schedules []string
+	// Manual makes the job wait for a person when this rule matches, and
+	// only then (GitLab's when: manual on one rule).
+	Manual bool
 }
 
 // OnBranches returns a rule matching pushes to branches that match one of
@@ -50,8 +81,61 @@ func OnTags(patterns ...string) Rule { return Rule{Event: TagPush, Refs: pattern
 // target branch matches one of patterns, or any when none is given.
 func OnMergeRequests(targets ...string) Rule { return Rule{Event: MergeRequest, Refs: targets} }
 
-// OnSchedule returns a rule matching scheduled pipelines.
-func OnSchedule() Rule { return Rule{Event: Schedule} }
+// OnSchedule returns a rule matching scheduled pipelines of the named
+// schedules (declared with pipeline.Schedule), or of any when none is named.
+func OnSchedule(names ...string) Rule { return Rule{Event: Schedule, Schedules: names} }
+
+// OnTriggered returns a rule matching pipelines another pipeline or an API
+// call started; types filter GitHub's repository_dispatch event types.
+func OnTriggered(types ...string) Rule { return Rule{Event: Triggered, Types: types} }
+
+// OnMergeQueue returns a rule matching merge train (GitLab) and merge queue
+// (GitHub) pipelines for target branches matching patterns, or any.
+func OnMergeQueue(targets ...string) Rule { return Rule{Event: MergeQueue, Refs: targets} }
+
+// OnRelease returns a rule matching GitHub releases of the given activity
+// types (default: published). GitLab has no release event.
+func OnRelease(types ...string) Rule {
+	if len(types) == 0 {
+		types = []string{"published"}
+	}
+	return Rule{Event: Release, Types: types}
+}
+
+// Except returns a copy of r that does not match refs matching patterns.
+func (r Rule) Except(patterns ...string) Rule {
+	out := r.clone()
+	out.ExceptRefs = append(out.ExceptRefs, patterns...)
+	return out
+}
+
+// If returns a copy of r that also requires c (and any condition r has).
+func (r Rule) If(c Cond) Rule {
+	out := r.clone()
+	if out.Cond.IsZero() {
+		out.Cond = c.clone()
+	} else {
+		out.Cond = And(out.Cond, c)
+	}
+	return out
+}
+
+// OfTypes returns a copy of r limited to the activity types, such as
+// "opened" and "labeled" for pull requests (GitHub only).
+func (r Rule) OfTypes(types ...string) Rule {
+	out := r.clone()
+	out.Types = append(out.Types, types...)
+	return out
+}
+
+// Manually returns a copy of r that makes the job wait for a person when
+// r matches, and only then (GitLab only; GitHub gates jobs per
+// environment, see Approval).
+func (r Rule) Manually() Rule {
+	out := r.clone()
+	out.Manual = true
+	return out
+}
 
 // OnDispatch returns a rule matching pipelines started by hand.
 func OnDispatch() Rule { return Rule{Event: Dispatch} }
@@ -65,7 +149,14 @@ func (r Rule) WithChanges(globs ...string) Rule {
 }
 
 func (r Rule) clone() Rule {
-	return Rule{Event: r.Event, Refs: append([]string(nil), r.Refs...), Changes: append([]string(nil), r.Changes...)}
+	out := r
+	out.Refs = append([]string(nil), r.Refs...)
+	out.Changes = append([]string(nil), r.Changes...)
+	out.ExceptRefs = append([]string(nil), r.ExceptRefs...)
+	out.Types = append([]string(nil), r.Types...)
+	out.Schedules = append([]string(nil), r.Schedules...)
+	out.Cond = r.Cond.clone()
+	return out
 }
 
 // RefPattern is a parsed ref pattern.
@@ -151,18 +242,73 @@ func checkRefChars(s string, wildcard bool) error {
 }
 
 // Matches reports whether the rule matches a pipeline started by event for
-// ref (the branch, tag or merge request target branch). Changed paths are not
-// considered; the CI decides those.
+// ref (the branch, tag or merge request target branch), with no variables
+// set and not from a fork. Changed paths are not considered; the CI
+// decides those.
 func (r Rule) Matches(event Event, ref string) bool {
-	if r.Event != event {
+	return r.MatchesStart(Start{Event: event, Ref: ref}, nil)
+}
+
+// Start is what starts a pipeline, for Plan: the event, the ref, and what
+// conditions read.
+type Start struct {
+	// Event started the pipeline.
+	Event Event
+	// Ref is the branch, the tag, or a merge request's target branch.
+	Ref string
+	// Vars are the project's CI/CD variables (and the CI's, by their GitLab
+	// names), as Env conditions read them.
+	Vars map[string]string
+	// Project is the project's path, such as "acme/app".
+	Project string
+	// Fork says a merge request comes from a fork.
+	Fork bool
+	// Type is the event's activity type, such as "opened"; "" matches any.
+	Type string
+	// Schedule names the schedule that started a scheduled pipeline; ""
+	// matches any.
+	Schedule string
+}
+
+// defaultPRTypes are the pull request activity types GitHub starts a
+// workflow for when none is named.
+var defaultPRTypes = []string{"opened", "synchronize", "reopened"}
+
+// MatchesStart reports whether the rule matches the pipeline start s;
+// defaults are the pipeline's variables, which Env conditions fall back to.
+func (r Rule) MatchesStart(s Start, defaults map[string]string) bool {
+	if r.Event != s.Event {
 		return false
+	}
+	if !r.refsMatch(s.Ref) {
+		return false
+	}
+	if s.Type != "" {
+		types := r.Types
+		if len(types) == 0 && r.Event == MergeRequest {
+			types = defaultPRTypes
+		}
+		if len(types) > 0 && !containsString(types, s.Type) {
+			return false
+		}
+	}
+	if s.Schedule != "" && len(r.Schedules) > 0 && !containsString(r.Schedules, s.Schedule) {
+		return false
+	}
+	return r.Cond.Eval(s, defaults)
+}
+
+func (r Rule) refsMatch(ref string) bool {
+	for _, p := range r.ExceptRefs {
+		if pp, err := ParsePattern(p); err == nil && pp.Match(ref) {
+			return false
+		}
 	}
 	if len(r.Refs) == 0 {
 		return true
 	}
 	for _, p := range r.Refs {
-		rp, err := ParseRefPattern(p)
-		if err == nil && rp.Match(ref) {
+		if pp, err := ParsePattern(p); err == nil && pp.Match(ref) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ValidationError lists everything wrong with a pipeline definition. New
@@ -67,8 +68,14 @@ func (p *Pipeline) validate() error {
 		}
 	}
 
+	p.validateSchedules(add)
+
 	if p.toolchain != "" && !kebabRE.MatchString(p.toolchain) {
 		add("toolchain %q: the name must be kebab-case, as `dagger call` spells it (such as slipway)", p.toolchain)
+	}
+
+	for _, msg := range p.engine.problems() {
+		add("engine: %s", msg)
 	}
 
 	jobs := map[string]JobSpec{}
@@ -116,6 +123,14 @@ func (p *Pipeline) validate() error {
 		p.validateCall(j, jobs, jp)
 		p.validateRules(j, jp)
 		validateSettings(j, jp)
+		validatePermissions(j, jp)
+		validatePolicies(j, jobs, jp)
+		validateCheckout(j, jp)
+		if j.Engine != nil {
+			for _, msg := range j.Engine.problems() {
+				jp("engine: %s", msg)
+			}
+		}
 		if j.Output != "" && !envNameRE.MatchString(j.Output) {
 			jp("output name %q must hold only letters, digits and _ and not start with a digit", j.Output)
 		}
@@ -157,6 +172,7 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 			}
 		}
 	}
+	audiences := map[string]string{}
 	checkArgs := func(args []Arg) {
 		seen := map[string]bool{}
 		for _, a := range args {
@@ -167,8 +183,13 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 				jp("passes --%s twice", a.Name)
 			}
 			seen[a.Name] = true
-			if a.Var != "" && !a.Var.valid() {
+			switch {
+			case a.Var != "" && !a.Var.valid():
 				jp("argument --%s reads the unknown CI variable %q", a.Name, a.Var)
+			case a.Var.Secret() && a.Kind != ArgSecret:
+				jp("argument --%s reads the CI credential %q as a plain value; pass it with pipeline.CISecret(%q, pipeline.%s)", a.Name, a.Var, a.Name, credentialName(a.Var))
+			case a.Var != "" && a.Kind == ArgSecret && !a.Var.Secret():
+				jp("argument --%s: the CI variable %q is not a secret; pass it with pipeline.FromVar", a.Name, a.Var)
 			}
 			if a.Env != "" {
 				if _, ok := p.variables[a.Env]; !ok {
@@ -186,8 +207,17 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 					jp("argument --%s reads an output of %q but does not need it; add pipeline.Needs(%q)", a.Name, o.Job, o.Job)
 				}
 			}
-			if a.Kind == ArgSecret {
+			switch {
+			case a.Kind == ArgSecret && a.Audience != "":
+				checkIDToken(a, jp)
+				if prev, ok := audiences[a.Value]; ok && prev != a.Audience {
+					jp("reads the ID token %s for two audiences (%q, %q); give each its own name", a.Value, prev, a.Audience)
+				}
+				audiences[a.Value] = a.Audience
+			case a.Kind == ArgSecret && a.Var == "":
 				checkSecretName(a.Value, jp)
+			case a.Audience != "":
+				jp("argument --%s has an audience but is not a secret; use pipeline.IDToken", a.Name)
 			}
 		}
 	}
@@ -200,6 +230,30 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 	}
 	if len(c.Verify) > 0 && j.Output != "" {
 		jp("both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output")
+	}
+}
+
+// credentialName is the Go name of a credential, for messages.
+func credentialName(v Variable) string {
+	if v == RegistryPassword {
+		return "RegistryPassword"
+	}
+	return "JobToken"
+}
+
+// audienceRE is what an audience may hold: it goes into a URL query and a
+// YAML value unquoted by any shell.
+var audienceRE = regexp.MustCompile(`^[A-Za-z0-9._~:/-]+$`)
+
+func checkIDToken(a Arg, jp func(string, ...any)) {
+	switch {
+	case !envNameRE.MatchString(a.Value):
+		jp("ID token %q: the name must hold only letters, digits and _ and not start with a digit", a.Value)
+	case reservedPrefix(a.Value) != "":
+		jp("ID token %q: names starting with %s are the CI's own; choose another name", a.Value, reservedPrefix(a.Value))
+	}
+	if !audienceRE.MatchString(a.Audience) {
+		jp("ID token %s: audience %q may hold only letters, digits and ._~:/-", a.Value, a.Audience)
 	}
 }
 
@@ -217,6 +271,12 @@ func reservedPrefix(name string) string {
 
 func checkSecretName(name string, jp func(string, ...any)) {
 	upper := strings.ToUpper(name)
+	for _, v := range Credentials() {
+		if upper == v.GitLabName() || upper == v.GitHubName() {
+			jp("secret %q is the CI's own credential; read it with pipeline.CISecret(name, pipeline.%s), which both CIs provide", name, credentialName(v))
+			return
+		}
+	}
 	switch {
 	case !envNameRE.MatchString(name):
 		jp("secret %q: a CI secret name may hold only letters, digits and _ and must not start with a digit", name)
@@ -229,22 +289,163 @@ func checkSecretName(name string, jp func(string, ...any)) {
 
 func (p *Pipeline) validateRules(j JobSpec, jp func(string, ...any)) {
 	for _, r := range j.Rules {
-		switch r.Event {
-		case Push, TagPush, MergeRequest, Schedule, Dispatch:
-		default:
+		if !slices.Contains(Events(), r.Event) {
 			jp("rule has the unknown event %q", r.Event)
+			continue
 		}
 		for _, ref := range r.Refs {
-			if _, err := ParseRefPattern(ref); err != nil {
+			if _, err := ParsePattern(ref); err != nil {
 				jp("invalid %s pattern: %v", refWord(r.Event), err)
 			}
+		}
+		for _, ref := range r.ExceptRefs {
+			if _, err := ParsePattern(ref); err != nil {
+				jp("invalid excluded %s pattern: %v", refWord(r.Event), err)
+			}
+		}
+		if r.Event == Release && (len(r.Refs) > 0 || len(r.ExceptRefs) > 0) {
+			jp("a release rule matches no ref; drop its patterns")
 		}
 		for _, c := range r.Changes {
 			if c == "" || strings.HasPrefix(c, "/") {
 				jp("changed-path glob %q must be a non-empty path relative to the repository root", c)
 			}
 		}
+		for _, msg := range r.Cond.problems(p.variables) {
+			jp("%s", msg)
+		}
+		if len(r.Types) > 0 {
+			allowed, ok := activityTypes[r.Event]
+			switch {
+			case !ok:
+				jp("activity types (%s) apply to merge requests, releases, merge queues and triggered pipelines, not to %s rules", strings.Join(r.Types, ", "), r.Event)
+			case allowed == nil:
+				for _, t := range r.Types {
+					if !typeRE.MatchString(t) {
+						jp("event type %q may hold only letters, digits and ._-", t)
+					}
+				}
+			default:
+				for _, t := range r.Types {
+					if !slices.Contains(allowed, t) {
+						jp("%s activity type %q is not one of: %s", r.Event, t, strings.Join(allowed, ", "))
+					}
+				}
+			}
+		}
+		if len(r.Schedules) > 0 && r.Event != Schedule {
+			jp("schedule names apply to OnSchedule rules only")
+		}
+		for _, name := range r.Schedules {
+			if !slices.ContainsFunc(p.schedules, func(s ScheduleSpec) bool { return s.Name == name }) {
+				jp("runs on the schedule %q, which is not declared; add pipeline.Cron(%q, \"<cron>\")", name, name)
+			}
+		}
+		if r.Manual && j.Approval {
+			jp("has a manual rule and an approval gate; every rule of a gated job is manual already, so drop Manually()")
+		}
 	}
+}
+
+// activityTypes are the activity types each event takes; nil means any name.
+var activityTypes = map[Event][]string{
+	MergeRequest: {"assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed", "reopened", "synchronize",
+		"converted_to_draft", "ready_for_review", "locked", "unlocked", "review_requested", "review_request_removed",
+		"auto_merge_enabled", "auto_merge_disabled", "milestoned", "demilestoned", "enqueued", "dequeued"},
+	Release:    {"published", "unpublished", "created", "edited", "deleted", "prereleased", "released"},
+	MergeQueue: {"checks_requested"},
+	Triggered:  nil,
+}
+
+var (
+	typeRE     = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	scheduleRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	cronRE     = regexp.MustCompile(`^[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}$`)
+)
+
+// validateSchedules checks the declared schedules.
+func (p *Pipeline) validateSchedules(add func(string, ...any)) {
+	names := map[string]bool{}
+	crons := map[string]string{}
+	for _, s := range p.schedules {
+		if !scheduleRE.MatchString(s.Name) {
+			add("schedule %q: the name must be lower-case letters, digits, - and _", s.Name)
+		}
+		if names[s.Name] {
+			add("schedule %q is declared twice", s.Name)
+		}
+		names[s.Name] = true
+		if !cronRE.MatchString(s.Cron) {
+			add("schedule %q: cron %q must have five space-separated fields, such as \"0 3 * * 1\"", s.Name, s.Cron)
+		} else if other, dup := crons[s.Cron]; dup {
+			add("schedules %q and %q have the same cron %q, which GitHub cannot tell apart; change one", other, s.Name, s.Cron)
+		}
+		crons[s.Cron] = s.Name
+	}
+}
+
+// validatePolicies checks when the job runs and how it fails.
+func validatePolicies(j JobSpec, jobs map[string]JobSpec, jp func(string, ...any)) {
+	switch j.Run {
+	case OnSuccess, Always, OnFailure:
+	default:
+		jp("run policy %q is unknown; use pipeline.RunsAlways() or pipeline.RunsOnFailure()", j.Run)
+	}
+	if j.StartIn < 0 || j.StartIn > 7*24*time.Hour {
+		jp("delay %v must be between 0 and one week (GitLab's start_in)", j.StartIn)
+	}
+	if j.StartIn > 0 && j.StartIn%time.Second != 0 {
+		jp("delay %v must be whole seconds", j.StartIn)
+	}
+	if j.StartIn > 0 && (j.Approval || j.Run != OnSuccess) {
+		jp("a delayed job can neither wait for approval nor run always or on failure: GitLab's when: takes one of them")
+	}
+	if j.Approval && j.Run != OnSuccess {
+		jp("a job that waits for approval runs when a person starts it; drop RunsAlways/RunsOnFailure")
+	}
+	for _, n := range j.Optional {
+		if !slices.Contains(j.Needs, n) {
+			jp("optional need %q is not among its needs", n)
+		}
+	}
+	for _, o := range j.Call.Outputs() {
+		if j.IsOptional(o.Job) {
+			jp("reads the output %s of %q, which it needs optionally: the value is empty when that job is absent; make the need required", o.Name, o.Job)
+		}
+	}
+	if (len(j.RetryWhen) > 0 || len(j.RetryExitCodes) > 0) && j.Retries == 0 {
+		jp("sets when to retry but not how often; add pipeline.Retry(1) or pipeline.Retry(2)")
+	}
+	for _, r := range j.RetryWhen {
+		if !slices.Contains(retryReasons, r) {
+			jp("retry reason %q is unknown (GitLab's are: %s)", r, joinReasons(retryReasons))
+		}
+	}
+	for _, c := range j.RetryExitCodes {
+		if c < 1 || c > 255 {
+			jp("retry exit code %d must be between 1 and 255", c)
+		}
+	}
+	for _, c := range j.AllowExitCodes {
+		if c < 1 || c > 255 {
+			jp("allowed exit code %d must be between 1 and 255", c)
+		}
+	}
+	if len(j.AllowExitCodes) > 0 && j.AllowFailure {
+		jp("AllowFailure already allows every exit code; drop AllowFailureOn or AllowFailure")
+	}
+}
+
+var retryReasons = []RetryReason{ScriptFailure, RunnerSystemFailure, StuckOrTimeoutFailure, APIFailure, UnknownFailure,
+	SchedulerFailure, DataIntegrityFailure, JobExecutionTimeout, UnmetPrerequisites, RunnerUnsupported, StaleSchedule,
+	ArchivedFailure, StuckOrTimeoutOrScript}
+
+func joinReasons(rs []RetryReason) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
 }
 
 func refWord(e Event) string {
@@ -367,9 +568,34 @@ func sortedMap(m map[string]string) func(func(string, string) bool) {
 func (p *Pipeline) unreachable(jobs map[string]JobSpec) []string {
 	var probs []string
 	ever := map[string]bool{}
+	// Conditions, types and schedule names depend on what starts a
+	// pipeline; assume they can hold, so only refs and needs decide.
+	loose := *p
+	loose.jobs = make([]JobSpec, len(p.jobs))
+	for i, j := range p.jobs {
+		j = j.clone()
+		for k := range j.Rules {
+			j.Rules[k].Cond, j.Rules[k].Types = Cond{}, nil
+		}
+		if j.Run == OnFailure {
+			j.Run = OnSuccess
+		}
+		loose.jobs[i] = j
+	}
+	schedules := []string{""}
+	if len(p.schedules) > 0 {
+		// Each schedule on its own: jobs on different schedules never
+		// run together.
+		schedules = nil
+		for _, sc := range p.schedules {
+			schedules = append(schedules, sc.Name)
+		}
+	}
 	for _, s := range p.sampleStarts() {
-		for _, planned := range p.Plan(s.event, s.ref) {
-			ever[planned.Name] = true
+		for _, name := range schedules {
+			for _, planned := range loose.PlanFor(Start{Event: s.event, Ref: s.ref, Schedule: name}) {
+				ever[planned.Name] = true
+			}
 		}
 	}
 	for _, j := range p.jobs {
@@ -377,6 +603,9 @@ func (p *Pipeline) unreachable(jobs map[string]JobSpec) []string {
 			continue
 		}
 		for _, n := range j.Needs {
+			if j.IsOptional(n) {
+				continue
+			}
 			own, theirs := changesOf(j), changesOf(jobs[n])
 			if len(own) > 0 && len(theirs) > 0 && !subset(own, theirs) {
 				probs = append(probs, fmt.Sprintf("job %q: filters on changed paths (%s) that are not among those of %q (%s), which it needs; one GitLab rule cannot require both, so give both the same paths", j.Name, strings.Join(own, ", "), n, strings.Join(theirs, ", ")))
@@ -402,21 +631,15 @@ func (p *Pipeline) sampleStarts() []start {
 	refs := map[string]bool{"slipway-unnamed-ref": true}
 	for _, j := range p.jobs {
 		for _, r := range j.Rules {
-			for _, ref := range r.Refs {
-				rp, err := ParseRefPattern(ref)
-				if err != nil {
-					continue
-				}
-				if rp.Wildcard {
-					refs[rp.Prefix+"x"] = true
-				} else {
-					refs[rp.Prefix] = true
+			for _, ref := range append(slices.Clone(r.Refs), r.ExceptRefs...) {
+				if pp, err := ParsePattern(ref); err == nil {
+					refs[pp.Sample()] = true
 				}
 			}
 		}
 	}
 	var out []start
-	for _, e := range []Event{Push, TagPush, MergeRequest, Schedule, Dispatch} {
+	for _, e := range Events() {
 		for ref := range sortedSet(refs) {
 			out = append(out, start{e, ref})
 		}

@@ -135,7 +135,7 @@ func TestValidationMessages(t *testing.T) {
 	}, {
 		name: "secret with the GITHUB_ prefix",
 		opts: valid(secretJob("GITHUB_TOKEN")),
-		want: []string{`job "deploy": secret "GITHUB_TOKEN": GitHub rejects secret names that start with GITHUB_`},
+		want: []string{`job "deploy": secret "GITHUB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`},
 	}, {
 		name: "secret with a lower-case github_ prefix",
 		opts: valid(secretJob("github_pat")),
@@ -151,7 +151,15 @@ func TestValidationMessages(t *testing.T) {
 	}, {
 		name: "secret named like a GitLab predefined variable",
 		opts: valid(secretJob("CI_JOB_TOKEN")),
-		want: []string{`job "deploy": secret "CI_JOB_TOKEN": names starting with CI_ or GITLAB_ are GitLab's predefined variables; choose another name`},
+		want: []string{`job "deploy": secret "CI_JOB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`},
+	}, {
+		name: "secret named like GitLab's registry password",
+		opts: valid(secretJob("CI_REGISTRY_PASSWORD")),
+		want: []string{`job "deploy": secret "CI_REGISTRY_PASSWORD" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.RegistryPassword), which both CIs provide`},
+	}, {
+		name: "secret named like another GitLab predefined variable",
+		opts: valid(secretJob("CI_DEPLOY_PASSWORD")),
+		want: []string{`job "deploy": secret "CI_DEPLOY_PASSWORD": names starting with CI_ or GITLAB_ are GitLab's predefined variables; choose another name`},
 	}, {
 		name: "secret in a chained call",
 		opts: valid(pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Calls(
@@ -179,13 +187,13 @@ func TestValidationMessages(t *testing.T) {
 		opts: valid(branchJob(pipeline.OnBranches("release/../main"))),
 		want: []string{`job "test": invalid branch pattern: "release/../main" is not a valid git ref pattern: it has ".."`},
 	}, {
-		name: "branch pattern with * in the middle",
-		opts: valid(branchJob(pipeline.OnBranches("release/*/hotfix"))),
-		want: []string{`job "test": invalid branch pattern: "release/*/hotfix" has a "*" before its end; use an exact name or a prefix followed by one "*", such as "release/*"`},
+		name: "branch glob with an invalid part",
+		opts: valid(branchJob(pipeline.OnBranches("release/*/.hotfix"))),
+		want: []string{`job "test": invalid branch pattern: "release/*/.hotfix" is not a valid git ref pattern: a component starts with "."`},
 	}, {
 		name: "branch pattern **",
 		opts: valid(branchJob(pipeline.OnBranches("**"))),
-		want: []string{`job "test": invalid branch pattern: "**" has a "*" before its end; use an exact name or a prefix followed by one "*", such as "release/*"`},
+		want: []string{`job "test": invalid branch pattern: "**" has "**"; one "*" already matches any characters, slashes included`},
 	}, {
 		name: "branch pattern ending in .lock",
 		opts: valid(branchJob(pipeline.OnBranches("main.lock"))),
@@ -208,8 +216,8 @@ func TestValidationMessages(t *testing.T) {
 		want: []string{`job "test": changed-path glob "/src/**" must be a non-empty path relative to the repository root`},
 	}, {
 		name: "unknown event",
-		opts: valid(branchJob(pipeline.Rule{Event: "release"})),
-		want: []string{`job "test": rule has the unknown event "release"`},
+		opts: valid(branchJob(pipeline.Rule{Event: "deployment"})),
+		want: []string{`job "test": rule has the unknown event "deployment"`},
 	}, {
 		name: "function the module does not have",
 		opts: valid(sigs, job("deploy", "deploy", pipeline.Calls(pipeline.Fn("deploy-staging")))),

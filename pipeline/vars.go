@@ -4,6 +4,9 @@ package pipeline
 // same way on every runner. Generators map each Variable to the runner's own
 // environment variable, so commands never embed CI template syntax (which
 // would open the door to script injection on GitHub).
+//
+// Some variables are the CI's own credentials (JobToken, RegistryPassword):
+// they are secrets, passed to Dagger only as env://NAME with CISecret.
 type Variable string
 
 // The portable CI variables.
@@ -16,12 +19,41 @@ const (
 	PipelineID Variable = "pipeline-id"
 	// RepositoryURL is the web address of the repository.
 	RepositoryURL Variable = "repository-url"
+	// ProjectPath is the repository's path, such as "acme/app"
+	// (CI_PROJECT_PATH, GITHUB_REPOSITORY).
+	ProjectPath Variable = "project-path"
+	// Registry is the CI's own container registry: the project's GitLab
+	// registry (CI_REGISTRY), ghcr.io on GitHub.
+	Registry Variable = "registry"
+	// RegistryUser is the user name that logs in to Registry with
+	// RegistryPassword (CI_REGISTRY_USER, the actor on GitHub).
+	RegistryUser Variable = "registry-user"
 )
 
-// Variables lists every portable variable, in a stable order.
+// The CI's own credentials: secrets that the CI creates for every job, read
+// with CISecret. Their scope is the job's: on GitHub its Permissions, on
+// GitLab the project's CI/CD job token settings.
+const (
+	// JobToken is the job's token for the CI's API: CI_JOB_TOKEN,
+	// GITHUB_TOKEN.
+	JobToken Variable = "job-token"
+	// RegistryPassword logs RegistryUser in to Registry:
+	// CI_REGISTRY_PASSWORD, GITHUB_TOKEN (with packages: write to push).
+	RegistryPassword Variable = "registry-password"
+)
+
+// Variables lists every portable variable that is not a secret, in a
+// stable order.
 func Variables() []Variable {
-	return []Variable{CommitSHA, RefName, PipelineID, RepositoryURL}
+	return []Variable{CommitSHA, RefName, PipelineID, RepositoryURL, ProjectPath, Registry, RegistryUser}
 }
+
+// Credentials lists the CI's own credentials, in a stable order.
+func Credentials() []Variable { return []Variable{JobToken, RegistryPassword} }
+
+// Secret reports whether v is one of the CI's credentials, which reach
+// Dagger only as env://NAME.
+func (v Variable) Secret() bool { return v == JobToken || v == RegistryPassword }
 
 // GitLabName returns the GitLab CI predefined variable for v.
 func (v Variable) GitLabName() string {
@@ -34,14 +66,25 @@ func (v Variable) GitLabName() string {
 		return "CI_PIPELINE_ID"
 	case RepositoryURL:
 		return "CI_PROJECT_URL"
+	case ProjectPath:
+		return "CI_PROJECT_PATH"
+	case Registry:
+		return "CI_REGISTRY"
+	case RegistryUser:
+		return "CI_REGISTRY_USER"
+	case JobToken:
+		return "CI_JOB_TOKEN"
+	case RegistryPassword:
+		return "CI_REGISTRY_PASSWORD"
 	}
 	return ""
 }
 
-// GitHubName returns the GitHub Actions default environment variable for v.
-// RepositoryURL has no single default variable on GitHub; generators derive
-// it from GITHUB_SERVER_URL and GITHUB_REPOSITORY, exported as
-// SLIPWAY_REPOSITORY_URL.
+// GitHubName returns the GitHub Actions environment variable for v.
+// RepositoryURL and Registry have no default variable on GitHub; generators
+// export them as SLIPWAY_REPOSITORY_URL and SLIPWAY_REGISTRY. The
+// credentials are both the GITHUB_TOKEN secret, which generators put in the
+// step's environment.
 func (v Variable) GitHubName() string {
 	switch v {
 	case CommitSHA:
@@ -52,6 +95,14 @@ func (v Variable) GitHubName() string {
 		return "GITHUB_RUN_ID"
 	case RepositoryURL:
 		return "SLIPWAY_REPOSITORY_URL"
+	case ProjectPath:
+		return "GITHUB_REPOSITORY"
+	case Registry:
+		return "SLIPWAY_REGISTRY"
+	case RegistryUser:
+		return "GITHUB_ACTOR"
+	case JobToken, RegistryPassword:
+		return "GITHUB_TOKEN"
 	}
 	return ""
 }

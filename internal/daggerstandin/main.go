@@ -18,6 +18,10 @@
 //   - `publish` prints an image reference with a digest derived from its
 //     arguments, because jobs capture that output and pass it on; the record
 //     holds what was printed, so tests can follow the value downstream.
+//   - The variables SLIPWAY_DAGGER_ENV names (comma-separated) are recorded
+//     with their values, so tests can see which engine a job pointed
+//     `dagger` at (_EXPERIMENTAL_DAGGER_RUNNER_HOST, DAGGER_CLOUD_ENGINE...).
+//     Only name variables that are not secrets.
 //   - SLIPWAY_DAGGER_TOOLCHAINS names toolchains (comma-separated): in
 //     `dagger call slipway publish` the function is publish.
 //   - Functions listed in SLIPWAY_DAGGER_FAIL (comma-separated) exit 1 after
@@ -43,11 +47,12 @@ const version = "dagger v0.19.10 (stand-in)"
 // invocation is one recorded call. Keep the JSON names in step with
 // shimrun.Invocation.
 type invocation struct {
-	Args     []string        `json:"args"`
-	Function string          `json:"function,omitempty"`
-	Job      string          `json:"job,omitempty"`
-	Secrets  map[string]bool `json:"secrets,omitempty"`
-	Stdout   string          `json:"stdout,omitempty"`
+	Args     []string          `json:"args"`
+	Function string            `json:"function,omitempty"`
+	Job      string            `json:"job,omitempty"`
+	Secrets  map[string]bool   `json:"secrets,omitempty"`
+	Stdout   string            `json:"stdout,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
 }
 
 func main() {
@@ -66,7 +71,7 @@ func run(args []string) error {
 	if logPath == "" {
 		return fmt.Errorf("SLIPWAY_DAGGER_LOG is not set: the stand-in has nowhere to record %q", args)
 	}
-	inv := invocation{Args: args, Function: function(args), Job: job(), Secrets: secrets(args)}
+	inv := invocation{Args: args, Function: function(args), Job: job(), Secrets: secrets(args), Env: recordedEnv()}
 	failing := inv.Function != "" && slices.Contains(strings.Split(os.Getenv("SLIPWAY_DAGGER_FAIL"), ","), inv.Function) &&
 		!slices.Contains(args, "export")
 	if inv.Function == "publish" && !failing {
@@ -144,6 +149,20 @@ func secrets(args []string) map[string]bool {
 			out = map[string]bool{}
 		}
 		out[name] = os.Getenv(name) != ""
+	}
+	return out
+}
+
+// recordedEnv returns the variables SLIPWAY_DAGGER_ENV names that are set.
+func recordedEnv() map[string]string {
+	var out map[string]string
+	for _, name := range strings.Split(os.Getenv("SLIPWAY_DAGGER_ENV"), ",") {
+		if v, ok := os.LookupEnv(name); ok && name != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = v
+		}
 	}
 	return out
 }

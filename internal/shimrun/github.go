@@ -54,8 +54,9 @@ func Event(r *Repo) (string, []byte, error) {
 			"number": 1,
 			"pull_request": map[string]any{
 				"number": 1,
-				"head":   map[string]any{"ref": ref.Name, "sha": sha},
-				"base":   map[string]any{"ref": ref.Target},
+				// A branch of the same repository, not a fork.
+				"head": map[string]any{"ref": ref.Name, "sha": sha, "repo": map[string]any{"full_name": r.FullName()}},
+				"base": map[string]any{"ref": ref.Target},
 			},
 			"repository": repo,
 		}

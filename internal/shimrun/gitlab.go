@@ -1,8 +1,11 @@
 package shimrun
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/slipway-ci/slipway/pipeline"
@@ -72,4 +75,39 @@ func (g GitLab) Run(ctx context.Context, run Run) (*Result, error) {
 		return nil, fmt.Errorf("gitlab-ci-local: %w", err)
 	}
 	return execute(ctx, run.Repo.Dir, env, logPath, g.Tool.Path, g.Args(run)...)
+}
+
+// PlannedJob is one job of gitlab-ci-local's --list-json: a job of the
+// pipeline and what its rules decided.
+type PlannedJob struct {
+	// Name is the job's name; a parallel:matrix job lists one per cell.
+	Name string `json:"name"`
+	// Stage is its stage.
+	Stage string `json:"stage"`
+	// When is "never" for a job the rules left out, else on_success,
+	// manual, always, on_failure or delayed.
+	When string `json:"when"`
+}
+
+// Plan lists the jobs gitlab-ci-local would create for run, without running
+// any (--list-json). It works for files that it cannot run, such as jobs
+// with services.
+func (g GitLab) Plan(ctx context.Context, run Run) ([]PlannedJob, error) {
+	env, err := hermeticEnv(run, g.Tool, filepath.Join(run.TempDir, "dagger-gitlab-plan.log"))
+	if err != nil {
+		return nil, fmt.Errorf("gitlab-ci-local: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, g.Tool.Path, append(g.Args(run), "--list-json")...)
+	cmd.Dir = run.Repo.Dir
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("gitlab-ci-local --list-json: %w\n%s%s", err, stdout.Bytes(), stderr.Bytes())
+	}
+	var jobs []PlannedJob
+	if err := json.Unmarshal(stdout.Bytes(), &jobs); err != nil {
+		return nil, fmt.Errorf("gitlab-ci-local --list-json: %w\n%s", err, stdout.Bytes())
+	}
+	return jobs, nil
 }

@@ -29,6 +29,9 @@ type Invocation struct {
 	// Stdout is what the stand-in printed, for functions whose output jobs
 	// capture (publish).
 	Stdout string `json:"stdout,omitempty"`
+	// Env holds the variables Run.RecordEnv names that were set, with
+	// their values.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // CallArgs returns the arguments after the function name of a `dagger call`

@@ -42,6 +42,9 @@ type Run struct {
 	Jobs []string
 	// Fail names Dagger functions the stand-in makes fail.
 	Fail []string
+	// RecordEnv names environment variables the stand-in records in each
+	// Invocation with their values; never secrets.
+	RecordEnv []string
 	// TempDir holds the log, the HOME of the run and the runner's scratch
 	// files; a test's t.TempDir().
 	TempDir string
@@ -88,6 +91,7 @@ func hermeticEnv(run Run, tool Tool, logPath string) ([]string, error) {
 		"HOME=" + home,
 		"SLIPWAY_DAGGER_LOG=" + logPath,
 		"SLIPWAY_DAGGER_FAIL=" + strings.Join(run.Fail, ","),
+		"SLIPWAY_DAGGER_ENV=" + strings.Join(run.RecordEnv, ","),
 		// slipway's module is installed as the toolchain "slipway" in the
 		// pipelines pipeline/goservice makes.
 		"SLIPWAY_DAGGER_TOOLCHAINS=slipway",

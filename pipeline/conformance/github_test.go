@@ -83,6 +83,9 @@ func TestGitHubRandom(t *testing.T) {
 		if seed%4 == 0 {
 			checkGitHub(t, seedName(seed, "SameChanges"), pipelinetest.Random(seed, pipelinetest.SameChanges()))
 		}
+		if seed%2 == 0 {
+			checkGitHub(t, seedName(seed, "GitHubOnly"), pipelinetest.Random(seed, pipelinetest.WithoutChanges(), pipelinetest.GitHubOnly()))
+		}
 	}
 }
 

@@ -58,6 +58,9 @@ func checkGitLabAll(t *testing.T, what string, p *pipeline.Pipeline) {
 func TestGitLabRandom(t *testing.T) {
 	for seed := int64(0); seed < seeds; seed++ {
 		checkGitLabAll(t, seedName(seed, ""), pipelinetest.Random(seed))
+		if seed%2 == 0 {
+			checkGitLabAll(t, seedName(seed, "GitLabOnly"), pipelinetest.Random(seed, pipelinetest.GitLabOnly()))
+		}
 	}
 }
 

@@ -71,8 +71,7 @@ func Example() {
 	//           persist-credentials: false
 	//       - name: Set up Dagger v0.19.10
 	//         run: |
-	//           # shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH
-	//           command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh
+	//           dagger version 2>/dev/null | grep -q "^dagger v0.19.10 " || (set -e; v=0.19.10; case "$(uname -m)" in x86_64|amd64) a=amd64 ;; aarch64|arm64) a=arm64 ;; *) echo "no Dagger CLI for $(uname -m)" >&2; exit 1 ;; esac; f="dagger_v${v}_linux_${a}.tar.gz"; u="https://dl.dagger.io/dagger/releases/${v}"; d="$(mktemp -d)"; if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$d/$f" "$u/$f"; curl -fsSL -o "$d/checksums.txt" "$u/checksums.txt"; else wget -q -O "$d/$f" "$u/$f"; wget -q -O "$d/checksums.txt" "$u/checksums.txt"; fi; grep " $f\$" "$d/checksums.txt" > "$d/sum"; (cd "$d" && sha256sum -c sum); mkdir -p "$HOME/.local/bin"; tar -xzf "$d/$f" -C "$HOME/.local/bin" dagger; rm -rf "$d")
 	//           echo "$HOME/.local/bin" >> "$GITHUB_PATH"
 	//       - name: dagger call publish
 	//         id: call
@@ -96,8 +95,7 @@ func Example() {
 	//           persist-credentials: false
 	//       - name: Set up Dagger v0.19.10
 	//         run: |
-	//           # shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH
-	//           command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh
+	//           dagger version 2>/dev/null | grep -q "^dagger v0.19.10 " || (set -e; v=0.19.10; case "$(uname -m)" in x86_64|amd64) a=amd64 ;; aarch64|arm64) a=arm64 ;; *) echo "no Dagger CLI for $(uname -m)" >&2; exit 1 ;; esac; f="dagger_v${v}_linux_${a}.tar.gz"; u="https://dl.dagger.io/dagger/releases/${v}"; d="$(mktemp -d)"; if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$d/$f" "$u/$f"; curl -fsSL -o "$d/checksums.txt" "$u/checksums.txt"; else wget -q -O "$d/$f" "$u/$f"; wget -q -O "$d/checksums.txt" "$u/checksums.txt"; fi; grep " $f\$" "$d/checksums.txt" > "$d/sum"; (cd "$d" && sha256sum -c sum); mkdir -p "$HOME/.local/bin"; tar -xzf "$d/$f" -C "$HOME/.local/bin" dagger; rm -rf "$d")
 	//           echo "$HOME/.local/bin" >> "$GITHUB_PATH"
 	//       - name: dagger call deploy
 	//         env:

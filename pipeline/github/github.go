@@ -109,13 +109,14 @@ func newGenerator(p *pipeline.Pipeline, opts []Option) (*generator, error) {
 
 // document builds the workflow, without its header comment.
 func (g *generator) document() (*yaml.Node, error) {
-	trig, err := collectTriggers(g.jobs)
+	trig, err := collectTriggers(g.p, g.jobs, g.cfg.cron)
 	if err != nil {
 		return nil, err
 	}
+	g.prTypes = trig.prTypesFilter()
 	root := mapping()
 	set(root, "name", str(g.p.Name()))
-	set(root, "on", trig.node(g.cfg.cron))
+	set(root, "on", trig.node())
 	// Nothing by default; each job asks for what it uses.
 	set(root, "permissions", emptyMapping())
 	set(root, "concurrency", g.concurrency())
@@ -141,6 +142,8 @@ type generator struct {
 	byName map[string]*pipeline.JobSpec
 	vars   map[string]string
 	setup  []*yaml.Node // the steps every job starts with
+	// prTypes are the workflow's pull_request types, nil for the default.
+	prTypes []string
 }
 
 func (g *generator) header() string {
@@ -164,7 +167,14 @@ func (g *generator) header() string {
 	if len(g.vars) > 0 {
 		b.WriteString("# Repository variables of the same names (Settings > Secrets and variables > Actions >\n# Variables) override the defaults under env:.\n")
 	}
-	if secrets := g.p.Secrets(); len(secrets) == 0 {
+	secrets := g.p.Secrets()
+	for _, j := range g.jobs {
+		if g.p.EngineOf(j).UsesCloudToken() && !slices.Contains(secrets, pipeline.CloudTokenSecret) {
+			secrets = append(secrets, pipeline.CloudTokenSecret)
+		}
+	}
+	slices.Sort(secrets)
+	if len(secrets) == 0 {
 		b.WriteString("# Secrets that must exist: none.\n")
 	} else {
 		fmt.Fprintf(&b, "# Secrets that must exist (Settings > Secrets and variables > Actions): %s.\n", strings.Join(secrets, ", "))

@@ -576,8 +576,7 @@ func TestStepsAreTheShim(t *testing.T) {
 	_, doc := generate(t, p)
 	want := []any{
 		map[string]any{"name": "Check out", "uses": github.CheckoutAction, "with": map[string]any{"persist-credentials": false}},
-		map[string]any{"name": "Set up Dagger v0.19.11", "run": "# shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH\n" +
-			`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.11 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.11 sh` + "\n" +
+		map[string]any{"name": "Set up Dagger v0.19.11", "run": pipeline.DaggerInstall("v0.19.11")[1] + "\n" +
 			`echo "$HOME/.local/bin" >> "$GITHUB_PATH"` + "\n"},
 		map[string]any{"name": "dagger call build",
 			"env": map[string]any{"SLIPWAY_REPOSITORY_URL": "${{ github.server_url }}/${{ github.repository }}"},

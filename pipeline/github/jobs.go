@@ -120,19 +120,32 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	if len(needs.ids) > 0 {
 		set(n, "needs", strings2seq(needs.ids))
 	}
-	cond, err := jobCondition(j.Rules)
+	cond, err := g.jobCondition(j, g.prTypes)
 	if err != nil {
 		return nil, jp("%v", err)
 	}
+	if j.StartIn > 0 {
+		return nil, jp("GitHub Actions cannot delay a job (GitLab's when: delayed, start_in); use an environment wait timer in the repository settings, or drop pipeline.Delay")
+	}
 	var status string
 	switch {
+	case j.Run == pipeline.Always:
+		status = "always()"
+	case j.Run == pipeline.OnFailure:
+		status = "failure()"
 	case needs.stage && len(needs.ids) > 0:
 		// GitHub skips a job when a job it needs was skipped; GitLab's
 		// stage order only waits for the jobs that are in the pipeline.
 		status = "!cancelled() && !failure()"
-	case needs.results:
+	case needs.results || len(j.Optional) > 0:
 		status = "!cancelled()"
-		for _, id := range needs.ids {
+		for _, name := range j.Needs {
+			id := g.byName[name].ID()
+			if j.IsOptional(name) {
+				// Absent or skipped is fine; failed is not.
+				status += " && (needs." + id + ".result == 'success' || needs." + id + ".result == 'skipped')"
+				continue
+			}
 			status += " && needs." + id + ".result == 'success'"
 		}
 	}
@@ -168,17 +181,7 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	}
 
 	sarif, files := splitReports(j)
-	perms := mapping()
-	if len(sarif) > 0 {
-		// upload-sarif reads the run's metadata, which private
-		// repositories guard with actions: read.
-		set(perms, "actions", str("read"))
-	}
-	set(perms, "contents", str("read"))
-	if len(sarif) > 0 {
-		set(perms, "security-events", str("write"))
-	}
-	set(n, "permissions", perms)
+	set(n, "permissions", permissions(j, len(sarif) > 0))
 
 	if name := environmentName(j); name != "" {
 		env := mapping()
@@ -206,13 +209,23 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		set(o, j.Output, str("${{ steps."+outputStep+".outputs.value }}"))
 		set(n, "outputs", o)
 	}
+	if env := engineEnv(g.p.EngineOf(j)); len(env.Content) > 0 {
+		set(n, "env", env)
+	}
 
 	steps := &yaml.Node{Kind: yaml.SequenceNode}
 	if g.setup == nil {
 		// Every job starts with the same two steps; they are built once.
 		g.setup = []*yaml.Node{checkoutStep(), daggerStep(g.p.DaggerVersion())}
 	}
-	steps.Content = append(steps.Content, g.setup...)
+	switch c := j.Checkout; {
+	case c == nil:
+		steps.Content = append(steps.Content, g.setup...)
+	case c.Skip:
+		steps.Content = append(steps.Content, g.setup[1])
+	default:
+		steps.Content = append(steps.Content, checkoutWith(c), g.setup[1])
+	}
 	call, err := g.callStep(j)
 	if err != nil {
 		return nil, jp("%v", err)
@@ -259,19 +272,37 @@ func checkoutStep() *yaml.Node {
 	return s
 }
 
-// daggerStep installs the pinned Dagger CLI unless that exact version is
-// already on PATH. The snippet is the same as on GitLab.
+// checkoutWith is the checkout step of a job with its own settings.
+func checkoutWith(c *pipeline.Checkout) *yaml.Node {
+	s := checkoutStep()
+	with := s.Content[len(s.Content)-1]
+	switch {
+	case c.Depth == pipeline.FullHistory:
+		set(with, "fetch-depth", integer(0))
+	case c.Depth > 0:
+		set(with, "fetch-depth", integer(c.Depth))
+	}
+	if c.Tags {
+		set(with, "fetch-tags", boolean(true))
+	}
+	switch c.Submodules {
+	case pipeline.TopSubmodules:
+		set(with, "submodules", boolean(true))
+	case pipeline.RecursiveSubmodules:
+		set(with, "submodules", str("recursive"))
+	}
+	return s
+}
+
+// daggerStep installs the pinned Dagger CLI, checked against the release's
+// published checksums, unless that exact version is already on PATH. The
+// lines are the same as on GitLab (pipeline.DaggerInstall).
 func daggerStep(version string) *yaml.Node {
 	v := "v" + strings.TrimPrefix(version, "v")
+	lines := pipeline.DaggerInstall(v)[1:]
 	s := mapping()
 	set(s, "name", str("Set up Dagger "+v))
-	set(s, "run", script(
-		// The directive keeps actionlint's shellcheck quiet without
-		// changing the snippet, which is the same on GitLab.
-		"# shellcheck disable=SC2015 # (A && B) || C is meant: install unless this exact version is on PATH",
-		`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger `+v+` " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=`+v[1:]+` sh`,
-		`echo "$HOME/.local/bin" >> "$GITHUB_PATH"`,
-	))
+	set(s, "run", script(append(lines, `echo "$HOME/.local/bin" >> "$GITHUB_PATH"`)...))
 	return s
 }
 
@@ -288,7 +319,11 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		env[name], what[name] = value, desc
 		return nil
 	}
-	for _, s := range j.Secrets() {
+	secrets := j.Secrets()
+	if g.p.EngineOf(j).UsesCloudToken() && !slices.Contains(secrets, pipeline.CloudTokenSecret) {
+		secrets = append(secrets, pipeline.CloudTokenSecret)
+	}
+	for _, s := range secrets {
 		// The secret reaches the step's environment only; the command
 		// passes env://NAME, so the value is never on a command line.
 		if err := add(s, "${{ secrets."+s+" }}", "secret"); err != nil {
@@ -305,10 +340,20 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		}
 	}
 	for _, v := range j.Call.Variables() {
-		if v == pipeline.RepositoryURL {
-			if err := add(v.GitHubName(), "${{ github.server_url }}/${{ github.repository }}", "the repository URL"); err != nil {
-				return nil, err
-			}
+		var value, desc string
+		switch v {
+		case pipeline.RepositoryURL:
+			value, desc = "${{ github.server_url }}/${{ github.repository }}", "the repository URL"
+		case pipeline.Registry:
+			value, desc = "ghcr.io", "the registry"
+		case pipeline.JobToken, pipeline.RegistryPassword:
+			// The job's own token, scoped by the job's permissions.
+			value, desc = "${{ secrets.GITHUB_TOKEN }}", "the job token"
+		default:
+			continue // a default variable of every GitHub job
+		}
+		if err := add(v.GitHubName(), value, desc); err != nil {
+			return nil, err
 		}
 	}
 
@@ -317,7 +362,52 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		cmd = j.Output + `="$(` + cmd + `)"`
 	}
 	var lines []string
-	if j.Retries > 0 {
+	for _, t := range j.Call.IDTokens() {
+		if slices.Contains(lines, "export "+t.Value) {
+			continue
+		}
+		// GitHub issues OIDC tokens on request to jobs with id-token:
+		// write; the token goes to Dagger through the environment only,
+		// masked in case something prints it.
+		lines = append(lines,
+			t.Value+`="$(curl -fsS -H "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" "${ACTIONS_ID_TOKEN_REQUEST_URL}&audience=`+t.Audience+`")"`,
+			t.Value+`="$(printf '%s' "$`+t.Value+`" | sed -n 's/.*"value":"\([^"]*\)".*/\1/p')"`,
+			`[ -n "$`+t.Value+`" ] || { echo "no OIDC token for `+t.Audience+`" >&2; exit 1; }`,
+			`echo "::add-mask::$`+t.Value+`"`,
+			"export "+t.Value,
+		)
+	}
+	if len(j.RetryWhen) > 0 && !slices.Contains(j.RetryWhen, pipeline.ScriptFailure) {
+		return nil, fmt.Errorf("GitHub Actions can retry only the call's own failure (script_failure), in the step; it cannot retry %s", joinReasons(j.RetryWhen))
+	}
+	exitCodes := func(codes []int) string {
+		out := make([]string, len(codes))
+		for i, c := range codes {
+			out[i] = strconv.Itoa(c)
+		}
+		return strings.Join(out, "|")
+	}
+	switch {
+	case j.Retries > 0 && (len(j.RetryExitCodes) > 0 || len(j.AllowExitCodes) > 0):
+		// The call is retried in place, only for the exit codes asked for.
+		attempts := make([]string, j.Retries+1)
+		for i := range attempts {
+			attempts[i] = strconv.Itoa(i + 1)
+		}
+		lines = append(lines,
+			"rc=0",
+			"for attempt in "+strings.Join(attempts, " ")+"; do",
+			"  rc=0",
+			"  "+cmd+" || rc=$?",
+			`  if [ "$rc" = 0 ] || [ "$attempt" = `+attempts[len(attempts)-1]+" ]; then break; fi",
+		)
+		if len(j.RetryExitCodes) > 0 {
+			lines = append(lines, `  case "$rc" in `+exitCodes(j.RetryExitCodes)+") ;; *) break ;; esac")
+		}
+		lines = append(lines, "  sleep 10", "done")
+	case len(j.AllowExitCodes) > 0:
+		lines = append(lines, "rc=0", cmd+" || rc=$?")
+	case j.Retries > 0:
 		// GitHub cannot retry a job, so the call is retried in place.
 		last := strconv.Itoa(j.Retries + 1)
 		attempts := make([]string, j.Retries+1)
@@ -331,8 +421,16 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 			"  sleep 10",
 			"done",
 		)
-	} else {
+	default:
 		lines = append(lines, cmd)
+	}
+	switch {
+	case len(j.AllowExitCodes) > 0:
+		// GitHub's continue-on-error takes no exit codes: an allowed exit
+		// code passes the step with a warning, any other fails it.
+		lines = append(lines, `case "$rc" in 0) ;; `+exitCodes(j.AllowExitCodes)+`) echo "::warning::dagger call `+j.Call.Function+` exited $rc, which may fail" ;; *) exit "$rc" ;; esac`)
+	case j.Retries > 0 && len(j.RetryExitCodes) > 0:
+		lines = append(lines, `if [ "$rc" != 0 ]; then exit "$rc"; fi`)
 	}
 	if j.Output != "" {
 		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
@@ -357,6 +455,63 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	}
 	set(s, "run", script(lines...))
 	return s, nil
+}
+
+// permissions returns the job's GITHUB_TOKEN permissions: contents: read,
+// what its settings need (SARIF uploads, ID tokens) and what it asks for,
+// in a stable order. A scope asked for at a lower level than a setting
+// needs gets the higher one.
+func permissions(j pipeline.JobSpec, sarif bool) *yaml.Node {
+	want := map[pipeline.Scope]pipeline.Access{pipeline.Contents: pipeline.ReadAccess}
+	if sarif {
+		// upload-sarif reads the run's metadata, which private
+		// repositories guard with actions: read.
+		want[pipeline.Actions] = pipeline.ReadAccess
+		want[pipeline.SecurityEvents] = pipeline.WriteAccess
+	}
+	if len(j.Call.IDTokens()) > 0 {
+		want[pipeline.IDTokens] = pipeline.WriteAccess
+	}
+	rank := map[pipeline.Access]int{pipeline.NoAccess: 0, pipeline.ReadAccess: 1, pipeline.WriteAccess: 2}
+	for s, a := range j.Permissions {
+		if s == pipeline.Contents && a == pipeline.NoAccess || rank[a] > rank[want[s]] {
+			want[s] = a
+		}
+	}
+	n := mapping()
+	for _, s := range slices.Sorted(maps.Keys(want)) {
+		if want[s] == pipeline.NoAccess {
+			continue
+		}
+		set(n, string(s), str(string(want[s])))
+	}
+	if len(n.Content) == 0 {
+		return emptyMapping()
+	}
+	return n
+}
+
+func joinReasons(rs []pipeline.RetryReason) string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return strings.Join(out, ", ")
+}
+
+// engineEnv returns the job environment that points `dagger` at its engine.
+// A Docker engine needs none: the hosted runners' Docker starts it.
+func engineEnv(e pipeline.Engine) *yaml.Node {
+	n := mapping()
+	switch e.Mode() {
+	case pipeline.RunnerEngineKind:
+		if e.RunnerHost != "" {
+			set(n, "_EXPERIMENTAL_DAGGER_RUNNER_HOST", str(literal(e.RunnerHost)))
+		}
+	case pipeline.CloudEngineKind:
+		set(n, "DAGGER_CLOUD_ENGINE", str("true"))
+	}
+	return n
 }
 
 func sarifStep(j pipeline.JobSpec, r pipeline.Report, i, count int) *yaml.Node {

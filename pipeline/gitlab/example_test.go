@@ -63,7 +63,7 @@ func Example() {
 	//     - dagger
 	//   before_script:
 	//     - export PATH="$HOME/.local/bin:$PATH"
-	//     - command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh
+	//     - dagger version 2>/dev/null | grep -q "^dagger v0.19.10 " || (set -e; v=0.19.10; case "$(uname -m)" in x86_64|amd64) a=amd64 ;; aarch64|arm64) a=arm64 ;; *) echo "no Dagger CLI for $(uname -m)" >&2; exit 1 ;; esac; f="dagger_v${v}_linux_${a}.tar.gz"; u="https://dl.dagger.io/dagger/releases/${v}"; d="$(mktemp -d)"; if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$d/$f" "$u/$f"; curl -fsSL -o "$d/checksums.txt" "$u/checksums.txt"; else wget -q -O "$d/$f" "$u/$f"; wget -q -O "$d/checksums.txt" "$u/checksums.txt"; fi; grep " $f\$" "$d/checksums.txt" > "$d/sum"; (cd "$d" && sha256sum -c sum); mkdir -p "$HOME/.local/bin"; tar -xzf "$d/$f" -C "$HOME/.local/bin" dagger; rm -rf "$d")
 	//   script:
 	//     - IMAGE_REF="$(dagger call build --source=.)"
 	//     - echo "IMAGE_REF=$IMAGE_REF" > slipway.env
@@ -83,7 +83,7 @@ func Example() {
 	//     - dagger
 	//   before_script:
 	//     - export PATH="$HOME/.local/bin:$PATH"
-	//     - command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh
+	//     - dagger version 2>/dev/null | grep -q "^dagger v0.19.10 " || (set -e; v=0.19.10; case "$(uname -m)" in x86_64|amd64) a=amd64 ;; aarch64|arm64) a=arm64 ;; *) echo "no Dagger CLI for $(uname -m)" >&2; exit 1 ;; esac; f="dagger_v${v}_linux_${a}.tar.gz"; u="https://dl.dagger.io/dagger/releases/${v}"; d="$(mktemp -d)"; if command -v curl >/dev/null 2>&1; then curl -fsSL -o "$d/$f" "$u/$f"; curl -fsSL -o "$d/checksums.txt" "$u/checksums.txt"; else wget -q -O "$d/$f" "$u/$f"; wget -q -O "$d/checksums.txt" "$u/checksums.txt"; fi; grep " $f\$" "$d/checksums.txt" > "$d/sum"; (cd "$d" && sha256sum -c sum); mkdir -p "$HOME/.local/bin"; tar -xzf "$d/$f" -C "$HOME/.local/bin" dagger; rm -rf "$d")
 	//   script:
 	//     - dagger call test --image="$IMAGE_REF"
 	//   artifacts:

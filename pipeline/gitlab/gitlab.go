@@ -74,7 +74,7 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 		set(root, "variables", variables(vars))
 	}
 	set(root, "workflow", workflow(events))
-	guardPush := events[pipeline.Schedule] || events[pipeline.Dispatch]
+	guardPush := events[pipeline.Schedule] || events[pipeline.Dispatch] || events[pipeline.Triggered]
 	for _, j := range jobs {
 		if reserved[j.Name] {
 			return nil, fmt.Errorf("gitlab: job %q: the name is a GitLab CI keyword; rename the job", j.Name)
@@ -147,17 +147,26 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 		b.WriteString("# Regenerate with: " + re + "\n")
 	}
 	fmt.Fprintf(&b, "# GitLab CI pipeline %q: every job installs Dagger %s and runs one `dagger call`.\n", p.Name(), p.DaggerVersion())
-	tags := p.DefaultRunnerTags()
-	if len(tags) > 0 {
-		fmt.Fprintf(&b, "# Runners tagged %s must provide a Dagger engine; no image or services are used.\n", strings.Join(tags, ", "))
-	} else {
-		b.WriteString("# Runners must provide a Dagger engine; no image or services are used.\n")
-	}
+	b.WriteString(engineHeader(p, jobs))
 	if len(p.Variables()) > 0 {
 		b.WriteString("# Project CI/CD variables of the same names override the defaults under variables:.\n")
 	}
-	if secrets := p.Secrets(); len(secrets) > 0 {
+	secrets := p.Secrets()
+	for _, j := range jobs {
+		if p.EngineOf(j).UsesCloudToken() && !slices.Contains(secrets, pipeline.CloudTokenSecret) {
+			secrets = append(secrets, pipeline.CloudTokenSecret)
+		}
+	}
+	slices.Sort(secrets)
+	if len(secrets) > 0 {
 		fmt.Fprintf(&b, "# Masked CI/CD variables that must exist: %s.\n", strings.Join(secrets, ", "))
+	}
+	if scheds := p.Schedules(); len(scheds) > 0 {
+		var list []string
+		for _, sc := range scheds {
+			list = append(list, sc.Name+" ("+sc.Cron+")")
+		}
+		fmt.Fprintf(&b, "# Pipeline schedules to create (Build > Pipeline schedules), each setting the variable\n# %s to its name: %s.\n", ScheduleVariable, strings.Join(list, ", "))
 	}
 	var manual, envs []string
 	for _, j := range jobs {
@@ -181,6 +190,37 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 		fmt.Fprintf(&b, "# Protect the %s %s in the project settings to choose who may approve.\n", word, strings.Join(envs, ", "))
 	}
 	return []byte(b.String())
+}
+
+// engineHeader says, for each engine the jobs use, what the runners must
+// provide.
+func engineHeader(p *pipeline.Pipeline, jobs []pipeline.JobSpec) string {
+	var b strings.Builder
+	seen := map[pipeline.EngineKind]bool{}
+	for _, j := range jobs {
+		e := p.EngineOf(j)
+		if seen[e.Mode()] {
+			continue
+		}
+		seen[e.Mode()] = true
+		switch e.Mode() {
+		case pipeline.RunnerEngineKind:
+			if tags := p.DefaultRunnerTags(); len(tags) > 0 {
+				fmt.Fprintf(&b, "# Runners tagged %s must provide a Dagger engine", strings.Join(tags, ", "))
+			} else {
+				b.WriteString("# Runners must provide a Dagger engine")
+			}
+			if e.RunnerHost != "" {
+				fmt.Fprintf(&b, " at %s", e.RunnerHost)
+			}
+			b.WriteString("; no image or services are used.\n")
+		case pipeline.DockerEngineKind:
+			fmt.Fprintf(&b, "# The Dagger engine starts in a docker:%s-dind service (Dagger's GitLab recipe): shared runners\n# work; self-managed Docker runners need privileged = true and the /certs/client volume.\n", e.Docker())
+		case pipeline.CloudEngineKind:
+			b.WriteString("# The Dagger engine runs in Dagger Cloud (DAGGER_CLOUD_ENGINE), authorised by DAGGER_CLOUD_TOKEN.\n")
+		}
+	}
+	return b.String()
 }
 
 // variables renders the pipeline variables in key order. A value holding
@@ -237,6 +277,11 @@ func workflow(events map[pipeline.Event]bool) *yaml.Node {
 	}
 	if events[pipeline.Dispatch] {
 		add(`$CI_PIPELINE_SOURCE == "`+sourceWeb+`"`, "")
+	}
+	if events[pipeline.Triggered] {
+		for _, src := range triggeredSources {
+			add(`$CI_PIPELINE_SOURCE == "`+src+`"`, "")
+		}
 	}
 	if events[pipeline.MergeRequest] {
 		add(`$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS`, "never")

@@ -202,7 +202,7 @@ func TestGenerateJobSettings(t *testing.T) {
 				"stage": "build",
 				"before_script": []any{
 					`export PATH="$HOME/.local/bin:$PATH"`,
-					`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.19.10 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.19.10 sh`,
+					pipeline.DaggerInstall("v0.19.10")[1],
 				},
 				"script": []any{"dagger call run"},
 			},
@@ -214,7 +214,7 @@ func TestGenerateJobSettings(t *testing.T) {
 			pipeOpts: []pipeline.Option{pipeline.DaggerVersion("v0.20.1")},
 			want: map[string]any{"before_script": []any{
 				`export PATH="$HOME/.local/bin:$PATH"`,
-				`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v0.20.1 " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=0.20.1 sh`,
+				pipeline.DaggerInstall("v0.20.1")[1],
 			}},
 		},
 		{

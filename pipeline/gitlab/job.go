@@ -20,13 +20,29 @@ var retryWhen = []string{"runner_system_failure", "stuck_or_timeout_failure", "s
 // job renders one job. rules are its effective rules (see effectiveRules),
 // nil when it runs in every pipeline.
 func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool) (*yaml.Node, error) {
+	if err := refuse(j); err != nil {
+		return nil, err
+	}
 	n := mapping()
 	set(n, "stage", str(j.Stage))
 	if len(j.Needs) > 0 {
-		set(n, "needs", strs(j.Needs))
+		needs := sequence()
+		for _, name := range j.Needs {
+			if j.IsOptional(name) {
+				// The job runs without it when its rules leave it out.
+				m := mapping()
+				set(m, "job", str(name))
+				set(m, "optional", boolean(true))
+				needs.Content = append(needs.Content, m)
+				continue
+			}
+			needs.Content = append(needs.Content, str(name))
+		}
+		set(n, "needs", needs)
 	}
-	if rules != nil || j.Approval {
-		rn, err := jobRules(rules, j.Approval, guardPush)
+	when := whenOf(j)
+	if rules != nil || when != "" {
+		rn, err := jobRules(rules, j, when, guardPush, p.Variables())
 		if err != nil {
 			return nil, err
 		}
@@ -47,8 +63,13 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	if j.Interruptible {
 		set(n, "interruptible", boolean(true))
 	}
-	if j.AllowFailure {
+	switch {
+	case j.AllowFailure:
 		set(n, "allow_failure", boolean(true))
+	case len(j.AllowExitCodes) > 0:
+		af := mapping()
+		set(af, "exit_codes", ints(j.AllowExitCodes))
+		set(n, "allow_failure", af)
 	}
 	if j.Timeout > 0 {
 		set(n, "timeout", str(formatTimeout(j.Timeout)))
@@ -56,7 +77,17 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	if j.Retries > 0 {
 		r := mapping()
 		set(r, "max", integer(j.Retries))
-		set(r, "when", strs(retryWhen))
+		reasons := retryWhen
+		if len(j.RetryWhen) > 0 {
+			reasons = nil
+			for _, w := range j.RetryWhen {
+				reasons = append(reasons, string(w))
+			}
+		}
+		set(r, "when", strs(reasons))
+		if len(j.RetryExitCodes) > 0 {
+			set(r, "exit_codes", ints(j.RetryExitCodes))
+		}
 		set(n, "retry", r)
 	}
 	tags := j.RunnerTags
@@ -66,7 +97,35 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	if len(tags) > 0 {
 		set(n, "tags", strs(tags))
 	}
-	set(n, "before_script", strs(daggerSetup(p.DaggerVersion())))
+	engine := p.EngineOf(j)
+	if engine.Mode() == pipeline.DockerEngineKind {
+		// Dagger's GitLab recipe: the CLI starts its engine in the
+		// docker:dind service, through the docker CLI of the job's image.
+		set(n, "image", str("docker:"+engine.Docker()+"-cli"))
+		set(n, "services", strs([]string{"docker:" + engine.Docker() + "-dind"}))
+	}
+	vars := engineVariables(engine)
+	checkoutVariables(vars, j.Checkout)
+	if len(vars.Content) > 0 {
+		set(n, "variables", vars)
+	}
+	if tokens := j.Call.IDTokens(); len(tokens) > 0 {
+		// GitLab issues each token into the job's environment under its
+		// name; the call reads it as env://NAME.
+		ids := mapping()
+		seen := map[string]bool{}
+		for _, t := range tokens {
+			if seen[t.Value] {
+				continue
+			}
+			seen[t.Value] = true
+			tok := mapping()
+			set(tok, "aud", str(t.Audience))
+			set(ids, t.Value, tok)
+		}
+		set(n, "id_tokens", ids)
+	}
+	set(n, "before_script", strs(pipeline.DaggerInstall(p.DaggerVersion())))
 	set(n, "script", strs(script(p, j)))
 	if j.Coverage != "" {
 		c := str("/" + escapeSlashes(j.Coverage) + "/")
@@ -83,21 +142,44 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	return n, nil
 }
 
-// jobRules renders effective rules: one GitLab rule per atom. An approval
-// job gets `when: manual` on every rule, or a single rule saying only that
-// when it has no rules. Manual jobs created by rules default to
-// allow_failure: false, so the pipeline waits for the approval instead of
-// passing around it.
-func jobRules(rules []atom, manual, guardPush bool) (*yaml.Node, error) {
+// whenOf returns the `when:` every rule of the job carries: manual for a
+// job with an approval gate, its run policy, or delayed; "" for on_success.
+func whenOf(j pipeline.JobSpec) string {
+	switch {
+	case j.Approval:
+		return "manual"
+	case j.StartIn > 0:
+		return "delayed"
+	case j.Run != pipeline.OnSuccess:
+		return string(j.Run)
+	}
+	return ""
+}
+
+// jobRules renders effective rules: one GitLab rule per atom, each with the
+// job's when: (a manual rule of its own says manual instead). A job with a
+// when: but no rules gets a single rule saying only that. Manual jobs
+// created by rules default to allow_failure: false, so the pipeline waits
+// for the approval instead of passing around it.
+func jobRules(rules []atom, j pipeline.JobSpec, when string, guardPush bool, vars map[string]string) (*yaml.Node, error) {
 	seq := sequence()
+	addWhen := func(r *yaml.Node, w string) {
+		if w == "" {
+			return
+		}
+		set(r, "when", str(w))
+		if w == "delayed" {
+			set(r, "start_in", str(formatStartIn(j.StartIn)))
+		}
+	}
 	if rules == nil {
 		r := mapping()
-		set(r, "when", str("manual"))
+		addWhen(r, when)
 		seq.Content = append(seq.Content, r)
 		return seq, nil
 	}
 	for _, a := range rules {
-		cond, err := condition(a, guardPush)
+		cond, err := condition(a, guardPush, vars)
 		if err != nil {
 			return nil, err
 		}
@@ -106,23 +188,89 @@ func jobRules(rules []atom, manual, guardPush bool) (*yaml.Node, error) {
 		if len(a.changes) > 0 {
 			set(r, "changes", strs(a.changes))
 		}
-		if manual {
-			set(r, "when", str("manual"))
+		w := when
+		if a.manual {
+			w = "manual"
 		}
+		addWhen(r, w)
 		seq.Content = append(seq.Content, r)
 	}
 	return seq, nil
 }
 
-// daggerSetup returns the shell lines that put the pinned Dagger CLI on
-// PATH. The version check lets a runner (or a test's stand-in) that already
-// has exactly this version skip the download. The snippet is the same on
-// GitHub, so both CIs run the same CLI the same way.
-func daggerSetup(version string) []string {
-	v := strings.TrimPrefix(version, "v")
-	return []string{
-		`export PATH="$HOME/.local/bin:$PATH"`,
-		`command -v dagger >/dev/null 2>&1 && dagger version | grep -q "dagger v` + v + ` " || curl -fsSL https://dl.dagger.io/dagger/install.sh | BIN_DIR="$HOME/.local/bin" DAGGER_VERSION=` + v + ` sh`,
+// refuse returns the error for what a job asks and GitLab cannot do.
+func refuse(j pipeline.JobSpec) error {
+	for _, r := range j.Rules {
+		switch {
+		case r.Event == pipeline.Release:
+			return fmt.Errorf("GitLab has no release event; a release is made from a tag, so use pipeline.OnTags")
+		case len(r.Types) > 0 && r.Event == pipeline.MergeRequest:
+			return fmt.Errorf("pull request activity types (%s) are GitHub's; GitLab runs merge request pipelines on every push to the source branch", strings.Join(r.Types, ", "))
+		case len(r.Types) > 0 && r.Event == pipeline.Triggered:
+			return fmt.Errorf("event types (%s) of triggered pipelines are GitHub's repository_dispatch types; GitLab's pipeline triggers have none", strings.Join(r.Types, ", "))
+		}
+	}
+	return nil
+}
+
+// formatStartIn writes a delay as GitLab's start_in reads it.
+func formatStartIn(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return plural(int(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return plural(int(d/time.Second), "second")
+}
+
+// engineVariables returns the job variables that point `dagger` at its
+// engine. The Docker ones are those of Dagger's GitLab recipe: the dind
+// service listens on TLS at the host name "docker", with the certificates
+// GitLab's runners share under /certs. DAGGER_CLOUD_TOKEN is not among them:
+// it is a masked CI/CD variable, which every job already has.
+func engineVariables(e pipeline.Engine) *yaml.Node {
+	n := mapping()
+	switch e.Mode() {
+	case pipeline.DockerEngineKind:
+		set(n, "DOCKER_HOST", str("tcp://docker:2376"))
+		set(n, "DOCKER_TLS_CERTDIR", str("/certs"))
+		set(n, "DOCKER_TLS_VERIFY", str("1"))
+		set(n, "DOCKER_CERT_PATH", str("/certs/client"))
+		set(n, "DOCKER_DRIVER", str("overlay2"))
+	case pipeline.RunnerEngineKind:
+		if e.RunnerHost != "" {
+			set(n, "_EXPERIMENTAL_DAGGER_RUNNER_HOST", str(e.RunnerHost))
+		}
+	case pipeline.CloudEngineKind:
+		set(n, "DAGGER_CLOUD_ENGINE", str("true"))
+	}
+	return n
+}
+
+// checkoutVariables adds the git variables of the job's checkout to n.
+func checkoutVariables(n *yaml.Node, c *pipeline.Checkout) {
+	if c == nil {
+		return
+	}
+	if c.Skip {
+		set(n, "GIT_STRATEGY", str("none"))
+		return
+	}
+	switch {
+	case c.Depth == pipeline.FullHistory:
+		set(n, "GIT_DEPTH", str("0"))
+	case c.Depth > 0:
+		set(n, "GIT_DEPTH", str(strconv.Itoa(c.Depth)))
+	}
+	if c.Tags {
+		// GitLab's default flags, plus the tags.
+		set(n, "GIT_FETCH_EXTRA_FLAGS", str("--prune --quiet --tags"))
+	}
+	if c.Submodules != pipeline.NoSubmodules {
+		set(n, "GIT_SUBMODULE_STRATEGY", str(string(c.Submodules)))
 	}
 }
 

@@ -40,3 +40,11 @@ func boolean(b bool) *yaml.Node {
 func set(m *yaml.Node, key string, value *yaml.Node) {
 	m.Content = append(m.Content, str(key), value)
 }
+
+func ints(is []int) *yaml.Node {
+	n := sequence()
+	for _, i := range is {
+		n.Content = append(n.Content, integer(i))
+	}
+	return n
+}

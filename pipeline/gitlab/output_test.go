@@ -132,7 +132,7 @@ func TestGenerateParsesBack(t *testing.T) {
 				t.Errorf("job %q has %q; shims hold only the Dagger set-up and call", name, k)
 			}
 		}
-		if bs := asStrings(j["before_script"]); len(bs) != 2 || !strings.Contains(bs[1], `grep -q "dagger v0.19.10 "`) {
+		if bs := asStrings(j["before_script"]); !slices.Equal(bs, pipeline.DaggerInstall("v0.19.10")) {
 			t.Errorf("job %q: before_script = %q, want the pinned Dagger set-up", name, bs)
 		}
 		script := asStrings(j["script"])
@@ -256,21 +256,31 @@ func TestGenerateMatchesPlan(t *testing.T) {
 				// as pushes (see condition); Plan has no opinion.
 				continue
 			}
-			got := simulate(t, doc, p, st.event, st.ref)
-			var want []string
-			if st.event != pipeline.MergeRequest || used[pipeline.MergeRequest] {
-				for _, j := range p.Plan(st.event, st.ref) {
-					want = append(want, j.Name)
+			schedules := []string{""}
+			if st.event == pipeline.Schedule && len(p.Schedules()) > 0 {
+				// Every schedule sets SLIPWAY_SCHEDULE to its name.
+				schedules = nil
+				for _, sc := range p.Schedules() {
+					schedules = append(schedules, sc.Name)
 				}
 			}
-			if !slices.Equal(got, want) {
-				t.Errorf("%s: GitLab would run\n  %q\nPlan says\n  %q", name, got, want)
-			}
-			for _, n := range got {
-				j, _ := p.Job(n)
-				for _, need := range j.Needs {
-					if !slices.Contains(got, need) {
-						t.Errorf("%s: %q needs %q, which is not in the pipeline: GitLab refuses it", name, n, need)
+			for _, sched := range schedules {
+				got := simulate(t, doc, p, st.event, st.ref, sched)
+				var want []string
+				if st.event != pipeline.MergeRequest || used[pipeline.MergeRequest] {
+					for _, j := range p.PlanFor(pipeline.Start{Event: st.event, Ref: st.ref, Schedule: sched}) {
+						want = append(want, j.Name)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s %s: GitLab would run\n  %q\nPlan says\n  %q", name, sched, got, want)
+				}
+				for _, n := range got {
+					j, _ := p.Job(n)
+					for _, need := range j.Needs {
+						if !slices.Contains(got, need) && !j.IsOptional(need) {
+							t.Errorf("%s: %q needs %q, which is not in the pipeline: GitLab refuses it", name, n, need)
+						}
 					}
 				}
 			}
@@ -281,9 +291,14 @@ func TestGenerateMatchesPlan(t *testing.T) {
 // simulate returns the jobs GitLab creates for a pipeline started by event
 // on ref, in the pipeline's job order, by evaluating the `if:` expressions
 // slipway writes. Changed paths count as matching, as in Plan.
-func simulate(t *testing.T, doc map[string]any, p *pipeline.Pipeline, event pipeline.Event, ref string) []string {
+func simulate(t *testing.T, doc map[string]any, p *pipeline.Pipeline, event pipeline.Event, ref, schedule string) []string {
 	t.Helper()
 	env := map[string]string{}
+	if schedule != "" {
+		env[gitlab.ScheduleVariable] = schedule
+	}
+	// Plan reads RefName conditions from the ref it is given.
+	env["CI_COMMIT_REF_NAME"] = ref
 	switch event {
 	case pipeline.Push:
 		env["CI_PIPELINE_SOURCE"], env["CI_COMMIT_BRANCH"] = "push", ref
@@ -318,40 +333,126 @@ func simulate(t *testing.T, doc map[string]any, p *pipeline.Pipeline, event pipe
 	for _, j := range p.Jobs() {
 		spec := doc[j.Name].(map[string]any)
 		rules, ok := spec["rules"].([]any)
-		if w := first(rules); !ok || (w != "" && w != "never") {
+		if w := first(rules); !ok || (w != "" && w != "never" && w != "on_failure") {
 			out = append(out, j.Name)
 		}
 	}
 	return out
 }
 
-// evalIf evaluates the subset of GitLab CI expressions slipway writes:
-// terms joined by &&, each `$VAR`, `$VAR == "x"` or `$VAR =~ /re/`.
+// evalIf evaluates a GitLab CI expression as GitLab does, for the syntax
+// slipway writes: $VAR, "text", 'text', /regexp/, null, ==, !=, =~, !~, &&
+// (binding tighter than ||) and parentheses. An unset variable is null: it
+// equals null, matches no regular expression and is false on its own.
 func evalIf(t *testing.T, cond string, env map[string]string) bool {
 	t.Helper()
-	for _, term := range strings.Split(cond, " && ") {
-		name, op, ok := strings.Cut(term, " ")
-		name = strings.TrimPrefix(name, "$")
-		if !ok {
-			if env[name] == "" {
-				return false
-			}
-			continue
+	toks := tokenize(t, cond)
+	pos := 0
+	type value struct {
+		s   string
+		set bool
+		re  *regexp.Regexp
+	}
+	var or func() bool
+	operand := func() value {
+		tok := toks[pos]
+		pos++
+		switch {
+		case strings.HasPrefix(tok, "$"):
+			v, ok := env[tok[1:]]
+			return value{s: v, set: ok}
+		case tok == "null":
+			return value{}
+		case strings.HasPrefix(tok, "/"):
+			return value{re: regexp.MustCompile(strings.ReplaceAll(tok[1:len(tok)-1], `\/`, "/"))}
+		case strings.HasPrefix(tok, `"`) || strings.HasPrefix(tok, "'"):
+			return value{s: tok[1 : len(tok)-1], set: true}
 		}
-		op, arg, _ := strings.Cut(op, " ")
+		t.Fatalf("unexpected %q in %q", tok, cond)
+		return value{}
+	}
+	primary := func() bool {
+		if toks[pos] == "(" {
+			pos++
+			v := or()
+			pos++ // ")"
+			return v
+		}
+		left := operand()
+		if pos >= len(toks) || toks[pos] == "&&" || toks[pos] == "||" || toks[pos] == ")" {
+			return left.set && left.s != ""
+		}
+		op := toks[pos]
+		pos++
+		right := operand()
 		switch op {
-		case "==":
-			if env[name] != strings.Trim(arg, `"'`) {
-				return false
+		case "==", "!=":
+			eq := left.set == right.set && left.s == right.s
+			return eq == (op == "==")
+		case "=~", "!~":
+			m := left.set && right.re.MatchString(left.s)
+			return m == (op == "=~")
+		}
+		t.Fatalf("unexpected operator %q in %q", op, cond)
+		return false
+	}
+	and := func() bool {
+		v := primary()
+		for pos < len(toks) && toks[pos] == "&&" {
+			pos++
+			w := primary()
+			v = v && w
+		}
+		return v
+	}
+	or = func() bool {
+		v := and()
+		for pos < len(toks) && toks[pos] == "||" {
+			pos++
+			w := and()
+			v = v || w
+		}
+		return v
+	}
+	return or()
+}
+
+// tokenize splits a GitLab CI expression into tokens.
+func tokenize(t *testing.T, s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ':
+			i++
+		case c == '(' || c == ')':
+			out = append(out, string(c))
+			i++
+		case strings.HasPrefix(s[i:], "&&") || strings.HasPrefix(s[i:], "||") || strings.HasPrefix(s[i:], "==") ||
+			strings.HasPrefix(s[i:], "!=") || strings.HasPrefix(s[i:], "=~") || strings.HasPrefix(s[i:], "!~"):
+			out = append(out, s[i:i+2])
+			i += 2
+		case c == '"' || c == '\'':
+			end := strings.IndexByte(s[i+1:], c)
+			out = append(out, s[i:i+end+2])
+			i += end + 2
+		case c == '/':
+			k := i + 1
+			for ; k < len(s) && s[k] != '/'; k++ {
+				if s[k] == '\\' {
+					k++
+				}
 			}
-		case "=~":
-			re := regexp.MustCompile(strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(arg, "/"), "/"), `\/`, "/"))
-			if _, set := env[name]; !set || !re.MatchString(env[name]) {
-				return false
-			}
+			out = append(out, s[i:k+1])
+			i = k + 1
 		default:
-			t.Fatalf("unexpected expression %q", cond)
+			k := i
+			for k < len(s) && s[k] != ' ' && s[k] != ')' {
+				k++
+			}
+			out = append(out, s[i:k])
+			i = k
 		}
 	}
-	return true
+	return out
 }

@@ -9,13 +9,19 @@ import (
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
-// atom is one rule with at most one ref pattern: the unit GitLab's `rules:`
-// list is made of, since one `if:` cannot say "any of these patterns"
-// without parentheses.
+// atom is one rule with at most one positive ref pattern of its own: the
+// unit GitLab's `rules:` list is made of, since one `if:` cannot say "any
+// of these patterns" without parentheses. Intersecting a job's rules with
+// those of the jobs it needs adds the needed jobs' patterns, exclusions and
+// conditions, which must all hold.
 type atom struct {
-	event   pipeline.Event
-	ref     string // a ref pattern; "" matches any ref
-	changes []string
+	event     pipeline.Event
+	refs      []string // ref patterns that must all match; none: any ref
+	except    []string // ref patterns that must not match
+	changes   []string
+	conds     []pipeline.Cond // must all hold
+	schedules []string        // schedule names; none: any
+	manual    bool
 }
 
 // atoms splits rules into atoms, in order. nil means "always": the job has
@@ -31,25 +37,63 @@ func atoms(rules []pipeline.Rule) []atom {
 			refs = []string{""}
 		}
 		for _, ref := range refs {
-			if ref == "*" {
-				ref = "" // "*" matches everything: the same as no pattern
+			a := atom{event: r.Event, except: slices.Clone(r.ExceptRefs), changes: slices.Clone(r.Changes),
+				schedules: slices.Clone(r.Schedules), manual: r.Manual}
+			if ref != "" && ref != "*" { // "*" matches everything: the same as no pattern
+				a.refs = []string{ref}
 			}
-			out = append(out, atom{event: r.Event, ref: ref, changes: slices.Clone(r.Changes)})
+			if !r.Cond.IsZero() {
+				a.conds = []pipeline.Cond{r.Cond}
+			}
+			out = append(out, a)
 		}
 	}
 	return out
 }
 
-// covers reports whether every pipeline a matches is matched by b too.
+// covers reports whether every pipeline a matches is matched by b too. It
+// may answer false for atoms that do cover: that only keeps a redundant
+// rule.
 func (b atom) covers(a atom) bool {
-	if a.event != b.event {
+	if a.event != b.event || a.manual != b.manual {
 		return false
 	}
-	// a's refs are within b's exactly when intersecting them gives a's.
-	if ref, ok := intersectRefs(a.ref, b.ref); !ok || ref != a.ref {
+	switch {
+	case len(b.refs) == 0:
+	case len(a.refs) == 1 && len(b.refs) == 1:
+		if ref, ok := intersectRefs(a.refs[0], b.refs[0]); !ok || ref != a.refs[0] {
+			return false
+		}
+	default:
+		if !subsetOf(b.refs, a.refs) {
+			return false
+		}
+	}
+	if !subsetOf(b.except, a.except) || !subsetOf(condKeys(b.conds), condKeys(a.conds)) {
+		return false
+	}
+	if len(b.schedules) > 0 && (len(a.schedules) == 0 || !subsetOf(a.schedules, b.schedules)) {
 		return false
 	}
 	return len(b.changes) == 0 || subset(b.changes, a.changes)
+}
+
+// subsetOf reports whether every element of small is in big.
+func subsetOf(small, big []string) bool {
+	for _, s := range small {
+		if !slices.Contains(big, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func condKeys(cs []pipeline.Cond) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.String()
+	}
+	return out
 }
 
 // subset reports whether every glob of small is in big and small is not
@@ -67,20 +111,20 @@ func subset(big, small []string) bool {
 }
 
 // intersectRefs returns the pattern matching exactly the refs both a and b
-// match, and false when no ref matches both. Patterns are exact names or
-// prefixes followed by "*"; "" is any ref.
+// match, and false when no ref matches both, for exact names and prefixes
+// followed by "*". "" is any ref. For other patterns it answers (a, true)
+// only when a == b, and ("", true) otherwise: callers then keep both.
 func intersectRefs(a, b string) (string, bool) {
 	if a == "" {
 		return b, true
 	}
-	if b == "" {
+	if b == "" || a == b {
 		return a, true
 	}
 	pa, errA := pipeline.ParseRefPattern(a)
 	pb, errB := pipeline.ParseRefPattern(b)
 	if errA != nil || errB != nil {
-		// New has validated every pattern; treat a bad one as disjoint.
-		return "", false
+		return "", true // globs or regular expressions: not decided here
 	}
 	switch {
 	case !pa.Wildcard && !pb.Wildcard:
@@ -100,7 +144,8 @@ func intersectRefs(a, b string) (string, bool) {
 // intersect returns the atoms matching the pipelines that both x and y
 // match. nil is "always". ok is false when a pair overlaps in events and
 // refs but requires two different sets of changed paths, which one GitLab
-// rule cannot express; bad then holds that pair.
+// rule cannot express; bad then holds that pair. The atoms of x keep their
+// manual setting: it is the job's own.
 func intersect(x, y []atom) (out []atom, bad [2]atom, ok bool) {
 	if x == nil {
 		return y, bad, true
@@ -114,9 +159,25 @@ func intersect(x, y []atom) (out []atom, bad [2]atom, ok bool) {
 			if a.event != b.event {
 				continue
 			}
-			ref, overlap := intersectRefs(a.ref, b.ref)
+			refs, overlap := intersectRefLists(a.refs, b.refs)
 			if !overlap {
 				continue
+			}
+			schedules := a.schedules
+			if len(b.schedules) > 0 {
+				if len(a.schedules) == 0 {
+					schedules = b.schedules
+				} else {
+					schedules = nil
+					for _, s := range a.schedules {
+						if slices.Contains(b.schedules, s) {
+							schedules = append(schedules, s)
+						}
+					}
+					if len(schedules) == 0 {
+						continue
+					}
+				}
 			}
 			var changes []string
 			switch {
@@ -127,10 +188,50 @@ func intersect(x, y []atom) (out []atom, bad [2]atom, ok bool) {
 			default:
 				return nil, [2]atom{a, b}, false
 			}
-			out = append(out, atom{event: a.event, ref: ref, changes: slices.Clone(changes)})
+			conds := slices.Clone(a.conds)
+			for _, c := range b.conds {
+				if !slices.Contains(condKeys(conds), c.String()) {
+					conds = append(conds, c)
+				}
+			}
+			except := slices.Clone(a.except)
+			for _, e := range b.except {
+				if !slices.Contains(except, e) {
+					except = append(except, e)
+				}
+			}
+			out = append(out, atom{event: a.event, refs: refs, except: except, changes: slices.Clone(changes),
+				conds: conds, schedules: slices.Clone(schedules), manual: a.manual})
 		}
 	}
 	return simplify(out), bad, true
+}
+
+// intersectRefLists returns the patterns that must all match for both lists
+// to, and false when they cannot.
+func intersectRefLists(a, b []string) ([]string, bool) {
+	if len(a) == 0 {
+		return slices.Clone(b), true
+	}
+	if len(b) == 0 {
+		return slices.Clone(a), true
+	}
+	if len(a) == 1 && len(b) == 1 {
+		ref, ok := intersectRefs(a[0], b[0])
+		if !ok {
+			return nil, false
+		}
+		if ref != "" {
+			return []string{ref}, true
+		}
+	}
+	out := slices.Clone(a)
+	for _, r := range b {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, true
 }
 
 // simplify drops atoms that an earlier or broader atom already covers, so
@@ -161,7 +262,8 @@ func simplify(in []atom) []atom {
 // create it. A job runs only where its own rules and the effective rules of
 // every job it needs match: GitLab refuses to create a pipeline in which a
 // job needs a job that the rules left out, whereas pipeline.Plan simply drops
-// such a job. Intersecting the rules reproduces Plan.
+// such a job. Intersecting the rules reproduces Plan. Optional needs do not
+// count: the job runs without them.
 func effectiveRules(jobs []pipeline.JobSpec) (map[string][]atom, error) {
 	byName := make(map[string]pipeline.JobSpec, len(jobs))
 	for _, j := range jobs {
@@ -184,6 +286,9 @@ func effectiveRules(jobs []pipeline.JobSpec) (map[string][]atom, error) {
 			}
 			if err := visit(dep); err != nil {
 				return err
+			}
+			if j.IsOptional(n) {
+				continue
 			}
 			next, bad, ok := intersect(rules, eff[n])
 			if !ok {
@@ -211,11 +316,17 @@ func effectiveRules(jobs []pipeline.JobSpec) (map[string][]atom, error) {
 // String describes an atom for error messages.
 func (a atom) String() string {
 	s := string(a.event)
-	if a.ref != "" {
-		s += " " + a.ref
+	if len(a.refs) > 0 {
+		s += " " + strings.Join(a.refs, " and ")
+	}
+	if len(a.except) > 0 {
+		s += " except " + strings.Join(a.except, ", ")
 	}
 	if len(a.changes) > 0 {
 		s += " changing " + strings.Join(a.changes, ", ")
+	}
+	for _, c := range a.conds {
+		s += " if " + c.String()
 	}
 	return s
 }
@@ -227,11 +338,18 @@ const (
 	sourceWeb      = "web"
 )
 
+// ScheduleVariable is the variable each GitLab pipeline schedule sets to
+// its name (pipeline.Cron), which OnSchedule(name) rules compare.
+const ScheduleVariable = "SLIPWAY_SCHEDULE"
+
+// triggeredSources are the pipeline sources of the Triggered event.
+var triggeredSources = []string{"trigger", "pipeline", "api"}
+
 // condition returns the `if:` expression of an atom. guardPush adds
 // `$CI_PIPELINE_SOURCE == "push"` to branch and tag conditions: GitLab sets
 // $CI_COMMIT_BRANCH in scheduled and hand-started pipelines too, so once the
 // workflow admits those, a push rule would match them without the guard.
-func condition(a atom, guardPush bool) (string, error) {
+func condition(a atom, guardPush bool, vars map[string]string) (string, error) {
 	var parts []string
 	var refVar string
 	switch a.event {
@@ -248,64 +366,182 @@ func condition(a atom, guardPush bool) (string, error) {
 	case pipeline.MergeRequest:
 		parts = append(parts, `$CI_PIPELINE_SOURCE == "merge_request_event"`)
 		refVar = "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+	case pipeline.MergeQueue:
+		parts = append(parts, `$CI_PIPELINE_SOURCE == "merge_request_event"`, `$CI_MERGE_REQUEST_EVENT_TYPE == "merge_train"`)
+		refVar = "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
 	case pipeline.Schedule:
 		parts = append(parts, `$CI_PIPELINE_SOURCE == "`+sourceSchedule+`"`)
 		refVar = "$CI_COMMIT_BRANCH"
+		if len(a.schedules) > 0 {
+			var names []string
+			for _, s := range a.schedules {
+				names = append(names, "$"+ScheduleVariable+` == "`+s+`"`)
+			}
+			parts = append(parts, group(names, " || "))
+		}
 	case pipeline.Dispatch:
 		parts = append(parts, `$CI_PIPELINE_SOURCE == "`+sourceWeb+`"`)
 		refVar = "$CI_COMMIT_BRANCH"
+	case pipeline.Triggered:
+		var srcs []string
+		for _, s := range triggeredSources {
+			srcs = append(srcs, `$CI_PIPELINE_SOURCE == "`+s+`"`)
+		}
+		parts = append(parts, "("+strings.Join(srcs, " || ")+")")
+		refVar = "$CI_COMMIT_REF_NAME"
 	default:
 		return "", fmt.Errorf("unknown event %q", a.event)
 	}
-	ref, err := refCondition(refVar, a.ref)
-	if err != nil {
-		return "", err
+	refParts := 0
+	for _, ref := range a.refs {
+		c, err := refCondition(refVar, ref, false)
+		if err != nil {
+			return "", err
+		}
+		if c != "" {
+			parts = append(parts, c)
+			refParts++
+		}
 	}
-	switch {
-	case ref != "":
-		parts = append(parts, ref)
-	case a.event == pipeline.Push || a.event == pipeline.TagPush:
+	if refParts == 0 && (a.event == pipeline.Push || a.event == pipeline.TagPush) {
 		// Any branch or any tag: GitLab sets the variable only for that
 		// kind of ref, which tells branch and tag pipelines apart.
 		parts = append(parts, refVar)
 	}
+	for _, ref := range a.except {
+		c, err := refCondition(refVar, ref, true)
+		if err != nil {
+			return "", err
+		}
+		if c != "" {
+			parts = append(parts, c)
+		}
+	}
+	for _, c := range a.conds {
+		e, err := expression(c, vars)
+		if err != nil {
+			return "", err
+		}
+		if c.Op == pipeline.OpOr {
+			e = "(" + e + ")"
+		}
+		parts = append(parts, e)
+	}
 	return strings.Join(parts, " && "), nil
 }
 
+func group(parts []string, sep string) string {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, sep) + ")"
+}
+
 // refCondition compares refVar with a ref pattern: == for an exact name, a
-// regular expression anchored at the start for a prefix. "" when the
-// pattern matches any ref.
-func refCondition(refVar, pattern string) (string, error) {
+// regular expression otherwise; negated for an exclusion. "" when the
+// pattern matches any ref (and, negated, would match none: never asked).
+func refCondition(refVar, pattern string, negate bool) (string, error) {
 	if pattern == "" {
 		return "", nil
 	}
-	rp, err := pipeline.ParseRefPattern(pattern)
+	pp, err := pipeline.ParsePattern(pattern)
 	if err != nil {
 		return "", err
 	}
-	if rp.Wildcard {
-		if rp.Prefix == "" {
-			return "", nil
+	if pp.Any() {
+		if negate {
+			return refVar + ` == "slipway-never"`, nil
 		}
+		return "", nil
+	}
+	if pp.Kind == pipeline.ExactPattern {
+		lit, err := stringLiteral(pp.Parts[0], "ref")
+		if err != nil {
+			return "", err
+		}
+		if negate {
+			return refVar + " != " + lit, nil
+		}
+		return refVar + " == " + lit, nil
+	}
+	var re string
+	if pp.Kind == pipeline.PrefixPattern {
 		// GitLab matches with RE2; "/" closes the literal unless escaped.
-		re := strings.ReplaceAll(regexp.QuoteMeta(rp.Prefix), "/", `\/`)
-		return refVar + " =~ /^" + re + ".*$/", nil
+		re = "^" + regexp.QuoteMeta(pp.Parts[0]) + ".*$"
+	} else {
+		re = pp.Regexp()
 	}
-	lit, err := stringLiteral(rp.Prefix)
-	if err != nil {
-		return "", err
+	op := " =~ "
+	if negate {
+		op = " !~ "
 	}
-	return refVar + " == " + lit, nil
+	return refVar + op + "/" + escapeSlashes(re) + "/", nil
+}
+
+// expression renders a condition in GitLab's CI expression syntax. Env
+// operands are $NAME, which a project variable sets and the file's
+// variables: default; CIVar operands are GitLab's predefined variables.
+func expression(c pipeline.Cond, vars map[string]string) (string, error) {
+	operand := func(o pipeline.Operand) string {
+		if v := o.Var(); v != "" {
+			return "$" + v.GitLabName()
+		}
+		return "$" + o.Name()
+	}
+	switch c.Op {
+	case pipeline.OpEquals, pipeline.OpNotEquals:
+		lit, err := stringLiteral(c.Value, "value")
+		if err != nil {
+			return "", err
+		}
+		op := " == "
+		if c.Op == pipeline.OpNotEquals {
+			op = " != "
+		}
+		return operand(c.Operand) + op + lit, nil
+	case pipeline.OpMatches, pipeline.OpNotMatches:
+		op := " =~ "
+		if c.Op == pipeline.OpNotMatches {
+			op = " !~ "
+		}
+		return operand(c.Operand) + op + "/" + escapeSlashes(c.Value) + "/", nil
+	case pipeline.OpSet:
+		return operand(c.Operand), nil
+	case pipeline.OpUnset:
+		return "(" + operand(c.Operand) + ` == null || ` + operand(c.Operand) + ` == "")`, nil
+	case pipeline.OpSameProject:
+		return `($CI_MERGE_REQUEST_SOURCE_PROJECT_PATH == null || $CI_MERGE_REQUEST_SOURCE_PROJECT_PATH == $CI_PROJECT_PATH)`, nil
+	case pipeline.OpFork:
+		return `$CI_MERGE_REQUEST_SOURCE_PROJECT_PATH != null && $CI_MERGE_REQUEST_SOURCE_PROJECT_PATH != $CI_PROJECT_PATH`, nil
+	case pipeline.OpAnd, pipeline.OpOr:
+		sep := " && "
+		if c.Op == pipeline.OpOr {
+			sep = " || "
+		}
+		var parts []string
+		for _, a := range c.Args {
+			e, err := expression(a, vars)
+			if err != nil {
+				return "", err
+			}
+			if a.Op == pipeline.OpAnd || a.Op == pipeline.OpOr || a.Op == pipeline.OpFork {
+				e = "(" + e + ")"
+			}
+			parts = append(parts, e)
+		}
+		return strings.Join(parts, sep), nil
+	}
+	return "", fmt.Errorf("condition %s cannot be written for GitLab", c)
 }
 
 // stringLiteral quotes s for a GitLab CI expression, which has no escapes:
 // double quotes unless s holds one, then single quotes.
-func stringLiteral(s string) (string, error) {
+func stringLiteral(s, what string) (string, error) {
 	switch {
 	case !strings.Contains(s, `"`):
 		return `"` + s + `"`, nil
 	case !strings.Contains(s, `'`):
 		return `'` + s + `'`, nil
 	}
-	return "", fmt.Errorf("the ref %q holds both kinds of quote, which a GitLab CI expression cannot compare with", s)
+	return "", fmt.Errorf("the %s %q holds both kinds of quote, which a GitLab CI expression cannot compare with", what, s)
 }

@@ -2,11 +2,16 @@
 // spirit of go-containerregistry's random package: Random returns a random
 // but valid pipeline for a seed, Synthetic a large deterministic one.
 //
-// Random pipelines use every feature of the model: stages, needs, every kind
-// of rule with valid ref patterns, changed paths, environments (production
-// always gated), secrets, pipeline and CI variables, job outputs read by the
-// jobs that need their producer, reports, artifacts, timeouts, retries and
-// runner settings, with argument values that are awkward for shells and YAML.
+// Random pipelines use every feature of the model: stages, needs (some
+// optional), every kind of rule with valid ref patterns (globs, regular
+// expressions, exclusions), conditions, named schedules, changed paths,
+// environments (production always gated), secrets, the CI's credentials and
+// OIDC ID tokens, GITHUB_TOKEN permissions, Dagger engines, pipeline and CI
+// variables, job outputs read by the jobs that need their producer,
+// reports, artifacts, timeouts, run policies, retries with reasons and exit
+// codes, allowed exit codes and runner settings, with argument values that
+// are awkward for shells and YAML. GitLabOnly and GitHubOnly add what only
+// one CI has.
 // A generator that handles every seed handles what users can write.
 package pipelinetest
 
@@ -35,6 +40,7 @@ const (
 type options struct {
 	jobs    int // 0: random
 	changes changesMode
+	only    string // "gitlab" or "github": also features only that CI has
 }
 
 // Jobs makes Random build n jobs (at least 1) instead of a random number.
@@ -49,6 +55,15 @@ func WithoutChanges() Option { return func(o *options) { o.changes = changesNone
 // changed-path filter: the one shape GitHub can express, as `paths:` of the
 // whole workflow.
 func SameChanges() Option { return func(o *options) { o.changes = changesSame } }
+
+// GitLabOnly also uses features only GitLab has (delayed jobs, manual
+// rules), which GitHub's generator refuses.
+func GitLabOnly() Option { return func(o *options) { o.only = "gitlab" } }
+
+// GitHubOnly also uses features only GitHub has (pull request activity
+// types, releases, repository_dispatch types), which GitLab's generator
+// refuses.
+func GitHubOnly() Option { return func(o *options) { o.only = "github" } }
 
 // Word pools. Names contain no digits, so that the "-<index>" suffix that
 // Random gives every job name keeps GitHub job ids unique.
@@ -96,10 +111,13 @@ type gen struct {
 	rnd *rand.Rand
 	o   options
 
-	stages   []string
-	vars     []string
-	sameGlob []string
-	jobs     []genJob
+	stages    []string
+	vars      []string
+	schedules []string
+	sameGlob  []string
+	jobs      []genJob
+	// onFailure says the job being drawn runs only on failure.
+	onFailure bool
 }
 
 type genJob struct {
@@ -147,6 +165,16 @@ func (g *gen) pipeline() []pipeline.Option {
 	if g.chance(50) {
 		opts = append(opts, pipeline.GeneratedFrom("ci/pipeline.go", "go run ./ci generate"))
 	}
+	if g.chance(40) {
+		opts = append(opts, pipeline.DefaultEngine(g.engine()))
+	}
+	if g.chance(30) {
+		g.schedules = some(g, []string{"nightly", "weekly", "hourly"}, 1, 3)
+		crons := map[string]string{"nightly": "0 2 * * *", "weekly": "0 4 * * 1", "hourly": "15 * * * *"}
+		for _, n := range g.schedules {
+			opts = append(opts, pipeline.Cron(n, crons[n]))
+		}
+	}
 	// One set of changed paths per pipeline: GitLab cannot require two
 	// different sets in one rule, which a job and a job it needs would.
 	g.sameGlob = some(g, globPool, 1, 3)
@@ -189,6 +217,10 @@ func (g *gen) runnableJob(opts []pipeline.Option, i int) pipeline.Option {
 		jobs := len(g.jobs)
 		job, name := g.job(i, attempt < 5 || g.o.changes == changesSame, attempt < 4)
 		p, err := pipeline.New("candidate", append(slices.Clone(opts), job)...)
+		if err == nil && g.onFailure {
+			// The plan assumes success, so it never holds such a job.
+			return job
+		}
 		if err != nil && attempt < 8 && unreachable(err) {
 			// New rejects a job that no pipeline runs; draw another.
 			g.jobs = g.jobs[:jobs]
@@ -220,19 +252,29 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 			candidates = append(candidates, j)
 		}
 	}
-	var needs []genJob
+	var needs, required []genJob
 	if withNeeds && len(candidates) > 0 && g.chance(60) {
 		needs = some(g, candidates, 1, min(3, len(candidates)))
 		for _, n := range needs {
+			if g.chance(15) {
+				jo = append(jo, pipeline.NeedsOptional(n.name))
+				continue
+			}
+			required = append(required, n)
 			jo = append(jo, pipeline.Needs(n.name))
 		}
 	}
 
-	jo = append(jo, pipeline.Calls(g.call(needs)))
-	if withRules {
-		jo = append(jo, g.rules()...)
+	jo = append(jo, pipeline.Calls(g.call(required)))
+	if g.chance(10) {
+		jo = append(jo, pipeline.UseEngine(g.engine()))
+	}
+	if g.chance(15) {
+		jo = append(jo, pipeline.Permissions(some(g, []pipeline.Permission{pipeline.Packages.Write(), pipeline.PullRequests.Write(),
+			pipeline.Attestations.Write(), pipeline.Checks.Write(), pipeline.Contents.Write(), pipeline.Statuses.Read()}, 1, 3)...))
 	}
 
+	gated := false
 	// Deploy jobs, in later stages more often than not.
 	if g.chance(25) {
 		tier := pick(g, []pipeline.Tier{pipeline.Production, pipeline.Staging, pipeline.Testing, pipeline.Development, pipeline.Other})
@@ -243,19 +285,44 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		jo = append(jo, pipeline.Deploys(env))
 		if tier == pipeline.Production || g.chance(30) {
 			jo = append(jo, pipeline.Approval())
+			gated = true
 		}
 		if g.chance(50) {
 			jo = append(jo, pipeline.Concurrency(env.Name))
 		}
 	}
-	if g.chance(15) {
+	if withRules {
+		jo = append(jo, g.rules(gated)...)
+	}
+	g.onFailure = false
+	switch {
+	case gated:
+	case g.chance(8):
+		jo = append(jo, pipeline.RunsAlways())
+	case g.chance(5):
+		jo = append(jo, pipeline.RunsOnFailure())
+		g.onFailure = true
+	case g.o.only == "gitlab" && g.chance(10):
+		jo = append(jo, pipeline.Delay(time.Duration(1+g.rnd.IntN(120))*time.Minute))
+	}
+	switch {
+	case g.chance(15):
 		jo = append(jo, pipeline.AllowFailure())
+	case g.chance(8):
+		jo = append(jo, pipeline.AllowFailureOn(some(g, []int{1, 2, 3, 42}, 1, 2)...))
 	}
 	if g.chance(40) {
 		jo = append(jo, pipeline.Timeout(time.Duration(1+g.rnd.IntN(180))*time.Minute))
 	}
 	if g.chance(30) {
-		jo = append(jo, pipeline.Retry(g.rnd.IntN(3)))
+		n := g.rnd.IntN(3)
+		jo = append(jo, pipeline.Retry(n))
+		if n > 0 && g.chance(40) {
+			jo = append(jo, pipeline.RetryWhen(pipeline.ScriptFailure, pick(g, []pipeline.RetryReason{pipeline.RunnerSystemFailure, pipeline.APIFailure})))
+		}
+		if n > 0 && g.chance(30) {
+			jo = append(jo, pipeline.RetryExitCodes(some(g, []int{1, 137, 143}, 1, 2)...))
+		}
 	}
 	if g.chance(30) {
 		jo = append(jo, pipeline.Interruptible())
@@ -297,7 +364,7 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 func (g *gen) call(needs []genJob) pipeline.Call {
 	var args []pipeline.Arg
 	for _, name := range some(g, argPool, 0, 5) {
-		switch g.rnd.IntN(9) {
+		switch g.rnd.IntN(11) {
 		case 0:
 			args = append(args, pipeline.String(name, pick(g, valuePool)))
 		case 1:
@@ -331,6 +398,11 @@ func (g *gen) call(needs []genJob) pipeline.Call {
 			} else {
 				args = append(args, pipeline.String(name, pick(g, valuePool)))
 			}
+		case 9:
+			args = append(args, pipeline.CISecret(name, pick(g, pipeline.Credentials())))
+		case 10:
+			tok := pick(g, []struct{ name, aud string }{{"AWS_ID_TOKEN", "sts.amazonaws.com"}, {"VAULT_ID_TOKEN", "https://vault.example.com"}, {"SIGSTORE_ID_TOKEN", "sigstore"}})
+			args = append(args, pipeline.IDToken(name, tok.name, tok.aud))
 		}
 	}
 	c := pipeline.Fn(pick(g, funcPool), args...)
@@ -345,7 +417,20 @@ func (g *gen) call(needs []genJob) pipeline.Call {
 	return c
 }
 
-func (g *gen) rules() []pipeline.JobOption {
+// engine draws an engine setting.
+func (g *gen) engine() pipeline.Engine {
+	switch g.rnd.IntN(4) {
+	case 0:
+		return pipeline.DockerEngine()
+	case 1:
+		return pipeline.RunnerEngine(pick(g, []string{"", "unix:///run/dagger/engine.sock", "kube-pod://dagger-0?namespace=dagger"}))
+	case 2:
+		return pipeline.CloudEngine()
+	}
+	return pipeline.DockerEngine().WithTraces().WithDockerVersion("28.0.4")
+}
+
+func (g *gen) rules(gated bool) []pipeline.JobOption {
 	n := g.rnd.IntN(4)
 	if g.o.changes == changesSame {
 		n = max(n, 1)
@@ -353,17 +438,54 @@ func (g *gen) rules() []pipeline.JobOption {
 	var rules []pipeline.Rule
 	for range n {
 		var r pipeline.Rule
-		switch g.rnd.IntN(5) {
+		switch g.rnd.IntN(8) {
 		case 0:
 			r = pipeline.OnBranches(some(g, refPool, 0, 2)...)
 		case 1:
-			r = pipeline.OnTags(some(g, []string{"v*", "release-*", "*", "1.0.0"}, 0, 2)...)
+			tags := []string{"v*", "release-*", "*", "1.0.0", "v*-rc", `/^nightly-/`}
+			if g.o.only == "gitlab" {
+				// GitHub's expressions have no regular expressions.
+				tags = append(tags, `/^v[0-9]+\.[0-9]+$/`)
+			}
+			r = pipeline.OnTags(some(g, tags, 0, 2)...)
 		case 2:
 			r = pipeline.OnMergeRequests(some(g, refPool, 0, 2)...)
 		case 3:
-			r = pipeline.OnSchedule()
+			r = pipeline.OnSchedule(some(g, g.schedules, 0, 2)...)
 		case 4:
 			r = pipeline.OnDispatch()
+		case 5:
+			r = pipeline.OnTriggered()
+		case 6:
+			r = pipeline.OnMergeQueue(some(g, []string{"main", "release/*"}, 0, 1)...)
+		case 7:
+			r = pipeline.OnBranches().Except(some(g, []string{"gh-pages", "dependabot/*", "wip-*"}, 1, 2)...)
+		}
+		if g.chance(25) {
+			r = r.If(pick(g, []pipeline.Cond{
+				pipeline.SameProject(),
+				pipeline.Env("DEPLOY").IsNot("off"),
+				pipeline.Not(pipeline.Env("SKIP_CI").IsSet()),
+				pipeline.Or(pipeline.Env("RUN_ALL").Is("1"), pipeline.CIVar(pipeline.RefName).Matches("^release/")),
+				pipeline.Env("LEVEL").IsUnset(),
+			}))
+		}
+		switch g.o.only {
+		case "gitlab":
+			if g.chance(15) && !gated {
+				r = r.Manually()
+			}
+		case "github":
+			if g.chance(20) {
+				switch r.Event {
+				case pipeline.MergeRequest:
+					r = r.OfTypes(some(g, []string{"opened", "labeled", "ready_for_review", "closed"}, 1, 2)...)
+				case pipeline.Triggered:
+					r = r.OfTypes("deploy-requested")
+				default:
+					r = pipeline.OnRelease()
+				}
+			}
 		}
 		switch g.o.changes {
 		case changesRandom:

@@ -1,0 +1,218 @@
+package shimrun_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/slipway-ci/slipway/internal/shimrun"
+	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/github"
+	"github.com/slipway-ci/slipway/pipeline/gitlab"
+	"github.com/slipway-ci/slipway/pipeline/pipelinetest"
+)
+
+// featureRefs are the starts every feature pipeline is run for.
+var featureRefs = []shimrun.Ref{
+	shimrun.Branch("main"),
+	shimrun.Branch("feature/x"),
+	shimrun.Tag("v1.2.3"),
+	shimrun.MergeRequest("feature/x", "main"),
+}
+
+// engineEnv are the variables that point `dagger` at its engine; the
+// stand-in records them so the test sees which engine each job chose.
+var engineEnv = []string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST", "DAGGER_CLOUD_ENGINE", "DOCKER_HOST"}
+
+// TestFeaturesGitLab runs the .gitlab-ci.yml of every feature pipeline on
+// gitlab-ci-local for a push to main and to a feature branch, a tag and a
+// merge request, and checks that exactly the jobs the model plans made
+// their `dagger call`, each pointed at the engine its definition chose.
+func TestFeaturesGitLab(t *testing.T) {
+	tool := requireTool(t, shimrun.FindGitLabCILocal)
+	for _, f := range pipelinetest.Features() {
+		if f.GitLabRefusal != "" {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			if f.NoGitLabPlan != "" {
+				t.Log(f.NoGitLabPlan + "; the golden file and its lint cover it")
+				return
+			}
+			yml, err := gitlab.Generate(f.Pipeline)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := map[string][]byte{".gitlab-ci.yml": yml}
+			for _, ref := range featureRefs {
+				t.Run(ref.String(), func(t *testing.T) {
+					t.Parallel()
+					planFeature(t, shimrun.GitLab{Tool: tool}, files, f, ref)
+					if f.NoGitLabRun != "" {
+						t.Log(f.NoGitLabRun + "; the plan above, the golden file and its lint cover it")
+						return
+					}
+					runFeature(t, shimrun.GitLab{Tool: tool}, gitlabRemote, files, f, ref, false)
+				})
+			}
+		})
+	}
+}
+
+// TestFeaturesGitHub is TestFeaturesGitLab on act.
+func TestFeaturesGitHub(t *testing.T) {
+	tool := requireTool(t, shimrun.FindAct)
+	for _, f := range pipelinetest.Features() {
+		if f.GitHubRefusal != "" {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			if f.NoGitHubRun != "" {
+				t.Log(f.NoGitHubRun + "; the golden file and its lint cover it")
+				return
+			}
+			yml, err := github.Generate(f.Pipeline)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const path = ".github/workflows/ci.yml"
+			files := map[string][]byte{path: yml}
+			for _, ref := range featureRefs {
+				t.Run(ref.String(), func(t *testing.T) {
+					t.Parallel()
+					runFeature(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, files, f, ref, true)
+				})
+			}
+		})
+	}
+}
+
+// runFeature runs one feature pipeline for ref and compares the jobs that
+// called Dagger with the model's plan. act does not simulate environment
+// reviewers, so on GitHub the jobs waiting for approval run too; on GitLab
+// they are manual jobs nobody started.
+func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string][]byte, f pipelinetest.Feature, ref shimrun.Ref, github bool) {
+	p := f.Pipeline
+	names := append(p.Secrets(), pipeline.CloudTokenSecret)
+	if github {
+		// The job token, which GitHub gives every run and act takes as a
+		// secret.
+		names = append(names, "GITHUB_TOKEN")
+	} else {
+		// gitlab-ci-local predefines neither the job token nor the
+		// registry credentials; GitLab gives every job both.
+		names = append(names, "CI_JOB_TOKEN", "CI_REGISTRY_PASSWORD")
+	}
+	secrets := secretValues(names...)
+	res, _ := runOnce(t, r, files, remote, ref, shimrun.Run{Secrets: secrets, RecordEnv: engineEnv})
+	defer func() {
+		if t.Failed() {
+			t.Logf("%s output:\n%s", r.Name(), outputTail(res.Output))
+		}
+	}()
+	planned := p.PlanFor(featureStart(ref))
+	if res.ExitCode != 0 && !(github && len(planned) == 0 && strings.Contains(string(res.Output), "Could not find any stages to run")) {
+		t.Errorf("%s exited %d, want the pipeline to pass", r.Name(), res.ExitCode)
+	}
+	byID := map[string]pipeline.JobSpec{}
+	var want []string
+	for _, j := range planned {
+		byID[j.ID()] = j
+		byID[j.Name] = j
+		if j.WaitsFor(featureStart(ref), p.Variables()) && !github {
+			continue
+		}
+		want = append(want, j.Name)
+	}
+	var got []string
+	for _, inv := range res.Invocations {
+		j, ok := byID[inv.Job]
+		if !ok {
+			t.Errorf("job %q called Dagger (%s) but the model does not plan it for %s", inv.Job, strings.Join(inv.Args, " "), ref)
+			continue
+		}
+		if !slices.Contains(got, j.Name) {
+			got = append(got, j.Name)
+		}
+		wantEnv := engineVars(p.EngineOf(j), github)
+		for _, k := range engineEnv {
+			if inv.Env[k] != wantEnv[k] {
+				t.Errorf("job %q: %s=%q, want %q", j.Name, k, inv.Env[k], wantEnv[k])
+			}
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s, %s: jobs that called Dagger %q, want the planned %q", r.Name(), ref, got, want)
+	}
+	assertSecrets(t, res, secrets)
+}
+
+// planFeature lists the jobs gitlab-ci-local plans for ref (--list-json,
+// nothing runs) and compares them with the model's plan, manual jobs
+// included: it covers files the shell executor cannot run.
+func planFeature(t *testing.T, g shimrun.GitLab, files map[string][]byte, f pipelinetest.Feature, ref shimrun.Ref) {
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	tmp := t.TempDir()
+	repo, err := shimrun.NewRepo(ctx, filepath.Join(tmp, "repo"), gitlabRemote, files, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := g.Plan(ctx, shimrun.Run{Repo: repo, DaggerDir: standIn(t), TempDir: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, j := range jobs {
+		// on_failure jobs are in the pipeline but run only after a
+		// failure; the model plans a pipeline that succeeds.
+		if j.When != "never" && j.When != "on_failure" {
+			got = append(got, j.Name)
+		}
+	}
+	for _, j := range f.Pipeline.PlanFor(featureStart(ref)) {
+		want = append(want, j.Name)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("gitlab-ci-local --list-json, %s: planned %q, want %q", ref, got, want)
+	}
+}
+
+// featureStart is what the runners start for ref: the repositories'
+// remotes are both acme/app, and no merge request comes from a fork.
+func featureStart(ref shimrun.Ref) pipeline.Start {
+	return pipeline.Start{Event: ref.Event, Ref: planRef(ref), Project: "acme/app"}
+}
+
+// planRef is the ref pipeline.Plan matches for ref: the target branch of a
+// merge request.
+func planRef(ref shimrun.Ref) string {
+	if ref.Event == pipeline.MergeRequest {
+		return ref.Target
+	}
+	return ref.Name
+}
+
+// engineVars are the engine variables a job on e must see.
+func engineVars(e pipeline.Engine, github bool) map[string]string {
+	out := map[string]string{}
+	switch e.Mode() {
+	case pipeline.RunnerEngineKind:
+		if e.RunnerHost != "" {
+			out["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] = e.RunnerHost
+		}
+	case pipeline.CloudEngineKind:
+		out["DAGGER_CLOUD_ENGINE"] = "true"
+	case pipeline.DockerEngineKind:
+		if !github {
+			out["DOCKER_HOST"] = "tcp://docker:2376"
+		}
+	}
+	return out
+}

@@ -1,0 +1,318 @@
+package pipeline_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// featureCase is one invalid definition of a feature and the exact
+// problems New must report for it.
+type featureCase struct {
+	name string
+	opts []pipeline.Option
+	want []string
+}
+
+// checkProblems runs the cases: New must fail with exactly the messages.
+func checkProblems(t *testing.T, cases []featureCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := pipeline.New("service", tc.opts...)
+			if err == nil {
+				t.Fatalf("New returned a pipeline (%d jobs), want the problems %q", len(p.Jobs()), tc.want)
+			}
+			var verr *pipeline.ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("New error is %T (%v), want *pipeline.ValidationError", err, err)
+			}
+			if !slices.Equal(verr.Problems, tc.want) {
+				t.Errorf("problems:\n got: %q\nwant: %q", verr.Problems, tc.want)
+			}
+		})
+	}
+}
+
+func TestEngineValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "runner host without a scheme",
+		opts: valid(pipeline.DefaultEngine(pipeline.RunnerEngine("/run/dagger/engine.sock"))),
+		want: []string{`engine: runner host "/run/dagger/engine.sock" must be a URL such as unix:///run/dagger/engine.sock or kube-pod://dagger-engine-0?namespace=dagger`},
+	}, {
+		name: "runner host with an unknown scheme",
+		opts: valid(job("test", "test", pipeline.UseEngine(pipeline.RunnerEngine("http://engine:8080")))),
+		want: []string{`job "test": engine: runner host "http://engine:8080" has the scheme "http", which Dagger has no driver for (it has: unix, tcp, ssh, kube-pod, image, container, docker-image, docker-container, image+docker, container+docker, image+podman, container+podman, image+nerdctl, container+nerdctl, image+finch, container+finch, dagger-cloud)`},
+	}, {
+		name: "runner host with a shell character",
+		opts: valid(pipeline.DefaultEngine(pipeline.RunnerEngine("unix:///run/$(id)/engine.sock"))),
+		want: []string{"engine: runner host \"unix:///run/$(id)/engine.sock\" must not hold spaces, quotes, $, ` or \\"},
+	}, {
+		name: "Docker version that is not a release",
+		opts: valid(pipeline.DefaultEngine(pipeline.DockerEngine().WithDockerVersion("latest"))),
+		want: []string{`engine: Docker version "latest" must be a release such as 27.5.1`},
+	}, {
+		name: "Docker version on a runner engine",
+		opts: valid(pipeline.DefaultEngine(pipeline.RunnerEngine("").WithDockerVersion("27.5.1"))),
+		want: []string{`engine: a Docker version is set on a runner-provided engine; it applies to pipeline.DockerEngine() only`},
+	}, {
+		name: "runner host on a Docker engine",
+		opts: valid(pipeline.DefaultEngine(pipeline.Engine{Kind: pipeline.DockerEngineKind, RunnerHost: "tcp://engine:1234"})),
+		want: []string{`engine: a runner host is set on a Docker engine; use pipeline.RunnerEngine(host) for an engine the runner provides`},
+	}, {
+		name: "cloud engine with a host",
+		opts: valid(pipeline.DefaultEngine(pipeline.Engine{Kind: pipeline.CloudEngineKind, RunnerHost: "tcp://engine:1234"})),
+		want: []string{`engine: a Dagger Cloud engine takes no runner host and no Docker version`},
+	}, {
+		name: "unknown engine kind",
+		opts: valid(pipeline.DefaultEngine(pipeline.Engine{Kind: "podman"})),
+		want: []string{`engine: the engine kind "podman" is unknown; use pipeline.RunnerEngine, pipeline.DockerEngine or pipeline.CloudEngine`},
+	}})
+}
+
+func TestEngineAccessors(t *testing.T) {
+	p, err := pipeline.New("service", valid(
+		pipeline.DefaultEngine(pipeline.DockerEngine()),
+		job("test", "test", pipeline.UseEngine(pipeline.CloudEngine())),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	build, _ := p.Job("build")
+	test, _ := p.Job("test")
+	if got := p.EngineOf(build).Mode(); got != pipeline.DockerEngineKind {
+		t.Errorf("build runs on %q, want the default docker", got)
+	}
+	if got := p.EngineOf(test); got.Mode() != pipeline.CloudEngineKind || !got.UsesCloudToken() {
+		t.Errorf("test runs on %+v, want its own cloud engine with the token", got)
+	}
+	if got := (pipeline.Engine{}).Mode(); got != pipeline.RunnerEngineKind {
+		t.Errorf("the zero Engine is %q, want runner", got)
+	}
+	if got := pipeline.DockerEngine().Docker(); got != pipeline.DefaultDockerVersion {
+		t.Errorf("Docker() = %q", got)
+	}
+}
+
+func TestIdentityValidation(t *testing.T) {
+	deploy := func(args ...pipeline.Arg) pipeline.Option {
+		return job("deploy", "deploy", pipeline.Calls(pipeline.Fn("deploy", args...)))
+	}
+	checkProblems(t, []featureCase{{
+		name: "credential as a plain value",
+		opts: valid(deploy(pipeline.FromVar("token", pipeline.JobToken))),
+		want: []string{`job "deploy": argument --token reads the CI credential "job-token" as a plain value; pass it with pipeline.CISecret("token", pipeline.JobToken)`},
+	}, {
+		name: "plain variable as a secret",
+		opts: valid(deploy(pipeline.CISecret("sha", pipeline.CommitSHA))),
+		want: []string{`job "deploy": argument --sha: the CI variable "commit-sha" is not a secret; pass it with pipeline.FromVar`},
+	}, {
+		name: "ID token with a reserved name",
+		opts: valid(deploy(pipeline.IDToken("token", "CI_ID_TOKEN", "sts.amazonaws.com"))),
+		want: []string{`job "deploy": ID token "CI_ID_TOKEN": names starting with CI_ are the CI's own; choose another name`},
+	}, {
+		name: "ID token with a bad name",
+		opts: valid(deploy(pipeline.IDToken("token", "id-token", "sts.amazonaws.com"))),
+		want: []string{`job "deploy": ID token "id-token": the name must hold only letters, digits and _ and not start with a digit`},
+	}, {
+		name: "ID token with an audience a URL cannot carry",
+		opts: valid(deploy(pipeline.IDToken("token", "AWS_TOKEN", "sts amazonaws&x=1"))),
+		want: []string{`job "deploy": ID token AWS_TOKEN: audience "sts amazonaws&x=1" may hold only letters, digits and ._~:/-`},
+	}, {
+		name: "one ID token, two audiences",
+		opts: valid(deploy(pipeline.IDToken("aws", "ID_TOKEN", "sts.amazonaws.com"), pipeline.IDToken("vault", "ID_TOKEN", "https://vault.example.com"))),
+		want: []string{`job "deploy": reads the ID token ID_TOKEN for two audiences ("sts.amazonaws.com", "https://vault.example.com"); give each its own name`},
+	}, {
+		name: "unknown permission scope",
+		opts: valid(job("test", "test", pipeline.Permissions(pipeline.Scope("repo").Write()))),
+		want: []string{`job "test": permission "repo" is not a GITHUB_TOKEN scope (they are: actions, attestations, checks, contents, deployments, id-token, issues, packages, pull-requests, security-events, statuses)`},
+	}, {
+		name: "id-token read",
+		opts: valid(job("test", "test", pipeline.Permissions(pipeline.IDTokens.Read()))),
+		want: []string{`job "test": permission id-token: "read" is not one of "none", "write"`},
+	}, {
+		name: "ID token with the permission withdrawn",
+		opts: valid(job("deploy", "deploy", pipeline.Permissions(pipeline.IDTokens.None()),
+			pipeline.Calls(pipeline.Fn("deploy", pipeline.IDToken("token", "AWS_TOKEN", "sts.amazonaws.com"))))),
+		want: []string{`job "deploy": withdraws the id-token permission but reads an ID token; drop pipeline.IDTokens.None()`},
+	}})
+}
+
+func TestIdentityCommands(t *testing.T) {
+	c := pipeline.Fn("publish",
+		pipeline.CISecret("password", pipeline.RegistryPassword),
+		pipeline.FromVar("username", pipeline.RegistryUser),
+		pipeline.FromVar("registry", pipeline.Registry),
+		pipeline.IDToken("id-token", "SIGSTORE_ID_TOKEN", "sigstore"),
+		pipeline.Secret("api-key", "API_KEY"))
+	for _, tc := range []struct {
+		env  func(pipeline.Variable) string
+		want string
+	}{
+		{pipeline.Variable.GitLabName, `dagger call publish --password=env://CI_REGISTRY_PASSWORD --username="$CI_REGISTRY_USER" --registry="$CI_REGISTRY" --id-token=env://SIGSTORE_ID_TOKEN --api-key=env://API_KEY`},
+		{pipeline.Variable.GitHubName, `dagger call publish --password=env://GITHUB_TOKEN --username="$GITHUB_ACTOR" --registry="$SLIPWAY_REGISTRY" --id-token=env://SIGSTORE_ID_TOKEN --api-key=env://API_KEY`},
+	} {
+		if got := c.Command("", tc.env); got != tc.want {
+			t.Errorf("Command:\n got %s\nwant %s", got, tc.want)
+		}
+	}
+	if got := c.Secrets(); !slices.Equal(got, []string{"API_KEY"}) {
+		t.Errorf("Secrets() = %q, want only the stored secret API_KEY", got)
+	}
+	if got := c.IDTokens(); len(got) != 1 || got[0].Value != "SIGSTORE_ID_TOKEN" || got[0].Audience != "sigstore" {
+		t.Errorf("IDTokens() = %+v", got)
+	}
+}
+
+func TestRuleValidation(t *testing.T) {
+	rule := func(r pipeline.Rule) pipeline.Option { return job("test", "test", pipeline.When(r)) }
+	checkProblems(t, []featureCase{{
+		name: "regular expression that does not compile",
+		opts: valid(rule(pipeline.OnTags(`/^v(\d+$/`))),
+		want: []string{"job \"test\": invalid tag pattern: \"/^v(\\\\d+$/\" is not a regular expression RE2 compiles: error parsing regexp: missing closing ): `^v(\\d+$`"},
+	}, {
+		name: "excluded pattern with a space",
+		opts: valid(rule(pipeline.OnBranches().Except("gh pages"))),
+		want: []string{`job "test": invalid excluded branch pattern: "gh pages" is not a valid git ref pattern: it has ' ', which git does not allow in ref names`},
+	}, {
+		name: "condition on a credential",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.CIVar(pipeline.JobToken).IsSet()))),
+		want: []string{`job "test": condition reads the CI credential "job-token"; conditions may not read secrets`},
+	}, {
+		name: "condition on a bad variable name",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.Env("DEPLOY-ENABLED").Is("true")))),
+		want: []string{`job "test": condition reads the variable "DEPLOY-ENABLED", whose name must hold only letters, digits and _ and not start with a digit`},
+	}, {
+		name: "condition regexp that does not compile",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.Env("X").Matches("(")))),
+		want: []string{"job \"test\": condition X =~ /(/: the regular expression does not compile: error parsing regexp: missing closing ): `(`"},
+	}, {
+		name: "empty And",
+		opts: valid(rule(pipeline.OnBranches().If(pipeline.And()))),
+		want: []string{`job "test": pipeline.And() and pipeline.Or() need at least one condition`},
+	}, {
+		name: "types on a push rule",
+		opts: valid(rule(pipeline.OnBranches().OfTypes("opened"))),
+		want: []string{`job "test": activity types (opened) apply to merge requests, releases, merge queues and triggered pipelines, not to push rules`},
+	}, {
+		name: "unknown pull request type",
+		opts: valid(rule(pipeline.OnMergeRequests().OfTypes("merged"))),
+		want: []string{`job "test": merge-request activity type "merged" is not one of: assigned, unassigned, labeled, unlabeled, opened, edited, closed, reopened, synchronize, converted_to_draft, ready_for_review, locked, unlocked, review_requested, review_request_removed, auto_merge_enabled, auto_merge_disabled, milestoned, demilestoned, enqueued, dequeued`},
+	}, {
+		name: "release with refs",
+		opts: valid(rule(pipeline.Rule{Event: pipeline.Release, Refs: []string{"main"}})),
+		want: []string{`job "test": a release rule matches no ref; drop its patterns`},
+	}, {
+		name: "undeclared schedule",
+		opts: valid(rule(pipeline.OnSchedule("nightly"))),
+		want: []string{`job "test": runs on the schedule "nightly", which is not declared; add pipeline.Cron("nightly", "<cron>")`},
+	}, {
+		name: "schedules with the same cron",
+		opts: valid(pipeline.Cron("nightly", "0 2 * * *"), pipeline.Cron("night", "0 2 * * *")),
+		want: []string{`schedules "nightly" and "night" have the same cron "0 2 * * *", which GitHub cannot tell apart; change one`},
+	}, {
+		name: "schedule with a bad cron and name",
+		opts: valid(pipeline.Cron("Nightly Build", "@daily")),
+		want: []string{`schedule "Nightly Build": the name must be lower-case letters, digits, - and _`, `schedule "Nightly Build": cron "@daily" must have five space-separated fields, such as "0 3 * * 1"`},
+	}, {
+		name: "manual rule on a gated job",
+		opts: valid(job("test", "test", pipeline.Approval(), pipeline.When(pipeline.OnBranches("main").Manually()))),
+		want: []string{`job "test": has a manual rule and an approval gate; every rule of a gated job is manual already, so drop Manually()`},
+	}})
+}
+
+func TestPolicyValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "delay over a week",
+		opts: valid(job("test", "test", pipeline.Delay(8*24*time.Hour))),
+		want: []string{`job "test": delay 192h0m0s must be between 0 and one week (GitLab's start_in)`},
+	}, {
+		name: "delay with approval",
+		opts: valid(job("test", "test", pipeline.Delay(time.Hour), pipeline.Approval())),
+		want: []string{`job "test": a delayed job can neither wait for approval nor run always or on failure: GitLab's when: takes one of them`},
+	}, {
+		name: "approval that runs always",
+		opts: valid(job("test", "test", pipeline.Approval(), pipeline.RunsAlways())),
+		want: []string{`job "test": a job that waits for approval runs when a person starts it; drop RunsAlways/RunsOnFailure`},
+	}, {
+		name: "output of an optional need",
+		opts: valid(job("test", "test", pipeline.NeedsOptional("build"), pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"))))),
+		want: []string{`job "test": reads the output IMAGE_REF of "build", which it needs optionally: the value is empty when that job is absent; make the need required`},
+	}, {
+		name: "retry reasons without retries",
+		opts: valid(job("test", "test", pipeline.RetryWhen(pipeline.ScriptFailure))),
+		want: []string{`job "test": sets when to retry but not how often; add pipeline.Retry(1) or pipeline.Retry(2)`},
+	}, {
+		name: "unknown retry reason and bad exit code",
+		opts: valid(job("test", "test", pipeline.Retry(1), pipeline.RetryWhen("flaky"), pipeline.RetryExitCodes(0))),
+		want: []string{
+			`job "test": retry reason "flaky" is unknown (GitLab's are: script_failure, runner_system_failure, stuck_or_timeout_failure, api_failure, unknown_failure, scheduler_failure, data_integrity_failure, job_execution_timeout, unmet_prerequisites, runner_unsupported, stale_schedule, archived_failure, always)`,
+			`job "test": retry exit code 0 must be between 1 and 255`,
+		},
+	}, {
+		name: "allowed exit codes and allow failure",
+		opts: valid(job("test", "test", pipeline.AllowFailure(), pipeline.AllowFailureOn(3, 300))),
+		want: []string{`job "test": allowed exit code 300 must be between 1 and 255`, `job "test": AllowFailure already allows every exit code; drop AllowFailureOn or AllowFailure`},
+	}})
+}
+
+func TestPlanFor(t *testing.T) {
+	p, err := pipeline.New("service",
+		pipeline.Stages("build", "deploy"),
+		pipeline.Var("DEPLOY", "on"),
+		pipeline.Job("build", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("build")),
+			pipeline.When(pipeline.OnBranches().Except("gh-pages", "/^dependabot\\//"), pipeline.OnMergeRequests().If(pipeline.SameProject()))),
+		pipeline.Job("docs", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("docs")), pipeline.When(pipeline.OnBranches("main"))),
+		pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("build"), pipeline.NeedsOptional("docs"), pipeline.Calls(pipeline.Fn("deploy")),
+			pipeline.When(pipeline.OnBranches("main", "release/*-stable").If(pipeline.And(pipeline.ProjectIs("acme/app"), pipeline.Env("DEPLOY").IsNot("off"))))),
+		pipeline.Job("notify", pipeline.Stage("deploy"), pipeline.Calls(pipeline.Fn("notify")), pipeline.RunsOnFailure()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(s pipeline.Start) []string {
+		var out []string
+		for _, j := range p.PlanFor(s) {
+			out = append(out, j.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		start pipeline.Start
+		want  []string
+	}{
+		{"main in the project", pipeline.Start{Event: pipeline.Push, Ref: "main", Project: "acme/app"}, []string{"build", "docs", "deploy"}},
+		{"main in a copy", pipeline.Start{Event: pipeline.Push, Ref: "main", Project: "someone/app"}, []string{"build", "docs"}},
+		{"deploys switched off", pipeline.Start{Event: pipeline.Push, Ref: "main", Project: "acme/app", Vars: map[string]string{"DEPLOY": "off"}}, []string{"build", "docs"}},
+		{"a stable release branch, docs absent", pipeline.Start{Event: pipeline.Push, Ref: "release/2-stable", Project: "acme/app"}, []string{"build", "deploy"}},
+		{"an excluded branch", pipeline.Start{Event: pipeline.Push, Ref: "dependabot/go/x"}, nil},
+		{"gh-pages", pipeline.Start{Event: pipeline.Push, Ref: "gh-pages"}, nil},
+		{"a merge request from a fork", pipeline.Start{Event: pipeline.MergeRequest, Ref: "main", Fork: true}, nil},
+		{"a merge request", pipeline.Start{Event: pipeline.MergeRequest, Ref: "main"}, []string{"build"}},
+	} {
+		if got := names(tc.start); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: planned %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCheckoutValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "negative depth",
+		opts: valid(job("test", "test", pipeline.WithCheckout(pipeline.Checkout{Depth: -5}))),
+		want: []string{`job "test": checkout depth -5 must be a number of commits, 0 for the CI's default or pipeline.FullHistory`},
+	}, {
+		name: "unknown submodule setting",
+		opts: valid(job("test", "test", pipeline.WithCheckout(pipeline.Checkout{Submodules: "all"}))),
+		want: []string{`job "test": checkout submodules "all" must be pipeline.TopSubmodules or pipeline.RecursiveSubmodules`},
+	}, {
+		name: "skipped checkout with a directory argument and tags",
+		opts: valid(job("test", "test", pipeline.WithCheckout(pipeline.Checkout{Skip: true, Tags: true}),
+			pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", "."))))),
+		want: []string{`job "test": skips the checkout but sets its depth, tags or submodules`, `job "test": skips the checkout but passes --source=.; the repository is not there`},
+	}})
+}

@@ -1,0 +1,104 @@
+package github_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// TestFeatureKeys checks the workflow keys each feature of the model
+// becomes, on a one-job pipeline.
+func TestFeatureKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		jobOpts  []pipeline.JobOption
+		pipeOpts []pipeline.Option
+		want     map[string]any // keys of the job
+		call     map[string]any // keys of the dagger call step
+		absent   []string
+	}{{
+		name:     "docker engine: the hosted runner's Docker",
+		pipeOpts: []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine())},
+		absent:   []string{"env"},
+	}, {
+		name:     "runner engine on self-hosted runners",
+		pipeOpts: []pipeline.Option{pipeline.DefaultEngine(pipeline.RunnerEngine("tcp://dagger-engine:1234")), pipeline.DefaultRunsOn("self-hosted", "dagger")},
+		want: map[string]any{
+			"runs-on": []any{"self-hosted", "dagger"},
+			"env":     map[string]any{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "tcp://dagger-engine:1234"},
+		},
+	}, {
+		name:    "cloud engine reads the token secret",
+		jobOpts: []pipeline.JobOption{pipeline.UseEngine(pipeline.CloudEngine())},
+		want:    map[string]any{"env": map[string]any{"DAGGER_CLOUD_ENGINE": "true"}},
+		call:    map[string]any{"env": map[string]any{"DAGGER_CLOUD_TOKEN": "${{ secrets.DAGGER_CLOUD_TOKEN }}"}},
+	}, {
+		name: "permissions: least privilege plus what the job asks for",
+		jobOpts: []pipeline.JobOption{pipeline.Permissions(pipeline.Packages.Write(), pipeline.Contents.Write(), pipeline.Checks.None()),
+			pipeline.Calls(pipeline.Fn("run", pipeline.CISecret("password", pipeline.RegistryPassword), pipeline.FromVar("registry", pipeline.Registry),
+				pipeline.FromVar("user", pipeline.RegistryUser)))},
+		want: map[string]any{"permissions": map[string]any{"contents": "write", "packages": "write"}},
+		call: map[string]any{
+			"env": map[string]any{"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}", "SLIPWAY_REGISTRY": "ghcr.io"},
+			"run": `dagger call run --password=env://GITHUB_TOKEN --registry="$SLIPWAY_REGISTRY" --user="$GITHUB_ACTOR"` + "\n",
+		},
+	}, {
+		name:    "contents withdrawn",
+		jobOpts: []pipeline.JobOption{pipeline.Permissions(pipeline.Contents.None())},
+		want:    map[string]any{"permissions": map[string]any{}},
+	}, {
+		name:    "an ID token asks for id-token: write and is fetched in the step",
+		jobOpts: []pipeline.JobOption{pipeline.Calls(pipeline.Fn("run", pipeline.IDToken("token", "AWS_ID_TOKEN", "sts.amazonaws.com")))},
+		want:    map[string]any{"permissions": map[string]any{"contents": "read", "id-token": "write"}},
+	}, {
+		name:    "runs on failure",
+		jobOpts: []pipeline.JobOption{pipeline.RunsOnFailure(), pipeline.When(pipeline.OnBranches("main"))},
+		want:    map[string]any{"if": "failure() && github.event_name == 'push' && github.ref == 'refs/heads/main'"},
+	}, {
+		name:    "allowed exit codes pass the step with a warning",
+		jobOpts: []pipeline.JobOption{pipeline.AllowFailureOn(3, 4)},
+		call: map[string]any{"run": "rc=0\ndagger call run || rc=$?\n" +
+			`case "$rc" in 0) ;; 3|4) echo "::warning::dagger call run exited $rc, which may fail" ;; *) exit "$rc" ;; esac` + "\n"},
+	}, {
+		name:     "conditions in GitHub's syntax",
+		pipeOpts: []pipeline.Option{pipeline.Var("RUN_E2E", "0")},
+		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
+			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/"))))))},
+		want: map[string]any{"if": "github.event_name == 'pull_request' && (github.event.pull_request.head.repo.full_name == github.repository || !github.event.pull_request) && ((vars.RUN_E2E || '0') == '1' || !startsWith(github.repository, 'acme/'))"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := build(t, append(tc.pipeOpts, job("a", "build", tc.jobOpts...))...)
+			_, doc := generate(t, p)
+			j := jobOf(t, doc, "a")
+			got := map[string]any{}
+			for k := range tc.want {
+				got[k] = j[k]
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("job (-want +got)\n%s", diff)
+			}
+			if tc.call != nil {
+				step := stepOf(t, j, "dagger call")
+				got := map[string]any{}
+				for k := range tc.call {
+					got[k] = step[k]
+				}
+				if diff := cmp.Diff(tc.call, got); diff != "" {
+					t.Errorf("call step (-want +got)\n%s", diff)
+				}
+			}
+			for _, k := range tc.absent {
+				if v, ok := j[k]; ok {
+					t.Errorf("job has %s: %v", k, v)
+				}
+			}
+			if strings.Contains(stepOf(t, j, "Set up Dagger")["run"].(string), "install.sh") {
+				t.Error("the Dagger set-up runs install.sh")
+			}
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package gitlab_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// TestFeatureKeys checks the GitLab keywords each feature of the model
+// becomes, on a one-job pipeline: want holds the keys the feature sets
+// (and absent those it must not).
+func TestFeatureKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		jobOpts  []pipeline.JobOption
+		pipeOpts []pipeline.Option
+		want     map[string]any
+		absent   []string
+	}{{
+		name:     "docker engine: Dagger's dind recipe",
+		pipeOpts: []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine().WithDockerVersion("28.0.4"))},
+		want: map[string]any{
+			"image":    "docker:28.0.4-cli",
+			"services": []any{"docker:28.0.4-dind"},
+			"variables": map[string]any{"DOCKER_HOST": "tcp://docker:2376", "DOCKER_TLS_CERTDIR": "/certs",
+				"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs/client", "DOCKER_DRIVER": "overlay2"},
+		},
+	}, {
+		name:     "runner engine with a host and tags",
+		pipeOpts: []pipeline.Option{pipeline.DefaultEngine(pipeline.RunnerEngine("unix:///run/dagger/engine.sock")), pipeline.DefaultRunnerTags("dagger", "k8s")},
+		want: map[string]any{
+			"tags":      []any{"dagger", "k8s"},
+			"variables": map[string]any{"_EXPERIMENTAL_DAGGER_RUNNER_HOST": "unix:///run/dagger/engine.sock"},
+		},
+		absent: []string{"image", "services"},
+	}, {
+		name:    "cloud engine on one job",
+		jobOpts: []pipeline.JobOption{pipeline.UseEngine(pipeline.CloudEngine())},
+		want:    map[string]any{"variables": map[string]any{"DAGGER_CLOUD_ENGINE": "true"}},
+		absent:  []string{"image", "services"},
+	}, {
+		name:    "traces alone add nothing: DAGGER_CLOUD_TOKEN is a masked project variable",
+		jobOpts: []pipeline.JobOption{pipeline.UseEngine(pipeline.RunnerEngine("").WithTraces())},
+		absent:  []string{"image", "services", "variables"},
+	}, {
+		name: "ID tokens and credentials; GitHub permissions are not GitLab's",
+		jobOpts: []pipeline.JobOption{
+			pipeline.Calls(pipeline.Fn("run", pipeline.IDToken("token", "VAULT_ID_TOKEN", "https://vault.example.com"),
+				pipeline.CISecret("job-token", pipeline.JobToken))),
+			pipeline.Permissions(pipeline.Packages.Write()),
+		},
+		want: map[string]any{
+			"id_tokens": map[string]any{"VAULT_ID_TOKEN": map[string]any{"aud": "https://vault.example.com"}},
+			"script":    []any{"dagger call run --token=env://VAULT_ID_TOKEN --job-token=env://CI_JOB_TOKEN"},
+		},
+		absent: []string{"permissions"},
+	}, {
+		name:    "runs always, retried for some exit codes, allowed to fail with others",
+		jobOpts: []pipeline.JobOption{pipeline.RunsAlways(), pipeline.Retry(2), pipeline.RetryWhen(pipeline.ScriptFailure), pipeline.RetryExitCodes(137), pipeline.AllowFailureOn(3)},
+		want: map[string]any{
+			"rules":         []any{map[string]any{"when": "always"}},
+			"retry":         map[string]any{"max": 2, "when": []any{"script_failure"}, "exit_codes": []any{137}},
+			"allow_failure": map[string]any{"exit_codes": []any{3}},
+		},
+	}, {
+		name:    "delayed on main only, manual on tags",
+		jobOpts: []pipeline.JobOption{pipeline.Delay(90 * time.Minute), pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags("v*").Manually())},
+		want: map[string]any{"rules": []any{
+			map[string]any{"if": `$CI_COMMIT_BRANCH == "main"`, "when": "delayed", "start_in": "90 minutes"},
+			map[string]any{"if": `$CI_COMMIT_TAG =~ /^v.*$/`, "when": "manual"},
+		}},
+	}, {
+		name: "conditions in GitLab's syntax",
+		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
+			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/")))))),
+		},
+		want: map[string]any{"rules": []any{map[string]any{"if": `$CI_PIPELINE_SOURCE == "merge_request_event" && ($CI_MERGE_REQUEST_SOURCE_PROJECT_PATH == null || $CI_MERGE_REQUEST_SOURCE_PROJECT_PATH == $CI_PROJECT_PATH) && ($RUN_E2E == "1" || $CI_PROJECT_PATH !~ /^acme\//)`}}},
+	}, {
+		name:     "named schedules compare SLIPWAY_SCHEDULE",
+		pipeOpts: []pipeline.Option{pipeline.Cron("nightly", "0 2 * * *")},
+		jobOpts:  []pipeline.JobOption{pipeline.When(pipeline.OnSchedule("nightly"), pipeline.OnTriggered())},
+		want: map[string]any{"rules": []any{
+			map[string]any{"if": `$CI_PIPELINE_SOURCE == "schedule" && $SLIPWAY_SCHEDULE == "nightly"`},
+			map[string]any{"if": `($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "pipeline" || $CI_PIPELINE_SOURCE == "api")`},
+		}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := oneJob(t, tc.jobOpts, tc.pipeOpts...)
+			got := map[string]any{}
+			for k := range tc.want {
+				got[k] = j[k]
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got)\n%s", diff)
+			}
+			for _, k := range tc.absent {
+				if v, ok := j[k]; ok {
+					t.Errorf("job has %s: %v", k, v)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,222 @@
+package pipelinetest
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/slipway-ci/slipway/pipeline"
+)
+
+// Feature is a small pipeline that shows one feature of the model, for the
+// golden files of the generators and the runner tests.
+type Feature struct {
+	// Name names the golden files: testdata/golden/<Name>.gitlab-ci.yml
+	// and <Name>.github.yml.
+	Name string
+	// Pipeline uses the feature.
+	Pipeline *pipeline.Pipeline
+	// GitLabRefusal and GitHubRefusal, when not empty, are the exact errors
+	// the generator returns because its CI lacks the feature.
+	GitLabRefusal, GitHubRefusal string
+	// NoGitLabRun and NoGitHubRun, when not empty, say why the local runner
+	// (gitlab-ci-local, act) cannot run the generated file, such as a
+	// service container or an OIDC token that only the CI service has.
+	NoGitLabRun, NoGitHubRun string
+	// NoGitLabPlan, when not empty, says why gitlab-ci-local cannot even
+	// list the jobs of the generated file for some refs.
+	NoGitLabPlan string
+}
+
+// everywhere is the rule set most feature pipelines run their jobs on.
+var everywhere = pipeline.When(pipeline.OnBranches(), pipeline.OnTags("v*"), pipeline.OnMergeRequests())
+
+func mustNew(name string, opts ...pipeline.Option) *pipeline.Pipeline {
+	p, err := pipeline.New(name, opts...)
+	if err != nil {
+		panic(fmt.Sprintf("pipelinetest: feature %q: %v", name, err))
+	}
+	return p
+}
+
+// buildTest is the two-job pipeline most features extend: build prints an
+// image reference that test reads.
+func buildTest(name string, pipelineOpts []pipeline.Option, buildOpts, testOpts []pipeline.JobOption) *pipeline.Pipeline {
+	opts := append([]pipeline.Option{
+		pipeline.Stages("build", "test"),
+		pipeline.GeneratedFrom("pipeline/pipelinetest/features.go", "go test ./pipeline/conformance -run TestGolden -update"),
+	}, pipelineOpts...)
+	opts = append(opts,
+		pipeline.Job("build", append([]pipeline.JobOption{
+			pipeline.Stage("build"), everywhere,
+			pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+			pipeline.Outputs("IMAGE_REF"),
+		}, buildOpts...)...),
+		pipeline.Job("test", append([]pipeline.JobOption{
+			pipeline.Stage("test"), everywhere, pipeline.Needs("build"),
+			pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"))),
+		}, testOpts...)...),
+	)
+	return mustNew(name, opts...)
+}
+
+// Features returns one pipeline per feature, in a stable order.
+func Features() []Feature {
+	return []Feature{
+		{
+			Name:        "engine-docker",
+			Pipeline:    buildTest("engine-docker", []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine())}, nil, nil),
+			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service",
+		},
+		{
+			Name: "engine-runner",
+			Pipeline: buildTest("engine-runner", []pipeline.Option{
+				pipeline.DefaultEngine(pipeline.RunnerEngine("kube-pod://dagger-engine-0?namespace=dagger")),
+				pipeline.DefaultRunnerTags("dagger"),
+				pipeline.DefaultRunsOn("self-hosted", "dagger"),
+			}, nil, nil),
+		},
+		{
+			Name: "engine-cloud",
+			Pipeline: buildTest("engine-cloud", []pipeline.Option{pipeline.DefaultEngine(pipeline.CloudEngine())},
+				nil, []pipeline.JobOption{pipeline.UseEngine(pipeline.DockerEngine().WithTraces())}),
+			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service of the test job",
+		},
+		{
+			Name: "credentials",
+			Pipeline: buildTest("credentials", nil, []pipeline.JobOption{
+				pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."),
+					pipeline.FromVar("registry", pipeline.Registry),
+					pipeline.FromVar("username", pipeline.RegistryUser),
+					pipeline.CISecret("password", pipeline.RegistryPassword))),
+				pipeline.Permissions(pipeline.Packages.Write(), pipeline.Attestations.Write()),
+			}, []pipeline.JobOption{
+				pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"),
+					pipeline.FromVar("project", pipeline.ProjectPath),
+					pipeline.CISecret("token", pipeline.JobToken))),
+				pipeline.Permissions(pipeline.PullRequests.Write(), pipeline.Checks.Write()),
+			}),
+		},
+		{
+			Name: "oidc",
+			Pipeline: buildTest("oidc", nil, nil, []pipeline.JobOption{
+				pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"),
+					pipeline.IDToken("aws-token", "AWS_ID_TOKEN", "sts.amazonaws.com"),
+					pipeline.IDToken("vault-token", "VAULT_ID_TOKEN", "https://vault.example.com"))),
+			}),
+			NoGitLabRun: "gitlab-ci-local issues no OIDC ID tokens",
+			NoGitHubRun: "act has no OIDC token service",
+		},
+		{
+			Name: "conditions",
+			Pipeline: mustNew("conditions",
+				pipeline.Stages("build", "deploy"),
+				pipeline.Var("DEPLOY", "on"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(
+						pipeline.OnBranches().Except("gh-pages"),
+						pipeline.OnTags("v*", `/^release-/`),
+						pipeline.OnMergeRequests().If(pipeline.SameProject()),
+					),
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("build"),
+					pipeline.When(
+						pipeline.OnBranches("main", "release/*-stable").If(pipeline.And(
+							pipeline.ProjectIs("acme/app"),
+							pipeline.Env("DEPLOY").IsNot("off"),
+							pipeline.Or(pipeline.CIVar(pipeline.RefName).Matches("^main$"), pipeline.Env("FORCE_DEPLOY").IsSet()),
+						)),
+						pipeline.OnTags("v*.0").If(pipeline.Not(pipeline.Env("SKIP_TAG_DEPLOY").IsSet())),
+					),
+					pipeline.Calls(pipeline.Fn("deploy", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+			),
+		},
+		{
+			Name: "checkout",
+			Pipeline: mustNew("checkout",
+				pipeline.Stages("build", "release"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.WithCheckout(pipeline.Checkout{Depth: 50, Submodules: pipeline.RecursiveSubmodules}),
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("release", pipeline.Stage("release"), pipeline.Needs("build"), pipeline.When(pipeline.OnTags("v*")),
+					pipeline.WithCheckout(pipeline.Checkout{Depth: pipeline.FullHistory, Tags: true}),
+					pipeline.Calls(pipeline.Fn("release", pipeline.Dir("source", "."), pipeline.FromJob("image", "build", "IMAGE_REF")))),
+				pipeline.Job("notify", pipeline.Stage("release"), pipeline.Needs("build"), pipeline.When(pipeline.OnTags("v*")),
+					pipeline.WithCheckout(pipeline.Checkout{Skip: true}),
+					pipeline.Calls(pipeline.Fn("notify", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+			),
+		},
+		{
+			Name: "ref-exclusions",
+			Pipeline: buildTest("ref-exclusions", nil, []pipeline.JobOption{
+				pipeline.When(pipeline.OnBranches().Except("gh-pages", `/^dependabot\//`), pipeline.OnTags("v*").Except("v*-rc")),
+			}, []pipeline.JobOption{
+				pipeline.When(pipeline.OnBranches("main", "release/*").Except("release/old*"), pipeline.OnTags("v*")),
+			}),
+			NoGitLabPlan: "gitlab-ci-local 4.65.1 evaluates `null !~ /re/` as false (GitLab: true) and cannot translate rules holding two regular expressions",
+		},
+		{
+			Name: "run-policies",
+			Pipeline: mustNew("run-policies",
+				pipeline.Stages("build", "test", "report"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Retry(2), pipeline.RetryWhen(pipeline.ScriptFailure, pipeline.RunnerSystemFailure), pipeline.RetryExitCodes(137)),
+				pipeline.Job("docs", pipeline.Stage("build"), pipeline.When(pipeline.OnBranches("main")),
+					pipeline.Calls(pipeline.Fn("docs", pipeline.Dir("source", ".")))),
+				pipeline.Job("lint", pipeline.Stage("test"), everywhere, pipeline.NeedsOptional("docs"), pipeline.Needs("build"),
+					pipeline.Calls(pipeline.Fn("lint", pipeline.Dir("source", "."))),
+					pipeline.AllowFailureOn(3, 4)),
+				pipeline.Job("notify", pipeline.Stage("report"), everywhere, pipeline.RunsOnFailure(),
+					pipeline.Calls(pipeline.Fn("notify", pipeline.Secret("webhook", "CHAT_WEBHOOK")))),
+				pipeline.Job("cleanup", pipeline.Stage("report"), everywhere, pipeline.RunsAlways(),
+					pipeline.Calls(pipeline.Fn("cleanup"))),
+			),
+		},
+		{
+			Name:          "delayed",
+			Pipeline:      buildTest("delayed", nil, nil, []pipeline.JobOption{pipeline.Delay(30 * time.Minute)}),
+			GitHubRefusal: `github: job "test": GitHub Actions cannot delay a job (GitLab's when: delayed, start_in); use an environment wait timer in the repository settings, or drop pipeline.Delay`,
+		},
+		{
+			Name: "manual-rule",
+			Pipeline: mustNew("manual-rule",
+				pipeline.Stages("deploy"),
+				pipeline.Job("deploy", pipeline.Stage("deploy"),
+					pipeline.When(pipeline.OnBranches("main"), pipeline.OnTags("v*").Manually()),
+					pipeline.Calls(pipeline.Fn("deploy")))),
+			GitHubRefusal: `github: job "deploy": a manual rule (Manually) waits for a person on some events only, which GitHub cannot do: it gates a job through its environment's reviewers on every run; use pipeline.Approval()`,
+		},
+		{
+			Name: "triggers",
+			Pipeline: mustNew("triggers",
+				pipeline.Stages("build", "test"),
+				pipeline.Cron("nightly", "0 2 * * *"),
+				pipeline.Cron("weekly", "0 4 * * 1"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(pipeline.OnBranches("main"), pipeline.OnMergeQueue("main"), pipeline.OnTriggered(), pipeline.OnSchedule()),
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", ".")))),
+				pipeline.Job("test:nightly", pipeline.Stage("test"),
+					pipeline.When(pipeline.OnSchedule("nightly")),
+					pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", ".")))),
+				pipeline.Job("test:weekly", pipeline.Stage("test"),
+					pipeline.When(pipeline.OnSchedule("weekly"), pipeline.OnDispatch()),
+					pipeline.Calls(pipeline.Fn("test-all", pipeline.Dir("source", ".")))),
+			),
+		},
+		{
+			Name: "github-events",
+			Pipeline: mustNew("github-events",
+				pipeline.Stages("build", "release"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(pipeline.OnMergeRequests().OfTypes("opened", "synchronize", "labeled"), pipeline.OnBranches("main")),
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", ".")))),
+				pipeline.Job("release", pipeline.Stage("release"),
+					pipeline.When(pipeline.OnRelease("published"), pipeline.OnTriggered("release-requested")),
+					pipeline.Calls(pipeline.Fn("release", pipeline.Dir("source", ".")))),
+			),
+			GitLabRefusal: `gitlab: job "build": pull request activity types (opened, synchronize, labeled) are GitHub's; GitLab runs merge request pipelines on every push to the source branch`,
+		},
+	}
+}
