@@ -180,6 +180,21 @@ func (p *Pipeline) Variables() map[string]string { return maps.Clone(p.variables
 // Module returns the Dagger module path jobs call ("" for the root module).
 func (p *Pipeline) Module() string { return p.module }
 
+// Functions returns the functions declared with Functions, sorted by name
+// (nil when none were).
+func (p *Pipeline) Functions() []Signature {
+	if p.functions == nil {
+		return nil
+	}
+	out := make([]Signature, 0, len(p.functions))
+	for _, name := range slices.Sorted(maps.Keys(p.functions)) {
+		s := p.functions[name]
+		s.Args = slices.Clone(s.Args)
+		out = append(out, s)
+	}
+	return out
+}
+
 // Toolchain returns the toolchain whose functions jobs call ("" when they
 // call the module's own).
 func (p *Pipeline) Toolchain() string { return p.toolchain }

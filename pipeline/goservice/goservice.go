@@ -17,7 +17,9 @@
 package goservice
 
 import (
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/slipway-ci/slipway/pipeline"
@@ -79,6 +81,7 @@ type config struct {
 	stagingBranches, productionBranches []string
 	releaseTags                         []string
 	runnerTags                          []string
+	engine                              *pipeline.Engine
 	generatedFrom, regenerate           string
 	extra                               []pipeline.Option
 	timeout                             time.Duration
@@ -130,6 +133,12 @@ func ReleaseTags(patterns ...string) Option { return func(c *config) { c.release
 
 // RunnerTags sets the GitLab runner tags of every job.
 func RunnerTags(tags ...string) Option { return func(c *config) { c.runnerTags = tags } }
+
+// Engine sets where every job finds its Dagger engine. The default is
+// pipeline.DockerEngine(): Dagger's documented docker:dind recipe on GitLab,
+// which GitLab.com's shared runners run, and the Docker of GitHub's hosted
+// runners. RunnerTags without Engine means runners that bring their own.
+func Engine(e pipeline.Engine) Option { return func(c *config) { c.engine = &e } }
 
 // GeneratedFrom names the definition's file and the command that
 // regenerates the CI files, for their headers.
@@ -193,6 +202,12 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	}
 	if len(c.runnerTags) > 0 {
 		popts = append(popts, pipeline.DefaultRunnerTags(c.runnerTags...))
+	}
+	switch {
+	case c.engine != nil:
+		popts = append(popts, pipeline.DefaultEngine(*c.engine))
+	case len(c.runnerTags) == 0:
+		popts = append(popts, pipeline.DefaultEngine(pipeline.DockerEngine()))
 	}
 	if c.generatedFrom != "" {
 		popts = append(popts, pipeline.GeneratedFrom(c.generatedFrom, c.regenerate))
@@ -302,9 +317,110 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	return p, nil
 }
 
+// Define returns a definition of the Go service name's pipeline, for
+// command.Main: a team's whole pipeline definition is
+//
+//	func main() { command.Main(goservice.Define("billing", goservice.Registry("..."))) }
+func Define(name string, opts ...Option) func() (*pipeline.Pipeline, error) {
+	return func() (*pipeline.Pipeline, error) { return Pipeline(name, opts...) }
+}
+
 // Verdict makes a job of a stage that returns a Verdict: it exports the
 // reports to dir first, so the CI keeps them whatever the outcome, and then
 // calls check, which fails the job when the stage failed.
 func Verdict(c pipeline.Call, dir string) pipeline.Call {
 	return c.Then("reports").Export(dir).ThenVerify("check")
+}
+
+// Customization is one entry of a toolchain's customizations in
+// dagger.json: the default of one of the module's settings.
+type Customization struct {
+	Argument    string `json:"argument"`
+	Default     string `json:"default,omitempty"`
+	DefaultPath string `json:"defaultPath,omitempty"`
+}
+
+// Customize returns the customization that sets the setting name to value:
+// a string as it is, a list or a number as JSON. It refuses a name that is
+// not one of the module's settings, naming those it has.
+func Customize(name string, value any) (Customization, error) {
+	s, ok := SettingNamed(name)
+	if !ok {
+		var names []string
+		for _, s := range Settings() {
+			names = append(names, s.Name)
+		}
+		return Customization{}, fmt.Errorf("slipway's module has no setting %q (it has: %s)", name, strings.Join(names, ", "))
+	}
+	switch v := value.(type) {
+	case string:
+		if s.Type != "string" {
+			return Customization{}, fmt.Errorf("setting %s is a %s, not a string", name, s.Type)
+		}
+		return Customization{Argument: name, Default: v}, nil
+	default:
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return Customization{}, fmt.Errorf("setting %s: %w", name, err)
+		}
+		return Customization{Argument: name, Default: string(raw)}, nil
+	}
+}
+
+// DaggerJSON is a repository's dagger.json that installs slipway's module
+// as the toolchain DefaultToolchain, from source (such as
+// github.com/slipway-ci/slipway@v0.5.0), with the service's settings.
+type DaggerJSON struct {
+	Name          string               `json:"name"`
+	EngineVersion string               `json:"engineVersion"`
+	Toolchains    []InstalledToolchain `json:"toolchains"`
+}
+
+// InstalledToolchain is one toolchain entry of a dagger.json.
+type InstalledToolchain struct {
+	Name           string          `json:"name"`
+	Source         string          `json:"source"`
+	Customizations []Customization `json:"customizations,omitempty"`
+}
+
+// Marshal renders the file: one customization a line, so that a team reads
+// its settings at a glance and a diff shows each change on its own.
+func (d DaggerJSON) Marshal() []byte {
+	var b strings.Builder
+	q := func(s string) string {
+		var buf strings.Builder
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(s)
+		return strings.TrimSpace(buf.String())
+	}
+	fmt.Fprintf(&b, "{\n  \"name\": %s,\n  \"engineVersion\": %s,\n  \"toolchains\": [\n", q(d.Name), q(d.EngineVersion))
+	for i, t := range d.Toolchains {
+		fmt.Fprintf(&b, "    {\n      \"name\": %s,\n      \"source\": %s", q(t.Name), q(t.Source))
+		if len(t.Customizations) > 0 {
+			b.WriteString(",\n      \"customizations\": [\n")
+			for j, c := range t.Customizations {
+				b.WriteString(`        {"argument": ` + q(c.Argument))
+				if c.Default != "" {
+					b.WriteString(`, "default": ` + q(c.Default))
+				}
+				if c.DefaultPath != "" {
+					b.WriteString(`, "defaultPath": ` + q(c.DefaultPath))
+				}
+				b.WriteString("}")
+				if j < len(t.Customizations)-1 {
+					b.WriteString(",")
+				}
+				b.WriteString("\n")
+			}
+			b.WriteString("      ]")
+		}
+		b.WriteString("\n    }")
+		if i < len(d.Toolchains)-1 {
+			b.WriteString(",")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return []byte(b.String())
 }

@@ -110,6 +110,7 @@ type options struct {
 	lookup   func(string) (string, bool)
 	extra    map[string][]pipeline.Arg
 	summary  string
+	only     []string
 }
 
 // Option configures Run.
@@ -146,6 +147,14 @@ func WithExtraArgs(function string, args ...pipeline.Arg) Option {
 // so this costs a call, not a rerun.
 func WithSummary(chain string) Option { return func(o *options) { o.summary = chain } }
 
+// OnlyJobs runs only the named jobs of the plan: what they need from jobs
+// left out is taken as done, and the outputs those would have printed
+// (such as IMAGE_REF) come from the environment; Run refuses when one is
+// not set, naming it and the job that prints it.
+func OnlyJobs(names ...string) Option {
+	return func(o *options) { o.only = append(o.only, names...) }
+}
+
 // WithLookupEnv replaces os.LookupEnv for finding secrets and variables.
 func WithLookupEnv(f func(string) (string, bool)) Option {
 	return func(o *options) { o.lookup = f }
@@ -176,6 +185,25 @@ func Run(ctx context.Context, p *pipeline.Pipeline, event pipeline.Event, ref st
 	plan := p.Plan(event, ref)
 	if len(plan) == 0 {
 		return nil, fmt.Errorf("no job of pipeline %q runs for a %s of %q", p.Name(), event, ref)
+	}
+	var external []pipeline.OutputRef
+	if len(o.only) > 0 {
+		var kept []pipeline.JobSpec
+		for _, name := range o.only {
+			i := slices.IndexFunc(plan, func(j pipeline.JobSpec) bool { return j.Name == name })
+			if i < 0 {
+				return nil, fmt.Errorf("job %q does not run for a %s of %q", name, event, ref)
+			}
+			kept = append(kept, plan[i])
+		}
+		for _, j := range kept {
+			for _, out := range j.Call.Outputs() {
+				if !slices.Contains(o.only, out.Job) {
+					external = append(external, out)
+				}
+			}
+		}
+		plan = kept
 	}
 	for _, name := range o.approved {
 		if !slices.ContainsFunc(plan, func(j pipeline.JobSpec) bool { return j.Name == name }) {
@@ -213,7 +241,18 @@ func Run(ctx context.Context, p *pipeline.Pipeline, event pipeline.Event, ref st
 		return nil, &MissingSecretsError{Secrets: missing}
 	}
 
-	r := &run{o: o, p: p, plan: plan, env: env, done: map[string]chan struct{}{}, results: map[string]*JobResult{}}
+	outputs := map[string]string{}
+	for _, out := range external {
+		v, ok := env[out.Name]
+		if !ok {
+			v, ok = o.lookup(out.Name)
+		}
+		if !ok || v == "" {
+			return nil, fmt.Errorf("%s is an output of job %q, which does not run here: set %s (for example to the digest the build printed) or run %s too", out.Name, out.Job, out.Name, out.Job)
+		}
+		outputs[out.Job+"\x00"+out.Name] = v
+	}
+	r := &run{o: o, p: p, plan: plan, env: env, done: map[string]chan struct{}{}, results: map[string]*JobResult{}, outputs: outputs}
 	return r.all(ctx), nil
 }
 
@@ -230,7 +269,6 @@ type run struct {
 }
 
 func (r *run) all(ctx context.Context) *Result {
-	r.outputs = map[string]string{}
 	for _, j := range r.plan {
 		r.done[j.Name] = make(chan struct{})
 		r.results[j.Name] = &JobResult{Name: j.Name, Function: j.Call.Function}
@@ -256,7 +294,13 @@ func (r *run) all(ctx context.Context) *Result {
 // planned job of an earlier stage when it has none.
 func (r *run) deps(j pipeline.JobSpec) []string {
 	if len(j.Needs) > 0 {
-		return j.Needs
+		var out []string
+		for _, n := range j.Needs {
+			if _, planned := r.done[n]; planned {
+				out = append(out, n)
+			}
+		}
+		return out
 	}
 	stages := r.p.Stages()
 	mine := slices.Index(stages, j.Stage)

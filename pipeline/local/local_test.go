@@ -233,3 +233,32 @@ func mapsEqual(a, b map[string]local.Status) bool {
 	}
 	return true
 }
+
+// TestOnlyJobs runs one job: what it needs is taken as done, and the
+// digest the build would have printed comes from the environment.
+func TestOnlyJobs(t *testing.T) {
+	p := reference(t)
+	rec := &recorder{}
+	env := map[string]string{"KUBECONFIG_STAGING": "kc"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	_, err := local.Run(context.Background(), p, pipeline.Push, "main", local.WithRunner(rec), local.WithLookupEnv(lookup), local.OnlyJobs("deploy:staging"))
+	want := `IMAGE_REF is an output of job "build", which does not run here: set IMAGE_REF (for example to the digest the build printed) or run build too`
+	if err == nil || err.Error() != want {
+		t.Fatalf("without IMAGE_REF: err = %v, want %q", err, want)
+	}
+	env["IMAGE_REF"] = "registry.example/app@sha256:def"
+	res, err := local.Run(context.Background(), p, pipeline.Push, "main", local.WithRunner(rec), local.WithLookupEnv(lookup), local.OnlyJobs("deploy:staging"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Jobs) != 1 || res.Jobs[0].Status != local.Passed {
+		t.Fatalf("jobs = %+v, want deploy:staging passed alone", res.Jobs)
+	}
+	if len(rec.cmds) != 1 || !strings.Contains(rec.cmds[0], "call deploy") || !slices.Contains(rec.envs[rec.cmds[0]], "IMAGE_REF=registry.example/app@sha256:def") {
+		t.Errorf("commands %q (env %v), want one deploy call with IMAGE_REF from the environment", rec.cmds, rec.envs)
+	}
+	if _, err := local.Run(context.Background(), p, pipeline.Push, "feature/x", local.WithRunner(rec), local.OnlyJobs("deploy:staging")); err == nil ||
+		!strings.Contains(err.Error(), `job "deploy:staging" does not run for a push of "feature/x"`) {
+		t.Errorf("a job the ref does not run: err = %v", err)
+	}
+}

@@ -1,0 +1,81 @@
+package goservice_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/generate"
+	"github.com/slipway-ci/slipway/pipeline/goservice"
+	"github.com/slipway-ci/slipway/pipeline/lint"
+)
+
+// TestPipeline: the stock pipeline generates files that lint clean against
+// the module's functions through the toolchain, and plans the seed's jobs
+// per ref.
+func TestPipeline(t *testing.T) {
+	p, err := goservice.Pipeline("billing", goservice.Registry("registry.example.com/team/billing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := generate.Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fns []string
+	for _, s := range goservice.Signatures() {
+		fns = append(fns, s.Name)
+	}
+	for _, f := range files {
+		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
+		if f.Path == generate.GitLabPath {
+			err = lint.GitLab(f.Data, opts...)
+		} else {
+			err = lint.GitHub(f.Data, opts...)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f.Path, err)
+		}
+		if !strings.Contains(string(f.Data), "dagger call slipway publish") {
+			t.Errorf("%s does not call the toolchain's publish", f.Path)
+		}
+	}
+	for _, tc := range []struct {
+		event pipeline.Event
+		ref   string
+		want  int
+	}{{pipeline.Push, "feature/x", 5}, {pipeline.Push, "develop", 6}, {pipeline.Push, "main", 7}, {pipeline.TagPush, "v1.0.0", 7}} {
+		if got := len(p.Plan(tc.event, tc.ref)); got != tc.want {
+			t.Errorf("%s %s: %d jobs, want %d", tc.event, tc.ref, got, tc.want)
+		}
+	}
+}
+
+func TestCustomize(t *testing.T) {
+	c, err := goservice.Customize("main", []string{"./cmd/a", "./cmd/b"})
+	if err != nil || c.Default != `["./cmd/a","./cmd/b"]` {
+		t.Errorf("main = %+v, %v", c, err)
+	}
+	if c, err := goservice.Customize("ports", []int{8080}); err != nil || c.Default != "[8080]" {
+		t.Errorf("ports = %+v, %v", c, err)
+	}
+	if _, err := goservice.Customize("mian", "x"); err == nil || !strings.HasPrefix(err.Error(), `slipway's module has no setting "mian" (it has: source, name, main,`) {
+		t.Errorf("a misspelt setting: err = %v", err)
+	}
+	if _, err := goservice.Customize("ports", "8080"); err == nil || err.Error() != "setting ports is a []int, not a string" {
+		t.Errorf("a string for a list: err = %v", err)
+	}
+	d := goservice.DaggerJSON{Name: "billing", EngineVersion: "v0.19.10", Toolchains: []goservice.InstalledToolchain{{
+		Name: "slipway", Source: "github.com/slipway-ci/slipway@v1.0.0",
+		Customizations: []goservice.Customization{c, {Argument: "files", Default: `web/x:/app/x "quoted"`}},
+	}}}
+	var back goservice.DaggerJSON
+	if err := json.Unmarshal(d.Marshal(), &back); err != nil {
+		t.Fatalf("dagger.json does not parse: %v\n%s", err, d.Marshal())
+	}
+	if !slices.Equal(back.Toolchains[0].Customizations, d.Toolchains[0].Customizations) {
+		t.Errorf("round trip: %+v, want %+v", back, d)
+	}
+}
