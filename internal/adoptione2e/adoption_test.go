@@ -37,6 +37,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/gitserver"
 	"github.com/slipway-ci/slipway/internal/hostport"
 	"github.com/slipway-ci/slipway/internal/shimrun"
+	"github.com/slipway-ci/slipway/pipeline/goservice"
 )
 
 // repoRoot is this checkout.
@@ -50,54 +51,69 @@ type service struct {
 	files map[string]string
 	// wantSmoke are the smoke probes init must find.
 	wantSmoke []string
+	// settings are what the team adds to dagger.json after init, and why.
+	settings []goservice.Customization
 }
 
-// TestGoHTTPBin: an HTTP service with a kustomization (its own
-// kustomize/ directory, whose probes name the health endpoint), no
-// dependencies.
-func TestGoHTTPBin(t *testing.T) {
-	adopt(t, service{module: "github.com/mccutchen/go-httpbin/v2", version: "v2.18.3", wantSmoke: []string{"8080/status/200=200"}})
+// TestPushgateway: Prometheus's Pushgateway, an HTTP service with health
+// and readiness endpoints and a web UI; the team's manifests are plain
+// YAML.
+func TestPushgateway(t *testing.T) {
+	adopt(t, service{module: "github.com/prometheus/pushgateway", version: "v1.11.1",
+		files:     map[string]string{"deploy/kubernetes.yaml": manifests("pushgateway", 9091, "/-/ready")},
+		wantSmoke: []string{"9091/-/ready=200", "9091/-/healthy=200"},
+		// The status page is the web UI: the image must serve it too.
+		settings: []goservice.Customization{{Argument: "smoke", Default: `["9091/-/healthy=200", "9091/-/ready=200", "9091/=200"]`}}})
 }
 
 // TestBlackboxExporter: Prometheus's blackbox exporter, with more
 // dependencies (the Prometheus client libraries, kingpin, the exporter
-// toolkit); the team's manifests are plain YAML.
+// toolkit); the team's manifests are a kustomize base with staging and
+// production overlays.
 func TestBlackboxExporter(t *testing.T) {
 	adopt(t, service{module: "github.com/prometheus/blackbox_exporter", version: "v0.27.0",
-		files: map[string]string{"deploy/kubernetes.yaml": blackboxManifests}, wantSmoke: []string{"9115/-/healthy=200"}})
+		files: map[string]string{
+			"deploy/base/kubernetes.yaml":          manifests("blackbox-exporter", 9115, "/-/healthy"),
+			"deploy/base/kustomization.yaml":       "resources: [kubernetes.yaml]\n",
+			"deploy/staging/kustomization.yaml":    "resources: [../base]\n",
+			"deploy/production/kustomization.yaml": "resources: [../base]\nreplicas: [{name: blackbox-exporter, count: 3}]\n",
+		},
+		wantSmoke: []string{"9115/-/healthy=200"}})
 }
 
-// blackboxManifests is what a team deploying the exporter would keep: a
-// Deployment and a Service.
-const blackboxManifests = `apiVersion: apps/v1
+// manifests is what a team deploying a service keeps: a Deployment with a
+// readiness probe, and a Service.
+func manifests(name string, port int, ready string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: blackbox-exporter
+  name: %[1]s
 spec:
   replicas: 2
   selector:
-    matchLabels: {app: blackbox-exporter}
+    matchLabels: {app: %[1]s}
   template:
     metadata:
-      labels: {app: blackbox-exporter}
+      labels: {app: %[1]s}
     spec:
       containers:
-        - name: blackbox-exporter
-          image: blackbox-exporter
+        - name: %[1]s
+          image: %[1]s
           ports:
-            - {name: http, containerPort: 9115}
+            - {name: http, containerPort: %[2]d}
           readinessProbe:
-            httpGet: {path: /-/healthy, port: http}
+            httpGet: {path: %[3]s, port: http}
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: blackbox-exporter
+  name: %[1]s
 spec:
-  selector: {app: blackbox-exporter}
+  selector: {app: %[1]s}
   ports:
-    - {port: 9115, targetPort: http}
-`
+    - {port: %[2]d, targetPort: http}
+`, name, port, ready)
+}
 
 var (
 	slipwayOnce sync.Once
@@ -206,14 +222,16 @@ func adopt(t *testing.T, svc service) {
 	start := time.Now()
 	out := run(t, ctx, dir, nil, slipway, "init", "--slipway="+url, "--slipway-replace="+root, "--engine=runner")
 	t.Logf("slipway init (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
-	var cfg struct {
-		Name       string
-		Toolchains []struct {
-			Customizations []struct{ Argument, Default string }
-		}
-	}
+	var cfg goservice.DaggerJSON
 	if err := json.Unmarshal(readFile(t, dir, "dagger.json"), &cfg); err != nil {
 		t.Fatal(err)
+	}
+	if len(svc.settings) > 0 {
+		// What the team edits by hand, in the file init wrote.
+		cfg.Toolchains[0].Customizations = append(cfg.Toolchains[0].Customizations, svc.settings...)
+		if err := os.WriteFile(filepath.Join(dir, "dagger.json"), cfg.Marshal(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	name := cfg.Name
 	settings := map[string]string{}
@@ -439,6 +457,20 @@ func runPipeline(t *testing.T, ctx context.Context, r shimrun.Runner, spec shimr
 	res, err := r.Run(ctx, spec)
 	if err != nil {
 		t.Fatalf("%s: %v", r.Name(), err)
+	}
+	// act exits 1 when a job that may fail (continue-on-error) failed, as
+	// security-sast does on code with gosec findings; GitHub passes the
+	// run. Any other failed job fails the test.
+	failedRE := regexp.MustCompile(`Job '([^']+)' failed`)
+	allowed := res.ExitCode != 0
+	for _, m := range failedRE.FindAllSubmatch(res.Output, -1) {
+		if string(m[1]) != "security-sast" {
+			allowed = false
+		}
+	}
+	if allowed && len(failedRE.FindAll(res.Output, -1)) > 0 {
+		t.Logf("%s: exit %d, only security-sast (allowed to fail) failed", r.Name(), res.ExitCode)
+		return res
 	}
 	if res.ExitCode != 0 {
 		out := res.Output
