@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -190,13 +191,25 @@ func plan(ctx context.Context, o initOptions) ([]file, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	df := readDockerfile(o.dir)
+	if len(df.files) > 0 {
+		if err := add("files", df.files); err != nil {
+			return nil, nil, err
+		}
+		notes = append(notes, fmt.Sprintf("the Dockerfile copies %s into its image: the image gets them too (files in dagger.json)", strings.Join(df.files, ", ")))
+	}
+	if len(df.args) > 0 {
+		if err := add("args", df.args); err != nil {
+			return nil, nil, err
+		}
+	}
 	mf := findManifests(o.dir)
 	var fromManifests deployment
 	if mf.staging != "" {
 		fromManifests, notes = readDeployment(filepath.Join(o.dir, mf.staging), name, notes)
 	}
 	ports := fromManifests.ports
-	for _, p := range src.ports() {
+	for _, p := range append(df.ports, src.ports()...) {
 		if !slices.Contains(ports, p) {
 			ports = append(ports, p)
 		}
@@ -681,4 +694,59 @@ func engineLines(o initOptions) string {
 		return "\n\t\tgoservice.Engine(pipeline.CloudEngine()),"
 	}
 	return ""
+}
+
+// dockerfile is what init takes from a Dockerfile at the repository's
+// root: the data files its image carries (COPY of paths that exist in the
+// repository; build outputs are slipway's to make), the arguments its CMD
+// gives the entrypoint, and the ports it exposes.
+type dockerfile struct {
+	files []string // SOURCE:IMAGE_PATH
+	args  []string
+	ports []int
+}
+
+func readDockerfile(dir string) dockerfile {
+	var d dockerfile
+	data, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		return d
+	}
+	// Continuation lines are joined first.
+	text := strings.ReplaceAll(string(data), "\\\n", " ")
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "COPY", "ADD":
+			var paths []string
+			for _, a := range f[1:] {
+				if !strings.HasPrefix(a, "--") {
+					paths = append(paths, a)
+				}
+			}
+			if len(paths) != 2 || strings.Contains(line, "$") || !path.IsAbs(paths[1]) {
+				continue
+			}
+			src := filepath.Clean(paths[0])
+			if _, err := os.Stat(filepath.Join(dir, src)); err != nil || src == "." || strings.HasPrefix(src, "..") {
+				continue
+			}
+			d.files = append(d.files, filepath.ToSlash(src)+":"+paths[1])
+		case "CMD":
+			var args []string
+			if json.Unmarshal([]byte(strings.TrimSpace(line[len(f[0]):])), &args) == nil {
+				d.args = args
+			}
+		case "EXPOSE":
+			for _, p := range f[1:] {
+				if n, err := strconv.Atoi(strings.TrimSuffix(p, "/tcp")); err == nil && !slices.Contains(d.ports, n) {
+					d.ports = append(d.ports, n)
+				}
+			}
+		}
+	}
+	return d
 }

@@ -51,6 +51,8 @@ type service struct {
 	files map[string]string
 	// wantSmoke are the smoke probes init must find.
 	wantSmoke []string
+	// wantFiles is a data file init must find, when not empty.
+	wantFiles string
 	// settings are what the team adds to dagger.json after init, and why.
 	settings []goservice.Customization
 }
@@ -78,8 +80,9 @@ func TestBlackboxExporter(t *testing.T) {
 			"deploy/staging/kustomization.yaml":    "resources: [../base]\n",
 			"deploy/production/kustomization.yaml": "resources: [../base]\nreplicas: [{name: blackbox-exporter, count: 3}]\n",
 		},
-		wantSmoke: []string{"9115/-/healthy=200"},
-		// Two of its tests resolve real host names, which a runner without
+		wantSmoke: []string{"9115/-/healthy=200"}, wantFiles: "blackbox.yml:/etc/blackbox_exporter/config.yml",
+		// (init takes its config file and the argument naming it from the
+		// Dockerfile.) Two of its tests resolve real host names, which a runner without
 		// the internet cannot: the team skips them there.
 		settings: []goservice.Customization{{Argument: "testArgs", Default: `["-skip=TestChooseProtocol|TestRedirectToTLSHostWorks"]`}}})
 }
@@ -245,6 +248,9 @@ func adopt(t *testing.T, svc service) {
 		if !strings.Contains(settings["smoke"], p) {
 			t.Errorf("init found smoke probes %s, want %s among them", settings["smoke"], p)
 		}
+	}
+	if svc.wantFiles != "" && !strings.Contains(settings["files"], svc.wantFiles) {
+		t.Errorf("init found files %s, want %s among them", settings["files"], svc.wantFiles)
 	}
 	definition := codeLines(readFile(t, dir, "ci/main.go"))
 	total := len(cfg.Toolchains[0].Customizations) + definition

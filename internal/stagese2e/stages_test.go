@@ -252,3 +252,20 @@ func TestSmokeProbes(t *testing.T) {
 		t.Fatalf("check: err = %v, want the failed probe named", err)
 	}
 }
+
+// TestSmokeServiceExitsAtStart: an image whose binary exits at once (here
+// the service with a flag it does not know) fails with what it printed,
+// not Dagger's bare "start ... exit code: 1".
+func TestSmokeServiceExitsAtStart(t *testing.T) {
+	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/smoke", "--insecure", "--revision=smoke"))
+	pull := strings.Replace(ref, daggertest.Registry, daggertest.EngineRegistry, 1)
+	_, err := call(t, "--integration-package=", "--smoke=8080/health=200", "--args=--no-such-flag", "test-integration", "--image="+pull, "check")
+	if err == nil {
+		t.Fatal("a service that exits at start passed its smoke test")
+	}
+	for _, want := range []string{"exited when it started (exit code 1) before serving", "no-such-flag", "its arguments (args)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q: %v", want, err)
+		}
+	}
+}

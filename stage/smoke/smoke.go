@@ -184,6 +184,9 @@ func Run(ctx context.Context, client *dagger.Client, img *dagger.Container, name
 		WithExec(args)
 	raw, err := ctr.File(out + "/" + JSONFile).Contents(ctx)
 	if err != nil {
+		if strings.Contains(err.Error(), "aliased as "+host) {
+			return nil, exitedAtStart(ctx, c.WithEnvOn(img), name, c.args, err)
+		}
 		return nil, fmt.Errorf("smoke: probing %s: %w", name, err)
 	}
 	var seen []struct {
@@ -198,4 +201,37 @@ func Run(ctx context.Context, client *dagger.Client, img *dagger.Container, name
 		res.Probes = append(res.Probes, Checked{Probe: Probe{Port: s.Port, Path: s.Path, Status: s.Want}, Got: s.Got, Error: s.Error, Attempts: s.Attempts})
 	}
 	return res, nil
+}
+
+// exitedAtStart explains a service that stopped before it served: Dagger
+// says only that the service's start failed, so the image runs once more,
+// as a plain command (it exits again, as it did), to show what it printed:
+// usually a missing config file, argument or port.
+func exitedAtStart(ctx context.Context, img *dagger.Container, name string, args []string, startErr error) error {
+	run := img.WithExec(args, dagger.ContainerWithExecOpts{UseEntrypoint: true, Expect: dagger.ReturnTypeAny})
+	code, err := run.ExitCode(ctx)
+	if err != nil {
+		return fmt.Errorf("smoke: %s did not start as a service: %w", name, startErr)
+	}
+	stderr, _ := run.Stderr(ctx)
+	stdout, _ := run.Stdout(ctx)
+	said := lastLines(stderr+"\n"+stdout, 5)
+	return fmt.Errorf("smoke: %s exited when it started (exit code %d) before serving: %s; give the image what it needs: the files it reads (files), its arguments (args), its ports (ports)", name, code, said)
+}
+
+// lastLines returns the last n non-empty lines of s, joined by " | ".
+func lastLines(s string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 0 {
+		return "it printed nothing"
+	}
+	return strings.Join(lines, " | ")
 }
