@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -35,6 +36,8 @@ import (
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/helm"
 	"github.com/slipway-ci/slipway/internal/clustertest"
+	"github.com/slipway-ci/slipway/internal/e2e"
+	"github.com/slipway-ci/slipway/internal/gotool"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
@@ -237,9 +240,18 @@ func TestE2EFailedFirstInstall(t *testing.T) {
 		t.Errorf("history %q left after the uninstall", h)
 	}
 	for _, get := range []func() error{
-		func() error { _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); return err },
-		func() error { _, err := c.Client.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{}); return err },
-		func() error { _, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{}); return err },
+		func() error {
+			_, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.Client.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "web-config", metav1.GetOptions{})
+			return err
+		},
 	} {
 		if err := get(); !apierrors.IsNotFound(err) {
 			t.Errorf("a chart object is still there: %v", err)
@@ -491,3 +503,54 @@ func genericFlags(kubeconfig, ns string) *genericclioptions.ConfigFlags {
 }
 
 func chartSave(ch *chart.Chart, dir string) (string, error) { return chartutil.Save(ch, dir) }
+
+// Benchmarks: the time from the call to a ready release of a new digest,
+// slipway's Helm deploy against `helm upgrade --install --wait` of the same
+// chart, values and cluster, in the same run. The helm CLI is built once
+// from the Helm module slipway links (internal/gotool), for the baseline
+// only. `make bench` prints BenchmarkHelmDeploy/BenchmarkHelmCLIUpgradeWait.
+func BenchmarkHelmDeploy(b *testing.B) {
+	c := clustertest.Require(b)
+	ns := c.Namespace(b, "bench-helm-sdk")
+	ctx := context.Background()
+	d := newDeployer(b, env(c, ns), "testdata/web")
+	if _, err := d.Deploy(ctx, deploy.Release{Image: image("web", "bench-0")}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := d.Deploy(ctx, deploy.Release{Image: image("web", fmt.Sprint("bench-", i+1))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHelmCLIUpgradeWait(b *testing.B) {
+	c := clustertest.Require(b)
+	helmBin, err := gotool.Helm.Build(context.Background())
+	if err != nil {
+		e2e.Unavailable(b, fmt.Errorf("building the helm CLI for the baseline: %w", err))
+	}
+	ns := c.Namespace(b, "bench-helm-cli")
+	kc := filepath.Join(b.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, c.Kubeconfig, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	home := b.TempDir()
+	upgrade := func(label string) {
+		digest := strings.Split(image("web", label), "@")[1]
+		cmd := exec.Command(helmBin, "upgrade", "--install", "web", "testdata/web", "-f", "testdata/web/values-staging.yaml",
+			"--set", "image.digest="+digest, "--wait", "--timeout", "2m", "--kubeconfig", kc, "-n", ns)
+		// A private helm home: no repositories or registry logins of the
+		// machine's user leak into the baseline.
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config", "HELM_DATA_HOME="+home+"/data")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("helm upgrade: %v\n%s", err, out)
+		}
+	}
+	upgrade("bench-0")
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		upgrade(fmt.Sprint("bench-", i+1))
+	}
+}
