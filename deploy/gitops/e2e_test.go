@@ -21,7 +21,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/slipway-ci/slipway/deploy"
@@ -122,19 +122,16 @@ func setup(t *testing.T, initial string) *fixture {
 	t.Cleanup(func() {
 		a.Cluster.Client.CoreV1().Secrets(a.Namespace).Delete(context.Background(), secret.Name, metav1.DeleteOptions{})
 	})
-	app := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-		"metadata": map[string]any{"name": f.app, "namespace": a.Namespace},
-		"spec": map[string]any{
-			"project":     "default",
-			"source":      map[string]any{"repoURL": host.HTTPURL(f.repo), "targetRevision": "main", "path": "overlays/staging"},
-			"destination": map[string]any{"server": "https://kubernetes.default.svc", "namespace": f.ns},
-			"syncPolicy": map[string]any{
-				"automated":   map[string]any{"prune": true, "selfHeal": true},
-				"syncOptions": []any{"CreateNamespace=true"},
-			},
-		},
-	}}
+	// The seed's form: its own AppProject (as "telecom"), automated sync
+	// with prune and selfHeal, CreateNamespace.
+	dyn := dynamic.NewForConfigOrDie(a.Cluster.Config)
+	projects := dyn.Resource(schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}).Namespace(a.Namespace)
+	proj := gitops.ProjectSpec{Name: f.ns, Namespace: a.Namespace, RepoURLs: []string{host.HTTPURL(f.repo)}, Namespaces: []string{f.ns}}.Object()
+	if _, err := projects.Create(ctx, proj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { projects.Delete(context.Background(), f.ns, metav1.DeleteOptions{}) })
+	app := gitops.ApplicationSpec{Name: f.app, Namespace: a.Namespace, Project: f.ns, RepoURL: host.HTTPURL(f.repo), TargetRevision: "main", Path: "overlays/staging", DestinationNamespace: f.ns}.Object()
 	apps := f.apps()
 	if _, err := apps.Create(ctx, app, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
