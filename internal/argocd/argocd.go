@@ -228,6 +228,12 @@ func (i *Instance) Status(ctx context.Context) Status {
 	if err := i.healthy(ctx, s.Ports); err != nil {
 		return Status{Reason: err.Error()}
 	}
+	// A control plane started afresh (make cluster-down, make cluster)
+	// has lost Argo CD's CRDs and configuration: then Up installs them
+	// again and restarts the processes, whose caches are of the old one.
+	if err := i.installed(ctx); err != nil {
+		return Status{Reason: err.Error()}
+	}
 	return Status{Running: true}
 }
 

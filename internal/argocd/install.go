@@ -29,6 +29,26 @@ var (
 	fieldManager = metav1.ApplyOptions{FieldManager: "slipway-argocd", Force: true}
 )
 
+// installed checks that the cluster still holds what install applied.
+func (i *Instance) installed(ctx context.Context) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", i.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("argocd: %s: %w", i.kubeconfig, err)
+	}
+	cfg.Timeout = 5 * time.Second
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := dyn.Resource(crdGVR).Get(ctx, "applications.argoproj.io", metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("the cluster has no Application CRD (a new control plane?): %w", err)
+	}
+	if _, err := dyn.Resource(cmGVR).Namespace(Namespace).Get(ctx, "argocd-cm", metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("the cluster has no argocd-cm (a new control plane?): %w", err)
+	}
+	return nil
+}
+
 // install applies what Argo CD's install manifests would, minus the
 // Deployments: its CRDs (Application, AppProject), the namespace, its
 // configuration ConfigMaps and Secret (from the module), and the default

@@ -157,7 +157,7 @@ func (t Tool) Build(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
-var replaceBlock = regexp.MustCompile(`(?ms)^replace \(.*?^\)|^replace [^(\n].*$`)
+var replaceBlock = regexp.MustCompile(`(?ms)^replace \(.*?^\)|^replace [^(\n][^\n]*$`)
 
 // replaces returns the replace directives of a go.mod, except those into
 // local directories (./x), which a module zip cannot resolve.
