@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/pipeline"
@@ -128,61 +129,48 @@ func TestRenderAndCheckImage(t *testing.T) {
 	}
 	caps := chartutil.DefaultCapabilities
 	digest := digestRef(t, goodRef)
+	renderWith := func(paths ImageValues) []*unstructured.Unstructured {
+		t.Helper()
+		vals, err := (&Deployer{opts: options{image: paths}}).values(digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := render(ch, vals, "web", "ns", caps, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := parseManifest(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objs
+	}
+	objs := renderWith(DefaultImageValues)
+	var kinds []string
+	for _, o := range objs {
+		kinds = append(kinds, o.GetKind()+"/"+o.GetName())
+	}
+	if got := strings.Join(kinds, " "); got != "ConfigMap/web-config Service/web Deployment/web" {
+		t.Errorf("install order %s", got)
+	}
+	if target, err := checkImage(objs, "", digest, DefaultImageValues); err != nil || target != "web" {
+		t.Fatalf("checkImage: %q, %v", target, err)
+	}
 	for _, tc := range []struct {
-		name  string
-		paths ImageValues
-		want  string
+		name       string
+		paths      ImageValues
+		deployment string
+		want       string
 	}{
-		{"the chart's paths", DefaultImageValues, ""},
-		{"a path the chart does not read", ImageValues{Repository: "image.repo", Digest: "image.digest"},
-			`the values image.repo and image.digest do not reach the rendered Deployment web: its containers run [app: registry.local/web@sha256:1111111111111111111111111111111111111111111111111111111111111111], none of them registry.local/web@sha256:1111111111111111111111111111111111111111111111111111111111111111; ` +
-				"name the values paths the chart's image template reads (helm.WithImageValues), or make the template read these"},
+		{"a path the chart does not read", ImageValues{Repository: "image.repo", Digest: "image.sha"}, "",
+			"the values image.repo and image.sha do not reach the rendered Deployment web: its containers run [app: registry.local/web@], none of them " + goodRef +
+				"; name the values paths the chart's image template reads (helm.WithImageValues), or make the template read these"},
+		{"a Deployment the chart does not have", DefaultImageValues, "api", `the rendered chart has no Deployment "api" (it has [web])`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &Deployer{opts: options{image: tc.paths}}
-			vals, err := d.values(digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.paths.Repository == "image.repo" {
-				// The chart's default repository is another one: the
-				// digest alone lands, on the wrong repository.
-				vals["image"].(map[string]any)["repo"] = "registry.local/other"
-				digest := digestRef(t, "registry.local/other@sha256:1111111111111111111111111111111111111111111111111111111111111111")
-				vals, _ = (&Deployer{opts: options{image: tc.paths}}).values(digest)
-				m, err := render(ch, vals, "web", "ns", caps, false)
-				if err != nil {
-					t.Fatal(err)
-				}
-				objs, err := parseManifest(m)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, err = checkImage(objs, "", digest, tc.paths)
-				want := strings.ReplaceAll(tc.want, "none of them registry.local/web@", "none of them registry.local/other@")
-				if err == nil || err.Error() != want {
-					t.Fatalf("error\n got: %v\nwant: %s", err, want)
-				}
-				return
-			}
-			m, err := render(ch, vals, "web", "ns", caps, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			objs, err := parseManifest(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var kinds []string
-			for _, o := range objs {
-				kinds = append(kinds, o.GetKind()+"/"+o.GetName())
-			}
-			if got := strings.Join(kinds, " "); got != "ConfigMap/web-config Service/web Deployment/web" {
-				t.Errorf("install order %s", got)
-			}
-			target, err := checkImage(objs, "", digest, tc.paths)
-			if err != nil || target != "web" {
-				t.Fatalf("checkImage: %q, %v", target, err)
+			_, err := checkImage(renderWith(tc.paths), tc.deployment, digest, tc.paths)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error\n got: %v\nwant: %s", err, tc.want)
 			}
 		})
 	}

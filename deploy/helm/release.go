@@ -26,7 +26,8 @@ import (
 // back to the previous revision (or uninstalls a failed first install).
 // r.Image is the digest; r.Deployment names the Deployment the image must
 // reach when the chart has several (default: the only one); r.Bundle must
-// be empty: the chart holds the objects.
+// be empty: the chart holds the objects, and r.Container is the chart's
+// business (its image template says which container runs the image).
 func (d *Deployer) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result, error) {
 	start := d.now()
 	prefix := fmt.Sprintf("helm: environment %q", d.env.Name)
