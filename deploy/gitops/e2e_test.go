@@ -61,6 +61,12 @@ spec:
     metadata:
       labels: {app: web}
     spec:
+      # kwok's status-only nodes, whose stages fail images of
+      # repositories ending in "bad" (internal/cluster); the toleration
+      # is for the taint they get once a real node runs.
+      nodeSelector: {type: kwok}
+      tolerations:
+      - {key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}
       containers:
       - name: app
         image: web

@@ -87,6 +87,9 @@ func serving(t *testing.T, c *clustertest.Cluster, ns, want string, replicas int
 	}
 	ready := 0
 	for _, p := range pods.Items {
+		if p.Spec.NodeName != "" && !strings.HasPrefix(p.Spec.NodeName, "kwok-node-") {
+			t.Errorf("pod %s runs on %s, not on a kwok node (values nodeSelector)", p.Name, p.Spec.NodeName)
+		}
 		for _, cond := range p.Status.Conditions {
 			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.Spec.Containers[0].Image == want && p.DeletionTimestamp == nil {
 				ready++
