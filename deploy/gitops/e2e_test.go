@@ -9,6 +9,8 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -93,16 +95,24 @@ images:
 // Argo CD repository secret and an Application under automated sync, prune
 // and selfHeal, deploying overlays/staging into a fresh namespace.
 type fixture struct {
-	argo     *argocdtest.ArgoCD
-	host     *githost.Host
-	repo     string
-	ns       string
-	app      string
-	password string
-	env      deploy.Environment
+	deployment string // the Deployment the source makes (default "web")
+	argo       *argocdtest.ArgoCD
+	host       *githost.Host
+	repo       string
+	ns         string
+	app        string
+	password   string
+	env        deploy.Environment
 }
 
 func setup(t *testing.T, initial string) *fixture {
+	t.Helper()
+	return setupWith(t, layout(initial), "overlays/staging")
+}
+
+// setupWith pushes files and deploys the source at path (a Helm chart
+// when valueFiles are given).
+func setupWith(t *testing.T, files map[string]string, path string, valueFiles ...string) *fixture {
 	t.Helper()
 	a := argocdtest.Require(t)
 	f := &fixture{argo: a, password: fmt.Sprintf("pw-%d", time.Now().UnixNano())}
@@ -114,7 +124,7 @@ func setup(t *testing.T, initial string) *fixture {
 	}
 	t.Cleanup(host.Close)
 	f.host = host
-	if _, err := host.Create(f.repo, "main", layout(initial)); err != nil {
+	if _, err := host.Create(f.repo, "main", files); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -137,7 +147,7 @@ func setup(t *testing.T, initial string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { projects.Delete(context.Background(), f.ns, metav1.DeleteOptions{}) })
-	app := gitops.ApplicationSpec{Name: f.app, Namespace: a.Namespace, Project: f.ns, RepoURL: host.HTTPURL(f.repo), TargetRevision: "main", Path: "overlays/staging", DestinationNamespace: f.ns}.Object()
+	app := gitops.ApplicationSpec{Name: f.app, Namespace: a.Namespace, Project: f.ns, RepoURL: host.HTTPURL(f.repo), TargetRevision: "main", Path: path, ValueFiles: valueFiles, DestinationNamespace: f.ns}.Object()
 	apps := f.apps()
 	if _, err := apps.Create(ctx, app, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -197,7 +207,11 @@ func (f *fixture) promoter(t *testing.T, env deploy.Environment, auth gitops.Aut
 // running checks the Deployment's image and that every replica is ready.
 func (f *fixture) running(t *testing.T, want string) {
 	t.Helper()
-	d, err := f.argo.Cluster.Client.AppsV1().Deployments(f.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	name := f.deployment
+	if name == "" {
+		name = "web"
+	}
+	d, err := f.argo.Cluster.Client.AppsV1().Deployments(f.ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,4 +430,41 @@ func pushImage(t testing.TB) name.Digest {
 		t.Fatal(err)
 	}
 	return ref.Context().Digest(h.String())
+}
+
+// TestE2EHelmValuesPromotion: the team's choice of a Helm values file. The
+// Application deploys a chart with values-staging.yaml (Argo CD renders it
+// with the helm CLI); the promotion writes image.repository and
+// image.digest there, and Argo CD syncs it.
+func TestE2EHelmValuesPromotion(t *testing.T) {
+	v0, v1 := image("web", "v0"), image("web", "v1")
+	files := map[string]string{}
+	for _, name := range []string{"Chart.yaml", "values.yaml", "templates/deployment.yaml", "templates/service.yaml", "templates/configmap.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "helm", "testdata", "web", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["chart/"+name] = string(b)
+	}
+	repo, digest, _ := strings.Cut(v0, "@")
+	files["chart/values-staging.yaml"] = "replicaCount: 2\nprogressDeadlineSeconds: 3\nimage:\n  repository: " + repo + "\n  digest: " + digest + "\n"
+	f := setupWith(t, files, "chart", "values-staging.yaml")
+	f.deployment = f.app // the chart names it after the release
+	f.running(t, v0)
+	p, err := gitops.New(context.Background(), f.env,
+		gitops.Repository{URL: f.host.HTTPURL(f.repo), Auth: gitops.BasicAuth("ci", f.password)},
+		gitops.HelmValues{Path: "chart/values-staging.yaml", Repository: "image.repository", Digest: "image.digest"},
+		gitops.Application{Name: f.app}, gitops.WithSyncTimeout(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Deploy(context.Background(), deploy.Release{Image: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := f.host.Head(f.repo, "main")
+	if st := f.status(t); res.Revision != head || st.Sync != "Synced" || st.Health != "Healthy" || st.Revision != head {
+		t.Fatalf("result %+v; Application %s; head %s", res, st, head)
+	}
+	f.running(t, v1)
 }
