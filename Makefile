@@ -65,6 +65,7 @@ bench: ## Run the benchmarks and print ratios against baselines measured in the 
 	| $(GO) run ./internal/cmd/benchratio \
 	    -ratio 'generate 300-job pipeline vs yaml.v3 encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=1' \
 	    -ratio 'deploy rollout vs kubectl set image + rollout status=BenchmarkDeployRollout/BenchmarkKubectlRollout<=1' \
+	    -ratio 'helm deploy vs helm upgrade --install --wait=BenchmarkHelmDeploy/BenchmarkHelmCLIUpgradeWait<=1' \
 	    -limit 'BenchmarkGenerate300<=50ms' \
 	    -limit 'BenchmarkGenerateReference<=50ms' \
 	    -ratio 'pipeline warm, no change vs trivial cached call=BenchmarkPipelineWarm/BenchmarkTrivialCall<=1.5' \
@@ -112,6 +113,30 @@ cluster-down: ## Stop every process `make cluster` started.
 .PHONY: cluster-status
 cluster-status: ## Say whether the control plane runs, and why not.
 	$(CLUSTER_CMD) status $(CLUSTER_FLAGS)
+
+##@ GitOps controller (internal/argocd: Argo CD's application controller + repo-server, Debian's Redis, on the local control plane)
+
+GITOPS_CMD = $(GO) run ./internal/cmd/gitops
+
+.PHONY: gitops
+gitops: cluster gitops-tools ## Build (cached by version) and start Argo CD v3.2.11's application controller and repo-server with Debian's Redis against the local control plane, or reuse them.
+	$(GITOPS_CMD) up
+
+.PHONY: gitops-tools
+gitops-tools: ## Install Debian's git and Redis (redis-tools: the server binary, no service) when missing.
+	@missing=""; command -v git >/dev/null 2>&1 || missing="$$missing git"; [ -x /usr/bin/redis-check-rdb ] || missing="$$missing redis-tools"; \
+	if [ -z "$$missing" ]; then exit 0; fi; sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "gitops-tools: installing$$missing (apt)"; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing \
+	  || { $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }
+
+.PHONY: gitops-down
+gitops-down: ## Stop what `make gitops` started.
+	$(GITOPS_CMD) down
+
+.PHONY: gitops-status
+gitops-status: ## Say whether Argo CD runs, and why not.
+	$(GITOPS_CMD) status
 
 ##@ Example service (examples/deployai)
 
