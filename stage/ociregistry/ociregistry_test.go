@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"dagger.io/dagger"
+
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/stage/goimage"
 	"github.com/slipway-ci/slipway/stage/ociregistry"
@@ -57,5 +59,41 @@ func TestPush(t *testing.T) {
 	}
 	if strings.Join(repos, ",") != "team/right" {
 		t.Errorf("repositories = %v, want only team/right: the refused push must leave nothing", repos)
+	}
+}
+
+// TestPushIndex pushes one image per platform as one OCI index to the
+// engine's registry: a pull of the index's digest for each platform gets
+// that platform's image.
+func TestPushIndex(t *testing.T) {
+	c := daggertest.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// Scratch: only the binaries, which Go cross-compiles, so no base
+	// image for the second platform is needed.
+	imgs, err := goimage.Build(ctx, c, c.Host().Directory("../goimage/testdata/hello"),
+		goimage.WithBinaryName("hello"), goimage.WithBase(""), goimage.WithGoEnv("GOPROXY", daggertest.GoProxy),
+		goimage.WithPlatforms("linux/amd64", "linux/arm64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := daggertest.Registry + "/slipway-e2e/index"
+	ref, err := ociregistry.PushIndex(ctx, c, imgs, repo+":multi", ociregistry.WithGoEnv("GOPROXY", daggertest.GoProxy),
+		ociregistry.WithInsecureRegistry(daggertest.Registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ref, repo+"@sha256:") {
+		t.Fatalf("ref = %q, want %s@sha256:...", ref, repo)
+	}
+	pull := strings.Replace(ref, daggertest.Registry, daggertest.EngineRegistry, 1)
+	for _, p := range []string{"linux/amd64", "linux/arm64"} {
+		got, err := c.Container(dagger.ContainerOpts{Platform: dagger.Platform(p)}).From(pull).Platform(ctx)
+		if err != nil {
+			t.Fatalf("pulling %s for %s: %v", pull, p, err)
+		}
+		if string(got) != p {
+			t.Errorf("the index gave %s for %s", got, p)
+		}
 	}
 }
