@@ -122,12 +122,14 @@ func Run(ctx context.Context, args []string, define func() (*pipeline.Pipeline, 
 	case "check":
 		return check(dir, p, stdout)
 	case "graph":
+		var out []byte
 		if *dot {
-			fmt.Fprint(stdout, graph.DOT(p))
+			out = graph.DOT(p)
 		} else {
-			fmt.Fprint(stdout, graph.Mermaid(p))
+			out = []byte(graph.Mermaid(p))
 		}
-		return nil
+		_, err := stdout.Write(out)
+		return err
 	case "run":
 		if job == "" {
 			return fmt.Errorf("run: name the job to run (it has: %s): %w", strings.Join(jobNames(p), ", "), ErrUsage)
