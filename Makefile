@@ -85,8 +85,8 @@ tools: ## Install the local CI runners the runner tests use (rsync, gitlab-ci-lo
 ENGINE_CMD = $(GO) run ./internal/cmd/engine
 
 .PHONY: engine
-engine: ## Build (cached by version) and start the Dagger engine with its registry mirror; writes .slipway/engine.env.
-	$(ENGINE_CMD) up
+engine: ## Build (cached by version) and start the Dagger engine with its registry mirror, or reuse the running one; writes .slipway/engine.env. A running engine that differs is restarted only when no client is connected (FORCE=1 restarts it anyway).
+	$(ENGINE_CMD) up $(if $(FORCE),-force)
 
 .PHONY: engine-down
 engine-down: ## Stop what `make engine` started; no process, mount, interface or iptables rule is left.
