@@ -75,10 +75,18 @@ func run() error {
 		event = pipeline.TagPush
 	}
 
+	// Every job's full log, one file per job, in a directory per run.
+	runID := time.Now().Format("20060102-150405")
+	logDir := filepath.Join(*out, "logs", runID)
 	opts := []local.Option{
 		local.WithRunner(local.Shell{Dir: *repo}),
 		local.WithProgress(os.Stderr),
 		local.WithSummary("summary"),
+		local.WithLogDir(logDir),
+		// A module that failed to load ran nothing: one more attempt is
+		// safe, and it outlives Dagger v0.19.10's known transient load
+		// failures (pipeline/local.RetryModuleLoad).
+		local.RetryModuleLoad(1),
 		local.WithEnv("CI_COMMIT_SHA", gitHead(*repo)),
 		local.WithEnv("CI_COMMIT_REF_NAME", *ref),
 		local.WithEnv("CI_PIPELINE_ID", fmt.Sprint(time.Now().Unix())),
@@ -117,6 +125,13 @@ func run() error {
 		return err
 	}
 	summary(p, res, time.Since(start))
+	failures(res)
+	latest := filepath.Join(*out, "logs", "latest")
+	os.Remove(latest)
+	if err := os.Symlink(runID, latest); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: linking the latest logs:", err)
+	}
+	fmt.Printf("Job logs: %s\n", logDir)
 	if err := draw(p, res, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: drawing the pipeline:", err)
 	}
@@ -204,6 +219,38 @@ func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
 		fmt.Printf("\nimage: %s\n", digest)
 	}
 	fmt.Printf("%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+}
+
+// failures prints, for each failed job, the error Dagger reported (the
+// function's error chain), the failing command and its last words on
+// stderr, and where the job's full log is.
+func failures(res *local.Result) {
+	for _, j := range res.Jobs {
+		if j.Status != local.Failed && j.Status != local.AllowedFailure {
+			continue
+		}
+		fmt.Printf("\n%s %s", j.Name, j.Status)
+		if j.Attempts > 1 {
+			fmt.Printf(" (after %d attempts)", j.Attempts)
+		}
+		if f := j.Failure; f != nil {
+			fmt.Printf(": %s\n", f.Error)
+			if f.Exec != "" {
+				fmt.Printf("  in: withExec %s\n", f.Exec)
+			}
+			if len(f.Stderr) > 0 {
+				fmt.Println("  stderr (last lines):")
+				for _, l := range f.Stderr {
+					fmt.Println("    " + l)
+				}
+			}
+		} else {
+			fmt.Printf(": %s\n", j.Reason)
+		}
+		if j.LogFile != "" {
+			fmt.Printf("  full log: %s\n", j.LogFile)
+		}
+	}
 }
 
 // draw writes the pipeline with each job's outcome as DOT and, when
