@@ -3,8 +3,8 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/slipway-ci/slipway/internal/e2e"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 )
@@ -217,4 +218,125 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestSecondCheckoutNeitherRestartsNorBreaksSessions starts a throwaway
+// engine from this checkout, keeps a Dagger session running on it, and
+// runs Up from a second copy of the same checkout: the engine must be
+// reused and the session must finish. Up with a real difference (another
+// forwarded port list) must refuse while the session runs, change
+// nothing, and restart once no client is connected.
+func TestSecondCheckoutNeitherRestartsNorBreaksSessions(t *testing.T) {
+	if os.Geteuid() != 0 {
+		e2e.Unavailable(t, fmt.Errorf("needs root to start an engine"))
+	}
+	wd, _ := os.Getwd()
+	repo, ok := engine.FindRepo(wd)
+	if !ok {
+		t.Fatal("not in the slipway checkout")
+	}
+	second := filepath.Join(t.TempDir(), "second-checkout")
+	cp := exec.Command("sh", "-c", `mkdir -p "$2" && tar -C "$1" --exclude=./.git --exclude=./.slipway --exclude=./reports -cf - . | tar -C "$2" -xf -`, "sh", repo, second)
+	if out, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copying the checkout: %v\n%s", err, out)
+	}
+	inst, err := os.MkdirTemp("", "slipway-engine-checkouts-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(repo), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Cached(); err != nil {
+		e2e.Unavailable(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	env, err := first.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up from the first checkout: %v", err)
+	}
+	defer func() {
+		first.Down(context.Background())
+		os.RemoveAll(inst)
+	}()
+	pid := first.Status().PID
+
+	// A session that outlasts everything below.
+	eng := &enginetest.Engine{Env: env}
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = eng.Dagger(ctx, inst, "core", "container", "from", "--address", "alpine:latest",
+			"with-exec", "--args", "sh,-c,sleep 150; echo survived", "stdout")
+		done <- err
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n, _ := first.Clients(); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never connected")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cfg, err := os.ReadFile(filepath.Join(inst, "etc", "engine.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	secondEng, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(second), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secondEng.Up(ctx); err != nil {
+		t.Fatalf("Up from a second checkout of the same commit: %v", err)
+	}
+	if now := first.Status().PID; now != pid {
+		t.Fatalf("Up from a second checkout of the same commit restarted the engine (pid %d, was %d)", now, pid)
+	}
+
+	differs, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(second), engine.WithHostPorts(16443, 16444), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = differs.Up(ctx)
+	var busy *engine.BusyError
+	if !errors.As(err, &busy) {
+		t.Fatalf("Up of a different engine under a connected client: %v, want a *engine.BusyError", err)
+	}
+	if want := []string{"forwarded host ports"}; !slices.Equal(busy.Changed, want) || busy.Clients < 1 ||
+		!strings.Contains(err.Error(), "make engine FORCE=1") {
+		t.Errorf("BusyError names %q with %d clients (want %q and at least 1): %v", busy.Changed, busy.Clients, want, err)
+	}
+	if now := first.Status().PID; now != pid {
+		t.Fatalf("a refused Up restarted the engine anyway (pid %d, was %d)", now, pid)
+	}
+	if now, _ := os.ReadFile(filepath.Join(inst, "etc", "engine.toml")); !bytes.Equal(now, cfg) {
+		t.Errorf("a refused Up changed the running engine's config")
+	}
+	if staged, _ := filepath.Glob(filepath.Join(inst, "*", "*.next")); len(staged) > 0 {
+		t.Errorf("a refused Up left staged files: %v", staged)
+	}
+
+	if err := <-done; err != nil {
+		t.Fatalf("the session broke: %v", err)
+	}
+	if strings.TrimSpace(out) != "survived" {
+		t.Fatalf("the session printed %q", out)
+	}
+	// No client any more: the different engine may start now.
+	deadline = time.Now().Add(time.Minute)
+	for n, _ := first.Clients(); n > 0 && time.Now().Before(deadline); n, _ = first.Clients() {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := differs.Up(ctx); err != nil {
+		t.Fatalf("Up of a different engine with no client connected: %v", err)
+	}
+	if now := first.Status().PID; now == pid {
+		t.Errorf("Up of a different engine with no client connected kept the old engine (pid %d)", pid)
+	}
 }

@@ -339,7 +339,7 @@ func runPipeline(t *testing.T, ctx context.Context, r shimrun.Runner, spec shimr
 	}
 	t.Logf("%s, %s: exit %d in %s", r.Name(), what, res.ExitCode, res.Duration.Round(time.Second))
 	if res.ExitCode != 0 {
-		t.Fatalf("%s: %s failed (exit %d):\n%s", r.Name(), what, res.ExitCode, tail(res.Output))
+		t.Fatalf("%s: %s failed (exit %d):\n%s", r.Name(), what, res.ExitCode, shimrun.FailureReport(r.Name(), res))
 	}
 	return res
 }
