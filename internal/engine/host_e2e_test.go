@@ -340,3 +340,87 @@ func TestSecondCheckoutNeitherRestartsNorBreaksSessions(t *testing.T) {
 		t.Errorf("Up of a different engine with no client connected kept the old engine (pid %d)", pid)
 	}
 }
+
+// TestConcurrentModuleLoadsAfterRestart is the regression test of the
+// backport in patches/ (dagger/dagger#11795): after an engine restart with
+// existing state, Dagger v0.19.10 mounted the Go SDK's shared cache
+// volumes once per exec, and of several module loads at once all but one
+// failed with "failed to mount ... volatile ... invalid argument" (8 of 10
+// on this 2-core machine without the patch).
+func TestConcurrentModuleLoadsAfterRestart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		e2e.Unavailable(t, fmt.Errorf("needs root to start an engine"))
+	}
+	wd, _ := os.Getwd()
+	repo, ok := engine.FindRepo(wd)
+	if !ok {
+		t.Fatal("not in the slipway checkout")
+	}
+	inst, err := os.MkdirTemp("", "slipway-engine-restart-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(repo), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Cached(); err != nil {
+		e2e.Unavailable(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	env, err := e.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	defer func() {
+		e.Down(context.Background())
+		os.RemoveAll(inst)
+	}()
+	eng := &enginetest.Engine{Env: env}
+	// Each load is of a module no run has seen: its codegen and build run
+	// for real, with the SDK's cache volumes mounted.
+	module := func(name string) string {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o755)
+		for file, body := range map[string]string{
+			"dagger.json": `{"name": "` + name + `", "engineVersion": "` + engine.DaggerVersion + `", "sdk": {"source": "go"}}`,
+			"go.mod":      "module dagger/" + name + "\n\ngo 1.25.0\n",
+			"main.go": "package main\n\n// M is the module.\ntype " + strings.ToUpper(name[:1]) + name[1:] +
+				" struct{}\n\n// Hello says hello.\nfunc (m *" + strings.ToUpper(name[:1]) + name[1:] + ") Hello() string { return \"hello\" }\n",
+		} {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	if _, err := eng.Dagger(ctx, module("warm"), "functions"); err != nil {
+		t.Fatalf("the first load: %v", err)
+	}
+	if err := e.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Up(ctx); err != nil {
+		t.Fatalf("Up after Down, with the state kept: %v", err)
+	}
+	const n = 4
+	errs := make(chan error, n)
+	for i := range n {
+		dir := module(fmt.Sprintf("load%d", i))
+		go func() {
+			_, err := eng.Dagger(ctx, dir, "functions")
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range n {
+		if err := <-errs; err != nil {
+			failed++
+			t.Errorf("a concurrent load after the restart: %v", err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d concurrent module loads failed after a restart", failed, n)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -124,8 +125,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	summary(p, res, time.Since(start))
-	failures(res)
+	summary(os.Stdout, p, res, time.Since(start))
+	failures(os.Stdout, res)
 	latest := filepath.Join(*out, "logs", "latest")
 	os.Remove(latest)
 	if err := os.Symlink(runID, latest); err != nil {
@@ -185,9 +186,9 @@ func gitHead(dir string) string {
 
 // summary prints the table the demo ends with: stage, job, result,
 // duration, digest and findings.
-func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
-	fmt.Println()
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.Duration) {
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STAGE\tJOB\tRESULT\tDURATION\tDIGEST\tFINDINGS / REASON")
 	digest := ""
 	for _, j := range res.Jobs {
@@ -216,39 +217,39 @@ func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
 	}
 	w.Flush()
 	if digest != "" {
-		fmt.Printf("\nimage: %s\n", digest)
+		fmt.Fprintf(out, "\nimage: %s\n", digest)
 	}
-	fmt.Printf("%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+	fmt.Fprintf(out, "%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
 }
 
 // failures prints, for each failed job, the error Dagger reported (the
 // function's error chain), the failing command and its last words on
 // stderr, and where the job's full log is.
-func failures(res *local.Result) {
+func failures(out io.Writer, res *local.Result) {
 	for _, j := range res.Jobs {
 		if j.Status != local.Failed && j.Status != local.AllowedFailure {
 			continue
 		}
-		fmt.Printf("\n%s %s", j.Name, j.Status)
+		fmt.Fprintf(out, "\n%s %s", j.Name, j.Status)
 		if j.Attempts > 1 {
-			fmt.Printf(" (after %d attempts)", j.Attempts)
+			fmt.Fprintf(out, " (after %d attempts)", j.Attempts)
 		}
 		if f := j.Failure; f != nil {
-			fmt.Printf(": %s\n", f.Error)
+			fmt.Fprintf(out, ": %s\n", f.Error)
 			if f.Exec != "" {
-				fmt.Printf("  in: withExec %s\n", f.Exec)
+				fmt.Fprintf(out, "  in: withExec %s\n", f.Exec)
 			}
 			if len(f.Stderr) > 0 {
-				fmt.Println("  stderr (last lines):")
+				fmt.Fprintln(out, "  stderr (last lines):")
 				for _, l := range f.Stderr {
-					fmt.Println("    " + l)
+					fmt.Fprintln(out, "    "+l)
 				}
 			}
 		} else {
-			fmt.Printf(": %s\n", j.Reason)
+			fmt.Fprintf(out, ": %s\n", j.Reason)
 		}
 		if j.LogFile != "" {
-			fmt.Printf("  full log: %s\n", j.LogFile)
+			fmt.Fprintf(out, "  full log: %s\n", j.LogFile)
 		}
 	}
 }

@@ -110,13 +110,15 @@ func run(ctx context.Context, sub string, opts []engine.Option) error {
 	case "down":
 		return e.Down(ctx)
 	case "status":
-		st := e.Status()
-		if !st.Running {
-			return errors.New(st.Reason)
-		}
+		// Counted before Status, whose own probe would count while the
+		// engine closes it.
 		clients, err := e.Clients()
 		if err != nil {
 			return err
+		}
+		st := e.Status()
+		if !st.Running {
+			return errors.New(st.Reason)
 		}
 		fmt.Printf("running (pid %d), socket %s, %d client connection(s)\n", st.PID, e.SocketPath(), clients)
 	case "env":
