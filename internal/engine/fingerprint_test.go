@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFingerprintRoundTripAndChanges(t *testing.T) {
@@ -69,6 +71,16 @@ func TestClientsCountsRealConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	// As the engine does: accept, and close when the client goes.
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
 	if n, err := e.Clients(); err != nil || n != 0 {
 		t.Fatalf("Clients with none connected = %d, %v", n, err)
 	}
@@ -86,6 +98,67 @@ func TestClientsCountsRealConnections(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+	if n := waitClients(t, e, 0); n != 0 {
+		t.Errorf("Clients after they closed = %d", n)
+	}
+	// A client in another network namespace (a container, a runner's job)
+	// counts too.
+	if os.Geteuid() != 0 {
+		t.Skip("a second network namespace needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	helper := exec.Command("unshare", "--net", os.Args[0], "-test.run=^TestHelperConnect$")
+	helper.Env = append(os.Environ(), "SLIPWAY_TEST_CONNECT="+e.SocketPath())
+	stdin, _ := helper.StdinPipe()
+	stdout, _ := helper.StdoutPipe()
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); helper.Wait() }()
+	buf := make([]byte, 9)
+	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "connected" {
+		t.Fatalf("the helper in another namespace did not connect: %q, %v", buf, err)
+	}
+	if n := waitClients(t, e, 1); n != 1 {
+		t.Errorf("Clients with one connected from another network namespace = %d", n)
+	}
+}
+
+// waitClients polls Clients for up to five seconds until it says want
+// (the server closes its end shortly after the client), and returns the
+// last count.
+func waitClients(t *testing.T, e *Engine, want int) int {
+	t.Helper()
+	n := -1
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
+		if n, err = e.Clients(); err != nil {
+			t.Fatal(err)
+		}
+		if n == want {
+			break
+		}
+	}
+	return n
+}
+
+// TestHelperConnect is not a test: TestClientsCountsRealConnections runs
+// it in another network namespace to connect to a socket until stdin
+// closes.
+func TestHelperConnect(t *testing.T) {
+	path := os.Getenv("SLIPWAY_TEST_CONNECT")
+	if path == "" {
+		t.Skip("a helper process")
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	os.Stdout.WriteString("connected")
+	io.Copy(io.Discard, os.Stdin)
 }
 
 func TestBusyErrorSaysWhatDiffersAndHowToForce(t *testing.T) {

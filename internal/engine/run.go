@@ -109,16 +109,38 @@ func (e *BusyError) Error() string {
 		e.PID, strings.Join(e.Changed, ", "), e.Clients, e.Socket)
 }
 
-// Clients counts the connections open on the engine's socket from this
-// network namespace (where `dagger` CLIs and tests run): the server end of
-// each accepted unix connection is listed in /proc/net/unix with the
-// listener's path and state connected.
+// Clients counts the connections open on the engine's socket. The server
+// end of each accepted unix connection is listed in /proc/net/unix with
+// the listener's path, in the network namespace of the client that
+// connected: every namespace a process of this host is in is read once,
+// so that clients in containers or other namespaces count too.
 func (e *Engine) Clients() (int, error) {
-	b, err := os.ReadFile("/proc/self/net/unix")
-	if err != nil {
+	seen := map[string]bool{}
+	n := 0
+	read := func(dir string) error {
+		ns, err := os.Readlink(filepath.Join(dir, "ns", "net"))
+		if err != nil || seen[ns] {
+			return err
+		}
+		seen[ns] = true
+		b, err := os.ReadFile(filepath.Join(dir, "net", "unix"))
+		if err != nil {
+			return err
+		}
+		n += countConnections(string(b), e.SocketPath())
+		return nil
+	}
+	// Our own namespace must be readable; others may vanish meanwhile.
+	if err := read("/proc/self"); err != nil {
 		return 0, fmt.Errorf("counting the engine's clients: %w", err)
 	}
-	return countConnections(string(b), e.SocketPath()), nil
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		if _, err := strconv.Atoi(ent.Name()); err == nil {
+			read(filepath.Join("/proc", ent.Name()))
+		}
+	}
+	return n, nil
 }
 
 // countConnections counts the server ends of connections to path in a
