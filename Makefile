@@ -84,18 +84,20 @@ tools: ## Install the local CI runners the runner tests use (rsync, gitlab-ci-lo
 ##@ Air-gapped Dagger engine (internal/engine; README "Air-gapped Dagger engine")
 
 ENGINE_CMD = $(GO) run ./internal/cmd/engine
+# e.g. ENGINE_FLAGS='-instance /tmp/e2 -cache /tmp/c': a throwaway instance next to the shared one.
+ENGINE_FLAGS ?=
 
 .PHONY: engine
-engine: ## Build (cached by version) and start the Dagger engine with its registry mirror; writes .slipway/engine.env.
-	$(ENGINE_CMD) up
+engine: ## Build (cached by version) and start the Dagger engine with its registry mirror, or reuse the running one; writes .slipway/engine.env. A running engine that differs is restarted only when no client is connected (FORCE=1 restarts it anyway).
+	$(ENGINE_CMD) up $(ENGINE_FLAGS) $(if $(FORCE),-force)
 
 .PHONY: engine-down
 engine-down: ## Stop what `make engine` started; no process, mount, interface or iptables rule is left.
-	$(ENGINE_CMD) down
+	$(ENGINE_CMD) down $(ENGINE_FLAGS)
 
 .PHONY: engine-status
-engine-status: ## Say whether the engine runs, and why not.
-	$(ENGINE_CMD) status
+engine-status: ## Say whether the engine runs (and how many clients it has), and why not.
+	$(ENGINE_CMD) status $(ENGINE_FLAGS)
 
 ##@ Local Kubernetes control plane (internal/cluster; etcd + kube-apiserver/controller-manager/scheduler + kwok on 127.0.0.1)
 

@@ -484,11 +484,7 @@ func runPipeline(t *testing.T, ctx context.Context, r shimrun.Runner, spec shimr
 		return res
 	}
 	if res.ExitCode != 0 {
-		out := res.Output
-		if len(out) > 6000 {
-			out = out[len(out)-6000:]
-		}
-		t.Fatalf("%s: the pipeline failed (exit %d):\n%s", r.Name(), res.ExitCode, out)
+		t.Fatalf("%s: the pipeline failed (exit %d):\n%s", r.Name(), res.ExitCode, shimrun.FailureReport(r.Name(), res))
 	}
 	return res
 }

@@ -158,12 +158,14 @@ func (e *Engine) buildDagger(ctx context.Context) error {
 	if haveAll(bin, daggerBinaries) {
 		return nil
 	}
-	e.logf("building Dagger %s from the Go module proxy (cold: ~9 min on 2 cores)", DaggerVersion)
+	e.logf("building Dagger %s%s from the Go module proxy (cold: ~9 min on 2 cores)", DaggerVersion, patchNote())
 	mod, err := modDownload(ctx, "github.com/dagger/dagger@"+DaggerVersion)
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(e.daggerDir(), "src")
+	// A source copy per binary directory: builds of different patch sets
+	// never share one.
+	src := bin + ".src"
 	if err := os.MkdirAll(e.daggerDir(), 0o755); err != nil {
 		return err
 	}
@@ -189,6 +191,9 @@ func (e *Engine) buildDagger(ctx context.Context) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dc, "consts.go"), []byte(distconsts), 0o644); err != nil {
+		return err
+	}
+	if err := e.applyDaggerPatches(ctx, src); err != nil {
 		return err
 	}
 	tmp := bin + ".tmp"

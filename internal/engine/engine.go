@@ -53,6 +53,7 @@ type Engine struct {
 	log      io.Writer
 	arch     string
 	skipApt  bool
+	force    bool
 	minFree  uint64
 	// hostPorts are ports of the host's loopback that the engine and its
 	// containers reach on the bridge address (see internal/hostport).
@@ -90,6 +91,12 @@ var DefaultHostPorts = []int{16443}
 func WithHostPorts(ports ...int) Option {
 	return func(e *Engine) { e.hostPorts = append([]int{}, ports...) }
 }
+
+// WithForceRestart lets Up restart a running engine that differs from
+// what this checkout would start even while clients are connected to it,
+// which kills their sessions (`make engine FORCE=1`). Without it Up refuses
+// with a *BusyError.
+func WithForceRestart() Option { return func(e *Engine) { e.force = true } }
 
 // WithoutApt skips installing Debian packages (they must be there already).
 func WithoutApt() Option { return func(e *Engine) { e.skipApt = true } }
@@ -135,8 +142,15 @@ func (e *Engine) logf(format string, args ...any) {
 
 func (e *Engine) daggerDir() string { return filepath.Join(e.cache, "dagger", DaggerVersion) }
 
-// BinDir holds the dagger CLI and the engine binaries of DaggerVersion.
-func (e *Engine) BinDir() string { return filepath.Join(e.daggerDir(), "bin") }
+// BinDir holds the dagger CLI and the engine binaries of DaggerVersion,
+// built with the embedded patches (patches/): their hash is part of the
+// name, so that a changed patch set never reuses older binaries.
+func (e *Engine) BinDir() string {
+	if id := daggerPatchID(); id != "" {
+		return filepath.Join(e.daggerDir(), "bin-"+id)
+	}
+	return filepath.Join(e.daggerDir(), "bin")
+}
 
 func (e *Engine) toolBin(name, version string) string {
 	return filepath.Join(e.cache, "tools", name+"-"+version, name)

@@ -157,12 +157,13 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	if got != env {
 		t.Errorf("read back %+v, wrote %+v", got, env)
 	}
-	if env.RunnerHost != "unix:///cache/slipway/engine/x/run/engine.sock" || env.CLIBin != "/cache/slipway/dagger/"+DaggerVersion+"/bin/dagger" {
+	bin := "/cache/slipway/dagger/" + DaggerVersion + "/bin-" + daggerPatchID()
+	if env.RunnerHost != "unix:///cache/slipway/engine/x/run/engine.sock" || env.CLIBin != bin+"/dagger" {
 		t.Errorf("unexpected env %+v", env)
 	}
 	vars := env.Environ([]string{"PATH=/usr/bin", "HOME=/root", "_EXPERIMENTAL_DAGGER_RUNNER_HOST=old"})
 	joined := strings.Join(vars, "\n")
-	for _, want := range []string{"PATH=/cache/slipway/dagger/" + DaggerVersion + "/bin:/usr/bin", "HOME=/root", "_EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://"} {
+	for _, want := range []string{"PATH=" + bin + ":/usr/bin", "HOME=/root", "_EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("Environ lacks %q:\n%s", want, joined)
 		}

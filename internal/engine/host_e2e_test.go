@@ -3,8 +3,8 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"github.com/slipway-ci/slipway/internal/e2e"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 )
@@ -217,4 +218,209 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestSecondCheckoutNeitherRestartsNorBreaksSessions starts a throwaway
+// engine from this checkout, keeps a Dagger session running on it, and
+// runs Up from a second copy of the same checkout: the engine must be
+// reused and the session must finish. Up with a real difference (another
+// forwarded port list) must refuse while the session runs, change
+// nothing, and restart once no client is connected.
+func TestSecondCheckoutNeitherRestartsNorBreaksSessions(t *testing.T) {
+	if os.Geteuid() != 0 {
+		e2e.Unavailable(t, fmt.Errorf("needs root to start an engine"))
+	}
+	wd, _ := os.Getwd()
+	repo, ok := engine.FindRepo(wd)
+	if !ok {
+		t.Fatal("not in the slipway checkout")
+	}
+	second := filepath.Join(t.TempDir(), "second-checkout")
+	cp := exec.Command("sh", "-c", `mkdir -p "$2" && tar -C "$1" --exclude=./.git --exclude=./.slipway --exclude=./reports -cf - . | tar -C "$2" -xf -`, "sh", repo, second)
+	if out, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copying the checkout: %v\n%s", err, out)
+	}
+	inst, err := os.MkdirTemp("", "slipway-engine-checkouts-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(repo), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Cached(); err != nil {
+		e2e.Unavailable(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	env, err := first.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up from the first checkout: %v", err)
+	}
+	defer func() {
+		first.Down(context.Background())
+		os.RemoveAll(inst)
+	}()
+	pid := first.Status().PID
+
+	// A session that outlasts everything below.
+	eng := &enginetest.Engine{Env: env}
+	done := make(chan error, 1)
+	var out string
+	go func() {
+		var err error
+		out, err = eng.Dagger(ctx, inst, "core", "container", "from", "--address", "alpine:latest",
+			"with-exec", "--args", "sh,-c,sleep 150; echo survived", "stdout")
+		done <- err
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n, _ := first.Clients(); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session never connected")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cfg, err := os.ReadFile(filepath.Join(inst, "etc", "engine.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	secondEng, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(second), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := secondEng.Up(ctx); err != nil {
+		t.Fatalf("Up from a second checkout of the same commit: %v", err)
+	}
+	if now := first.Status().PID; now != pid {
+		t.Fatalf("Up from a second checkout of the same commit restarted the engine (pid %d, was %d)", now, pid)
+	}
+
+	differs, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(second), engine.WithHostPorts(16443, 16444), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = differs.Up(ctx)
+	var busy *engine.BusyError
+	if !errors.As(err, &busy) {
+		t.Fatalf("Up of a different engine under a connected client: %v, want a *engine.BusyError", err)
+	}
+	if want := []string{"forwarded host ports"}; !slices.Equal(busy.Changed, want) || busy.Clients < 1 ||
+		!strings.Contains(err.Error(), "make engine FORCE=1") {
+		t.Errorf("BusyError names %q with %d clients (want %q and at least 1): %v", busy.Changed, busy.Clients, want, err)
+	}
+	if now := first.Status().PID; now != pid {
+		t.Fatalf("a refused Up restarted the engine anyway (pid %d, was %d)", now, pid)
+	}
+	if now, _ := os.ReadFile(filepath.Join(inst, "etc", "engine.toml")); !bytes.Equal(now, cfg) {
+		t.Errorf("a refused Up changed the running engine's config")
+	}
+	if staged, _ := filepath.Glob(filepath.Join(inst, "*", "*.next")); len(staged) > 0 {
+		t.Errorf("a refused Up left staged files: %v", staged)
+	}
+
+	if err := <-done; err != nil {
+		t.Fatalf("the session broke: %v", err)
+	}
+	if strings.TrimSpace(out) != "survived" {
+		t.Fatalf("the session printed %q", out)
+	}
+	// No client any more: the different engine may start now.
+	deadline = time.Now().Add(time.Minute)
+	for n, _ := first.Clients(); n > 0 && time.Now().Before(deadline); n, _ = first.Clients() {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := differs.Up(ctx); err != nil {
+		t.Fatalf("Up of a different engine with no client connected: %v", err)
+	}
+	if now := first.Status().PID; now == pid {
+		t.Errorf("Up of a different engine with no client connected kept the old engine (pid %d)", pid)
+	}
+}
+
+// TestConcurrentModuleLoadsAfterRestart is the regression test of the
+// backport in patches/ (dagger/dagger#11795): after an engine restart with
+// existing state, Dagger v0.19.10 mounted the Go SDK's shared cache
+// volumes once per exec, and of several module loads at once all but one
+// failed with "failed to mount ... volatile ... invalid argument" (8 of 10
+// on this 2-core machine without the patch).
+func TestConcurrentModuleLoadsAfterRestart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		e2e.Unavailable(t, fmt.Errorf("needs root to start an engine"))
+	}
+	wd, _ := os.Getwd()
+	repo, ok := engine.FindRepo(wd)
+	if !ok {
+		t.Fatal("not in the slipway checkout")
+	}
+	inst, err := os.MkdirTemp("", "slipway-engine-restart-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(repo), engine.WithLog(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Cached(); err != nil {
+		e2e.Unavailable(t, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	env, err := e.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	defer func() {
+		e.Down(context.Background())
+		os.RemoveAll(inst)
+	}()
+	eng := &enginetest.Engine{Env: env}
+	// Each load is of a module no run has seen: its codegen and build run
+	// for real, with the SDK's cache volumes mounted.
+	module := func(name string) string {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o755)
+		for file, body := range map[string]string{
+			"dagger.json": `{"name": "` + name + `", "engineVersion": "` + engine.DaggerVersion + `", "sdk": {"source": "go"}}`,
+			"go.mod":      "module dagger/" + name + "\n\ngo 1.25.0\n",
+			"main.go": "package main\n\n// M is the module.\ntype " + strings.ToUpper(name[:1]) + name[1:] +
+				" struct{}\n\n// Hello says hello.\nfunc (m *" + strings.ToUpper(name[:1]) + name[1:] + ") Hello() string { return \"hello\" }\n",
+		} {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	if _, err := eng.Dagger(ctx, module("warm"), "functions"); err != nil {
+		t.Fatalf("the first load: %v", err)
+	}
+	if err := e.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Up(ctx); err != nil {
+		t.Fatalf("Up after Down, with the state kept: %v", err)
+	}
+	const n = 4
+	errs := make(chan error, n)
+	for i := range n {
+		dir := module(fmt.Sprintf("load%d", i))
+		go func() {
+			_, err := eng.Dagger(ctx, dir, "functions")
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range n {
+		if err := <-errs; err != nil {
+			failed++
+			t.Errorf("a concurrent load after the restart: %v", err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d concurrent module loads failed after a restart", failed, n)
+	}
 }

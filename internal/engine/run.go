@@ -7,10 +7,12 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,9 +24,15 @@ import (
 //go:embed ns.sh
 var nsScript string
 
-// Up makes sure the engine of this instance runs: it reuses a running one,
-// and otherwise checks the host, builds what is not cached and starts it.
-// It writes the env file(s) and returns the env.
+// Up makes sure the engine of this instance runs: it reuses a running one
+// that serves what this checkout would start, and otherwise checks the
+// host, builds what is not cached and starts it.
+//
+// A running engine that differs (other images, config, binaries or mirror
+// server) is restarted only when no client is connected to it: a restart
+// kills every session in flight. With clients connected Up changes nothing
+// and returns a *BusyError that says what differs and how to force it
+// (WithForceRestart). It writes the env file(s) and returns the env.
 func (e *Engine) Up(ctx context.Context) (Env, error) {
 	env := e.Env()
 	if err := e.checkInstanceDir(); err != nil {
@@ -41,72 +49,213 @@ func (e *Engine) Up(ctx context.Context) (Env, error) {
 			return env, err
 		}
 	}
-	if err := e.Prepare(ctx); err != nil {
-		return env, err
-	}
-	fp, err := e.fingerprint()
+	next, err := e.prepare(ctx)
 	if err != nil {
 		return env, err
 	}
+	// Whatever is staged and not installed goes: a reused or busy engine
+	// keeps the files it was started with.
+	defer next.discard()
 	if st.Running {
-		if old, _ := os.ReadFile(e.path("run", "fingerprint")); string(old) == fp {
-			e.logf("reusing the running engine (pid %d)", st.PID)
+		old, _ := os.ReadFile(e.path("run", "fingerprint"))
+		changed := parseFingerprint(string(old)).changed(next.fp)
+		if len(changed) == 0 {
+			e.logf("reusing the running engine (pid %d): it serves what this checkout would start", st.PID)
 			return env, e.writeEnv(env)
 		}
-		// Images or config changed (a new slipway version): a stale
-		// engine would serve old images, so restart it.
-		e.logf("the engine's images or config changed: restarting it")
+		clients, err := e.Clients()
+		if err != nil {
+			return env, err
+		}
+		if clients > 0 && !e.force {
+			return env, &BusyError{PID: st.PID, Clients: clients, Changed: changed, Socket: e.SocketPath()}
+		}
+		e.logf("the running engine (pid %d) differs from this checkout's in: %s; %d clients connected: restarting it",
+			st.PID, strings.Join(changed, ", "), clients)
 		if err := e.down(ctx); err != nil {
 			return env, err
 		}
 	}
+	if err := e.install(next); err != nil {
+		return env, err
+	}
 	if err := e.start(ctx); err != nil {
 		return env, err
 	}
-	if err := os.WriteFile(e.path("run", "fingerprint"), []byte(fp), 0o644); err != nil {
+	if err := os.WriteFile(e.path("run", "fingerprint"), []byte(next.fp.String()), 0o644); err != nil {
 		return env, err
 	}
 	return env, e.writeEnv(env)
 }
 
-// fingerprint identifies what a started engine serves: its config, the
-// Go SDK image, and every seeded image's manifest.
-func (e *Engine) fingerprint() (string, error) {
-	h := sha256.New()
-	for _, f := range []string{"engine.toml", "seeds.txt", "go-sdk-manifest-digest"} {
-		b, err := os.ReadFile(e.path("etc", f))
-		if err != nil {
-			return "", err
+// BusyError is Up refusing to restart a running engine that differs from
+// what this checkout would start, because clients are connected to it.
+type BusyError struct {
+	// PID is the running engine's namespace holder.
+	PID int
+	// Clients is how many connections its socket had.
+	Clients int
+	// Changed names the parts that differ (see fingerprint).
+	Changed []string
+	// Socket is the engine's socket.
+	Socket string
+}
+
+// Error says what differs, why Up did not restart, and both ways out.
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("not restarting the running engine (pid %d): it differs from what this checkout would start (%s), "+
+		"but %d client connection(s) are open on %s, and a restart would kill every Dagger session in flight.\n"+
+		"  fix: wait until they finish and run `make engine` again, or restart it anyway, killing those sessions: `make engine FORCE=1`",
+		e.PID, strings.Join(e.Changed, ", "), e.Clients, e.Socket)
+}
+
+// Clients counts the connections open on the engine's socket. The server
+// end of each accepted unix connection is listed in /proc/net/unix with
+// the listener's path, in the network namespace of the client that
+// connected: every namespace a process of this host is in is read once,
+// so that clients in containers or other namespaces count too.
+func (e *Engine) Clients() (int, error) {
+	seen := map[string]bool{}
+	n := 0
+	read := func(dir string) error {
+		ns, err := os.Readlink(filepath.Join(dir, "ns", "net"))
+		if err != nil || seen[ns] {
+			return err
 		}
-		h.Write(b)
-	}
-	seeds, err := mirror.ReadSeeds(e.path("etc", "seeds.txt"))
-	if err != nil {
-		return "", err
-	}
-	for _, s := range seeds {
-		b, err := os.ReadFile(filepath.Join(s.Layout, "index.json"))
+		seen[ns] = true
+		b, err := os.ReadFile(filepath.Join(dir, "net", "unix"))
 		if err != nil {
-			return "", err
+			return err
 		}
-		h.Write(b)
+		n += countConnections(string(b), e.SocketPath())
+		return nil
 	}
-	// What runs inside the namespace: a new serve program or forwarded
-	// port list needs a restart as much as a new image does.
-	bin, err := os.ReadFile(e.mirrorBin())
-	if err != nil {
-		return "", err
+	// Our own namespace must be readable; others may vanish meanwhile.
+	if err := read("/proc/self"); err != nil {
+		return 0, fmt.Errorf("counting the engine's clients: %w", err)
 	}
-	h.Write(bin)
-	fmt.Fprintf(h, "%s\n%s", nsScript, e.hostPortList())
-	return hex.EncodeToString(h.Sum(nil)), nil
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		if _, err := strconv.Atoi(ent.Name()); err == nil {
+			read(filepath.Join("/proc", ent.Name()))
+		}
+	}
+	return n, nil
+}
+
+// countConnections counts the server ends of connections to path in a
+// /proc/net/unix listing ("Num RefCount Protocol Flags Type St Inode Path"):
+// St 03 (SS_CONNECTED) once accepted, 02 (SS_CONNECTING) while queued; the
+// listener itself is 01.
+func countConnections(procNetUnix, path string) int {
+	n := 0
+	for _, line := range strings.Split(procNetUnix, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 8 && (f[5] == "02" || f[5] == "03") && f[7] == path {
+			n++
+		}
+	}
+	return n
+}
+
+// fingerprint identifies what a started engine serves, part by part: the
+// hash of each part's content. Nothing in it depends on the checkout it
+// was started from (its path, its build), so that `make engine` in a second
+// checkout of the same commit finds the running engine equal and reuses it.
+type fingerprint map[string]string
+
+// The parts of a fingerprint, as Up names them when they differ.
+const (
+	fpBinaries = "engine binaries"
+	fpConfig   = "engine.toml"
+	fpGoSDK    = "Go SDK image"
+	fpSeeds    = "seeded images"
+	fpMirror   = "mirror server (internal/cmd/engine)"
+	fpNS       = "namespace script (ns.sh)"
+	fpPorts    = "forwarded host ports"
+)
+
+// String is the fingerprint file's content: "part<TAB>hash" lines, sorted.
+func (f fingerprint) String() string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s\t%s\n", k, f[k])
+	}
+	return b.String()
+}
+
+// parseFingerprint reads String's output. A file written before parts were
+// named (one hash) parses as a part no new fingerprint has, so it differs.
+func parseFingerprint(s string) fingerprint {
+	f := fingerprint{}
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "\t")
+		if !ok {
+			k, v = "fingerprint of an older slipway", line
+		}
+		f[k] = v
+	}
+	return f
+}
+
+// changed names the parts that differ between f and g, sorted.
+func (f fingerprint) changed(g fingerprint) []string {
+	var out []string
+	for k, v := range g {
+		if f[k] != v {
+			out = append(out, k)
+		}
+	}
+	for k := range f {
+		if _, ok := g[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// release is what Up would start: the cache's artefacts, and the instance
+// files staged next to the ones a running engine uses (NAME.next), so that
+// deciding whether to restart changes nothing.
+type release struct {
+	images *builtImages
+	staged map[string]string // final path -> staged path
+	fp     fingerprint
+}
+
+// discard removes the staged files that install did not move in place.
+func (r *release) discard() {
+	for _, s := range r.staged {
+		os.Remove(s)
+	}
 }
 
 // Prepare builds (or finds in the cache) everything the engine needs, and
-// lays out the instance directory.
+// lays out the instance directory. Up does the same, but lays out only
+// when it (re)starts the engine.
 func (e *Engine) Prepare(ctx context.Context) error {
-	if err := e.installPackages(ctx); err != nil {
+	next, err := e.prepare(ctx)
+	if err != nil {
 		return err
+	}
+	defer next.discard()
+	return e.install(next)
+}
+
+// prepare builds what is not cached, stages the instance's files and
+// fingerprints the result. It changes nothing a running engine uses.
+func (e *Engine) prepare(ctx context.Context) (*release, error) {
+	if err := e.installPackages(ctx); err != nil {
+		return nil, err
 	}
 	// debootstrap and module downloads wait on the network, the builds on
 	// the CPU: overlap them.
@@ -134,13 +283,118 @@ func (e *Engine) Prepare(ctx context.Context) error {
 		err = rerr
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	images, err := e.buildImages(ctx, trivy, gosec, db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return e.layout(ctx, images)
+	return e.stage(ctx, images)
+}
+
+// stage writes the instance's config, seed list and mirror server as
+// NAME.next files and fingerprints them with the engine binaries.
+func (e *Engine) stage(ctx context.Context, images *builtImages) (_ *release, rerr error) {
+	for _, d := range []string{"etc", "run", "bin"} {
+		if err := os.MkdirAll(e.path(d), 0o755); err != nil {
+			return nil, fmt.Errorf("creating instance directory: %w", err)
+		}
+	}
+	r := &release{images: images, staged: map[string]string{}, fp: fingerprint{}}
+	defer func() {
+		if rerr != nil {
+			r.discard()
+		}
+	}()
+	stageFile := func(final string, write func(tmp string) error) (string, error) {
+		tmp := final + ".next"
+		r.staged[final] = tmp
+		if err := write(tmp); err != nil {
+			return "", err
+		}
+		return tmp, nil
+	}
+	writeBytes := func(b []byte) func(string) error {
+		return func(tmp string) error { return os.WriteFile(tmp, b, 0o644) }
+	}
+
+	cfg := e.engineConfig()
+	if _, err := stageFile(e.path("etc", "engine.toml"), writeBytes([]byte(cfg))); err != nil {
+		return nil, err
+	}
+	r.fp[fpConfig] = hashOf([]byte(cfg))
+	digest := images.goSDKHash.String() + "\n"
+	if _, err := stageFile(e.path("etc", "go-sdk-manifest-digest"), writeBytes([]byte(digest))); err != nil {
+		return nil, err
+	}
+	r.fp[fpGoSDK] = hashOf([]byte(digest))
+	seedsTmp, err := stageFile(e.path("etc", "seeds.txt"), func(tmp string) error { return mirror.WriteSeeds(tmp, images.seeds) })
+	if err != nil {
+		return nil, err
+	}
+	if r.fp[fpSeeds], err = seedsHash(seedsTmp, images.seeds); err != nil {
+		return nil, err
+	}
+	mirrorTmp, err := stageFile(e.mirrorBin(), func(tmp string) error { return e.buildMirrorServer(ctx, tmp) })
+	if err != nil {
+		return nil, err
+	}
+	if r.fp[fpMirror], err = hashFiles(mirrorTmp); err != nil {
+		return nil, err
+	}
+	if r.fp[fpBinaries], err = hashFiles(e.engineBinaries()...); err != nil {
+		return nil, err
+	}
+	r.fp[fpNS] = hashOf([]byte(nsScript))
+	r.fp[fpPorts] = hashOf([]byte(e.hostPortList()))
+	return r, nil
+}
+
+// engineBinaries are the Dagger binaries the running engine uses: the
+// engine, and the init and CNI plugin it puts in every container. The CLI
+// is the clients' business; codegen is in the Go SDK image.
+func (e *Engine) engineBinaries() []string {
+	return []string{filepath.Join(e.BinDir(), "dagger-engine"), filepath.Join(e.BinDir(), "dagger-init"), filepath.Join(e.BinDir(), "dnsname")}
+}
+
+// seedsHash hashes the seed list and the index of every layout it names.
+func seedsHash(seedsFile string, seeds []mirror.Seed) (string, error) {
+	h := sha256.New()
+	b, err := os.ReadFile(seedsFile)
+	if err != nil {
+		return "", err
+	}
+	h.Write(b)
+	for _, s := range seeds {
+		b, err := os.ReadFile(filepath.Join(s.Layout, "index.json"))
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// hashFiles hashes the contents of files, in order.
+func hashFiles(files ...string) (string, error) {
+	h := sha256.New()
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, fh)
+		fh.Close()
+		if err != nil {
+			return "", fmt.Errorf("hashing %s: %w", f, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // checkInstanceDir refuses instance directories that the namespace's own
@@ -157,9 +411,10 @@ func (e *Engine) checkInstanceDir() error {
 	return nil
 }
 
-// layout writes the instance's config, seeds, CNI plugin directory and
-// builtin content, and builds the mirror server.
-func (e *Engine) layout(ctx context.Context, images *builtImages) error {
+// install lays out the instance for a (re)start: it moves the staged
+// files in place and writes the CNI plugin directory, the binaries the
+// engine hard-codes and the Go SDK's builtin content.
+func (e *Engine) install(r *release) error {
 	for _, d := range []string{"etc", "run", "logs", "state", "bin", "cni-bin", "registry", "ns/cg",
 		"ns/usrlocal-upper/bin", "ns/usrlocal-work", "ns/etc-upper", "ns/etc-work", "ns/varlib-upper", "ns/varlib-work"} {
 		if err := os.MkdirAll(e.path(d), 0o755); err != nil {
@@ -186,19 +441,16 @@ func (e *Engine) layout(ctx context.Context, images *builtImages) error {
 	if err := symlink(runc, e.path("ns", "usrlocal-upper", "bin", "runc")); err != nil {
 		return err
 	}
-	if err := e.installGoSDK(images); err != nil {
+	if err := e.installGoSDK(r.images); err != nil {
 		return err
 	}
-	if err := os.WriteFile(e.path("etc", "go-sdk-manifest-digest"), []byte(images.goSDKHash.String()+"\n"), 0o644); err != nil {
-		return err
+	for final, staged := range r.staged {
+		if err := os.Rename(staged, final); err != nil {
+			return fmt.Errorf("installing %s: %w", final, err)
+		}
+		delete(r.staged, final)
 	}
-	if err := mirror.WriteSeeds(e.path("etc", "seeds.txt"), images.seeds); err != nil {
-		return err
-	}
-	if err := os.WriteFile(e.path("etc", "engine.toml"), []byte(e.engineConfig()), 0o644); err != nil {
-		return err
-	}
-	return e.buildMirrorServer(ctx)
+	return nil
 }
 
 // engineConfig is the engine's buildkitd-style configuration.
@@ -218,13 +470,15 @@ func (e *Engine) engineConfig() string {
 }
 
 // buildMirrorServer builds the command that serves the mirror inside the
-// namespace (this repository's internal/cmd/engine).
-func (e *Engine) buildMirrorServer(ctx context.Context) error {
+// namespace (this repository's internal/cmd/engine) into out. -trimpath
+// keeps the checkout's path out of the binary: two checkouts of one commit
+// build the same bytes, so the fingerprint does not tell them apart.
+func (e *Engine) buildMirrorServer(ctx context.Context, out string) error {
 	repo, err := e.repoDir()
 	if err != nil {
 		return err
 	}
-	return e.command(ctx, "mirror-build", repo, goEnv("GOFLAGS=-buildvcs=false"), "go", "build", "-o", e.mirrorBin(), "./internal/cmd/engine")
+	return e.command(ctx, "mirror-build", repo, goEnv("GOFLAGS=-buildvcs=false"), "go", "build", "-trimpath", "-o", out, "./internal/cmd/engine")
 }
 
 func (e *Engine) mirrorBin() string { return e.path("bin", "slipway-engine") }

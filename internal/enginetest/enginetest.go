@@ -23,6 +23,7 @@ import (
 
 	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
+	"github.com/slipway-ci/slipway/pipeline/local"
 )
 
 // Engine is a running engine, as a client sees it.
@@ -150,17 +151,24 @@ func (e *Engine) Command(ctx context.Context, dir string, args ...string) *exec.
 }
 
 // Dagger runs the dagger CLI and returns its stdout; on failure the error
-// holds stderr's tail, which says what the engine did.
+// says what Dagger reported (pipeline/local.ParseFailure), then stderr's
+// tail, which says what the engine did.
 func (e *Engine) Dagger(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := e.Command(ctx, dir, append([]string{"--progress=plain"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		// What Dagger reported first (the function's error chain), then
+		// the end of the progress for context.
+		reported := ""
+		if f, ok := local.ParseFailure(stderr.String()); ok {
+			reported = "\nDagger reported: " + f.String()
+		}
 		msg := stderr.String()
 		if len(msg) > 4000 {
 			msg = "..." + msg[len(msg)-4000:]
 		}
-		return stdout.String(), fmt.Errorf("dagger %s: %w\n%s", strings.Join(args, " "), err, msg)
+		return stdout.String(), fmt.Errorf("dagger %s: %w%s\n%s", strings.Join(args, " "), err, reported, msg)
 	}
 	return stdout.String(), nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/hostport"
 	"github.com/slipway-ci/slipway/internal/secretscan"
 	"github.com/slipway-ci/slipway/internal/shimrun"
+	"github.com/slipway-ci/slipway/pipeline/local"
 )
 
 // The reference pipeline's deploy namespaces: the CI files deploy to the
@@ -186,7 +187,11 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		cli.output = append(cli.output, out...)
 		if err != nil {
-			t.Fatalf("dagger %s: %v\n%s", strings.Join(append(args, chain...), " "), err, tail(out))
+			reported := "no Dagger error in the output"
+			if f, ok := local.ParseFailure(string(out)); ok {
+				reported = f.String()
+			}
+			t.Fatalf("dagger %s: %v\nDagger reported: %s\n%s", strings.Join(append(args, chain...), " "), err, reported, tail(out))
 		}
 	}
 	cli.results = collect(t, cli.name, filepath.Join(tmp, "cli"), repository("cli"), cli.output)
@@ -339,7 +344,7 @@ func runPipeline(t *testing.T, ctx context.Context, r shimrun.Runner, spec shimr
 	}
 	t.Logf("%s, %s: exit %d in %s", r.Name(), what, res.ExitCode, res.Duration.Round(time.Second))
 	if res.ExitCode != 0 {
-		t.Fatalf("%s: %s failed (exit %d):\n%s", r.Name(), what, res.ExitCode, tail(res.Output))
+		t.Fatalf("%s: %s failed (exit %d):\n%s", r.Name(), what, res.ExitCode, shimrun.FailureReport(r.Name(), res))
 	}
 	return res
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -55,6 +56,16 @@ type JobResult struct {
 	Stdout string
 	// Log is the job's combined output.
 	Log string
+	// Failure is what Dagger reported when the job failed (ParseFailure);
+	// nil when it passed or its output named no Dagger error. Reason is
+	// its String.
+	Failure *Failure
+	// LogFile is the file the job's full log was written to (WithLogDir),
+	// or "".
+	LogFile string
+	// Attempts counts the runs of the job's calls: more than one when a
+	// module-load failure was retried (RetryModuleLoad).
+	Attempts int
 }
 
 // Result is a whole run.
@@ -111,6 +122,8 @@ type options struct {
 	extra    map[string][]pipeline.Arg
 	summary  string
 	only     []string
+	logDir   string
+	retries  int
 }
 
 // Option configures Run.
@@ -154,6 +167,20 @@ func WithSummary(chain string) Option { return func(o *options) { o.summary = ch
 func OnlyJobs(names ...string) Option {
 	return func(o *options) { o.only = append(o.only, names...) }
 }
+
+// WithLogDir writes each job's full log (the commands it ran and all they
+// printed) to DIR/JOB.log as it runs, one file per job, such as the demo's
+// .slipway/demo/logs/RUN/build.log; JobResult.LogFile names it. The
+// directory is created; give each run its own.
+func WithLogDir(dir string) Option { return func(o *options) { o.logDir = dir } }
+
+// RetryModuleLoad runs a job's call again, up to n more times, when the
+// dagger CLI failed while loading the module, before any function ran
+// (Failure.ModuleLoad): such a failure changed nothing, so the retry is
+// safe. Dagger v0.19.10 has such failures that a second attempt does not
+// meet (a client or session "not found" when concurrent loads of one module
+// share work and one of them ends). The log and the progress say so.
+func RetryModuleLoad(n int) Option { return func(o *options) { o.retries = n } }
 
 // WithLookupEnv replaces os.LookupEnv for finding secrets and variables.
 func WithLookupEnv(f func(string) (string, bool)) Option {
@@ -340,26 +367,46 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	env := r.jobEnv(j)
 	call := j.Call
 	call.Args = append(call.Args, r.o.extra[call.Function]...)
-	r.say("  ▶ %-22s %s", j.Name, call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName))
-	start := time.Now()
+	command := call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName)
+	r.say("  ▶ %-22s %s", j.Name, command)
 	var log bytes.Buffer
+	var logw io.Writer = &log
+	if r.o.logDir != "" {
+		f, err := r.openLog(j.Name)
+		if err != nil {
+			res.Status, res.Reason = Failed, err.Error()
+			r.say("  ✘ %-22s %s", j.Name, res.Reason)
+			return
+		}
+		defer f.Close()
+		res.LogFile = f.Name()
+		logw = io.MultiWriter(&log, f)
+		fmt.Fprintf(logw, "# job %s (stage %s), started %s\n", j.Name, j.Stage, time.Now().Format(time.RFC3339))
+	}
+	start := time.Now()
 	var stdout bytes.Buffer
-	err := r.o.runner.Run(ctx, call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
+	last, err := r.attempt(ctx, j.Name, res, command, env, &stdout, logw)
 	if err == nil {
 		if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
-			err = r.o.runner.Run(ctx, verify, env, &log, &log)
+			last, err = r.attempt(ctx, j.Name, res, verify, env, io.Discard, logw)
 		}
 	}
 	res.Duration = time.Since(start).Round(time.Millisecond)
 	if r.o.summary != "" && len(call.Verify) > 0 {
-		sum := pipeline.Call{Function: call.Function, Args: call.Args}.Then(r.o.summary)
+		sum := pipeline.Call{Function: call.Function, Args: call.Args}.Then(r.o.summary).CommandIn(r.p.Target(), pipeline.Variable.GitLabName)
 		var out bytes.Buffer
-		if r.o.runner.Run(ctx, sum.CommandIn(r.p.Target(), pipeline.Variable.GitLabName), env, &out, io.Discard) == nil {
+		fmt.Fprintf(logw, "$ %s\n", sum)
+		if r.o.runner.Run(ctx, sum, env, io.MultiWriter(&out, logw), logw) == nil {
 			res.Summary = strings.TrimSpace(out.String())
 		}
 	}
 	res.Log = log.String()
 	res.Stdout = strings.TrimSpace(stdout.String())
+	if err != nil {
+		if f, ok := ParseFailure(last); ok {
+			res.Failure = &f
+		}
+	}
 	switch {
 	case err == nil:
 		res.Status = Passed
@@ -370,9 +417,15 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 			r.mu.Unlock()
 		}
 	case j.AllowFailure:
-		res.Status, res.Reason = AllowedFailure, lastLine(log.String(), err)
+		res.Status, res.Reason = AllowedFailure, reason(res, err)
 	default:
-		res.Status, res.Reason = Failed, lastLine(log.String(), err)
+		res.Status, res.Reason = Failed, reason(res, err)
+	}
+	if res.LogFile != "" {
+		fmt.Fprintf(logw, "# %s in %v\n", res.Status, res.Duration)
+		if res.Reason != "" {
+			fmt.Fprintf(logw, "# reason: %s\n", res.Reason)
+		}
 	}
 	r.mu.Lock()
 	r.results[j.Name] = res
@@ -383,6 +436,58 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 		extra = j.Output + "=" + res.Output
 	}
 	r.say("  %s %-22s %s in %v %s", mark, j.Name, res.Status, res.Duration, extra)
+}
+
+// attempt runs one command of a job, again while it fails in loading the
+// module and retries remain (RetryModuleLoad). It returns the combined
+// output of the last run, for ParseFailure; stdout gets the standard output
+// of the run that passed.
+func (r *run) attempt(ctx context.Context, job string, res *JobResult, command string, env []string, stdout, logw io.Writer) (string, error) {
+	for try := 0; ; try++ {
+		var out, sout bytes.Buffer
+		res.Attempts++
+		fmt.Fprintf(logw, "$ %s\n", command)
+		err := r.o.runner.Run(ctx, command, env, io.MultiWriter(&sout, &out, logw), io.MultiWriter(&out, logw))
+		if err == nil {
+			_, werr := stdout.Write(sout.Bytes())
+			return out.String(), werr
+		}
+		f, ok := ParseFailure(out.String())
+		if !ok || !f.ModuleLoad || try >= r.o.retries || ctx.Err() != nil {
+			return out.String(), err
+		}
+		note := fmt.Sprintf("loading the module failed before any function ran, so nothing changed and a retry is safe (attempt %d of %d): %s",
+			try+1, r.o.retries+1, f.String())
+		fmt.Fprintf(logw, "# %s\n", note)
+		r.say("  ↻ %-22s %s", job, note)
+	}
+}
+
+// openLog creates the job's log file in the log directory.
+func (r *run) openLog(job string) (*os.File, error) {
+	if err := os.MkdirAll(r.o.logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the log directory: %w", err)
+	}
+	name := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' {
+			return c
+		}
+		return '-'
+	}, job)
+	f, err := os.Create(filepath.Join(r.o.logDir, name+".log"))
+	if err != nil {
+		return nil, fmt.Errorf("creating the job's log: %w", err)
+	}
+	return f, nil
+}
+
+// reason is why a job failed: what Dagger reported, else the last line
+// of its output, else err.
+func reason(res *JobResult, err error) string {
+	if res.Failure != nil {
+		return res.Failure.String()
+	}
+	return lastLine(res.Log, err)
 }
 
 // jobEnv is the environment a job's commands see: the pipeline's and the

@@ -152,7 +152,7 @@ func TestRunFailureSkipsDependents(t *testing.T) {
 		t.Fatalf("statuses %v", got)
 	}
 	tu, _ := res.Job("test:unit")
-	if tu.Reason != "Error: test-unit --source=. check failed on purpose" {
+	if tu.Reason != "test-unit --source=. check failed on purpose" {
 		t.Errorf("reason %q", tu.Reason)
 	}
 	if !res.Failed() {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -75,10 +76,18 @@ func run() error {
 		event = pipeline.TagPush
 	}
 
+	// Every job's full log, one file per job, in a directory per run.
+	runID := time.Now().Format("20060102-150405")
+	logDir := filepath.Join(*out, "logs", runID)
 	opts := []local.Option{
 		local.WithRunner(local.Shell{Dir: *repo}),
 		local.WithProgress(os.Stderr),
 		local.WithSummary("summary"),
+		local.WithLogDir(logDir),
+		// A module that failed to load ran nothing: one more attempt is
+		// safe, and it outlives Dagger v0.19.10's known transient load
+		// failures (pipeline/local.RetryModuleLoad).
+		local.RetryModuleLoad(1),
 		local.WithEnv("CI_COMMIT_SHA", gitHead(*repo)),
 		local.WithEnv("CI_COMMIT_REF_NAME", *ref),
 		local.WithEnv("CI_PIPELINE_ID", fmt.Sprint(time.Now().Unix())),
@@ -116,7 +125,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	summary(p, res, time.Since(start))
+	summary(os.Stdout, p, res, time.Since(start))
+	failures(os.Stdout, res)
+	latest := filepath.Join(*out, "logs", "latest")
+	os.Remove(latest)
+	if err := os.Symlink(runID, latest); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: linking the latest logs:", err)
+	}
+	fmt.Printf("Job logs: %s\n", logDir)
 	if err := draw(p, res, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: drawing the pipeline:", err)
 	}
@@ -170,9 +186,9 @@ func gitHead(dir string) string {
 
 // summary prints the table the demo ends with: stage, job, result,
 // duration, digest and findings.
-func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
-	fmt.Println()
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.Duration) {
+	fmt.Fprintln(out)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STAGE\tJOB\tRESULT\tDURATION\tDIGEST\tFINDINGS / REASON")
 	digest := ""
 	for _, j := range res.Jobs {
@@ -201,9 +217,41 @@ func summary(p *pipeline.Pipeline, res *local.Result, total time.Duration) {
 	}
 	w.Flush()
 	if digest != "" {
-		fmt.Printf("\nimage: %s\n", digest)
+		fmt.Fprintf(out, "\nimage: %s\n", digest)
 	}
-	fmt.Printf("%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+	fmt.Fprintf(out, "%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+}
+
+// failures prints, for each failed job, the error Dagger reported (the
+// function's error chain), the failing command and its last words on
+// stderr, and where the job's full log is.
+func failures(out io.Writer, res *local.Result) {
+	for _, j := range res.Jobs {
+		if j.Status != local.Failed && j.Status != local.AllowedFailure {
+			continue
+		}
+		fmt.Fprintf(out, "\n%s %s", j.Name, j.Status)
+		if j.Attempts > 1 {
+			fmt.Fprintf(out, " (after %d attempts)", j.Attempts)
+		}
+		if f := j.Failure; f != nil {
+			fmt.Fprintf(out, ": %s\n", f.Error)
+			if f.Exec != "" {
+				fmt.Fprintf(out, "  in: withExec %s\n", f.Exec)
+			}
+			if len(f.Stderr) > 0 {
+				fmt.Fprintln(out, "  stderr (last lines):")
+				for _, l := range f.Stderr {
+					fmt.Fprintln(out, "    "+l)
+				}
+			}
+		} else {
+			fmt.Fprintf(out, ": %s\n", j.Reason)
+		}
+		if j.LogFile != "" {
+			fmt.Fprintf(out, "  full log: %s\n", j.LogFile)
+		}
+	}
 }
 
 // draw writes the pipeline with each job's outcome as DOT and, when

@@ -40,8 +40,9 @@ func main() {
 	repo := fs.String("repo", "", "slipway checkout (default: the module root above the working directory)")
 	ready := fs.String("ready", "", "serve: file to create once the mirror is seeded")
 	hostNetFD := fs.Int("host-netns-fd", -1, "serve: an inherited descriptor of the host's network namespace, where forwarded ports are dialled")
-	hostPorts := fs.String("host-ports", "", "serve: host loopback ports to forward into the namespace, comma-separated (e.g. 16443)")
+	hostPorts := fs.String("host-ports", "", "host loopback ports to forward into the namespace, comma-separated (up: default 16443; serve: as ns.sh passes them)")
 	noApt := fs.Bool("no-apt", false, "do not install missing Debian packages; fail instead")
+	force := fs.Bool("force", false, "up: restart a running engine that differs from this checkout's even while clients are connected (kills their sessions)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	args := os.Args[1:]
 	// Accept flags after the subcommand too: `engine serve -instance X`.
@@ -68,6 +69,17 @@ func main() {
 	}
 	if *noApt {
 		opts = append(opts, engine.WithoutApt())
+	}
+	if *force {
+		opts = append(opts, engine.WithForceRestart())
+	}
+	if sub != "serve" && *hostPorts != "" {
+		ports, err := parsePorts(*hostPorts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "engine: "+err.Error())
+			os.Exit(2)
+		}
+		opts = append(opts, engine.WithHostPorts(ports...))
 	}
 	if sub == "serve" {
 		if err := serve(ctx, *cache, *instance, *ready, *hostNetFD, *hostPorts); err != nil {
@@ -98,11 +110,17 @@ func run(ctx context.Context, sub string, opts []engine.Option) error {
 	case "down":
 		return e.Down(ctx)
 	case "status":
+		// Counted before Status, whose own probe would count while the
+		// engine closes it.
+		clients, err := e.Clients()
+		if err != nil {
+			return err
+		}
 		st := e.Status()
 		if !st.Running {
 			return errors.New(st.Reason)
 		}
-		fmt.Printf("running (pid %d), socket %s\n", st.PID, e.SocketPath())
+		fmt.Printf("running (pid %d), socket %s, %d client connection(s)\n", st.PID, e.SocketPath(), clients)
 	case "env":
 		fmt.Print(e.Env().Script())
 	default:
@@ -149,11 +167,11 @@ func forwardHostPorts(ctx context.Context, fd int, ports string) error {
 	hostNet := os.NewFile(uintptr(fd), "host-netns")
 	dial := hostport.DialerIn(hostNet)
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "hostport: "+format+"\n", args...) }
-	for _, p := range strings.Split(ports, ",") {
-		port, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || port <= 0 || port > 65535 {
-			return fmt.Errorf("-host-ports: %q is not a port", p)
-		}
+	list, err := parsePorts(ports)
+	if err != nil {
+		return err
+	}
+	for _, port := range list {
 		l, err := engine.Listen(fmt.Sprintf("0.0.0.0:%d", port))
 		if err != nil {
 			return fmt.Errorf("forwarding host port %d: %w", port, err)
@@ -167,4 +185,17 @@ func forwardHostPorts(ctx context.Context, fd int, ports string) error {
 		logf("the host's %s is reachable at %s:%d", target, engine.BridgeIP, port)
 	}
 	return nil
+}
+
+// parsePorts reads -host-ports: "16443,8080".
+func parsePorts(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		port, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || port <= 0 || port > 65535 {
+			return nil, fmt.Errorf("-host-ports: %q is not a port", p)
+		}
+		out = append(out, port)
+	}
+	return out, nil
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/local"
+)
+
+// cliOutput is a Runner that prints real output of the dagger CLI for a
+// failed call (pipeline/local's fixtures) for commands containing a key.
+type cliOutput map[string]string
+
+func (c cliOutput) Run(_ context.Context, command string, _ []string, stdout, stderr io.Writer) error {
+	for key, fixture := range c {
+		if strings.Contains(command, key) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "..", "pipeline", "local", "testdata", "dagger-v0.19.10", fixture))
+			if err != nil {
+				return err
+			}
+			stderr.Write(b)
+			return errors.New("exit status 1")
+		}
+	}
+	io.WriteString(stdout, "ok\n")
+	return nil
+}
+
+// TestSummaryAndFailuresShowDaggersError: the summary's reason column and
+// the failure report below it show the error Dagger reported, and where
+// the job's full log is.
+func TestSummaryAndFailuresShowDaggersError(t *testing.T) {
+	p, err := pipeline.New("svc",
+		pipeline.Stages("test"),
+		pipeline.Job("test:unit", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test-unit"))),
+		pipeline.Job("security:trivy", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("security-trivy"))),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := t.TempDir()
+	res, err := local.Run(context.Background(), p, pipeline.Push, "main", local.WithLogDir(logs),
+		local.WithRunner(cliOutput{"test-unit": "function-error.txt", "security-trivy": "exec-error.txt"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	summary(&out, p, res, time.Minute)
+	failures(&out, res)
+	report := out.String()
+	for _, want := range []string{
+		"test   test:unit       failed  ",
+		"test-unit: verdict: 3 of 315 tests failed: TestA, TestB, TestC\n",
+		"exit code: 3 (withExec sh -c 'echo some output; echo bad thing >&2; exit 3'): bad thing\n",
+		"\ntest:unit failed: test-unit: verdict: 3 of 315 tests failed: TestA, TestB, TestC\n  full log: " + filepath.Join(logs, "test-unit.log") + "\n",
+		"\nsecurity:trivy failed: exit code: 3\n  in: withExec sh -c 'echo some output; echo bad thing >&2; exit 3'\n  stderr (last lines):\n    bad thing\n  full log: " + filepath.Join(logs, "security-trivy.log") + "\n",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+	if strings.Contains(report, "traceparent") {
+		t.Errorf("the report shows Dagger's trace id, the CLI's last line:\n%s", report)
+	}
+}
