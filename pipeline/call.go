@@ -70,6 +70,9 @@ type Arg struct {
 	// Output, when not nil, makes the value what an earlier job printed;
 	// Value is then ignored. The job must need that job.
 	Output *OutputRef
+	// Matrix, when not empty, makes the value the job's matrix cell's value
+	// of the axis of that name (see FromMatrix); Value is then ignored.
+	Matrix string
 	// Audience, for an ArgSecret, makes the secret an OIDC ID token for
 	// this audience, which the CI issues to the job under the name Value:
 	// GitLab id_tokens, GitHub's id-token: write.
@@ -369,6 +372,8 @@ func renderArgs(args []Arg, env func(Variable) string) []string {
 			v = `"$` + a.Env + `"`
 		case a.Output != nil:
 			v = `"$` + a.Output.Name + `"`
+		case a.Matrix != "":
+			v = `"$` + a.Matrix + `"`
 		default:
 			v = shellQuote(a.Value)
 		}

@@ -316,3 +316,101 @@ func TestCheckoutValidation(t *testing.T) {
 		want: []string{`job "test": skips the checkout but sets its depth, tags or submodules`, `job "test": skips the checkout but passes --source=.; the repository is not there`},
 	}})
 }
+
+func TestMatrixValidation(t *testing.T) {
+	goAxis := pipeline.Axis("GO_VERSION", "1.24", "1.25")
+	osAxis := pipeline.Axis("GOOS", "linux", "darwin")
+	matrixJob := func(opts ...pipeline.JobOption) pipeline.Option {
+		return pipeline.Job("test", append([]pipeline.JobOption{pipeline.Stage("test"),
+			pipeline.Calls(pipeline.Fn("test", pipeline.FromMatrix("go", "GO_VERSION")))}, opts...)...)
+	}
+	checkProblems(t, []featureCase{{
+		name: "argument reads a matrix without one",
+		opts: valid(matrixJob()),
+		want: []string{`job "test": argument reads the matrix value GO_VERSION, but the job has no matrix; add pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", ...))`},
+	}, {
+		name: "settings without axes",
+		opts: valid(job("test", "test", pipeline.FailFast())),
+		want: []string{`job "test": has matrix settings but no axes; add pipeline.RunsMatrix(pipeline.Axis(name, values...))`},
+	}, {
+		name: "bad axis names and values",
+		opts: valid(matrixJob(pipeline.RunsMatrix(goAxis, pipeline.Axis("go-os", "linux"), pipeline.Axis("CI_OS", "a"), pipeline.Axis("GO_VERSION", "1.26"),
+			pipeline.Axis("EMPTY"), pipeline.Axis("ARCH", "amd64", "$(id)", "amd64", " arm64")))),
+		want: []string{
+			`job "test": matrix axis "go-os": the name must hold only letters, digits and _ and not start with a digit`,
+			`job "test": matrix axis "CI_OS": names starting with CI_ are the CI's own; choose another name`,
+			`job "test": matrix axis "GO_VERSION" is declared twice`,
+			`job "test": matrix axis "EMPTY" has no values`,
+			`job "test": matrix axis ARCH: value "$(id)" may hold only letters, digits, spaces and _.:/@+=~- (not at its ends)`,
+			`job "test": matrix axis ARCH: value "amd64" is listed twice`,
+			`job "test": matrix axis ARCH: value " arm64" may hold only letters, digits, spaces and _.:/@+=~- (not at its ends)`,
+		},
+	}, {
+		name: "axis named like a pipeline variable",
+		opts: valid(pipeline.Var("GO_VERSION", "1.25"), matrixJob(pipeline.RunsMatrix(goAxis))),
+		want: []string{`job "test": matrix axis "GO_VERSION" has the name of a pipeline variable; rename one`},
+	}, {
+		name: "exclusions and inclusions that do not fit",
+		opts: valid(matrixJob(pipeline.RunsMatrix(goAxis, osAxis),
+			pipeline.MatrixExclude(pipeline.Cell{}, pipeline.Cell{"ARCH": "arm64"}, pipeline.Cell{"GOOS": "windows"}, pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"}),
+			pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26"}, pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"},
+				pipeline.Cell{"GO_VERSION": "1.25", "GOOS": "linux"}, pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "a,b"}))),
+		want: []string{
+			`job "test": an excluded matrix cell names no axis`,
+			`job "test": an excluded matrix cell names "ARCH", which is not an axis (they are: GO_VERSION, GOOS)`,
+			`job "test": the excluded matrix cell {ARCH: arm64} matches no combination`,
+			`job "test": the excluded matrix cell {GOOS: windows} matches no combination`,
+			`job "test": an included matrix cell must name a value for every axis (GO_VERSION, GOOS), not {GO_VERSION: 1.26}`,
+			`job "test": the included matrix cell {GOOS: darwin, GO_VERSION: 1.24} is also excluded; drop one`,
+			`job "test": the included matrix cell {GOOS: linux, GO_VERSION: 1.25} is already a combination of the axes; drop it`,
+			`job "test": an included matrix cell's value "a,b" may hold only letters, digits, spaces and _.:/@+=~- (not at its ends)`,
+		},
+	}, {
+		name: "every cell excluded",
+		opts: valid(matrixJob(pipeline.RunsMatrix(goAxis), pipeline.MatrixExclude(pipeline.Cell{"GO_VERSION": "1.24"}, pipeline.Cell{"GO_VERSION": "1.25"}))),
+		want: []string{`job "test": the matrix has no cells left after its exclusions`},
+	}, {
+		name: "too many cells, negative max-parallel, unknown axis read, an output",
+		opts: valid(pipeline.Job("test", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test", pipeline.FromMatrix("x", "X"))),
+			pipeline.RunsMatrix(pipeline.Axis("A", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"),
+				pipeline.Axis("B", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15")),
+			pipeline.MaxParallel(-1), pipeline.Outputs("VERSION"))),
+		want: []string{
+			`job "test": the matrix has 225 cells; GitLab creates at most 200 jobs from one parallel:matrix`,
+			`job "test": matrix max-parallel -1 must not be negative`,
+			`job "test": argument reads the matrix value X, which is not an axis (they are: A, B)`,
+			`job "test": a matrix job cannot print an output: each of its cells would print one, and a later job would read one of them at random; move the output to a job without a matrix`,
+		},
+	}})
+}
+
+func TestMatrixCells(t *testing.T) {
+	p, err := pipeline.New("service", valid(pipeline.Job("test", pipeline.Stage("test"), pipeline.Needs("build"),
+		pipeline.Calls(pipeline.Fn("test", pipeline.FromMatrix("go", "GO_VERSION"), pipeline.FromMatrix("os", "GOOS"))),
+		pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+		pipeline.MatrixExclude(pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"}),
+		pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"}),
+		pipeline.FailFast(), pipeline.MaxParallel(2)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := p.Job("test")
+	var got []string
+	for _, c := range j.Matrix.Cells() {
+		got = append(got, j.Matrix.CellName(j.Name, c))
+	}
+	want := []string{"test: [1.24, linux]", "test: [1.25, linux]", "test: [1.25, darwin]", "test: [1.26, linux]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("cells %q, want %q", got, want)
+	}
+	if got, want := j.Call.Command("", nil), `dagger call test --go="$GO_VERSION" --os="$GOOS"`; got != want {
+		t.Errorf("command %q, want %q", got, want)
+	}
+	// The copy is a copy.
+	j.Matrix.Axes[0].Values[0] = "changed"
+	j.Matrix.Include[0]["GOOS"] = "changed"
+	again, _ := p.Job("test")
+	if again.Matrix.Axes[0].Values[0] != "1.24" || again.Matrix.Include[0]["GOOS"] != "linux" {
+		t.Errorf("changing a returned job's matrix changed the pipeline: %+v", again.Matrix)
+	}
+}

@@ -158,6 +158,8 @@ type JobSpec struct {
 	RetryExitCodes []int
 	// Checkout, when not nil, says how the job checks out the repository.
 	Checkout *Checkout
+	// Matrix, when not nil, runs the job once per cell (see RunsMatrix).
+	Matrix *Matrix
 	// AllowExitCodes, when set, lets the pipeline succeed when the job
 	// fails with one of these exit codes, and only then.
 	AllowExitCodes []int
@@ -206,6 +208,10 @@ func (j JobSpec) clone() JobSpec {
 	out.RetryExitCodes = slices.Clone(j.RetryExitCodes)
 	out.AllowExitCodes = slices.Clone(j.AllowExitCodes)
 	out.Reports = slices.Clone(j.Reports)
+	if j.Matrix != nil {
+		m := j.Matrix.clone()
+		out.Matrix = &m
+	}
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}
 		out.Artifacts = &a

@@ -126,6 +126,7 @@ func (p *Pipeline) validate() error {
 		validatePermissions(j, jp)
 		validatePolicies(j, jobs, jp)
 		validateCheckout(j, jp)
+		p.validateMatrix(j, jp)
 		if j.Engine != nil {
 			for _, msg := range j.Engine.problems() {
 				jp("engine: %s", msg)

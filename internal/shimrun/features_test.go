@@ -106,7 +106,13 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 		names = append(names, "CI_JOB_TOKEN", "CI_REGISTRY_PASSWORD")
 	}
 	secrets := secretValues(names...)
-	res, _ := runOnce(t, r, files, remote, ref, shimrun.Run{Secrets: secrets, RecordEnv: engineEnv})
+	record := slices.Clone(engineEnv)
+	for _, j := range p.Jobs() {
+		if j.Matrix != nil {
+			record = append(record, j.Matrix.Names()...)
+		}
+	}
+	res, _ := runOnce(t, r, files, remote, ref, shimrun.Run{Secrets: secrets, RecordEnv: record})
 	defer func() {
 		if t.Failed() {
 			t.Logf("%s output:\n%s", r.Name(), outputTail(res.Output))
@@ -121,20 +127,27 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 	for _, j := range planned {
 		byID[j.ID()] = j
 		byID[j.Name] = j
+		for _, name := range cellNames(j) {
+			byID[name] = j
+		}
 		if j.WaitsFor(featureStart(ref), p.Variables()) && !github {
 			continue
 		}
 		want = append(want, j.Name)
 	}
 	var got []string
+	cells := map[string][]string{}
 	for _, inv := range res.Invocations {
-		j, ok := byID[inv.Job]
+		j, ok := byID[normalizeCell(inv.Job)]
 		if !ok {
 			t.Errorf("job %q called Dagger (%s) but the model does not plan it for %s", inv.Job, strings.Join(inv.Args, " "), ref)
 			continue
 		}
 		if !slices.Contains(got, j.Name) {
 			got = append(got, j.Name)
+		}
+		if m := j.Matrix; m != nil {
+			cells[j.Name] = append(cells[j.Name], cellOf(t, j, inv))
 		}
 		wantEnv := engineVars(p.EngineOf(j), github)
 		for _, k := range engineEnv {
@@ -148,7 +161,91 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 	if !slices.Equal(got, want) {
 		t.Errorf("%s, %s: jobs that called Dagger %q, want the planned %q", r.Name(), ref, got, want)
 	}
+	// Every cell of a matrix job ran once, with its own values.
+	for _, j := range planned {
+		if j.Matrix == nil || !slices.Contains(want, j.Name) {
+			continue
+		}
+		var wantCells []string
+		for _, c := range j.Matrix.Cells() {
+			wantCells = append(wantCells, cellKey(j.Matrix.Names(), c))
+		}
+		gotCells := cells[j.Name]
+		slices.Sort(gotCells)
+		slices.Sort(wantCells)
+		if !slices.Equal(gotCells, wantCells) {
+			t.Errorf("%s, %s: job %q ran the cells %q, want %q", r.Name(), ref, j.Name, gotCells, wantCells)
+		}
+	}
+	// A job that needs a matrix job starts after its last cell ended.
+	first, last := map[string]int{}, map[string]int{}
+	for i, inv := range res.Invocations {
+		if j, ok := byID[normalizeCell(inv.Job)]; ok {
+			if _, seen := first[j.Name]; !seen {
+				first[j.Name] = i
+			}
+			last[j.Name] = i
+		}
+	}
+	for _, j := range planned {
+		for _, n := range j.Needs {
+			dep, ok := p.Job(n)
+			if !ok || dep.Matrix == nil {
+				continue
+			}
+			if f, ran := first[j.Name]; ran && last[n] > f {
+				t.Errorf("%s, %s: %q called Dagger (call %d) before the last cell of %q, which it needs, did (call %d)", r.Name(), ref, j.Name, f+1, n, last[n]+1)
+			}
+		}
+	}
 	assertSecrets(t, res, secrets)
+}
+
+// cellNames are the names GitLab gives the jobs of a matrix job's cells, as
+// gitlab-ci-local spells them (see normalizeCell).
+func cellNames(j pipeline.JobSpec) []string {
+	if j.Matrix == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range j.Matrix.Cells() {
+		out = append(out, normalizeCell(j.Matrix.CellName(j.Name, c)))
+	}
+	return out
+}
+
+// normalizeCell writes a cell job's name without the spaces between its
+// values: GitLab names a cell "test: [1.25, linux]", gitlab-ci-local
+// "test: [1.25,linux]".
+func normalizeCell(name string) string { return strings.ReplaceAll(name, ", ", ",") }
+
+// cellKey renders a cell's values in axis order.
+func cellKey(axes []string, c map[string]string) string {
+	parts := make([]string, len(axes))
+	for i, a := range axes {
+		parts[i] = a + "=" + c[a]
+	}
+	return strings.Join(parts, " ")
+}
+
+// cellOf reads the cell an invocation of a matrix job ran for, from the
+// axes' variables the stand-in recorded, and checks that the arguments
+// reading the matrix got those values.
+func cellOf(t *testing.T, j pipeline.JobSpec, inv shimrun.Invocation) string {
+	t.Helper()
+	c := map[string]string{}
+	for _, a := range j.Matrix.Names() {
+		c[a] = inv.Env[a]
+	}
+	for _, a := range j.Call.Args {
+		if a.Matrix == "" {
+			continue
+		}
+		if want := "--" + a.Name + "=" + c[a.Matrix]; !slices.Contains(inv.Args, want) {
+			t.Errorf("job %q, cell %v: arguments %q lack %s", j.Name, c, inv.Args, want)
+		}
+	}
+	return cellKey(j.Matrix.Names(), c)
 }
 
 // planFeature lists the jobs gitlab-ci-local plans for ref (--list-json,
@@ -171,10 +268,14 @@ func planFeature(t *testing.T, g shimrun.GitLab, files map[string][]byte, f pipe
 		// on_failure jobs are in the pipeline but run only after a
 		// failure; the model plans a pipeline that succeeds.
 		if j.When != "never" && j.When != "on_failure" {
-			got = append(got, j.Name)
+			got = append(got, normalizeCell(j.Name))
 		}
 	}
 	for _, j := range f.Pipeline.PlanFor(featureStart(ref)) {
+		if names := cellNames(j); names != nil {
+			want = append(want, names...)
+			continue
+		}
 		want = append(want, j.Name)
 	}
 	slices.Sort(got)

@@ -69,6 +69,26 @@ func TestFeatureKeys(t *testing.T) {
 		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
 			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/"))))))},
 		want: map[string]any{"if": "github.event_name == 'pull_request' && (github.event.pull_request.head.repo.full_name == github.repository || !github.event.pull_request) && ((vars.RUN_E2E || '0') == '1' || !startsWith(github.repository, 'acme/'))"},
+	}, {
+		name: "a matrix: strategy with fail-fast, max-parallel, include and exclude; the cell's values through the step's env",
+		jobOpts: []pipeline.JobOption{pipeline.Calls(pipeline.Fn("run", pipeline.FromMatrix("go", "GO_VERSION"))),
+			pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+			pipeline.MatrixExclude(pipeline.Cell{"GOOS": "darwin"}),
+			pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"}),
+			pipeline.FailFast(), pipeline.MaxParallel(2)},
+		want: map[string]any{"strategy": map[string]any{"fail-fast": true, "max-parallel": 2, "matrix": map[string]any{
+			"GO_VERSION": []any{"1.24", "1.25"}, "GOOS": []any{"linux", "darwin"},
+			"exclude": []any{map[string]any{"GOOS": "darwin"}},
+			"include": []any{map[string]any{"GO_VERSION": "1.26", "GOOS": "linux"}},
+		}}},
+		call: map[string]any{
+			"env": map[string]any{"GO_VERSION": "${{ matrix.GO_VERSION }}"},
+			"run": `dagger call run --go="$GO_VERSION"` + "\n",
+		},
+	}, {
+		name:    "a matrix is not fail-fast unless asked",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24"))},
+		want:    map[string]any{"strategy": map[string]any{"fail-fast": false, "matrix": map[string]any{"GO_VERSION": []any{"1.24"}}}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := build(t, append(tc.pipeOpts, job("a", "build", tc.jobOpts...))...)

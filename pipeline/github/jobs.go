@@ -180,6 +180,10 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		set(n, "runs-on", strings2seq(runsOn))
 	}
 
+	if j.Matrix != nil {
+		set(n, "strategy", strategy(*j.Matrix))
+	}
+
 	sarif, files := splitReports(j)
 	set(n, "permissions", permissions(j, len(sarif) > 0))
 
@@ -239,6 +243,40 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	}
 	set(n, "steps", steps)
 	return n, nil
+}
+
+// strategy renders a matrix as the job's strategy. fail-fast is always
+// written, since GitHub's default (true) is not the model's.
+func strategy(m pipeline.Matrix) *yaml.Node {
+	s := mapping()
+	set(s, "fail-fast", boolean(m.FailFast))
+	if m.MaxParallel > 0 {
+		set(s, "max-parallel", integer(m.MaxParallel))
+	}
+	mx := mapping()
+	for _, a := range m.Axes {
+		set(mx, a.Name, strings2seq(a.Values))
+	}
+	cells := func(key string, cs []pipeline.Cell) {
+		if len(cs) == 0 {
+			return
+		}
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, c := range cs {
+			e := mapping()
+			for _, a := range m.Axes {
+				if v, ok := c[a.Name]; ok {
+					set(e, a.Name, str(v))
+				}
+			}
+			seq.Content = append(seq.Content, e)
+		}
+		set(mx, key, seq)
+	}
+	cells("exclude", m.Exclude)
+	cells("include", m.Include)
+	set(s, "matrix", mx)
+	return s
 }
 
 // splitReports separates SARIF reports, which go to code scanning, from the
@@ -336,6 +374,13 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 			return nil, fmt.Errorf("reads an output of %q, which is not a job", o.Job)
 		}
 		if err := add(o.Name, "${{ needs."+src.ID()+".outputs."+o.Name+" }}", "the output of "+o.Job); err != nil {
+			return nil, err
+		}
+	}
+	for _, axis := range j.Call.MatrixReads() {
+		// The cell's value reaches the shell through the environment, never
+		// as an expression in the script.
+		if err := add(axis, "${{ matrix."+axis+" }}", "the matrix axis"); err != nil {
 			return nil, err
 		}
 	}
@@ -519,6 +564,10 @@ func sarifStep(j pipeline.JobSpec, r pipeline.Report, i, count int) *yaml.Node {
 	if count > 1 {
 		category += "-" + strconv.Itoa(i+1)
 	}
+	if j.Matrix != nil {
+		// Each cell's findings are their own category.
+		category += "-${{ strategy.job-index }}"
+	}
 	s := mapping()
 	set(s, "name", str("Upload SARIF "+literal(r.Path)))
 	// Findings matter most when the scan failed the job.
@@ -547,7 +596,12 @@ func artifactStep(j pipeline.JobSpec, files []string) *yaml.Node {
 	set(s, "if", str("always()"))
 	set(s, "uses", uses(UploadArtifactAction))
 	with := mapping()
-	set(with, "name", str(j.ID()+"-reports"))
+	name := j.ID() + "-reports"
+	if j.Matrix != nil {
+		// Artifact names are unique per run: one per cell.
+		name += "-${{ strategy.job-index }}"
+	}
+	set(with, "name", str(name))
 	set(with, "path", script(paths...))
 	set(with, "retention-days", integer(days))
 	set(with, "if-no-files-found", str("warn"))

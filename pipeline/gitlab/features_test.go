@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/gitlab"
 )
 
 // TestFeatureKeys checks the GitLab keywords each feature of the model
@@ -87,6 +88,27 @@ func TestFeatureKeys(t *testing.T) {
 			map[string]any{"if": `$CI_PIPELINE_SOURCE == "schedule" && $SLIPWAY_SCHEDULE == "nightly"`},
 			map[string]any{"if": `($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "pipeline" || $CI_PIPELINE_SOURCE == "api")`},
 		}},
+	}, {
+		name: "a matrix: the axes as one parallel:matrix entry, included cells one each",
+		jobOpts: []pipeline.JobOption{pipeline.Calls(pipeline.Fn("run", pipeline.FromMatrix("go", "GO_VERSION"))),
+			pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+			pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"})},
+		want: map[string]any{
+			"parallel": map[string]any{"matrix": []any{
+				map[string]any{"GO_VERSION": []any{"1.24", "1.25"}, "GOOS": []any{"linux", "darwin"}},
+				map[string]any{"GO_VERSION": "1.26", "GOOS": "linux"},
+			}},
+			"script": []any{`dagger call run --go="$GO_VERSION"`},
+		},
+	}, {
+		name: "a matrix with exclusions lists the cells left",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+			pipeline.MatrixExclude(pipeline.Cell{"GOOS": "darwin", "GO_VERSION": "1.24"})},
+		want: map[string]any{"parallel": map[string]any{"matrix": []any{
+			map[string]any{"GO_VERSION": "1.24", "GOOS": "linux"},
+			map[string]any{"GO_VERSION": "1.25", "GOOS": "linux"},
+			map[string]any{"GO_VERSION": "1.25", "GOOS": "darwin"},
+		}}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := oneJob(t, tc.jobOpts, tc.pipeOpts...)
@@ -101,6 +123,37 @@ func TestFeatureKeys(t *testing.T) {
 				if v, ok := j[k]; ok {
 					t.Errorf("job has %s: %v", k, v)
 				}
+			}
+		})
+	}
+}
+
+// TestRefusals checks the exact errors for what GitLab cannot do.
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		jobOpts  []pipeline.JobOption
+		pipeOpts []pipeline.Option
+		want     string
+	}{{
+		name:    "fail-fast matrix",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25")), pipeline.FailFast()},
+		want:    `gitlab: job "job": a fail-fast matrix (FailFast: cancel the other cells when one fails) is GitHub's; GitLab runs every cell of a parallel:matrix job, so drop pipeline.FailFast`,
+	}, {
+		name:    "matrix max-parallel",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25")), pipeline.MaxParallel(1)},
+		want:    `gitlab: job "job": a matrix's max-parallel (MaxParallel(1)) is GitHub's; GitLab starts every cell of a parallel:matrix job as runners allow, so drop pipeline.MaxParallel`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := pipeline.New("service", append([]pipeline.Option{pipeline.Stages("build"),
+				pipeline.Job("job", append([]pipeline.JobOption{pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("run"))}, tc.jobOpts...)...)},
+				tc.pipeOpts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = gitlab.Generate(p)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v\nwant %s", err, tc.want)
 			}
 		})
 	}

@@ -40,6 +40,9 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 		}
 		set(n, "needs", needs)
 	}
+	if j.Matrix != nil {
+		set(n, "parallel", parallelMatrix(*j.Matrix))
+	}
 	when := whenOf(j)
 	if rules != nil || when != "" {
 		rn, err := jobRules(rules, j, when, guardPush, p.Variables())
@@ -198,8 +201,48 @@ func jobRules(rules []atom, j pipeline.JobSpec, when string, guardPush bool, var
 	return seq, nil
 }
 
+// parallelMatrix renders a matrix as parallel:matrix. Without exclusions
+// the axes are one entry, which GitLab multiplies out; exclusions, which
+// GitLab has not, list the remaining combinations one entry each. Included
+// cells are one entry each.
+func parallelMatrix(m pipeline.Matrix) *yaml.Node {
+	entries := sequence()
+	cell := func(c pipeline.Cell) *yaml.Node {
+		e := mapping()
+		for _, a := range m.Axes {
+			set(e, a.Name, str(c[a.Name]))
+		}
+		return e
+	}
+	if len(m.Exclude) == 0 {
+		e := mapping()
+		for _, a := range m.Axes {
+			set(e, a.Name, strs(a.Values))
+		}
+		entries.Content = append(entries.Content, e)
+		for _, c := range m.Include {
+			entries.Content = append(entries.Content, cell(c))
+		}
+	} else {
+		for _, c := range m.Cells() {
+			entries.Content = append(entries.Content, cell(c))
+		}
+	}
+	pm := mapping()
+	set(pm, "matrix", entries)
+	return pm
+}
+
 // refuse returns the error for what a job asks and GitLab cannot do.
 func refuse(j pipeline.JobSpec) error {
+	if m := j.Matrix; m != nil {
+		switch {
+		case m.FailFast:
+			return fmt.Errorf("a fail-fast matrix (FailFast: cancel the other cells when one fails) is GitHub's; GitLab runs every cell of a parallel:matrix job, so drop pipeline.FailFast")
+		case m.MaxParallel > 0:
+			return fmt.Errorf("a matrix's max-parallel (MaxParallel(%d)) is GitHub's; GitLab starts every cell of a parallel:matrix job as runners allow, so drop pipeline.MaxParallel", m.MaxParallel)
+		}
+	}
 	for _, r := range j.Rules {
 		switch {
 		case r.Event == pipeline.Release:

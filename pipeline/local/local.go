@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -344,10 +345,26 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	start := time.Now()
 	var log bytes.Buffer
 	var stdout bytes.Buffer
-	err := r.o.runner.Run(ctx, call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName), env, io.MultiWriter(&stdout, &log), &log)
-	if err == nil {
-		if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
-			err = r.o.runner.Run(ctx, verify, env, &log, &log)
+	// A matrix job runs once per cell, one after the other, with the
+	// cell's values in the environment, as each CI runs one job per cell.
+	cells := []pipeline.Cell{nil}
+	if j.Matrix != nil {
+		cells = j.Matrix.Cells()
+	}
+	var err error
+	for _, c := range cells {
+		cellEnv := env
+		for _, k := range slices.Sorted(maps.Keys(c)) {
+			cellEnv = append(slices.Clone(cellEnv), k+"="+c[k])
+		}
+		err = r.o.runner.Run(ctx, call.CommandIn(r.p.Target(), pipeline.Variable.GitLabName), cellEnv, io.MultiWriter(&stdout, &log), &log)
+		if err == nil {
+			if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
+				err = r.o.runner.Run(ctx, verify, cellEnv, &log, &log)
+			}
+		}
+		if err != nil {
+			break
 		}
 	}
 	res.Duration = time.Since(start).Round(time.Millisecond)

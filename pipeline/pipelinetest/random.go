@@ -9,7 +9,7 @@
 // OIDC ID tokens, GITHUB_TOKEN permissions, Dagger engines, pipeline and CI
 // variables, job outputs read by the jobs that need their producer,
 // reports, artifacts, timeouts, run policies, retries with reasons and exit
-// codes, allowed exit codes and runner settings, with argument values that
+// codes, allowed exit codes, matrices and runner settings, with argument values that
 // are awkward for shells and YAML. GitLabOnly and GitHubOnly add what only
 // one CI has.
 // A generator that handles every seed handles what users can write.
@@ -61,8 +61,8 @@ func SameChanges() Option { return func(o *options) { o.changes = changesSame } 
 func GitLabOnly() Option { return func(o *options) { o.only = "gitlab" } }
 
 // GitHubOnly also uses features only GitHub has (pull request activity
-// types, releases, repository_dispatch types), which GitLab's generator
-// refuses.
+// types, releases, repository_dispatch types, fail-fast and max-parallel
+// matrices), which GitLab's generator refuses.
 func GitHubOnly() Option { return func(o *options) { o.only = "github" } }
 
 // Word pools. Names contain no digits, so that the "-<index>" suffix that
@@ -80,6 +80,8 @@ var (
 	globPool    = []string{"src/**", "go.mod", "go.sum", "docs/*.md", "charts/**/*.yaml", "Makefile", "services/api/**"}
 	reportPaths = []string{"reports/junit.xml", "coverage.xml", "out/scan.sarif", "gl-sast-report.json", "gl-container-scanning-report.json", "test results/junit.xml"}
 	tagPool     = []string{"dagger", "linux", "docker", "large"}
+	matrixPool  = []pipeline.MatrixAxis{pipeline.Axis("GOARCH", "amd64", "arm64"), pipeline.Axis("DB", "postgres", "mysql 8", "sqlite"),
+		pipeline.Axis("SHARD", "1", "2", "3"), pipeline.Axis("PLATFORM", "linux/amd64", "linux/arm64")}
 	runsOnPool  = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
 	// Values that break naive quoting: shell metacharacters, YAML
 	// indicators, GitHub expression syntax, GitLab variable syntax, unicode.
@@ -265,7 +267,29 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		}
 	}
 
-	jo = append(jo, pipeline.Calls(g.call(required)))
+	call := g.call(required)
+	matrix := g.chance(12)
+	if matrix {
+		axes := some(g, matrixPool, 1, 2)
+		jo = append(jo, pipeline.RunsMatrix(axes...))
+		for _, a := range axes {
+			call.Args = append(call.Args, pipeline.FromMatrix("cell-"+strings.ToLower(a.Name), a.Name))
+		}
+		if len(axes) == 2 && g.chance(40) {
+			jo = append(jo, pipeline.MatrixExclude(pipeline.Cell{axes[0].Name: axes[0].Values[0], axes[1].Name: axes[1].Values[1]}))
+		}
+		if g.chance(30) {
+			in := pipeline.Cell{}
+			for _, a := range axes {
+				in[a.Name] = "extra-" + strings.ToLower(a.Name)
+			}
+			jo = append(jo, pipeline.MatrixInclude(in))
+		}
+		if g.o.only == "github" && g.chance(50) {
+			jo = append(jo, pipeline.FailFast(), pipeline.MaxParallel(1+g.rnd.IntN(3)))
+		}
+	}
+	jo = append(jo, pipeline.Calls(call))
 	if g.chance(10) {
 		jo = append(jo, pipeline.UseEngine(g.engine()))
 	}
@@ -352,7 +376,7 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		jo = append(jo, pipeline.Coverage(pick(g, []string{`total:\s+\(statements\)\s+(\d+\.\d+)%`, `Coverage: \d+%`, `^TOTAL.*\s(\d+)%$`})))
 	}
 	out := ""
-	if g.chance(30) {
+	if !matrix && g.chance(30) {
 		out = fmt.Sprintf("%s_%d", pick(g, outputPool), i)
 		jo = append(jo, pipeline.Outputs(out))
 	}
