@@ -82,7 +82,7 @@ var (
 	tagPool     = []string{"dagger", "linux", "docker", "large"}
 	matrixPool  = []pipeline.MatrixAxis{pipeline.Axis("GOARCH", "amd64", "arm64"), pipeline.Axis("DB", "postgres", "mysql 8", "sqlite"),
 		pipeline.Axis("SHARD", "1", "2", "3"), pipeline.Axis("PLATFORM", "linux/amd64", "linux/arm64")}
-	runsOnPool  = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
+	runsOnPool = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
 	// Values that break naive quoting: shell metacharacters, YAML
 	// indicators, GitHub expression syntax, GitLab variable syntax, unicode.
 	valuePool = []string{
