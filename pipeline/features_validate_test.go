@@ -414,3 +414,91 @@ func TestMatrixCells(t *testing.T) {
 		t.Errorf("changing a returned job's matrix changed the pipeline: %+v", again.Matrix)
 	}
 }
+
+func TestEnvironmentValidation(t *testing.T) {
+	review := pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development}
+	checkProblems(t, []featureCase{{
+		name: "ungated production with the opt-out but no reason",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval(" "))),
+		want: []string{`job "deploy": DangerouslyDeployToProductionWithoutApproval needs a reason, which both CI files show at the top`},
+	}, {
+		name: "the opt-out on staging",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "staging", Tier: pipeline.Staging}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("fast"))),
+		want: []string{`job "deploy": DangerouslyDeployToProductionWithoutApproval applies to production environments only, and "staging" is staging; drop it`},
+	}, {
+		name: "the opt-out and a gate",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.Approval(), pipeline.DangerouslyDeployToProductionWithoutApproval("fast"))),
+		want: []string{`job "deploy": has an approval gate and DangerouslyDeployToProductionWithoutApproval; drop one`},
+	}, {
+		name: "a reason on two lines",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("fast\nand loose"))),
+		want: []string{`job "deploy": the reason for deploying to production without approval must be one line`},
+	}, {
+		name: "URLs and links",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+			URL: "https://{ref}.example.com", AutoStopIn: 90 * time.Second,
+			Links: []pipeline.Link{{Name: "API", URL: "ftp://api"}, {Name: "", URL: "https://x"}, {Name: "docs"}, {Name: "a|b", URL: "https://y"}, {Name: "ok", URL: "https://$HOME"}}}))),
+		want: []string{
+			`job "deploy": environment "review": URL "https://{ref}.example.com" may hold no spaces, quotes, $ or braces other than the placeholder {ref-slug}`,
+			`job "deploy": environment "review": link "API" "ftp://api" must start with https:// or http://`,
+			`job "deploy": environment "review": link "https://x" needs a name without |, ` + "`" + `, $ or line breaks`,
+			`job "deploy": environment "review": link "docs" has no URL`,
+			`job "deploy": environment "review": link "https://y" needs a name without |, ` + "`" + `, $ or line breaks`,
+			`job "deploy": environment "review": link "ok" "https://$HOME" may hold no spaces, quotes, $ or braces other than the placeholder {ref-slug}`,
+			`job "deploy": environment "review": auto-stop 1m30s must be whole minutes`,
+		},
+	}, {
+		name: "a stop function without a per-ref environment",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "staging", Tier: pipeline.Staging}),
+			pipeline.StopsWith(pipeline.Fn("stop")))),
+		want: []string{`job "deploy": has a stop function but no per-ref environment; StopsWith stops review environments (pipeline.Environment{PerRef: true})`},
+	}, {
+		name: "the stop call is checked like a job's, against the module's functions",
+		opts: valid(pipeline.Functions(pipeline.Signature{Name: "check"}, pipeline.Signature{Name: "build", Args: []string{"source"}}),
+			job("review", "deploy", pipeline.Deploys(review), pipeline.StopsWith(pipeline.Fn("stop-review", pipeline.Secret("token", "GITHUB_TOKEN"))))),
+		want: []string{
+			`job "review:stop": calls the Dagger function "stop-review", which the module does not have (it has: build, check)`,
+			`job "review:stop": secret "GITHUB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`,
+		},
+	}, {
+		name: "a stop job named like another job",
+		opts: valid(job("review", "deploy", pipeline.Deploys(review), pipeline.StopsWith(pipeline.Fn("stop"))), job("review:stop", "deploy")),
+		want: []string{`job "review": its stop job would be called "review:stop", which is another job's name; rename that job`},
+	}})
+}
+
+func TestEnvironmentAccessors(t *testing.T) {
+	p, err := pipeline.New("service", valid(
+		job("review", "deploy", pipeline.Needs("build"), pipeline.When(pipeline.OnMergeRequests()),
+			pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+				Links: []pipeline.Link{{Name: "API", URL: "https://api-{ref-slug}.example.com"}}}),
+			pipeline.StopsWith(pipeline.Fn("stop", pipeline.FromVar("slug", pipeline.RefSlug)))),
+		job("production", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("every merge ships")),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := p.Job("review")
+	stop, ok := j.StopJob()
+	if !ok || stop.Name != "review:stop" || j.StopJobName() != "review:stop" || stop.Stage != "deploy" || stop.Call.Function != "stop" ||
+		len(stop.Rules) != 1 || stop.Environment == nil || stop.Environment.Links != nil {
+		t.Errorf("StopJob() = %+v, %v", stop, ok)
+	}
+	j.Environment.Links[0].Name = "changed"
+	j.Stop.Args[0].Name = "changed"
+	again, _ := p.Job("review")
+	if again.Environment.Links[0].Name != "API" || again.Stop.Args[0].Name != "slug" {
+		t.Error("changing a returned job's links or stop call changed the pipeline")
+	}
+	if prod, _ := p.Job("production"); prod.UngatedProduction != "every merge ships" {
+		t.Errorf("UngatedProduction = %q", prod.UngatedProduction)
+	}
+	if _, ok := (pipeline.JobSpec{Name: "x"}).StopJob(); ok {
+		t.Error("a job without a stop function has a stop job")
+	}
+}

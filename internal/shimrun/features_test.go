@@ -57,6 +57,15 @@ func TestFeaturesGitLab(t *testing.T) {
 					runFeature(t, shimrun.GitLab{Tool: tool}, gitlabRemote, files, f, ref, false)
 				})
 			}
+			if stops := stopJobs(f.Pipeline); len(stops) > 0 && f.NoGitLabRun == "" {
+				// A person (or GitLab, when the merge request closes)
+				// starts the stop jobs.
+				ref := shimrun.MergeRequest("feature/x", "main")
+				t.Run(ref.String()+" stopped", func(t *testing.T) {
+					t.Parallel()
+					runStops(t, shimrun.GitLab{Tool: tool}, gitlabRemote, files, f, ref, stops)
+				})
+			}
 		})
 	}
 }
@@ -83,6 +92,13 @@ func TestFeaturesGitHub(t *testing.T) {
 				t.Run(ref.String(), func(t *testing.T) {
 					t.Parallel()
 					runFeature(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, files, f, ref, true)
+				})
+			}
+			if stops := stopJobs(f.Pipeline); len(stops) > 0 {
+				ref := shimrun.MergeRequest("feature/x", "main").Closed()
+				t.Run(ref.String(), func(t *testing.T) {
+					t.Parallel()
+					runStops(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, files, f, ref, stops)
 				})
 			}
 		})
@@ -272,6 +288,10 @@ func planFeature(t *testing.T, g shimrun.GitLab, files map[string][]byte, f pipe
 		}
 	}
 	for _, j := range f.Pipeline.PlanFor(featureStart(ref)) {
+		if stop := j.StopJobName(); stop != "" {
+			// The generated stop job, manual: in the pipeline, not run.
+			want = append(want, stop)
+		}
 		if names := cellNames(j); names != nil {
 			want = append(want, names...)
 			continue
@@ -316,4 +336,61 @@ func engineVars(e pipeline.Engine, github bool) map[string]string {
 		}
 	}
 	return out
+}
+
+// stopJobs returns the stop jobs of the jobs a merge request plans, by the
+// name each CI gives them.
+func stopJobs(p *pipeline.Pipeline) map[string]pipeline.JobSpec {
+	out := map[string]pipeline.JobSpec{}
+	for _, j := range p.PlanFor(pipeline.Start{Event: pipeline.MergeRequest, Ref: "main", Project: "acme/app"}) {
+		if stop, ok := j.StopJob(); ok {
+			out[stop.Name] = stop
+			out[stop.ID()] = stop
+		}
+	}
+	return out
+}
+
+// runStops runs the stop jobs: on act for a closed pull request, where
+// only they must call Dagger; on gitlab-ci-local for a merge request with
+// the manual stop jobs started, where they call Dagger besides the
+// planned jobs. Each calls its stop function.
+func runStops(t *testing.T, r shimrun.Runner, remote string, files map[string][]byte, f pipelinetest.Feature, ref shimrun.Ref, stops map[string]pipeline.JobSpec) {
+	run := shimrun.Run{Secrets: secretValues(append(f.Pipeline.Secrets(), pipeline.CloudTokenSecret, "GITHUB_TOKEN", "CI_JOB_TOKEN", "CI_REGISTRY_PASSWORD")...)}
+	var wantStops []string
+	for name, s := range stops {
+		if name == s.Name {
+			wantStops = append(wantStops, s.Name)
+			run.Manual = append(run.Manual, s.Name)
+		}
+	}
+	res, _ := runOnce(t, r, files, remote, ref, run)
+	if res.ExitCode != 0 {
+		t.Errorf("%s exited %d, want the pipeline to pass\n%s", r.Name(), res.ExitCode, outputTail(res.Output))
+	}
+	var gotStops []string
+	for _, inv := range res.Invocations {
+		s, ok := stops[inv.Job]
+		if !ok {
+			if _, planned := r.(shimrun.GitHub); planned {
+				t.Errorf("job %q called Dagger for a closed pull request; only the stop jobs may", inv.Job)
+			}
+			continue
+		}
+		if inv.Function != s.Call.Function {
+			t.Errorf("stop job %q called %q, want %q", inv.Job, inv.Function, s.Call.Function)
+		}
+		for _, a := range s.Call.Args {
+			// The slug of feature/x, as GitLab computes CI_COMMIT_REF_SLUG.
+			if want := "--" + a.Name + "=feature-x"; a.Var == pipeline.RefSlug && !slices.Contains(inv.Args, want) {
+				t.Errorf("stop job %q: arguments %q lack %s", inv.Job, inv.Args, want)
+			}
+		}
+		gotStops = append(gotStops, s.Name)
+	}
+	slices.Sort(gotStops)
+	slices.Sort(wantStops)
+	if !slices.Equal(gotStops, wantStops) {
+		t.Errorf("%s, %s: stop jobs that called Dagger %q, want %q", r.Name(), ref, gotStops, wantStops)
+	}
 }

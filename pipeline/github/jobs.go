@@ -105,8 +105,67 @@ func (g *generator) jobsNode() (*yaml.Node, error) {
 			return nil, err
 		}
 		set(jobs, j.ID(), n)
+		if j.Stop != nil {
+			stop, err := g.stopJob(j)
+			if err != nil {
+				return nil, err
+			}
+			id, _ := j.StopJob()
+			set(jobs, id.ID(), stop)
+		}
 	}
 	return jobs, nil
+}
+
+// stopJob renders the job that stops j's review environment. GitHub has
+// no stop action and no event for a deleted review app; the job runs the
+// stop function when a pull request that j deploys for closes (merged or
+// not), on the same runners and engine. It uses no environment: that would
+// record a new deployment.
+func (g *generator) stopJob(j pipeline.JobSpec) (*yaml.Node, error) {
+	spec, _ := j.StopJob()
+	var terms []string
+	for _, r := range j.Rules {
+		if r.Event != pipeline.MergeRequest {
+			continue
+		}
+		r.Types = []string{"closed"}
+		c, err := g.ruleCondition(r, g.prTypes)
+		if err != nil {
+			return nil, fmt.Errorf("github: job %q: %w", spec.Name, err)
+		}
+		if !slices.Contains(terms, c) {
+			terms = append(terms, c)
+		}
+	}
+	if len(terms) == 0 && len(j.Rules) == 0 {
+		terms = []string{"github.event_name == 'pull_request' && github.event.action == 'closed'"}
+	}
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("github: job %q: GitHub stops a review environment when its pull request closes, and %q has no merge request rule; add pipeline.OnMergeRequests() to its rules", spec.Name, j.Name)
+	}
+	spec.Rules = nil
+	spec.Environment = nil
+	n, err := g.job(spec, jobNeeds{})
+	if err != nil {
+		return nil, err
+	}
+	cond := strings.Join(terms, " || ")
+	if len(terms) > 1 {
+		for i, t := range terms {
+			terms[i] = "(" + t + ")"
+		}
+		cond = strings.Join(terms, " || ")
+	}
+	// The job's if: is this condition alone; it goes first, as in every job.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "if" {
+			n.Content = append(n.Content[:i:i], n.Content[i+2:]...)
+			break
+		}
+	}
+	n.Content = append([]*yaml.Node{str("if"), str(cond)}, n.Content...)
+	return n, nil
 }
 
 func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) {
@@ -189,11 +248,19 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 
 	if name := environmentName(j); name != "" {
 		env := mapping()
+		if j.Environment != nil && j.Environment.PerRef {
+			// GitHub's expressions cannot compute a slug; the name holds
+			// the pull request's source branch, else the ref name.
+			name += "/${{ github.head_ref || github.ref_name }}"
+		}
 		set(env, "name", str(name))
 		if j.Environment != nil && j.Environment.URL != "" {
-			set(env, "url", str(literal(j.Environment.URL)))
+			set(env, "url", str(slugURL(j.Environment.URL)))
 		}
 		set(n, "environment", env)
+		if e := j.Environment; e != nil && e.AutoStopIn > 0 {
+			return nil, jp("GitHub cannot stop an environment some time after its deploy (GitLab's auto_stop_in); drop AutoStopIn, or stop it with pipeline.StopsWith when the pull request closes")
+		}
 	}
 	if j.ConcurrencyGroup != "" {
 		c := mapping()
@@ -230,11 +297,17 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	default:
 		steps.Content = append(steps.Content, checkoutWith(c), g.setup[1])
 	}
+	if e := j.Environment; e != nil && strings.Contains(e.URL, pipeline.RefSlugPlaceholder) {
+		steps.Content = append(steps.Content, refSlugStep())
+	}
 	call, err := g.callStep(j)
 	if err != nil {
 		return nil, jp("%v", err)
 	}
 	steps.Content = append(steps.Content, call)
+	if e := j.Environment; e != nil && len(e.Links) > 0 {
+		steps.Content = append(steps.Content, linksStep(*e))
+	}
 	for i, r := range sarif {
 		steps.Content = append(steps.Content, sarifStep(j, r, i, len(sarif)))
 	}
@@ -276,6 +349,42 @@ func strategy(m pipeline.Matrix) *yaml.Node {
 	cells("exclude", m.Exclude)
 	cells("include", m.Include)
 	set(s, "matrix", mx)
+	return s
+}
+
+// refSlugStepID is the id of the step that computes the ref's slug for an
+// environment URL (pipeline.RefSlugPlaceholder).
+const refSlugStepID = "ref-slug"
+
+// slugURL writes an environment URL with the slug the ref-slug step
+// computed; GitHub evaluates the environment's url after the steps ran.
+func slugURL(u string) string {
+	return strings.ReplaceAll(literal(u), pipeline.RefSlugPlaceholder, "${{ steps."+refSlugStepID+".outputs.value }}")
+}
+
+// refSlugStep computes the ref's slug as GitLab's CI_COMMIT_REF_SLUG is.
+func refSlugStep() *yaml.Node {
+	s := mapping()
+	set(s, "name", str("Ref slug"))
+	set(s, "id", str(refSlugStepID))
+	set(s, "run", script(append(pipeline.RefSlugScript("slug"), `echo "value=$slug" >> "$GITHUB_OUTPUT"`)...))
+	return s
+}
+
+// linksStep lists the environment's further addresses in the job's step
+// summary: GitHub shows one URL per environment.
+func linksStep(e pipeline.Environment) *yaml.Node {
+	lines := pipeline.RefSlugScript("slug")
+	lines = append(lines, "{")
+	lines = append(lines, `  echo "### `+e.Name+`"`)
+	for _, l := range e.Links {
+		u := strings.ReplaceAll(l.URL, pipeline.RefSlugPlaceholder, "$slug")
+		lines = append(lines, `  echo "- `+l.Name+`: <`+u+`>"`)
+	}
+	lines = append(lines, `} >> "$GITHUB_STEP_SUMMARY"`)
+	s := mapping()
+	set(s, "name", str("Links"))
+	set(s, "run", script(lines...))
 	return s
 }
 
@@ -394,6 +503,9 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		case pipeline.JobToken, pipeline.RegistryPassword:
 			// The job's own token, scoped by the job's permissions.
 			value, desc = "${{ secrets.GITHUB_TOKEN }}", "the job token"
+		case pipeline.RefSlug:
+			// Computed in the script below; GitHub has no such variable.
+			continue
 		default:
 			continue // a default variable of every GitHub job
 		}
@@ -407,6 +519,11 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		cmd = j.Output + `="$(` + cmd + `)"`
 	}
 	var lines []string
+	if slices.Contains(j.Call.Variables(), pipeline.RefSlug) {
+		name := pipeline.RefSlug.GitHubName()
+		lines = append(lines, pipeline.RefSlugScript(name)...)
+		lines = append(lines, "export "+name)
+	}
 	for _, t := range j.Call.IDTokens() {
 		if slices.Contains(lines, "export "+t.Value) {
 			continue

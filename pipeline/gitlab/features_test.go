@@ -109,6 +109,16 @@ func TestFeatureKeys(t *testing.T) {
 			map[string]any{"GO_VERSION": "1.25", "GOOS": "linux"},
 			map[string]any{"GO_VERSION": "1.25", "GOOS": "darwin"},
 		}}},
+	}, {
+		name: "a review environment per ref, stopped by its stop job, auto-stopped",
+		jobOpts: []pipeline.JobOption{pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+			URL: "https://{ref-slug}.example.com", AutoStopIn: 48 * time.Hour, Links: []pipeline.Link{{Name: "API", URL: "https://api.example.com/{ref-slug}"}}}),
+			pipeline.StopsWith(pipeline.Fn("stop"))},
+		want: map[string]any{
+			"environment": map[string]any{"name": "review/$CI_COMMIT_REF_SLUG", "url": "https://$CI_COMMIT_REF_SLUG.example.com",
+				"deployment_tier": "development", "on_stop": "job:stop", "auto_stop_in": "2 days"},
+			"script": []any{"dagger call run", `echo "API: https://api.example.com/$CI_COMMIT_REF_SLUG"`},
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := oneJob(t, tc.jobOpts, tc.pipeOpts...)
@@ -129,6 +139,30 @@ func TestFeatureKeys(t *testing.T) {
 }
 
 // TestRefusals checks the exact errors for what GitLab cannot do.
+// TestStopJob checks the generated stop job: the deploy job's stage and
+// rules, manual, allowed to fail, stopping the same environment.
+func TestStopJob(t *testing.T) {
+	_, doc := generate(t, pipeline.Stages("build"),
+		pipeline.Job("job", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("run")), pipeline.When(pipeline.OnMergeRequests("main")),
+			pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development}),
+			pipeline.StopsWith(pipeline.Fn("stop", pipeline.FromVar("slug", pipeline.RefSlug)))))
+	want := map[string]any{
+		"stage":         "build",
+		"rules":         []any{map[string]any{"if": `$CI_PIPELINE_SOURCE == "merge_request_event" && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "main"`, "when": "manual"}},
+		"environment":   map[string]any{"name": "review/$CI_COMMIT_REF_SLUG", "action": "stop"},
+		"script":        []any{`dagger call stop --slug="$CI_COMMIT_REF_SLUG"`},
+		"allow_failure": true,
+	}
+	got := map[string]any{}
+	stop, _ := doc["job:stop"].(map[string]any)
+	for k := range want {
+		got[k] = stop[k]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("job:stop (-want +got)\n%s", diff)
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

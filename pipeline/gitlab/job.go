@@ -53,11 +53,17 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	}
 	if e := j.Environment; e != nil {
 		en := mapping()
-		set(en, "name", str(e.Name))
+		set(en, "name", str(environmentName(*e)))
 		if e.URL != "" {
-			set(en, "url", str(e.URL))
+			set(en, "url", str(slugURL(e.URL)))
 		}
 		set(en, "deployment_tier", str(string(e.Tier)))
+		if name := j.StopJobName(); name != "" {
+			set(en, "on_stop", str(name))
+		}
+		if e.AutoStopIn > 0 {
+			set(en, "auto_stop_in", str(formatExpiry(e.AutoStopIn)))
+		}
 		set(n, "environment", en)
 	}
 	if j.ConcurrencyGroup != "" {
@@ -143,6 +149,53 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 		set(n, "artifacts", a)
 	}
 	return n, nil
+}
+
+// environmentName is the job's GitLab environment: a per-ref one is named
+// after the ref's slug, which holds only characters GitLab allows in
+// environment names.
+func environmentName(e pipeline.Environment) string {
+	if e.PerRef {
+		return e.Name + "/$" + pipeline.RefSlug.GitLabName()
+	}
+	return e.Name
+}
+
+// slugURL writes an environment URL with the ref's slug as GitLab's
+// variable.
+func slugURL(u string) string {
+	return strings.ReplaceAll(u, pipeline.RefSlugPlaceholder, "$"+pipeline.RefSlug.GitLabName())
+}
+
+// stopJob renders the job that stops j's environment: j's stage, effective
+// rules and engine, each rule manual (a person, or GitLab when the branch
+// goes, the merge request closes or auto_stop_in passes, starts it) and
+// allowed to fail, so the pipeline does not wait for it.
+func stopJob(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool) (*yaml.Node, error) {
+	stop, _ := j.StopJob()
+	stop.Approval = true
+	n, err := job(p, stop, rules, guardPush)
+	if err != nil {
+		return nil, err
+	}
+	en := mapping()
+	set(en, "name", str(environmentName(*j.Environment)))
+	set(en, "action", str("stop"))
+	replace(n, "environment", en)
+	// After environment: GitLab's own examples put it there.
+	set(n, "allow_failure", boolean(true))
+	return n, nil
+}
+
+// replace sets key of the mapping m to value, in place.
+func replace(m *yaml.Node, key string, value *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = value
+			return
+		}
+	}
+	set(m, key, value)
 }
 
 // whenOf returns the `when:` every rule of the job carries: manual for a
@@ -320,6 +373,17 @@ func checkoutVariables(n *yaml.Node, c *pipeline.Checkout) {
 // script returns the job's script: the `dagger call` and, for a job with an
 // output, writing the printed value to the dotenv report.
 func script(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
+	lines := callScript(p, j)
+	if e := j.Environment; e != nil {
+		// GitLab shows one URL per environment; the others go to the log.
+		for _, l := range e.Links {
+			lines = append(lines, `echo "`+l.Name+`: `+slugURL(l.URL)+`"`)
+		}
+	}
+	return lines
+}
+
+func callScript(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 	cmd := j.Call.CommandIn(p.Target(), pipeline.Variable.GitLabName)
 	if verify := j.Call.VerifyCommandIn(p.Target(), pipeline.Variable.GitLabName); verify != "" {
 		// The first call keeps the results (reports are artifacts even

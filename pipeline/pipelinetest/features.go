@@ -236,6 +236,15 @@ func Features() []Feature {
 			GitLabRefusal: `gitlab: job "test": a fail-fast matrix (FailFast: cancel the other cells when one fails) is GitHub's; GitLab runs every cell of a parallel:matrix job, so drop pipeline.FailFast`,
 		},
 		{
+			Name:     "review-apps",
+			Pipeline: reviewApps("review-apps", 0),
+		},
+		{
+			Name:          "review-auto-stop",
+			Pipeline:      reviewApps("review-auto-stop", 7*24*time.Hour),
+			GitHubRefusal: `github: job "review": GitHub cannot stop an environment some time after its deploy (GitLab's auto_stop_in); drop AutoStopIn, or stop it with pipeline.StopsWith when the pull request closes`,
+		},
+		{
 			Name: "github-events",
 			Pipeline: mustNew("github-events",
 				pipeline.Stages("build", "release"),
@@ -249,4 +258,25 @@ func Features() []Feature {
 			GitLabRefusal: `gitlab: job "build": pull request activity types (opened, synchronize, labeled) are GitHub's; GitLab runs merge request pipelines on every push to the source branch`,
 		},
 	}
+}
+
+// reviewApps deploys a review app per merge request, stopped by its stop
+// job, and ships main to production without approval, on purpose.
+func reviewApps(name string, autoStop time.Duration) *pipeline.Pipeline {
+	return mustNew(name,
+		pipeline.Stages("build", "review", "deploy"),
+		pipeline.Job("build", pipeline.Stage("build"), everywhere,
+			pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+			pipeline.Outputs("IMAGE_REF")),
+		pipeline.Job("review", pipeline.Stage("review"), pipeline.Needs("build"), pipeline.When(pipeline.OnMergeRequests()),
+			pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+				URL: "https://{ref-slug}.review.example.com", AutoStopIn: autoStop,
+				Links: []pipeline.Link{{Name: "API", URL: "https://api-{ref-slug}.review.example.com"}, {Name: "Dashboard", URL: "https://grafana.example.com/d/app"}}}),
+			pipeline.Calls(pipeline.Fn("deploy-review", pipeline.FromJob("image", "build", "IMAGE_REF"), pipeline.FromVar("slug", pipeline.RefSlug))),
+			pipeline.StopsWith(pipeline.Fn("stop-review", pipeline.FromVar("slug", pipeline.RefSlug)))),
+		pipeline.Job("production", pipeline.Stage("deploy"), pipeline.Needs("build"), pipeline.When(pipeline.OnBranches("main")),
+			pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production, URL: "https://app.example.com"}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("every merge to main ships; the canary analysis rolls back"),
+			pipeline.Calls(pipeline.Fn("deploy", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+	)
 }

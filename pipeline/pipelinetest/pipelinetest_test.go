@@ -63,10 +63,22 @@ func TestRandomIsValid(t *testing.T) {
 				saw("output read")
 			}
 			if e := j.Environment; e != nil {
-				if e.Tier == pipeline.Production && !j.Approval {
-					t.Errorf("Random(%d): job %q deploys to production without approval", seed, j.Name)
+				if e.Tier == pipeline.Production && !j.Approval && j.UngatedProduction == "" {
+					t.Errorf("Random(%d): job %q deploys to production without approval or the opt-out", seed, j.Name)
 				}
 				saw("tier %s approval %v", e.Tier, j.Approval)
+				if j.UngatedProduction != "" {
+					saw("ungated production")
+				}
+				if e.PerRef {
+					saw("per-ref environment")
+				}
+				if j.Stop != nil {
+					saw("stop job")
+				}
+				if len(e.Links) > 0 {
+					saw("environment links")
+				}
 			}
 			if j.Timeout%time.Minute != 0 || j.Timeout < 0 {
 				t.Errorf("Random(%d): job %q timeout %v is not whole minutes", seed, j.Name, j.Timeout)
@@ -101,6 +113,15 @@ func TestRandomIsValid(t *testing.T) {
 			}
 			if len(j.Call.Chain) > 0 {
 				saw("chain")
+			}
+			if m := j.Matrix; m != nil {
+				saw("matrix")
+				if len(m.Exclude) > 0 {
+					saw("matrix exclude")
+				}
+				if len(m.Include) > 0 {
+					saw("matrix include")
+				}
 			}
 			if j.Output != "" {
 				saw("output")
@@ -139,7 +160,7 @@ func TestRandomIsValid(t *testing.T) {
 	want = append(want, "arg var", "arg env", "arg output", "output", "output read", "needs", "chain", "changes",
 		"retries 0", "retries 1", "retries 2", "tier production approval true", "tier staging approval false", "tier staging approval true",
 		"allow failure", "interruptible", "concurrency", "runner tags", "runs-on", "artifacts", "coverage", "timeout", "no rules",
-		"variables", "module")
+		"variables", "module", "matrix", "matrix exclude", "matrix include", "ungated production", "per-ref environment", "environment links")
 	for _, w := range want {
 		if !seen[w] {
 			t.Errorf("no random pipeline in 500 seeds has %q", w)

@@ -5,7 +5,8 @@
 // Random pipelines use every feature of the model: stages, needs (some
 // optional), every kind of rule with valid ref patterns (globs, regular
 // expressions, exclusions), conditions, named schedules, changed paths,
-// environments (production always gated), secrets, the CI's credentials and
+// environments (production gated, or not through the loudly named opt-out;
+// review environments per ref with links and stop jobs), secrets, the CI's credentials and
 // OIDC ID tokens, GITHUB_TOKEN permissions, Dagger engines, pipeline and CI
 // variables, job outputs read by the jobs that need their producer,
 // reports, artifacts, timeouts, run policies, retries with reasons and exit
@@ -306,8 +307,24 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		if g.chance(50) {
 			env.URL = pick(g, []string{"https://example.com", "http://staging.example.com:8080/app?x=1"})
 		}
+		if tier != pipeline.Production && g.chance(30) {
+			// A review app per ref, with links; GitHub stops one only
+			// when its pull request closes, and has no auto-stop.
+			env.PerRef = true
+			env.URL = pick(g, []string{"https://{ref-slug}.review.example.com", "http://review.example.com/{ref-slug}/"})
+			if g.o.only == "gitlab" && g.chance(50) {
+				env.AutoStopIn = pick(g, []time.Duration{time.Hour, 7 * 24 * time.Hour})
+				jo = append(jo, pipeline.StopsWith(pipeline.Fn("stop-review", pipeline.FromVar("slug", pipeline.RefSlug))))
+			}
+		}
+		if g.chance(20) {
+			env.Links = []pipeline.Link{{Name: "API", URL: "https://api.example.com/{ref-slug}"}, {Name: "Grafana dashboard", URL: "https://grafana.example.com/d/x?var=1"}}
+		}
 		jo = append(jo, pipeline.Deploys(env))
-		if tier == pipeline.Production || g.chance(30) {
+		switch {
+		case tier == pipeline.Production && g.chance(20):
+			jo = append(jo, pipeline.DangerouslyDeployToProductionWithoutApproval("every merge ships; canaries roll back"))
+		case tier == pipeline.Production || g.chance(30):
 			jo = append(jo, pipeline.Approval())
 			gated = true
 		}
@@ -533,6 +550,9 @@ func Functions(p *pipeline.Pipeline) []string {
 	set := map[string]bool{}
 	for _, j := range p.Jobs() {
 		set[j.Call.Function] = true
+		if j.Stop != nil {
+			set[j.Stop.Function] = true
+		}
 	}
 	out := make([]string, 0, len(set))
 	for f := range set {
