@@ -22,6 +22,10 @@ var featureRefs = []shimrun.Ref{
 	shimrun.MergeRequest("feature/x", "main"),
 }
 
+// standInEngineHost is the engine address the runs of rewritten dind files
+// get from the runner (it is only recorded: the stand-in has no engine).
+const standInEngineHost = "unix:///run/slipway-standin/engine.sock"
+
 // engineEnv are the variables that point `dagger` at its engine; the
 // stand-in records them so the test sees which engine each job chose.
 var engineEnv = []string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST", "DAGGER_CLOUD_ENGINE", "DOCKER_HOST"}
@@ -46,6 +50,15 @@ func TestFeaturesGitLab(t *testing.T) {
 				t.Fatal(err)
 			}
 			files := map[string][]byte{".gitlab-ci.yml": yml}
+			// gitlab-ci-local cannot start the docker:dind service of
+			// DockerEngine jobs: they run with the stand-in's engine
+			// instead (shimrun.StandInDockerEngine), as on runners that
+			// provide one.
+			dind, changed, err := shimrun.StandInDockerEngine(yml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runFiles := map[string][]byte{".gitlab-ci.yml": dind}
 			for _, ref := range featureRefs {
 				t.Run(ref.String(), func(t *testing.T) {
 					t.Parallel()
@@ -54,7 +67,7 @@ func TestFeaturesGitLab(t *testing.T) {
 						t.Log(f.NoGitLabRun + "; the plan above, the golden file and its lint cover it")
 						return
 					}
-					runFeature(t, shimrun.GitLab{Tool: tool}, gitlabRemote, files, f, ref, false)
+					runFeature(t, shimrun.GitLab{Tool: tool}, gitlabRemote, runFiles, f, ref, false, changed != nil)
 				})
 			}
 			if stops := stopJobs(f.Pipeline); len(stops) > 0 && f.NoGitLabRun == "" {
@@ -91,7 +104,7 @@ func TestFeaturesGitHub(t *testing.T) {
 			for _, ref := range featureRefs {
 				t.Run(ref.String(), func(t *testing.T) {
 					t.Parallel()
-					runFeature(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, files, f, ref, true)
+					runFeature(t, shimrun.GitHub{Tool: tool, Workflow: path}, githubRemote, files, f, ref, true, false)
 				})
 			}
 			if stops := stopJobs(f.Pipeline); len(stops) > 0 {
@@ -109,7 +122,11 @@ func TestFeaturesGitHub(t *testing.T) {
 // called Dagger with the model's plan. act does not simulate environment
 // reviewers, so on GitHub the jobs waiting for approval run too; on GitLab
 // they are manual jobs nobody started.
-func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string][]byte, f pipelinetest.Feature, ref shimrun.Ref, github bool) {
+//
+// standInEngine says the file's dind jobs were rewritten to use the engine
+// of the run's environment (shimrun.StandInDockerEngine): every job then
+// sees standInEngineHost unless its own engine names a host.
+func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string][]byte, f pipelinetest.Feature, ref shimrun.Ref, github, standInEngine bool) {
 	p := f.Pipeline
 	names := append(p.Secrets(), pipeline.CloudTokenSecret)
 	if github {
@@ -128,7 +145,11 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 			record = append(record, j.Matrix.Names()...)
 		}
 	}
-	res, _ := runOnce(t, r, files, remote, ref, shimrun.Run{Secrets: secrets, RecordEnv: record})
+	run := shimrun.Run{Secrets: secrets, RecordEnv: record}
+	if standInEngine {
+		run.Env = []string{"_EXPERIMENTAL_DAGGER_RUNNER_HOST=" + standInEngineHost}
+	}
+	res, _ := runOnce(t, r, files, remote, ref, run)
 	defer func() {
 		if t.Failed() {
 			t.Logf("%s output:\n%s", r.Name(), outputTail(res.Output))
@@ -166,6 +187,14 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 			cells[j.Name] = append(cells[j.Name], cellOf(t, j, inv))
 		}
 		wantEnv := engineVars(p.EngineOf(j), github)
+		if standInEngine {
+			// The dind recipe's variables are gone with its service; the
+			// engine is the runner's.
+			delete(wantEnv, "DOCKER_HOST")
+			if _, own := wantEnv["_EXPERIMENTAL_DAGGER_RUNNER_HOST"]; !own {
+				wantEnv["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] = standInEngineHost
+			}
+		}
 		for _, k := range engineEnv {
 			if inv.Env[k] != wantEnv[k] {
 				t.Errorf("job %q: %s=%q, want %q", j.Name, k, inv.Env[k], wantEnv[k])

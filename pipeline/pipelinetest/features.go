@@ -19,8 +19,9 @@ type Feature struct {
 	// the generator returns because its CI lacks the feature.
 	GitLabRefusal, GitHubRefusal string
 	// NoGitLabRun and NoGitHubRun, when not empty, say why the local runner
-	// (gitlab-ci-local, act) cannot run the generated file, such as a
-	// service container or an OIDC token that only the CI service has.
+	// (gitlab-ci-local, act) cannot run the generated file, such as an
+	// OIDC token that only the CI service has. (Files with docker:dind
+	// services run, through shimrun.StandInDockerEngine.)
 	NoGitLabRun, NoGitHubRun string
 	// NoGitLabPlan, when not empty, says why gitlab-ci-local cannot even
 	// list the jobs of the generated file for some refs.
@@ -63,9 +64,8 @@ func buildTest(name string, pipelineOpts []pipeline.Option, buildOpts, testOpts 
 func Features() []Feature {
 	return []Feature{
 		{
-			Name:        "engine-docker",
-			Pipeline:    buildTest("engine-docker", []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine())}, nil, nil),
-			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service",
+			Name:     "engine-docker",
+			Pipeline: buildTest("engine-docker", []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine())}, nil, nil),
 		},
 		{
 			Name: "engine-runner",
@@ -79,7 +79,6 @@ func Features() []Feature {
 			Name: "engine-cloud",
 			Pipeline: buildTest("engine-cloud", []pipeline.Option{pipeline.DefaultEngine(pipeline.CloudEngine())},
 				nil, []pipeline.JobOption{pipeline.UseEngine(pipeline.DockerEngine().WithTraces())}),
-			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service of the test job",
 		},
 		{
 			Name: "credentials",
