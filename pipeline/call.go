@@ -391,3 +391,21 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// SummaryTable returns the POSIX shell lines that write the Markdown table
+// of a job's result to file (such as "$GITHUB_STEP_SUMMARY"; "" is the
+// job's log): the job, its function, result (an expression the shell
+// expands, such as "$CI_JOB_STATUS") and what summaryCommand printed, its
+// lines joined by <br> and its | escaped. A failing summary command does
+// not fail the lines.
+func SummaryTable(job, function, result, summaryCommand, file string) []string {
+	redirect := ""
+	if file != "" {
+		redirect = " >> " + file
+	}
+	return []string{
+		`summary="$(` + summaryCommand + ` 2>/dev/null)" || summary="(no summary: the call failed)"`,
+		`summary="$(printf '%s\n' "$summary" | sed 's/|/\\|/g' | awk 'NR>1{printf "<br>"} {printf "%s", $0}')"`,
+		`printf '| Job | Function | Result | Summary |\n| --- | --- | --- | --- |\n| %s | %s | %s | %s |\n' ` + shellQuote(job) + ` ` + shellQuote(function) + ` "` + result + `" "$summary"` + redirect,
+	}
+}

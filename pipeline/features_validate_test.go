@@ -502,3 +502,22 @@ func TestEnvironmentAccessors(t *testing.T) {
 		t.Error("a job without a stop function has a stop job")
 	}
 }
+
+func TestReportsAndSummaryValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "unknown report kind, dotenv named like the outputs' file, summary not kebab-case",
+		opts: valid(job("scan", "test",
+			pipeline.Reports(pipeline.Report{Kind: "spdx", Path: "sbom.json"}, pipeline.Report{Kind: pipeline.Dotenv, Path: "slipway.env"}),
+			pipeline.Summarize("Summary"))),
+		want: []string{
+			`job "scan": report "sbom.json" has the unknown kind "spdx"`,
+			`job "scan": dotenv report "slipway.env" has the name of the file that holds the job's outputs; choose another`,
+			`job "scan": summary function "Summary" is not kebab-case as ` + "`dagger call`" + ` spells it`,
+		},
+	}})
+	for _, k := range pipeline.ReportKinds() {
+		if _, err := pipeline.New("service", valid(job("scan", "test", pipeline.Reports(pipeline.Report{Kind: k, Path: "reports/out"})))...); err != nil {
+			t.Errorf("report kind %s: %v", k, err)
+		}
+	}
+}

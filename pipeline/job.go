@@ -66,7 +66,26 @@ const (
 	SARIF                   ReportKind = "sarif"
 	GitLabSAST              ReportKind = "gitlab-sast"
 	GitLabContainerScanning ReportKind = "gitlab-container-scanning"
+	// GitLabCodeQuality is GitLab's code quality report (Code Climate JSON).
+	GitLabCodeQuality ReportKind = "gitlab-codequality"
+	// GitLabDependencyScanning is GitLab's dependency scanning report.
+	GitLabDependencyScanning ReportKind = "gitlab-dependency-scanning"
+	// GitLabSecretDetection is GitLab's secret detection report.
+	GitLabSecretDetection ReportKind = "gitlab-secret-detection"
+	// CycloneDX is a CycloneDX SBOM (JSON), which GitLab lists as the
+	// pipeline's dependencies.
+	CycloneDX ReportKind = "cyclonedx"
+	// Dotenv is a file of NAME=value lines whose variables GitLab passes
+	// to the jobs after this one. GitHub has no such report: it refuses
+	// it; pipeline.Outputs passes values on both.
+	Dotenv ReportKind = "dotenv"
 )
+
+// ReportKinds lists every report kind, in a stable order.
+func ReportKinds() []ReportKind {
+	return []ReportKind{JUnit, Cobertura, SARIF, GitLabSAST, GitLabContainerScanning, GitLabCodeQuality,
+		GitLabDependencyScanning, GitLabSecretDetection, CycloneDX, Dotenv}
+}
 
 // Report is a report file a job leaves behind, relative to the repository root.
 type Report struct {
@@ -186,6 +205,13 @@ type JobSpec struct {
 	Checkout *Checkout
 	// Matrix, when not nil, runs the job once per cell (see RunsMatrix).
 	Matrix *Matrix
+	// Summary, when set, is the function chained on the job's call that
+	// prints a short account of the stage's result (such as "summary" on
+	// a stage's Verdict): after the call, pass or fail, the job writes a
+	// Markdown table of the job, its function, its result and that account
+	// to GitHub's step summary ($GITHUB_STEP_SUMMARY), and to the job's log
+	// on GitLab (after_script), which has no step summaries.
+	Summary string
 	// Stop, when not nil, is the Dagger function that stops the job's
 	// (per-ref) environment. GitLab gets a stop job, the environment's
 	// on_stop, that a person or GitLab (when the branch is deleted, the
@@ -328,6 +354,20 @@ func When(rules ...Rule) JobOption {
 // Deploys makes the job deploy to env.
 func Deploys(env Environment) JobOption {
 	return func(j *JobSpec) { e := env; j.Environment = &e }
+}
+
+// Summarize makes the job write a short Markdown table of its result, with
+// the account the function chain prints (such as "summary"), to the step
+// summary on GitHub and to the log on GitLab.
+func Summarize(chain string) JobOption { return func(j *JobSpec) { j.Summary = chain } }
+
+// SummaryCall returns the call that prints the job's summary: the job's
+// function and arguments with Summary chained, or false when it has none.
+func (j JobSpec) SummaryCall() (Call, bool) {
+	if j.Summary == "" {
+		return Call{}, false
+	}
+	return Call{Function: j.Call.Function, Args: cloneArgs(j.Call.Args)}.Then(j.Summary), true
 }
 
 // StopsWith makes c stop the job's per-ref environment (see

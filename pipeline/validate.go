@@ -127,6 +127,9 @@ func (p *Pipeline) validate() error {
 		validatePolicies(j, jobs, jp)
 		validateCheckout(j, jp)
 		p.validateMatrix(j, jp)
+		if j.Summary != "" && !kebabRE.MatchString(j.Summary) {
+			jp("summary function %q is not kebab-case as `dagger call` spells it", j.Summary)
+		}
 		if stop, ok := j.StopJob(); ok {
 			stop.Needs = j.Needs
 			p.validateCall(stop, jobs, func(format string, args ...any) {
@@ -531,10 +534,11 @@ func validateSettings(j JobSpec, jp func(string, ...any)) {
 		jp("artifacts expiry must not be negative")
 	}
 	for _, r := range j.Reports {
-		switch r.Kind {
-		case JUnit, Cobertura, SARIF, GitLabSAST, GitLabContainerScanning:
-		default:
+		if !slices.Contains(ReportKinds(), r.Kind) {
 			jp("report %q has the unknown kind %q", r.Path, r.Kind)
+		}
+		if r.Kind == Dotenv && r.Path == "slipway.env" {
+			jp("dotenv report %q has the name of the file that holds the job's outputs; choose another", r.Path)
 		}
 		if r.Path == "" || strings.HasPrefix(r.Path, "/") || strings.Contains(r.Path, "..") {
 			jp("report path %q must be a relative path inside the repository", r.Path)

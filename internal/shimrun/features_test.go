@@ -222,6 +222,22 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 			t.Errorf("%s, %s: job %q ran the cells %q, want %q", r.Name(), ref, j.Name, gotCells, wantCells)
 		}
 	}
+	// A job with a summary asked for it after its call, and on GitLab
+	// printed the table to its log.
+	for _, j := range planned {
+		if j.Summary == "" || !slices.Contains(want, j.Name) {
+			continue
+		}
+		asked := slices.ContainsFunc(res.Invocations, func(inv shimrun.Invocation) bool {
+			return byID[normalizeCell(inv.Job)].Name == j.Name && len(inv.Args) > 0 && inv.Args[len(inv.Args)-1] == j.Summary
+		})
+		if !asked {
+			t.Errorf("%s, %s: job %q never called `%s %s`", r.Name(), ref, j.Name, j.Call.Function, j.Summary)
+		}
+		if row := "| " + j.Name + " | " + j.Call.Function + " | success | "; !github && !strings.Contains(string(res.Output), row) {
+			t.Errorf("%s, %s: job %q printed no summary row %q", r.Name(), ref, j.Name, row)
+		}
+	}
 	// A job that needs a matrix job starts after its last cell ended.
 	first, last := map[string]int{}, map[string]int{}
 	for i, inv := range res.Invocations {

@@ -148,6 +148,10 @@ func TestRefusals(t *testing.T) {
 		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnBranches()), pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development}),
 			pipeline.StopsWith(pipeline.Fn("stop"))},
 		want: `github: job "a:stop": GitHub stops a review environment when its pull request closes, and "a" has no merge request rule; add pipeline.OnMergeRequests() to its rules`,
+	}, {
+		name:    "a dotenv report",
+		jobOpts: []pipeline.JobOption{pipeline.Reports(pipeline.Report{Kind: pipeline.Dotenv, Path: "out/build.env"})},
+		want:    `github: job "a": a dotenv report (out/build.env) passes variables to later jobs on GitLab only; GitHub has no such report, so pass values with pipeline.Outputs, which both CIs do`,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := build(t, job("a", "build", tc.jobOpts...))

@@ -243,6 +243,11 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		set(n, "strategy", strategy(*j.Matrix))
 	}
 
+	for _, r := range j.Reports {
+		if r.Kind == pipeline.Dotenv {
+			return nil, jp("a dotenv report (%s) passes variables to later jobs on GitLab only; GitHub has no such report, so pass values with pipeline.Outputs, which both CIs do", r.Path)
+		}
+	}
 	sarif, files := splitReports(j)
 	set(n, "permissions", permissions(j, len(sarif) > 0))
 
@@ -305,6 +310,9 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		return nil, jp("%v", err)
 	}
 	steps.Content = append(steps.Content, call)
+	if sum, ok := j.SummaryCall(); ok {
+		steps.Content = append(steps.Content, g.summaryStep(j, sum, call))
+	}
 	if e := j.Environment; e != nil && len(e.Links) > 0 {
 		steps.Content = append(steps.Content, linksStep(*e))
 	}
@@ -349,6 +357,32 @@ func strategy(m pipeline.Matrix) *yaml.Node {
 	cells("exclude", m.Exclude)
 	cells("include", m.Include)
 	set(s, "matrix", mx)
+	return s
+}
+
+// summaryStep writes the job's result to the step summary, pass or fail:
+// a Markdown table with what the summary chain prints. It has the call
+// step's environment, since the summary call takes the same arguments.
+func (g *generator) summaryStep(j pipeline.JobSpec, sum pipeline.Call, call *yaml.Node) *yaml.Node {
+	env := mapping()
+	for i := 0; i+1 < len(call.Content); i += 2 {
+		if call.Content[i].Value == "env" {
+			env.Content = append(env.Content, call.Content[i+1].Content...)
+		}
+	}
+	set(env, "SLIPWAY_OUTCOME", str("${{ steps."+outputStep+".outcome }}"))
+	var lines []string
+	if slices.Contains(sum.Variables(), pipeline.RefSlug) {
+		lines = append(lines, pipeline.RefSlugScript(pipeline.RefSlug.GitHubName())...)
+		lines = append(lines, "export "+pipeline.RefSlug.GitHubName())
+	}
+	lines = append(lines, pipeline.SummaryTable(j.Name, j.Call.Function, "$SLIPWAY_OUTCOME",
+		literal(sum.CommandIn(g.p.Target(), pipeline.Variable.GitHubName)), `"$GITHUB_STEP_SUMMARY"`)...)
+	s := mapping()
+	set(s, "name", str("Summary"))
+	set(s, "if", str("always()"))
+	set(s, "env", env)
+	set(s, "run", script(lines...))
 	return s
 }
 
@@ -605,7 +639,7 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 
 	s := mapping()
 	set(s, "name", str("dagger call "+j.Call.Function))
-	if j.Output != "" {
+	if j.Output != "" || j.Summary != "" {
 		set(s, "id", str(outputStep))
 	}
 	if len(env) > 0 {

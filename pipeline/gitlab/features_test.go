@@ -119,6 +119,23 @@ func TestFeatureKeys(t *testing.T) {
 				"deployment_tier": "development", "on_stop": "job:stop", "auto_stop_in": "2 days"},
 			"script": []any{"dagger call run", `echo "API: https://api.example.com/$CI_COMMIT_REF_SLUG"`},
 		},
+	}, {
+		name: "GitLab's report kinds, a dotenv report beside the outputs' file, and a summary in the log",
+		jobOpts: []pipeline.JobOption{pipeline.Outputs("VERSION"), pipeline.Summarize("summary"), pipeline.Reports(
+			pipeline.Report{Kind: pipeline.GitLabCodeQuality, Path: "cq.json"},
+			pipeline.Report{Kind: pipeline.GitLabDependencyScanning, Path: "ds.json"},
+			pipeline.Report{Kind: pipeline.GitLabSecretDetection, Path: "sd.json"},
+			pipeline.Report{Kind: pipeline.CycloneDX, Path: "sbom.cdx.json"},
+			pipeline.Report{Kind: pipeline.Dotenv, Path: "build.env"})},
+		want: map[string]any{
+			"artifacts": map[string]any{"when": "always", "reports": map[string]any{
+				"codequality": "cq.json", "dependency_scanning": "ds.json", "secret_detection": "sd.json",
+				"cyclonedx": "sbom.cdx.json", "dotenv": []any{"slipway.env", "build.env"}}},
+			"after_script": []any{`export PATH="$HOME/.local/bin:$PATH"`,
+				`summary="$(dagger call run summary 2>/dev/null)" || summary="(no summary: the call failed)"`,
+				`summary="$(printf '%s\n' "$summary" | sed 's/|/\\|/g' | awk 'NR>1{printf "<br>"} {printf "%s", $0}')"`,
+				`printf '| Job | Function | Result | Summary |\n| --- | --- | --- | --- |\n| %s | %s | %s | %s |\n' job run "$CI_JOB_STATUS" "$summary"`},
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := oneJob(t, tc.jobOpts, tc.pipeOpts...)

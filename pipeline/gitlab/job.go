@@ -136,6 +136,15 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	}
 	set(n, "before_script", strs(pipeline.DaggerInstall(p.DaggerVersion())))
 	set(n, "script", strs(script(p, j)))
+	if sum, ok := j.SummaryCall(); ok {
+		// GitLab has no step summaries: the table goes to the job's log,
+		// after the script, whatever its outcome. after_script is a new
+		// shell, without before_script's PATH.
+		lines := []string{pipeline.DaggerInstall(p.DaggerVersion())[0]}
+		lines = append(lines, pipeline.SummaryTable(j.Name, j.Call.Function, "$CI_JOB_STATUS",
+			sum.CommandIn(p.Target(), pipeline.Variable.GitLabName), "")...)
+		set(n, "after_script", strs(lines))
+	}
 	if j.Coverage != "" {
 		c := str("/" + escapeSlashes(j.Coverage) + "/")
 		c.Style = yaml.SingleQuotedStyle
@@ -403,7 +412,10 @@ func callScript(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 
 // artifacts renders what the job keeps and reports, or nil when nothing.
 func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
-	var paths, junit, cobertura, sast, containerScanning []string
+	var paths, junit, cobertura, sast, containerScanning, codeQuality, dependencyScanning, secretDetection, cyclonedx, dotenv []string
+	if j.Output != "" {
+		dotenv = append(dotenv, DotenvFile)
+	}
 	if j.Artifacts != nil {
 		paths = append(paths, j.Artifacts.Paths...)
 	}
@@ -417,6 +429,16 @@ func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
 			sast = append(sast, r.Path)
 		case pipeline.GitLabContainerScanning:
 			containerScanning = append(containerScanning, r.Path)
+		case pipeline.GitLabCodeQuality:
+			codeQuality = append(codeQuality, r.Path)
+		case pipeline.GitLabDependencyScanning:
+			dependencyScanning = append(dependencyScanning, r.Path)
+		case pipeline.GitLabSecretDetection:
+			secretDetection = append(secretDetection, r.Path)
+		case pipeline.CycloneDX:
+			cyclonedx = append(cyclonedx, r.Path)
+		case pipeline.Dotenv:
+			dotenv = append(dotenv, r.Path)
 		case pipeline.SARIF:
 			// GitLab shows no SARIF report; keep the file for download.
 			paths = append(paths, r.Path)
@@ -445,8 +467,14 @@ func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
 	if len(containerScanning) > 0 {
 		set(reports, "container_scanning", oneOrMany(containerScanning))
 	}
-	if j.Output != "" {
-		set(reports, "dotenv", str(DotenvFile))
+	for _, r := range []struct {
+		key   string
+		paths []string
+	}{{"codequality", codeQuality}, {"dependency_scanning", dependencyScanning}, {"secret_detection", secretDetection},
+		{"cyclonedx", cyclonedx}, {"dotenv", dotenv}} {
+		if len(r.paths) > 0 {
+			set(reports, r.key, oneOrMany(dedupe(r.paths)))
+		}
 	}
 	if len(paths) == 0 && len(reports.Content) == 0 {
 		return nil, nil

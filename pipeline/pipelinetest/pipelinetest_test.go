@@ -131,7 +131,7 @@ func TestRandomIsValid(t *testing.T) {
 				on   bool
 			}{{"allow failure", j.AllowFailure}, {"interruptible", j.Interruptible}, {"concurrency", j.ConcurrencyGroup != ""},
 				{"runner tags", len(j.RunnerTags) > 0}, {"runs-on", len(j.RunsOn) > 0}, {"artifacts", j.Artifacts != nil},
-				{"coverage", j.Coverage != ""}, {"timeout", j.Timeout > 0}, {"no rules", len(j.Rules) == 0}} {
+				{"coverage", j.Coverage != ""}, {"summary", j.Summary != ""}, {"timeout", j.Timeout > 0}, {"no rules", len(j.Rules) == 0}} {
 				if f.on {
 					saw("%s", f.name)
 				}
@@ -151,7 +151,8 @@ func TestRandomIsValid(t *testing.T) {
 	for _, e := range []pipeline.Event{pipeline.Push, pipeline.TagPush, pipeline.MergeRequest} {
 		want = append(want, "refs "+string(e))
 	}
-	for _, k := range []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning} {
+	for _, k := range []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning,
+		pipeline.GitLabCodeQuality, pipeline.GitLabDependencyScanning, pipeline.GitLabSecretDetection, pipeline.CycloneDX} {
 		want = append(want, "report "+string(k))
 	}
 	for _, k := range []pipeline.ArgKind{pipeline.ArgString, pipeline.ArgBool, pipeline.ArgInt, pipeline.ArgDirectory, pipeline.ArgFile, pipeline.ArgSecret} {
@@ -160,7 +161,7 @@ func TestRandomIsValid(t *testing.T) {
 	want = append(want, "arg var", "arg env", "arg output", "output", "output read", "needs", "chain", "changes",
 		"retries 0", "retries 1", "retries 2", "tier production approval true", "tier staging approval false", "tier staging approval true",
 		"allow failure", "interruptible", "concurrency", "runner tags", "runs-on", "artifacts", "coverage", "timeout", "no rules",
-		"variables", "module", "matrix", "matrix exclude", "matrix include", "ungated production", "per-ref environment", "environment links")
+		"variables", "module", "matrix", "matrix exclude", "matrix include", "ungated production", "per-ref environment", "environment links", "summary")
 	for _, w := range want {
 		if !seen[w] {
 			t.Errorf("no random pipeline in 500 seeds has %q", w)

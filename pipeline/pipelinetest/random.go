@@ -79,9 +79,10 @@ var (
 	outputPool  = []string{"IMAGE_REF", "DIGEST", "VERSION", "chart_url", "_SBOM"}
 	refPool     = []string{"main", "develop", "release/*", "v*", "*", "hotfix/JIRA-1_x", "renovate/*", "feature/*", "1.x", "users/a.b"}
 	globPool    = []string{"src/**", "go.mod", "go.sum", "docs/*.md", "charts/**/*.yaml", "Makefile", "services/api/**"}
-	reportPaths = []string{"reports/junit.xml", "coverage.xml", "out/scan.sarif", "gl-sast-report.json", "gl-container-scanning-report.json", "test results/junit.xml"}
-	tagPool     = []string{"dagger", "linux", "docker", "large"}
-	matrixPool  = []pipeline.MatrixAxis{pipeline.Axis("GOARCH", "amd64", "arm64"), pipeline.Axis("DB", "postgres", "mysql 8", "sqlite"),
+	reportPaths = []string{"reports/junit.xml", "coverage.xml", "out/scan.sarif", "gl-sast-report.json", "gl-container-scanning-report.json", "test results/junit.xml",
+		"gl-code-quality-report.json", "sbom.cdx.json"}
+	tagPool    = []string{"dagger", "linux", "docker", "large"}
+	matrixPool = []pipeline.MatrixAxis{pipeline.Axis("GOARCH", "amd64", "arm64"), pipeline.Axis("DB", "postgres", "mysql 8", "sqlite"),
 		pipeline.Axis("SHARD", "1", "2", "3"), pipeline.Axis("PLATFORM", "linux/amd64", "linux/arm64")}
 	runsOnPool = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
 	// Values that break naive quoting: shell metacharacters, YAML
@@ -379,15 +380,27 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 	}
 	if g.chance(40) {
 		var reports []pipeline.Report
-		kinds := []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning}
+		kinds := []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning,
+			pipeline.GitLabCodeQuality, pipeline.GitLabDependencyScanning, pipeline.GitLabSecretDetection, pipeline.CycloneDX}
+		if g.o.only == "gitlab" {
+			// GitHub has no dotenv report.
+			kinds = append(kinds, pipeline.Dotenv)
+		}
 		for _, k := range some(g, kinds, 1, 3) {
-			reports = append(reports, pipeline.Report{Kind: k, Path: pick(g, reportPaths)})
+			path := pick(g, reportPaths)
+			if k == pipeline.Dotenv {
+				path = "out/job.env"
+			}
+			reports = append(reports, pipeline.Report{Kind: k, Path: path})
 		}
 		jo = append(jo, pipeline.Reports(reports...))
 	}
 	if g.chance(25) {
 		expire := pick(g, []time.Duration{0, time.Hour, 36 * time.Hour, 7 * 24 * time.Hour, 30 * 24 * time.Hour})
 		jo = append(jo, pipeline.KeepArtifacts(expire, some(g, []string{"dist", "out/bin", "site/", "build output"}, 1, 2)...))
+	}
+	if g.chance(15) {
+		jo = append(jo, pipeline.Summarize("summary"))
 	}
 	if g.chance(15) {
 		jo = append(jo, pipeline.Coverage(pick(g, []string{`total:\s+\(statements\)\s+(\d+\.\d+)%`, `Coverage: \d+%`, `^TOTAL.*\s(\d+)%$`})))
