@@ -70,6 +70,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		Args                []string
 		TestPackages        []string
 		Race                bool
+		TestArgs            []string
 		IntegrationPackage  string
 		IntegrationTag      string
 		IntegrationHost     string
@@ -99,6 +100,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.Args = r.Args
 	concrete.TestPackages = r.TestPackages
 	concrete.Race = r.Race
+	concrete.TestArgs = r.TestArgs
 	concrete.IntegrationPackage = r.IntegrationPackage
 	concrete.IntegrationTag = r.IntegrationTag
 	concrete.IntegrationHost = r.IntegrationHost
@@ -132,6 +134,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		Args                []string
 		TestPackages        []string
 		Race                bool
+		TestArgs            []string
 		IntegrationPackage  string
 		IntegrationTag      string
 		IntegrationHost     string
@@ -165,6 +168,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.Args = concrete.Args
 	r.TestPackages = concrete.TestPackages
 	r.Race = concrete.Race
+	r.TestArgs = concrete.TestArgs
 	r.IntegrationPackage = concrete.IntegrationPackage
 	r.IntegrationTag = concrete.IntegrationTag
 	r.IntegrationHost = concrete.IntegrationHost
@@ -914,6 +918,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg race", err))
 				}
 			}
+			var testArgs []string
+			if inputArgs["testArgs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["testArgs"]), &testArgs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg testArgs", err))
+				}
+			}
 			var integrationPackage string
 			if inputArgs["integrationPackage"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["integrationPackage"]), &integrationPackage)
@@ -1019,7 +1030,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionManifests", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

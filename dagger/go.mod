@@ -71,7 +71,3 @@ replace go.opentelemetry.io/otel/log => go.opentelemetry.io/otel/log v0.14.0
 replace go.opentelemetry.io/otel/sdk/log => go.opentelemetry.io/otel/sdk/log v0.14.0
 
 replace github.com/slipway-ci/slipway => ../
-
-// As in slipway's go.mod: gosec v2.29.0 requires a yaml/v4 that actionlint
-// does not build with; replace directives do not reach importers.
-replace go.yaml.in/yaml/v4 => go.yaml.in/yaml/v4 v4.0.0-rc.3

@@ -69,6 +69,8 @@ type Slipway struct {
 	// +private
 	Race bool
 	// +private
+	TestArgs []string
+	// +private
 	IntegrationPackage string
 	// +private
 	IntegrationTag string
@@ -152,6 +154,10 @@ func New(
 	// Run the unit tests with the race detector.
 	// +default=true
 	race bool,
+	// More go test flags for the unit tests, such as -short or
+	// -skip=TestNeedsTheInternet.
+	// +optional
+	testArgs []string,
 	// The package of the integration tests, which run against the image as
 	// a service. Without one, test-integration runs the smoke probes.
 	// +optional
@@ -209,7 +215,7 @@ func New(
 	return &Slipway{
 		Source: source, Name: name, Main: main, Binary: binary, Ports: ports, Tags: tags, Ldflags: ldflags,
 		GoVersion: goVersion, Files: files, Entrypoint: entrypoint, Args: args,
-		TestPackages: testPackages, Race: race,
+		TestPackages: testPackages, Race: race, TestArgs: testArgs,
 		IntegrationPackage: integrationPackage, IntegrationTag: integrationTag, IntegrationHost: integrationHost,
 		IntegrationEnv: integrationEnv, Smoke: smoke, GosecPackages: gosecPackages, GosecExclude: gosecExclude,
 		TrivyIgnore: trivyIgnore, Repository: repository, SourceURL: sourceUrl, Container: container,
@@ -632,7 +638,7 @@ func (m *Slipway) TestUnit(ctx context.Context) (*Verdict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("test-unit: %w", err)
 	}
-	return m.goTest(ctx, "test-unit", s, m.TestPackages, gotest.WithRace(m.Race))
+	return m.goTest(ctx, "test-unit", s, m.TestPackages, gotest.WithRace(m.Race), gotest.WithArgs(m.TestArgs...))
 }
 
 // goTest runs go test over packages and turns the result into a Verdict.

@@ -42,6 +42,8 @@ type initOptions struct {
 	dir, name, registry, pipelineDir string
 	main                             listFlag
 	slipway, slipwayVersion, replace string
+	engine                           string
+	runnerTags                       listFlag
 	dryRun                           bool
 }
 
@@ -62,6 +64,8 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.slipway, "slipway", "", "slipway's Dagger module for dagger.json. Default: "+modulePath+"@VERSION")
 	fs.StringVar(&o.slipwayVersion, "slipway-version", "", "the slipway version the definition requires. Default: this command's version")
 	fs.StringVar(&o.replace, "slipway-replace", "", "a local slipway checkout the definition's go.mod replaces slipway with (for slipway's own development and tests)")
+	fs.StringVar(&o.engine, "engine", "docker", "where CI jobs find a Dagger engine: docker (Dagger's docker:dind recipe: GitLab.com shared runners, GitHub-hosted runners), runner (runners that bring one, selected by -runner-tag) or cloud (Dagger Cloud)")
+	fs.Var(&o.runnerTags, "runner-tag", "with -engine=runner: a GitLab runner tag that selects runners with an engine (repeat; default dagger)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the files it would write, and write nothing")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: slipway init [flags] [DIR]\n\nSets up slipway in the Go module at DIR (default .): dagger.json with slipway's\nDagger module as the toolchain \"slipway\" and the settings it finds, the pipeline\ndefinition in Go (ci/main.go, its own small Go module), and the generated\n.gitlab-ci.yml and .github/workflows/ci.yml. It never overwrites a file it did not\ngenerate.\n\nflags:\n")
@@ -72,6 +76,18 @@ func runInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return nil
 		}
 		return fmt.Errorf("init: %w", errUsage)
+	}
+	switch o.engine {
+	case "docker", "cloud":
+		if len(o.runnerTags) > 0 {
+			return fmt.Errorf("init: -runner-tag goes with -engine=runner: %w", errUsage)
+		}
+	case "runner":
+		if len(o.runnerTags) == 0 {
+			o.runnerTags = listFlag{"dagger"}
+		}
+	default:
+		return fmt.Errorf("init: -engine=%q: docker, runner or cloud: %w", o.engine, errUsage)
 	}
 	switch fs.NArg() {
 	case 0:
@@ -248,7 +264,7 @@ func plan(ctx context.Context, o initOptions) ([]file, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := goservice.Pipeline(name, goservice.Registry(registry))
+	p, err := goservice.Pipeline(name, append([]goservice.Option{goservice.Registry(registry)}, engineOptions(o)...)...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -298,16 +314,16 @@ func definition(o initOptions, name, registry, servicePath string) (main, goMod 
 package main
 
 import (
-	"github.com/slipway-ci/slipway/pipeline/command"
+%[5]s	"github.com/slipway-ci/slipway/pipeline/command"
 	"github.com/slipway-ci/slipway/pipeline/goservice"
 )
 
 func main() {
 	command.Main(goservice.Define(%[1]q,
-		goservice.Registry(%[2]q),
+		goservice.Registry(%[2]q),%[4]s
 	))
 }
-`, name, registry, path.Base(filepath.ToSlash(o.pipelineDir))))
+`, name, registry, path.Base(filepath.ToSlash(o.pipelineDir)), engineLines(o), map[bool]string{true: "\t\"github.com/slipway-ci/slipway/pipeline\"\n", false: ""}[o.engine == "cloud"]))
 	return main, m.Bytes(), nil
 }
 
@@ -639,4 +655,30 @@ func tidy(ctx context.Context, dir string, stderr io.Writer) error {
 		return fmt.Errorf("go mod tidy: %v: %s", err, strings.TrimSpace(out.String()))
 	}
 	return nil
+}
+
+// engineOptions are the pipeline options of init's -engine and -runner-tag.
+func engineOptions(o initOptions) []goservice.Option {
+	switch o.engine {
+	case "runner":
+		return []goservice.Option{goservice.RunnerTags(o.runnerTags...)}
+	case "cloud":
+		return []goservice.Option{goservice.Engine(pipeline.CloudEngine())}
+	}
+	return nil
+}
+
+// engineLines are engineOptions as the definition spells them.
+func engineLines(o initOptions) string {
+	switch o.engine {
+	case "runner":
+		q := make([]string, len(o.runnerTags))
+		for i, t := range o.runnerTags {
+			q[i] = strconv.Quote(t)
+		}
+		return "\n\t\tgoservice.RunnerTags(" + strings.Join(q, ", ") + "),"
+	case "cloud":
+		return "\n\t\tgoservice.Engine(pipeline.CloudEngine()),"
+	}
+	return ""
 }

@@ -58,6 +58,13 @@ type builtImages struct {
 	goSDKHash v1.Hash
 }
 
+// GolangRefs are the tags the Go image is served under: the minor
+// versions go.mod files name (stage.GoImageFor picks golang:1.MINOR from a
+// module's go or toolchain line), as Docker Hub serves them. Here each
+// carries the host's Go (1.25 or newer), which builds modules that ask for
+// any of them.
+var GolangRefs = []string{"golang:1.22", "golang:1.23", "golang:1.24", GolangRef, "golang:1.26"}
+
 // hostGo is the Go toolchain put into golang:1.25. No Go 1.25 toolchain is
 // fetched: the host's Go (1.25 or newer) builds go 1.25 modules the same way.
 func hostGo(ctx context.Context) (goroot, version string, err error) {
@@ -173,7 +180,7 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB string) 
 	if err != nil {
 		return nil, err
 	}
-	add(golangDir, GolangRef)
+	add(golangDir, GolangRefs...)
 
 	staticDir, _, err := e.layoutImage("static-debian12-nonroot-"+rev, func() (v1.Image, error) {
 		return e.staticBase()

@@ -47,6 +47,7 @@ func Settings() []Setting {
 		{Name: "args", Type: "[]string", Default: ""},
 		{Name: "testPackages", Type: "[]string", Default: "[\"./...\"]"},
 		{Name: "race", Type: "bool", Default: "true"},
+		{Name: "testArgs", Type: "[]string", Default: ""},
 		{Name: "integrationPackage", Type: "string", Default: ""},
 		{Name: "integrationTag", Type: "string", Default: "integration"},
 		{Name: "integrationHost", Type: "string", Default: ""},

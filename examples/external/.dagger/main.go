@@ -1,5 +1,5 @@
 // Hello is the Dagger module of an example team's repository: three stages
-// (lint, test, build) as Dagger functions. The team's pipeline, defined in
+// (lint, test, build) as Dagger functions; test and build are slipway's stages, from its module installed as a dependency. The team's pipeline, defined in
 // Go with slipway (package shims, in the repository's own Go module), calls
 // them, and slipway generates the repository's GitLab CI file and GitHub
 // workflow from it.
@@ -47,7 +47,8 @@ func (m *Hello) Lint(
 	return "gofmt: clean", nil
 }
 
-// Test runs the unit tests and returns their output.
+// Test runs the unit tests with slipway's test-unit stage (race detector,
+// JUnit, coverage) and returns its summary and coverage line.
 func (m *Hello) Test(
 	ctx context.Context,
 	// The example's source.
@@ -55,17 +56,26 @@ func (m *Hello) Test(
 	// +ignore=[".dagger"]
 	source *dagger.Directory,
 ) (string, error) {
-	return goContainer(source).WithExec([]string{"go", "test", "-count=1", "./hello/..."}).Stdout(ctx)
+	return slipway(source).TestUnit().Check(ctx)
 }
 
-// Build compiles the hello binary, statically and reproducibly.
+// Build builds the hello binary with slipway's build stage (static,
+// reproducible, on a distroless base) and returns it.
 func (m *Hello) Build(
 	// The example's source.
 	// +defaultPath="/examples/external"
 	// +ignore=[".dagger"]
 	source *dagger.Directory,
 ) *dagger.File {
-	return goContainer(source).
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/hello", "./cmd/hello"}).
-		File("/out/hello")
+	return slipway(source).Build().File("/usr/local/bin/hello")
+}
+
+// slipway is slipway's module, installed as a dependency (dagger.json),
+// configured for the example.
+func slipway(source *dagger.Directory) *dagger.Slipway {
+	return dag.Slipway(dagger.SlipwayOpts{
+		Source:       source,
+		Main:         []string{"./cmd/hello"},
+		TestPackages: []string{"./hello/..."},
+	})
 }

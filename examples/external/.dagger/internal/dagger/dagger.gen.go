@@ -284,6 +284,12 @@ type SecretID string
 // The `ServiceID` scalar type represents an identifier for an object of type Service.
 type ServiceID string
 
+// The `SlipwayID` scalar type represents an identifier for an object of type Slipway.
+type SlipwayID string
+
+// The `SlipwayVerdictID` scalar type represents an identifier for an object of type SlipwayVerdict.
+type SlipwayVerdictID string
+
 // The `SocketID` scalar type represents an identifier for an object of type Socket.
 type SocketID string
 
@@ -742,6 +748,24 @@ func (r *Binding) AsService() *Service {
 	q := r.query.Select("asService")
 
 	return &Service{
+		query: q,
+	}
+}
+
+// Retrieve the binding value, as type Slipway
+func (r *Binding) AsSlipway() *Slipway {
+	q := r.query.Select("asSlipway")
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// Retrieve the binding value, as type SlipwayVerdict
+func (r *Binding) AsSlipwayVerdict() *SlipwayVerdict {
+	q := r.query.Select("asSlipwayVerdict")
+
+	return &SlipwayVerdict{
 		query: q,
 	}
 }
@@ -5345,6 +5369,54 @@ func (r *Env) WithServiceInput(name string, value *Service, description string) 
 // Declare a desired Service output to be assigned in the environment
 func (r *Env) WithServiceOutput(name string, description string) *Env {
 	q := r.query.Select("withServiceOutput")
+	q = q.Arg("name", name)
+	q = q.Arg("description", description)
+
+	return &Env{
+		query: q,
+	}
+}
+
+// Create or update a binding of type Slipway in the environment
+func (r *Env) WithSlipwayInput(name string, value *Slipway, description string) *Env {
+	assertNotNil("value", value)
+	q := r.query.Select("withSlipwayInput")
+	q = q.Arg("name", name)
+	q = q.Arg("value", value)
+	q = q.Arg("description", description)
+
+	return &Env{
+		query: q,
+	}
+}
+
+// Declare a desired Slipway output to be assigned in the environment
+func (r *Env) WithSlipwayOutput(name string, description string) *Env {
+	q := r.query.Select("withSlipwayOutput")
+	q = q.Arg("name", name)
+	q = q.Arg("description", description)
+
+	return &Env{
+		query: q,
+	}
+}
+
+// Create or update a binding of type SlipwayVerdict in the environment
+func (r *Env) WithSlipwayVerdictInput(name string, value *SlipwayVerdict, description string) *Env {
+	assertNotNil("value", value)
+	q := r.query.Select("withSlipwayVerdictInput")
+	q = q.Arg("name", name)
+	q = q.Arg("value", value)
+	q = q.Arg("description", description)
+
+	return &Env{
+		query: q,
+	}
+}
+
+// Declare a desired SlipwayVerdict output to be assigned in the environment
+func (r *Env) WithSlipwayVerdictOutput(name string, description string) *Env {
+	q := r.query.Select("withSlipwayVerdictOutput")
 	q = q.Arg("name", name)
 	q = q.Arg("description", description)
 
@@ -11130,6 +11202,26 @@ func (r *Client) LoadServiceFromID(id ServiceID) *Service {
 	}
 }
 
+// Load a Slipway from its ID.
+func (r *Client) LoadSlipwayFromID(id SlipwayID) *Slipway {
+	q := r.query.Select("loadSlipwayFromID")
+	q = q.Arg("id", id)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// Load a SlipwayVerdict from its ID.
+func (r *Client) LoadSlipwayVerdictFromID(id SlipwayVerdictID) *SlipwayVerdict {
+	q := r.query.Select("loadSlipwayVerdictFromID")
+	q = q.Arg("id", id)
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
 // Load a Socket from its ID.
 func (r *Client) LoadSocketFromID(id SocketID) *Socket {
 	q := r.query.Select("loadSocketFromID")
@@ -11264,6 +11356,278 @@ func (r *Client) SetSecret(name string, plaintext string) *Secret {
 	q = q.Arg("plaintext", plaintext)
 
 	return &Secret{
+		query: q,
+	}
+}
+
+// SlipwayOpts contains options for Client.Slipway
+type SlipwayOpts struct {
+	//
+	// The service's repository: its Go module (go.mod at the root) and
+	// manifests.
+	//
+	Source *Directory // slipway (../../../../../dagger/main.go:113:2)
+	//
+	// The service's name: the image's and the binary's default name.
+	// Default: the first main package's directory name.
+	//
+	Name string // slipway (../../../../../dagger/main.go:117:2)
+	//
+	// The main packages to build, such as ./cmd/server; the first is the
+	// entrypoint, each becomes a binary in /usr/local/bin named after its
+	// directory. Default: the module's only main package.
+	//
+	Main []string // slipway (../../../../../dagger/main.go:122:2)
+	//
+	// The entrypoint binary's name. Default: the first main package's
+	// directory name.
+	//
+	Binary string // slipway (../../../../../dagger/main.go:126:2)
+	//
+	// The ports the service listens on, exposed by the image and probed by
+	// the smoke test.
+	//
+	Ports []int // slipway (../../../../../dagger/main.go:130:2)
+	//
+	// Build tags.
+	//
+	Tags []string // slipway (../../../../../dagger/main.go:133:2)
+	//
+	// Extra linker flags, such as -X main.version=1.2.3 (always with -s -w).
+	//
+	Ldflags string // slipway (../../../../../dagger/main.go:136:2)
+	//
+	// The Go version to build and test with, such as 1.26. Default: the
+	// one go.mod's toolchain or go line asks for.
+	//
+	GoVersion string // slipway (../../../../../dagger/main.go:140:2)
+	//
+	// Data files and directories to copy into the image, as
+	// SOURCE_PATH:IMAGE_PATH, such as web/templates:/app/templates.
+	//
+	Files []string // slipway (../../../../../dagger/main.go:144:2)
+	//
+	// The image's entrypoint. Default: the first binary.
+	//
+	Entrypoint []string // slipway (../../../../../dagger/main.go:147:2)
+	//
+	// The arguments the entrypoint gets.
+	//
+	Args []string // slipway (../../../../../dagger/main.go:150:2)
+	//
+	// The packages the unit tests cover.
+	//
+	//
+	// Default: ["./..."]
+	TestPackages []string // slipway (../../../../../dagger/main.go:153:2)
+	//
+	// Run the unit tests with the race detector.
+	//
+	//
+	// Default: true
+	Race bool // slipway (../../../../../dagger/main.go:156:2)
+	//
+	// More go test flags for the unit tests, such as -short or
+	// -skip=TestNeedsTheInternet.
+	//
+	TestArgs []string // slipway (../../../../../dagger/main.go:160:2)
+	//
+	// The package of the integration tests, which run against the image as
+	// a service. Without one, test-integration runs the smoke probes.
+	//
+	IntegrationPackage string // slipway (../../../../../dagger/main.go:164:2)
+	//
+	// The build tag of the integration tests.
+	//
+	//
+	// Default: "integration"
+	IntegrationTag string // slipway (../../../../../dagger/main.go:167:2)
+	//
+	// The host name the integration tests reach the service at. Default:
+	// the service's name.
+	//
+	IntegrationHost string // slipway (../../../../../dagger/main.go:171:2)
+	//
+	// Variables that tell the integration tests where the service is, as
+	// NAME=PORT: the test sees NAME=http://HOST:PORT.
+	//
+	IntegrationEnv []string // slipway (../../../../../dagger/main.go:175:2)
+	//
+	// Smoke probes of the image run as a service, as PORT/PATH=STATUS, such
+	// as 8080/health=200.
+	//
+	Smoke []string // slipway (../../../../../dagger/main.go:179:2)
+	//
+	// The packages gosec analyses. Default: the unit tests' packages.
+	//
+	GosecPackages []string // slipway (../../../../../dagger/main.go:182:2)
+	//
+	// gosec rules to skip, such as G104.
+	//
+	GosecExclude []string // slipway (../../../../../dagger/main.go:185:2)
+	//
+	// A Trivy ignore file (.trivyignore.yaml, whose entries expire).
+	//
+	TrivyIgnore *File // slipway (../../../../../dagger/main.go:188:2)
+	//
+	// The registry repository images are pushed to, such as
+	// registry.example.com/team/service.
+	//
+	Repository string // slipway (../../../../../dagger/main.go:192:2)
+	//
+	// The source repository's URL, recorded in the image's labels.
+	//
+	SourceURL string // slipway (../../../../../dagger/main.go:195:2)
+	//
+	// The container of the Deployment that gets the image. Default: the
+	// Deployment's only container.
+	//
+	Container string // slipway (../../../../../dagger/main.go:199:2)
+	//
+	// The staging namespace. Default: NAME-staging.
+	//
+	StagingNamespace string // slipway (../../../../../dagger/main.go:202:2)
+	//
+	// The staging manifests, a path in the source: a directory of YAML or
+	// a kustomize overlay (its bases may be anywhere in the source).
+	//
+	StagingManifests string // slipway (../../../../../dagger/main.go:206:2)
+	//
+	// The production namespace. Default: NAME.
+	//
+	ProductionNamespace string // slipway (../../../../../dagger/main.go:209:2)
+	//
+	// The production manifests, a path in the source: a directory of YAML
+	// or a kustomize overlay.
+	//
+	ProductionManifests string // slipway (../../../../../dagger/main.go:213:2)
+}
+
+// New configures the service. Every argument has a default; set them in
+// dagger.json's toolchain customizations, as flags before the function
+// name, or with the With* functions.
+func (r *Client) Slipway(opts ...SlipwayOpts) *Slipway { // slipway (../../../../../dagger/main.go:108:1)
+	q := r.query.Select("slipway")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `source` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Source) {
+			q = q.Arg("source", opts[i].Source)
+		}
+		// `name` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Name) {
+			q = q.Arg("name", opts[i].Name)
+		}
+		// `main` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Main) {
+			q = q.Arg("main", opts[i].Main)
+		}
+		// `binary` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Binary) {
+			q = q.Arg("binary", opts[i].Binary)
+		}
+		// `ports` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Ports) {
+			q = q.Arg("ports", opts[i].Ports)
+		}
+		// `tags` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Tags) {
+			q = q.Arg("tags", opts[i].Tags)
+		}
+		// `ldflags` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Ldflags) {
+			q = q.Arg("ldflags", opts[i].Ldflags)
+		}
+		// `goVersion` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GoVersion) {
+			q = q.Arg("goVersion", opts[i].GoVersion)
+		}
+		// `files` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Files) {
+			q = q.Arg("files", opts[i].Files)
+		}
+		// `entrypoint` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Entrypoint) {
+			q = q.Arg("entrypoint", opts[i].Entrypoint)
+		}
+		// `args` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Args) {
+			q = q.Arg("args", opts[i].Args)
+		}
+		// `testPackages` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TestPackages) {
+			q = q.Arg("testPackages", opts[i].TestPackages)
+		}
+		// `race` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Race) {
+			q = q.Arg("race", opts[i].Race)
+		}
+		// `testArgs` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TestArgs) {
+			q = q.Arg("testArgs", opts[i].TestArgs)
+		}
+		// `integrationPackage` optional argument
+		if !querybuilder.IsZeroValue(opts[i].IntegrationPackage) {
+			q = q.Arg("integrationPackage", opts[i].IntegrationPackage)
+		}
+		// `integrationTag` optional argument
+		if !querybuilder.IsZeroValue(opts[i].IntegrationTag) {
+			q = q.Arg("integrationTag", opts[i].IntegrationTag)
+		}
+		// `integrationHost` optional argument
+		if !querybuilder.IsZeroValue(opts[i].IntegrationHost) {
+			q = q.Arg("integrationHost", opts[i].IntegrationHost)
+		}
+		// `integrationEnv` optional argument
+		if !querybuilder.IsZeroValue(opts[i].IntegrationEnv) {
+			q = q.Arg("integrationEnv", opts[i].IntegrationEnv)
+		}
+		// `smoke` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Smoke) {
+			q = q.Arg("smoke", opts[i].Smoke)
+		}
+		// `gosecPackages` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GosecPackages) {
+			q = q.Arg("gosecPackages", opts[i].GosecPackages)
+		}
+		// `gosecExclude` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GosecExclude) {
+			q = q.Arg("gosecExclude", opts[i].GosecExclude)
+		}
+		// `trivyIgnore` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TrivyIgnore) {
+			q = q.Arg("trivyIgnore", opts[i].TrivyIgnore)
+		}
+		// `repository` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Repository) {
+			q = q.Arg("repository", opts[i].Repository)
+		}
+		// `sourceUrl` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SourceURL) {
+			q = q.Arg("sourceUrl", opts[i].SourceURL)
+		}
+		// `container` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Container) {
+			q = q.Arg("container", opts[i].Container)
+		}
+		// `stagingNamespace` optional argument
+		if !querybuilder.IsZeroValue(opts[i].StagingNamespace) {
+			q = q.Arg("stagingNamespace", opts[i].StagingNamespace)
+		}
+		// `stagingManifests` optional argument
+		if !querybuilder.IsZeroValue(opts[i].StagingManifests) {
+			q = q.Arg("stagingManifests", opts[i].StagingManifests)
+		}
+		// `productionNamespace` optional argument
+		if !querybuilder.IsZeroValue(opts[i].ProductionNamespace) {
+			q = q.Arg("productionNamespace", opts[i].ProductionNamespace)
+		}
+		// `productionManifests` optional argument
+		if !querybuilder.IsZeroValue(opts[i].ProductionManifests) {
+			q = q.Arg("productionManifests", opts[i].ProductionManifests)
+		}
+	}
+
+	return &Slipway{
 		query: q,
 	}
 }
@@ -12117,6 +12481,808 @@ func (r *Service) WithHostname(hostname string) *Service {
 	return &Service{
 		query: q,
 	}
+}
+
+// Slipway holds a Go service's settings; its functions are the stages of
+// the service's pipeline.
+type Slipway struct { // slipway (../../../../../dagger/main.go:44:6)
+	query *querybuilder.Selection
+
+	deployProduction *string
+	deployStaging    *string
+	id               *SlipwayID
+	integrationTests *Void
+	publish          *string
+	unitTests        *Void
+}
+type WithSlipwayFunc func(r *Slipway) *Slipway
+
+// With calls the provided function with current Slipway.
+//
+// This is useful for reusability and readability by not breaking the calling chain.
+func (r *Slipway) With(f WithSlipwayFunc) *Slipway {
+	return f(r)
+}
+
+func (r *Slipway) WithGraphQLQuery(q *querybuilder.Selection) *Slipway {
+	return &Slipway{
+		query: q,
+	}
+}
+
+// SlipwayBuildOpts contains options for Slipway.Build
+type SlipwayBuildOpts struct {
+	//
+	// The commit the image is built from, recorded in its labels.
+	//
+	Revision string // slipway (../../../../../dagger/main.go:511:2)
+	//
+	// The image's creation time: the commit time, as RFC 3339 or Unix
+	// seconds (SOURCE_DATE_EPOCH). Default: the Unix epoch, never the clock.
+	//
+	Created string // slipway (../../../../../dagger/main.go:515:2)
+	//
+	// The platforms to build, such as linux/amd64 and linux/arm64; the
+	// first is returned. Default: linux/amd64.
+	//
+	Platforms []string // slipway (../../../../../dagger/main.go:519:2)
+}
+
+// Build builds the service's container image: static binaries of the main
+// packages on a distroless base, running as non-root, with the data files,
+// OCI labels and annotations. The same source, revision and created time
+// give the same digest.
+func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:507:1)
+	q := r.query.Select("build")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `revision` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Revision) {
+			q = q.Arg("revision", opts[i].Revision)
+		}
+		// `created` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Created) {
+			q = q.Arg("created", opts[i].Created)
+		}
+		// `platforms` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Platforms) {
+			q = q.Arg("platforms", opts[i].Platforms)
+		}
+	}
+
+	return &Container{
+		query: q,
+	}
+}
+
+// SlipwayCiOpts contains options for Slipway.Ci
+type SlipwayCiOpts struct {
+	//
+	// The commit, recorded in the image's labels.
+	//
+	Revision string // slipway (../../../../../dagger/ci.go:29:2)
+	//
+	// The image's creation time (RFC 3339 or Unix seconds).
+	//
+	Created string // slipway (../../../../../dagger/ci.go:32:2)
+	//
+	// Where to push; default: the repository setting, else a registry
+	// served in this session.
+	//
+	Repository string // slipway (../../../../../dagger/ci.go:36:2)
+	//
+	// The registry user.
+	//
+	Username string // slipway (../../../../../dagger/ci.go:39:2)
+	//
+	// The registry password.
+	//
+	Password *Secret // slipway (../../../../../dagger/ci.go:42:2)
+	//
+	// Talk plain HTTP to the registry.
+	//
+	Insecure bool // slipway (../../../../../dagger/ci.go:45:2)
+	//
+	// Where Trivy downloads its DB; see security-trivy.
+	//
+	DbRepository string // slipway (../../../../../dagger/ci.go:48:2)
+	//
+	// Fetch the Trivy DB over plain HTTP.
+	//
+	DbInsecure bool // slipway (../../../../../dagger/ci.go:51:2)
+}
+
+// Ci runs the build, test and scan stages in one call, in the order of the
+// pipeline and in parallel where it allows: the image is built and pushed
+// (to the session's own registry unless a repository is given) beside
+// test-unit and security-sast; test-integration and security-trivy then
+// take the built image. Its reports hold each stage's under unit/,
+// integration/, trivy/ and sast/; check fails when a stage that may not
+// fail did (security-sast may). Cached for an hour, like security-trivy.
+func (r *Slipway) Ci(opts ...SlipwayCiOpts) *SlipwayVerdict { // slipway (../../../../../dagger/ci.go:25:1)
+	q := r.query.Select("ci")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `revision` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Revision) {
+			q = q.Arg("revision", opts[i].Revision)
+		}
+		// `created` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Created) {
+			q = q.Arg("created", opts[i].Created)
+		}
+		// `repository` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Repository) {
+			q = q.Arg("repository", opts[i].Repository)
+		}
+		// `username` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Username) {
+			q = q.Arg("username", opts[i].Username)
+		}
+		// `password` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Password) {
+			q = q.Arg("password", opts[i].Password)
+		}
+		// `insecure` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Insecure) {
+			q = q.Arg("insecure", opts[i].Insecure)
+		}
+		// `dbRepository` optional argument
+		if !querybuilder.IsZeroValue(opts[i].DbRepository) {
+			q = q.Arg("dbRepository", opts[i].DbRepository)
+		}
+		// `dbInsecure` optional argument
+		if !querybuilder.IsZeroValue(opts[i].DbInsecure) {
+			q = q.Arg("dbInsecure", opts[i].DbInsecure)
+		}
+	}
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// SlipwayDeployProductionOpts contains options for Slipway.DeployProduction
+type SlipwayDeployProductionOpts struct {
+	//
+	// Confirms that a person approved this deploy.
+	//
+	Approve bool // slipway (../../../../../dagger/deploy.go:62:2)
+	//
+	// Who approved it, recorded with the deploy (GitLab's
+	// GITLAB_USER_LOGIN, GitHub's github.actor).
+	//
+	//
+	// Default: "ci"
+	Approver string // slipway (../../../../../dagger/deploy.go:66:2)
+	//
+	// The namespace to deploy into; it must exist. Default: the
+	// productionNamespace setting, else NAME.
+	//
+	Namespace string // slipway (../../../../../dagger/deploy.go:70:2)
+	//
+	// The user for the image registry, where the evidence is read.
+	//
+	RegistryUsername string // slipway (../../../../../dagger/deploy.go:73:2)
+	//
+	// The password or token for the image registry.
+	//
+	RegistryPassword *Secret // slipway (../../../../../dagger/deploy.go:76:2)
+	//
+	// How long to wait for the rollout before rolling back, as a Go
+	// duration.
+	//
+	//
+	// Default: "10m"
+	Timeout string // slipway (../../../../../dagger/deploy.go:80:2)
+}
+
+// DeployProduction deploys to production an image that staging has
+// verified and the scan found clean, after an explicit approval; a refusal
+// names every check that failed, before anything is applied. Returns one
+// line: namespace, digest, revision and duration. Never cached, like
+// deploy-staging.
+func (r *Slipway) DeployProduction(ctx context.Context, image string, kubeconfig *Secret, opts ...SlipwayDeployProductionOpts) (string, error) { // slipway (../../../../../dagger/deploy.go:54:1)
+	assertNotNil("kubeconfig", kubeconfig)
+	if r.deployProduction != nil {
+		return *r.deployProduction, nil
+	}
+	q := r.query.Select("deployProduction")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `approve` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Approve) {
+			q = q.Arg("approve", opts[i].Approve)
+		}
+		// `approver` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Approver) {
+			q = q.Arg("approver", opts[i].Approver)
+		}
+		// `namespace` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Namespace) {
+			q = q.Arg("namespace", opts[i].Namespace)
+		}
+		// `registryUsername` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryUsername) {
+			q = q.Arg("registryUsername", opts[i].RegistryUsername)
+		}
+		// `registryPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryPassword) {
+			q = q.Arg("registryPassword", opts[i].RegistryPassword)
+		}
+		// `timeout` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Timeout) {
+			q = q.Arg("timeout", opts[i].Timeout)
+		}
+	}
+	q = q.Arg("image", image)
+	q = q.Arg("kubeconfig", kubeconfig)
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// SlipwayDeployStagingOpts contains options for Slipway.DeployStaging
+type SlipwayDeployStagingOpts struct {
+	//
+	// The namespace to deploy into; it must exist. Default: the
+	// stagingNamespace setting, else NAME-staging.
+	//
+	Namespace string // slipway (../../../../../dagger/deploy.go:32:2)
+	//
+	// The user for the image registry, where the evidence is stored.
+	//
+	RegistryUsername string // slipway (../../../../../dagger/deploy.go:35:2)
+	//
+	// The password or token for the image registry.
+	//
+	RegistryPassword *Secret // slipway (../../../../../dagger/deploy.go:38:2)
+	//
+	// How long to wait for the rollout before rolling back, as a Go
+	// duration.
+	//
+	//
+	// Default: "10m"
+	Timeout string // slipway (../../../../../dagger/deploy.go:42:2)
+}
+
+// DeployStaging deploys the image by digest to the staging namespace: the
+// staging manifests (a directory of YAML or a kustomize overlay) with the
+// image set in the service's container, applied server-side; it waits for
+// the rollout as kubectl judges it and rolls back on failure. After a
+// verified rollout it records "deployed and verified in staging" for the
+// digest next to the image, which production's gate asks for. Returns one
+// line: namespace, digest, revision and duration. Never cached: the same
+// arguments deploy again.
+func (r *Slipway) DeployStaging(ctx context.Context, image string, kubeconfig *Secret, opts ...SlipwayDeployStagingOpts) (string, error) { // slipway (../../../../../dagger/deploy.go:23:1)
+	assertNotNil("kubeconfig", kubeconfig)
+	if r.deployStaging != nil {
+		return *r.deployStaging, nil
+	}
+	q := r.query.Select("deployStaging")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `namespace` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Namespace) {
+			q = q.Arg("namespace", opts[i].Namespace)
+		}
+		// `registryUsername` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryUsername) {
+			q = q.Arg("registryUsername", opts[i].RegistryUsername)
+		}
+		// `registryPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryPassword) {
+			q = q.Arg("registryPassword", opts[i].RegistryPassword)
+		}
+		// `timeout` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Timeout) {
+			q = q.Arg("timeout", opts[i].Timeout)
+		}
+	}
+	q = q.Arg("image", image)
+	q = q.Arg("kubeconfig", kubeconfig)
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// SlipwayGenerateOpts contains options for Slipway.Generate
+type SlipwayGenerateOpts struct {
+	//
+	// The name slipway is installed under in dagger.json.
+	//
+	//
+	// Default: "slipway"
+	Toolchain string // slipway (../../../../../dagger/checks.go:59:2)
+}
+
+// Generate returns the CI files of the service's pipeline
+// (.gitlab-ci.yml and .github/workflows/ci.yml), whose jobs call this
+// module's functions through the toolchain named toolchain. Write them
+// into the repository with `dagger call slipway generate export --path=.`;
+// a team that defines its pipeline in Go runs `slipway generate` instead.
+func (r *Slipway) Generate(opts ...SlipwayGenerateOpts) *Directory { // slipway (../../../../../dagger/checks.go:55:1)
+	q := r.query.Select("generate")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `toolchain` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Toolchain) {
+			q = q.Arg("toolchain", opts[i].Toolchain)
+		}
+	}
+
+	return &Directory{
+		query: q,
+	}
+}
+
+// A unique identifier for this Slipway.
+func (r *Slipway) ID(ctx context.Context) (SlipwayID, error) {
+	if r.id != nil {
+		return *r.id, nil
+	}
+	q := r.query.Select("id")
+
+	var response SlipwayID
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// XXX_GraphQLType is an internal function. It returns the native GraphQL type name
+func (r *Slipway) XXX_GraphQLType() string {
+	return "Slipway"
+}
+
+// XXX_GraphQLIDType is an internal function. It returns the native GraphQL type name for the ID of this object
+func (r *Slipway) XXX_GraphQLIDType() string {
+	return "SlipwayID"
+}
+
+// XXX_GraphQLID is an internal function. It returns the underlying type ID
+func (r *Slipway) XXX_GraphQLID(ctx context.Context) (string, error) {
+	id, err := r.ID(ctx)
+	if err != nil {
+		return "", err
+	}
+	return string(id), nil
+}
+
+func (r *Slipway) MarshalJSON() ([]byte, error) {
+	id, err := r.ID(marshalCtx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(id)
+}
+func (r *Slipway) UnmarshalJSON(bs []byte) error {
+	var id string
+	err := json.Unmarshal(bs, &id)
+	if err != nil {
+		return err
+	}
+	*r = *dag.LoadSlipwayFromID(SlipwayID(id))
+	return nil
+}
+
+// IntegrationTests is a check for `dagger check`: the image builds, and
+// its integration tests (or smoke probes) pass against it.
+func (r *Slipway) IntegrationTests(ctx context.Context) error { // slipway (../../../../../dagger/checks.go:29:1)
+	if r.integrationTests != nil {
+		return nil
+	}
+	q := r.query.Select("integrationTests")
+
+	return q.Execute(ctx)
+}
+
+// SlipwayPublishOpts contains options for Slipway.Publish
+type SlipwayPublishOpts struct {
+	//
+	// Where to push. Default: the repository setting.
+	//
+	Repository string // slipway (../../../../../dagger/main.go:547:2)
+	//
+	// The registry user.
+	//
+	Username string // slipway (../../../../../dagger/main.go:550:2)
+	//
+	// The registry password or token.
+	//
+	Password *Secret // slipway (../../../../../dagger/main.go:553:2)
+	//
+	// The commit the image is built from, recorded in its labels and used
+	// as its tag.
+	//
+	Revision string // slipway (../../../../../dagger/main.go:557:2)
+	//
+	// The image's creation time (RFC 3339 or Unix seconds); see build.
+	//
+	Created string // slipway (../../../../../dagger/main.go:560:2)
+	//
+	// The platforms to build; see build.
+	//
+	Platforms []string // slipway (../../../../../dagger/main.go:563:2)
+	//
+	// Talk plain HTTP to the registry.
+	//
+	Insecure bool // slipway (../../../../../dagger/main.go:566:2)
+}
+
+// Publish builds the image and pushes it, returning
+// repository@sha256:digest: every later stage uses that digest, never a
+// tag. Several platforms are pushed as one multi-platform index. The
+// password is a Dagger secret (env://REGISTRY_PASSWORD in CI); a wrong one
+// fails before anything is written. Without a repository the image goes to
+// a registry served inside this Dagger session, which proves it pushes and
+// fixes its digest.
+func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:543:1)
+	if r.publish != nil {
+		return *r.publish, nil
+	}
+	q := r.query.Select("publish")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `repository` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Repository) {
+			q = q.Arg("repository", opts[i].Repository)
+		}
+		// `username` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Username) {
+			q = q.Arg("username", opts[i].Username)
+		}
+		// `password` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Password) {
+			q = q.Arg("password", opts[i].Password)
+		}
+		// `revision` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Revision) {
+			q = q.Arg("revision", opts[i].Revision)
+		}
+		// `created` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Created) {
+			q = q.Arg("created", opts[i].Created)
+		}
+		// `platforms` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Platforms) {
+			q = q.Arg("platforms", opts[i].Platforms)
+		}
+		// `insecure` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Insecure) {
+			q = q.Arg("insecure", opts[i].Insecure)
+		}
+	}
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// SlipwaySecuritySastOpts contains options for Slipway.SecuritySast
+type SlipwaySecuritySastOpts struct {
+	//
+	// Whether check fails on findings.
+	//
+	//
+	// Default: true
+	Fail bool // slipway (../../../../../dagger/main.go:836:2)
+}
+
+// SecuritySast runs gosec over the source. Its reports hold gosec.json,
+// gosec.sarif and gl-sast-report.json. check fails on findings unless fail
+// is false.
+func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:832:1)
+	q := r.query.Select("securitySast")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `fail` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Fail) {
+			q = q.Arg("fail", opts[i].Fail)
+		}
+	}
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// SlipwaySecurityTrivyOpts contains options for Slipway.SecurityTrivy
+type SlipwaySecurityTrivyOpts struct {
+	//
+	// Where Trivy downloads its vulnerability DB: point it at a mirror when
+	// air-gapped. Default: ghcr.io/aquasecurity/trivy-db:2.
+	//
+	DbRepository string // slipway (../../../../../dagger/main.go:745:2)
+	//
+	// Fetch the DB over plain HTTP or without TLS verification.
+	//
+	Insecure bool // slipway (../../../../../dagger/main.go:748:2)
+	//
+	// The user for the image's registry, where the scan is recorded.
+	//
+	RegistryUsername string // slipway (../../../../../dagger/main.go:751:2)
+	//
+	// The password or token for the image's registry.
+	//
+	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:754:2)
+}
+
+// SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
+// vulnerabilities in Trivy's container; check fails naming the CVE IDs. Its
+// reports hold trivy.json, trivy.sarif and gl-container-scanning-report.json.
+// The scan is recorded next to the image as evidence for production's gate.
+// Cached for an hour, not Dagger's default seven days: a digest's scan goes
+// stale when the DB learns a new CVE or an ignore entry expires.
+func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:738:1)
+	q := r.query.Select("securityTrivy")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `dbRepository` optional argument
+		if !querybuilder.IsZeroValue(opts[i].DbRepository) {
+			q = q.Arg("dbRepository", opts[i].DbRepository)
+		}
+		// `insecure` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Insecure) {
+			q = q.Arg("insecure", opts[i].Insecure)
+		}
+		// `registryUsername` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryUsername) {
+			q = q.Arg("registryUsername", opts[i].RegistryUsername)
+		}
+		// `registryPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryPassword) {
+			q = q.Arg("registryPassword", opts[i].RegistryPassword)
+		}
+	}
+	q = q.Arg("image", image)
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// TestIntegration tests the image, pulled by digest and run as a Dagger
+// service: with an integration-test package, its Go tests (build tag
+// integration) reach the service through the variables integrationEnv
+// names; without one, the smoke probes check each PORT/PATH answers its
+// status. Its reports hold junit.xml.
+func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:673:1)
+	q := r.query.Select("testIntegration")
+	q = q.Arg("image", image)
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// TestUnit runs the unit tests with the race detector and coverage, in the
+// Go image go.mod asks for, with the module and build caches as cache
+// volumes. Its reports hold junit.xml, coverage.xml (Cobertura),
+// coverage.out and test.json; check prints the coverage total line
+// GitLab's coverage regex reads. Failing tests fail check, not the call, so
+// their reports can still be exported.
+func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:636:1)
+	q := r.query.Select("testUnit")
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// UnitTests is a check for `dagger check`: the unit tests pass.
+func (r *Slipway) UnitTests(ctx context.Context) error { // slipway (../../../../../dagger/checks.go:16:1)
+	if r.unitTests != nil {
+		return nil
+	}
+	q := r.query.Select("unitTests")
+
+	return q.Execute(ctx)
+}
+
+// WithFile copies a file or directory of the source into the image.
+func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:242:1)
+	q := r.query.Select("withFile")
+	q = q.Arg("from", from)
+	q = q.Arg("to", to)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithMain sets the main packages; the first is the entrypoint.
+func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:228:1)
+	q := r.query.Select("withMain")
+	q = q.Arg("packages", packages)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithPorts sets the ports the service listens on.
+func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:235:1)
+	q := r.query.Select("withPorts")
+	q = q.Arg("ports", ports)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithProduction sets the production namespace and manifests (a path in
+// the source).
+func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:277:1)
+	q := r.query.Select("withProduction")
+	q = q.Arg("namespace", namespace)
+	q = q.Arg("manifests", manifests)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithRepository sets the registry repository images are pushed to.
+func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:261:1)
+	q := r.query.Select("withRepository")
+	q = q.Arg("repository", repository)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithSmokeProbe adds a smoke probe, as PORT/PATH=STATUS.
+func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:254:1)
+	q := r.query.Select("withSmokeProbe")
+	q = q.Arg("probe", probe)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithStaging sets the staging namespace and manifests (a path in the
+// source).
+func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:269:1)
+	q := r.query.Select("withStaging")
+	q = q.Arg("namespace", namespace)
+	q = q.Arg("manifests", manifests)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// Verdict is a test or scan stage's outcome: its reports, kept even when
+// the stage fails, and a check that fails when it did. CI jobs export the
+// reports first and call check second, so a failing stage still shows its
+// JUnit, coverage and scan reports.
+type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:287:6)
+	query *querybuilder.Selection
+
+	check   *string
+	id      *SlipwayVerdictID
+	log     *string
+	problem *string
+	summary *string
+}
+
+func (r *SlipwayVerdict) WithGraphQLQuery(q *querybuilder.Selection) *SlipwayVerdict {
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// Check fails when the stage failed, naming what it found; otherwise it
+// returns the summary and the log lines. Returning them, rather than
+// printing them while the stage runs, puts them in the job's log even when
+// Dagger answers from its cache.
+func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:303:1)
+	if r.check != nil {
+		return *r.check, nil
+	}
+	q := r.query.Select("check")
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// A unique identifier for this SlipwayVerdict.
+func (r *SlipwayVerdict) ID(ctx context.Context) (SlipwayVerdictID, error) {
+	if r.id != nil {
+		return *r.id, nil
+	}
+	q := r.query.Select("id")
+
+	var response SlipwayVerdictID
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// XXX_GraphQLType is an internal function. It returns the native GraphQL type name
+func (r *SlipwayVerdict) XXX_GraphQLType() string {
+	return "SlipwayVerdict"
+}
+
+// XXX_GraphQLIDType is an internal function. It returns the native GraphQL type name for the ID of this object
+func (r *SlipwayVerdict) XXX_GraphQLIDType() string {
+	return "SlipwayVerdictID"
+}
+
+// XXX_GraphQLID is an internal function. It returns the underlying type ID
+func (r *SlipwayVerdict) XXX_GraphQLID(ctx context.Context) (string, error) {
+	id, err := r.ID(ctx)
+	if err != nil {
+		return "", err
+	}
+	return string(id), nil
+}
+
+func (r *SlipwayVerdict) MarshalJSON() ([]byte, error) {
+	id, err := r.ID(marshalCtx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(id)
+}
+func (r *SlipwayVerdict) UnmarshalJSON(bs []byte) error {
+	var id string
+	err := json.Unmarshal(bs, &id)
+	if err != nil {
+		return err
+	}
+	*r = *dag.LoadSlipwayVerdictFromID(SlipwayVerdictID(id))
+	return nil
+}
+
+// Lines a CI log must show on every run, such as the coverage total
+// GitLab's coverage regex reads.
+func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:296:2)
+	if r.log != nil {
+		return *r.log, nil
+	}
+	q := r.query.Select("log")
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// What the stage found, one line; empty when all is well.
+func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:291:2)
+	if r.problem != nil {
+		return *r.problem, nil
+	}
+	q := r.query.Select("problem")
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// The stage's reports: JUnit, Cobertura, SARIF or GitLab reports.
+func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:289:2)
+	q := r.query.Select("reports")
+
+	return &Directory{
+		query: q,
+	}
+}
+
+// What the stage did, one line, such as "12 tests, 83.4% of statements".
+func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:293:2)
+	if r.summary != nil {
+		return *r.summary, nil
+	}
+	q := r.query.Select("summary")
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
 }
 
 // A Unix or TCP/IP socket that can be mounted into a container.
