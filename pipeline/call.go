@@ -70,6 +70,9 @@ type Arg struct {
 	// Output, when not nil, makes the value what an earlier job printed;
 	// Value is then ignored. The job must need that job.
 	Output *OutputRef
+	// Matrix, when not empty, makes the value the job's matrix cell's value
+	// of the axis of that name (see FromMatrix); Value is then ignored.
+	Matrix string
 	// Audience, for an ArgSecret, makes the secret an OIDC ID token for
 	// this audience, which the CI issues to the job under the name Value:
 	// GitLab id_tokens, GitHub's id-token: write.
@@ -369,6 +372,8 @@ func renderArgs(args []Arg, env func(Variable) string) []string {
 			v = `"$` + a.Env + `"`
 		case a.Output != nil:
 			v = `"$` + a.Output.Name + `"`
+		case a.Matrix != "":
+			v = `"$` + a.Matrix + `"`
 		default:
 			v = shellQuote(a.Value)
 		}
@@ -385,4 +390,22 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// SummaryTable returns the POSIX shell lines that write the Markdown table
+// of a job's result to file (such as "$GITHUB_STEP_SUMMARY"; "" is the
+// job's log): the job, its function, result (an expression the shell
+// expands, such as "$CI_JOB_STATUS") and what summaryCommand printed, its
+// lines joined by <br> and its | escaped. A failing summary command does
+// not fail the lines.
+func SummaryTable(job, function, result, summaryCommand, file string) []string {
+	redirect := ""
+	if file != "" {
+		redirect = " >> " + file
+	}
+	return []string{
+		`summary="$(` + summaryCommand + ` 2>/dev/null)" || summary="(no summary: the call failed)"`,
+		`summary="$(printf '%s\n' "$summary" | sed 's/|/\\|/g' | awk 'NR>1{printf "<br>"} {printf "%s", $0}')"`,
+		`printf '| Job | Function | Result | Summary |\n| --- | --- | --- | --- |\n| %s | %s | %s | %s |\n' ` + shellQuote(job) + ` ` + shellQuote(function) + ` "` + result + `" "$summary"` + redirect,
+	}
 }

@@ -257,6 +257,7 @@ func TestVariableNames(t *testing.T) {
 		{pipeline.ProjectPath, "CI_PROJECT_PATH", "GITHUB_REPOSITORY"},
 		{pipeline.Registry, "CI_REGISTRY", "SLIPWAY_REGISTRY"},
 		{pipeline.RegistryUser, "CI_REGISTRY_USER", "GITHUB_ACTOR"},
+		{pipeline.RefSlug, "CI_COMMIT_REF_SLUG", "SLIPWAY_REF_SLUG"},
 		{pipeline.JobToken, "CI_JOB_TOKEN", "GITHUB_TOKEN"},
 		{pipeline.RegistryPassword, "CI_REGISTRY_PASSWORD", "GITHUB_TOKEN"},
 		{"nope", "", ""},
@@ -268,8 +269,8 @@ func TestVariableNames(t *testing.T) {
 			t.Errorf("%q.GitHubName() = %q, want %q", tc.v, got, tc.github)
 		}
 	}
-	if got := len(pipeline.Variables()); got != 7 {
-		t.Errorf("len(Variables()) = %d, want 7", got)
+	if got := len(pipeline.Variables()); got != 8 {
+		t.Errorf("len(Variables()) = %d, want 8", got)
 	}
 	for _, v := range pipeline.Variables() {
 		if v.Secret() {

@@ -316,3 +316,208 @@ func TestCheckoutValidation(t *testing.T) {
 		want: []string{`job "test": skips the checkout but sets its depth, tags or submodules`, `job "test": skips the checkout but passes --source=.; the repository is not there`},
 	}})
 }
+
+func TestMatrixValidation(t *testing.T) {
+	goAxis := pipeline.Axis("GO_VERSION", "1.24", "1.25")
+	osAxis := pipeline.Axis("GOOS", "linux", "darwin")
+	matrixJob := func(opts ...pipeline.JobOption) pipeline.Option {
+		return pipeline.Job("test", append([]pipeline.JobOption{pipeline.Stage("test"),
+			pipeline.Calls(pipeline.Fn("test", pipeline.FromMatrix("go", "GO_VERSION")))}, opts...)...)
+	}
+	checkProblems(t, []featureCase{{
+		name: "argument reads a matrix without one",
+		opts: valid(matrixJob()),
+		want: []string{`job "test": argument reads the matrix value GO_VERSION, but the job has no matrix; add pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", ...))`},
+	}, {
+		name: "settings without axes",
+		opts: valid(job("test", "test", pipeline.FailFast())),
+		want: []string{`job "test": has matrix settings but no axes; add pipeline.RunsMatrix(pipeline.Axis(name, values...))`},
+	}, {
+		name: "bad axis names and values",
+		opts: valid(matrixJob(pipeline.RunsMatrix(goAxis, pipeline.Axis("go-os", "linux"), pipeline.Axis("CI_OS", "a"), pipeline.Axis("GO_VERSION", "1.26"),
+			pipeline.Axis("EMPTY"), pipeline.Axis("ARCH", "amd64", "$(id)", "amd64", " arm64")))),
+		want: []string{
+			`job "test": matrix axis "go-os": the name must hold only letters, digits and _ and not start with a digit`,
+			`job "test": matrix axis "CI_OS": names starting with CI_ are the CI's own; choose another name`,
+			`job "test": matrix axis "GO_VERSION" is declared twice`,
+			`job "test": matrix axis "EMPTY" has no values`,
+			`job "test": matrix axis ARCH: value "$(id)" may hold only letters, digits, spaces and _.:/@+=~- (not at its ends)`,
+			`job "test": matrix axis ARCH: value "amd64" is listed twice`,
+			`job "test": matrix axis ARCH: value " arm64" may hold only letters, digits, spaces and _.:/@+=~- (not at its ends)`,
+		},
+	}, {
+		name: "axis named like a pipeline variable",
+		opts: valid(pipeline.Var("GO_VERSION", "1.25"), matrixJob(pipeline.RunsMatrix(goAxis))),
+		want: []string{`job "test": matrix axis "GO_VERSION" has the name of a pipeline variable; rename one`},
+	}, {
+		name: "exclusions and inclusions that do not fit",
+		opts: valid(matrixJob(pipeline.RunsMatrix(goAxis, osAxis),
+			pipeline.MatrixExclude(pipeline.Cell{}, pipeline.Cell{"ARCH": "arm64"}, pipeline.Cell{"GOOS": "windows"}, pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"}),
+			pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26"}, pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"},
+				pipeline.Cell{"GO_VERSION": "1.25", "GOOS": "linux"}, pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "a,b"}))),
+		want: []string{
+			`job "test": an excluded matrix cell names no axis`,
+			`job "test": an excluded matrix cell names "ARCH", which is not an axis (they are: GO_VERSION, GOOS)`,
+			`job "test": the excluded matrix cell {ARCH: arm64} matches no combination`,
+			`job "test": the excluded matrix cell {GOOS: windows} matches no combination`,
+			`job "test": an included matrix cell must name a value for every axis (GO_VERSION, GOOS), not {GO_VERSION: 1.26}`,
+			`job "test": the included matrix cell {GOOS: darwin, GO_VERSION: 1.24} is also excluded; drop one`,
+			`job "test": the included matrix cell {GOOS: linux, GO_VERSION: 1.25} is already a combination of the axes; drop it`,
+			`job "test": an included matrix cell's value "a,b" may hold only letters, digits, spaces and _.:/@+=~- (not at its ends)`,
+		},
+	}, {
+		name: "every cell excluded",
+		opts: valid(matrixJob(pipeline.RunsMatrix(goAxis), pipeline.MatrixExclude(pipeline.Cell{"GO_VERSION": "1.24"}, pipeline.Cell{"GO_VERSION": "1.25"}))),
+		want: []string{`job "test": the matrix has no cells left after its exclusions`},
+	}, {
+		name: "too many cells, negative max-parallel, unknown axis read, an output",
+		opts: valid(pipeline.Job("test", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test", pipeline.FromMatrix("x", "X"))),
+			pipeline.RunsMatrix(pipeline.Axis("A", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"),
+				pipeline.Axis("B", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15")),
+			pipeline.MaxParallel(-1), pipeline.Outputs("VERSION"))),
+		want: []string{
+			`job "test": the matrix has 225 cells; GitLab creates at most 200 jobs from one parallel:matrix`,
+			`job "test": matrix max-parallel -1 must not be negative`,
+			`job "test": argument reads the matrix value X, which is not an axis (they are: A, B)`,
+			`job "test": a matrix job cannot print an output: each of its cells would print one, and a later job would read one of them at random; move the output to a job without a matrix`,
+		},
+	}})
+}
+
+func TestMatrixCells(t *testing.T) {
+	p, err := pipeline.New("service", valid(pipeline.Job("test", pipeline.Stage("test"), pipeline.Needs("build"),
+		pipeline.Calls(pipeline.Fn("test", pipeline.FromMatrix("go", "GO_VERSION"), pipeline.FromMatrix("os", "GOOS"))),
+		pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+		pipeline.MatrixExclude(pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"}),
+		pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"}),
+		pipeline.FailFast(), pipeline.MaxParallel(2)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := p.Job("test")
+	var got []string
+	for _, c := range j.Matrix.Cells() {
+		got = append(got, j.Matrix.CellName(j.Name, c))
+	}
+	want := []string{"test: [1.24, linux]", "test: [1.25, linux]", "test: [1.25, darwin]", "test: [1.26, linux]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("cells %q, want %q", got, want)
+	}
+	if got, want := j.Call.Command("", nil), `dagger call test --go="$GO_VERSION" --os="$GOOS"`; got != want {
+		t.Errorf("command %q, want %q", got, want)
+	}
+	// The copy is a copy.
+	j.Matrix.Axes[0].Values[0] = "changed"
+	j.Matrix.Include[0]["GOOS"] = "changed"
+	again, _ := p.Job("test")
+	if again.Matrix.Axes[0].Values[0] != "1.24" || again.Matrix.Include[0]["GOOS"] != "linux" {
+		t.Errorf("changing a returned job's matrix changed the pipeline: %+v", again.Matrix)
+	}
+}
+
+func TestEnvironmentValidation(t *testing.T) {
+	review := pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development}
+	checkProblems(t, []featureCase{{
+		name: "ungated production with the opt-out but no reason",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval(" "))),
+		want: []string{`job "deploy": DangerouslyDeployToProductionWithoutApproval needs a reason, which both CI files show at the top`},
+	}, {
+		name: "the opt-out on staging",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "staging", Tier: pipeline.Staging}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("fast"))),
+		want: []string{`job "deploy": DangerouslyDeployToProductionWithoutApproval applies to production environments only, and "staging" is staging; drop it`},
+	}, {
+		name: "the opt-out and a gate",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.Approval(), pipeline.DangerouslyDeployToProductionWithoutApproval("fast"))),
+		want: []string{`job "deploy": has an approval gate and DangerouslyDeployToProductionWithoutApproval; drop one`},
+	}, {
+		name: "a reason on two lines",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("fast\nand loose"))),
+		want: []string{`job "deploy": the reason for deploying to production without approval must be one line`},
+	}, {
+		name: "URLs and links",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+			URL: "https://{ref}.example.com", AutoStopIn: 90 * time.Second,
+			Links: []pipeline.Link{{Name: "API", URL: "ftp://api"}, {Name: "", URL: "https://x"}, {Name: "docs"}, {Name: "a|b", URL: "https://y"}, {Name: "ok", URL: "https://$HOME"}}}))),
+		want: []string{
+			`job "deploy": environment "review": URL "https://{ref}.example.com" may hold no spaces, quotes, $ or braces other than the placeholder {ref-slug}`,
+			`job "deploy": environment "review": link "API" "ftp://api" must start with https:// or http://`,
+			`job "deploy": environment "review": link "https://x" needs a name without |, ` + "`" + `, $ or line breaks`,
+			`job "deploy": environment "review": link "docs" has no URL`,
+			`job "deploy": environment "review": link "https://y" needs a name without |, ` + "`" + `, $ or line breaks`,
+			`job "deploy": environment "review": link "ok" "https://$HOME" may hold no spaces, quotes, $ or braces other than the placeholder {ref-slug}`,
+			`job "deploy": environment "review": auto-stop 1m30s must be whole minutes`,
+		},
+	}, {
+		name: "a stop function without a per-ref environment",
+		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "staging", Tier: pipeline.Staging}),
+			pipeline.StopsWith(pipeline.Fn("stop")))),
+		want: []string{`job "deploy": has a stop function but no per-ref environment; StopsWith stops review environments (pipeline.Environment{PerRef: true})`},
+	}, {
+		name: "the stop call is checked like a job's, against the module's functions",
+		opts: valid(pipeline.Functions(pipeline.Signature{Name: "check"}, pipeline.Signature{Name: "build", Args: []string{"source"}}),
+			job("review", "deploy", pipeline.Deploys(review), pipeline.StopsWith(pipeline.Fn("stop-review", pipeline.Secret("token", "GITHUB_TOKEN"))))),
+		want: []string{
+			`job "review:stop": calls the Dagger function "stop-review", which the module does not have (it has: build, check)`,
+			`job "review:stop": secret "GITHUB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`,
+		},
+	}, {
+		name: "a stop job named like another job",
+		opts: valid(job("review", "deploy", pipeline.Deploys(review), pipeline.StopsWith(pipeline.Fn("stop"))), job("review:stop", "deploy")),
+		want: []string{`job "review": its stop job would be called "review:stop", which is another job's name; rename that job`},
+	}})
+}
+
+func TestEnvironmentAccessors(t *testing.T) {
+	p, err := pipeline.New("service", valid(
+		job("review", "deploy", pipeline.Needs("build"), pipeline.When(pipeline.OnMergeRequests()),
+			pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+				Links: []pipeline.Link{{Name: "API", URL: "https://api-{ref-slug}.example.com"}}}),
+			pipeline.StopsWith(pipeline.Fn("stop", pipeline.FromVar("slug", pipeline.RefSlug)))),
+		job("production", "deploy", pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("every merge ships")),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := p.Job("review")
+	stop, ok := j.StopJob()
+	if !ok || stop.Name != "review:stop" || j.StopJobName() != "review:stop" || stop.Stage != "deploy" || stop.Call.Function != "stop" ||
+		len(stop.Rules) != 1 || stop.Environment == nil || stop.Environment.Links != nil {
+		t.Errorf("StopJob() = %+v, %v", stop, ok)
+	}
+	j.Environment.Links[0].Name = "changed"
+	j.Stop.Args[0].Name = "changed"
+	again, _ := p.Job("review")
+	if again.Environment.Links[0].Name != "API" || again.Stop.Args[0].Name != "slug" {
+		t.Error("changing a returned job's links or stop call changed the pipeline")
+	}
+	if prod, _ := p.Job("production"); prod.UngatedProduction != "every merge ships" {
+		t.Errorf("UngatedProduction = %q", prod.UngatedProduction)
+	}
+	if _, ok := (pipeline.JobSpec{Name: "x"}).StopJob(); ok {
+		t.Error("a job without a stop function has a stop job")
+	}
+}
+
+func TestReportsAndSummaryValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "unknown report kind, dotenv named like the outputs' file, summary not kebab-case",
+		opts: valid(job("scan", "test",
+			pipeline.Reports(pipeline.Report{Kind: "spdx", Path: "sbom.json"}, pipeline.Report{Kind: pipeline.Dotenv, Path: "slipway.env"}),
+			pipeline.Summarize("Summary"))),
+		want: []string{
+			`job "scan": report "sbom.json" has the unknown kind "spdx"`,
+			`job "scan": dotenv report "slipway.env" has the name of the file that holds the job's outputs; choose another`,
+			`job "scan": summary function "Summary" is not kebab-case as ` + "`dagger call`" + ` spells it`,
+		},
+	}})
+	for _, k := range pipeline.ReportKinds() {
+		if _, err := pipeline.New("service", valid(job("scan", "test", pipeline.Reports(pipeline.Report{Kind: k, Path: "reports/out"})))...); err != nil {
+			t.Errorf("report kind %s: %v", k, err)
+		}
+	}
+}

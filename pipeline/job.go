@@ -21,13 +21,39 @@ const (
 
 // Environment is where a deploy job deploys.
 type Environment struct {
-	// Name is the environment's name in the CI system, such as "staging".
+	// Name is the environment's name in the CI system, such as "staging";
+	// with PerRef, the prefix of every review environment's name.
 	Name string
-	// URL is where the deployed service answers; optional.
+	// URL is where the deployed service answers; optional. It may hold
+	// RefSlugPlaceholder, which becomes the ref's slug (see RefSlug), as
+	// review apps' host names do.
 	URL string
 	// Tier is the deployment tier. A Production environment needs a gate.
 	Tier Tier
+	// PerRef makes one environment per branch or merge request: review
+	// apps. Its name is Name/<ref>: GitLab's review/$CI_COMMIT_REF_SLUG,
+	// GitHub's review/<pull request's source branch or ref name>.
+	PerRef bool
+	// AutoStopIn, when set, stops the environment that long after its last
+	// deploy (GitLab's auto_stop_in; GitHub has no such thing).
+	AutoStopIn time.Duration
+	// Links are further addresses of the deployed service (an API, a
+	// dashboard). Both CIs show one URL per environment: URL. The links go
+	// to the job's log on GitLab and to its step summary on GitHub.
+	Links []Link
 }
+
+// Link is a named address of a deployed service.
+type Link struct {
+	// Name says what it is, such as "API".
+	Name string
+	// URL is the address; it may hold RefSlugPlaceholder too.
+	URL string
+}
+
+// RefSlugPlaceholder, in an environment's URL, stands for the slug of the
+// ref being built (see RefSlug): "https://{ref-slug}.review.example.com".
+const RefSlugPlaceholder = "{ref-slug}"
 
 // ReportKind is the format of a report a job produces.
 type ReportKind string
@@ -40,7 +66,26 @@ const (
 	SARIF                   ReportKind = "sarif"
 	GitLabSAST              ReportKind = "gitlab-sast"
 	GitLabContainerScanning ReportKind = "gitlab-container-scanning"
+	// GitLabCodeQuality is GitLab's code quality report (Code Climate JSON).
+	GitLabCodeQuality ReportKind = "gitlab-codequality"
+	// GitLabDependencyScanning is GitLab's dependency scanning report.
+	GitLabDependencyScanning ReportKind = "gitlab-dependency-scanning"
+	// GitLabSecretDetection is GitLab's secret detection report.
+	GitLabSecretDetection ReportKind = "gitlab-secret-detection"
+	// CycloneDX is a CycloneDX SBOM (JSON), which GitLab lists as the
+	// pipeline's dependencies.
+	CycloneDX ReportKind = "cyclonedx"
+	// Dotenv is a file of NAME=value lines whose variables GitLab passes
+	// to the jobs after this one. GitHub has no such report: it refuses
+	// it; pipeline.Outputs passes values on both.
+	Dotenv ReportKind = "dotenv"
 )
+
+// ReportKinds lists every report kind, in a stable order.
+func ReportKinds() []ReportKind {
+	return []ReportKind{JUnit, Cobertura, SARIF, GitLabSAST, GitLabContainerScanning, GitLabCodeQuality,
+		GitLabDependencyScanning, GitLabSecretDetection, CycloneDX, Dotenv}
+}
 
 // Report is a report file a job leaves behind, relative to the repository root.
 type Report struct {
@@ -158,9 +203,30 @@ type JobSpec struct {
 	RetryExitCodes []int
 	// Checkout, when not nil, says how the job checks out the repository.
 	Checkout *Checkout
+	// Matrix, when not nil, runs the job once per cell (see RunsMatrix).
+	Matrix *Matrix
+	// Summary, when set, is the function chained on the job's call that
+	// prints a short account of the stage's result (such as "summary" on
+	// a stage's Verdict): after the call, pass or fail, the job writes a
+	// Markdown table of the job, its function, its result and that account
+	// to GitHub's step summary ($GITHUB_STEP_SUMMARY), and to the job's log
+	// on GitLab (after_script), which has no step summaries.
+	Summary string
+	// Stop, when not nil, is the Dagger function that stops the job's
+	// (per-ref) environment. GitLab gets a stop job, the environment's
+	// on_stop, that a person or GitLab (when the branch is deleted, the
+	// merge request closed, or AutoStopIn passed) starts; GitHub gets a
+	// job that runs it when the pull request closes. See StopJobName.
+	Stop *Call
+	// UngatedProduction, when not empty, is why the job deploys to a
+	// production environment without approval (see
+	// DangerouslyDeployToProductionWithoutApproval).
+	UngatedProduction string
 	// AllowExitCodes, when set, lets the pipeline succeed when the job
 	// fails with one of these exit codes, and only then.
 	AllowExitCodes []int
+
+	ungatedSet bool
 }
 
 // ID returns the job's GitHub Actions job id: the name with every character
@@ -188,7 +254,12 @@ func (j JobSpec) clone() JobSpec {
 	}
 	if j.Environment != nil {
 		e := *j.Environment
+		e.Links = slices.Clone(e.Links)
 		out.Environment = &e
+	}
+	if j.Stop != nil {
+		c := j.Stop.clone()
+		out.Stop = &c
 	}
 	out.RunnerTags = slices.Clone(j.RunnerTags)
 	out.RunsOn = slices.Clone(j.RunsOn)
@@ -206,6 +277,10 @@ func (j JobSpec) clone() JobSpec {
 	out.RetryExitCodes = slices.Clone(j.RetryExitCodes)
 	out.AllowExitCodes = slices.Clone(j.AllowExitCodes)
 	out.Reports = slices.Clone(j.Reports)
+	if j.Matrix != nil {
+		m := j.Matrix.clone()
+		out.Matrix = &m
+	}
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}
 		out.Artifacts = &a
@@ -279,6 +354,61 @@ func When(rules ...Rule) JobOption {
 // Deploys makes the job deploy to env.
 func Deploys(env Environment) JobOption {
 	return func(j *JobSpec) { e := env; j.Environment = &e }
+}
+
+// Summarize makes the job write a short Markdown table of its result, with
+// the account the function chain prints (such as "summary"), to the step
+// summary on GitHub and to the log on GitLab.
+func Summarize(chain string) JobOption { return func(j *JobSpec) { j.Summary = chain } }
+
+// SummaryCall returns the call that prints the job's summary: the job's
+// function and arguments with Summary chained, or false when it has none.
+func (j JobSpec) SummaryCall() (Call, bool) {
+	if j.Summary == "" {
+		return Call{}, false
+	}
+	return Call{Function: j.Call.Function, Args: cloneArgs(j.Call.Args)}.Then(j.Summary), true
+}
+
+// StopsWith makes c stop the job's per-ref environment (see
+// Environment.PerRef): the review app's teardown.
+func StopsWith(c Call) JobOption { return func(j *JobSpec) { s := c.clone(); j.Stop = &s } }
+
+// StopJobName returns the name of the job that stops the job's
+// environment ("deploy:review:stop"), or "" when it has none.
+func (j JobSpec) StopJobName() string {
+	if j.Stop == nil {
+		return ""
+	}
+	return j.Name + ":stop"
+}
+
+// StopJob returns the job that stops the job's environment, as the
+// generators write it: the same stage, rules and engine, calling Stop.
+func (j JobSpec) StopJob() (JobSpec, bool) {
+	if j.Stop == nil {
+		return JobSpec{}, false
+	}
+	s := JobSpec{Name: j.StopJobName(), Stage: j.Stage, Call: j.Stop.clone(), Engine: j.Engine,
+		RunnerTags: slices.Clone(j.RunnerTags), RunsOn: slices.Clone(j.RunsOn), Timeout: j.Timeout}
+	for _, r := range j.Rules {
+		s.Rules = append(s.Rules, r.clone())
+	}
+	if j.Environment != nil {
+		e := *j.Environment
+		e.Links = nil
+		s.Environment = &e
+	}
+	return s, true
+}
+
+// DangerouslyDeployToProductionWithoutApproval lets the job deploy to a
+// production environment without a person's approval, for teams that
+// deploy every merge to main and gate it elsewhere. reason is written at
+// the top of both CI files, so every reader sees it. Without it New
+// refuses an ungated production deploy.
+func DangerouslyDeployToProductionWithoutApproval(reason string) JobOption {
+	return func(j *JobSpec) { j.UngatedProduction = reason; j.ungatedSet = true }
 }
 
 // Approval makes the job wait for a person's approval before it runs.

@@ -126,6 +126,19 @@ func (p *Pipeline) validate() error {
 		validatePermissions(j, jp)
 		validatePolicies(j, jobs, jp)
 		validateCheckout(j, jp)
+		p.validateMatrix(j, jp)
+		if j.Summary != "" && !kebabRE.MatchString(j.Summary) {
+			jp("summary function %q is not kebab-case as `dagger call` spells it", j.Summary)
+		}
+		if stop, ok := j.StopJob(); ok {
+			stop.Needs = j.Needs
+			p.validateCall(stop, jobs, func(format string, args ...any) {
+				add("job %q: "+format, append([]any{stop.Name}, args...)...)
+			})
+			if _, clash := jobs[stop.Name]; clash {
+				jp("its stop job would be called %q, which is another job's name; rename that job", stop.Name)
+			}
+		}
 		if j.Engine != nil {
 			for _, msg := range j.Engine.problems() {
 				jp("engine: %s", msg)
@@ -467,12 +480,46 @@ func validateSettings(j JobSpec, jp func(string, ...any)) {
 		default:
 			jp("environment %q has the unknown tier %q", e.Name, e.Tier)
 		}
-		if e.Tier == Production && !j.Approval {
-			jp("deploys to the production environment %q without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub)", e.Name)
+		switch {
+		case e.Tier == Production && !j.Approval && !j.ungatedSet:
+			jp("deploys to the production environment %q without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub), or say why not with pipeline.DangerouslyDeployToProductionWithoutApproval(reason)", e.Name)
+		case j.ungatedSet && e.Tier != Production:
+			jp("DangerouslyDeployToProductionWithoutApproval applies to production environments only, and %q is %s; drop it", e.Name, e.Tier)
+		case j.ungatedSet && j.Approval:
+			jp("has an approval gate and DangerouslyDeployToProductionWithoutApproval; drop one")
+		case j.ungatedSet && strings.TrimSpace(j.UngatedProduction) == "":
+			jp("DangerouslyDeployToProductionWithoutApproval needs a reason, which both CI files show at the top")
+		case j.ungatedSet && strings.ContainsAny(j.UngatedProduction, "\n\r"):
+			jp("the reason for deploying to production without approval must be one line")
 		}
-		if e.URL != "" && !strings.HasPrefix(e.URL, "https://") && !strings.HasPrefix(e.URL, "http://") {
-			jp("environment %q: URL %q must start with https:// or http://", e.Name, e.URL)
+		checkURL := func(what, u string) {
+			rest := strings.ReplaceAll(u, RefSlugPlaceholder, "x")
+			switch {
+			case !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://"):
+				jp("environment %q: %s %q must start with https:// or http://", e.Name, what, u)
+			case strings.ContainsAny(rest, "{}$ \"'`\\\n"):
+				jp("environment %q: %s %q may hold no spaces, quotes, $ or braces other than the placeholder %s", e.Name, what, u, RefSlugPlaceholder)
+			}
 		}
+		if e.URL != "" {
+			checkURL("URL", e.URL)
+		}
+		for _, l := range e.Links {
+			switch {
+			case l.Name == "" || strings.ContainsAny(l.Name, "|\n\r`$"):
+				jp("environment %q: link %q needs a name without |, `, $ or line breaks", e.Name, l.URL)
+			case l.URL == "":
+				jp("environment %q: link %q has no URL", e.Name, l.Name)
+			default:
+				checkURL("link "+strconvQuote(l.Name), l.URL)
+			}
+		}
+		if e.AutoStopIn < 0 || e.AutoStopIn%time.Minute != 0 {
+			jp("environment %q: auto-stop %v must be whole minutes", e.Name, e.AutoStopIn)
+		}
+	}
+	if j.Stop != nil && (j.Environment == nil || !j.Environment.PerRef) {
+		jp("has a stop function but no per-ref environment; StopsWith stops review environments (pipeline.Environment{PerRef: true})")
 	}
 	if j.Retries < 0 || j.Retries > 2 {
 		jp("retries must be 0, 1 or 2 (GitLab's limit), not %d", j.Retries)
@@ -487,10 +534,11 @@ func validateSettings(j JobSpec, jp func(string, ...any)) {
 		jp("artifacts expiry must not be negative")
 	}
 	for _, r := range j.Reports {
-		switch r.Kind {
-		case JUnit, Cobertura, SARIF, GitLabSAST, GitLabContainerScanning:
-		default:
+		if !slices.Contains(ReportKinds(), r.Kind) {
 			jp("report %q has the unknown kind %q", r.Path, r.Kind)
+		}
+		if r.Kind == Dotenv && r.Path == "slipway.env" {
+			jp("dotenv report %q has the name of the file that holds the job's outputs; choose another", r.Path)
 		}
 		if r.Path == "" || strings.HasPrefix(r.Path, "/") || strings.Contains(r.Path, "..") {
 			jp("report path %q must be a relative path inside the repository", r.Path)
@@ -679,3 +727,5 @@ func sortedSet(m map[string]bool) func(func(string) bool) {
 		}
 	}
 }
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

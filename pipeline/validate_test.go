@@ -123,7 +123,7 @@ func TestValidationMessages(t *testing.T) {
 	}, {
 		name: "production without a gate",
 		opts: valid(job("deploy", "deploy", pipeline.Deploys(prod))),
-		want: []string{`job "deploy": deploys to the production environment "production" without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub)`},
+		want: []string{`job "deploy": deploys to the production environment "production" without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub), or say why not with pipeline.DangerouslyDeployToProductionWithoutApproval(reason)`},
 	}, {
 		name: "environment without tier",
 		opts: valid(job("deploy", "deploy", pipeline.Deploys(pipeline.Environment{Name: "staging"}))),
@@ -289,7 +289,7 @@ func TestValidationMessages(t *testing.T) {
 			`variable "MY-VAR": the name must hold only letters, digits and _ and not start with a digit`,
 			`job "test": stage "qa" is not declared; declare it in pipeline.Stages(...)`,
 			`job "test": needs "nope", which is not a job`,
-			`job "deploy": deploys to the production environment "production" without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub)`,
+			`job "deploy": deploys to the production environment "production" without a gate; add pipeline.Approval() (a manual job on GitLab, environment reviewers on GitHub), or say why not with pipeline.DangerouslyDeployToProductionWithoutApproval(reason)`,
 			`job "deploy": retries must be 0, 1 or 2 (GitLab's limit), not 5`,
 		},
 	}} {

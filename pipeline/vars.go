@@ -28,6 +28,12 @@ const (
 	// RegistryUser is the user name that logs in to Registry with
 	// RegistryPassword (CI_REGISTRY_USER, the actor on GitHub).
 	RegistryUser Variable = "registry-user"
+	// RefSlug is the branch or tag name (a merge request's source branch)
+	// lower-cased, shortened to 63 bytes, with everything but a-z and 0-9
+	// replaced by "-" and no "-" at its ends: a DNS label, for review app
+	// host names. GitLab's CI_COMMIT_REF_SLUG; on GitHub the step computes
+	// it the same way into SLIPWAY_REF_SLUG.
+	RefSlug Variable = "ref-slug"
 )
 
 // The CI's own credentials: secrets that the CI creates for every job, read
@@ -45,7 +51,7 @@ const (
 // Variables lists every portable variable that is not a secret, in a
 // stable order.
 func Variables() []Variable {
-	return []Variable{CommitSHA, RefName, PipelineID, RepositoryURL, ProjectPath, Registry, RegistryUser}
+	return []Variable{CommitSHA, RefName, PipelineID, RepositoryURL, ProjectPath, Registry, RegistryUser, RefSlug}
 }
 
 // Credentials lists the CI's own credentials, in a stable order.
@@ -72,6 +78,8 @@ func (v Variable) GitLabName() string {
 		return "CI_REGISTRY"
 	case RegistryUser:
 		return "CI_REGISTRY_USER"
+	case RefSlug:
+		return "CI_COMMIT_REF_SLUG"
 	case JobToken:
 		return "CI_JOB_TOKEN"
 	case RegistryPassword:
@@ -81,8 +89,9 @@ func (v Variable) GitLabName() string {
 }
 
 // GitHubName returns the GitHub Actions environment variable for v.
-// RepositoryURL and Registry have no default variable on GitHub; generators
-// export them as SLIPWAY_REPOSITORY_URL and SLIPWAY_REGISTRY. The
+// RepositoryURL, Registry and RefSlug have no default variable on GitHub;
+// generators export them as SLIPWAY_REPOSITORY_URL, SLIPWAY_REGISTRY and
+// SLIPWAY_REF_SLUG. The
 // credentials are both the GITHUB_TOKEN secret, which generators put in the
 // step's environment.
 func (v Variable) GitHubName() string {
@@ -101,6 +110,8 @@ func (v Variable) GitHubName() string {
 		return "SLIPWAY_REGISTRY"
 	case RegistryUser:
 		return "GITHUB_ACTOR"
+	case RefSlug:
+		return "SLIPWAY_REF_SLUG"
 	case JobToken, RegistryPassword:
 		return "GITHUB_TOKEN"
 	}
@@ -108,3 +119,13 @@ func (v Variable) GitHubName() string {
 }
 
 func (v Variable) valid() bool { return v.GitLabName() != "" }
+
+// RefSlugScript returns the POSIX shell lines that set the variable name to
+// the slug of the branch or tag being built (a pull request's source
+// branch), computed exactly as GitLab computes CI_COMMIT_REF_SLUG: the
+// GitHub generator runs them, since GitHub has no such variable.
+func RefSlugScript(name string) []string {
+	return []string{
+		name + `="$(printf '%s' "${GITHUB_HEAD_REF:-$GITHUB_REF_NAME}" | tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9]/-/g' | cut -c1-63 | sed 's/^-*//; s/-*$//')"`,
+	}
+}

@@ -10,7 +10,13 @@
 // plane (https://10.87.0.1:16443, forwarded into the engine's network by
 // internal/hostport), and the CI variables that point the files' defaults at
 // them are set the way a team sets them: project variables on GitLab,
-// repository variables on GitHub. The files themselves run as committed.
+// repository variables on GitHub. The files themselves run as committed,
+// with one exception: gitlab-ci-local cannot start service containers, so
+// jobs that get their engine from Dagger's docker:dind recipe (the default,
+// pipeline.DockerEngine) have the recipe's image, service and five DOCKER_*
+// variables removed and use the local engine, as a runner-provided engine
+// would serve them (shimrun.StandInDockerEngine, which refuses anything but
+// the exact recipe).
 //
 // The tests need the engine (`make engine`), the control plane
 // (`make cluster`) and the runners (`make tools`); they skip without them,

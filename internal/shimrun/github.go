@@ -49,8 +49,12 @@ func Event(r *Repo) (string, []byte, error) {
 		payload = map[string]any{"ref": "refs/tags/" + ref.Name, "after": sha, "repository": repo}
 	case pipeline.MergeRequest:
 		name = "pull_request"
+		action := ref.Action
+		if action == "" {
+			action = "opened"
+		}
 		payload = map[string]any{
-			"action": "opened",
+			"action": action,
 			"number": 1,
 			"pull_request": map[string]any{
 				"number": 1,

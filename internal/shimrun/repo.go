@@ -20,6 +20,8 @@ type Ref struct {
 	Name string
 	// Target is a merge request's target branch.
 	Target string
+	// Action is a pull request's activity on GitHub; "" is opened.
+	Action string
 }
 
 // Branch is a push to branch name.
@@ -33,11 +35,18 @@ func MergeRequest(source, target string) Ref {
 	return Ref{Event: pipeline.MergeRequest, Name: source, Target: target}
 }
 
+// Closed returns the merge request r, closed: GitHub's pull_request event
+// with the action closed.
+func (r Ref) Closed() Ref { r.Action = "closed"; return r }
+
 func (r Ref) String() string {
 	switch r.Event {
 	case pipeline.TagPush:
 		return "tag " + r.Name
 	case pipeline.MergeRequest:
+		if r.Action != "" {
+			return "merge request " + r.Name + " -> " + r.Target + " " + r.Action
+		}
 		return "merge request " + r.Name + " -> " + r.Target
 	}
 	return "branch " + r.Name

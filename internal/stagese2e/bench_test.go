@@ -4,16 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/slipway-ci/slipway/internal/e2e"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/slipway-ci/slipway/internal/daggertest"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 )
@@ -41,7 +44,10 @@ func timeDagger(b *testing.B, e *enginetest.Engine, dir string, args ...string) 
 func copyRepo(b *testing.B) string {
 	b.Helper()
 	dst := b.TempDir()
-	cmd := exec.Command("sh", "-c", `tar -C "$1" --exclude=./.git --exclude=./.slipway --exclude=./reports -cf - . | tar -C "$2" -xf -`, "sh", repo, dst)
+	// A git work tree of its own: Dagger loads a module's context from the
+	// root of its git repository, and ci/dagger.json installs slipway from
+	// "..", which must not escape it.
+	cmd := exec.Command("sh", "-c", `tar -C "$1" --exclude=./.git --exclude=./.slipway --exclude=./reports -cf - . | tar -C "$2" -xf - && git -C "$2" init -q`, "sh", repo, dst)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("copying the checkout: %v\n%s", err, out)
 	}
@@ -272,4 +278,203 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+// Issue 11, item 12: the reference pipeline the way hosted runners run it.
+// A hosted runner (GitLab.com's shared runners with docker:dind, GitHub's
+// hosted runners) starts every job on an engine with an empty state, so
+// each job loads the module and builds what it needs from nothing. The
+// benchmarks below run the committed .gitlab-ci.yml's jobs, script line by
+// script line, the way a runner does:
+//
+//   - BenchmarkReferenceJobsEphemeral: each job on a fresh throwaway engine
+//     (started inside the timing, as a runner starts dind inside the job);
+//   - BenchmarkReferenceJobsWarm: the same jobs, one after the other, on the
+//     shared warm engine, after one untimed run;
+//   - BenchmarkReferenceOneJobEphemeral: the lower bound slipway offers, the
+//     whole pipeline as one job (`dagger -m ci call slipway ci`, every
+//     stage's reports exported, then its verdict) on one fresh engine: one
+//     module load and one build instead of one per job.
+//
+// The deploy jobs are left out (they need the control plane and only talk
+// to it); the jobs run sequentially in stage order in all three, so the
+// ratios compare like with like. They need root, like every throwaway
+// engine (sudo make bench).
+
+// ciJob is one job of the committed .gitlab-ci.yml.
+type ciJob struct {
+	name   string
+	script []string
+}
+
+// referenceJobs reads the non-deploy jobs of the committed .gitlab-ci.yml in
+// file order (stage order), with its pipeline variables' defaults.
+func referenceJobs(b *testing.B) ([]ciJob, map[string]string) {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join(repo, ".gitlab-ci.yml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		b.Fatal(err)
+	}
+	root := doc.Content[0]
+	vars := map[string]string{}
+	var jobs []ciJob
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i].Value, root.Content[i+1]
+		switch {
+		case key == "variables":
+			var m map[string]any
+			if err := val.Decode(&m); err != nil {
+				b.Fatal(err)
+			}
+			for k, v := range m {
+				if s, ok := v.(string); ok {
+					vars[k] = s
+				} else if mm, ok := v.(map[string]any); ok {
+					vars[k], _ = mm["value"].(string)
+				}
+			}
+		case val.Kind == yaml.MappingNode && !slices.Contains([]string{"stages", "workflow", "default", "include"}, key):
+			var j struct {
+				Stage  string   `yaml:"stage"`
+				Script []string `yaml:"script"`
+			}
+			if err := val.Decode(&j); err != nil {
+				b.Fatal(err)
+			}
+			if j.Stage == "deploy" || strings.HasPrefix(key, "deploy") {
+				continue
+			}
+			jobs = append(jobs, ciJob{name: key, script: j.Script})
+		}
+	}
+	if len(jobs) < 2 {
+		b.Fatalf("the committed .gitlab-ci.yml has %d non-deploy jobs", len(jobs))
+	}
+	return jobs, vars
+}
+
+// benchRevision is the commit the jobs build (CI_COMMIT_SHA).
+const benchRevision = "0123456789abcdef0123456789abcdef01234567"
+
+// runJobs runs jobs' scripts in dir on e, as a runner does: sh -e, the
+// pipeline's variables and the CI's, the dotenv report of a job (its
+// IMAGE_REF) in the environment of the later ones. fresh, when not nil,
+// gives each job its own engine.
+func runJobs(b *testing.B, e *enginetest.Engine, fresh func() (*enginetest.Engine, func()), dir, repository string, jobs []ciJob, vars map[string]string) {
+	b.Helper()
+	env := map[string]string{}
+	for k, v := range vars {
+		env[k] = v
+	}
+	for k, v := range map[string]string{
+		"CI_COMMIT_SHA": benchRevision, "CI_JOB_NAME": "", "IMAGE_REPOSITORY": repository, "REGISTRY_INSECURE": "true",
+		"REGISTRY_PASSWORD": "bench", "TRIVY_DB_REPOSITORY": daggertest.Registry + "/aquasecurity/trivy-db:2", "TRIVY_DB_INSECURE": "true",
+	} {
+		env[k] = v
+	}
+	for _, j := range jobs {
+		eng, stop := e, func() {}
+		if fresh != nil {
+			eng, stop = fresh()
+		}
+		env["CI_JOB_NAME"] = j.name
+		os.Remove(filepath.Join(dir, "slipway.env"))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		cmd := exec.CommandContext(ctx, "sh", "-ec", strings.Join(j.script, "\n"))
+		cmd.Dir = dir
+		cmd.Env = eng.Env.Environ(os.Environ())
+		cmd.Env = append(cmd.Env, "PATH="+filepath.Dir(eng.Env.CLIBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		cancel()
+		b.StopTimer()
+		stop()
+		if err != nil {
+			b.Fatalf("job %s: %v\n%s", j.name, err, tail(string(out)))
+		}
+		// The dotenv report: what later jobs get in their environment.
+		if dotenv, err := os.ReadFile(filepath.Join(dir, "slipway.env")); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(dotenv)), "\n") {
+				if k, v, ok := strings.Cut(line, "="); ok {
+					env[k] = v
+				}
+			}
+		}
+		b.StartTimer()
+	}
+	if env["IMAGE_REF"] == "" {
+		b.Fatal("no job printed IMAGE_REF: the jobs did not run as the file says")
+	}
+}
+
+// freshEngine starts a throwaway engine with an empty state; its start is
+// part of the timing, as a runner starts dind inside the job.
+func freshEngine(b *testing.B) func() (*enginetest.Engine, func()) {
+	return func() (*enginetest.Engine, func()) {
+		e, stop, err := startColdEngine()
+		if err != nil {
+			e2e.Unavailable(b, err)
+		}
+		return e, stop
+	}
+}
+
+// BenchmarkReferenceJobsEphemeral runs every non-deploy job of the committed
+// .gitlab-ci.yml on its own fresh engine: the reference pipeline on hosted
+// runners.
+func BenchmarkReferenceJobsEphemeral(b *testing.B) {
+	enginetest.Require(b)
+	if os.Geteuid() != 0 {
+		e2e.Unavailable(b, errNotRoot)
+	}
+	jobs, vars := referenceJobs(b)
+	dir := copyRepo(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runJobs(b, nil, freshEngine(b), dir, fmt.Sprintf("%s/slipway-bench/ephemeral-%d", daggertest.Registry, time.Now().UnixNano()), jobs, vars)
+	}
+}
+
+// BenchmarkReferenceJobsWarm runs the same jobs on the shared engine, warm
+// from an untimed run of them: the baseline of the ephemeral benchmarks.
+func BenchmarkReferenceJobsWarm(b *testing.B) {
+	e := enginetest.Require(b)
+	jobs, vars := referenceJobs(b)
+	dir := copyRepo(b)
+	repository := daggertest.Registry + "/slipway-bench/warm"
+	runJobs(b, e, nil, dir, repository, jobs, vars)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runJobs(b, e, nil, dir, repository, jobs, vars)
+	}
+}
+
+// BenchmarkReferenceOneJobEphemeral runs the whole pipeline as one job on
+// one fresh engine: `dagger -m ci call slipway ci`, exporting every stage's
+// reports, then the same call's verdict, as a one-job CI file would.
+func BenchmarkReferenceOneJobEphemeral(b *testing.B) {
+	enginetest.Require(b)
+	if os.Geteuid() != 0 {
+		e2e.Unavailable(b, errNotRoot)
+	}
+	dir := copyRepo(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		call := []string{"-m", "ci", "call", "slipway", "ci", "--revision=" + benchRevision,
+			"--repository=" + fmt.Sprintf("%s/slipway-bench/one-job-%d", daggertest.Registry, time.Now().UnixNano()), "--insecure",
+			"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure"}
+		runJobs(b, nil, freshEngine(b), dir, "", []ciJob{{name: "ci", script: []string{
+			"dagger " + strings.Join(call, " ") + " reports export --path=reports",
+			"test -f reports/unit/junit.xml && test -f reports/integration/junit.xml && test -f reports/trivy/trivy.json && test -f reports/sast/gosec.json",
+			"dagger " + strings.Join(call, " ") + " check",
+			// The one job prints the reference, as build's dotenv does.
+			`echo "IMAGE_REF=one-job" > slipway.env`,
+		}}}, nil)
+	}
 }

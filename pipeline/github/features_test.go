@@ -3,11 +3,13 @@ package github_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/github"
 )
 
 // TestFeatureKeys checks the workflow keys each feature of the model
@@ -69,6 +71,34 @@ func TestFeatureKeys(t *testing.T) {
 		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnMergeRequests().If(pipeline.And(pipeline.SameProject(),
 			pipeline.Or(pipeline.Env("RUN_E2E").Is("1"), pipeline.Not(pipeline.CIVar(pipeline.ProjectPath).Matches("^acme/"))))))},
 		want: map[string]any{"if": "github.event_name == 'pull_request' && (github.event.pull_request.head.repo.full_name == github.repository || !github.event.pull_request) && ((vars.RUN_E2E || '0') == '1' || !startsWith(github.repository, 'acme/'))"},
+	}, {
+		name: "a matrix: strategy with fail-fast, max-parallel, include and exclude; the cell's values through the step's env",
+		jobOpts: []pipeline.JobOption{pipeline.Calls(pipeline.Fn("run", pipeline.FromMatrix("go", "GO_VERSION"))),
+			pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+			pipeline.MatrixExclude(pipeline.Cell{"GOOS": "darwin"}),
+			pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"}),
+			pipeline.FailFast(), pipeline.MaxParallel(2)},
+		want: map[string]any{"strategy": map[string]any{"fail-fast": true, "max-parallel": 2, "matrix": map[string]any{
+			"GO_VERSION": []any{"1.24", "1.25"}, "GOOS": []any{"linux", "darwin"},
+			"exclude": []any{map[string]any{"GOOS": "darwin"}},
+			"include": []any{map[string]any{"GO_VERSION": "1.26", "GOOS": "linux"}},
+		}}},
+		call: map[string]any{
+			"env": map[string]any{"GO_VERSION": "${{ matrix.GO_VERSION }}"},
+			"run": `dagger call run --go="$GO_VERSION"` + "\n",
+		},
+	}, {
+		name:    "a matrix is not fail-fast unless asked",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24"))},
+		want:    map[string]any{"strategy": map[string]any{"fail-fast": false, "matrix": map[string]any{"GO_VERSION": []any{"1.24"}}}},
+	}, {
+		name: "a review environment per ref: the name holds the ref, the URL the slug a step computes",
+		jobOpts: []pipeline.JobOption{pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+			URL: "https://{ref-slug}.example.com"}), pipeline.Calls(pipeline.Fn("run", pipeline.FromVar("slug", pipeline.RefSlug)))},
+		want: map[string]any{"environment": map[string]any{"name": "review/${{ github.head_ref || github.ref_name }}",
+			"url": "https://${{ steps.ref-slug.outputs.value }}.example.com"}},
+		call: map[string]any{"run": `SLIPWAY_REF_SLUG="$(printf '%s' "${GITHUB_HEAD_REF:-$GITHUB_REF_NAME}" | tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9]/-/g' | cut -c1-63 | sed 's/^-*//; s/-*$//')"` +
+			"\nexport SLIPWAY_REF_SLUG\n" + `dagger call run --slug="$SLIPWAY_REF_SLUG"` + "\n"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := build(t, append(tc.pipeOpts, job("a", "build", tc.jobOpts...))...)
@@ -98,6 +128,36 @@ func TestFeatureKeys(t *testing.T) {
 			}
 			if strings.Contains(stepOf(t, j, "Set up Dagger")["run"].(string), "install.sh") {
 				t.Error("the Dagger set-up runs install.sh")
+			}
+		})
+	}
+}
+
+// TestRefusals checks the exact errors for what GitHub cannot do.
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		jobOpts []pipeline.JobOption
+		want    string
+	}{{
+		name:    "auto-stopped environment",
+		jobOpts: []pipeline.JobOption{pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development, AutoStopIn: time.Hour})},
+		want:    `github: job "a": GitHub cannot stop an environment some time after its deploy (GitLab's auto_stop_in); drop AutoStopIn, or stop it with pipeline.StopsWith when the pull request closes`,
+	}, {
+		name: "a stop job without a pull request to close",
+		jobOpts: []pipeline.JobOption{pipeline.When(pipeline.OnBranches()), pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development}),
+			pipeline.StopsWith(pipeline.Fn("stop"))},
+		want: `github: job "a:stop": GitHub stops a review environment when its pull request closes, and "a" has no merge request rule; add pipeline.OnMergeRequests() to its rules`,
+	}, {
+		name:    "a dotenv report",
+		jobOpts: []pipeline.JobOption{pipeline.Reports(pipeline.Report{Kind: pipeline.Dotenv, Path: "out/build.env"})},
+		want:    `github: job "a": a dotenv report (out/build.env) passes variables to later jobs on GitLab only; GitHub has no such report, so pass values with pipeline.Outputs, which both CIs do`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := build(t, job("a", "build", tc.jobOpts...))
+			_, err := github.Generate(p)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v\nwant %s", err, tc.want)
 			}
 		})
 	}

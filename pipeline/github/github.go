@@ -158,6 +158,11 @@ func (g *generator) header() string {
 	}
 	fmt.Fprintf(&b, "#\n# GitHub Actions workflow of the pipeline %q: every job sets up the Dagger CLI %s\n", g.p.Name(), g.p.DaggerVersion())
 	b.WriteString("# and runs one `dagger call`; the logic lives in the Dagger module.\n")
+	for _, j := range g.jobs {
+		if j.UngatedProduction != "" {
+			fmt.Fprintf(&b, "# DANGER: job %s deploys to production WITHOUT APPROVAL: %s\n", j.ID(), j.UngatedProduction)
+		}
+	}
 	envs := g.approvalEnvironments()
 	if len(envs) == 0 {
 		b.WriteString("# Environments that need required reviewers: none.\n")

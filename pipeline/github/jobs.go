@@ -105,8 +105,67 @@ func (g *generator) jobsNode() (*yaml.Node, error) {
 			return nil, err
 		}
 		set(jobs, j.ID(), n)
+		if j.Stop != nil {
+			stop, err := g.stopJob(j)
+			if err != nil {
+				return nil, err
+			}
+			id, _ := j.StopJob()
+			set(jobs, id.ID(), stop)
+		}
 	}
 	return jobs, nil
+}
+
+// stopJob renders the job that stops j's review environment. GitHub has
+// no stop action and no event for a deleted review app; the job runs the
+// stop function when a pull request that j deploys for closes (merged or
+// not), on the same runners and engine. It uses no environment: that would
+// record a new deployment.
+func (g *generator) stopJob(j pipeline.JobSpec) (*yaml.Node, error) {
+	spec, _ := j.StopJob()
+	var terms []string
+	for _, r := range j.Rules {
+		if r.Event != pipeline.MergeRequest {
+			continue
+		}
+		r.Types = []string{"closed"}
+		c, err := g.ruleCondition(r, g.prTypes)
+		if err != nil {
+			return nil, fmt.Errorf("github: job %q: %w", spec.Name, err)
+		}
+		if !slices.Contains(terms, c) {
+			terms = append(terms, c)
+		}
+	}
+	if len(terms) == 0 && len(j.Rules) == 0 {
+		terms = []string{"github.event_name == 'pull_request' && github.event.action == 'closed'"}
+	}
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("github: job %q: GitHub stops a review environment when its pull request closes, and %q has no merge request rule; add pipeline.OnMergeRequests() to its rules", spec.Name, j.Name)
+	}
+	spec.Rules = nil
+	spec.Environment = nil
+	n, err := g.job(spec, jobNeeds{})
+	if err != nil {
+		return nil, err
+	}
+	cond := strings.Join(terms, " || ")
+	if len(terms) > 1 {
+		for i, t := range terms {
+			terms[i] = "(" + t + ")"
+		}
+		cond = strings.Join(terms, " || ")
+	}
+	// The job's if: is this condition alone; it goes first, as in every job.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "if" {
+			n.Content = append(n.Content[:i:i], n.Content[i+2:]...)
+			break
+		}
+	}
+	n.Content = append([]*yaml.Node{str("if"), str(cond)}, n.Content...)
+	return n, nil
 }
 
 func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) {
@@ -180,16 +239,33 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		set(n, "runs-on", strings2seq(runsOn))
 	}
 
+	if j.Matrix != nil {
+		set(n, "strategy", strategy(*j.Matrix))
+	}
+
+	for _, r := range j.Reports {
+		if r.Kind == pipeline.Dotenv {
+			return nil, jp("a dotenv report (%s) passes variables to later jobs on GitLab only; GitHub has no such report, so pass values with pipeline.Outputs, which both CIs do", r.Path)
+		}
+	}
 	sarif, files := splitReports(j)
 	set(n, "permissions", permissions(j, len(sarif) > 0))
 
 	if name := environmentName(j); name != "" {
 		env := mapping()
+		if j.Environment != nil && j.Environment.PerRef {
+			// GitHub's expressions cannot compute a slug; the name holds
+			// the pull request's source branch, else the ref name.
+			name += "/${{ github.head_ref || github.ref_name }}"
+		}
 		set(env, "name", str(name))
 		if j.Environment != nil && j.Environment.URL != "" {
-			set(env, "url", str(literal(j.Environment.URL)))
+			set(env, "url", str(slugURL(j.Environment.URL)))
 		}
 		set(n, "environment", env)
+		if e := j.Environment; e != nil && e.AutoStopIn > 0 {
+			return nil, jp("GitHub cannot stop an environment some time after its deploy (GitLab's auto_stop_in); drop AutoStopIn, or stop it with pipeline.StopsWith when the pull request closes")
+		}
 	}
 	if j.ConcurrencyGroup != "" {
 		c := mapping()
@@ -226,11 +302,20 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	default:
 		steps.Content = append(steps.Content, checkoutWith(c), g.setup[1])
 	}
+	if e := j.Environment; e != nil && strings.Contains(e.URL, pipeline.RefSlugPlaceholder) {
+		steps.Content = append(steps.Content, refSlugStep())
+	}
 	call, err := g.callStep(j)
 	if err != nil {
 		return nil, jp("%v", err)
 	}
 	steps.Content = append(steps.Content, call)
+	if sum, ok := j.SummaryCall(); ok {
+		steps.Content = append(steps.Content, g.summaryStep(j, sum, call))
+	}
+	if e := j.Environment; e != nil && len(e.Links) > 0 {
+		steps.Content = append(steps.Content, linksStep(*e))
+	}
 	for i, r := range sarif {
 		steps.Content = append(steps.Content, sarifStep(j, r, i, len(sarif)))
 	}
@@ -239,6 +324,102 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	}
 	set(n, "steps", steps)
 	return n, nil
+}
+
+// strategy renders a matrix as the job's strategy. fail-fast is always
+// written, since GitHub's default (true) is not the model's.
+func strategy(m pipeline.Matrix) *yaml.Node {
+	s := mapping()
+	set(s, "fail-fast", boolean(m.FailFast))
+	if m.MaxParallel > 0 {
+		set(s, "max-parallel", integer(m.MaxParallel))
+	}
+	mx := mapping()
+	for _, a := range m.Axes {
+		set(mx, a.Name, strings2seq(a.Values))
+	}
+	cells := func(key string, cs []pipeline.Cell) {
+		if len(cs) == 0 {
+			return
+		}
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, c := range cs {
+			e := mapping()
+			for _, a := range m.Axes {
+				if v, ok := c[a.Name]; ok {
+					set(e, a.Name, str(v))
+				}
+			}
+			seq.Content = append(seq.Content, e)
+		}
+		set(mx, key, seq)
+	}
+	cells("exclude", m.Exclude)
+	cells("include", m.Include)
+	set(s, "matrix", mx)
+	return s
+}
+
+// summaryStep writes the job's result to the step summary, pass or fail:
+// a Markdown table with what the summary chain prints. It has the call
+// step's environment, since the summary call takes the same arguments.
+func (g *generator) summaryStep(j pipeline.JobSpec, sum pipeline.Call, call *yaml.Node) *yaml.Node {
+	env := mapping()
+	for i := 0; i+1 < len(call.Content); i += 2 {
+		if call.Content[i].Value == "env" {
+			env.Content = append(env.Content, call.Content[i+1].Content...)
+		}
+	}
+	set(env, "SLIPWAY_OUTCOME", str("${{ steps."+outputStep+".outcome }}"))
+	var lines []string
+	if slices.Contains(sum.Variables(), pipeline.RefSlug) {
+		lines = append(lines, pipeline.RefSlugScript(pipeline.RefSlug.GitHubName())...)
+		lines = append(lines, "export "+pipeline.RefSlug.GitHubName())
+	}
+	lines = append(lines, pipeline.SummaryTable(j.Name, j.Call.Function, "$SLIPWAY_OUTCOME",
+		literal(sum.CommandIn(g.p.Target(), pipeline.Variable.GitHubName)), `"$GITHUB_STEP_SUMMARY"`)...)
+	s := mapping()
+	set(s, "name", str("Summary"))
+	set(s, "if", str("always()"))
+	set(s, "env", env)
+	set(s, "run", script(lines...))
+	return s
+}
+
+// refSlugStepID is the id of the step that computes the ref's slug for an
+// environment URL (pipeline.RefSlugPlaceholder).
+const refSlugStepID = "ref-slug"
+
+// slugURL writes an environment URL with the slug the ref-slug step
+// computed; GitHub evaluates the environment's url after the steps ran.
+func slugURL(u string) string {
+	return strings.ReplaceAll(literal(u), pipeline.RefSlugPlaceholder, "${{ steps."+refSlugStepID+".outputs.value }}")
+}
+
+// refSlugStep computes the ref's slug as GitLab's CI_COMMIT_REF_SLUG is.
+func refSlugStep() *yaml.Node {
+	s := mapping()
+	set(s, "name", str("Ref slug"))
+	set(s, "id", str(refSlugStepID))
+	set(s, "run", script(append(pipeline.RefSlugScript("slug"), `echo "value=$slug" >> "$GITHUB_OUTPUT"`)...))
+	return s
+}
+
+// linksStep lists the environment's further addresses in the job's step
+// summary: GitHub shows one URL per environment.
+func linksStep(e pipeline.Environment) *yaml.Node {
+	lines := pipeline.RefSlugScript("slug")
+	lines = append(lines, "{")
+	lines = append(lines, `  echo "### `+e.Name+`"`)
+	for _, l := range e.Links {
+		u := strings.ReplaceAll(l.URL, pipeline.RefSlugPlaceholder, "$slug")
+		lines = append(lines, `  echo "- `+l.Name+`: <`+u+`>"`)
+	}
+	lines = append(lines, `} >> "$GITHUB_STEP_SUMMARY"`)
+	s := mapping()
+	set(s, "name", str("Links"))
+	set(s, "run", script(lines...))
+	return s
 }
 
 // splitReports separates SARIF reports, which go to code scanning, from the
@@ -339,6 +520,13 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 			return nil, err
 		}
 	}
+	for _, axis := range j.Call.MatrixReads() {
+		// The cell's value reaches the shell through the environment, never
+		// as an expression in the script.
+		if err := add(axis, "${{ matrix."+axis+" }}", "the matrix axis"); err != nil {
+			return nil, err
+		}
+	}
 	for _, v := range j.Call.Variables() {
 		var value, desc string
 		switch v {
@@ -349,6 +537,9 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		case pipeline.JobToken, pipeline.RegistryPassword:
 			// The job's own token, scoped by the job's permissions.
 			value, desc = "${{ secrets.GITHUB_TOKEN }}", "the job token"
+		case pipeline.RefSlug:
+			// Computed in the script below; GitHub has no such variable.
+			continue
 		default:
 			continue // a default variable of every GitHub job
 		}
@@ -362,6 +553,11 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 		cmd = j.Output + `="$(` + cmd + `)"`
 	}
 	var lines []string
+	if slices.Contains(j.Call.Variables(), pipeline.RefSlug) {
+		name := pipeline.RefSlug.GitHubName()
+		lines = append(lines, pipeline.RefSlugScript(name)...)
+		lines = append(lines, "export "+name)
+	}
 	for _, t := range j.Call.IDTokens() {
 		if slices.Contains(lines, "export "+t.Value) {
 			continue
@@ -443,7 +639,7 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 
 	s := mapping()
 	set(s, "name", str("dagger call "+j.Call.Function))
-	if j.Output != "" {
+	if j.Output != "" || j.Summary != "" {
 		set(s, "id", str(outputStep))
 	}
 	if len(env) > 0 {
@@ -519,6 +715,10 @@ func sarifStep(j pipeline.JobSpec, r pipeline.Report, i, count int) *yaml.Node {
 	if count > 1 {
 		category += "-" + strconv.Itoa(i+1)
 	}
+	if j.Matrix != nil {
+		// Each cell's findings are their own category.
+		category += "-${{ strategy.job-index }}"
+	}
 	s := mapping()
 	set(s, "name", str("Upload SARIF "+literal(r.Path)))
 	// Findings matter most when the scan failed the job.
@@ -547,7 +747,12 @@ func artifactStep(j pipeline.JobSpec, files []string) *yaml.Node {
 	set(s, "if", str("always()"))
 	set(s, "uses", uses(UploadArtifactAction))
 	with := mapping()
-	set(with, "name", str(j.ID()+"-reports"))
+	name := j.ID() + "-reports"
+	if j.Matrix != nil {
+		// Artifact names are unique per run: one per cell.
+		name += "-${{ strategy.job-index }}"
+	}
+	set(with, "name", str(name))
 	set(with, "path", script(paths...))
 	set(with, "retention-days", integer(days))
 	set(with, "if-no-files-found", str("warn"))

@@ -228,6 +228,10 @@ func collectTriggers(p *pipeline.Pipeline, jobs []pipeline.JobSpec, defaultCron 
 					t.anyPRType = true
 				}
 				t.prTypes = append(t.prTypes, r.Types...)
+				if j.Stop != nil {
+					// The stop job runs when the pull request closes.
+					t.prTypes = append(t.prTypes, "closed")
+				}
 			case pipeline.Schedule:
 				t.schedule = true
 				names := r.Schedules
@@ -442,6 +446,16 @@ func refFilter(trigger *yaml.Node, key string, s *patternSet) {
 // the workflow's paths filter (or the change detection job's outputs).
 // prTypes are the workflow's pull_request types, nil for the default.
 func (g *generator) jobCondition(j pipeline.JobSpec, prTypes []string) (string, error) {
+	if len(j.Rules) == 0 && prTypes != nil {
+		// The workflow also starts for other pull request activity (such
+		// as closed, for a stop job); a job without rules runs on the
+		// default activity only, as it would without them.
+		var ts []string
+		for _, t := range defaultPRTypes {
+			ts = append(ts, "github.event.action == "+quote(t))
+		}
+		return "github.event_name != 'pull_request' || " + groupOr(ts), nil
+	}
 	var terms []string
 	for _, r := range j.Rules {
 		c, err := g.ruleCondition(r, prTypes)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/gitlab"
 )
 
 // TestFeatureKeys checks the GitLab keywords each feature of the model
@@ -87,6 +88,54 @@ func TestFeatureKeys(t *testing.T) {
 			map[string]any{"if": `$CI_PIPELINE_SOURCE == "schedule" && $SLIPWAY_SCHEDULE == "nightly"`},
 			map[string]any{"if": `($CI_PIPELINE_SOURCE == "trigger" || $CI_PIPELINE_SOURCE == "pipeline" || $CI_PIPELINE_SOURCE == "api")`},
 		}},
+	}, {
+		name: "a matrix: the axes as one parallel:matrix entry, included cells one each",
+		jobOpts: []pipeline.JobOption{pipeline.Calls(pipeline.Fn("run", pipeline.FromMatrix("go", "GO_VERSION"))),
+			pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+			pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"})},
+		want: map[string]any{
+			"parallel": map[string]any{"matrix": []any{
+				map[string]any{"GO_VERSION": []any{"1.24", "1.25"}, "GOOS": []any{"linux", "darwin"}},
+				map[string]any{"GO_VERSION": "1.26", "GOOS": "linux"},
+			}},
+			"script": []any{`dagger call run --go="$GO_VERSION"`},
+		},
+	}, {
+		name: "a matrix with exclusions lists the cells left",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+			pipeline.MatrixExclude(pipeline.Cell{"GOOS": "darwin", "GO_VERSION": "1.24"})},
+		want: map[string]any{"parallel": map[string]any{"matrix": []any{
+			map[string]any{"GO_VERSION": "1.24", "GOOS": "linux"},
+			map[string]any{"GO_VERSION": "1.25", "GOOS": "linux"},
+			map[string]any{"GO_VERSION": "1.25", "GOOS": "darwin"},
+		}}},
+	}, {
+		name: "a review environment per ref, stopped by its stop job, auto-stopped",
+		jobOpts: []pipeline.JobOption{pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+			URL: "https://{ref-slug}.example.com", AutoStopIn: 48 * time.Hour, Links: []pipeline.Link{{Name: "API", URL: "https://api.example.com/{ref-slug}"}}}),
+			pipeline.StopsWith(pipeline.Fn("stop"))},
+		want: map[string]any{
+			"environment": map[string]any{"name": "review/$CI_COMMIT_REF_SLUG", "url": "https://$CI_COMMIT_REF_SLUG.example.com",
+				"deployment_tier": "development", "on_stop": "job:stop", "auto_stop_in": "2 days"},
+			"script": []any{"dagger call run", `echo "API: https://api.example.com/$CI_COMMIT_REF_SLUG"`},
+		},
+	}, {
+		name: "GitLab's report kinds, a dotenv report beside the outputs' file, and a summary in the log",
+		jobOpts: []pipeline.JobOption{pipeline.Outputs("VERSION"), pipeline.Summarize("summary"), pipeline.Reports(
+			pipeline.Report{Kind: pipeline.GitLabCodeQuality, Path: "cq.json"},
+			pipeline.Report{Kind: pipeline.GitLabDependencyScanning, Path: "ds.json"},
+			pipeline.Report{Kind: pipeline.GitLabSecretDetection, Path: "sd.json"},
+			pipeline.Report{Kind: pipeline.CycloneDX, Path: "sbom.cdx.json"},
+			pipeline.Report{Kind: pipeline.Dotenv, Path: "build.env"})},
+		want: map[string]any{
+			"artifacts": map[string]any{"when": "always", "reports": map[string]any{
+				"codequality": "cq.json", "dependency_scanning": "ds.json", "secret_detection": "sd.json",
+				"cyclonedx": "sbom.cdx.json", "dotenv": []any{"slipway.env", "build.env"}}},
+			"after_script": []any{`export PATH="$HOME/.local/bin:$PATH"`,
+				`summary="$(dagger call run summary 2>/dev/null)" || summary="(no summary: the call failed)"`,
+				`summary="$(printf '%s\n' "$summary" | sed 's/|/\\|/g' | awk 'NR>1{printf "<br>"} {printf "%s", $0}')"`,
+				`printf '| Job | Function | Result | Summary |\n| --- | --- | --- | --- |\n| %s | %s | %s | %s |\n' job run "$CI_JOB_STATUS" "$summary"`},
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := oneJob(t, tc.jobOpts, tc.pipeOpts...)
@@ -101,6 +150,61 @@ func TestFeatureKeys(t *testing.T) {
 				if v, ok := j[k]; ok {
 					t.Errorf("job has %s: %v", k, v)
 				}
+			}
+		})
+	}
+}
+
+// TestRefusals checks the exact errors for what GitLab cannot do.
+// TestStopJob checks the generated stop job: the deploy job's stage and
+// rules, manual, allowed to fail, stopping the same environment.
+func TestStopJob(t *testing.T) {
+	_, doc := generate(t, pipeline.Stages("build"),
+		pipeline.Job("job", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("run")), pipeline.When(pipeline.OnMergeRequests("main")),
+			pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development}),
+			pipeline.StopsWith(pipeline.Fn("stop", pipeline.FromVar("slug", pipeline.RefSlug)))))
+	want := map[string]any{
+		"stage":         "build",
+		"rules":         []any{map[string]any{"if": `$CI_PIPELINE_SOURCE == "merge_request_event" && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "main"`, "when": "manual"}},
+		"environment":   map[string]any{"name": "review/$CI_COMMIT_REF_SLUG", "action": "stop"},
+		"script":        []any{`dagger call stop --slug="$CI_COMMIT_REF_SLUG"`},
+		"allow_failure": true,
+	}
+	got := map[string]any{}
+	stop, _ := doc["job:stop"].(map[string]any)
+	for k := range want {
+		got[k] = stop[k]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("job:stop (-want +got)\n%s", diff)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		jobOpts  []pipeline.JobOption
+		pipeOpts []pipeline.Option
+		want     string
+	}{{
+		name:    "fail-fast matrix",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25")), pipeline.FailFast()},
+		want:    `gitlab: job "job": a fail-fast matrix (FailFast: cancel the other cells when one fails) is GitHub's; GitLab runs every cell of a parallel:matrix job, so drop pipeline.FailFast`,
+	}, {
+		name:    "matrix max-parallel",
+		jobOpts: []pipeline.JobOption{pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25")), pipeline.MaxParallel(1)},
+		want:    `gitlab: job "job": a matrix's max-parallel (MaxParallel(1)) is GitHub's; GitLab starts every cell of a parallel:matrix job as runners allow, so drop pipeline.MaxParallel`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := pipeline.New("service", append([]pipeline.Option{pipeline.Stages("build"),
+				pipeline.Job("job", append([]pipeline.JobOption{pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("run"))}, tc.jobOpts...)...)},
+				tc.pipeOpts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = gitlab.Generate(p)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("error %v\nwant %s", err, tc.want)
 			}
 		})
 	}

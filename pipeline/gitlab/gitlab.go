@@ -84,6 +84,13 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 			return nil, fmt.Errorf("gitlab: job %q: %w", j.Name, err)
 		}
 		set(root, j.Name, n)
+		if j.Stop != nil {
+			stop, err := stopJob(p, j, eff[j.Name], guardPush)
+			if err != nil {
+				return nil, fmt.Errorf("gitlab: job %q: %w", j.StopJobName(), err)
+			}
+			set(root, j.StopJobName(), stop)
+		}
 	}
 
 	var body []byte
@@ -167,6 +174,11 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 			list = append(list, sc.Name+" ("+sc.Cron+")")
 		}
 		fmt.Fprintf(&b, "# Pipeline schedules to create (Build > Pipeline schedules), each setting the variable\n# %s to its name: %s.\n", ScheduleVariable, strings.Join(list, ", "))
+	}
+	for _, j := range jobs {
+		if j.UngatedProduction != "" {
+			fmt.Fprintf(&b, "# DANGER: job %s deploys to production WITHOUT APPROVAL: %s\n", j.Name, j.UngatedProduction)
+		}
 	}
 	var manual, envs []string
 	for _, j := range jobs {

@@ -40,6 +40,9 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 		}
 		set(n, "needs", needs)
 	}
+	if j.Matrix != nil {
+		set(n, "parallel", parallelMatrix(*j.Matrix))
+	}
 	when := whenOf(j)
 	if rules != nil || when != "" {
 		rn, err := jobRules(rules, j, when, guardPush, p.Variables())
@@ -50,11 +53,17 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	}
 	if e := j.Environment; e != nil {
 		en := mapping()
-		set(en, "name", str(e.Name))
+		set(en, "name", str(environmentName(*e)))
 		if e.URL != "" {
-			set(en, "url", str(e.URL))
+			set(en, "url", str(slugURL(e.URL)))
 		}
 		set(en, "deployment_tier", str(string(e.Tier)))
+		if name := j.StopJobName(); name != "" {
+			set(en, "on_stop", str(name))
+		}
+		if e.AutoStopIn > 0 {
+			set(en, "auto_stop_in", str(formatExpiry(e.AutoStopIn)))
+		}
 		set(n, "environment", en)
 	}
 	if j.ConcurrencyGroup != "" {
@@ -127,6 +136,15 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	}
 	set(n, "before_script", strs(pipeline.DaggerInstall(p.DaggerVersion())))
 	set(n, "script", strs(script(p, j)))
+	if sum, ok := j.SummaryCall(); ok {
+		// GitLab has no step summaries: the table goes to the job's log,
+		// after the script, whatever its outcome. after_script is a new
+		// shell, without before_script's PATH.
+		lines := []string{pipeline.DaggerInstall(p.DaggerVersion())[0]}
+		lines = append(lines, pipeline.SummaryTable(j.Name, j.Call.Function, "$CI_JOB_STATUS",
+			sum.CommandIn(p.Target(), pipeline.Variable.GitLabName), "")...)
+		set(n, "after_script", strs(lines))
+	}
 	if j.Coverage != "" {
 		c := str("/" + escapeSlashes(j.Coverage) + "/")
 		c.Style = yaml.SingleQuotedStyle
@@ -140,6 +158,53 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 		set(n, "artifacts", a)
 	}
 	return n, nil
+}
+
+// environmentName is the job's GitLab environment: a per-ref one is named
+// after the ref's slug, which holds only characters GitLab allows in
+// environment names.
+func environmentName(e pipeline.Environment) string {
+	if e.PerRef {
+		return e.Name + "/$" + pipeline.RefSlug.GitLabName()
+	}
+	return e.Name
+}
+
+// slugURL writes an environment URL with the ref's slug as GitLab's
+// variable.
+func slugURL(u string) string {
+	return strings.ReplaceAll(u, pipeline.RefSlugPlaceholder, "$"+pipeline.RefSlug.GitLabName())
+}
+
+// stopJob renders the job that stops j's environment: j's stage, effective
+// rules and engine, each rule manual (a person, or GitLab when the branch
+// goes, the merge request closes or auto_stop_in passes, starts it) and
+// allowed to fail, so the pipeline does not wait for it.
+func stopJob(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool) (*yaml.Node, error) {
+	stop, _ := j.StopJob()
+	stop.Approval = true
+	n, err := job(p, stop, rules, guardPush)
+	if err != nil {
+		return nil, err
+	}
+	en := mapping()
+	set(en, "name", str(environmentName(*j.Environment)))
+	set(en, "action", str("stop"))
+	replace(n, "environment", en)
+	// After environment: GitLab's own examples put it there.
+	set(n, "allow_failure", boolean(true))
+	return n, nil
+}
+
+// replace sets key of the mapping m to value, in place.
+func replace(m *yaml.Node, key string, value *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = value
+			return
+		}
+	}
+	set(m, key, value)
 }
 
 // whenOf returns the `when:` every rule of the job carries: manual for a
@@ -198,8 +263,48 @@ func jobRules(rules []atom, j pipeline.JobSpec, when string, guardPush bool, var
 	return seq, nil
 }
 
+// parallelMatrix renders a matrix as parallel:matrix. Without exclusions
+// the axes are one entry, which GitLab multiplies out; exclusions, which
+// GitLab has not, list the remaining combinations one entry each. Included
+// cells are one entry each.
+func parallelMatrix(m pipeline.Matrix) *yaml.Node {
+	entries := sequence()
+	cell := func(c pipeline.Cell) *yaml.Node {
+		e := mapping()
+		for _, a := range m.Axes {
+			set(e, a.Name, str(c[a.Name]))
+		}
+		return e
+	}
+	if len(m.Exclude) == 0 {
+		e := mapping()
+		for _, a := range m.Axes {
+			set(e, a.Name, strs(a.Values))
+		}
+		entries.Content = append(entries.Content, e)
+		for _, c := range m.Include {
+			entries.Content = append(entries.Content, cell(c))
+		}
+	} else {
+		for _, c := range m.Cells() {
+			entries.Content = append(entries.Content, cell(c))
+		}
+	}
+	pm := mapping()
+	set(pm, "matrix", entries)
+	return pm
+}
+
 // refuse returns the error for what a job asks and GitLab cannot do.
 func refuse(j pipeline.JobSpec) error {
+	if m := j.Matrix; m != nil {
+		switch {
+		case m.FailFast:
+			return fmt.Errorf("a fail-fast matrix (FailFast: cancel the other cells when one fails) is GitHub's; GitLab runs every cell of a parallel:matrix job, so drop pipeline.FailFast")
+		case m.MaxParallel > 0:
+			return fmt.Errorf("a matrix's max-parallel (MaxParallel(%d)) is GitHub's; GitLab starts every cell of a parallel:matrix job as runners allow, so drop pipeline.MaxParallel", m.MaxParallel)
+		}
+	}
 	for _, r := range j.Rules {
 		switch {
 		case r.Event == pipeline.Release:
@@ -277,6 +382,17 @@ func checkoutVariables(n *yaml.Node, c *pipeline.Checkout) {
 // script returns the job's script: the `dagger call` and, for a job with an
 // output, writing the printed value to the dotenv report.
 func script(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
+	lines := callScript(p, j)
+	if e := j.Environment; e != nil {
+		// GitLab shows one URL per environment; the others go to the log.
+		for _, l := range e.Links {
+			lines = append(lines, `echo "`+l.Name+`: `+slugURL(l.URL)+`"`)
+		}
+	}
+	return lines
+}
+
+func callScript(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 	cmd := j.Call.CommandIn(p.Target(), pipeline.Variable.GitLabName)
 	if verify := j.Call.VerifyCommandIn(p.Target(), pipeline.Variable.GitLabName); verify != "" {
 		// The first call keeps the results (reports are artifacts even
@@ -296,7 +412,10 @@ func script(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 
 // artifacts renders what the job keeps and reports, or nil when nothing.
 func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
-	var paths, junit, cobertura, sast, containerScanning []string
+	var paths, junit, cobertura, sast, containerScanning, codeQuality, dependencyScanning, secretDetection, cyclonedx, dotenv []string
+	if j.Output != "" {
+		dotenv = append(dotenv, DotenvFile)
+	}
 	if j.Artifacts != nil {
 		paths = append(paths, j.Artifacts.Paths...)
 	}
@@ -310,6 +429,16 @@ func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
 			sast = append(sast, r.Path)
 		case pipeline.GitLabContainerScanning:
 			containerScanning = append(containerScanning, r.Path)
+		case pipeline.GitLabCodeQuality:
+			codeQuality = append(codeQuality, r.Path)
+		case pipeline.GitLabDependencyScanning:
+			dependencyScanning = append(dependencyScanning, r.Path)
+		case pipeline.GitLabSecretDetection:
+			secretDetection = append(secretDetection, r.Path)
+		case pipeline.CycloneDX:
+			cyclonedx = append(cyclonedx, r.Path)
+		case pipeline.Dotenv:
+			dotenv = append(dotenv, r.Path)
 		case pipeline.SARIF:
 			// GitLab shows no SARIF report; keep the file for download.
 			paths = append(paths, r.Path)
@@ -338,8 +467,14 @@ func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
 	if len(containerScanning) > 0 {
 		set(reports, "container_scanning", oneOrMany(containerScanning))
 	}
-	if j.Output != "" {
-		set(reports, "dotenv", str(DotenvFile))
+	for _, r := range []struct {
+		key   string
+		paths []string
+	}{{"codequality", codeQuality}, {"dependency_scanning", dependencyScanning}, {"secret_detection", secretDetection},
+		{"cyclonedx", cyclonedx}, {"dotenv", dotenv}} {
+		if len(r.paths) > 0 {
+			set(reports, r.key, oneOrMany(dedupe(r.paths)))
+		}
 	}
 	if len(paths) == 0 && len(reports.Content) == 0 {
 		return nil, nil

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -385,10 +386,27 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	}
 	start := time.Now()
 	var stdout bytes.Buffer
-	last, err := r.attempt(ctx, j.Name, res, command, env, &stdout, logw)
-	if err == nil {
-		if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
-			last, err = r.attempt(ctx, j.Name, res, verify, env, io.Discard, logw)
+	// A matrix job runs once per cell, one after the other, with the
+	// cell's values in the environment, as each CI runs one job per cell.
+	cells := []pipeline.Cell{nil}
+	if j.Matrix != nil {
+		cells = j.Matrix.Cells()
+	}
+	var last string
+	var err error
+	for _, c := range cells {
+		cellEnv := env
+		for _, k := range slices.Sorted(maps.Keys(c)) {
+			cellEnv = append(slices.Clone(cellEnv), k+"="+c[k])
+		}
+		last, err = r.attempt(ctx, j.Name, res, command, cellEnv, &stdout, logw)
+		if err == nil {
+			if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
+				last, err = r.attempt(ctx, j.Name, res, verify, cellEnv, io.Discard, logw)
+			}
+		}
+		if err != nil {
+			break
 		}
 	}
 	res.Duration = time.Since(start).Round(time.Millisecond)

@@ -19,8 +19,9 @@ type Feature struct {
 	// the generator returns because its CI lacks the feature.
 	GitLabRefusal, GitHubRefusal string
 	// NoGitLabRun and NoGitHubRun, when not empty, say why the local runner
-	// (gitlab-ci-local, act) cannot run the generated file, such as a
-	// service container or an OIDC token that only the CI service has.
+	// (gitlab-ci-local, act) cannot run the generated file, such as an
+	// OIDC token that only the CI service has. (Files with docker:dind
+	// services run, through shimrun.StandInDockerEngine.)
 	NoGitLabRun, NoGitHubRun string
 	// NoGitLabPlan, when not empty, says why gitlab-ci-local cannot even
 	// list the jobs of the generated file for some refs.
@@ -63,9 +64,8 @@ func buildTest(name string, pipelineOpts []pipeline.Option, buildOpts, testOpts 
 func Features() []Feature {
 	return []Feature{
 		{
-			Name:        "engine-docker",
-			Pipeline:    buildTest("engine-docker", []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine())}, nil, nil),
-			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service",
+			Name:     "engine-docker",
+			Pipeline: buildTest("engine-docker", []pipeline.Option{pipeline.DefaultEngine(pipeline.DockerEngine())}, nil, nil),
 		},
 		{
 			Name: "engine-runner",
@@ -79,7 +79,6 @@ func Features() []Feature {
 			Name: "engine-cloud",
 			Pipeline: buildTest("engine-cloud", []pipeline.Option{pipeline.DefaultEngine(pipeline.CloudEngine())},
 				nil, []pipeline.JobOption{pipeline.UseEngine(pipeline.DockerEngine().WithTraces())}),
-			NoGitLabRun: "gitlab-ci-local's shell executor cannot start the docker:dind service of the test job",
 		},
 		{
 			Name: "credentials",
@@ -206,6 +205,72 @@ func Features() []Feature {
 			),
 		},
 		{
+			Name: "matrix",
+			Pipeline: mustNew("matrix",
+				pipeline.Stages("build", "test", "release"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("test", pipeline.Stage("test"), everywhere, pipeline.Needs("build"),
+					pipeline.RunsMatrix(pipeline.Axis("GO_VERSION", "1.24", "1.25"), pipeline.Axis("GOOS", "linux", "darwin")),
+					pipeline.MatrixExclude(pipeline.Cell{"GO_VERSION": "1.24", "GOOS": "darwin"}),
+					pipeline.MatrixInclude(pipeline.Cell{"GO_VERSION": "1.26", "GOOS": "linux"}),
+					pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"),
+						pipeline.FromMatrix("go-version", "GO_VERSION"), pipeline.FromMatrix("goos", "GOOS")))),
+				pipeline.Job("lint", pipeline.Stage("test"), everywhere,
+					pipeline.RunsMatrix(pipeline.Axis("LINTER", "vet", "staticcheck")),
+					pipeline.Calls(pipeline.Fn("lint", pipeline.Dir("source", "."), pipeline.FromMatrix("linter", "LINTER")))),
+				// Needs a matrix job: waits for all of its cells.
+				pipeline.Job("release", pipeline.Stage("release"), pipeline.When(pipeline.OnTags("v*")), pipeline.Needs("build", "test", "lint"),
+					pipeline.Calls(pipeline.Fn("release", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+			),
+		},
+		{
+			Name: "matrix-fail-fast",
+			Pipeline: buildTest("matrix-fail-fast", nil, nil, []pipeline.JobOption{
+				pipeline.RunsMatrix(pipeline.Axis("PLATFORM", "linux/amd64", "linux/arm64")),
+				pipeline.FailFast(), pipeline.MaxParallel(1),
+				pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"), pipeline.FromMatrix("platform", "PLATFORM"))),
+			}),
+			GitLabRefusal: `gitlab: job "test": a fail-fast matrix (FailFast: cancel the other cells when one fails) is GitHub's; GitLab runs every cell of a parallel:matrix job, so drop pipeline.FailFast`,
+		},
+		{
+			Name:     "review-apps",
+			Pipeline: reviewApps("review-apps", 0),
+		},
+		{
+			Name:          "review-auto-stop",
+			Pipeline:      reviewApps("review-auto-stop", 7*24*time.Hour),
+			GitHubRefusal: `github: job "review": GitHub cannot stop an environment some time after its deploy (GitLab's auto_stop_in); drop AutoStopIn, or stop it with pipeline.StopsWith when the pull request closes`,
+		},
+		{
+			Name: "reports",
+			Pipeline: mustNew("reports",
+				pipeline.Stages("test"),
+				pipeline.Job("scan", pipeline.Stage("test"), everywhere,
+					pipeline.Calls(pipeline.Fn("scan", pipeline.Dir("source", ".")).Then("reports").Export("reports").ThenVerify("check")),
+					pipeline.Reports(
+						pipeline.Report{Kind: pipeline.GitLabCodeQuality, Path: "reports/gl-code-quality-report.json"},
+						pipeline.Report{Kind: pipeline.GitLabDependencyScanning, Path: "reports/gl-dependency-scanning-report.json"},
+						pipeline.Report{Kind: pipeline.GitLabSecretDetection, Path: "reports/gl-secret-detection-report.json"},
+						pipeline.Report{Kind: pipeline.CycloneDX, Path: "reports/sbom.cdx.json"},
+					),
+					pipeline.Summarize("summary")),
+			),
+		},
+		{
+			Name: "dotenv-report",
+			Pipeline: mustNew("dotenv-report",
+				pipeline.Stages("build", "test"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", ".")).Export("out")),
+					pipeline.Reports(pipeline.Report{Kind: pipeline.Dotenv, Path: "out/build.env"})),
+				pipeline.Job("test", pipeline.Stage("test"), everywhere, pipeline.Needs("build"),
+					pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", "."))))),
+			GitHubRefusal: `github: job "build": a dotenv report (out/build.env) passes variables to later jobs on GitLab only; GitHub has no such report, so pass values with pipeline.Outputs, which both CIs do`,
+			NoGitLabRun:   "the dagger stand-in exports no files, so the dotenv report the job declares is missing",
+		},
+		{
 			Name: "github-events",
 			Pipeline: mustNew("github-events",
 				pipeline.Stages("build", "release"),
@@ -219,4 +284,25 @@ func Features() []Feature {
 			GitLabRefusal: `gitlab: job "build": pull request activity types (opened, synchronize, labeled) are GitHub's; GitLab runs merge request pipelines on every push to the source branch`,
 		},
 	}
+}
+
+// reviewApps deploys a review app per merge request, stopped by its stop
+// job, and ships main to production without approval, on purpose.
+func reviewApps(name string, autoStop time.Duration) *pipeline.Pipeline {
+	return mustNew(name,
+		pipeline.Stages("build", "review", "deploy"),
+		pipeline.Job("build", pipeline.Stage("build"), everywhere,
+			pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+			pipeline.Outputs("IMAGE_REF")),
+		pipeline.Job("review", pipeline.Stage("review"), pipeline.Needs("build"), pipeline.When(pipeline.OnMergeRequests()),
+			pipeline.Deploys(pipeline.Environment{Name: "review", PerRef: true, Tier: pipeline.Development,
+				URL: "https://{ref-slug}.review.example.com", AutoStopIn: autoStop,
+				Links: []pipeline.Link{{Name: "API", URL: "https://api-{ref-slug}.review.example.com"}, {Name: "Dashboard", URL: "https://grafana.example.com/d/app"}}}),
+			pipeline.Calls(pipeline.Fn("deploy-review", pipeline.FromJob("image", "build", "IMAGE_REF"), pipeline.FromVar("slug", pipeline.RefSlug))),
+			pipeline.StopsWith(pipeline.Fn("stop-review", pipeline.FromVar("slug", pipeline.RefSlug)))),
+		pipeline.Job("production", pipeline.Stage("deploy"), pipeline.Needs("build"), pipeline.When(pipeline.OnBranches("main")),
+			pipeline.Deploys(pipeline.Environment{Name: "production", Tier: pipeline.Production, URL: "https://app.example.com"}),
+			pipeline.DangerouslyDeployToProductionWithoutApproval("every merge to main ships; the canary analysis rolls back"),
+			pipeline.Calls(pipeline.Fn("deploy", pipeline.FromJob("image", "build", "IMAGE_REF")))),
+	)
 }

@@ -63,10 +63,22 @@ func TestRandomIsValid(t *testing.T) {
 				saw("output read")
 			}
 			if e := j.Environment; e != nil {
-				if e.Tier == pipeline.Production && !j.Approval {
-					t.Errorf("Random(%d): job %q deploys to production without approval", seed, j.Name)
+				if e.Tier == pipeline.Production && !j.Approval && j.UngatedProduction == "" {
+					t.Errorf("Random(%d): job %q deploys to production without approval or the opt-out", seed, j.Name)
 				}
 				saw("tier %s approval %v", e.Tier, j.Approval)
+				if j.UngatedProduction != "" {
+					saw("ungated production")
+				}
+				if e.PerRef {
+					saw("per-ref environment")
+				}
+				if j.Stop != nil {
+					saw("stop job")
+				}
+				if len(e.Links) > 0 {
+					saw("environment links")
+				}
 			}
 			if j.Timeout%time.Minute != 0 || j.Timeout < 0 {
 				t.Errorf("Random(%d): job %q timeout %v is not whole minutes", seed, j.Name, j.Timeout)
@@ -102,6 +114,15 @@ func TestRandomIsValid(t *testing.T) {
 			if len(j.Call.Chain) > 0 {
 				saw("chain")
 			}
+			if m := j.Matrix; m != nil {
+				saw("matrix")
+				if len(m.Exclude) > 0 {
+					saw("matrix exclude")
+				}
+				if len(m.Include) > 0 {
+					saw("matrix include")
+				}
+			}
 			if j.Output != "" {
 				saw("output")
 			}
@@ -110,7 +131,7 @@ func TestRandomIsValid(t *testing.T) {
 				on   bool
 			}{{"allow failure", j.AllowFailure}, {"interruptible", j.Interruptible}, {"concurrency", j.ConcurrencyGroup != ""},
 				{"runner tags", len(j.RunnerTags) > 0}, {"runs-on", len(j.RunsOn) > 0}, {"artifacts", j.Artifacts != nil},
-				{"coverage", j.Coverage != ""}, {"timeout", j.Timeout > 0}, {"no rules", len(j.Rules) == 0}} {
+				{"coverage", j.Coverage != ""}, {"summary", j.Summary != ""}, {"timeout", j.Timeout > 0}, {"no rules", len(j.Rules) == 0}} {
 				if f.on {
 					saw("%s", f.name)
 				}
@@ -130,7 +151,8 @@ func TestRandomIsValid(t *testing.T) {
 	for _, e := range []pipeline.Event{pipeline.Push, pipeline.TagPush, pipeline.MergeRequest} {
 		want = append(want, "refs "+string(e))
 	}
-	for _, k := range []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning} {
+	for _, k := range []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning,
+		pipeline.GitLabCodeQuality, pipeline.GitLabDependencyScanning, pipeline.GitLabSecretDetection, pipeline.CycloneDX} {
 		want = append(want, "report "+string(k))
 	}
 	for _, k := range []pipeline.ArgKind{pipeline.ArgString, pipeline.ArgBool, pipeline.ArgInt, pipeline.ArgDirectory, pipeline.ArgFile, pipeline.ArgSecret} {
@@ -139,7 +161,7 @@ func TestRandomIsValid(t *testing.T) {
 	want = append(want, "arg var", "arg env", "arg output", "output", "output read", "needs", "chain", "changes",
 		"retries 0", "retries 1", "retries 2", "tier production approval true", "tier staging approval false", "tier staging approval true",
 		"allow failure", "interruptible", "concurrency", "runner tags", "runs-on", "artifacts", "coverage", "timeout", "no rules",
-		"variables", "module")
+		"variables", "module", "matrix", "matrix exclude", "matrix include", "ungated production", "per-ref environment", "environment links", "summary")
 	for _, w := range want {
 		if !seen[w] {
 			t.Errorf("no random pipeline in 500 seeds has %q", w)

@@ -5,11 +5,12 @@
 // Random pipelines use every feature of the model: stages, needs (some
 // optional), every kind of rule with valid ref patterns (globs, regular
 // expressions, exclusions), conditions, named schedules, changed paths,
-// environments (production always gated), secrets, the CI's credentials and
+// environments (production gated, or not through the loudly named opt-out;
+// review environments per ref with links and stop jobs), secrets, the CI's credentials and
 // OIDC ID tokens, GITHUB_TOKEN permissions, Dagger engines, pipeline and CI
 // variables, job outputs read by the jobs that need their producer,
 // reports, artifacts, timeouts, run policies, retries with reasons and exit
-// codes, allowed exit codes and runner settings, with argument values that
+// codes, allowed exit codes, matrices and runner settings, with argument values that
 // are awkward for shells and YAML. GitLabOnly and GitHubOnly add what only
 // one CI has.
 // A generator that handles every seed handles what users can write.
@@ -61,8 +62,8 @@ func SameChanges() Option { return func(o *options) { o.changes = changesSame } 
 func GitLabOnly() Option { return func(o *options) { o.only = "gitlab" } }
 
 // GitHubOnly also uses features only GitHub has (pull request activity
-// types, releases, repository_dispatch types), which GitLab's generator
-// refuses.
+// types, releases, repository_dispatch types, fail-fast and max-parallel
+// matrices), which GitLab's generator refuses.
 func GitHubOnly() Option { return func(o *options) { o.only = "github" } }
 
 // Word pools. Names contain no digits, so that the "-<index>" suffix that
@@ -78,9 +79,12 @@ var (
 	outputPool  = []string{"IMAGE_REF", "DIGEST", "VERSION", "chart_url", "_SBOM"}
 	refPool     = []string{"main", "develop", "release/*", "v*", "*", "hotfix/JIRA-1_x", "renovate/*", "feature/*", "1.x", "users/a.b"}
 	globPool    = []string{"src/**", "go.mod", "go.sum", "docs/*.md", "charts/**/*.yaml", "Makefile", "services/api/**"}
-	reportPaths = []string{"reports/junit.xml", "coverage.xml", "out/scan.sarif", "gl-sast-report.json", "gl-container-scanning-report.json", "test results/junit.xml"}
-	tagPool     = []string{"dagger", "linux", "docker", "large"}
-	runsOnPool  = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
+	reportPaths = []string{"reports/junit.xml", "coverage.xml", "out/scan.sarif", "gl-sast-report.json", "gl-container-scanning-report.json", "test results/junit.xml",
+		"gl-code-quality-report.json", "sbom.cdx.json"}
+	tagPool    = []string{"dagger", "linux", "docker", "large"}
+	matrixPool = []pipeline.MatrixAxis{pipeline.Axis("GOARCH", "amd64", "arm64"), pipeline.Axis("DB", "postgres", "mysql 8", "sqlite"),
+		pipeline.Axis("SHARD", "1", "2", "3"), pipeline.Axis("PLATFORM", "linux/amd64", "linux/arm64")}
+	runsOnPool = [][]string{{"ubuntu-latest"}, {"ubuntu-24.04"}, {"self-hosted", "linux"}}
 	// Values that break naive quoting: shell metacharacters, YAML
 	// indicators, GitHub expression syntax, GitLab variable syntax, unicode.
 	valuePool = []string{
@@ -265,7 +269,29 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		}
 	}
 
-	jo = append(jo, pipeline.Calls(g.call(required)))
+	call := g.call(required)
+	matrix := g.chance(12)
+	if matrix {
+		axes := some(g, matrixPool, 1, 2)
+		jo = append(jo, pipeline.RunsMatrix(axes...))
+		for _, a := range axes {
+			call.Args = append(call.Args, pipeline.FromMatrix("cell-"+strings.ToLower(a.Name), a.Name))
+		}
+		if len(axes) == 2 && g.chance(40) {
+			jo = append(jo, pipeline.MatrixExclude(pipeline.Cell{axes[0].Name: axes[0].Values[0], axes[1].Name: axes[1].Values[1]}))
+		}
+		if g.chance(30) {
+			in := pipeline.Cell{}
+			for _, a := range axes {
+				in[a.Name] = "extra-" + strings.ToLower(a.Name)
+			}
+			jo = append(jo, pipeline.MatrixInclude(in))
+		}
+		if g.o.only == "github" && g.chance(50) {
+			jo = append(jo, pipeline.FailFast(), pipeline.MaxParallel(1+g.rnd.IntN(3)))
+		}
+	}
+	jo = append(jo, pipeline.Calls(call))
 	if g.chance(10) {
 		jo = append(jo, pipeline.UseEngine(g.engine()))
 	}
@@ -282,8 +308,24 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		if g.chance(50) {
 			env.URL = pick(g, []string{"https://example.com", "http://staging.example.com:8080/app?x=1"})
 		}
+		if tier != pipeline.Production && g.chance(30) {
+			// A review app per ref, with links; GitHub stops one only
+			// when its pull request closes, and has no auto-stop.
+			env.PerRef = true
+			env.URL = pick(g, []string{"https://{ref-slug}.review.example.com", "http://review.example.com/{ref-slug}/"})
+			if g.o.only == "gitlab" && g.chance(50) {
+				env.AutoStopIn = pick(g, []time.Duration{time.Hour, 7 * 24 * time.Hour})
+				jo = append(jo, pipeline.StopsWith(pipeline.Fn("stop-review", pipeline.FromVar("slug", pipeline.RefSlug))))
+			}
+		}
+		if g.chance(20) {
+			env.Links = []pipeline.Link{{Name: "API", URL: "https://api.example.com/{ref-slug}"}, {Name: "Grafana dashboard", URL: "https://grafana.example.com/d/x?var=1"}}
+		}
 		jo = append(jo, pipeline.Deploys(env))
-		if tier == pipeline.Production || g.chance(30) {
+		switch {
+		case tier == pipeline.Production && g.chance(20):
+			jo = append(jo, pipeline.DangerouslyDeployToProductionWithoutApproval("every merge ships; canaries roll back"))
+		case tier == pipeline.Production || g.chance(30):
 			jo = append(jo, pipeline.Approval())
 			gated = true
 		}
@@ -338,9 +380,18 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 	}
 	if g.chance(40) {
 		var reports []pipeline.Report
-		kinds := []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning}
+		kinds := []pipeline.ReportKind{pipeline.JUnit, pipeline.Cobertura, pipeline.SARIF, pipeline.GitLabSAST, pipeline.GitLabContainerScanning,
+			pipeline.GitLabCodeQuality, pipeline.GitLabDependencyScanning, pipeline.GitLabSecretDetection, pipeline.CycloneDX}
+		if g.o.only == "gitlab" {
+			// GitHub has no dotenv report.
+			kinds = append(kinds, pipeline.Dotenv)
+		}
 		for _, k := range some(g, kinds, 1, 3) {
-			reports = append(reports, pipeline.Report{Kind: k, Path: pick(g, reportPaths)})
+			path := pick(g, reportPaths)
+			if k == pipeline.Dotenv {
+				path = "out/job.env"
+			}
+			reports = append(reports, pipeline.Report{Kind: k, Path: path})
 		}
 		jo = append(jo, pipeline.Reports(reports...))
 	}
@@ -349,10 +400,13 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 		jo = append(jo, pipeline.KeepArtifacts(expire, some(g, []string{"dist", "out/bin", "site/", "build output"}, 1, 2)...))
 	}
 	if g.chance(15) {
+		jo = append(jo, pipeline.Summarize("summary"))
+	}
+	if g.chance(15) {
 		jo = append(jo, pipeline.Coverage(pick(g, []string{`total:\s+\(statements\)\s+(\d+\.\d+)%`, `Coverage: \d+%`, `^TOTAL.*\s(\d+)%$`})))
 	}
 	out := ""
-	if g.chance(30) {
+	if !matrix && g.chance(30) {
 		out = fmt.Sprintf("%s_%d", pick(g, outputPool), i)
 		jo = append(jo, pipeline.Outputs(out))
 	}
@@ -509,6 +563,9 @@ func Functions(p *pipeline.Pipeline) []string {
 	set := map[string]bool{}
 	for _, j := range p.Jobs() {
 		set[j.Call.Function] = true
+		if j.Stop != nil {
+			set[j.Stop.Function] = true
+		}
 	}
 	out := make([]string, 0, len(set))
 	for f := range set {
