@@ -8,6 +8,7 @@
 //	go run ./internal/cmd/gitops down     # stop every process it started
 //	go run ./internal/cmd/gitops status   # running or not, and why
 //	go run ./internal/cmd/gitops build    # only build (and cache) argocd, kustomize and helm
+//	go run ./internal/cmd/gitops demo     # the demo's GitOps repository, Argo CD repository secret and Applications
 package main
 
 import (
@@ -32,7 +33,7 @@ func main() {
 	fs := flag.NewFlagSet("gitops", flag.ExitOnError)
 	kubeconfig := fs.String("kubeconfig", "", "admin kubeconfig of the cluster Argo CD manages (default: the local control plane's)")
 	instance := fs.String("instance", "", "instance directory (default CACHE/argocd/default)")
-	fs.Usage = func() { fmt.Fprintln(os.Stderr, "usage: gitops [flags] up|down|status|build"); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprintln(os.Stderr, "usage: gitops [flags] up|down|status|build|demo"); fs.PrintDefaults() }
 	args := os.Args[1:]
 	var sub string
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -40,6 +41,7 @@ func main() {
 	}
 	gitDir := fs.String("dir", "", serveGit+": the git server's directory")
 	gitPort := fs.Int("port", enginegit.DefaultPort, serveGit+": its port")
+	envFile := fs.String("env-file", ".slipway/gitops.env", "demo: where to write GIT_PASSWORD for the demo's deploy jobs")
 	fs.Parse(args)
 	if sub == serveGit {
 		if err := enginegit.Serve(*gitDir, *gitPort); err != nil {
@@ -79,6 +81,11 @@ func main() {
 		}
 	case "build":
 		err = argocd.Build(ctx)
+	case "demo":
+		if st := a.Status(ctx); !st.Running {
+			fail(fmt.Errorf("Argo CD is not running (%s): make gitops", st.Reason))
+		}
+		err = demo(ctx, git, *kubeconfig, *envFile)
 	case "status":
 		st := a.Status(ctx)
 		gitOK, gitWhy := git.Status()
