@@ -7,6 +7,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/discovery"
 )
 
 // LocalLayout reads a GitOps layout (a kustomize base, overlays/*, and
@@ -70,4 +73,33 @@ func LocalLayout(dir, seedURL, repoURL string, unserved ...string) (map[string]s
 		return nil, fmt.Errorf("enginegit: %s has no overlays/*/kustomization.yaml: not a GitOps layout", dir)
 	}
 	return files, nil
+}
+
+// UnservedKinds returns those of kinds (GROUP/VERSION/Kind) the cluster
+// behind d does not serve: what LocalLayout should drop there.
+func UnservedKinds(d discovery.DiscoveryInterface, kinds []string) ([]string, error) {
+	var out []string
+	for _, k := range kinds {
+		i := strings.LastIndex(k, "/")
+		if i < 0 {
+			return nil, fmt.Errorf("enginegit: kind %q: want GROUP/VERSION/Kind", k)
+		}
+		gv, kind := k[:i], k[i+1:]
+		list, err := d.ServerResourcesForGroupVersion(gv)
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, k)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("enginegit: asking the cluster whether it serves %s: %w", gv, err)
+		}
+		served := false
+		for _, r := range list.APIResources {
+			served = served || r.Kind == kind
+		}
+		if !served {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }

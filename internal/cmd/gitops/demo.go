@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -70,7 +69,7 @@ func demo(ctx context.Context, git *enginegit.Daemon, kubeconfig, envFile string
 	}
 	url := info.URL(demoRepo)
 	if _, err := os.Stat(filepath.Join(info.Root, demoRepo+".git")); err != nil {
-		unserved, err := unservedKinds(cs.Discovery(), optionalKinds)
+		unserved, err := enginegit.UnservedKinds(cs.Discovery(), optionalKinds)
 		if err != nil {
 			return err
 		}
@@ -122,32 +121,6 @@ func demo(ctx context.Context, git *enginegit.Daemon, kubeconfig, envFile string
 	}
 	fmt.Fprintf(os.Stderr, "gitops: Argo CD's Applications %s/mts-deploy-ai-staging and mts-deploy-ai watch %s\n", argocd.Namespace, url)
 	return nil
-}
-
-// unservedKinds returns those of kinds (GROUP/VERSION/Kind) the cluster
-// does not serve.
-func unservedKinds(d discovery.DiscoveryInterface, kinds []string) ([]string, error) {
-	var out []string
-	for _, k := range kinds {
-		i := strings.LastIndex(k, "/")
-		gv, kind := k[:i], k[i+1:]
-		list, err := d.ServerResourcesForGroupVersion(gv)
-		switch {
-		case apierrors.IsNotFound(err):
-			out = append(out, k)
-			continue
-		case err != nil:
-			return nil, fmt.Errorf("asking the cluster whether it serves %s: %w", gv, err)
-		}
-		served := false
-		for _, r := range list.APIResources {
-			served = served || r.Kind == kind
-		}
-		if !served {
-			out = append(out, k)
-		}
-	}
-	return out, nil
 }
 
 // apply server-side applies one object of the layout.
