@@ -214,7 +214,9 @@ func newGitOpsFixture(t *testing.T) *gitopsFixture {
 	if _, err := c.Client.CoreV1().Secrets(a.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Client.CoreV1().Secrets(a.Namespace).Delete(context.Background(), secret.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		c.Client.CoreV1().Secrets(a.Namespace).Delete(context.Background(), secret.Name, metav1.DeleteOptions{})
+	})
 	dyn := dynamic.NewForConfigOrDie(c.Config)
 	projects := dyn.Resource(schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "appprojects"}).Namespace(a.Namespace)
 	proj := gitops.ProjectSpec{Name: f.staging, Namespace: a.Namespace, RepoURLs: []string{f.url}, Namespaces: []string{f.staging, f.production}}.Object()
