@@ -287,12 +287,14 @@ func newGitOps(ctx context.Context, f sourceFlags, env deploy.Environment, wait 
 		gitops.WithSyncTimeout(wait), gitops.WithDeployOptions(opts...))
 }
 
-// sourceLine is the one-line account of a helm or gitops deploy.
+// sourceLine is the one-line account of a helm or gitops deploy: what
+// identifies the deploy (the release revision, the commit) before the long
+// image reference, which a table trims.
 func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result) string {
 	switch f.source {
 	case sourceHelm:
-		return fmt.Sprintf("%s: namespace %s, image %s, helm release revision %s, %s, evidence recorded",
-			env.Name, res.Namespace, res.Image, res.Revision, res.Duration.Round(10*time.Millisecond))
+		return fmt.Sprintf("%s: namespace %s, helm release revision %s, %s, image %s, evidence recorded",
+			env.Name, res.Namespace, res.Revision, res.Duration.Round(10*time.Millisecond), res.Image)
 	default:
 		app := f.appNamespace + "/" + f.app
 		commit := res.Revision
@@ -303,7 +305,7 @@ func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result) strin
 		if len(res.Applied) == 0 {
 			state = "already in the repository"
 		}
-		return fmt.Sprintf("%s: namespace %s, image %s, commit %s (%s), Argo CD Application %s Synced and Healthy, %s, evidence recorded",
-			env.Name, res.Namespace, res.Image, commit, state, app, res.Duration.Round(10*time.Millisecond))
+		return fmt.Sprintf("%s: namespace %s, commit %s (%s) Synced and Healthy in Argo CD %s, %s, image %s, evidence recorded",
+			env.Name, res.Namespace, commit, state, app, res.Duration.Round(10*time.Millisecond), res.Image)
 	}
 }
