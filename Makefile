@@ -23,10 +23,14 @@ help: ## List the targets.
 
 ##@ The main job
 
+# DEPLOY picks the deploy source of `make demo`: apply (the kustomize overlays), helm (the chart)
+# or gitops (promote commits synced by Argo CD, which `make gitops` starts with its git server).
+DEPLOY ?= apply
+
 .PHONY: demo
-demo: engine cluster modules ## Run the whole reference pipeline on the local engine and cluster; stops at the production gate (APPROVE=deploy:production approves it).
+demo: engine cluster modules $(if $(filter gitops,$(DEPLOY)),gitops) ## Run the whole reference pipeline on the local engine and cluster; stops at the production gate (APPROVE=deploy:production approves it; DEPLOY=apply|helm|gitops picks the deploy source).
 	@command -v dot >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null 2>&1; } || true
-	. .slipway/engine.env && cd ci && $(GO) run ./cmd/demo $(if $(APPROVE),-approve '$(APPROVE)') $(if $(REF),-ref '$(REF)')
+	. .slipway/engine.env && cd ci && $(GO) run ./cmd/demo -deploy '$(DEPLOY)' $(if $(APPROVE),-approve '$(APPROVE)') $(if $(REF),-ref '$(REF)')
 
 .PHONY: modules
 modules: ## Download the Go modules slipway's Dagger module and its tools build with: the local engine fetches them from this machine's module cache.
@@ -121,7 +125,7 @@ cluster-status: ## Say whether the control plane runs, and why not.
 GITOPS_CMD = $(GO) run ./internal/cmd/gitops
 
 .PHONY: gitops
-gitops: cluster gitops-tools ## Build (cached by version) and start Argo CD v3.2.11's application controller and repo-server with Debian's Redis against the local control plane, or reuse them.
+gitops: cluster gitops-tools ## Build (cached by version) and start Argo CD v3.2.11's application controller and repo-server with Debian's Redis against the local control plane, and the git server the engine's containers push to (with the engine), or reuse them.
 	$(GITOPS_CMD) up
 
 .PHONY: gitops-tools

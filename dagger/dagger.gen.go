@@ -57,35 +57,55 @@ func convertSlice[I any, O any](in []I, f func(I) O) []O {
 
 func (r Slipway) MarshalJSON() ([]byte, error) {
 	var concrete struct {
-		Source              *dagger.Directory
-		Name                string
-		Main                []string
-		Binary              string
-		Ports               []int
-		Tags                []string
-		Ldflags             string
-		GoVersion           string
-		Files               []string
-		Entrypoint          []string
-		Args                []string
-		TestPackages        []string
-		Race                bool
-		TestArgs            []string
-		IntegrationPackage  string
-		IntegrationTag      string
-		IntegrationHost     string
-		IntegrationEnv      []string
-		Smoke               []string
-		GosecPackages       []string
-		GosecExclude        []string
-		TrivyIgnore         *dagger.File
-		Repository          string
-		SourceURL           string
-		Container           string
-		StagingNamespace    string
-		StagingManifests    string
-		ProductionNamespace string
-		ProductionManifests string
+		Source                  *dagger.Directory
+		Name                    string
+		Main                    []string
+		Binary                  string
+		Ports                   []int
+		Tags                    []string
+		Ldflags                 string
+		GoVersion               string
+		Files                   []string
+		Entrypoint              []string
+		Args                    []string
+		TestPackages            []string
+		Race                    bool
+		TestArgs                []string
+		IntegrationPackage      string
+		IntegrationTag          string
+		IntegrationHost         string
+		IntegrationEnv          []string
+		Smoke                   []string
+		GosecPackages           []string
+		GosecExclude            []string
+		TrivyIgnore             *dagger.File
+		Repository              string
+		SourceURL               string
+		Container               string
+		StagingNamespace        string
+		StagingManifests        string
+		ProductionNamespace     string
+		ProductionManifests     string
+		DeploySource            string
+		HelmChart               string
+		HelmStagingValues       []string
+		HelmProductionValues    []string
+		HelmRelease             string
+		HelmSet                 []string
+		HelmHistory             int
+		ImageValues             []string
+		GitopsRepository        string
+		GitopsBranch            string
+		GitopsUser              string
+		GitopsSSHHostKey        string
+		GitopsImage             string
+		GitopsStagingOverlay    string
+		GitopsProductionOverlay string
+		GitopsStagingValues     string
+		GitopsProductionValues  string
+		GitopsStagingApp        string
+		GitopsProductionApp     string
+		GitopsAppNamespace      string
 	}
 	concrete.Source = r.Source
 	concrete.Name = r.Name
@@ -116,40 +136,80 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.StagingManifests = r.StagingManifests
 	concrete.ProductionNamespace = r.ProductionNamespace
 	concrete.ProductionManifests = r.ProductionManifests
+	concrete.DeploySource = r.DeploySource
+	concrete.HelmChart = r.HelmChart
+	concrete.HelmStagingValues = r.HelmStagingValues
+	concrete.HelmProductionValues = r.HelmProductionValues
+	concrete.HelmRelease = r.HelmRelease
+	concrete.HelmSet = r.HelmSet
+	concrete.HelmHistory = r.HelmHistory
+	concrete.ImageValues = r.ImageValues
+	concrete.GitopsRepository = r.GitopsRepository
+	concrete.GitopsBranch = r.GitopsBranch
+	concrete.GitopsUser = r.GitopsUser
+	concrete.GitopsSSHHostKey = r.GitopsSSHHostKey
+	concrete.GitopsImage = r.GitopsImage
+	concrete.GitopsStagingOverlay = r.GitopsStagingOverlay
+	concrete.GitopsProductionOverlay = r.GitopsProductionOverlay
+	concrete.GitopsStagingValues = r.GitopsStagingValues
+	concrete.GitopsProductionValues = r.GitopsProductionValues
+	concrete.GitopsStagingApp = r.GitopsStagingApp
+	concrete.GitopsProductionApp = r.GitopsProductionApp
+	concrete.GitopsAppNamespace = r.GitopsAppNamespace
 	return json.Marshal(&concrete)
 }
 
 func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
-		Source              *dagger.Directory
-		Name                string
-		Main                []string
-		Binary              string
-		Ports               []int
-		Tags                []string
-		Ldflags             string
-		GoVersion           string
-		Files               []string
-		Entrypoint          []string
-		Args                []string
-		TestPackages        []string
-		Race                bool
-		TestArgs            []string
-		IntegrationPackage  string
-		IntegrationTag      string
-		IntegrationHost     string
-		IntegrationEnv      []string
-		Smoke               []string
-		GosecPackages       []string
-		GosecExclude        []string
-		TrivyIgnore         *dagger.File
-		Repository          string
-		SourceURL           string
-		Container           string
-		StagingNamespace    string
-		StagingManifests    string
-		ProductionNamespace string
-		ProductionManifests string
+		Source                  *dagger.Directory
+		Name                    string
+		Main                    []string
+		Binary                  string
+		Ports                   []int
+		Tags                    []string
+		Ldflags                 string
+		GoVersion               string
+		Files                   []string
+		Entrypoint              []string
+		Args                    []string
+		TestPackages            []string
+		Race                    bool
+		TestArgs                []string
+		IntegrationPackage      string
+		IntegrationTag          string
+		IntegrationHost         string
+		IntegrationEnv          []string
+		Smoke                   []string
+		GosecPackages           []string
+		GosecExclude            []string
+		TrivyIgnore             *dagger.File
+		Repository              string
+		SourceURL               string
+		Container               string
+		StagingNamespace        string
+		StagingManifests        string
+		ProductionNamespace     string
+		ProductionManifests     string
+		DeploySource            string
+		HelmChart               string
+		HelmStagingValues       []string
+		HelmProductionValues    []string
+		HelmRelease             string
+		HelmSet                 []string
+		HelmHistory             int
+		ImageValues             []string
+		GitopsRepository        string
+		GitopsBranch            string
+		GitopsUser              string
+		GitopsSSHHostKey        string
+		GitopsImage             string
+		GitopsStagingOverlay    string
+		GitopsProductionOverlay string
+		GitopsStagingValues     string
+		GitopsProductionValues  string
+		GitopsStagingApp        string
+		GitopsProductionApp     string
+		GitopsAppNamespace      string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -184,6 +244,26 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.StagingManifests = concrete.StagingManifests
 	r.ProductionNamespace = concrete.ProductionNamespace
 	r.ProductionManifests = concrete.ProductionManifests
+	r.DeploySource = concrete.DeploySource
+	r.HelmChart = concrete.HelmChart
+	r.HelmStagingValues = concrete.HelmStagingValues
+	r.HelmProductionValues = concrete.HelmProductionValues
+	r.HelmRelease = concrete.HelmRelease
+	r.HelmSet = concrete.HelmSet
+	r.HelmHistory = concrete.HelmHistory
+	r.ImageValues = concrete.ImageValues
+	r.GitopsRepository = concrete.GitopsRepository
+	r.GitopsBranch = concrete.GitopsBranch
+	r.GitopsUser = concrete.GitopsUser
+	r.GitopsSSHHostKey = concrete.GitopsSSHHostKey
+	r.GitopsImage = concrete.GitopsImage
+	r.GitopsStagingOverlay = concrete.GitopsStagingOverlay
+	r.GitopsProductionOverlay = concrete.GitopsProductionOverlay
+	r.GitopsStagingValues = concrete.GitopsStagingValues
+	r.GitopsProductionValues = concrete.GitopsProductionValues
+	r.GitopsStagingApp = concrete.GitopsStagingApp
+	r.GitopsProductionApp = concrete.GitopsProductionApp
+	r.GitopsAppNamespace = concrete.GitopsAppNamespace
 	return nil
 }
 
@@ -491,7 +571,42 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
 				}
 			}
-			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout)
+			var source string
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			var gitPassword *dagger.Secret
+			if inputArgs["gitPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitPassword"]), &gitPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitPassword", err))
+				}
+			}
+			var gitSshKey *dagger.Secret
+			if inputArgs["gitSshKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitSshKey"]), &gitSshKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitSshKey", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var pipelineId string
+			if inputArgs["pipelineId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pipelineId"]), &pipelineId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipelineId", err))
+				}
+			}
+			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId)
 		case "DeployStaging":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -540,7 +655,42 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout)
+			var source string
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			var gitPassword *dagger.Secret
+			if inputArgs["gitPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitPassword"]), &gitPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitPassword", err))
+				}
+			}
+			var gitSshKey *dagger.Secret
+			if inputArgs["gitSshKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitSshKey"]), &gitSshKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitSshKey", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var pipelineId string
+			if inputArgs["pipelineId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pipelineId"]), &pipelineId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipelineId", err))
+				}
+			}
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -723,6 +873,69 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithFile(&parent, from, to), nil
+		case "WithGitops":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			var stagingOverlay string
+			if inputArgs["stagingOverlay"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stagingOverlay"]), &stagingOverlay)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stagingOverlay", err))
+				}
+			}
+			var productionOverlay string
+			if inputArgs["productionOverlay"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["productionOverlay"]), &productionOverlay)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionOverlay", err))
+				}
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			return (*Slipway).WithGitops(&parent, repository, stagingOverlay, productionOverlay, image), nil
+		case "WithHelm":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var chart string
+			if inputArgs["chart"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["chart"]), &chart)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg chart", err))
+				}
+			}
+			var stagingValues []string
+			if inputArgs["stagingValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stagingValues"]), &stagingValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stagingValues", err))
+				}
+			}
+			var productionValues []string
+			if inputArgs["productionValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["productionValues"]), &productionValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionValues", err))
+				}
+			}
+			return (*Slipway).WithHelm(&parent, chart, stagingValues, productionValues), nil
 		case "WithMain":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1030,7 +1243,147 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionManifests", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests), nil
+			var deploySource string
+			if inputArgs["deploySource"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg deploySource", err))
+				}
+			}
+			var helmChart string
+			if inputArgs["helmChart"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["helmChart"]), &helmChart)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg helmChart", err))
+				}
+			}
+			var helmStagingValues []string
+			if inputArgs["helmStagingValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["helmStagingValues"]), &helmStagingValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg helmStagingValues", err))
+				}
+			}
+			var helmProductionValues []string
+			if inputArgs["helmProductionValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["helmProductionValues"]), &helmProductionValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg helmProductionValues", err))
+				}
+			}
+			var helmRelease string
+			if inputArgs["helmRelease"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["helmRelease"]), &helmRelease)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg helmRelease", err))
+				}
+			}
+			var helmSet []string
+			if inputArgs["helmSet"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["helmSet"]), &helmSet)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg helmSet", err))
+				}
+			}
+			var helmHistory int
+			if inputArgs["helmHistory"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["helmHistory"]), &helmHistory)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg helmHistory", err))
+				}
+			}
+			var imageValues []string
+			if inputArgs["imageValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageValues"]), &imageValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageValues", err))
+				}
+			}
+			var gitopsRepository string
+			if inputArgs["gitopsRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsRepository"]), &gitopsRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsRepository", err))
+				}
+			}
+			var gitopsBranch string
+			if inputArgs["gitopsBranch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsBranch"]), &gitopsBranch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsBranch", err))
+				}
+			}
+			var gitopsUser string
+			if inputArgs["gitopsUser"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsUser"]), &gitopsUser)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsUser", err))
+				}
+			}
+			var gitopsSshHostKey string
+			if inputArgs["gitopsSshHostKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsSshHostKey"]), &gitopsSshHostKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsSshHostKey", err))
+				}
+			}
+			var gitopsImage string
+			if inputArgs["gitopsImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsImage"]), &gitopsImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsImage", err))
+				}
+			}
+			var gitopsStagingOverlay string
+			if inputArgs["gitopsStagingOverlay"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsStagingOverlay"]), &gitopsStagingOverlay)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsStagingOverlay", err))
+				}
+			}
+			var gitopsProductionOverlay string
+			if inputArgs["gitopsProductionOverlay"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsProductionOverlay"]), &gitopsProductionOverlay)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsProductionOverlay", err))
+				}
+			}
+			var gitopsStagingValues string
+			if inputArgs["gitopsStagingValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsStagingValues"]), &gitopsStagingValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsStagingValues", err))
+				}
+			}
+			var gitopsProductionValues string
+			if inputArgs["gitopsProductionValues"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsProductionValues"]), &gitopsProductionValues)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsProductionValues", err))
+				}
+			}
+			var gitopsStagingApp string
+			if inputArgs["gitopsStagingApp"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsStagingApp"]), &gitopsStagingApp)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsStagingApp", err))
+				}
+			}
+			var gitopsProductionApp string
+			if inputArgs["gitopsProductionApp"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsProductionApp"]), &gitopsProductionApp)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsProductionApp", err))
+				}
+			}
+			var gitopsAppNamespace string
+			if inputArgs["gitopsAppNamespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["gitopsAppNamespace"]), &gitopsAppNamespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
+				}
+			}
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -40,8 +40,29 @@ func (m *Slipway) DeployStaging(
 	// duration.
 	// +default="10m"
 	timeout string,
+	// Where the objects come from: apply, helm or gitops. Default: the
+	// deploySource setting.
+	// +optional
+	source string,
+	// gitops: the password or token for an http(s):// GitOps repository
+	// (--git-password=env://GIT_PASSWORD); read only by the gitops source.
+	// +optional
+	gitPassword *dagger.Secret,
+	// gitops: the private key for an ssh:// GitOps repository, mounted as
+	// a secret file.
+	// +optional
+	gitSshKey *dagger.Secret,
+	// gitops: the commit the image was built from, for the promote
+	// commit's message.
+	// +optional
+	revision string,
+	// gitops: the CI run (CI_PIPELINE_ID, GITHUB_RUN_ID), for the promote
+	// commit's message.
+	// +optional
+	pipelineId string,
 ) (string, error) {
-	return m.deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "")
+	return m.deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
+		deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
 }
 
 // DeployProduction deploys to production an image that staging has
@@ -78,29 +99,50 @@ func (m *Slipway) DeployProduction(
 	// duration.
 	// +default="10m"
 	timeout string,
+	// Where the objects come from: apply, helm or gitops. Default: the
+	// deploySource setting.
+	// +optional
+	source string,
+	// gitops: the password or token for an http(s):// GitOps repository
+	// (--git-password=env://GIT_PASSWORD); read only by the gitops source.
+	// +optional
+	gitPassword *dagger.Secret,
+	// gitops: the private key for an ssh:// GitOps repository, mounted as
+	// a secret file.
+	// +optional
+	gitSshKey *dagger.Secret,
+	// gitops: the commit the image was built from, for the promote
+	// commit's message.
+	// +optional
+	revision string,
+	// gitops: the CI run (CI_PIPELINE_ID, GITHUB_RUN_ID), for the promote
+	// commit's message.
+	// +optional
+	pipelineId string,
 ) (string, error) {
 	by := ""
 	if approve {
 		by = approver
 	}
-	return m.deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by)
+	return m.deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
+		deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
 }
 
 // deploy runs the deploy tool for staging or production; approver, when
 // not empty, approves a production deploy.
 func (m *Slipway) deploy(ctx context.Context, production bool, image string, kubeconfig *dagger.Secret, namespace,
-	username string, password *dagger.Secret, timeout, approver string) (string, error) {
-	env, manifests, defNamespace := "staging", m.StagingManifests, m.StagingNamespace
+	username string, password *dagger.Secret, timeout, approver string, via deployVia) (string, error) {
+	env, defNamespace := "staging", m.StagingNamespace
 	if production {
-		env, manifests, defNamespace = "production", m.ProductionManifests, m.ProductionNamespace
+		env, defNamespace = "production", m.ProductionNamespace
 	}
 	name := "deploy-" + env
 	wait, err := time.ParseDuration(timeout)
 	if err != nil || wait <= 0 {
 		return "", fmt.Errorf("%s: timeout %q is not a positive Go duration such as 10m", name, timeout)
 	}
-	if manifests == "" {
-		return "", fmt.Errorf("%s: no %s manifests: set %sManifests to the path of the directory of YAML or the kustomize overlay in the source", name, env, env)
+	if err := m.checkSource(production, via); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	if kubeconfig == nil {
 		return "", fmt.Errorf("%s: no kubeconfig: pass --kubeconfig=env://KUBECONFIG_%s", name, map[bool]string{false: "STAGING", true: "PRODUCTION"}[production])
@@ -138,8 +180,11 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 	if approver != "" {
 		opts = append(opts, kube.WithApproval(approver))
 	}
-	return kube.Deploy(ctx, c, image, kube.Target{
-		Environment: env, Production: production, Namespace: namespace,
-		Kubeconfig: kc, Source: src, Manifests: manifests, Container: m.Container,
-	}, opts...)
+	target, err := m.sourceTarget(ctx, c, production, namespace, via)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	target.Environment, target.Production, target.Namespace = env, production, namespace
+	target.Kubeconfig, target.Source, target.Container = kc, src, m.Container
+	return kube.Deploy(ctx, c, image, target, opts...)
 }

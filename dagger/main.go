@@ -100,6 +100,49 @@ type Slipway struct {
 	ProductionNamespace string
 	// +private
 	ProductionManifests string
+
+	// The deploy sources' settings (sources.go).
+
+	// +private
+	DeploySource string
+	// +private
+	HelmChart string
+	// +private
+	HelmStagingValues []string
+	// +private
+	HelmProductionValues []string
+	// +private
+	HelmRelease string
+	// +private
+	HelmSet []string
+	// +private
+	HelmHistory int
+	// +private
+	ImageValues []string
+	// +private
+	GitopsRepository string
+	// +private
+	GitopsBranch string
+	// +private
+	GitopsUser string
+	// +private
+	GitopsSSHHostKey string
+	// +private
+	GitopsImage string
+	// +private
+	GitopsStagingOverlay string
+	// +private
+	GitopsProductionOverlay string
+	// +private
+	GitopsStagingValues string
+	// +private
+	GitopsProductionValues string
+	// +private
+	GitopsStagingApp string
+	// +private
+	GitopsProductionApp string
+	// +private
+	GitopsAppNamespace string
 }
 
 // New configures the service. Every argument has a default; set them in
@@ -211,6 +254,85 @@ func New(
 	// or a kustomize overlay.
 	// +optional
 	productionManifests string,
+	// How deploy-staging and deploy-production deploy, unless their
+	// --source says otherwise: apply (the manifests, server-side applied),
+	// helm (the Helm chart) or gitops (a promote commit into the GitOps
+	// repository, synced by Argo CD).
+	// +default="apply"
+	deploySource string,
+	// helm: the chart, a path in the source (a chart directory or a
+	// packaged .tgz) or oci://HOST/REPO/NAME:VERSION.
+	// +optional
+	helmChart string,
+	// helm: staging's values files, paths in the source, merged in order,
+	// such as chart/values-staging.yaml.
+	// +optional
+	helmStagingValues []string,
+	// helm: production's values files, such as chart/values-production.yaml.
+	// +optional
+	helmProductionValues []string,
+	// helm: the release's name. Default: the chart's name.
+	// +optional
+	helmRelease string,
+	// helm: values over the values files, as PATH=VALUE in helm --set's
+	// syntax, in both environments.
+	// +optional
+	helmSet []string,
+	// helm: the release revisions kept (helm --history-max); 0 keeps all.
+	// +default=10
+	helmHistory int,
+	// helm, and gitops with a values file: the values paths that get the
+	// image, the repository's and the digest's (a template writing
+	// REPOSITORY@DIGEST), or one path that gets the whole
+	// repository@sha256:digest.
+	// +default=["image.repository", "image.digest"]
+	imageValues []string,
+	// gitops: the GitOps repository's clone URL (https://, http:// or
+	// ssh://), the one the Argo CD Applications watch.
+	// +optional
+	gitopsRepository string,
+	// gitops: the branch the Applications track.
+	// +default="main"
+	gitopsBranch string,
+	// gitops: the user for an http(s):// repository (GitLab: any name with a
+	// project access token; GitHub: x-access-token). The password or token
+	// is deploy-staging's and deploy-production's --git-password. Default:
+	// git.
+	// +optional
+	gitopsUser string,
+	// gitops: the SSH server's public host key (a known_hosts line without
+	// the host name, ssh-ed25519 AAAA...), for an ssh:// repository; the key
+	// is deploy-staging's and deploy-production's --git-ssh-key.
+	// +optional
+	gitopsSshHostKey string,
+	// gitops: the images: entry's name in the overlays, the image the base's
+	// containers name. Default: the service's name.
+	// +optional
+	gitopsImage string,
+	// gitops: staging's kustomize overlay, a directory in the GitOps
+	// repository (overlays/staging) whose images: entry gets the digest.
+	// +optional
+	gitopsStagingOverlay string,
+	// gitops: production's kustomize overlay (overlays/production).
+	// +optional
+	gitopsProductionOverlay string,
+	// gitops: staging's Helm values file in the GitOps repository, which
+	// gets the digest at imageValues, instead of an overlay.
+	// +optional
+	gitopsStagingValues string,
+	// gitops: production's Helm values file, instead of an overlay.
+	// +optional
+	gitopsProductionValues string,
+	// gitops: the Argo CD Application that deploys staging. Default:
+	// NAME-staging.
+	// +optional
+	gitopsStagingApp string,
+	// gitops: the Argo CD Application that deploys production. Default: NAME.
+	// +optional
+	gitopsProductionApp string,
+	// gitops: Argo CD's namespace, where the Applications are.
+	// +default="argocd"
+	gitopsAppNamespace string,
 ) *Slipway {
 	return &Slipway{
 		Source: source, Name: name, Main: main, Binary: binary, Ports: ports, Tags: tags, Ldflags: ldflags,
@@ -221,6 +343,12 @@ func New(
 		TrivyIgnore: trivyIgnore, Repository: repository, SourceURL: sourceUrl, Container: container,
 		StagingNamespace: stagingNamespace, StagingManifests: stagingManifests,
 		ProductionNamespace: productionNamespace, ProductionManifests: productionManifests,
+		DeploySource: deploySource, HelmChart: helmChart, HelmStagingValues: helmStagingValues, HelmProductionValues: helmProductionValues,
+		HelmRelease: helmRelease, HelmSet: helmSet, HelmHistory: helmHistory, ImageValues: imageValues,
+		GitopsRepository: gitopsRepository, GitopsBranch: gitopsBranch, GitopsUser: gitopsUser, GitopsSSHHostKey: gitopsSshHostKey,
+		GitopsImage: gitopsImage, GitopsStagingOverlay: gitopsStagingOverlay, GitopsProductionOverlay: gitopsProductionOverlay,
+		GitopsStagingValues: gitopsStagingValues, GitopsProductionValues: gitopsProductionValues,
+		GitopsStagingApp: gitopsStagingApp, GitopsProductionApp: gitopsProductionApp, GitopsAppNamespace: gitopsAppNamespace,
 	}
 }
 

@@ -32,6 +32,10 @@ func Pipeline() (*pipeline.Pipeline, error) {
 		goservice.StagingURL("https://staging.mts-deploy-ai.example.com"),
 		goservice.ProductionURL("https://mts-deploy-ai.example.com"),
 		goservice.RunnerTags("dagger"),
+		// The deploys switch between apply, helm and gitops with the
+		// DEPLOY_SOURCE variable (make demo DEPLOY=...); gitops pushes
+		// with this secret.
+		goservice.GitOpsPassword("GIT_PASSWORD"),
 		goservice.GeneratedFrom("ci/reference/reference.go", "make generate"),
 	)
 }

@@ -13,14 +13,26 @@
 // volumes, and runs it with the kubeconfig as a mounted secret file and the
 // registry password as a secret variable.
 //
-//	slipway-deploy staging    --image=REPO@sha256:D --manifests=DIR --namespace=NS --kubeconfig=FILE
+//	slipway-deploy staging    --image=REPO@sha256:D --namespace=NS --kubeconfig=FILE SOURCE
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //
+// SOURCE is where the objects come from (sources.go):
+//
+//	[--source=apply] --manifests=DIR                 the team's YAML or kustomize overlay, server-side applied
+//	--source=helm    --chart=DIR|TGZ|oci://... [--values=FILE]... [--set=PATH=VALUE]... [--release=NAME]
+//	                 [--image-repository-value=image.repository --image-digest-value=image.digest | --image-value=PATH]
+//	                 [--history-max=10] [--chart-plain-http]
+//	--source=gitops  --repo=URL --app=NAME (--overlay=DIR --image-name=NAME | --values-file=FILE [image values])
+//	                 [--branch=main] [--app-namespace=argocd] [--git-user=U] [--ssh-key-file=F --ssh-host-key=K]
+//	                 [--ca-file=F] [--pipeline-name= --pipeline-id= --pipeline-url= --source-commit=]
+//
 // The registry user and password come from REGISTRY_USERNAME and
-// REGISTRY_PASSWORD (never flags: a flag shows in the process list and in
-// Dagger's traces). On success it prints one line on standard output; on
+// REGISTRY_PASSWORD, the git password or token from GIT_PASSWORD, an SSH
+// key's passphrase from GIT_SSH_PASSPHRASE, an oci:// chart registry's
+// credentials from HELM_REGISTRY_USERNAME and HELM_REGISTRY_PASSWORD
+// (never flags: a flag shows in the process list and in Dagger's traces). On success it prints one line on standard output; on
 // failure one message on standard error, naming the problem and its fix,
 // and exits 1 (2 for a usage error).
 package main
@@ -83,6 +95,7 @@ type deployFlags struct {
 	image, manifests, namespace, kubeconfig, tunnel, timeout string
 	container, deployment, environment, stagingEnv, approver string
 	approve                                                  bool
+	src                                                      sourceFlags
 }
 
 func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
@@ -101,18 +114,28 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.StringVar(&f.timeout, "timeout", "10m", "how long to wait for the rollout before rolling back")
 	fs.BoolVar(&f.approve, "approve", false, "a person approved this production deploy")
 	fs.StringVar(&f.approver, "approver", "ci", "who approved it")
+	f.src.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, fmt.Errorf("%s: %v: %w", stage, err, errUsage)
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("%s: unexpected arguments %q: %w", stage, fs.Args(), errUsage)
 	}
-	for _, req := range []struct{ name, value, hint string }{
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if err := f.src.check(stage, set); err != nil {
+		return f, err
+	}
+	required := []struct{ name, value, hint string }{
 		{"image", f.image, "the repository@sha256:digest the publish stage printed"},
 		{"manifests", f.manifests, "the directory of YAML or the kustomize overlay"},
 		{"namespace", f.namespace, "the namespace to deploy into"},
 		{"kubeconfig", f.kubeconfig, "the cluster's kubeconfig file"},
-	} {
+	}
+	for _, req := range required {
+		if req.name == "manifests" && f.src.source != sourceApply {
+			continue // the chart, or the GitOps repository, holds the objects
+		}
 		if req.value == "" {
 			return f, fmt.Errorf("%s: no --%s: pass %s: %w", stage, req.name, req.hint, errUsage)
 		}
@@ -138,6 +161,9 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 	if _, err := deploy.ParseDigest(f.image); err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
+	if f.src.source != sourceApply {
+		return runSource(ctx, stage, tier, f, wait, getenv)
+	}
 	objs, err := manifest.Load(f.manifests)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
@@ -145,22 +171,12 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 	if err := sameNamespace(objs, f.namespace); err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig)}
-	var approval *deploy.Approval
-	if tier == "production" {
-		env.Tier = pipeline.Production
-		if f.approve {
-			approval = &deploy.Approval{By: f.approver, Reason: "deploy-production --approve"}
-		}
-	}
-	rel := deploy.Release{Bundle: objs, Image: f.image, Deployment: f.deployment, Container: f.container, Approval: approval}
+	env, rel := environment(tier, f)
+	rel.Bundle = objs
 	if err := deploy.Check(rel); err != nil {
 		return "", fmt.Errorf("%s: manifests %s: %w", stage, f.manifests, err)
 	}
-	opts := []deploy.Option{deploy.WithRolloutTimeout(wait)}
-	if f.tunnel != "" {
-		opts = append(opts, deploy.WithTunnel(f.tunnel))
-	}
+	opts := clientOptions(f, wait)
 	store := deploy.NewReferrers(registryOptions(getenv)...)
 	c, err := deploy.New(ctx, env, opts...)
 	if err != nil {
@@ -170,10 +186,7 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 	if env.Tier == pipeline.Production {
 		gate := &deploy.PromotionGate{Store: store, Staging: f.stagingEnv}
 		if err := gate.Allow(ctx, env, rel); err != nil {
-			if errors.Is(err, deploy.ErrNotApproved) {
-				err = fmt.Errorf("%w (approve with --approve)", err)
-			}
-			return "", fmt.Errorf("%s: %w", stage, err)
+			return "", fmt.Errorf("%s: %w", stage, approveHint(err))
 		}
 	}
 	served, skipped, err := c.Served(ctx, objs)
@@ -191,6 +204,58 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 		line += "; skipped: " + strings.Join(skipped, ", ")
 	}
 	return line, nil
+}
+
+// environment is the deploy's environment and release (without objects).
+func environment(tier string, f deployFlags) (deploy.Environment, deploy.Release) {
+	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig)}
+	var approval *deploy.Approval
+	if tier == "production" {
+		env.Tier = pipeline.Production
+		if f.approve {
+			approval = &deploy.Approval{By: f.approver, Reason: "deploy-production --approve"}
+		}
+	}
+	return env, deploy.Release{Image: f.image, Deployment: f.deployment, Container: f.container, Approval: approval}
+}
+
+// clientOptions are the client-go settings every source shares.
+func clientOptions(f deployFlags, wait time.Duration) []deploy.Option {
+	opts := []deploy.Option{deploy.WithRolloutTimeout(wait)}
+	if f.tunnel != "" {
+		opts = append(opts, deploy.WithTunnel(f.tunnel))
+	}
+	return opts
+}
+
+// approveHint names the flag that approves, when approval is missing.
+func approveHint(err error) error {
+	if errors.Is(err, deploy.ErrNotApproved) {
+		return fmt.Errorf("%w (approve with --approve)", err)
+	}
+	return err
+}
+
+// runSource deploys from a Helm chart or a GitOps repository: the source
+// checks its input first, then production's gate decides before the
+// source touches the cluster or the repository, and a verified deploy
+// records its evidence, as for the apply source.
+func runSource(ctx context.Context, stage, tier string, f deployFlags, wait time.Duration, getenv func(string) string) (string, error) {
+	env, rel := environment(tier, f)
+	if f.src.source != sourceApply {
+		rel.Container = "" // the chart's image template, or the images entry, says which container
+	}
+	src, err := newSource(ctx, f.src, env, wait, clientOptions(f, wait), getenv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
+	}
+	store := deploy.NewReferrers(registryOptions(getenv)...)
+	d := deploy.Gated(deploy.Recording(src, env, store), env, &deploy.PromotionGate{Store: store, Staging: f.stagingEnv})
+	res, err := d.Deploy(ctx, rel)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stage, approveHint(err))
+	}
+	return sourceLine(f.src, env, res), nil
 }
 
 // sameNamespace refuses objects that name a namespace other than the one

@@ -38,6 +38,17 @@ func WithBasicAuth(user, password string) Option {
 // Serve serves the bare repositories under root on l until Close. Pushes
 // are allowed (http.receivepack), so a test can push as a CI job does.
 func Serve(l net.Listener, root string, opts ...Option) (*Server, error) {
+	h, err := Handler(root, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Root: root, srv: &http.Server{Handler: h}, l: l}
+	go s.srv.Serve(l)
+	return s, nil
+}
+
+// Handler is Serve's handler, for a caller that runs its own servers.
+func Handler(root string, opts ...Option) (http.Handler, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -67,9 +78,7 @@ func Serve(l net.Listener, root string, opts ...Option) (*Server, error) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	s := &Server{Root: root, srv: &http.Server{Handler: h}, l: l}
-	go s.srv.Serve(l)
-	return s, nil
+	return h, nil
 }
 
 // URL returns the clone URL of the repository name (without .git) as

@@ -27,7 +27,7 @@ func referenceFile(t *testing.T, path string) []byte {
 }
 
 // referenceSecrets are the secrets the reference pipeline's jobs read.
-var referenceSecrets = secretValues("REGISTRY_PASSWORD", "KUBECONFIG_STAGING", "KUBECONFIG_PRODUCTION")
+var referenceSecrets = secretValues("REGISTRY_PASSWORD", "KUBECONFIG_STAGING", "KUBECONFIG_PRODUCTION", "GIT_PASSWORD")
 
 // referenceNames are the GitHub job ids of the reference pipeline's GitLab
 // job names.
@@ -53,10 +53,15 @@ func referenceCalls(v vals) []call {
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "check"}},
 		{"security:sast", []string{"security-sast", "reports", "export", "--path=reports/sast"}},
 		{"security:sast", []string{"security-sast", "check"}},
+		// The deploys: DEPLOY_SOURCE (empty: the module's setting), the
+		// commit and run a GitOps promote commit names, and the git
+		// password, only as env://.
 		{"deploy:staging", []string{"deploy-staging", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_STAGING",
-			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD"}},
+			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD",
+			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD"}},
 		{"deploy:production", []string{"deploy-production", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_PRODUCTION",
-			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--approve=true"}},
+			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--approve=true",
+			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD"}},
 	}
 }
 
@@ -100,6 +105,12 @@ func referenceCases(tr traits) []refCase {
 				}
 				return calls
 			},
+		},
+		{
+			// A CI variable switches the deploy source.
+			name: "DEPLOY_SOURCE picks the deploy source", ref: shimrun.Branch("develop"),
+			vars: map[string]string{"DEPLOY_SOURCE": "helm"},
+			want: func(v vals) []call { v.Source = "helm"; return staging(v) },
 		},
 		{name: "feature branch", ref: shimrun.Branch("feature/x"), want: checks},
 		{name: "merge request", ref: shimrun.MergeRequest("feature/x", "main"), want: checks},

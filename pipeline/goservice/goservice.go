@@ -82,6 +82,7 @@ type config struct {
 	releaseTags                         []string
 	runnerTags                          []string
 	engine                              *pipeline.Engine
+	gitPassword                         string
 	generatedFrom, regenerate           string
 	extra                               []pipeline.Option
 	timeout                             time.Duration
@@ -109,6 +110,13 @@ func RegistryUsername(user string) Option { return func(c *config) { c.username 
 // repository (an internal mirror where the registry of the DB is not
 // reachable).
 func TrivyDB(repository string) Option { return func(c *config) { c.trivyDB = repository } }
+
+// GitOpsPassword makes the deploy jobs pass the CI secret named secret
+// (such as GIT_PASSWORD) as the GitOps repository's password or token
+// (--git-password): what the gitops deploy source pushes its promote
+// commits with. The module reads it only for that source, so a pipeline
+// that switches sources with DEPLOY_SOURCE can carry it always.
+func GitOpsPassword(secret string) Option { return func(c *config) { c.gitPassword = secret } }
 
 // StagingURL sets the staging environment's URL, shown by the CIs.
 func StagingURL(url string) Option { return func(c *config) { c.stagingURL = url } }
@@ -182,6 +190,16 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	registryPassword := pipeline.Secret("registry-password", "REGISTRY_PASSWORD")
 	image := pipeline.FromJob("image", "build", ImageRef)
 	week := 7 * 24 * time.Hour
+	// What every deploy passes about its source: which one, and the run
+	// and commit a GitOps promote commit names.
+	deploySource := []pipeline.Arg{
+		pipeline.FromEnv("source", "DEPLOY_SOURCE"),
+		pipeline.FromVar("revision", pipeline.CommitSHA),
+		pipeline.FromVar("pipeline-id", pipeline.PipelineID),
+	}
+	if c.gitPassword != "" {
+		deploySource = append(deploySource, pipeline.Secret("git-password", c.gitPassword))
+	}
 
 	popts := []pipeline.Option{
 		pipeline.Functions(Signatures()...),
@@ -193,6 +211,9 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Var("REGISTRY_INSECURE", "false"),
 		pipeline.Var("TRIVY_DB_REPOSITORY", c.trivyDB),
 		pipeline.Var("TRIVY_DB_INSECURE", "false"),
+		// The deploy source (apply, helm or gitops); empty keeps the
+		// module's deploySource setting. A CI variable switches it.
+		pipeline.Var("DEPLOY_SOURCE", ""),
 	}
 	if c.toolchain != "" {
 		popts = append(popts, pipeline.Toolchain(c.toolchain))
@@ -283,11 +304,11 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Job("deploy:staging",
 			pipeline.Stage(StageDeployStaging),
 			pipeline.Needs("build", "test:unit", "test:integration", "security:trivy"),
-			pipeline.Calls(pipeline.Fn("deploy-staging",
+			pipeline.Calls(pipeline.Fn("deploy-staging", append([]pipeline.Arg{
 				image,
 				pipeline.Secret("kubeconfig", "KUBECONFIG_STAGING"),
 				registryUser, registryPassword,
-			)),
+			}, deploySource...)...)),
 			pipeline.When(pipeline.OnBranches(c.stagingBranches...), pipeline.OnTags(c.releaseTags...)),
 			pipeline.Deploys(pipeline.Environment{Name: "staging", URL: c.stagingURL, Tier: pipeline.Staging}),
 			pipeline.Concurrency("deploy-staging"),
@@ -296,12 +317,12 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Job("deploy:production",
 			pipeline.Stage(StageDeployProduction),
 			pipeline.Needs("build", "deploy:staging"),
-			pipeline.Calls(pipeline.Fn("deploy-production",
+			pipeline.Calls(pipeline.Fn("deploy-production", append([]pipeline.Arg{
 				image,
 				pipeline.Secret("kubeconfig", "KUBECONFIG_PRODUCTION"),
 				registryUser, registryPassword,
 				pipeline.Bool("approve", true),
-			)),
+			}, deploySource...)...)),
 			pipeline.When(pipeline.OnBranches(c.productionBranches...), pipeline.OnTags(c.releaseTags...)),
 			pipeline.Deploys(pipeline.Environment{Name: "production", URL: c.productionURL, Tier: pipeline.Production}),
 			pipeline.Approval(),

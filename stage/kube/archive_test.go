@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"io"
 	"slices"
@@ -41,7 +42,7 @@ func TestToolSourceArchive(t *testing.T) {
 		}
 		names = append(names, h.Name)
 	}
-	for _, want := range []string{"go.mod", "go.sum", "cmd/slipway-deploy/main.go", "deploy/apply.go", "deploy/manifest/manifest.go", "pipeline/pipeline.go"} {
+	for _, want := range []string{"go.mod", "go.sum", "cmd/slipway-deploy/main.go", "cmd/slipway-deploy/sources.go", "deploy/apply.go", "deploy/helm/helm.go", "deploy/gitops/gitops.go", "deploy/manifest/manifest.go", "pipeline/pipeline.go"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the archive lacks %s", want)
 		}
@@ -50,4 +51,29 @@ func TestToolSourceArchive(t *testing.T) {
 		t.Error("the archive's entries are not sorted")
 	}
 	t.Logf("%d files, %d bytes of base64", len(names), len(a))
+}
+
+// TestTargetNamesOneSource: a target deploys from exactly one source, said
+// before any container is built.
+func TestTargetNamesOneSource(t *testing.T) {
+	tests := []struct {
+		name   string
+		target Target
+		want   string
+	}{
+		{"none", Target{}, "deploy-staging: nothing to deploy: name the manifests (a directory of YAML or a kustomize overlay in the source), a Helm chart or a GitOps repository"},
+		{"two", Target{Manifests: "k8s", Helm: &Helm{Chart: "chart"}}, "deploy-staging: the target names more than one of manifests, a Helm chart and a GitOps repository: deploy from one source"},
+		{"manifests without source", Target{Manifests: "k8s"}, "deploy-staging: no source directory: the manifests is a path in it"},
+		{"helm without chart", Target{Helm: &Helm{}}, "deploy-staging: no Helm chart: name a chart directory or .tgz in the source, or oci://HOST/REPO/NAME:VERSION"},
+		{"chart without source", Target{Helm: &Helm{Chart: "chart"}}, "deploy-staging: no source directory: the chart is a path in it"},
+		{"gitops without repository", Target{GitOps: &GitOps{Application: "app"}}, "deploy-staging: no GitOps repository: name its clone URL (https://, http:// or ssh://)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := tt.target.source(context.Background(), "deploy-staging", nil)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("source() = %v, want %q", err, tt.want)
+			}
+		})
+	}
 }

@@ -1,10 +1,14 @@
 // Package kube deploys to Kubernetes from Dagger: it runs slipway's deploy
 // tool (cmd/slipway-deploy, built from slipway's embedded source) in a
 // container, with the kubeconfig as a mounted secret file and the registry
-// password as a secret variable, to roll a team's objects (a directory of
-// YAML or a kustomize overlay) out by digest, wait for the rollout, roll
-// back on failure, and record and check the evidence that promotes a digest
-// from staging to production (OCI referrers of the image).
+// password as a secret variable, to roll a team's objects out by digest
+// from one of three sources (a directory of YAML or a kustomize overlay, a
+// Helm chart, or a promote commit into a GitOps repository that Argo CD
+// syncs), wait for the rollout, roll back on failure, and record and check
+// the evidence that promotes a digest from staging to production (OCI
+// referrers of the image). Git credentials reach the tool as a secret
+// variable (a password or token) or a mounted secret file (an SSH key),
+// never as arguments.
 //
 // The tool, not this package, links client-go, kustomize and
 // go-containerregistry: a Dagger module that imports kube compiles none of
@@ -21,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -63,12 +66,18 @@ type Target struct {
 	Namespace string
 	// Kubeconfig is the cluster's kubeconfig.
 	Kubeconfig *dagger.Secret
-	// Source is the repository the manifests are in.
+	// Source is the repository the manifests, or the Helm chart and its
+	// values files, are in.
 	Source *dagger.Directory
 	// Manifests is the path in Source of the objects: a directory of plain
 	// YAML or JSON files, or a kustomization, whose bases and components
-	// may be anywhere in Source.
+	// may be anywhere in Source. Set one of Manifests, Helm and GitOps.
 	Manifests string
+	// Helm deploys a Helm chart instead (sources.go).
+	Helm *Helm
+	// GitOps promotes through a GitOps repository and Argo CD instead
+	// (sources.go).
+	GitOps *GitOps
 	// Deployment names the Deployment whose rollout is the release; empty
 	// means the only one.
 	Deployment string
@@ -157,8 +166,6 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	switch {
 	case t.Kubeconfig == nil:
 		return "", fmt.Errorf("%s: no kubeconfig: pass the %s cluster's kubeconfig as a secret (in CI, --kubeconfig=env://KUBECONFIG_%s)", stageName, env, strings.ToUpper(env))
-	case t.Source == nil || t.Manifests == "":
-		return "", fmt.Errorf("%s: no manifests: name the directory of Kubernetes YAML or the kustomize overlay to deploy, in the source", stageName)
 	case t.Namespace == "":
 		return "", fmt.Errorf("%s: no namespace: name the namespace to deploy into", stageName)
 	}
@@ -170,16 +177,19 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 			stageName, env, strings.ToUpper(env), err)
 	}
 	ctr := Tool(client, opts...).
-		WithMountedSecret(kubeconfigPath, t.Kubeconfig, dagger.ContainerWithMountedSecretOpts{Owner: DefaultUser, Mode: 0o400}).
-		WithMountedDirectory(sourcePath, t.Source, dagger.ContainerWithMountedDirectoryOpts{Owner: DefaultUser})
-	args := []string{"slipway-deploy", tier,
+		WithMountedSecret(kubeconfigPath, t.Kubeconfig, dagger.ContainerWithMountedSecretOpts{Owner: DefaultUser, Mode: 0o400})
+	ctr, sourceArgs, err := t.source(ctx, stageName, ctr)
+	if err != nil {
+		return "", err
+	}
+	args := append([]string{"slipway-deploy", tier,
 		"--environment=" + env, "--image=" + image, "--namespace=" + t.Namespace,
-		"--manifests=" + path.Join(sourcePath, path.Clean("/"+t.Manifests)), "--kubeconfig=" + kubeconfigPath,
-		"--timeout=" + c.timeout.String(), "--staging-environment=" + c.stagingEnv}
+		"--kubeconfig=" + kubeconfigPath,
+		"--timeout=" + c.timeout.String(), "--staging-environment=" + c.stagingEnv}, sourceArgs...)
 	if t.Deployment != "" {
 		args = append(args, "--deployment="+t.Deployment)
 	}
-	if t.Container != "" {
+	if t.Container != "" && t.Manifests != "" {
 		args = append(args, "--container="+t.Container)
 	}
 	if t.Production && c.approved {

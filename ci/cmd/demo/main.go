@@ -5,7 +5,8 @@
 // and draws the pipeline with each job's outcome.
 //
 // `make demo` brings up the engine and runs it; `make demo APPROVE=deploy:production`
-// approves the gate.
+// approves the gate. `make demo DEPLOY=helm` (or gitops, or apply, the
+// default) deploys from that source: the deploy jobs' DEPLOY_SOURCE.
 package main
 
 import (
@@ -29,7 +30,10 @@ import (
 	"github.com/slipway-ci/slipway/pipeline/local"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -58,9 +62,15 @@ func run() error {
 	out := flag.String("out", "../.slipway/demo", "where to write the pipeline drawing")
 	registry := flag.String("registry", "10.87.0.1:5000", "the plain-HTTP registry the engine's containers reach: `make engine`'s mirror, where the demo pushes the image and finds the Trivy DB")
 	kubeconfigPath := flag.String("kubeconfig", "../.slipway/cluster/kubeconfig", "the local cluster's kubeconfig, written by `make cluster`; the demo creates the deploy namespaces with it")
+	source := flag.String("deploy", "apply", "the deploy source: apply (the kustomize overlays), helm (the chart) or gitops (promote commits into the local git server's repository, synced by Argo CD; make gitops)")
 	engineKubeconfigPath := flag.String("engine-kubeconfig", "../.slipway/cluster/kubeconfig-engine", "the same cluster as the engine's containers reach it (https://10.87.0.1:16443), written by `make cluster`: the deploy jobs' KUBECONFIG_STAGING and KUBECONFIG_PRODUCTION")
 	flag.Parse()
 
+	switch *source {
+	case "apply", "helm", "gitops":
+	default:
+		return fmt.Errorf("-deploy=%q: want apply, helm or gitops", *source)
+	}
 	if os.Getenv("_EXPERIMENTAL_DAGGER_RUNNER_HOST") == "" {
 		return errors.New("no Dagger engine configured: run `make demo` (it starts the local engine), or `make engine` and `. .slipway/engine.env` first")
 	}
@@ -104,14 +114,25 @@ func run() error {
 	// local API server's port into its network (make engine), so the
 	// kubeconfig naming 10.87.0.1 works from inside, as a CI runner's
 	// cluster would.
-	engineKubeconfig, _ := os.ReadFile(*engineKubeconfigPath)
-	for _, s := range demoSecrets(p, engineKubeconfig, *engineKubeconfigPath) {
-		opts = append(opts, s)
-	}
+	// The deploy jobs read DEPLOY_SOURCE, as a CI/CD variable would set it.
+	opts = append(opts, local.WithEnv("DEPLOY_SOURCE", *source))
+	set := map[string]string{}
 	if kubeconfig, err := os.ReadFile(*kubeconfigPath); err == nil {
-		if err := prepareCluster(kubeconfig); err != nil {
+		if err := prepareCluster(kubeconfig, *source); err != nil {
 			return err
 		}
+	}
+	if *source == "gitops" {
+		pw, err := prepareGitOps(*repo)
+		if err != nil {
+			return err
+		}
+		set["GIT_PASSWORD"] = pw
+		opts = append(opts, local.WithEnv("GIT_PASSWORD", pw))
+	}
+	engineKubeconfig, _ := os.ReadFile(*engineKubeconfigPath)
+	for _, s := range demoSecrets(p, engineKubeconfig, *engineKubeconfigPath, set) {
+		opts = append(opts, s)
 	}
 	if *approve != "" {
 		opts = append(opts, local.Approve(strings.Split(*approve, ",")...))
@@ -119,7 +140,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(os.Stderr, "== slipway demo: the reference pipeline for a %s of %q, on the local engine\n", event, *ref)
+	fmt.Fprintf(os.Stderr, "== slipway demo: the reference pipeline for a %s of %q, on the local engine, deploying with %s\n", event, *ref, *source)
 	start := time.Now()
 	res, err := local.Run(ctx, p, event, *ref, opts...)
 	if err != nil {
@@ -156,10 +177,13 @@ func run() error {
 // demoSecrets gives the demo's secrets values when the environment has
 // none: the local registry takes any password, and the local cluster's
 // kubeconfig, when `make cluster` wrote one, stands for both clusters'.
-func demoSecrets(p *pipeline.Pipeline, kubeconfig []byte, path string) []local.Option {
+func demoSecrets(p *pipeline.Pipeline, kubeconfig []byte, path string, given map[string]string) []local.Option {
 	var out []local.Option
 	for _, s := range p.Secrets() {
 		if _, set := os.LookupEnv(s); set {
+			continue
+		}
+		if _, set := given[s]; set {
 			continue
 		}
 		switch {
@@ -304,12 +328,23 @@ func trim(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
-// demoNamespaces are the namespaces the reference deploys go to.
+// demoNamespaces are the namespaces the reference deploys go to; the
+// Argo CD Applications of the GitOps layout bear the same names.
 var demoNamespaces = []string{"mts-deploy-ai-staging", "mts-deploy-ai"}
 
+// sourceAnnotation records on each demo namespace the deploy source that
+// fills it.
+const sourceAnnotation = "slipway.dev/demo-deploy-source"
+
+var applications = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1alpha1", Resource: "applications"}
+
 // prepareCluster creates the deploys' namespaces in the local cluster when
-// they are missing (a real cluster's platform team would have).
-func prepareCluster(kubeconfig []byte) error {
+// they are missing (a real cluster's platform team would have). When the
+// demo switches deploy source, it starts them afresh: a Helm release does
+// not adopt objects another source applied, and Argo CD's selfHeal would
+// undo any other source's deploy, so leaving gitops also removes the
+// demo's Applications.
+func prepareCluster(kubeconfig []byte, source string) error {
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
 		return fmt.Errorf("reading the local cluster's kubeconfig: %w", err)
@@ -318,13 +353,79 @@ func prepareCluster(kubeconfig []byte) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, ns := range demoNamespaces {
-		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating namespace %s in the local cluster (is it running? make cluster): %w", ns, err)
+	for _, name := range demoNamespaces {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("reading namespace %s in the local cluster (is it running? make cluster): %w", name, err)
+		default:
+			was := ns.Annotations[sourceAnnotation]
+			if was == "" {
+				was = "apply" // the demo's only source before it recorded one
+			}
+			if was == source && ns.DeletionTimestamp == nil {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "demo: %s held the %s deploy; starting it afresh for %s\n", name, was, source)
+			if source != "gitops" {
+				err := dyn.Resource(applications).Namespace("argocd").Delete(ctx, name, metav1.DeleteOptions{})
+				if err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) && !isNoResource(err) {
+					return fmt.Errorf("removing the Argo CD Application %s (it would undo the %s deploy): %w", name, source, err)
+				}
+			}
+			if err := cs.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deleting namespace %s: %w", name, err)
+			}
+			for {
+				if _, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("namespace %s is still being deleted: %w", name, ctx.Err())
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		}
+		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{sourceAnnotation: source}}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, nsObj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating namespace %s in the local cluster (is it running? make cluster): %w", name, err)
 		}
 	}
 	return nil
+}
+
+// isNoResource reports a cluster without Argo CD's CRDs.
+func isNoResource(err error) bool {
+	return strings.Contains(err.Error(), "the server could not find the requested resource")
+}
+
+// prepareGitOps runs `go run ./internal/cmd/gitops demo` in the
+// repository: the demo's GitOps repository on the git server `make
+// gitops` runs, Argo CD's repository secret and the layout's Applications.
+// It returns the git server's password, the deploy jobs' GIT_PASSWORD.
+func prepareGitOps(repo string) (string, error) {
+	envFile := filepath.Join(".slipway", "gitops.env")
+	cmd := exec.Command("go", "run", "./internal/cmd/gitops", "demo", "-env-file", envFile)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = repo, os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("preparing the GitOps repository and Argo CD (make gitops starts them): %w", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(repo, envFile))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if pw, ok := strings.CutPrefix(line, "GIT_PASSWORD="); ok {
+			return strings.TrimSpace(pw), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no GIT_PASSWORD", envFile)
 }

@@ -1,0 +1,105 @@
+package enginegit
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/discovery"
+)
+
+// LocalLayout reads a GitOps layout (a kustomize base, overlays/*, and
+// the Argo CD objects under argocd/) from dir and makes it a repository's
+// content on this machine: the repository URL the layout names (seedURL)
+// becomes repoURL, and every overlay drops the objects of the kinds in
+// unserved, each a "GROUP/VERSION/Kind" this cluster does not serve.
+//
+// Why drop: Argo CD fails the whole sync on an object whose kind the
+// cluster lacks (the example's PrometheusRule on a cluster without the
+// Prometheus Operator's CRDs), where the apply source skips it and the
+// chart renders it only where it is served. The repository records the
+// change as its own commit's content, so `git log` says what differs from
+// the team's layout.
+func LocalLayout(dir, seedURL, repoURL string, unserved ...string) (map[string]string, error) {
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		files[filepath.ToSlash(rel)] = strings.ReplaceAll(string(b), seedURL, repoURL)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enginegit: reading the layout %s: %w", dir, err)
+	}
+	overlays := 0
+	for name, content := range files {
+		if path.Base(name) != "kustomization.yaml" || !strings.HasPrefix(name, "overlays/") {
+			continue
+		}
+		overlays++
+		if len(unserved) == 0 {
+			continue
+		}
+		if strings.Contains(content, "\npatches:") {
+			return nil, fmt.Errorf("enginegit: %s already has patches: add the deletions by hand", name)
+		}
+		var b strings.Builder
+		b.WriteString(content)
+		b.WriteString("# This machine's cluster does not serve these kinds (Argo CD would fail the\n# sync on them): deleted here, as slipway's apply source skips them.\npatches:\n")
+		for _, k := range unserved {
+			gv, kind := path.Split(k)
+			gv = strings.TrimSuffix(gv, "/")
+			if gv == "" || kind == "" {
+				return nil, fmt.Errorf("enginegit: unserved kind %q: want GROUP/VERSION/Kind", k)
+			}
+			fmt.Fprintf(&b, "- target:\n    kind: %s\n  patch: |-\n    $patch: delete\n    apiVersion: %s\n    kind: %s\n    metadata:\n      name: any\n", kind, gv, kind)
+		}
+		files[name] = b.String()
+	}
+	if overlays == 0 {
+		return nil, fmt.Errorf("enginegit: %s has no overlays/*/kustomization.yaml: not a GitOps layout", dir)
+	}
+	return files, nil
+}
+
+// UnservedKinds returns those of kinds (GROUP/VERSION/Kind) the cluster
+// behind d does not serve: what LocalLayout should drop there.
+func UnservedKinds(d discovery.DiscoveryInterface, kinds []string) ([]string, error) {
+	var out []string
+	for _, k := range kinds {
+		i := strings.LastIndex(k, "/")
+		if i < 0 {
+			return nil, fmt.Errorf("enginegit: kind %q: want GROUP/VERSION/Kind", k)
+		}
+		gv, kind := k[:i], k[i+1:]
+		list, err := d.ServerResourcesForGroupVersion(gv)
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, k)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("enginegit: asking the cluster whether it serves %s: %w", gv, err)
+		}
+		served := false
+		for _, r := range list.APIResources {
+			served = served || r.Kind == kind
+		}
+		if !served {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
