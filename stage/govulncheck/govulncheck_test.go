@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/vulndbtest"
 	"github.com/slipway-ci/slipway/stage/govulncheck"
@@ -153,4 +152,3 @@ func TestDBImage(t *testing.T) {
 		t.Fatalf("reachable = %q, want GO-2022-1059", got)
 	}
 }
-
