@@ -199,3 +199,36 @@ func (k TrustedKey) String() string {
 	}
 	return "key ID " + k.ID
 }
+
+// ParseTrustedKeys reads every PEM public key in pemKeys (several keys
+// concatenated, one file for rotation). A block's "Name" header names the
+// key (`Name: 2026-q4` on the line after BEGIN); without it the key is
+// "key N".
+func ParseTrustedKeys(pemKeys []byte) ([]TrustedKey, error) {
+	var keys []TrustedKey
+	rest := pemKeys
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n := block.Headers["Name"]
+		if n == "" {
+			n = fmt.Sprintf("key %d", len(keys)+1)
+		}
+		delete(block.Headers, "Name")
+		k, err := ParsePublicKey(n, pem.EncodeToMemory(block))
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("attest: no PEM public key in the trusted keys; give cosign.pub (several concatenated to rotate)")
+	}
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return nil, errors.New("attest: the trusted keys hold something after the last PEM block")
+	}
+	return keys, nil
+}

@@ -78,6 +78,9 @@ type Rejection struct {
 	// annotation, or the unverified statement's), if any.
 	PredicateType string
 	Reason        Reason
+	// Annotations are the referrer's annotations, as the registry lists
+	// them (unsigned: for naming only).
+	Annotations map[string]string
 	// Detail says more: the key ID, the other digest, the parse error.
 	Detail string
 }
@@ -171,7 +174,7 @@ func (v *Verifier) Verify(ctx context.Context, image name.Digest, opts ...remote
 	}
 	rep := &Report{Image: image}
 	for _, d := range im.Manifests {
-		rj := Rejection{Referrer: d.Digest, ArtifactType: d.ArtifactType, PredicateType: d.Annotations[PredicateTypeAnnotation]}
+		rj := Rejection{Referrer: d.Digest, ArtifactType: d.ArtifactType, PredicateType: d.Annotations[PredicateTypeAnnotation], Annotations: d.Annotations}
 		// Registries disagree on a referrer's artifactType (the manifest's,
 		// or its config's media type): the manifest itself decides.
 		raw, created, err := fetchBundle(image.Context().Digest(d.Digest.String()), opts)
@@ -190,7 +193,7 @@ func (v *Verifier) Verify(ctx context.Context, image name.Digest, opts ...remote
 		}
 		a, rej := v.VerifyBundle(raw, image)
 		if rej != nil {
-			rej.Referrer, rej.ArtifactType = d.Digest, d.ArtifactType
+			rej.Referrer, rej.ArtifactType, rej.Annotations = d.Digest, d.ArtifactType, d.Annotations
 			if rej.PredicateType == "" {
 				rej.PredicateType = rj.PredicateType
 			}
