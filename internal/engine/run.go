@@ -113,7 +113,7 @@ func (e *Engine) Prepare(ctx context.Context) error {
 	rootfs := make(chan error, 1)
 	go func() { rootfs <- e.debootstrap(ctx) }()
 	go e.prefetchTools(ctx)
-	var trivy, gosec, db string
+	var trivy, gosec, db, vulnDB string
 	err := func() (err error) {
 		if err = e.buildDagger(ctx); err != nil {
 			return err
@@ -127,7 +127,10 @@ func (e *Engine) Prepare(ctx context.Context) error {
 		if err = e.sdkDeps(ctx); err != nil {
 			return err
 		}
-		db, err = e.buildTrivyDB(ctx)
+		if db, err = e.buildTrivyDB(ctx); err != nil {
+			return err
+		}
+		vulnDB, err = e.buildVulnDB(ctx)
 		return err
 	}()
 	if rerr := <-rootfs; err == nil {
@@ -136,7 +139,7 @@ func (e *Engine) Prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	images, err := e.buildImages(ctx, trivy, gosec, db)
+	images, err := e.buildImages(ctx, trivy, gosec, db, vulnDB)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,14 @@ package govulncheck_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/vulndbtest"
@@ -132,23 +137,43 @@ func checkReports(ctx context.Context, t *testing.T, res *govulncheck.Result, re
 	}
 }
 
-// TestDBImage: the database as the engine's mirror serves it, pulled by
-// the engine, scans like the directory.
+// TestDBImage: the database as an image (what the engine's mirror
+// serves) scans like the directory: the image's layer is loaded by the
+// engine, and, where the local engine's mirror already serves it, pulled
+// from there.
 func TestDBImage(t *testing.T) {
 	c := daggertest.Connect(t)
 	daggertest.ModDownload(t, "testdata/tool", "testdata/called")
+	dbDir, _ := vulndbtest.Dir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	ref := daggertest.EngineRegistry + "/" + vulndb.ImageRepository + ":" + vulndb.DefaultVersion
-	if _, err := c.Container().From(ref).Sync(ctx); err != nil {
-		t.Skipf("the engine's mirror does not serve %s yet (make engine seeds it): %v", ref, err)
-	}
-	res, err := govulncheck.Scan(ctx, c, c.Host().Directory("testdata/called"),
-		govulncheck.WithGoEnv("GOPROXY", daggertest.GoProxy), govulncheck.WithGoEnv("GOSUMDB", "off"), govulncheck.WithDBImage(ref))
+	img, err := vulndb.PlatformImage(dbDir, vulndb.DefaultVersion, runtime.GOARCH)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(res.IDs(), ","); got != "GO-2022-1059" {
-		t.Fatalf("reachable = %q, want GO-2022-1059", got)
+	tarPath := filepath.Join(t.TempDir(), "govulndb.tar")
+	if err := tarball.WriteToFile(tarPath, name.MustParseReference("slipway.local/govulndb:test"), img); err != nil {
+		t.Fatal(err)
+	}
+	sources := map[string]govulncheck.Option{
+		"image tarball": govulncheck.WithDB(c.Container().Import(c.Host().File(tarPath)).Directory(vulndb.ImageDir)),
+	}
+	ref := daggertest.EngineRegistry + "/" + vulndb.ImageRepository + ":" + vulndb.DefaultVersion
+	if _, err := c.Container().From(ref).Sync(ctx); err == nil {
+		sources["engine mirror"] = govulncheck.WithDBImage(ref)
+	} else {
+		t.Logf("the engine's mirror does not serve %s yet (make engine seeds it): %v", ref, err)
+	}
+	for what, db := range sources {
+		t.Run(what, func(t *testing.T) {
+			res, err := govulncheck.Scan(ctx, c, c.Host().Directory("testdata/called"),
+				govulncheck.WithGoEnv("GOPROXY", daggertest.GoProxy), govulncheck.WithGoEnv("GOSUMDB", "off"), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.IDs(), ","); got != "GO-2022-1059" {
+				t.Fatalf("reachable = %q, want GO-2022-1059", got)
+			}
+		})
 	}
 }

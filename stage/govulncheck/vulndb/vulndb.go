@@ -212,12 +212,31 @@ func Directory(client *dagger.Client, version string, opts ...stage.Option) (*da
 	return ctr.Directory("/vulndb"), nil
 }
 
-// Image packs the database layout in dir into a small OCI image: one
-// layer with the files under ImageDir, for linux/amd64 and linux/arm64
-// (the data is the same), the version as an annotation. `crane push` or
-// remote.WriteIndex puts it into any registry; FromImage reads it back
-// inside Dagger.
+// Image packs the database layout in dir into a small OCI image index:
+// one layer with the files under ImageDir, for linux/amd64 and
+// linux/arm64 (the data is the same), the version as an annotation.
+// `crane push` or remote.WriteIndex puts it into any registry; FromImage
+// reads it back inside Dagger.
 func Image(dir, version string) (v1.ImageIndex, error) {
+	st, err := Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := PlatformImage(dir, version, arch)
+		if err != nil {
+			return nil, err
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	return mutate.Annotations(idx, map[string]string{VersionAnnotation: version, "org.opencontainers.image.created": st.Modified.Format(time.RFC3339)}).(v1.ImageIndex), nil
+}
+
+// PlatformImage is Image for one architecture: what a mirror that serves
+// one platform seeds.
+func PlatformImage(dir, version, arch string) (v1.Image, error) {
 	st, err := Read(dir)
 	if err != nil {
 		return nil, err
@@ -227,29 +246,22 @@ func Image(dir, version string) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	created := v1.Time{Time: st.Modified}
-	var idx v1.ImageIndex = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range []string{"amd64", "arm64"} {
-		img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: layer})
-		if err != nil {
-			return nil, err
-		}
-		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return nil, err
-		}
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture, cf.Created = "linux", arch, created
-		cf.Config.Labels = map[string]string{VersionAnnotation: version}
-		if img, err = mutate.ConfigFile(img, cf); err != nil {
-			return nil, err
-		}
-		img = mutate.Annotations(img, map[string]string{VersionAnnotation: version}).(v1.Image)
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
-			Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: layer})
+	if err != nil {
+		return nil, err
 	}
-	return mutate.Annotations(idx, map[string]string{VersionAnnotation: version, "org.opencontainers.image.created": st.Modified.Format(time.RFC3339)}).(v1.ImageIndex), nil
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Created = "linux", arch, v1.Time{Time: st.Modified}
+	cf.Config.Labels = map[string]string{VersionAnnotation: version}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return nil, err
+	}
+	return mutate.Annotations(img, map[string]string{VersionAnnotation: version}).(v1.Image), nil
 }
 
 // FromImage returns the database inside an image made by Image, which
