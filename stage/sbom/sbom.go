@@ -151,12 +151,12 @@ func (c config) run(ctx context.Context, ctr *dagger.Container, name string, tar
 	// and nothing else is asked of the network.
 	common := []string{"--cache-dir", "/trivy-cache", "--skip-db-update", "--skip-java-db-update", "--offline-scan",
 		"--skip-version-check", "--disable-telemetry"}
-	args := func(format, file string) []string {
-		a := append([]string{"trivy", target[0]}, common...)
-		a = append(a, "--format", format, "--output", out+"/"+file)
-		return append(a, target[1:]...)
-	}
-	ctr = ctr.WithExec(args("cyclonedx", cdxFile)).WithExec(args("spdx-json", spdxFile))
+	cdxArgs := append(append([]string{"trivy", target[0]}, common...), "--format", "cyclonedx", "--output", out+"/"+cdxFile)
+	cdxArgs = append(cdxArgs, target[1:]...)
+	// The SPDX document is converted from the CycloneDX one (`trivy sbom`
+	// reads an SBOM as its target): the image is analysed once.
+	spdxArgs := append(append([]string{"trivy", "sbom"}, common...), "--format", "spdx-json", "--output", out+"/"+spdxFile, out+"/"+cdxFile)
+	ctr = ctr.WithExec(cdxArgs).WithExec(spdxArgs)
 	dir := ctr.Directory(out)
 	cdx, err := dir.File(cdxFile).Contents(ctx)
 	if err != nil {
