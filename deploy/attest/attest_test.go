@@ -31,7 +31,7 @@ import (
 
 // serveRegistry starts go-containerregistry's OCI registry (with the
 // referrers API) on a real HTTP port and returns its host:port.
-func serveRegistry(t *testing.T) string {
+func serveRegistry(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
@@ -62,7 +62,7 @@ func pushImage(t *testing.T, host, repo string) name.Digest {
 
 // newKey returns an ECDSA P-256 private key in PKCS #8 PEM, as `openssl
 // genpkey` writes it.
-func newKey(t *testing.T) []byte {
+func newKey(t testing.TB) []byte {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
