@@ -12,6 +12,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -108,17 +109,9 @@ func testProvenance(goSum string) attest.Provenance {
 		Repository: "https://gitlab.example.com/team/billing", Revision: strings.Repeat("ab", 20), Ref: "refs/heads/main",
 		Function: "publish", Arguments: map[string]string{"repository": "registry.example.com/team/billing"}, Secrets: []string{"SIGNING_KEY", "REGISTRY_PASSWORD"},
 		GoSum:      []byte(goSum),
-		BaseImages: []name.Digest{mustDigest("golang@sha256:" + strings.Repeat("1", 64))},
+		BaseImages: []string{"golang@sha256:" + strings.Repeat("1", 64)},
 		Started:    start, Finished: start.Add(42 * time.Second), InvocationID: "https://gitlab.example.com/team/billing/-/jobs/1",
 	}
-}
-
-func mustDigest(s string) name.Digest {
-	d, err := name.NewDigest(s)
-	if err != nil {
-		panic(err)
-	}
-	return d
 }
 
 const goSum = `golang.org/x/text v0.3.7 h1:olpwvP2KacW1ZWvsR7uQhoyTYvKAupfQrRGBFM352Gk=
@@ -417,5 +410,61 @@ func TestProvenanceRefuses(t *testing.T) {
 	}
 	if _, err := attest.GoSumModules([]byte("golang.org/x/text v0.3.7\n")); err == nil || !strings.Contains(err.Error(), "go.sum line 1") {
 		t.Errorf("a bad go.sum: %v", err)
+	}
+}
+
+// TestFromEnv: the key and the trusted keys as a CI gives them, and the
+// SBOM attestations made from stage/sbom's documents.
+func TestFromEnv(t *testing.T) {
+	ctx := context.Background()
+	key := newKey(t)
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if s, err := attest.SignerFromEnv(getenv); s != nil || err != nil {
+		t.Fatalf("no SIGNING_KEY: %v, %v; want nothing", s, err)
+	}
+	env[attest.SigningKeyEnv] = "not a key"
+	if _, err := attest.SignerFromEnv(getenv); err == nil || !strings.HasPrefix(err.Error(), "SIGNING_KEY: attest: the signing key is not PEM") {
+		t.Errorf("a bad SIGNING_KEY: %v", err)
+	}
+	env[attest.SigningKeyEnv] = string(key)
+	s, err := attest.SignerFromEnv(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := signer(t)
+	pemFile := t.TempDir() + "/trusted.pem"
+	named := strings.Replace(string(s.PublicKeyPEM()), "-----BEGIN PUBLIC KEY-----\n", "-----BEGIN PUBLIC KEY-----\nName: 2026-q4\n\n", 1)
+	if err := os.WriteFile(pemFile, []byte(named+string(old.PublicKeyPEM())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env[attest.TrustedKeysFileEnv] = pemFile
+	v, err := attest.VerifierFromEnv(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks := v.Keys(); len(ks) != 2 || ks[0].Name != "2026-q4" || ks[0].ID != s.KeyID() || ks[1].Name != "key 2" {
+		t.Errorf("trusted keys: %v", ks)
+	}
+	env[attest.TrustedKeysEnv] = "garbage"
+	if _, err := attest.VerifierFromEnv(getenv); err == nil || err.Error() != "attest: no PEM public key in the trusted keys; give cosign.pub (several concatenated to rotate)" {
+		t.Errorf("bad trusted keys: %v", err)
+	}
+
+	host := serveRegistry(t)
+	img := pushImage(t, host, "team/sbom")
+	if _, err := s.AttestSBOMs(ctx, img, attest.SBOMs{}); err == nil || !strings.Contains(err.Error(), "no SBOM document") {
+		t.Errorf("no documents: %v", err)
+	}
+	hs, err := s.AttestSBOMs(ctx, img, attest.SBOMs{CycloneDX: []byte(`{"bomFormat":"CycloneDX","specVersion":"1.7"}`), SPDX: []byte(`{"spdxVersion":"SPDX-2.3"}`)})
+	if err != nil || len(hs) != 2 {
+		t.Fatalf("AttestSBOMs: %v, %v", hs, err)
+	}
+	rep, err := v.Verify(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Find(attest.CycloneDXPredicate)) != 1 || len(rep.Find(attest.SPDXPredicate)) != 1 || rep.Find(attest.SPDXPredicate)[0].Key.Name != "2026-q4" {
+		t.Errorf("SBOM attestations: %d verified, rejected %v", len(rep.Attestations), rep.Rejected)
 	}
 }

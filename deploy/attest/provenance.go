@@ -51,8 +51,8 @@ type Provenance struct {
 	// resolved dependency with its h1: hash.
 	GoSum []byte
 	// BaseImages are the images the build started from (the Go image,
-	// the runtime base), by digest.
-	BaseImages []name.Digest
+	// the runtime base), as repository@sha256:digest references.
+	BaseImages []string
 	// InvocationID identifies the run: a CI job URL or ID.
 	InvocationID string
 	// Started and Finished bound the build.
@@ -112,7 +112,11 @@ func (p Provenance) Predicate() (*slsa.Provenance, error) {
 		Uri:    "git+" + p.Repository + refSuffix(p.Ref),
 		Digest: map[string]string{"gitCommit": p.Revision},
 	}}
-	for _, img := range p.BaseImages {
+	for _, ref := range p.BaseImages {
+		img, err := name.NewDigest(ref)
+		if err != nil {
+			return nil, fmt.Errorf("attest: provenance: base image %q is not pinned by digest (repository@sha256:...): %w", ref, err)
+		}
 		alg, hexDigest, err := splitDigest(img.DigestStr())
 		if err != nil {
 			return nil, err
