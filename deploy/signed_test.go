@@ -13,6 +13,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/attest"
+	"github.com/slipway-ci/slipway/internal/mirror"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
@@ -471,4 +473,43 @@ func TestSignedReferrersStore(t *testing.T) {
 		t.Errorf("PredicateType: %v", err)
 	}
 
+}
+
+// TestSignedGateOnTheMirrorRegistry runs the verifying gate against the
+// registry the local engine's mirror runs (internal/mirror: manifests
+// journaled on disk, no referrers API, so referrers go to the tag-schema
+// fallback): signed evidence passes, re-signed evidence is refused, and
+// both survive a restart of the registry.
+func TestSignedGateOnTheMirrorRegistry(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	start := func() (string, func()) {
+		reg, err := mirror.NewRegistry(filepath.Join(dir, "blobs"), filepath.Join(dir, "manifests"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(reg)
+		return strings.TrimPrefix(srv.URL, "http://"), func() { srv.Close(); reg.Close() }
+	}
+	host, stop := start()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	good, attacker := newSigner(t), newSigner(t)
+	ok := pushTagged(t, host, "ok")
+	signEverything(t, good, ok, now)
+	bad := pushTagged(t, host, "bad")
+	signEverything(t, attacker, bad, now)
+	stop()
+
+	host, stop = start()
+	defer stop()
+	prod := deploy.Environment{Name: "production", Tier: pipeline.Production}
+	gate := &deploy.PromotionGate{Staging: "staging", Trust: trust(t, good, now)}
+	reloc := func(d name.Digest) string { return host + "/shop/web@" + d.DigestStr() }
+	if err := gate.Allow(ctx, prod, deploy.Release{Image: reloc(ok), Approval: approved}); err != nil {
+		t.Errorf("the signed image is refused: %v", err)
+	}
+	err := gate.Allow(ctx, prod, deploy.Release{Image: reloc(bad), Approval: approved})
+	if !errors.Is(err, deploy.ErrNotSigned) || !strings.Contains(err.Error(), "signed by an untrusted key: key ID "+attacker.KeyID()) {
+		t.Errorf("the re-signed image: %v", err)
+	}
 }

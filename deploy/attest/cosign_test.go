@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/cosigntest"
+	"github.com/slipway-ci/slipway/internal/mirror"
 )
 
 // TestCosignVerifies runs the real cosign CLI (v3, built from the module
@@ -130,4 +132,39 @@ func decodePayloads(t *testing.T, out string) string {
 		b.Write(p)
 	}
 	return b.String()
+}
+
+// TestCosignVerifiesOnTheMirrorRegistry: on the registry the local
+// engine's mirror runs, which has no referrers API (go-containerregistry
+// writes the tag-schema fallback), cosign still finds and verifies what
+// Signer pushed.
+func TestCosignVerifiesOnTheMirrorRegistry(t *testing.T) {
+	cosigntest.Binary(t)
+	ctx := context.Background()
+	reg, err := mirror.NewRegistry(filepath.Join(t.TempDir(), "blobs"), filepath.Join(t.TempDir(), "manifests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	img := pushImage(t, strings.TrimPrefix(srv.URL, "http://"), "team/mirror")
+	s := signer(t)
+	if _, err := s.SignImage(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttestProvenance(ctx, img, testProvenance(goSum)); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(t.TempDir(), "cosign.pub")
+	if err := os.WriteFile(pub, s.PublicKeyPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	offline := []string{"--key", pub, "--insecure-ignore-tlog", "--allow-http-registry"}
+	if out, err := cosigntest.Run(t, nil, append(append([]string{"verify"}, offline...), img.String())...); err != nil {
+		t.Fatalf("cosign verify: %v\n%s", err, out)
+	}
+	if out, err := cosigntest.Run(t, nil, append(append([]string{"verify-attestation", "--type", attest.SLSAProvenancePredicate}, offline...), img.String())...); err != nil {
+		t.Fatalf("cosign verify-attestation: %v\n%s", err, out)
+	}
 }
