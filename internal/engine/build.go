@@ -15,6 +15,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/slipway-ci/slipway/stage/govulncheck"
+	"github.com/slipway-ci/slipway/stage/govulncheck/vulndb"
 )
 
 // runtimePackages are the Debian equivalents of what the upstream engine
@@ -500,4 +503,25 @@ func (e *Engine) buildTrivyDB(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// buildVulnDB builds (cached by version under the cache) the Go
+// vulnerability database govulncheck reads, from golang.org/x/vulndb at
+// vulndb.DefaultVersion on the module proxy, and prefetches govulncheck's
+// modules: the engine's containers build govulncheck from this machine's
+// module cache.
+func (e *Engine) buildVulnDB(ctx context.Context) (string, error) {
+	e.logf("building the Go vulnerability database %s", vulndb.DefaultVersion)
+	dir, st, err := vulndb.Build(ctx, filepath.Join(e.cache, "vulndb"), vulndb.DefaultVersion, goEnv()...)
+	if err != nil {
+		return "", err
+	}
+	e.logf("Go vulnerability database: %d entries, %d modules", st.Entries, st.Modules)
+	cmd := exec.CommandContext(ctx, "go", "install", "-n", "golang.org/x/vuln/cmd/govulncheck@"+govulncheck.Version)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), goEnv("GOBIN="+os.TempDir())...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("fetching govulncheck %s's modules: %v\n%s", govulncheck.Version, err, out)
+	}
+	return dir, nil
 }

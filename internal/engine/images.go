@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/slipway-ci/slipway/internal/mirror"
+	"github.com/slipway-ci/slipway/stage/govulncheck/vulndb"
 )
 
 // Image references the mirror serves, as a laptop with Docker Hub would
@@ -32,6 +33,9 @@ const (
 	GosecRef = "securego/gosec:2.29.0"
 	// TrivyDBRef is the vulnerability DB artifact, where Trivy looks for it.
 	TrivyDBRef = "ghcr.io/aquasecurity/trivy-db:2"
+	// VulnDBRef is the Go vulnerability database image (stage/govulncheck
+	// WithDBImage), pulled by the engine as 127.0.0.1:5000/VulnDBRef.
+	VulnDBRef = vulndb.ImageRepository + ":" + vulndb.DefaultVersion
 	// MirrorAddr is the mirror as the engine sees it.
 	MirrorAddr = "127.0.0.1:5000"
 	// BridgeIP is the engine's address on its containers' bridge: the
@@ -133,7 +137,7 @@ func (e *Engine) layerTar(name string, write func(dst string) error) (v1.Layer, 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // buildImages builds (or finds cached) every image the mirror serves.
-func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB string) (*builtImages, error) {
+func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB string) (*builtImages, error) {
 	defer os.RemoveAll(filepath.Join(e.cache, "scratch"))
 	goroot, goversion, err := hostGo(ctx)
 	if err != nil {
@@ -241,6 +245,14 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB string) 
 		return nil, err
 	}
 	add(dbDir, TrivyDBRef, "mirror.gcr.io/aquasec/trivy-db:2")
+
+	vulnDir, _, err := e.layoutImage("govulndb-"+vulndb.DefaultVersion+"-"+rev, func() (v1.Image, error) {
+		return vulndb.PlatformImage(vulnDB, vulndb.DefaultVersion, e.arch)
+	})
+	if err != nil {
+		return nil, err
+	}
+	add(vulnDir, VulnDBRef)
 
 	// The Go SDK builtin image replaces the golang-alpine + codegen image
 	// the upstream engine image bakes in. No sum DB is reachable, and

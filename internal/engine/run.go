@@ -262,7 +262,7 @@ func (e *Engine) prepare(ctx context.Context) (*release, error) {
 	rootfs := make(chan error, 1)
 	go func() { rootfs <- e.debootstrap(ctx) }()
 	go e.prefetchTools(ctx)
-	var trivy, gosec, db string
+	var trivy, gosec, db, vulnDB string
 	err := func() (err error) {
 		if err = e.buildDagger(ctx); err != nil {
 			return err
@@ -276,7 +276,10 @@ func (e *Engine) prepare(ctx context.Context) (*release, error) {
 		if err = e.sdkDeps(ctx); err != nil {
 			return err
 		}
-		db, err = e.buildTrivyDB(ctx)
+		if db, err = e.buildTrivyDB(ctx); err != nil {
+			return err
+		}
+		vulnDB, err = e.buildVulnDB(ctx)
 		return err
 	}()
 	if rerr := <-rootfs; err == nil {
@@ -285,7 +288,7 @@ func (e *Engine) prepare(ctx context.Context) (*release, error) {
 	if err != nil {
 		return nil, err
 	}
-	images, err := e.buildImages(ctx, trivy, gosec, db)
+	images, err := e.buildImages(ctx, trivy, gosec, db, vulnDB)
 	if err != nil {
 		return nil, err
 	}
