@@ -103,10 +103,14 @@ func WithEntrypoint(args ...string) Option {
 }
 
 // WithArgs sets the arguments the entrypoint gets (the image's Cmd).
-func WithArgs(args ...string) Option { return func(c *config) { c.args = append([]string(nil), args...) } }
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.args = append([]string(nil), args...) }
+}
 
 // WithTags sets build tags.
-func WithTags(tags ...string) Option { return func(c *config) { c.tags = append([]string(nil), tags...) } }
+func WithTags(tags ...string) Option {
+	return func(c *config) { c.tags = append([]string(nil), tags...) }
+}
 
 // WithPlatforms sets the platforms to build, such as linux/amd64 and
 // linux/arm64; the default is linux/amd64.
