@@ -521,3 +521,123 @@ func TestReportsAndSummaryValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestTriggerValidation(t *testing.T) {
+	trigger := func(tr pipeline.Trigger, opts ...pipeline.JobOption) pipeline.Option {
+		return pipeline.Job("downstream", append([]pipeline.JobOption{pipeline.Stage("deploy"), pipeline.Triggers(tr)}, opts...)...)
+	}
+	checkProblems(t, []featureCase{{
+		name: "no pipeline named",
+		opts: valid(trigger(pipeline.Trigger{})),
+		want: []string{`job "downstream": the trigger names no pipeline; use pipeline.TriggersProject or pipeline.TriggersChild`},
+	}, {
+		name: "both a project and a child file",
+		opts: valid(trigger(pipeline.Trigger{Project: "acme/infra", Include: "ci/child.yml"})),
+		want: []string{`job "downstream": a trigger starts either a project's pipeline or a child pipeline, not both (acme/infra, ci/child.yml)`},
+	}, {
+		name: "a project path without a namespace",
+		opts: valid(trigger(pipeline.TriggersProject("infra", ""))),
+		want: []string{`job "downstream": trigger project "infra" must be a GitLab project path such as acme/infra`},
+	}, {
+		name: "a child file outside the repository",
+		opts: valid(trigger(pipeline.TriggersChild("../other/ci.yml"))),
+		want: []string{`job "downstream": child pipeline file "../other/ci.yml" must be a .yml or .yaml path inside the repository, such as .gitlab/docs.gitlab-ci.yml`},
+	}, {
+		name: "a branch pattern and a child with a branch",
+		opts: valid(trigger(pipeline.TriggersProject("acme/infra", "release/*")),
+			pipeline.Job("child", pipeline.Stage("deploy"), pipeline.Triggers(pipeline.Trigger{Include: "ci/child.yml", Branch: "main"}))),
+		want: []string{
+			`job "downstream": trigger branch "release/*" must be a branch name`,
+			`job "child": a child pipeline runs on this pipeline's ref; drop the branch "main"`,
+		},
+	}, {
+		name: "a call and settings of a call",
+		opts: valid(trigger(pipeline.TriggersProject("acme/infra", "main"),
+			pipeline.Calls(pipeline.Fn("deploy")), pipeline.Outputs("URL"), pipeline.Retry(1), pipeline.RunnerTags("dagger"),
+			pipeline.Permissions(pipeline.Packages.Write()))),
+		want: []string{
+			`job "downstream": a trigger job runs no Dagger function of its own, yet it calls "deploy"; drop pipeline.Calls or make it a job of its own`,
+			`job "downstream": a trigger job runs no Dagger call, so it cannot have an output (pipeline.Outputs)`,
+			`job "downstream": a trigger job runs no Dagger call, so it cannot have retries`,
+			`job "downstream": a trigger job runs no Dagger call, so it cannot have runners`,
+			`job "downstream": a trigger job runs on GitLab only, which has no job token permissions; drop pipeline.Permissions`,
+		},
+	}, {
+		name: "reading an output of a trigger job",
+		opts: valid(trigger(pipeline.TriggersProject("acme/infra", "")),
+			pipeline.Job("after", pipeline.Stage("deploy"), pipeline.Needs("downstream"),
+				pipeline.Calls(pipeline.Fn("check", pipeline.FromJob("url", "downstream", "URL"))))),
+		want: []string{`job "after": argument --url reads the output "URL" of "downstream", which declares no such output; add pipeline.Outputs("URL") to it`},
+	}})
+}
+
+func TestInputValidation(t *testing.T) {
+	in := func(s pipeline.InputSpec) pipeline.Option {
+		if s.Description == "" {
+			s.Description = "what it is"
+		}
+		return pipeline.Input(s)
+	}
+	checkProblems(t, []featureCase{{
+		name: "names",
+		opts: valid(in(pipeline.InputSpec{Name: "2FAST"}), in(pipeline.InputSpec{Name: "CI_TARGET"}),
+			in(pipeline.InputSpec{Name: "target"}), in(pipeline.InputSpec{Name: "TARGET"})),
+		want: []string{
+			`input "2FAST": the name must hold only letters, digits and _ and not start with a digit`,
+			`input "CI_TARGET": names starting with CI_ are the CI's own; choose another name`,
+			`input "TARGET": is declared twice (GitHub input names ignore case)`,
+		},
+	}, {
+		name: "also a Var, no description, a quote",
+		opts: valid(pipeline.Var("TARGET", "staging"), pipeline.Input(pipeline.InputSpec{Name: "TARGET", Default: "it's"})),
+		want: []string{
+			`input "TARGET": is also declared with pipeline.Var; an input is a variable already, so drop the Var`,
+			`input "TARGET": needs a one-line description, which both CIs show in the form`,
+			`input "TARGET": value "it's" may hold no quotes, $, ` + "`" + `, \, braces or line breaks`,
+		},
+	}, {
+		name: "types and defaults",
+		opts: valid(in(pipeline.InputSpec{Name: "DRY_RUN", Type: pipeline.BooleanInput, Default: "yes"}),
+			in(pipeline.InputSpec{Name: "REPLICAS", Type: pipeline.NumberInput, Default: "two"}),
+			in(pipeline.InputSpec{Name: "TARGET", Type: pipeline.ChoiceInput}),
+			in(pipeline.InputSpec{Name: "REGION", Type: pipeline.ChoiceInput, Options: []string{"eu", "us"}, Default: "ap"}),
+			in(pipeline.InputSpec{Name: "NOTE", Options: []string{"a"}}),
+			in(pipeline.InputSpec{Name: "WHEN", Type: "date"})),
+		want: []string{
+			`input "DRY_RUN": a boolean input's default must be "true" or "false", not "yes"`,
+			`input "REPLICAS": a number input's default "two" is not a number`,
+			`input "TARGET": a choice input needs options`,
+			`input "REGION": the default "ap" is not one of the options (eu, us)`,
+			`input "NOTE": options apply to a ChoiceInput only`,
+			`input "WHEN": the type "date" is unknown; use StringInput, BooleanInput, ChoiceInput or NumberInput`,
+		},
+	}})
+}
+
+func TestInputIsAVariable(t *testing.T) {
+	p, err := pipeline.New("service", valid(
+		pipeline.Input(pipeline.InputSpec{Name: "TARGET", Description: "where", Type: pipeline.ChoiceInput, Options: []string{"a", "b"}, Default: "a"}),
+		job("deploy", "deploy", pipeline.When(pipeline.OnDispatch().If(pipeline.Env("TARGET").Is("b"))),
+			pipeline.Calls(pipeline.Fn("deploy", pipeline.FromEnv("target", "TARGET")))),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Variables()["TARGET"]; got != "a" {
+		t.Errorf("Variables()[TARGET] = %q, want the default a", got)
+	}
+	in, ok := p.Input("TARGET")
+	if !ok || in.Type != pipeline.ChoiceInput || in.Description != "where" {
+		t.Errorf("Input(TARGET) = %+v, %v", in, ok)
+	}
+	for _, tc := range []struct {
+		vars map[string]string
+		want bool
+	}{{nil, false}, {map[string]string{"TARGET": "b"}, true}} {
+		plan := p.PlanFor(pipeline.Start{Event: pipeline.Dispatch, Ref: "main", Vars: tc.vars})
+		got := slices.ContainsFunc(plan, func(j pipeline.JobSpec) bool { return j.Name == "deploy" })
+		if got != tc.want {
+			t.Errorf("vars %v: deploy planned = %v, want %v", tc.vars, got, tc.want)
+		}
+	}
+}

@@ -225,6 +225,9 @@ type JobSpec struct {
 	// AllowExitCodes, when set, lets the pipeline succeed when the job
 	// fails with one of these exit codes, and only then.
 	AllowExitCodes []int
+	// Trigger, when not nil, makes the job start a GitLab downstream
+	// pipeline instead of calling a Dagger function (see Triggers).
+	Trigger *Trigger
 
 	ungatedSet bool
 }
@@ -280,6 +283,10 @@ func (j JobSpec) clone() JobSpec {
 	if j.Matrix != nil {
 		m := j.Matrix.clone()
 		out.Matrix = &m
+	}
+	if j.Trigger != nil {
+		t := *j.Trigger
+		out.Trigger = &t
 	}
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}

@@ -24,6 +24,7 @@ type Pipeline struct {
 	regenerate    string
 	engine        Engine
 	schedules     []ScheduleSpec
+	inputs        []InputSpec
 }
 
 // ScheduleSpec is a named pipeline schedule.

@@ -68,6 +68,7 @@ func (p *Pipeline) validate() error {
 		}
 	}
 
+	p.validateInputs(add)
 	p.validateSchedules(add)
 
 	if p.toolchain != "" && !kebabRE.MatchString(p.toolchain) {
@@ -120,7 +121,11 @@ func (p *Pipeline) validate() error {
 				jp("needs %q, which runs in the later stage %q", n, dep.Stage)
 			}
 		}
-		p.validateCall(j, jobs, jp)
+		if j.External() {
+			validateExternal(j, jp)
+		} else {
+			p.validateCall(j, jobs, jp)
+		}
 		p.validateRules(j, jp)
 		validateSettings(j, jp)
 		validatePermissions(j, jp)

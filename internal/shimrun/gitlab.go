@@ -105,8 +105,15 @@ func (g GitLab) Plan(ctx context.Context, run Run) ([]PlannedJob, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("gitlab-ci-local --list-json: %w\n%s%s", err, stdout.Bytes(), stderr.Bytes())
 	}
+	// gitlab-ci-local prints its warnings (such as "Multi-project
+	// pipeline is not supported" for a trigger job) on stdout, before
+	// the JSON array.
+	out := stdout.Bytes()
+	if i := bytes.Index(out, []byte("\n[")); i >= 0 && !bytes.HasPrefix(out, []byte("[")) {
+		out = out[i+1:]
+	}
 	var jobs []PlannedJob
-	if err := json.Unmarshal(stdout.Bytes(), &jobs); err != nil {
+	if err := json.Unmarshal(out, &jobs); err != nil {
 		return nil, fmt.Errorf("gitlab-ci-local --list-json: %w\n%s", err, stdout.Bytes())
 	}
 	return jobs, nil

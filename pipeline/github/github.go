@@ -123,6 +123,10 @@ func (g *generator) document() (*yaml.Node, error) {
 	if len(g.vars) > 0 {
 		env := mapping()
 		for _, k := range slices.Sorted(maps.Keys(g.vars)) {
+			if _, ok := g.p.Input(k); ok {
+				set(env, k, str("${{ "+inputValue(k, g.vars[k])+" }}"))
+				continue
+			}
 			set(env, k, str(overridable(k, g.vars[k])))
 		}
 		set(root, "env", env)

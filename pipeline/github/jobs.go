@@ -175,6 +175,9 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	if id := j.ID(); !(id[0] == '_' || id[0] >= 'a' && id[0] <= 'z' || id[0] >= 'A' && id[0] <= 'Z') {
 		return nil, jp("GitHub job ids must start with a letter or _, and this job's is %q; rename the job", id)
 	}
+	if t := j.Trigger; t != nil {
+		return nil, jp("a downstream pipeline (trigger of the %s) is GitLab's; GitHub Actions cannot start another pipeline from a job, so call a reusable workflow with pipeline.UsesWorkflow instead", t)
+	}
 	n := mapping()
 	if len(needs.ids) > 0 {
 		set(n, "needs", strings2seq(needs.ids))

@@ -193,10 +193,11 @@ type triggers struct {
 	prTypes                      []string
 	anyPRType                    bool
 	paths                        []string
+	inputs                       []pipeline.InputSpec
 }
 
 func collectTriggers(p *pipeline.Pipeline, jobs []pipeline.JobSpec, defaultCron string) (*triggers, error) {
-	t := &triggers{}
+	t := &triggers{inputs: p.Inputs()}
 	cronOf := map[string]string{}
 	for _, s := range p.Schedules() {
 		cronOf[s.Name] = s.Cron
@@ -427,8 +428,48 @@ func (t *triggers) node() *yaml.Node {
 		set(on, "schedule", seq)
 	}
 	// Always runnable by hand, so a person can rerun the pipeline on a ref.
-	set(on, "workflow_dispatch", emptyMapping())
+	set(on, "workflow_dispatch", dispatchInputs(t.inputs))
 	return on
+}
+
+// dispatchInputs renders the pipeline's inputs as workflow_dispatch inputs.
+func dispatchInputs(inputs []pipeline.InputSpec) *yaml.Node {
+	if len(inputs) == 0 {
+		return emptyMapping()
+	}
+	ins := mapping()
+	for _, in := range inputs {
+		n := mapping()
+		set(n, "description", str(in.Description))
+		set(n, "type", str(string(in.Type)))
+		set(n, "required", boolean(in.Required))
+		switch in.Type {
+		case pipeline.BooleanInput:
+			set(n, "default", boolean(in.Default == "true"))
+		case pipeline.NumberInput:
+			tag := "!!float"
+			if isDigits(in.Default) {
+				tag = "!!int"
+			}
+			set(n, "default", &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: in.Default})
+		default:
+			set(n, "default", str(in.Default))
+		}
+		if len(in.Options) > 0 {
+			set(n, "options", strings2seq(in.Options))
+		}
+		set(ins, in.Name, n)
+	}
+	d := mapping()
+	set(d, "inputs", ins)
+	return d
+}
+
+// inputValue is the expression of an input's value: what the person who
+// started the run chose, else the repository variable of its name, else
+// its default. format() makes a false boolean the non-empty 'false'.
+func inputValue(name, def string) string {
+	return "github.event_name == 'workflow_dispatch' && format('{0}', inputs." + name + ") || vars." + name + " || " + quote(def)
 }
 
 // refFilter sets key (branches or tags) on a trigger, or key-ignore when
@@ -666,6 +707,9 @@ func (g *generator) expression(c pipeline.Cond) (string, error) {
 				return "'ghcr.io'", nil
 			}
 			return "", fmt.Errorf("conditions cannot read %q on GitHub", v)
+		}
+		if _, ok := g.p.Input(o.Name()); ok {
+			return "(" + inputValue(o.Name(), g.vars[o.Name()]) + ")", nil
 		}
 		if d, ok := g.vars[o.Name()]; ok && !strings.Contains(d, "{{") && !strings.Contains(d, "}}") {
 			return "(vars." + o.Name() + " || " + quote(d) + ")", nil

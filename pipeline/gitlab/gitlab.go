@@ -71,7 +71,7 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 	root := mapping()
 	set(root, "stages", strs(p.Stages()))
 	if vars := p.Variables(); len(vars) > 0 {
-		set(root, "variables", variables(vars))
+		set(root, "variables", variables(vars, p.Inputs()))
 	}
 	set(root, "workflow", workflow(events))
 	guardPush := events[pipeline.Schedule] || events[pipeline.Dispatch] || events[pipeline.Triggered]
@@ -175,6 +175,15 @@ func header(p *pipeline.Pipeline, jobs []pipeline.JobSpec) []byte {
 		}
 		fmt.Fprintf(&b, "# Pipeline schedules to create (Build > Pipeline schedules), each setting the variable\n# %s to its name: %s.\n", ScheduleVariable, strings.Join(list, ", "))
 	}
+	var downstream []string
+	for _, j := range jobs {
+		if j.Trigger != nil {
+			downstream = append(downstream, j.Name+" ("+j.Trigger.String()+")")
+		}
+	}
+	if len(downstream) > 0 {
+		fmt.Fprintf(&b, "# Trigger jobs start downstream pipelines as the user who runs this one, who needs the Developer\n# role in a downstream project: %s.\n", strings.Join(downstream, ", "))
+	}
 	for _, j := range jobs {
 		if j.UngatedProduction != "" {
 			fmt.Fprintf(&b, "# DANGER: job %s deploys to production WITHOUT APPROVAL: %s\n", j.Name, j.UngatedProduction)
@@ -237,11 +246,26 @@ func engineHeader(p *pipeline.Pipeline, jobs []pipeline.JobSpec) string {
 
 // variables renders the pipeline variables in key order. A value holding
 // "$" is marked expand: false, because GitLab would otherwise expand
-// variable references inside it, which GitHub does not do.
-func variables(vars map[string]string) *yaml.Node {
+// variable references inside it, which GitHub does not do. An input gets
+// its description (and options), which prefill the "Run pipeline" form.
+func variables(vars map[string]string, inputs []pipeline.InputSpec) *yaml.Node {
 	n := mapping()
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		v := vars[k]
+		if i := slices.IndexFunc(inputs, func(in pipeline.InputSpec) bool { return in.Name == k }); i >= 0 {
+			m := mapping()
+			set(m, "value", str(v))
+			set(m, "description", str(inputs[i].Description))
+			switch {
+			case len(inputs[i].Options) > 0:
+				set(m, "options", strs(inputs[i].Options))
+			case inputs[i].Type == pipeline.BooleanInput:
+				// The form offers the two values instead of a text box.
+				set(m, "options", strs([]string{"true", "false"}))
+			}
+			set(n, k, m)
+			continue
+		}
 		if strings.Contains(v, "$") {
 			m := mapping()
 			set(m, "value", str(v))

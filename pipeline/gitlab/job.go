@@ -25,6 +25,37 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	}
 	n := mapping()
 	set(n, "stage", str(j.Stage))
+	if err := jobHead(p, n, j, rules, guardPush); err != nil {
+		return nil, err
+	}
+	if t := j.Trigger; t != nil {
+		// A trigger job is GitLab's own: no script, no runner.
+		set(n, "trigger", trigger(*t))
+		return n, nil
+	}
+	return jobBody(p, n, j)
+}
+
+// trigger renders a downstream pipeline.
+func trigger(t pipeline.Trigger) *yaml.Node {
+	n := mapping()
+	if t.Include != "" {
+		set(n, "include", str(t.Include))
+	} else {
+		set(n, "project", str(t.Project))
+		if t.Branch != "" {
+			set(n, "branch", str(t.Branch))
+		}
+	}
+	if t.Wait {
+		set(n, "strategy", str("depend"))
+	}
+	return n
+}
+
+// jobHead renders what every job has: needs, matrix, rules, environment,
+// resource group and failure policy.
+func jobHead(p *pipeline.Pipeline, n *yaml.Node, j pipeline.JobSpec, rules []atom, guardPush bool) error {
 	if len(j.Needs) > 0 {
 		needs := sequence()
 		for _, name := range j.Needs {
@@ -47,7 +78,7 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 	if rules != nil || when != "" {
 		rn, err := jobRules(rules, j, when, guardPush, p.Variables())
 		if err != nil {
-			return nil, err
+			return err
 		}
 		set(n, "rules", rn)
 	}
@@ -80,6 +111,11 @@ func job(p *pipeline.Pipeline, j pipeline.JobSpec, rules []atom, guardPush bool)
 		set(af, "exit_codes", ints(j.AllowExitCodes))
 		set(n, "allow_failure", af)
 	}
+	return nil
+}
+
+// jobBody renders what a job that runs a Dagger call has on top of jobHead.
+func jobBody(p *pipeline.Pipeline, n *yaml.Node, j pipeline.JobSpec) (*yaml.Node, error) {
 	if j.Timeout > 0 {
 		set(n, "timeout", str(formatTimeout(j.Timeout)))
 	}

@@ -100,6 +100,12 @@ func GitLab(data []byte, opts ...Option) error {
 				r.add(name, line, "name an existing job, or remove the entry", "depends on %q, which is not a job in this file", d)
 			}
 		}
+		if t, ok := job["trigger"]; ok {
+			// A trigger job runs no script: GitLab starts the downstream
+			// pipeline itself.
+			r.checkTrigger(name, line, t, job)
+			continue
+		}
 		script := gitlabScript(doc.value, name, 0)
 		var calls []daggerCall
 		for _, cmd := range script {
@@ -108,6 +114,22 @@ func GitLab(data []byte, opts ...Option) error {
 		r.checkCalls(name, line, calls, "its script")
 	}
 	return r.err()
+}
+
+// checkTrigger checks a trigger job: it starts a project's pipeline or a
+// child pipeline from a file, and has no script beside it.
+func (r *report) checkTrigger(name string, line int, t any, job map[string]any) {
+	if _, ok := job["script"]; ok {
+		r.add(name, line, "a trigger job runs no script; drop it or make it a job of its own", "has both trigger: and script:")
+	}
+	if m, ok := t.(map[string]any); ok {
+		_, project := m["project"]
+		_, include := m["include"]
+		if project == include {
+			r.add(name, line, "set trigger:project for a multi-project pipeline or trigger:include for a child pipeline",
+				"its trigger names neither or both of project and include")
+		}
+	}
 }
 
 func isGitLabJob(key string, v any) bool {

@@ -35,6 +35,10 @@ const (
 	AllowedFailure  Status = "failed (allowed)"
 	Skipped         Status = "skipped"
 	WaitingApproval Status = "waiting for approval"
+	// NotRunHere is a job that runs no Dagger function of its own (a
+	// GitLab trigger job, a GitHub reusable workflow): only the CI runs it.
+	// The jobs after it run as if it passed.
+	NotRunHere Status = "not run here"
 )
 
 // JobResult is what happened to one job.
@@ -353,7 +357,7 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 		r.mu.Lock()
 		st := r.results[d].Status
 		r.mu.Unlock()
-		if st != Passed && st != AllowedFailure {
+		if st != Passed && st != AllowedFailure && st != NotRunHere {
 			res.Status, res.Reason = Skipped, fmt.Sprintf("%s %s", d, st)
 			r.say("  - %-22s skipped: %s", j.Name, res.Reason)
 			return
@@ -365,6 +369,11 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 		return
 	}
 
+	if j.External() {
+		res.Status, res.Reason = NotRunHere, "it starts a pipeline or workflow of the CI, not a Dagger call"
+		r.say("  ~ %-22s not run here: %s", j.Name, res.Reason)
+		return
+	}
 	env := r.jobEnv(j)
 	call := j.Call
 	call.Args = append(call.Args, r.o.extra[call.Function]...)

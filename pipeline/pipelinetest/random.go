@@ -562,7 +562,9 @@ func (g *gen) rules(gated bool) []pipeline.JobOption {
 func Functions(p *pipeline.Pipeline) []string {
 	set := map[string]bool{}
 	for _, j := range p.Jobs() {
-		set[j.Call.Function] = true
+		if !j.External() {
+			set[j.Call.Function] = true
+		}
 		if j.Stop != nil {
 			set[j.Stop.Function] = true
 		}
