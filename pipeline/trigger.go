@@ -127,4 +127,3 @@ func validateExternal(j JobSpec, jp func(string, ...any)) {
 		jp("a trigger job runs on GitLab only, which has no job token permissions; drop pipeline.Permissions")
 	}
 }
-
