@@ -641,3 +641,136 @@ func TestInputIsAVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkflowValidation(t *testing.T) {
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	wf := func(w pipeline.Workflow, opts ...pipeline.JobOption) pipeline.Option {
+		return pipeline.Job("deploy", append([]pipeline.JobOption{pipeline.Stage("deploy"), pipeline.CallsWorkflow(w)}, opts...)...)
+	}
+	iface := &pipeline.Interface{
+		Inputs: []pipeline.InputSpec{
+			{Name: "environment", Type: pipeline.ChoiceInput, Options: []string{"staging", "production"}, Required: true},
+			{Name: "dry-run", Type: pipeline.BooleanInput, Default: "false"},
+			{Name: "replicas", Type: pipeline.NumberInput, Default: "1"},
+		},
+		Secrets: []string{"kubeconfig"},
+	}
+	checkProblems(t, []featureCase{{
+		name: "a tag instead of a SHA",
+		opts: valid(wf(pipeline.Workflow{Uses: "acme/deploy/.github/workflows/deploy.yml@v1"})),
+		want: []string{`job "deploy": reusable workflow "acme/deploy/.github/workflows/deploy.yml@v1" must be pinned to a full 40-hex commit SHA (tags and branches can move), as owner/repo/.github/workflows/x.yml@<sha>`},
+	}, {
+		name: "not a workflow path",
+		opts: valid(wf(pipeline.Workflow{Uses: "acme/deploy@" + sha})),
+		want: []string{`job "deploy": reusable workflow "acme/deploy@` + sha + `" must be owner/repo/.github/workflows/<file>.yml@<40-hex sha> or ./.github/workflows/<file>.yml`},
+	}, {
+		name: "bad names and values, the CI's token as a secret",
+		opts: valid(wf(pipeline.Workflow{Uses: "./.github/workflows/deploy.yml",
+			With:    map[string]string{"1st": "x", "note": "${{ github.actor }}"},
+			Secrets: map[string]string{"token": "GITHUB_TOKEN"}})),
+		want: []string{
+			`job "deploy": reusable workflow input "1st": the name must hold only letters, digits, _ and - and start with a letter or _`,
+			`job "deploy": reusable workflow input "note": value "${{ github.actor }}" may hold no quotes, $, ` + "`" + `, \, braces or line breaks`,
+			`job "deploy": secret "GITHUB_TOKEN" is the CI's own credential; read it with pipeline.CISecret(name, pipeline.JobToken), which both CIs provide`,
+		},
+	}, {
+		name: "against the declared interface",
+		opts: valid(wf(pipeline.Workflow{Uses: "acme/deploy/.github/workflows/deploy.yml@" + sha,
+			With:      map[string]string{"dry-run": "maybe", "replicas": "many", "region": "eu"},
+			Secrets:   map[string]string{"token": "DEPLOY_TOKEN"},
+			Interface: iface})),
+		want: []string{
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + `: input "dry-run" is a boolean, not "maybe"`,
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + ` declares no input "region" (it has: environment, dry-run, replicas)`,
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + `: input "replicas" is a number, not "many"`,
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + ` requires the input "environment", which is not given`,
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + ` declares no secret "token" (it reads: kubeconfig)`,
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + ` reads the secret "kubeconfig", which the job does not pass; add it to Secrets`,
+		},
+	}, {
+		name: "a choice outside its options; approval and allowed failure",
+		opts: valid(wf(pipeline.Workflow{Uses: "acme/deploy/.github/workflows/deploy.yml@" + sha,
+			With: map[string]string{"environment": "prod"}, Secrets: map[string]string{"kubeconfig": "KUBECONFIG"}, Interface: iface},
+			pipeline.Approval(), pipeline.AllowFailure())),
+		want: []string{
+			`job "deploy": reusable workflow acme/deploy/.github/workflows/deploy.yml@` + sha + `: input "environment" is one of staging, production, not "prod"`,
+			`job "deploy": a reusable workflow job cannot wait for approval: GitHub allows no environment on a job that calls a workflow; gate the workflow's own jobs`,
+			`job "deploy": a reusable workflow job cannot be allowed to fail: GitHub allows no continue-on-error on a job that calls a workflow`,
+		},
+	}, {
+		name: "a trigger too",
+		opts: valid(wf(pipeline.Workflow{Uses: "./.github/workflows/deploy.yml"}, pipeline.Triggers(pipeline.TriggersProject("acme/infra", "")))),
+		want: []string{`job "deploy": both triggers a downstream pipeline and calls a reusable workflow; a job does one`},
+	}})
+}
+
+func TestIncludeValidation(t *testing.T) {
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	checkProblems(t, []featureCase{{
+		name: "none or two kinds",
+		opts: valid(pipeline.Includes(pipeline.Include{}, pipeline.Include{Local: "a.yml", Template: "Jobs/SAST.gitlab-ci.yml"})),
+		want: []string{
+			`an include sets exactly one of Local, Remote, Template, Project and Component; this one sets 0`,
+			`an include sets exactly one of Local, Remote, Template, Project and Component; this one sets 2`,
+		},
+	}, {
+		name: "unpinned remote and project, a moving component, paths",
+		opts: valid(pipeline.Includes(
+			pipeline.Include{Local: "../ci.yml"},
+			pipeline.Include{Remote: "http://example.com/ci.yml"},
+			pipeline.Include{Template: "SAST"},
+			pipeline.Include{Project: "acme", File: "ci.txt", Ref: "main"},
+			pipeline.Include{Component: "gitlab.com/acme/components/lint@~latest"},
+			pipeline.Include{Component: "lint@1.2.3"},
+		)),
+		want: []string{
+			`include of local ../ci.yml: the file must be a .yml or .yaml path inside the repository`,
+			`include of remote http://example.com/ci.yml: the address must start with https:// and hold no spaces, quotes or $`,
+			`include of remote http://example.com/ci.yml: a remote file can change under the pipeline: pin it with Integrity, "sha256-" and its SHA-256 in base64 (openssl dgst -sha256 -binary file | base64)`,
+			`include of template SAST: a GitLab template is a name such as Jobs/SAST.gitlab-ci.yml`,
+			`include of project acme ci.txt@main: the project must be a GitLab project path such as acme/ci-templates`,
+			`include of project acme ci.txt@main: the file "ci.txt" must be a .yml or .yaml path in that project`,
+			`include of project acme ci.txt@main: the ref "main" must be a full 40-hex commit SHA (branches and tags can move)`,
+			`include of component gitlab.com/acme/components/lint@~latest: the version "~latest" must be a full release such as 1.2.3 or a 40-hex commit SHA (~latest, partial versions and branches move)`,
+			`include of component lint@1.2.3: a component is <host>/<project path>/<name>@<version>, such as gitlab.com/acme/components/lint@1.2.3`,
+		},
+	}, {
+		name: "settings of other kinds, inputs against the interface",
+		opts: valid(pipeline.Includes(
+			pipeline.Include{Local: "ci/a.yml", Integrity: "sha256-x", Ref: sha},
+			pipeline.Include{Template: "Jobs/SAST.gitlab-ci.yml", Inputs: map[string]string{"stage": "test"}},
+			pipeline.Include{Component: "gitlab.com/acme/components/lint@1.2", Inputs: map[string]string{"strict": "yes", "extra": "1"},
+				Interface: &pipeline.Interface{Inputs: []pipeline.InputSpec{{Name: "strict", Type: pipeline.BooleanInput}, {Name: "stage", Required: true}}}},
+		)),
+		want: []string{
+			`include of local ci/a.yml: Integrity pins remote files only; drop it`,
+			`include of local ci/a.yml: File and Ref apply to a Project include only`,
+			`include of template Jobs/SAST.gitlab-ci.yml: GitLab's templates take no inputs`,
+			`include of component gitlab.com/acme/components/lint@1.2: the version "1.2" must be a full release such as 1.2.3 or a 40-hex commit SHA (~latest, partial versions and branches move)`,
+			`include of component gitlab.com/acme/components/lint@1.2: component gitlab.com/acme/components/lint@1.2 declares no input "extra" (it has: strict, stage)`,
+			`include of component gitlab.com/acme/components/lint@1.2: component gitlab.com/acme/components/lint@1.2: input "strict" is a boolean, not "yes"`,
+			`include of component gitlab.com/acme/components/lint@1.2: component gitlab.com/acme/components/lint@1.2 requires the input "stage", which is not given`,
+		},
+	}})
+}
+
+func TestInterfaceOfAPipeline(t *testing.T) {
+	p, err := pipeline.New("service", valid(
+		pipeline.Input(pipeline.InputSpec{Name: "TARGET", Description: "where", Default: "staging"}),
+		job("deploy", "deploy", pipeline.Calls(pipeline.Fn("deploy", pipeline.Secret("token", "DEPLOY_TOKEN")))),
+	)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Interface()
+	if len(got.Inputs) != 1 || got.Inputs[0].Name != "TARGET" || !slices.Equal(got.Secrets, []string{"DEPLOY_TOKEN"}) {
+		t.Errorf("Interface() = %+v", got)
+	}
+	// A caller checked against it.
+	_, err = pipeline.New("caller", valid(pipeline.Job("ship", pipeline.Stage("deploy"), pipeline.CallsWorkflow(pipeline.Workflow{
+		Uses: "./.github/workflows/service.yml", With: map[string]string{"TARGET": "prod"}, Interface: &got})))...)
+	want := `pipeline "caller" is invalid: job "ship": reusable workflow ./.github/workflows/service.yml reads the secret "DEPLOY_TOKEN", which the job does not pass; add it to Secrets`
+	if err == nil || err.Error() != want {
+		t.Errorf("New(caller) = %v, want %s", err, want)
+	}
+}

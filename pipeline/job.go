@@ -228,6 +228,9 @@ type JobSpec struct {
 	// Trigger, when not nil, makes the job start a GitLab downstream
 	// pipeline instead of calling a Dagger function (see Triggers).
 	Trigger *Trigger
+	// Workflow, when not nil, makes the job call a GitHub reusable
+	// workflow instead of a Dagger function (see CallsWorkflow).
+	Workflow *Workflow
 
 	ungatedSet bool
 }
@@ -244,8 +247,18 @@ func (j JobSpec) ID() string {
 	return string(b)
 }
 
-// Secrets returns the secret names the job reads.
-func (j JobSpec) Secrets() []string { return j.Call.Secrets() }
+// Secrets returns the secret names the job reads: its call's, or the
+// secrets it passes to a reusable workflow.
+func (j JobSpec) Secrets() []string {
+	if w := j.Workflow; w != nil {
+		var out []string
+		for _, k := range slices.Sorted(maps.Keys(w.Secrets)) {
+			out = append(out, w.Secrets[k])
+		}
+		return out
+	}
+	return j.Call.Secrets()
+}
 
 func (j JobSpec) clone() JobSpec {
 	out := j
@@ -287,6 +300,10 @@ func (j JobSpec) clone() JobSpec {
 	if j.Trigger != nil {
 		t := *j.Trigger
 		out.Trigger = &t
+	}
+	if j.Workflow != nil {
+		w := j.Workflow.clone()
+		out.Workflow = &w
 	}
 	if j.Artifacts != nil {
 		a := Artifacts{Paths: slices.Clone(j.Artifacts.Paths), ExpireIn: j.Artifacts.ExpireIn}

@@ -25,6 +25,7 @@ type Pipeline struct {
 	engine        Engine
 	schedules     []ScheduleSpec
 	inputs        []InputSpec
+	includes      []Include
 }
 
 // ScheduleSpec is a named pipeline schedule.

@@ -11,7 +11,7 @@ import (
 // the repository (TriggersChild), such as one slipway generates from another
 // definition. GitHub Actions has no downstream pipelines: its generator
 // refuses trigger jobs (a job there calls a reusable workflow instead, see
-// UsesWorkflow).
+// CallsWorkflow).
 type Trigger struct {
 	// Project is the path of the downstream project, such as "acme/infra",
 	// for a multi-project pipeline.
@@ -60,7 +60,7 @@ func Triggers(t Trigger) JobOption { return func(j *JobSpec) { c := t; j.Trigger
 
 // External reports whether the job runs no Dagger function of its own: it
 // triggers a downstream pipeline or calls a reusable workflow.
-func (j JobSpec) External() bool { return j.Trigger != nil }
+func (j JobSpec) External() bool { return j.Trigger != nil || j.Workflow != nil }
 
 var (
 	// projectRE is a GitLab project path: a namespace (groups and
@@ -75,6 +75,13 @@ var (
 // starts, and that it asks for nothing that only a job running a call has.
 func validateExternal(j JobSpec, jp func(string, ...any)) {
 	what := "a trigger job"
+	if j.Workflow != nil {
+		what = "a reusable workflow job"
+		validateWorkflow(*j.Workflow, jp)
+	}
+	if j.Trigger != nil && j.Workflow != nil {
+		jp("both triggers a downstream pipeline and calls a reusable workflow; a job does one")
+	}
 	if j.Call.Function != "" {
 		jp("%s runs no Dagger function of its own, yet it calls %q; drop pipeline.Calls or make it a job of its own", what, j.Call.Function)
 	}
@@ -122,6 +129,12 @@ func validateExternal(j JobSpec, jp func(string, ...any)) {
 		if s.set {
 			jp("%s runs no Dagger call, so it cannot have %s", what, s.name)
 		}
+	}
+	if j.Workflow != nil && j.Approval {
+		jp("a reusable workflow job cannot wait for approval: GitHub allows no environment on a job that calls a workflow; gate the workflow's own jobs")
+	}
+	if j.Workflow != nil && j.AllowFailure {
+		jp("a reusable workflow job cannot be allowed to fail: GitHub allows no continue-on-error on a job that calls a workflow")
 	}
 	if j.Trigger != nil && len(j.Permissions) > 0 {
 		jp("a trigger job runs on GitLab only, which has no job token permissions; drop pipeline.Permissions")

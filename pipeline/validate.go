@@ -69,6 +69,7 @@ func (p *Pipeline) validate() error {
 	}
 
 	p.validateInputs(add)
+	p.validateIncludes(add)
 	p.validateSchedules(add)
 
 	if p.toolchain != "" && !kebabRE.MatchString(p.toolchain) {

@@ -26,11 +26,16 @@ func TestGolden(t *testing.T) {
 	for _, f := range pipelinetest.Features() {
 		t.Run(f.Name, func(t *testing.T) {
 			fns := lint.WithFunctions(pipelinetest.Functions(f.Pipeline)...)
-			gl, err := gitlab.Generate(f.Pipeline)
+			var glOpts []gitlab.Option
+			var ghOpts []github.Option
+			if f.Reusable {
+				glOpts, ghOpts = []gitlab.Option{gitlab.AsComponent()}, []github.Option{github.Callable()}
+			}
+			gl, err := gitlab.Generate(f.Pipeline, glOpts...)
 			golden(t, f.Name+".gitlab-ci.yml", f.GitLabRefusal, gl, err, func(b []byte) error {
 				return lint.GitLab(b, fns)
 			})
-			gh, err := github.Generate(f.Pipeline)
+			gh, err := github.Generate(f.Pipeline, ghOpts...)
 			golden(t, f.Name+".github.yml", f.GitHubRefusal, gh, err, func(b []byte) error {
 				opts := []lint.Option{fns, lint.WithRunnerLabels(f.Pipeline.DefaultRunsOn()...)}
 				if shellcheck() {

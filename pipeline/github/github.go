@@ -46,8 +46,17 @@ const DefaultScheduleCron = "0 3 * * 1"
 type Option func(*config)
 
 type config struct {
-	cron string
+	cron     string
+	callable bool
 }
+
+// Callable makes the workflow a reusable one as well: `on:` gets
+// workflow_call with the pipeline's inputs (pipeline.Input; a choice is a
+// string there) and the secrets its jobs read, which the caller passes.
+// The jobs run as their rules select for the caller's event. Its
+// concurrency group holds the pipeline's name, so that it never waits for
+// the caller's run, which has the same workflow and ref.
+func Callable() Option { return func(c *config) { c.callable = true } }
 
 // ScheduleCron sets the cron expression (five fields, UTC) of the workflow's
 // schedule trigger, which exists only when some job has an OnSchedule rule.
@@ -96,6 +105,9 @@ func newGenerator(p *pipeline.Pipeline, opts []Option) (*generator, error) {
 	if !cronRE.MatchString(cfg.cron) {
 		return nil, fmt.Errorf("github: schedule cron %q must have five space-separated fields", cfg.cron)
 	}
+	if incs := p.Includes(); len(incs) > 0 {
+		return nil, fmt.Errorf("github: the pipeline includes %s: includes are GitLab's; GitHub composes workflows with reusable workflows, so call one from a job with pipeline.CallsWorkflow", incs[0])
+	}
 	if v := p.DaggerVersion(); !versionRE.MatchString(v) {
 		return nil, fmt.Errorf("github: Dagger version %q is not a release version such as %s", v, pipeline.DefaultDaggerVersion)
 	}
@@ -109,7 +121,7 @@ func newGenerator(p *pipeline.Pipeline, opts []Option) (*generator, error) {
 
 // document builds the workflow, without its header comment.
 func (g *generator) document() (*yaml.Node, error) {
-	trig, err := collectTriggers(g.p, g.jobs, g.cfg.cron)
+	trig, err := collectTriggers(g.p, g.jobs, g.cfg.cron, g.cfg.callable)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +267,11 @@ func (g *generator) concurrency() *yaml.Node {
 		cancel = boolean(false)
 	}
 	c := mapping()
-	set(c, "group", str("${{ github.workflow }}-${{ github.ref }}"))
+	group := "${{ github.workflow }}-${{ github.ref }}"
+	if g.cfg.callable {
+		group += "-" + literal(g.p.Name())
+	}
+	set(c, "group", str(group))
 	set(c, "cancel-in-progress", cancel)
 	return c
 }

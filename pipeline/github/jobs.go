@@ -117,6 +117,35 @@ func (g *generator) jobsNode() (*yaml.Node, error) {
 	return jobs, nil
 }
 
+// workflowJob renders the rest of a job that calls a reusable workflow:
+// the called workflow's jobs get at most the token permissions granted
+// here, the inputs and the secrets passed by name.
+func (g *generator) workflowJob(n *yaml.Node, j pipeline.JobSpec, w pipeline.Workflow) *yaml.Node {
+	set(n, "permissions", permissions(j, false))
+	if j.ConcurrencyGroup != "" {
+		c := mapping()
+		set(c, "group", str(literal(j.ConcurrencyGroup)))
+		set(c, "cancel-in-progress", boolean(false))
+		set(n, "concurrency", c)
+	}
+	set(n, "uses", str(w.Uses))
+	if len(w.With) > 0 {
+		with := mapping()
+		for _, k := range slices.Sorted(maps.Keys(w.With)) {
+			set(with, k, str(literal(w.With[k])))
+		}
+		set(n, "with", with)
+	}
+	if len(w.Secrets) > 0 {
+		sec := mapping()
+		for _, k := range slices.Sorted(maps.Keys(w.Secrets)) {
+			set(sec, k, str("${{ secrets."+w.Secrets[k]+" }}"))
+		}
+		set(n, "secrets", sec)
+	}
+	return n
+}
+
 // stopJob renders the job that stops j's review environment. GitHub has
 // no stop action and no event for a deleted review app; the job runs the
 // stop function when a pull request that j deploys for closes (merged or
@@ -176,7 +205,7 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 		return nil, jp("GitHub job ids must start with a letter or _, and this job's is %q; rename the job", id)
 	}
 	if t := j.Trigger; t != nil {
-		return nil, jp("a downstream pipeline (trigger of the %s) is GitLab's; GitHub Actions cannot start another pipeline from a job, so call a reusable workflow with pipeline.UsesWorkflow instead", t)
+		return nil, jp("a downstream pipeline (trigger of the %s) is GitLab's; GitHub Actions cannot start another pipeline from a job, so call a reusable workflow with pipeline.CallsWorkflow instead", t)
 	}
 	n := mapping()
 	if len(needs.ids) > 0 {
@@ -228,6 +257,9 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	}
 	if cond != "" {
 		set(n, "if", str(cond))
+	}
+	if w := j.Workflow; w != nil {
+		return g.workflowJob(n, j, *w), nil
 	}
 	runsOn := j.RunsOn
 	if len(runsOn) == 0 {

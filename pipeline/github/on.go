@@ -194,10 +194,19 @@ type triggers struct {
 	anyPRType                    bool
 	paths                        []string
 	inputs                       []pipeline.InputSpec
+	// callable adds workflow_call with the inputs and these secrets.
+	callable bool
+	secrets  []string
 }
 
-func collectTriggers(p *pipeline.Pipeline, jobs []pipeline.JobSpec, defaultCron string) (*triggers, error) {
-	t := &triggers{inputs: p.Inputs()}
+func collectTriggers(p *pipeline.Pipeline, jobs []pipeline.JobSpec, defaultCron string, callable bool) (*triggers, error) {
+	t := &triggers{inputs: p.Inputs(), callable: callable, secrets: p.Secrets()}
+	for _, j := range jobs {
+		if p.EngineOf(j).UsesCloudToken() && !slices.Contains(t.secrets, pipeline.CloudTokenSecret) {
+			t.secrets = append(t.secrets, pipeline.CloudTokenSecret)
+		}
+	}
+	slices.Sort(t.secrets)
 	cronOf := map[string]string{}
 	for _, s := range p.Schedules() {
 		cronOf[s.Name] = s.Cron
@@ -429,7 +438,42 @@ func (t *triggers) node() *yaml.Node {
 	}
 	// Always runnable by hand, so a person can rerun the pipeline on a ref.
 	set(on, "workflow_dispatch", dispatchInputs(t.inputs))
+	if t.callable {
+		set(on, "workflow_call", callInputs(t.inputs, t.secrets))
+	}
 	return on
+}
+
+// callInputs renders workflow_call: the inputs, with a choice as a string
+// (workflow_call has no choice type; the model checks the values its
+// callers pass, see pipeline.Interface), and the secrets, all required.
+func callInputs(inputs []pipeline.InputSpec, secrets []string) *yaml.Node {
+	n := mapping()
+	if len(inputs) > 0 {
+		ins := mapping()
+		for _, in := range inputs {
+			if in.Type == pipeline.ChoiceInput {
+				in.Type = pipeline.StringInput
+				in.Description += " (one of: " + strings.Join(in.Options, ", ") + ")"
+				in.Options = nil
+			}
+			ins.Content = append(ins.Content, inputNode(in)...)
+		}
+		set(n, "inputs", ins)
+	}
+	if len(secrets) > 0 {
+		sec := mapping()
+		for _, s := range secrets {
+			e := mapping()
+			set(e, "required", boolean(true))
+			set(sec, s, e)
+		}
+		set(n, "secrets", sec)
+	}
+	if len(n.Content) == 0 {
+		return emptyMapping()
+	}
+	return n
 }
 
 // dispatchInputs renders the pipeline's inputs as workflow_dispatch inputs.
@@ -439,37 +483,43 @@ func dispatchInputs(inputs []pipeline.InputSpec) *yaml.Node {
 	}
 	ins := mapping()
 	for _, in := range inputs {
-		n := mapping()
-		set(n, "description", str(in.Description))
-		set(n, "type", str(string(in.Type)))
-		set(n, "required", boolean(in.Required))
-		switch in.Type {
-		case pipeline.BooleanInput:
-			set(n, "default", boolean(in.Default == "true"))
-		case pipeline.NumberInput:
-			tag := "!!float"
-			if isDigits(in.Default) {
-				tag = "!!int"
-			}
-			set(n, "default", &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: in.Default})
-		default:
-			set(n, "default", str(in.Default))
-		}
-		if len(in.Options) > 0 {
-			set(n, "options", strings2seq(in.Options))
-		}
-		set(ins, in.Name, n)
+		ins.Content = append(ins.Content, inputNode(in)...)
 	}
 	d := mapping()
 	set(d, "inputs", ins)
 	return d
 }
 
+// inputNode renders one input as a key and its settings.
+func inputNode(in pipeline.InputSpec) []*yaml.Node {
+	n := mapping()
+	set(n, "description", str(in.Description))
+	set(n, "type", str(string(in.Type)))
+	set(n, "required", boolean(in.Required))
+	switch in.Type {
+	case pipeline.BooleanInput:
+		set(n, "default", boolean(in.Default == "true"))
+	case pipeline.NumberInput:
+		tag := "!!float"
+		if isDigits(in.Default) {
+			tag = "!!int"
+		}
+		set(n, "default", &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: in.Default})
+	default:
+		set(n, "default", str(in.Default))
+	}
+	if len(in.Options) > 0 {
+		set(n, "options", strings2seq(in.Options))
+	}
+	return []*yaml.Node{str(in.Name), n}
+}
+
 // inputValue is the expression of an input's value: what the person who
-// started the run chose, else the repository variable of its name, else
-// its default. format() makes a false boolean the non-empty 'false'.
+// started the run, or the calling workflow, chose (other events have no
+// inputs: null), else the repository variable of its name, else its
+// default. format() makes a false boolean the non-empty 'false'.
 func inputValue(name, def string) string {
-	return "github.event_name == 'workflow_dispatch' && format('{0}', inputs." + name + ") || vars." + name + " || " + quote(def)
+	return "inputs." + name + " != null && format('{0}', inputs." + name + ") || vars." + name + " || " + quote(def)
 }
 
 // refFilter sets key (branches or tags) on a trigger, or key-ignore when

@@ -32,14 +32,24 @@ import (
 // need the job.
 const DotenvFile = "slipway.env"
 
-// Option configures Generate. There are no options yet; the parameter keeps
-// the signature stable when some are added.
+// Option configures Generate.
 type Option func(*settings)
 
 type settings struct {
 	// yamlOnly skips the printer, for tests comparing it with yaml.v3.
 	yamlOnly bool
+	// component writes the pipeline as a CI/CD component's template.
+	component bool
 }
+
+// AsComponent writes the pipeline as the template of a GitLab CI/CD
+// component (templates/<name>.yml of a component project), which other
+// projects include with `include: component:` and its inputs: a spec:
+// header declares the pipeline's inputs (pipeline.Input), whose variables
+// take the values given ($[[ inputs.NAME ]]), and the jobs follow. It has
+// no workflow: the including pipeline decides which pipelines exist, and
+// its stages: win over the component's.
+func AsComponent() Option { return func(s *settings) { s.component = true } }
 
 // reserved are top-level keys of a GitLab CI file (and YAML's words for
 // booleans and null), which GitLab does not accept as job names.
@@ -69,11 +79,16 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 	events := usedEvents(jobs)
 
 	root := mapping()
+	if incs := p.Includes(); len(incs) > 0 {
+		set(root, "include", includes(incs))
+	}
 	set(root, "stages", strs(p.Stages()))
 	if vars := p.Variables(); len(vars) > 0 {
-		set(root, "variables", variables(vars, p.Inputs()))
+		set(root, "variables", variables(vars, p.Inputs(), s.component))
 	}
-	set(root, "workflow", workflow(events))
+	if !s.component {
+		set(root, "workflow", workflow(events))
+	}
 	guardPush := events[pipeline.Schedule] || events[pipeline.Dispatch] || events[pipeline.Triggered]
 	for _, j := range jobs {
 		if reserved[j.Name] {
@@ -103,7 +118,55 @@ func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitlab: encoding YAML: %w", err)
 	}
-	return append(header(p, jobs), body...), nil
+	out := header(p, jobs)
+	if s.component {
+		out = append(out, fmt.Sprintf("# A CI/CD component template: include it with `component:` and the inputs of its spec: header.\n# The including pipeline decides which pipelines run; its stages: must list %s.\n",
+			strings.Join(p.Stages(), ", "))...)
+		spec, err := encode(specHeader(p.Inputs()))
+		if err != nil {
+			return nil, fmt.Errorf("gitlab: encoding the spec: header: %w", err)
+		}
+		out = append(append(out, spec...), "---\n"...)
+	}
+	return append(out, body...), nil
+}
+
+// specHeader declares the pipeline's inputs as a component's spec:inputs.
+// An input without a default is required; a choice becomes options.
+func specHeader(inputs []pipeline.InputSpec) *yaml.Node {
+	ins := mapping()
+	for _, in := range inputs {
+		n := mapping()
+		set(n, "description", str(in.Description))
+		switch in.Type {
+		case pipeline.BooleanInput:
+			set(n, "type", str("boolean"))
+		case pipeline.NumberInput:
+			set(n, "type", str("number"))
+		case pipeline.ChoiceInput:
+			set(n, "options", strs(in.Options))
+		}
+		if !in.Required {
+			switch in.Type {
+			case pipeline.BooleanInput:
+				set(n, "default", boolean(in.Default == "true"))
+			case pipeline.NumberInput:
+				set(n, "default", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: in.Default})
+			default:
+				set(n, "default", str(in.Default))
+			}
+		}
+		set(ins, in.Name, n)
+	}
+	spec := mapping()
+	if len(inputs) > 0 {
+		set(spec, "inputs", ins)
+	} else {
+		set(spec, "inputs", &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle})
+	}
+	root := mapping()
+	set(root, "spec", spec)
+	return root
 }
 
 // encodeEntries writes each top-level key of root as its own paragraph with
@@ -248,13 +311,23 @@ func engineHeader(p *pipeline.Pipeline, jobs []pipeline.JobSpec) string {
 // "$" is marked expand: false, because GitLab would otherwise expand
 // variable references inside it, which GitHub does not do. An input gets
 // its description (and options), which prefill the "Run pipeline" form.
-func variables(vars map[string]string, inputs []pipeline.InputSpec) *yaml.Node {
+func variables(vars map[string]string, inputs []pipeline.InputSpec, component bool) *yaml.Node {
 	n := mapping()
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		v := vars[k]
 		if i := slices.IndexFunc(inputs, func(in pipeline.InputSpec) bool { return in.Name == k }); i >= 0 {
 			m := mapping()
-			set(m, "value", str(v))
+			if component {
+				// The value the including pipeline gives, interpolated
+				// before the pipeline is created.
+				v = "$[[ inputs." + k + " ]]"
+			}
+			val := str(v)
+			if component {
+				// Quoted, so a boolean or a number is a string value.
+				val.Style = yaml.DoubleQuotedStyle
+			}
+			set(m, "value", val)
 			set(m, "description", str(inputs[i].Description))
 			switch {
 			case len(inputs[i].Options) > 0:
@@ -276,6 +349,39 @@ func variables(vars map[string]string, inputs []pipeline.InputSpec) *yaml.Node {
 		set(n, k, str(v))
 	}
 	return n
+}
+
+// includes renders the pipeline's includes, each with its inputs in key
+// order.
+func includes(incs []pipeline.Include) *yaml.Node {
+	seq := sequence()
+	for _, inc := range incs {
+		n := mapping()
+		switch {
+		case inc.Local != "":
+			set(n, "local", str(inc.Local))
+		case inc.Remote != "":
+			set(n, "remote", str(inc.Remote))
+			set(n, "integrity", str(inc.Integrity))
+		case inc.Template != "":
+			set(n, "template", str(inc.Template))
+		case inc.Project != "":
+			set(n, "project", str(inc.Project))
+			set(n, "ref", str(inc.Ref))
+			set(n, "file", str(inc.File))
+		case inc.Component != "":
+			set(n, "component", str(inc.Component))
+		}
+		if len(inc.Inputs) > 0 {
+			in := mapping()
+			for _, k := range slices.Sorted(maps.Keys(inc.Inputs)) {
+				set(in, k, str(inc.Inputs[k]))
+			}
+			set(n, "inputs", in)
+		}
+		seq.Content = append(seq.Content, n)
+	}
+	return seq
 }
 
 // usedEvents returns the events some job's rules name.

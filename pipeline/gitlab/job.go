@@ -333,6 +333,9 @@ func parallelMatrix(m pipeline.Matrix) *yaml.Node {
 
 // refuse returns the error for what a job asks and GitLab cannot do.
 func refuse(j pipeline.JobSpec) error {
+	if w := j.Workflow; w != nil {
+		return fmt.Errorf("a reusable workflow (uses: %s) is GitHub's; GitLab composes pipelines with includes and child pipelines, so use pipeline.Includes or pipeline.TriggersChild", w.Uses)
+	}
 	if m := j.Matrix; m != nil {
 		switch {
 		case m.FailFast:

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/rhysd/actionlint"
 )
@@ -12,8 +14,8 @@ import (
 // GitHub checks a GitHub Actions workflow: it parses, matches SchemaStore's
 // workflow schema, every `needs` names a job, every job runs one Dagger
 // `dagger call <function>` in its run steps (of a function WithFunctions
-// lists, if given), and actionlint, run as a library, finds nothing.
-// It returns nil or an *Error listing every problem.
+// lists, if given) or calls a reusable workflow pinned to a commit SHA, and
+// actionlint, run as a library, finds nothing. It returns nil or an *Error listing every problem.
 //
 // actionlint runs hermetically: it reads no configuration file from the
 // working directory and runs no external program, unless WithShellcheck
@@ -66,8 +68,14 @@ func GitHub(data []byte, opts ...Option) error {
 				r.add(id, line, "name an existing job id (GitHub ids have \"-\" where GitLab names have \":\")", "needs %q, which is not a job in this workflow", n)
 			}
 		}
-		if _, ok := job["uses"]; ok {
-			r.add(id, line, "slipway jobs run steps; do not call reusable workflows", "calls a reusable workflow instead of running `dagger call`")
+		if uses, ok := job["uses"]; ok {
+			// A job calling a reusable workflow (pipeline.CallsWorkflow)
+			// runs no steps; what it runs must not move under it.
+			u, _ := uses.(string)
+			if !pinnedWorkflowRE.MatchString(u) && !strings.HasPrefix(u, "./") {
+				r.add(id, line, "pin the workflow to a full commit SHA: owner/repo/.github/workflows/x.yml@<40-hex sha>",
+					"calls the reusable workflow %q, which is not pinned to a commit", u)
+			}
 			continue
 		}
 		steps, _ := job["steps"].([]any)
@@ -87,6 +95,10 @@ func GitHub(data []byte, opts ...Option) error {
 	}
 	return r.err()
 }
+
+// pinnedWorkflowRE is a reusable workflow of another repository pinned to
+// a full commit SHA.
+var pinnedWorkflowRE = regexp.MustCompile(`^[^/@]+/[^/@]+/\.github/workflows/[^/@]+\.ya?ml@[0-9a-f]{40}$`)
 
 // actionlint runs actionlint on data and reports each finding on the job
 // whose lines hold it.

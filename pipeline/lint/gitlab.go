@@ -23,6 +23,22 @@ var gitlabDefaultStages = []string{".pre", "build", "test", "deploy", ".post"}
 // It returns nil or an *Error listing every problem.
 func GitLab(data []byte, opts ...Option) error {
 	r := &report{cfg: newConfig(opts, ".gitlab-ci.yml")}
+	header, data := splitSpecHeader(data)
+	if header != nil {
+		// A component or an included file with inputs: the spec: header
+		// is its own YAML document, checked against the same schema.
+		hdoc, err := parse(header)
+		if err != nil {
+			r.add("", 0, "write the spec: header with a YAML library", "%v", err)
+			return r.err()
+		}
+		s, err := gitlabSchema()
+		if err != nil {
+			return fmt.Errorf("lint: %w", err)
+		}
+		r.validateSchema(s, hdoc.value, "GitLab CI", "https://docs.gitlab.com/ci/inputs/",
+			func([]string) string { return "" }, func([]string) int { return 0 })
+	}
 	doc, err := parse(data)
 	if err != nil {
 		r.add("", 0, "write the file with a YAML library", "%v", err)
@@ -114,6 +130,32 @@ func GitLab(data []byte, opts ...Option) error {
 		r.checkCalls(name, line, calls, "its script")
 	}
 	return r.err()
+}
+
+// splitSpecHeader splits a file that opens with a spec: header document
+// (GitLab's inputs of a component or an included file) into the header and
+// the configuration, whose lines keep their numbers: the header's lines are
+// blanked. Other files come back whole, with a nil header.
+func splitSpecHeader(data []byte) (header, config []byte) {
+	lines := strings.SplitAfter(string(data), "\n")
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if !strings.HasPrefix(l, "spec:") {
+			return nil, data
+		}
+		for k := i + 1; k < len(lines); k++ {
+			if strings.TrimRight(lines[k], "\r\n") == "---" {
+				header = []byte(strings.Join(lines[:k], ""))
+				blank := strings.Repeat("\n", k+1)
+				return header, []byte(blank + strings.Join(lines[k+1:], ""))
+			}
+		}
+		return nil, data
+	}
+	return nil, data
 }
 
 // checkTrigger checks a trigger job: it starts a project's pipeline or a

@@ -256,7 +256,7 @@ func Run(ctx context.Context, p *pipeline.Pipeline, event pipeline.Event, ref st
 	}
 	var missing []string
 	for _, j := range plan {
-		if j.Approval && !slices.Contains(o.approved, j.Name) {
+		if j.Approval && !slices.Contains(o.approved, j.Name) || j.External() {
 			continue
 		}
 		for _, s := range j.Secrets() {

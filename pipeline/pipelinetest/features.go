@@ -26,6 +26,11 @@ type Feature struct {
 	// NoGitLabPlan, when not empty, says why gitlab-ci-local cannot even
 	// list the jobs of the generated file for some refs.
 	NoGitLabPlan string
+	// Reusable says the golden files are the pipeline as others reuse it:
+	// a GitHub reusable workflow (github.Callable) and a GitLab CI/CD
+	// component template (gitlab.AsComponent). The runner tests run the
+	// plain files.
+	Reusable bool
 }
 
 // everywhere is the rule set most feature pipelines run their jobs on.
@@ -296,7 +301,7 @@ func Features() []Feature {
 				pipeline.Job("notify-downstream", pipeline.Stage("deploy"), pipeline.When(pipeline.OnTags("v*")), pipeline.Approval(),
 					pipeline.Triggers(pipeline.TriggersProject("acme/releases", ""))),
 			),
-			GitHubRefusal: `github: job "docs": a downstream pipeline (trigger of the child pipeline .gitlab/docs.gitlab-ci.yml) is GitLab's; GitHub Actions cannot start another pipeline from a job, so call a reusable workflow with pipeline.UsesWorkflow instead`,
+			GitHubRefusal: `github: job "docs": a downstream pipeline (trigger of the child pipeline .gitlab/docs.gitlab-ci.yml) is GitLab's; GitHub Actions cannot start another pipeline from a job, so call a reusable workflow with pipeline.CallsWorkflow instead`,
 			NoGitLabRun:   "gitlab-ci-local cannot start downstream pipelines of other projects",
 		},
 		{
@@ -313,6 +318,67 @@ func Features() []Feature {
 					pipeline.Calls(pipeline.Fn("deploy", pipeline.FromEnv("target", "TARGET"), pipeline.FromEnv("dry-run", "DRY_RUN"),
 						pipeline.FromEnv("replicas", "REPLICAS"), pipeline.FromEnv("note", "NOTE")))),
 			),
+		},
+		{
+			Name: "reusable-workflow",
+			Pipeline: mustNew("reusable-workflow",
+				pipeline.Stages("build", "deploy"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("build"), pipeline.When(pipeline.OnBranches("main")),
+					pipeline.Permissions(pipeline.IDTokens.Write()),
+					pipeline.CallsWorkflow(pipeline.Workflow{
+						Uses:    "acme/deploy/.github/workflows/deploy.yml@0123456789abcdef0123456789abcdef01234567",
+						With:    map[string]string{"environment": "staging", "dry-run": "false"},
+						Secrets: map[string]string{"kubeconfig": "STAGING_KUBECONFIG"},
+						Interface: &pipeline.Interface{
+							Inputs: []pipeline.InputSpec{
+								{Name: "environment", Type: pipeline.ChoiceInput, Options: []string{"staging", "production"}, Required: true},
+								{Name: "dry-run", Type: pipeline.BooleanInput, Default: "false"},
+							},
+							Secrets: []string{"kubeconfig"},
+						},
+					})),
+			),
+			NoGitHubRun:   "act fetches a called workflow of another repository from GitHub, which the tests do not reach",
+			GitLabRefusal: `gitlab: job "deploy": a reusable workflow (uses: acme/deploy/.github/workflows/deploy.yml@0123456789abcdef0123456789abcdef01234567) is GitHub's; GitLab composes pipelines with includes and child pipelines, so use pipeline.Includes or pipeline.TriggersChild`,
+		},
+		{
+			Name: "includes",
+			Pipeline: mustNew("includes",
+				pipeline.Stages("build", "test"),
+				pipeline.Includes(
+					pipeline.Include{Local: "ci/lint.gitlab-ci.yml"},
+					pipeline.Include{Remote: "https://example.com/ci/scan.yml", Integrity: "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="},
+					pipeline.Include{Template: "Jobs/SAST.gitlab-ci.yml"},
+					pipeline.Include{Project: "acme/ci-templates", File: "/go.gitlab-ci.yml", Ref: "0123456789abcdef0123456789abcdef01234567",
+						Inputs: map[string]string{"go-version": "1.26"}},
+					pipeline.Include{Component: "gitlab.com/components/opentofu/validate-plan@2.6.1",
+						Inputs: map[string]string{"root_dir": "infra", "version": "1.10.5"},
+						Interface: &pipeline.Interface{Inputs: []pipeline.InputSpec{
+							{Name: "root_dir", Default: "."}, {Name: "version", Required: true}, {Name: "opentofu_version", Default: "1.10.5"}}}},
+				),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", "."))))),
+			GitHubRefusal: `github: the pipeline includes local ci/lint.gitlab-ci.yml: includes are GitLab's; GitHub composes workflows with reusable workflows, so call one from a job with pipeline.CallsWorkflow`,
+			NoGitLabPlan:  "the included files are not in the test repository (and gitlab-ci-local fetches no remote files, templates or components offline)",
+		},
+		{
+			Name: "reusable",
+			Pipeline: mustNew("reusable",
+				pipeline.Stages("build", "deploy"),
+				pipeline.Input(pipeline.InputSpec{Name: "TARGET", Description: "Where to deploy", Type: pipeline.ChoiceInput,
+					Options: []string{"staging", "production"}, Default: "staging"}),
+				pipeline.Input(pipeline.InputSpec{Name: "DRY_RUN", Description: "Only print the plan", Type: pipeline.BooleanInput, Default: "false"}),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("publish", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF")),
+				pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("build"), pipeline.When(pipeline.OnBranches("main")),
+					pipeline.Calls(pipeline.Fn("deploy", pipeline.FromJob("image", "build", "IMAGE_REF"), pipeline.FromEnv("target", "TARGET"),
+						pipeline.FromEnv("dry-run", "DRY_RUN"), pipeline.Secret("kubeconfig", "KUBECONFIG_DATA")))),
+			),
+			Reusable: true,
 		},
 	}
 }
