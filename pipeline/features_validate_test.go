@@ -774,3 +774,42 @@ func TestInterfaceOfAPipeline(t *testing.T) {
 		t.Errorf("New(caller) = %v, want %s", err, want)
 	}
 }
+
+func TestOutputsValidation(t *testing.T) {
+	checkProblems(t, []featureCase{{
+		name: "bad, reserved and repeated names, none at all",
+		opts: valid(job("a", "test", pipeline.Outputs("IMAGE-REF", "GITHUB_SHA", "V", "V")), job("b", "test", pipeline.Outputs())),
+		want: []string{
+			`job "a": output name "IMAGE-REF" must hold only letters, digits and _ and not start with a digit`,
+			`job "a": output GITHUB_SHA: names starting with GITHUB_ are the CI's own; choose another name`,
+			`job "a": declares the output V twice`,
+			`job "b": pipeline.Outputs() names no output`,
+		},
+	}, {
+		name: "reading an output the job does not declare",
+		opts: valid(job("meta", "build", pipeline.Outputs("IMAGE_REF", "VERSION")),
+			job("test", "test", pipeline.Needs("meta"), pipeline.Calls(pipeline.Fn("check",
+				pipeline.FromJob("version", "meta", "VERSION"), pipeline.FromJob("tag", "meta", "TAG"))))),
+		want: []string{`job "test": argument --tag reads the output "TAG" of "meta", which declares no such output; add pipeline.Outputs("TAG") to it`},
+	}, {
+		name: "several outputs on a matrix job and beside a verify call",
+		opts: valid(job("meta", "build", pipeline.Outputs("A", "B"), pipeline.RunsMatrix(pipeline.Axis("X", "1", "2")),
+			pipeline.Calls(pipeline.Fn("check").ThenVerify("verdict")))),
+		want: []string{
+			`job "meta": both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output`,
+			`job "meta": a matrix job cannot print an output: each of its cells would print one, and a later job would read one of them at random; move the output to a job without a matrix`,
+		},
+	}})
+	p, err := pipeline.New("service", valid(job("meta", "build", pipeline.Outputs("IMAGE_REF", "VERSION")))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := p.Job("meta")
+	if got := j.OutputNames(); !slices.Equal(got, []string{"IMAGE_REF", "VERSION"}) || j.Output != "" {
+		t.Errorf("OutputNames() = %q, Output = %q", got, j.Output)
+	}
+	b, _ := p.Job("build")
+	if got := b.OutputNames(); !slices.Equal(got, []string{"IMAGE_REF"}) || len(b.Outputs) != 0 {
+		t.Errorf("build: OutputNames() = %q, Outputs = %q", got, b.Outputs)
+	}
+}

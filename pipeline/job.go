@@ -3,6 +3,7 @@ package pipeline
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -189,6 +190,11 @@ type JobSpec struct {
 	// standard output, trimmed). Later jobs that need this job read it with
 	// FromJob: a GitLab dotenv report, a GitHub job output.
 	Output string
+	// Outputs, when set, name several values the job's function prints,
+	// each as a NAME=value line of its standard output (other lines are
+	// ignored; a missing one fails the job). Later jobs read each with
+	// FromJob, as Output. A job has Output or Outputs, not both.
+	Outputs []string
 	// Run says on which outcome of earlier jobs the job runs.
 	Run RunWhen
 	// StartIn delays the job after its turn comes (GitLab when: delayed).
@@ -289,6 +295,7 @@ func (j JobSpec) clone() JobSpec {
 		c := *j.Checkout
 		out.Checkout = &c
 	}
+	out.Outputs = slices.Clone(j.Outputs)
 	out.RetryWhen = slices.Clone(j.RetryWhen)
 	out.RetryExitCodes = slices.Clone(j.RetryExitCodes)
 	out.AllowExitCodes = slices.Clone(j.AllowExitCodes)
@@ -479,9 +486,45 @@ func KeepArtifacts(expireIn time.Duration, paths ...string) JobOption {
 	}
 }
 
-// Outputs declares that the job's function prints a value that later jobs
-// read as name, such as "IMAGE_REF" for a pushed image's digest reference.
-func Outputs(name string) JobOption { return func(j *JobSpec) { j.Output = name } }
+// Outputs declares the values the job's function prints for later jobs,
+// which read each with FromJob. One name, such as "IMAGE_REF" for a pushed
+// image's digest reference, is the function's whole standard output.
+// Several, such as Outputs("IMAGE_REF", "VERSION"), are NAME=value lines
+// the function prints, one per name: a GitLab dotenv report, GitHub job
+// outputs.
+func Outputs(names ...string) JobOption {
+	return func(j *JobSpec) {
+		if len(names) == 1 {
+			j.Output, j.Outputs = names[0], nil
+			return
+		}
+		// Not nil even when empty, so New can say no name was given.
+		j.Output, j.Outputs = "", append([]string{}, names...)
+	}
+}
+
+// OutputNames returns the names of the values the job prints: Output, or
+// Outputs.
+func (j JobSpec) OutputNames() []string {
+	if j.Output != "" {
+		return []string{j.Output}
+	}
+	return slices.Clone(j.Outputs)
+}
+
+// OutputLines returns the POSIX shell lines that keep the NAME=value lines
+// of the job's Outputs from the variable holding what its function printed
+// and write them with redirect (such as "> slipway.env" or
+// `>> "$GITHUB_OUTPUT"`), failing with a message when one is missing.
+func (j JobSpec) OutputLines(variable, redirect string) []string {
+	if len(j.Outputs) == 0 {
+		return nil
+	}
+	return []string{
+		`printf '%s\n' "$` + variable + `" | grep -E '^(` + strings.Join(j.Outputs, "|") + `)=' ` + redirect + ` || true`,
+		`for name in ` + strings.Join(j.Outputs, " ") + `; do printf '%s\n' "$` + variable + `" | grep -q "^$name=" || { echo "the function printed no $name=<value> line" >&2; exit 1; }; done`,
+	}
+}
 
 // Coverage sets the regular expression that finds the coverage percentage
 // in the job's log.

@@ -297,7 +297,7 @@ func (p *Pipeline) validateMatrix(j JobSpec, jp func(string, ...any)) {
 			jp("argument reads the matrix value %s, which is not an axis (they are: %s)", axis, axisList)
 		}
 	}
-	if j.Output != "" {
+	if len(j.OutputNames()) > 0 {
 		jp("a matrix job cannot print an output: each of its cells would print one, and a later job would read one of them at random; move the output to a job without a matrix")
 	}
 }

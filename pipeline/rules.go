@@ -51,6 +51,10 @@ type Rule struct {
 	// Changes, when not empty, further requires a change to a path matching
 	// one of these globs.
 	Changes []string
+	// IgnoreChanges, when not empty, further requires a change to a path
+	// that matches none of these globs: GitHub's paths-ignore. GitLab's
+	// rules:changes cannot exclude paths.
+	IgnoreChanges []string
 	// ExceptRefs are ref patterns (of any kind Refs takes) the ref must not
 	// match: GitLab's != and !~, GitHub's branches-ignore.
 	ExceptRefs []string
@@ -148,10 +152,20 @@ func (r Rule) WithChanges(globs ...string) Rule {
 	return out
 }
 
+// IgnoringChanges returns a copy of r that also requires a change to a path
+// matching none of globs, such as "docs/**" and "*.md" (GitHub's
+// paths-ignore; GitHub only).
+func (r Rule) IgnoringChanges(globs ...string) Rule {
+	out := r.clone()
+	out.IgnoreChanges = append(out.IgnoreChanges, globs...)
+	return out
+}
+
 func (r Rule) clone() Rule {
 	out := r
 	out.Refs = append([]string(nil), r.Refs...)
 	out.Changes = append([]string(nil), r.Changes...)
+	out.IgnoreChanges = append([]string(nil), r.IgnoreChanges...)
 	out.ExceptRefs = append([]string(nil), r.ExceptRefs...)
 	out.Types = append([]string(nil), r.Types...)
 	out.Schedules = append([]string(nil), r.Schedules...)

@@ -110,7 +110,7 @@ func validateExternal(j JobSpec, jp func(string, ...any)) {
 		set  bool
 		name string
 	}{
-		{j.Output != "", "an output (pipeline.Outputs)"},
+		{len(j.OutputNames()) > 0, "an output (pipeline.Outputs)"},
 		{len(j.Reports) > 0, "reports"},
 		{j.Artifacts != nil, "artifacts"},
 		{j.Environment != nil, "an environment"},

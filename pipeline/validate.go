@@ -150,8 +150,20 @@ func (p *Pipeline) validate() error {
 				jp("engine: %s", msg)
 			}
 		}
-		if j.Output != "" && !envNameRE.MatchString(j.Output) {
-			jp("output name %q must hold only letters, digits and _ and not start with a digit", j.Output)
+		seenOut := map[string]bool{}
+		for _, o := range j.OutputNames() {
+			switch {
+			case !envNameRE.MatchString(o):
+				jp("output name %q must hold only letters, digits and _ and not start with a digit", o)
+			case seenOut[o]:
+				jp("declares the output %s twice", o)
+			case reservedPrefix(o) != "":
+				jp("output %s: names starting with %s are the CI's own; choose another name", o, reservedPrefix(o))
+			}
+			seenOut[o] = true
+		}
+		if j.Outputs != nil && len(j.Outputs) == 0 {
+			jp("pipeline.Outputs() names no output")
 		}
 	}
 	if cycle := findCycle(p.jobs, jobs); cycle != nil {
@@ -220,7 +232,7 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 				switch {
 				case !ok:
 					jp("argument --%s reads an output of %q, which is not a job", a.Name, o.Job)
-				case src.Output != o.Name:
+				case !slices.Contains(src.OutputNames(), o.Name):
 					jp("argument --%s reads the output %q of %q, which declares no such output; add pipeline.Outputs(%q) to it", a.Name, o.Name, o.Job, o.Name)
 				case !slices.Contains(j.Needs, o.Job):
 					jp("argument --%s reads an output of %q but does not need it; add pipeline.Needs(%q)", a.Name, o.Job, o.Job)
@@ -247,7 +259,7 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 		}
 		checkArgs(ch.Args)
 	}
-	if len(c.Verify) > 0 && j.Output != "" {
+	if len(c.Verify) > 0 && len(j.OutputNames()) > 0 {
 		jp("both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output")
 	}
 }
@@ -325,10 +337,16 @@ func (p *Pipeline) validateRules(j JobSpec, jp func(string, ...any)) {
 		if r.Event == Release && (len(r.Refs) > 0 || len(r.ExceptRefs) > 0) {
 			jp("a release rule matches no ref; drop its patterns")
 		}
-		for _, c := range r.Changes {
-			if c == "" || strings.HasPrefix(c, "/") {
+		for _, c := range append(slices.Clone(r.Changes), r.IgnoreChanges...) {
+			switch {
+			case c == "" || strings.HasPrefix(c, "/"):
 				jp("changed-path glob %q must be a non-empty path relative to the repository root", c)
+			case strings.ContainsAny(c, "'\"`$\\\n\r"):
+				jp("changed-path glob %q may hold no quotes, $, \\ or line breaks", c)
 			}
+		}
+		if len(r.Changes) > 0 && len(r.IgnoreChanges) > 0 {
+			jp("a rule either requires changes (WithChanges) or ignores some (IgnoringChanges), not both; GitHub's paths and paths-ignore exclude each other too")
 		}
 		for _, msg := range r.Cond.problems(p.variables) {
 			jp("%s", msg)

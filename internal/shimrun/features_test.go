@@ -206,6 +206,7 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 	if !slices.Equal(got, want) {
 		t.Errorf("%s, %s: jobs that called Dagger %q, want the planned %q", r.Name(), ref, got, want)
 	}
+	checkOutputs(t, r.Name()+", "+ref.String(), res.Invocations, byID)
 	// Every cell of a matrix job ran once, with its own values.
 	for _, j := range planned {
 		if j.Matrix == nil || !slices.Contains(want, j.Name) {
@@ -437,5 +438,45 @@ func runStops(t *testing.T, r shimrun.Runner, remote string, files map[string][]
 	slices.Sort(wantStops)
 	if !slices.Equal(gotStops, wantStops) {
 		t.Errorf("%s, %s: stop jobs that called Dagger %q, want %q", r.Name(), ref, gotStops, wantStops)
+	}
+}
+
+// checkOutputs checks that every output a job read (pipeline.FromJob)
+// reached its call with the value the job that printed it printed: its
+// whole output (Output), or its NAME=value line (Outputs).
+func checkOutputs(t *testing.T, what string, invs []shimrun.Invocation, byID map[string]pipeline.JobSpec) {
+	t.Helper()
+	printed := map[string]string{}
+	for _, inv := range invs {
+		j, ok := byID[normalizeCell(inv.Job)]
+		if !ok || inv.Stdout == "" {
+			continue
+		}
+		if j.Output != "" {
+			printed[j.Name+"\x00"+j.Output] = inv.Stdout
+		}
+		for _, line := range strings.Split(inv.Stdout, "\n") {
+			if name, v, ok := strings.Cut(line, "="); ok && slices.Contains(j.Outputs, name) {
+				printed[j.Name+"\x00"+name] = v
+			}
+		}
+	}
+	for _, inv := range invs {
+		j, ok := byID[normalizeCell(inv.Job)]
+		if !ok || inv.Function != j.Call.Function {
+			continue
+		}
+		for _, a := range j.Call.Args {
+			if a.Output == nil {
+				continue
+			}
+			v, ok := printed[a.Output.Job+"\x00"+a.Output.Name]
+			if !ok {
+				continue // the job that prints it printed nothing here
+			}
+			if want := "--" + a.Name + "=" + v; !slices.Contains(inv.CallArgs(), want) {
+				t.Errorf("%s: job %q called %s with %q, want %s (the output %s of %q)", what, j.Name, j.Call.Function, inv.CallArgs(), want, a.Output.Name, a.Output.Job)
+			}
+		}
 	}
 }

@@ -130,10 +130,12 @@ var corpus = []corpusProject{
 		name:   "gitea",
 		source: "go-gitea/gitea .github/workflows: pull-compliance.yml, release-nightly.yml, release-tag-version.yml",
 		ci:     "github",
-		// Per-job path filters on GitHub need a change-detection job
-		// (issue 11 item 5), which the GitHub generator does not write
-		// yet: it refuses, and the GitLab file (rules:changes) is checked.
-		refusal: `github: job "lint-templates": GitHub cannot filter single jobs by changed paths, only the whole workflow, and job "lint-backend" filters by templates/** instead of **/*.go, go.mod, go.sum`,
+		// The per-job path filters get GitHub's change-detection job,
+		// but the release job's exclusion v1*-rc* has two "*", which a
+		// job's if: (startsWith, endsWith) cannot match exactly: GitHub
+		// refuses, and the GitLab file (rules:changes, a regular
+		// expression) is checked.
+		refusal: `github: job "release-tag": the ref pattern "v1*-rc*" has more than one "*", which GitHub's expressions (startsWith, endsWith) cannot match exactly`,
 		p: func(t *testing.T) *pipeline.Pipeline {
 			// Pull requests run the compliance checks, each only when
 			// its files changed; main and release branches publish

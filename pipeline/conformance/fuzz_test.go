@@ -26,6 +26,8 @@ func FuzzGenerate(f *testing.F) {
 		checkGitHub(t, name+", pipelinetest.WithoutChanges())", pipelinetest.Random(seed, pipelinetest.Jobs(n), pipelinetest.WithoutChanges()))
 		checkGitHub(t, name+", pipelinetest.SameChanges())", pipelinetest.Random(seed, pipelinetest.Jobs(n), pipelinetest.SameChanges()))
 		checkGitLabAll(t, name+")", pipelinetest.Random(seed, pipelinetest.Jobs(n)))
+		checkGitHub(t, name+")", pipelinetest.Random(seed, pipelinetest.Jobs(n)))
+		checkGitHub(t, name+", pipelinetest.GitHubOnly())", pipelinetest.Random(seed, pipelinetest.Jobs(n), pipelinetest.GitHubOnly()))
 		checkGitLabAll(t, name+", pipelinetest.GitLabOnly())", pipelinetest.Random(seed, pipelinetest.Jobs(n), pipelinetest.GitLabOnly()))
 		checkGitHub(t, name+", pipelinetest.WithoutChanges(), pipelinetest.GitHubOnly())", pipelinetest.Random(seed, pipelinetest.Jobs(n), pipelinetest.WithoutChanges(), pipelinetest.GitHubOnly()))
 	})

@@ -76,9 +76,10 @@ var (
 // and runs unless one of them failed: jobs their rules skipped do not hold it
 // back. Rules become each job's `if:` and, united, the workflow's `on:`.
 //
-// Generate returns an error for what GitHub cannot express: changed-path
-// rules that differ between jobs (GitHub filters paths per workflow only),
-// and step environment variables that would clash.
+// Changed-path rules that every job shares become the workflow's paths or
+// paths-ignore; rules that differ are decided by a first job, ChangesJob,
+// whose outputs gate each job. Generate returns an error for what GitHub
+// cannot express, such as step environment variables that would clash.
 func Generate(p *pipeline.Pipeline, opts ...Option) ([]byte, error) {
 	g, err := newGenerator(p, opts)
 	if err != nil {
@@ -113,9 +114,12 @@ func newGenerator(p *pipeline.Pipeline, opts []Option) (*generator, error) {
 	}
 	g := &generator{p: p, cfg: cfg, jobs: p.Jobs(), vars: p.Variables()}
 	g.byName = make(map[string]*pipeline.JobSpec, len(g.jobs))
+	g.byID = make(map[string]*pipeline.JobSpec, len(g.jobs))
 	for i := range g.jobs {
 		g.byName[g.jobs[i].Name] = &g.jobs[i]
+		g.byID[g.jobs[i].ID()] = &g.jobs[i]
 	}
+	g.filters = changeFilters(g.jobs)
 	return g, nil
 }
 
@@ -158,6 +162,10 @@ type generator struct {
 	byName map[string]*pipeline.JobSpec
 	vars   map[string]string
 	setup  []*yaml.Node // the steps every job starts with
+	// filters are the distinct path filters the change-detection job
+	// computes, nil when no job needs it (see changeFilters).
+	filters []pipeline.Rule
+	byID    map[string]*pipeline.JobSpec
 	// prTypes are the workflow's pull_request types, nil for the default.
 	prTypes []string
 }

@@ -663,32 +663,12 @@ func TestErrors(t *testing.T) {
 		gen  []github.Option
 		want string
 	}{{
-		name: "changes on one job only",
+		name: "a job with the id of the change-detection job",
 		opts: []pipeline.Option{
-			job("a", "build", pipeline.When(pipeline.OnBranches().WithChanges("docs/**"))),
-			job("b", "build"),
+			job("changes", "build", pipeline.When(pipeline.OnBranches().WithChanges("docs/**"))),
+			job("b", "build", pipeline.When(pipeline.OnBranches())),
 		},
-		want: `github: job "a": GitHub cannot filter single jobs by changed paths, only the whole workflow, and job "b" has no rules, so it does not filter by the changes docs/**`,
-	}, {
-		name: "changes on a later job only",
-		opts: []pipeline.Option{
-			job("a", "build", pipeline.When(pipeline.OnBranches())),
-			job("b", "build", pipeline.When(pipeline.OnBranches().WithChanges("docs/**"))),
-		},
-		want: `github: job "b": GitHub cannot filter single jobs by changed paths, only the whole workflow, and job "a" has a rule without changes`,
-	}, {
-		name: "different changes",
-		opts: []pipeline.Option{
-			job("a", "build", pipeline.When(pipeline.OnBranches().WithChanges("docs/**"))),
-			job("b", "build", pipeline.When(pipeline.OnBranches().WithChanges("src/**"))),
-		},
-		want: `github: job "b": GitHub cannot filter single jobs by changed paths, only the whole workflow, and job "a" filters by src/** instead of docs/**`,
-	}, {
-		name: "changes on one rule of a job",
-		opts: []pipeline.Option{
-			job("a", "build", pipeline.When(pipeline.OnBranches().WithChanges("docs/**"), pipeline.OnTags())),
-		},
-		want: `github: job "a": GitHub cannot filter single jobs by changed paths, only the whole workflow; give every rule the same changes (its rules differ: has a rule without changes)`,
+		want: `github: job "changes": its id is "changes", the id of the job that detects changed paths for the jobs' path filters; rename the job`,
 	}, {
 		name: "secret hides a pipeline variable",
 		opts: []pipeline.Option{

@@ -99,6 +99,19 @@ func (g *generator) resolveNeeds() []jobNeeds {
 func (g *generator) jobsNode() (*yaml.Node, error) {
 	needs := g.resolveNeeds()
 	jobs := mapping()
+	if len(g.filters) > 0 {
+		n, err := g.changesJob()
+		if err != nil {
+			return nil, err
+		}
+		set(jobs, ChangesJob, n)
+		for i, j := range g.jobs {
+			if g.filtered(j) {
+				// Its if: reads the detection job's outputs.
+				needs[i].ids = append([]string{ChangesJob}, needs[i].ids...)
+			}
+		}
+	}
 	for i, j := range g.jobs {
 		n, err := g.job(j, needs[i])
 		if err != nil {
@@ -159,6 +172,8 @@ func (g *generator) stopJob(j pipeline.JobSpec) (*yaml.Node, error) {
 			continue
 		}
 		r.Types = []string{"closed"}
+		// A closed pull request stops its environment whatever it changed.
+		r.Changes, r.IgnoreChanges = nil, nil
 		c, err := g.ruleCondition(r, g.prTypes)
 		if err != nil {
 			return nil, fmt.Errorf("github: job %q: %w", spec.Name, err)
@@ -318,6 +333,13 @@ func (g *generator) job(j pipeline.JobSpec, needs jobNeeds) (*yaml.Node, error) 
 	if j.Output != "" {
 		o := mapping()
 		set(o, j.Output, str("${{ steps."+outputStep+".outputs.value }}"))
+		set(n, "outputs", o)
+	}
+	if len(j.Outputs) > 0 {
+		o := mapping()
+		for _, name := range j.Outputs {
+			set(o, name, str("${{ steps."+outputStep+".outputs."+name+" }}"))
+		}
 		set(n, "outputs", o)
 	}
 	if env := engineEnv(g.p.EngineOf(j)); len(env.Content) > 0 {
@@ -584,8 +606,11 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	}
 
 	cmd := literal(j.Call.CommandIn(g.p.Target(), pipeline.Variable.GitHubName))
-	if j.Output != "" {
+	switch {
+	case j.Output != "":
 		cmd = j.Output + `="$(` + cmd + `)"`
+	case len(j.Outputs) > 0:
+		cmd = `out="$(` + cmd + `)"`
 	}
 	var lines []string
 	if slices.Contains(j.Call.Variables(), pipeline.RefSlug) {
@@ -666,6 +691,8 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	if j.Output != "" {
 		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
 	}
+	// Several outputs: the NAME=value lines the function printed.
+	lines = append(lines, j.OutputLines("out", `>> "$GITHUB_OUTPUT"`)...)
 	if verify := j.Call.VerifyCommandIn(g.p.Target(), pipeline.Variable.GitHubName); verify != "" {
 		// The first call exported the results, which the upload steps keep
 		// (they run if: always()); this one decides the verdict.
@@ -674,7 +701,7 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 
 	s := mapping()
 	set(s, "name", str("dagger call "+j.Call.Function))
-	if j.Output != "" || j.Summary != "" {
+	if len(j.OutputNames()) > 0 || j.Summary != "" {
 		set(s, "id", str(outputStep))
 	}
 	if len(env) > 0 {

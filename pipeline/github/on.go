@@ -192,7 +192,7 @@ type triggers struct {
 	release, mergeGroup          bool
 	prTypes                      []string
 	anyPRType                    bool
-	paths                        []string
+	paths, pathsIgnore           []string
 	inputs                       []pipeline.InputSpec
 	// callable adds workflow_call with the inputs and these secrets.
 	callable bool
@@ -277,11 +277,7 @@ func collectTriggers(p *pipeline.Pipeline, jobs []pipeline.JobSpec, defaultCron 
 			}
 		}
 	}
-	paths, err := workflowPaths(jobs)
-	if err != nil {
-		return nil, err
-	}
-	t.paths = paths
+	t.paths, t.pathsIgnore = workflowPaths(jobs)
 	return t, nil
 }
 
@@ -302,67 +298,6 @@ func (t *triggers) prTypesFilter() []string {
 // defaultPRTypes are the pull request activity types GitHub starts a
 // workflow for when the trigger names none.
 var defaultPRTypes = []string{"opened", "synchronize", "reopened"}
-
-// workflowPaths returns the changed-path filter of the whole workflow.
-// GitHub filters changed paths only per workflow, never per job, so a filter
-// is exact only when every rule of every job names the same globs; anything
-// else is an error rather than a workflow that runs jobs the definition
-// excludes (or skips jobs it includes).
-func workflowPaths(jobs []pipeline.JobSpec) ([]string, error) {
-	var ref []string
-	var refJob string
-	for _, j := range jobs {
-		for _, r := range j.Rules {
-			if len(r.Changes) > 0 {
-				ref, refJob = globSet(r.Changes), j.Name
-				break
-			}
-		}
-		if refJob != "" {
-			break
-		}
-	}
-	if refJob == "" {
-		return nil, nil
-	}
-	fail := func(j pipeline.JobSpec, what string) error {
-		named, other := refJob, j.Name
-		if hasChanges(j) {
-			named, other = j.Name, refJob
-		}
-		if named == other {
-			return fmt.Errorf("github: job %q: GitHub cannot filter single jobs by changed paths, only the whole workflow; give every rule the same changes (%s)", named, what)
-		}
-		return fmt.Errorf("github: job %q: GitHub cannot filter single jobs by changed paths, only the whole workflow, and job %q %s", named, other, what)
-	}
-	for _, j := range jobs {
-		if len(j.Rules) == 0 {
-			return nil, fail(j, fmt.Sprintf("has no rules, so it does not filter by the changes %s", strings.Join(ref, ", ")))
-		}
-		for _, r := range j.Rules {
-			if got := globSet(r.Changes); !slices.Equal(got, ref) {
-				what := "has a rule without changes"
-				if len(got) > 0 {
-					what = fmt.Sprintf("filters by %s instead of %s", strings.Join(got, ", "), strings.Join(ref, ", "))
-				}
-				if j.Name == refJob {
-					what = fmt.Sprintf("its rules differ: %s", what)
-				}
-				return nil, fail(j, what)
-			}
-		}
-	}
-	return ref, nil
-}
-
-func hasChanges(j pipeline.JobSpec) bool {
-	for _, r := range j.Rules {
-		if len(r.Changes) > 0 {
-			return true
-		}
-	}
-	return false
-}
 
 func globSet(globs []string) []string {
 	out := slices.Clone(globs)
@@ -385,6 +320,9 @@ func (t *triggers) node() *yaml.Node {
 			// treats changes as true for tag pipelines.
 			set(push, "paths", strings2seq(t.paths))
 		}
+		if len(t.pathsIgnore) > 0 {
+			set(push, "paths-ignore", strings2seq(t.pathsIgnore))
+		}
 		set(on, "push", push)
 	}
 	if t.pullRequest {
@@ -397,6 +335,9 @@ func (t *triggers) node() *yaml.Node {
 		}
 		if len(t.paths) > 0 {
 			set(pr, "paths", strings2seq(t.paths))
+		}
+		if len(t.pathsIgnore) > 0 {
+			set(pr, "paths-ignore", strings2seq(t.pathsIgnore))
 		}
 		if len(pr.Content) == 0 {
 			pr = emptyMapping()
@@ -632,6 +573,9 @@ func (g *generator) ruleCondition(r pipeline.Rule, prTypes []string) (string, er
 			}
 		}
 		parts = append(parts, groupOr(cs))
+	}
+	if out := g.filterOutput(r); out != "" {
+		parts = append(parts, "needs."+ChangesJob+".outputs."+out+" == 'true'")
 	}
 	if !r.Cond.IsZero() {
 		e, err := g.expression(r.Cond)

@@ -350,6 +350,8 @@ func refuse(j pipeline.JobSpec) error {
 			return fmt.Errorf("GitLab has no release event; a release is made from a tag, so use pipeline.OnTags")
 		case len(r.Types) > 0 && r.Event == pipeline.MergeRequest:
 			return fmt.Errorf("pull request activity types (%s) are GitHub's; GitLab runs merge request pipelines on every push to the source branch", strings.Join(r.Types, ", "))
+		case len(r.IgnoreChanges) > 0:
+			return fmt.Errorf("ignoring changed paths (IgnoringChanges: %s) is GitHub's paths-ignore; GitLab's rules:changes cannot exclude paths, so list the paths that matter with WithChanges", strings.Join(r.IgnoreChanges, ", "))
 		case len(r.Types) > 0 && r.Event == pipeline.Triggered:
 			return fmt.Errorf("event types (%s) of triggered pipelines are GitHub's repository_dispatch types; GitLab's pipeline triggers have none", strings.Join(r.Types, ", "))
 		}
@@ -438,6 +440,11 @@ func callScript(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 		// when the verdict is a failure); the second one fails the job.
 		return []string{cmd, verify}
 	}
+	if len(j.Outputs) > 0 {
+		// Several outputs: the NAME=value lines the function printed are
+		// the dotenv report.
+		return append([]string{`out="$(` + cmd + `)"`}, j.OutputLines("out", "> "+DotenvFile)...)
+	}
 	if j.Output == "" {
 		return []string{cmd}
 	}
@@ -452,7 +459,7 @@ func callScript(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 // artifacts renders what the job keeps and reports, or nil when nothing.
 func artifacts(j pipeline.JobSpec) (*yaml.Node, error) {
 	var paths, junit, cobertura, sast, containerScanning, codeQuality, dependencyScanning, secretDetection, cyclonedx, dotenv []string
-	if j.Output != "" {
+	if len(j.OutputNames()) > 0 {
 		dotenv = append(dotenv, DotenvFile)
 	}
 	if j.Artifacts != nil {

@@ -79,6 +79,14 @@ func GitHub(data []byte, opts ...Option) error {
 			continue
 		}
 		steps, _ := job["steps"].([]any)
+		if id == "changes" && slices.ContainsFunc(steps, func(st any) bool {
+			m, _ := st.(map[string]any)
+			return m["id"] == "diff"
+		}) {
+			// The change-detection job the generator adds for per-job
+			// path filters: git diff, no Dagger.
+			continue
+		}
 		var calls []daggerCall
 		for _, st := range steps {
 			if m, ok := st.(map[string]any); ok {

@@ -443,6 +443,28 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 			r.outputs[j.Name+"\x00"+j.Output] = res.Output
 			r.mu.Unlock()
 		}
+		if len(j.Outputs) > 0 {
+			// Several outputs: NAME=value lines, as the CIs read them.
+			values := map[string]string{}
+			for _, line := range strings.Split(stdout.String(), "\n") {
+				if name, v, ok := strings.Cut(strings.TrimRight(line, "\r"), "="); ok && slices.Contains(j.Outputs, name) {
+					values[name] = v
+				}
+			}
+			var missing []string
+			r.mu.Lock()
+			for _, name := range j.Outputs {
+				v, ok := values[name]
+				if !ok {
+					missing = append(missing, name)
+				}
+				r.outputs[j.Name+"\x00"+name] = v
+			}
+			r.mu.Unlock()
+			if len(missing) > 0 {
+				res.Status, res.Reason = Failed, fmt.Sprintf("the function printed no %s=<value> line", strings.Join(missing, ", no "))
+			}
+		}
 	case j.AllowFailure:
 		res.Status, res.Reason = AllowedFailure, reason(res, err)
 	default:

@@ -262,3 +262,62 @@ func TestOnlyJobs(t *testing.T) {
 		t.Errorf("a job the ref does not run: err = %v", err)
 	}
 }
+
+// linesRunner prints, for a command holding a key of out, its value.
+type linesRunner struct {
+	mu   sync.Mutex
+	out  map[string]string
+	envs map[string][]string
+}
+
+func (r *linesRunner) Run(_ context.Context, command string, env []string, stdout, _ io.Writer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.envs == nil {
+		r.envs = map[string][]string{}
+	}
+	r.envs[command] = env
+	for k, v := range r.out {
+		if strings.Contains(command, k) {
+			fmt.Fprint(stdout, v)
+		}
+	}
+	return nil
+}
+
+func TestRunPassesSeveralOutputs(t *testing.T) {
+	p, err := pipeline.New("svc", pipeline.Stages("build", "test"),
+		pipeline.Job("meta", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("meta")), pipeline.Outputs("IMAGE_REF", "VERSION")),
+		pipeline.Job("test", pipeline.Stage("test"), pipeline.Needs("meta"),
+			pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "meta", "IMAGE_REF"), pipeline.FromJob("version", "meta", "VERSION")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &linesRunner{out: map[string]string{"call meta": "building\nIMAGE_REF=registry.example/app@sha256:abc\nVERSION=1.2.3\n"}}
+	res, err := local.Run(context.Background(), p, pipeline.Push, "main", local.WithRunner(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(res); got["meta"] != local.Passed || got["test"] != local.Passed {
+		t.Fatalf("statuses %v", got)
+	}
+	env := run.envs[`dagger call test --image="$IMAGE_REF" --version="$VERSION"`]
+	for _, want := range []string{"IMAGE_REF=registry.example/app@sha256:abc", "VERSION=1.2.3"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("test env %v lacks %s", env, want)
+		}
+	}
+
+	run = &linesRunner{out: map[string]string{"call meta": "IMAGE_REF=registry.example/app@sha256:abc\n"}}
+	res, err = local.Run(context.Background(), p, pipeline.Push, "main", local.WithRunner(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := res.Job("meta")
+	if meta.Status != local.Failed || meta.Reason != "the function printed no VERSION=<value> line" {
+		t.Errorf("meta: %s (%s), want failed for the missing VERSION line", meta.Status, meta.Reason)
+	}
+	if got := statuses(res); got["test"] != local.Skipped {
+		t.Errorf("test: %s, want skipped after meta failed", got["test"])
+	}
+}

@@ -380,6 +380,48 @@ func Features() []Feature {
 			),
 			Reusable: true,
 		},
+		{
+			Name: "outputs",
+			Pipeline: mustNew("outputs",
+				pipeline.Stages("build", "test"),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("publish-many", pipeline.Dir("source", "."))),
+					pipeline.Outputs("IMAGE_REF", "VERSION")),
+				pipeline.Job("test", pipeline.Stage("test"), everywhere, pipeline.Needs("build"),
+					pipeline.Calls(pipeline.Fn("test", pipeline.FromJob("image", "build", "IMAGE_REF"), pipeline.FromJob("version", "build", "VERSION")))),
+				pipeline.Job("release", pipeline.Stage("test"), pipeline.When(pipeline.OnTags("v*")), pipeline.Needs("build"),
+					pipeline.Calls(pipeline.Fn("release", pipeline.FromJob("version", "build", "VERSION")))),
+			),
+		},
+		{
+			Name: "monorepo",
+			Pipeline: mustNew("monorepo",
+				pipeline.Stages("test", "deploy"),
+				pipeline.PerPackage("test", []string{"services/api", "services/web"}, []string{"go.mod", "go.sum"},
+					[]pipeline.Rule{pipeline.OnBranches("main"), pipeline.OnMergeRequests()},
+					func(dir string) []pipeline.JobOption {
+						return []pipeline.JobOption{pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", dir)))}
+					}),
+				// A path filter on merge requests only: pushes to main always lint.
+				pipeline.Job("lint-docs", pipeline.Stage("test"),
+					pipeline.When(pipeline.OnBranches("main"), pipeline.OnMergeRequests().WithChanges("docs/**", "*.md")),
+					pipeline.Calls(pipeline.Fn("lint-docs", pipeline.Dir("source", "docs")))),
+				pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.When(pipeline.OnBranches("main")),
+					pipeline.Calls(pipeline.Fn("deploy", pipeline.Dir("source", "."))))),
+			NoGitLabPlan: "gitlab-ci-local evaluates rules:changes against the test repository's commits, which change only the CI file, while the model's plans leave changed paths to the CI; TestChangeDetection covers the GitHub side's diff",
+		},
+		{
+			Name: "paths-ignore",
+			Pipeline: mustNew("paths-ignore",
+				pipeline.Stages("build"),
+				pipeline.Job("build", pipeline.Stage("build"),
+					pipeline.When(pipeline.OnBranches("main").IgnoringChanges("docs/**", "*.md"), pipeline.OnMergeRequests().IgnoringChanges("docs/**", "*.md")),
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", ".")))),
+				pipeline.Job("docs", pipeline.Stage("build"),
+					pipeline.When(pipeline.OnBranches("main").WithChanges("docs/**"), pipeline.OnMergeRequests().WithChanges("docs/**")),
+					pipeline.Calls(pipeline.Fn("docs", pipeline.Dir("source", "docs"))))),
+			GitLabRefusal: `gitlab: job "build": ignoring changed paths (IgnoringChanges: docs/**, *.md) is GitHub's paths-ignore; GitLab's rules:changes cannot exclude paths, so list the paths that matter with WithChanges`,
+		},
 	}
 }
 

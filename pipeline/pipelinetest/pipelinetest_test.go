@@ -57,7 +57,7 @@ func TestRandomIsValid(t *testing.T) {
 				saw("needs")
 			}
 			for _, o := range j.Call.Outputs() {
-				if !slices.Contains(j.Needs, o.Job) || jobs[o.Job].Output != o.Name {
+				if !slices.Contains(j.Needs, o.Job) || !slices.Contains(jobs[o.Job].OutputNames(), o.Name) {
 					t.Errorf("Random(%d): job %q reads %+v without needing its producer", seed, j.Name, o)
 				}
 				saw("output read")
@@ -125,6 +125,9 @@ func TestRandomIsValid(t *testing.T) {
 			}
 			if j.Output != "" {
 				saw("output")
+			}
+			if len(j.Outputs) > 1 {
+				saw("outputs")
 			}
 			for _, f := range []struct {
 				name string

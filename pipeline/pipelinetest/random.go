@@ -47,9 +47,9 @@ type options struct {
 // Jobs makes Random build n jobs (at least 1) instead of a random number.
 func Jobs(n int) Option { return func(o *options) { o.jobs = max(n, 1) } }
 
-// WithoutChanges leaves changed-path filters out of every rule. GitHub can
-// filter changed paths only for a whole workflow, so pipelines whose jobs
-// filter differently cannot be generated for GitHub.
+// WithoutChanges leaves changed-path filters out of every rule. (GitHub
+// filters changed paths per workflow; pipelines whose jobs filter
+// differently get its generator's change-detection job.)
 func WithoutChanges() Option { return func(o *options) { o.changes = changesNone } }
 
 // SameChanges gives every job at least one rule and every rule the same
@@ -63,7 +63,8 @@ func GitLabOnly() Option { return func(o *options) { o.only = "gitlab" } }
 
 // GitHubOnly also uses features only GitHub has (pull request activity
 // types, releases, repository_dispatch types, fail-fast and max-parallel
-// matrices), which GitLab's generator refuses.
+// matrices, ignored changed paths unless WithoutChanges), which GitLab's
+// generator refuses.
 func GitHubOnly() Option { return func(o *options) { o.only = "github" } }
 
 // Word pools. Names contain no digits, so that the "-<index>" suffix that
@@ -408,7 +409,12 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 	out := ""
 	if !matrix && g.chance(30) {
 		out = fmt.Sprintf("%s_%d", pick(g, outputPool), i)
-		jo = append(jo, pipeline.Outputs(out))
+		if g.chance(30) {
+			// Several outputs: NAME=value lines.
+			jo = append(jo, pipeline.Outputs(out, fmt.Sprintf("META_%d", i)))
+		} else {
+			jo = append(jo, pipeline.Outputs(out))
+		}
 	}
 	g.jobs = append(g.jobs, genJob{name: name, stage: stage, output: out})
 	return pipeline.Job(name, jo...), name
@@ -548,6 +554,9 @@ func (g *gen) rules(gated bool) []pipeline.JobOption {
 			}
 		case changesSame:
 			r = r.WithChanges(g.sameGlob...)
+		}
+		if g.o.only == "github" && g.o.changes == changesRandom && len(r.Changes) == 0 && g.chance(15) {
+			r = r.IgnoringChanges("docs/**", "*.md")
 		}
 		rules = append(rules, r)
 	}
