@@ -129,6 +129,9 @@ func TestRandomIsValid(t *testing.T) {
 			if len(j.Outputs) > 1 {
 				saw("outputs")
 			}
+			if len(p.Inputs()) > 0 {
+				saw("input")
+			}
 			for _, f := range []struct {
 				name string
 				on   bool
@@ -164,11 +167,37 @@ func TestRandomIsValid(t *testing.T) {
 	want = append(want, "arg var", "arg env", "arg output", "output", "output read", "needs", "chain", "changes",
 		"retries 0", "retries 1", "retries 2", "tier production approval true", "tier staging approval false", "tier staging approval true",
 		"allow failure", "interruptible", "concurrency", "runner tags", "runs-on", "artifacts", "coverage", "timeout", "no rules",
-		"variables", "module", "matrix", "matrix exclude", "matrix include", "ungated production", "per-ref environment", "environment links", "summary")
+		"variables", "module", "matrix", "matrix exclude", "matrix include", "ungated production", "per-ref environment", "environment links", "summary", "outputs", "input")
 	for _, w := range want {
 		if !seen[w] {
 			t.Errorf("no random pipeline in 500 seeds has %q", w)
 		}
+	}
+}
+
+// TestRandomComposition: the one-CI modes also draw what only that CI has
+// beside Dagger calls: GitLab includes and trigger jobs, GitHub reusable
+// workflow jobs.
+func TestRandomComposition(t *testing.T) {
+	var includes, triggers, workflows int
+	for seed := int64(0); seed < 100; seed++ {
+		gl := pipelinetest.Random(seed, pipelinetest.GitLabOnly())
+		if len(gl.Includes()) > 0 {
+			includes++
+		}
+		for _, j := range gl.Jobs() {
+			if j.Trigger != nil {
+				triggers++
+			}
+		}
+		for _, j := range pipelinetest.Random(seed, pipelinetest.GitHubOnly()).Jobs() {
+			if j.Workflow != nil {
+				workflows++
+			}
+		}
+	}
+	if includes == 0 || triggers == 0 || workflows == 0 {
+		t.Errorf("in 100 seeds: %d GitLab pipelines with includes, %d trigger jobs, %d reusable workflow jobs; want some of each", includes, triggers, workflows)
 	}
 }
 

@@ -190,6 +190,48 @@ func (g *gen) pipeline() []pipeline.Option {
 	for i := range n {
 		opts = append(opts, g.runnableJob(opts, i))
 	}
+	return append(opts, g.composition()...)
+}
+
+// composition draws the features that are not Dagger calls: an input of
+// pipelines started by hand, and, for one CI only, what only it has: a
+// GitLab include and a trigger job, a GitHub reusable workflow job. They
+// come last, so the jobs above are the same with or without them.
+func (g *gen) composition() []pipeline.Option {
+	var opts []pipeline.Option
+	last := g.stages[len(g.stages)-1]
+	if g.chance(25) {
+		opts = append(opts, pipeline.Input(pick(g, []pipeline.InputSpec{
+			{Name: "DEPLOY_TARGET", Description: "Where to deploy", Type: pipeline.ChoiceInput, Options: []string{"staging", "production"}, Default: "staging"},
+			{Name: "DRY_RUN", Description: "Only print the plan", Type: pipeline.BooleanInput, Default: "true"},
+			{Name: "REPLICAS", Description: "Replicas", Type: pipeline.NumberInput, Default: "2", Required: true},
+			{Name: "NOTE", Description: "A note"},
+		})))
+	}
+	switch g.o.only {
+	case "gitlab":
+		if g.chance(30) {
+			opts = append(opts, pipeline.Includes(pick(g, []pipeline.Include{
+				{Local: "ci/lint.gitlab-ci.yml"},
+				{Template: "Jobs/SAST.gitlab-ci.yml"},
+				{Component: "gitlab.com/acme/components/lint@1.2.3", Inputs: map[string]string{"stage": last}},
+			})))
+		}
+		if g.chance(30) {
+			t := pick(g, []pipeline.Trigger{pipeline.TriggersProject("acme/infra", "main"), pipeline.TriggersChild("ci/child.gitlab-ci.yml")})
+			if g.chance(50) {
+				t = t.AndWait()
+			}
+			opts = append(opts, pipeline.Job("downstream", pipeline.Stage(last), pipeline.Triggers(t)))
+		}
+	case "github":
+		if g.chance(30) {
+			opts = append(opts, pipeline.Job("reusable", pipeline.Stage(last), pipeline.CallsWorkflow(pipeline.Workflow{
+				Uses: "acme/workflows/.github/workflows/deploy.yml@0123456789abcdef0123456789abcdef01234567",
+				With: map[string]string{"environment": "staging"}, Secrets: map[string]string{"token": "DEPLOY_TOKEN"},
+			})))
+		}
+	}
 	return opts
 }
 
