@@ -86,7 +86,19 @@ type config struct {
 	generatedFrom, regenerate           string
 	extra                               []pipeline.Option
 	timeout                             time.Duration
+	oneJob                              bool
 }
+
+// OneJob makes the pipeline one job, "ci", instead of the build, test and
+// scan jobs: one `dagger call ci` (the module's Ci runs every stage in one
+// call, in parallel where the stages allow) exports every stage's reports
+// under reports/ (unit/, integration/, trivy/, sast/), then a second call of
+// it, answered from Dagger's cache, decides the verdict (check). On runners
+// whose engine starts empty every job loads the module and builds again, so
+// one job is faster there (docs/pipelines.md, "Speed on ephemeral runners").
+// The deploy jobs are left out: ci does not return the pushed image's
+// reference as a value of its own that they could read.
+func OneJob() Option { return func(c *config) { c.oneJob = true } }
 
 // Toolchain names the toolchain slipway's module is installed under in the
 // repository's dagger.json (DefaultToolchain); "" calls the module's
@@ -203,7 +215,6 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 
 	popts := []pipeline.Option{
 		pipeline.Functions(Signatures()...),
-		pipeline.Stages(StageBuild, StageTest, StageSecurity, StageDeployStaging, StageDeployProduction),
 		pipeline.Var("IMAGE_REPOSITORY", c.registry),
 		pipeline.Var("REGISTRY_USERNAME", c.username),
 		// Plain-HTTP registries and an internal Trivy DB mirror are set per
@@ -233,7 +244,11 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	if c.generatedFrom != "" {
 		popts = append(popts, pipeline.GeneratedFrom(c.generatedFrom, c.regenerate))
 	}
+	if c.oneJob {
+		return oneJob(name, popts, c, everywhere)
+	}
 	popts = append(popts,
+		pipeline.Stages(StageBuild, StageTest, StageSecurity, StageDeployStaging, StageDeployProduction),
 		pipeline.Job("build",
 			pipeline.Stage(StageBuild),
 			pipeline.Calls(pipeline.Fn("publish",
@@ -328,6 +343,45 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 			pipeline.Approval(),
 			pipeline.Concurrency("deploy-production"),
 			pipeline.Timeout(deployTimeout),
+		),
+	)
+	popts = append(popts, c.extra...)
+	p, err := pipeline.New(name, popts...)
+	if err != nil {
+		return nil, fmt.Errorf("goservice: %w", err)
+	}
+	return p, nil
+}
+
+// oneJob returns the pipeline of OneJob: its stages are the build stage
+// only, and its job reports what the build, test and scan jobs report.
+func oneJob(name string, popts []pipeline.Option, c config, everywhere pipeline.JobOption) (*pipeline.Pipeline, error) {
+	popts = append(popts,
+		pipeline.Stages(StageBuild),
+		pipeline.Job("ci",
+			pipeline.Stage(StageBuild),
+			pipeline.Calls(Verdict(pipeline.Fn("ci",
+				pipeline.FromVar("revision", pipeline.CommitSHA),
+				pipeline.FromEnv("repository", "IMAGE_REPOSITORY"),
+				pipeline.FromEnv("username", "REGISTRY_USERNAME"),
+				pipeline.Secret("password", "REGISTRY_PASSWORD"),
+				pipeline.FromEnv("insecure", "REGISTRY_INSECURE"),
+				pipeline.FromEnv("db-repository", "TRIVY_DB_REPOSITORY"),
+				pipeline.FromEnv("db-insecure", "TRIVY_DB_INSECURE"),
+			), "reports")),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(c.timeout+scanTimeout),
+			pipeline.Reports(
+				pipeline.Report{Kind: pipeline.JUnit, Path: "reports/unit/junit.xml"},
+				pipeline.Report{Kind: pipeline.JUnit, Path: "reports/integration/junit.xml"},
+				pipeline.Report{Kind: pipeline.Cobertura, Path: "reports/unit/coverage.xml"},
+				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/trivy/trivy.sarif"},
+				pipeline.Report{Kind: pipeline.GitLabContainerScanning, Path: "reports/trivy/gl-container-scanning-report.json"},
+				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/sast/gosec.sarif"},
+				pipeline.Report{Kind: pipeline.GitLabSAST, Path: "reports/sast/gl-sast-report.json"},
+			),
+			pipeline.KeepArtifacts(7*24*time.Hour, "reports/"),
 		),
 	)
 	popts = append(popts, c.extra...)

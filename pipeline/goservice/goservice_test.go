@@ -79,3 +79,62 @@ func TestCustomize(t *testing.T) {
 		t.Errorf("round trip: %+v, want %+v", back, d)
 	}
 }
+
+// TestOneJob: the one-job pipeline is one ci job that exports every
+// stage's reports and then checks the verdict, and its files lint clean
+// against the module's functions.
+func TestOneJob(t *testing.T) {
+	p, err := goservice.Pipeline("billing", goservice.Registry("registry.example.com/team/billing"), goservice.OneJob())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stages(); !slices.Equal(got, []string{goservice.StageBuild}) {
+		t.Errorf("stages %q, want only %q", got, goservice.StageBuild)
+	}
+	for _, s := range []pipeline.Start{{Event: pipeline.Push, Ref: "main"}, {Event: pipeline.TagPush, Ref: "v1.2.3"}, {Event: pipeline.MergeRequest, Ref: "main"}} {
+		var names []string
+		for _, j := range p.PlanFor(s) {
+			names = append(names, j.Name)
+		}
+		if !slices.Equal(names, []string{"ci"}) {
+			t.Errorf("%s %s: plan %q, want [ci]", s.Event, s.Ref, names)
+		}
+	}
+	j, _ := p.Job("ci")
+	cmd := j.Call.CommandIn(p.Target(), pipeline.Variable.GitLabName)
+	want := `dagger call slipway ci --revision="$CI_COMMIT_SHA" --repository="$IMAGE_REPOSITORY" --username="$REGISTRY_USERNAME" --password=env://REGISTRY_PASSWORD --insecure="$REGISTRY_INSECURE" --db-repository="$TRIVY_DB_REPOSITORY" --db-insecure="$TRIVY_DB_INSECURE" reports export --path=reports`
+	if cmd != want {
+		t.Errorf("command\n got %s\nwant %s", cmd, want)
+	}
+	if v := j.Call.VerifyCommandIn(p.Target(), pipeline.Variable.GitLabName); !strings.HasSuffix(v, " check") {
+		t.Errorf("verify command %q does not end in check", v)
+	}
+	var paths []string
+	for _, r := range j.Reports {
+		paths = append(paths, r.Path)
+	}
+	for _, dir := range []string{"reports/unit/", "reports/integration/", "reports/trivy/", "reports/sast/"} {
+		if !slices.ContainsFunc(paths, func(p string) bool { return strings.HasPrefix(p, dir) }) {
+			t.Errorf("no report under %s: %q", dir, paths)
+		}
+	}
+	files, err := generate.Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fns []string
+	for _, s := range goservice.Signatures() {
+		fns = append(fns, s.Name)
+	}
+	for _, f := range files {
+		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
+		if f.Path == generate.GitLabPath {
+			err = lint.GitLab(f.Data, opts...)
+		} else {
+			err = lint.GitHub(f.Data, opts...)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f.Path, err)
+		}
+	}
+}
