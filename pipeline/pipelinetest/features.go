@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/slipway-ci/slipway/pipeline"
+	"github.com/slipway-ci/slipway/pipeline/goservice"
 )
 
 // Feature is a small pipeline that shows one feature of the model, for the
@@ -422,7 +423,22 @@ func Features() []Feature {
 					pipeline.Calls(pipeline.Fn("docs", pipeline.Dir("source", "docs"))))),
 			GitLabRefusal: `gitlab: job "build": ignoring changed paths (IgnoringChanges: docs/**, *.md) is GitHub's paths-ignore; GitLab's rules:changes cannot exclude paths, so list the paths that matter with WithChanges`,
 		},
+		{
+			Name:     "one-job",
+			Pipeline: oneJob(),
+		},
 	}
+}
+
+// oneJob is goservice's one-job pipeline, calling the module's own
+// functions (no toolchain), as the feature files' lint expects.
+func oneJob() *pipeline.Pipeline {
+	p, err := goservice.Pipeline("one-job", goservice.Toolchain(""), goservice.OneJob(),
+		goservice.GeneratedFrom("pipeline/pipelinetest/features.go", "go test ./pipeline/conformance -run TestGolden -update"))
+	if err != nil {
+		panic(fmt.Sprintf("pipelinetest: feature one-job: %v", err))
+	}
+	return p
 }
 
 // reviewApps deploys a review app per merge request, stopped by its stop
