@@ -17,6 +17,14 @@
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
+//	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
+//
+// Every deploy, and notify, tells the team (notify.go) when SLACK_WEBHOOK_URL,
+// TELEGRAM_BOT_TOKEN (with --telegram-chat-id or TELEGRAM_CHAT_ID) or
+// NOTIFY_WEBHOOK_URL (signed with NOTIFY_WEBHOOK_SECRET if set) is set:
+//
+//	[--notify-link=URL (default CI_PIPELINE_URL)] [--notify-pipeline=NAME] [--notify-required]
+//	[--telegram-api-url=URL] [--notify-timeout=10s]
 //
 // SOURCE is where the objects come from (sources.go):
 //
@@ -55,6 +63,7 @@ import (
 
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/manifest"
+	"github.com/slipway-ci/slipway/deploy/notify"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
@@ -78,15 +87,17 @@ func main() {
 // run executes one subcommand and returns its one-line result.
 func run(ctx context.Context, args []string, getenv func(string) string) (string, error) {
 	if len(args) == 0 {
-		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production or record-scan: %w", errUsage)
+		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production, record-scan or notify: %w", errUsage)
 	}
 	switch sub := args[0]; sub {
 	case "staging", "production":
 		return runDeploy(ctx, sub, args[1:], getenv)
 	case "record-scan":
 		return runRecordScan(ctx, args[1:], getenv)
+	case "notify":
+		return runNotify(ctx, args[1:], getenv, os.Stderr)
 	default:
-		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production or record-scan: %w", sub, errUsage)
+		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production, record-scan or notify: %w", sub, errUsage)
 	}
 }
 
@@ -96,6 +107,7 @@ type deployFlags struct {
 	container, deployment, environment, stagingEnv, approver string
 	approve                                                  bool
 	src                                                      sourceFlags
+	notify                                                   notifyFlags
 }
 
 func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
@@ -115,6 +127,7 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.BoolVar(&f.approve, "approve", false, "a person approved this production deploy")
 	fs.StringVar(&f.approver, "approver", "ci", "who approved it")
 	f.src.register(fs)
+	f.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, fmt.Errorf("%s: %v: %w", stage, err, errUsage)
 	}
@@ -143,10 +156,9 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	return f, nil
 }
 
-// runDeploy rolls the team's objects out to a staging or production
-// environment. Production goes through the promotion gate first; every
-// verified deploy records its evidence next to the image. Everything that
-// can be checked without the cluster is checked before the first request.
+// runDeploy deploys (deployParsed) and notifies the team of the outcome
+// (notify.go). The notifications' settings are checked first, so a typo
+// in them refuses the deploy instead of losing its notification.
 func runDeploy(ctx context.Context, tier string, args []string, getenv func(string) string) (string, error) {
 	stage := "deploy-" + tier
 	f, err := parseDeploy(stage, tier, args)
@@ -154,6 +166,20 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 		return "", err
 	}
 	stage = "deploy-" + f.environment
+	notifiers, services, err := f.notify.notifiers(stage, getenv)
+	if err != nil {
+		return "", err
+	}
+	line, err := deployParsed(ctx, stage, tier, f, getenv)
+	e := notify.Event{Environment: f.environment, Image: f.image, Link: f.notify.link, Pipeline: f.notify.pipeline}
+	return notifyAfter(ctx, stage, notifiers, services, f.notify, e, line, err, getenv, os.Stderr)
+}
+
+// deployParsed rolls the team's objects out to a staging or production
+// environment. Production goes through the promotion gate first; every
+// verified deploy records its evidence next to the image. Everything that
+// can be checked without the cluster is checked before the first request.
+func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv func(string) string) (string, error) {
 	wait, err := time.ParseDuration(f.timeout)
 	if err != nil || wait <= 0 {
 		return "", fmt.Errorf("%s: timeout %q is not a positive Go duration such as 10m", stage, f.timeout)

@@ -110,7 +110,7 @@ func TestRunRefuses(t *testing.T) {
 		usage bool
 		want  []string
 	}{
-		{"no subcommand", nil, true, []string{"no subcommand", "staging, production or record-scan"}},
+		{"no subcommand", nil, true, []string{"no subcommand", "staging, production, record-scan or notify"}},
 		{"unknown subcommand", []string{"canary"}, true, []string{`unknown subcommand "canary"`}},
 		{"unknown flag", staging("--colour=red"), true, []string{"deploy-staging", "colour"}},
 		{"stray argument", staging("extra"), true, []string{"unexpected arguments"}},
