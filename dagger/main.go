@@ -101,6 +101,27 @@ type Slipway struct {
 	// +private
 	ProductionManifests string
 
+	// Notifications (notify.go).
+
+	// +private
+	NotifySlack *dagger.Secret
+	// +private
+	NotifyTelegramToken *dagger.Secret
+	// +private
+	NotifyTelegramChat string
+	// +private
+	NotifyTelegramAPI string
+	// +private
+	NotifyWebhook *dagger.Secret
+	// +private
+	NotifyWebhookKey *dagger.Secret
+	// +private
+	NotifyLink string
+	// +private
+	NotifyPipeline string
+	// +private
+	NotifyRequired bool
+
 	// The deploy sources' settings (sources.go).
 
 	// +private

@@ -100,6 +100,7 @@ type config struct {
 	timeout    time.Duration
 	stagingEnv string
 	now        func() time.Time
+	notify     *Notify // notify.go
 }
 
 // WithApproval records that a person (by) approved a production deploy.
@@ -200,6 +201,7 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 		args = append(args, fmt.Sprintf("--tunnel=%s:%d", tunnelHost, c.tunnelPort))
 	}
 	ctr = c.withRegistryAuth(ctr)
+	ctr, args = c.notify.apply(ctr, args)
 	// The clock makes every call a new exec, so every call reaches the
 	// cluster: the same tool, arguments and secrets would otherwise be
 	// replayed from Dagger's cache.
