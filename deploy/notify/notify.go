@@ -144,13 +144,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// normalize fills in the digest and the time.
-func (c config) normalize(e Event) Event {
+// withDigest fills in the digest from the image.
+func withDigest(e Event) Event {
 	if e.Digest == "" {
 		if i := strings.LastIndex(e.Image, "@"); i >= 0 {
 			e.Digest = e.Image[i+1:]
 		}
 	}
+	return e
+}
+
+// normalize fills in the digest and the time.
+func (c config) normalize(e Event) Event {
+	e = withDigest(e)
 	if e.Time.IsZero() {
 		e.Time = c.now()
 	}

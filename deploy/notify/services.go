@@ -53,6 +53,7 @@ type slackBlock struct {
 
 // SlackMessage is the webhook's JSON body for e.
 func SlackMessage(e Event) ([]byte, error) {
+	e = withDigest(e)
 	e.Reason = shorten(e.Reason, maxReason)
 	md := func(s string) slackText { return slackText{Type: "mrkdwn", Text: s} }
 	blocks := []slackBlock{{Type: "section", Text: ptr(md("*" + slackEscape.Replace(headline(e)) + "*"))}}
