@@ -248,3 +248,76 @@ func sameJSON(a, b string) bool {
 	yb, _ := json.Marshal(y)
 	return bytes.Equal(xb, yb)
 }
+
+// TestCiNotifies: the whole-pipeline ci function, with a webhook set by
+// with-webhook (signed by with-webhook's key), posts its verdict: "ci",
+// passed, the published digest, signed; its summary says so, and neither
+// the URL's token nor the key is in dagger's output.
+func TestCiNotifies(t *testing.T) {
+	e := enginetest.Require(t)
+	ns, err := engine.Namespace(e.Env)
+	if err != nil {
+		e2e.Unavailable(t, fmt.Errorf("the engine's network namespace, where the stand-in webhook must listen: %w", err))
+	}
+	defer ns.Close()
+	l, err := hostport.ListenIn(ns, "tcp", "0.0.0.0:0")
+	if err != nil {
+		e2e.Unavailable(t, err)
+	}
+	var (
+		mu   sync.Mutex
+		reqs []*http.Request
+		body []string
+	)
+	srv := &http.Server{ReadHeaderTimeout: 30 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		reqs, body = append(reqs, r), append(body, string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	hookToken, key := randomHex(16), randomHex(16)
+	t.Setenv(webhookEnv, fmt.Sprintf("http://%s:%d/ci-hook?token=%s", engine.BridgeIP, l.Addr().(*net.TCPAddr).Port, hookToken))
+	t.Setenv("SLIPWAY_E2E_NOTIFY_KEY", key)
+	scan, err := secretscan.New(hookToken, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stdout, stderr, err := daggerCall(t, "with-webhook", "--url=env://"+webhookEnv, "--signing-key=env://SLIPWAY_E2E_NOTIFY_KEY",
+		"with-notify", "--pipeline=ci-notify-e2e", "ci", "--revision=ci-notify-"+randomHex(4),
+		"--db-repository="+daggertest.Registry+"/aquasecurity/trivy-db:2", "--db-insecure", "summary")
+	for i, out := range []string{stdout, stderr} {
+		f, serr := scan.Bytes(fmt.Sprintf("dagger output %d", i), []byte(out))
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if serr := f.Err(); serr != nil {
+			t.Errorf("a notification secret leaked: %v", serr)
+		}
+	}
+	if err != nil {
+		t.Fatalf("ci: %v\n%s", err, tail(stderr))
+	}
+	if !strings.Contains(stdout, "notified webhook") {
+		t.Errorf("ci's summary does not say it notified:\n%s", stdout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reqs) != 1 {
+		t.Fatalf("the webhook got %d requests, want 1", len(reqs))
+	}
+	var ev notify.WebhookEvent
+	if err := json.Unmarshal([]byte(body[0]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Environment != "ci" || ev.Result != notify.Passed || ev.Pipeline != "ci-notify-e2e" || !strings.HasPrefix(ev.Digest, "sha256:") ||
+		!strings.Contains(stdout, ev.Image) || reqs[0].URL.Path != "/ci-hook" || reqs[0].URL.RawQuery != "token="+hookToken {
+		t.Errorf("webhook %s?%s got %+v; want ci passed with the published digest", reqs[0].URL.Path, reqs[0].URL.RawQuery, ev)
+	}
+	if got, want := reqs[0].Header.Get(notify.SignatureHeader), notify.Sign([]byte(key), []byte(body[0])); got != want {
+		t.Errorf("signature %q, want %q", got, want)
+	}
+}
