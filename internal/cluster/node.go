@@ -219,9 +219,9 @@ func (c *Cluster) installPackages(ctx context.Context) error {
 	return nil
 }
 
-// checkNodeNetwork fails when the host already has the node's interface or
+// CheckNodeNetwork fails when the host already has the node's interface or
 // a route into its network: another instance (or anything else) uses it.
-func checkNodeNetwork(n NodeNetwork) error {
+func CheckNodeNetwork(n NodeNetwork) error {
 	if _, err := os.Stat(filepath.Join("/sys/class/net", n.HostInterface())); err == nil {
 		return &PrereqError{
 			Problem: fmt.Sprintf("the host already has interface %s: another cluster instance runs a node on %s", n.HostInterface(), n),
@@ -360,7 +360,7 @@ func (c *Cluster) writeNodeConfig(n NodeNetwork) error {
 	reg := c.registry
 	files := map[string]string{
 		nd("etc", "containerd.toml"):                 containerdConfig(nd(), !hasCapability(capSysResource)),
-		nd("etc", "cni", "10-slipway.conflist"):      cniConfig(n, nd("run")),
+		nd("etc", "cni", "10-slipway.conflist"):      cniConfig(n),
 		nd("etc", "certs.d", reg.Host, "hosts.toml"): hostsToml(reg.Host, "127.0.0.1:"+reg.port()),
 		nd("etc", "kubelet.yaml"):                    kubeletConfig(c, n),
 	}
@@ -436,7 +436,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 // cniConfig puts pods on a bridge with addresses from host-local; portmap
 // serves hostPort. No masquerading: pods talk to the node and the host
 // only, and the host routes their subnet.
-func cniConfig(n NodeNetwork, runDir string) string {
+func cniConfig(n NodeNetwork) string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "slipway",
@@ -461,14 +461,18 @@ func cniConfig(n NodeNetwork, runDir string) string {
 }
 
 // hostsToml sends pulls of host (as image references name it) to mirror on
-// the node's loopback, over plain HTTP, by digest or tag.
+// the node's loopback, over plain HTTP, by digest or tag. The mirror is the
+// only endpoint, as the [host] entry and as the fallback "server" (which
+// containerd 1.6 needs a [host] entry beside): with host itself as the
+// fallback, a failed pull would report "network is unreachable" instead of
+// the registry's answer (a missing digest's "not found").
 func hostsToml(host, mirror string) string {
-	return fmt.Sprintf(`# written by slipway's internal/cluster
+	return fmt.Sprintf(`# written by slipway's internal/cluster: pulls of %s go to the node proxy
 server = "http://%s"
 
 [host."http://%s"]
   capabilities = ["pull", "resolve"]
-`, host, mirror)
+`, host, mirror, mirror)
 }
 
 // kubeletConfig is for cgroup v1 (or v2) without systemd: the cgroupfs
@@ -558,7 +562,7 @@ func (c *Cluster) startNode(ctx context.Context, s *state, run func(name string,
 	if err := c.checkNodeHost(ctx); err != nil {
 		return err
 	}
-	if err := checkNodeNetwork(n); err != nil {
+	if err := CheckNodeNetwork(n); err != nil {
 		return err
 	}
 	// Leftovers of a crashed node (its namespaces are gone; files and
