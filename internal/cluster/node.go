@@ -225,7 +225,7 @@ func CheckNodeNetwork(n NodeNetwork) error {
 	if _, err := os.Stat(filepath.Join("/sys/class/net", n.HostInterface())); err == nil {
 		return &PrereqError{
 			Problem: fmt.Sprintf("the host already has interface %s: another cluster instance runs a node on %s", n.HostInterface(), n),
-			Fix:     "stop that instance (`make cluster-down`, or `go run ./internal/cmd/cluster -instance DIR down`), or give this one another network: -node-net 10.90.0.0/16",
+			Fix:     "stop that instance (`make cluster-down`, or `go run ./internal/cmd/cluster -instance DIR down`), or give this one another network: -node-net " + suggestNetwork(n),
 		}
 	}
 	out, err := exec.Command("ip", "-4", "route", "show").Output()
@@ -245,11 +245,23 @@ func CheckNodeNetwork(n NodeNetwork) error {
 		if err == nil && p.Overlaps(n.prefix) {
 			return &PrereqError{
 				Problem: fmt.Sprintf("the host routes %s (%q), which overlaps the node network %s", p, strings.TrimSpace(line), n),
-				Fix:     "give the node another network: -node-net 10.90.0.0/16 (any free IPv4 /16)",
+				Fix:     "give the node another network: -node-net " + suggestNetwork(n) + " (any free IPv4 /16)",
 			}
 		}
 	}
 	return nil
+}
+
+// suggestNetwork is a /16 after n that the host does not use.
+func suggestNetwork(n NodeNetwork) string {
+	a, b := n.octets()
+	for i := 1; i < 64; i++ {
+		next := NodeNetwork{netip.PrefixFrom(netip.AddrFrom4([4]byte{a, b + byte(i), 0, 0}), 16)}
+		if b+byte(i) != 0 && CheckNodeNetwork(next) == nil {
+			return next.String()
+		}
+	}
+	return "10.X.0.0/16"
 }
 
 // cgroupMounts lists the host's cgroup hierarchies: every cgroup v1 mount
@@ -521,6 +533,17 @@ maxPods: 110
 		n.CgroupRoot(), c.nodeDir("kubelet", "volume-plugins"))
 }
 
+// checkNode checks everything the real node needs before anything starts:
+// root, packages (installing missing ones), a free node network and the
+// checkout its proxy is built from.
+func (c *Cluster) checkNode(ctx context.Context) error {
+	if err := c.checkNodeHost(ctx); err != nil {
+		return err
+	}
+	_, err := c.sourceDir()
+	return errors.Join(CheckNodeNetwork(c.network), err)
+}
+
 // buildNodeProxy builds internal/cmd/nodeproxy from the slipway checkout
 // into the node directory (warm: a second or two).
 func (c *Cluster) buildNodeProxy(ctx context.Context) error {
@@ -559,12 +582,6 @@ func (c *Cluster) sourceDir() (string, error) {
 // Ready. s gets the node's process and what Down must undo.
 func (c *Cluster) startNode(ctx context.Context, s *state, run func(name string, p proc) error) error {
 	n := c.network
-	if err := c.checkNodeHost(ctx); err != nil {
-		return err
-	}
-	if err := CheckNodeNetwork(n); err != nil {
-		return err
-	}
 	// Leftovers of a crashed node (its namespaces are gone; files and
 	// cgroups are not).
 	if err := removeCgroupRoot(n.CgroupRoot(), 5*time.Second); err != nil {

@@ -134,6 +134,11 @@ func (c *Cluster) Up(ctx context.Context) error {
 		errs = append(errs, checkPort(c.bind, pc.port, pc.what))
 	}
 	errs = append(errs, checkDisk(c.instance, 512<<20))
+	if c.node {
+		// Before anything starts: a node that cannot start must not
+		// leave a half-started control plane behind.
+		errs = append(errs, c.checkNode(ctx))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
