@@ -111,6 +111,13 @@ func (c *Cluster) Up(ctx context.Context) error {
 		c.logf("the running control plane has no real node: restarting it with one")
 	} else if st.Running {
 		c.logf("reusing the control plane at %s (pids %v)", st.Server, st.PIDs)
+		// The running node keeps its network (and the kubelet its
+		// certificate), whatever -node-net says now.
+		if s, err := c.readState(); err == nil && s.Node != nil {
+			if n, err := ParseNodeNetwork(s.Node.Network); err == nil {
+				c.network = n
+			}
+		}
 		// A new -san re-issues the serving certificate; the API server
 		// reloads it from disk by itself, without a restart.
 		if err := c.ensurePKI(); err != nil {
