@@ -117,7 +117,7 @@ func (c *Cluster) waitNodeReady(ctx context.Context, timeout time.Duration) erro
 	}
 	return c.waitFor(ctx, "real node "+NodeName, timeout, func(ctx context.Context) error {
 		if err := c.nodeAlive(); err != nil {
-			return err
+			return errGaveUp{err}
 		}
 		node, err := cs.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
@@ -149,7 +149,7 @@ func (c *Cluster) nodeAlive() error {
 	for _, p := range s.Procs {
 		if p.Name == "node" && !alive(p) {
 			return &PrereqError{
-				Problem: "the real node exited while starting:\n" + tailFile(filepath.Join(c.LogDir(), "node.log"), 15),
+				Problem: "the real node exited while starting:\n" + tailFile(filepath.Join(c.LogDir(), "node.log"), 8) + "\nkubelet.log ends:\n" + tailFile(filepath.Join(c.LogDir(), "kubelet.log"), 5),
 				Fix:     "see " + filepath.Join(c.LogDir(), "kubelet.log") + " and containerd.log beside it",
 			}
 		}

@@ -356,14 +356,28 @@ func (c *Cluster) readyz(ctx context.Context) error {
 	return err
 }
 
+// errGaveUp marks a check's error that waiting cannot cure (a component
+// that exited): waitFor returns it at once.
+type errGaveUp struct{ error }
+
+func (e errGaveUp) Unwrap() error { return e.error }
+
 // waitFor polls check until it succeeds: start-up has no event to watch.
 func (c *Cluster) waitFor(ctx context.Context, what string, timeout time.Duration, check func(context.Context) error) error {
 	start := time.Now()
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		last = check(ctx)
+		var gu errGaveUp
+		if errors.As(last, &gu) {
+			return false, gu.error
+		}
 		return last == nil, nil
 	})
+	var gu errGaveUp
+	if errors.As(last, &gu) {
+		return fmt.Errorf("cluster: %s: %w", what, gu.error)
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: %s not ready after %s: %v (logs: %s)", what, timeout, last, c.LogDir())
 	}
