@@ -92,7 +92,7 @@ func RequireNode(t testing.TB) *Cluster {
 	t.Helper()
 	c := require(t, syscall.LOCK_SH)
 	if c.Node == "" {
-		e2e.Unavailable(t, fmt.Errorf("the control plane at %s runs no real node (started with -node=false): restart it with `make cluster-down cluster`", c.Server()))
+		e2e.Unavailable(t, fmt.Errorf("the control plane at %s runs no real node (started with -node=false, or by a slipway from before the real node): restart it with `make cluster-down cluster`", c.Server()))
 	}
 	return c
 }
