@@ -86,6 +86,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		StagingManifests        string
 		ProductionNamespace     string
 		ProductionManifests     string
+		NodeSelector            []string
 		DeploySource            string
 		HelmChart               string
 		HelmStagingValues       []string
@@ -136,6 +137,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.StagingManifests = r.StagingManifests
 	concrete.ProductionNamespace = r.ProductionNamespace
 	concrete.ProductionManifests = r.ProductionManifests
+	concrete.NodeSelector = r.NodeSelector
 	concrete.DeploySource = r.DeploySource
 	concrete.HelmChart = r.HelmChart
 	concrete.HelmStagingValues = r.HelmStagingValues
@@ -190,6 +192,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		StagingManifests        string
 		ProductionNamespace     string
 		ProductionManifests     string
+		NodeSelector            []string
 		DeploySource            string
 		HelmChart               string
 		HelmStagingValues       []string
@@ -244,6 +247,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.StagingManifests = concrete.StagingManifests
 	r.ProductionNamespace = concrete.ProductionNamespace
 	r.ProductionManifests = concrete.ProductionManifests
+	r.NodeSelector = concrete.NodeSelector
 	r.DeploySource = concrete.DeploySource
 	r.HelmChart = concrete.HelmChart
 	r.HelmStagingValues = concrete.HelmStagingValues
@@ -950,6 +954,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithMain(&parent, packages), nil
+		case "WithNodeSelector":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var labels []string
+			if inputArgs["labels"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["labels"]), &labels)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg labels", err))
+				}
+			}
+			return (*Slipway).WithNodeSelector(&parent, labels), nil
 		case "WithPorts":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1243,6 +1261,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionManifests", err))
 				}
 			}
+			var nodeSelector []string
+			if inputArgs["nodeSelector"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["nodeSelector"]), &nodeSelector)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg nodeSelector", err))
+				}
+			}
 			var deploySource string
 			if inputArgs["deploySource"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
@@ -1383,7 +1408,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

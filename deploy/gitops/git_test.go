@@ -194,6 +194,15 @@ func TestNewRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("node selector", func(t *testing.T) {
+		env := staging
+		env.NodeSelector = map[string]string{"slipway.dev/node": "real"}
+		_, err := gitops.New(context.Background(), env, gitops.Repository{URL: "https://git.example.com/deploy.git"}, overlay, gitops.Application{Name: "a"})
+		want := p + "node selector [slipway.dev/node=real]: a GitOps promotion cannot place pods, Argo CD renders the repository: set the nodeSelector in the environment's overlay or values there"
+		if err == nil || err.Error() != want {
+			t.Fatalf("error\n got: %v\nwant: %s", err, want)
+		}
+	})
 }
 
 // TestHelmValuesTarget: the digest goes into a Helm values file at the
