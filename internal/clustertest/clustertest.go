@@ -90,7 +90,19 @@ func RequireExclusive(t testing.TB) *Cluster {
 // stops the test when the instance has no real node.
 func RequireNode(t testing.TB) *Cluster {
 	t.Helper()
-	c := require(t, syscall.LOCK_SH)
+	return needNode(t, require(t, syscall.LOCK_SH))
+}
+
+// RequireExclusiveNode is RequireExclusive for a test whose pods must
+// really run.
+func RequireExclusiveNode(t testing.TB) *Cluster {
+	t.Helper()
+	return needNode(t, require(t, syscall.LOCK_EX))
+}
+
+// needNode stops the test when c runs no real node.
+func needNode(t testing.TB, c *Cluster) *Cluster {
+	t.Helper()
 	if c.Node == "" {
 		e2e.Unavailable(t, fmt.Errorf("the control plane at %s runs no real node (started with -node=false, or by a slipway from before the real node): restart it with `make cluster-down cluster`", c.Server()))
 	}
@@ -200,6 +212,13 @@ func RealNode(spec *corev1.PodSpec) {
 		spec.NodeSelector = map[string]string{}
 	}
 	spec.NodeSelector[cluster.NodeLabel] = cluster.NodeLabelValue
+}
+
+// NodeSelector is the real node's label as a node selector: what an
+// environment sets (deploy.Environment.NodeSelector, the deploy tool's
+// --node-selector) so that its pods really run.
+func NodeSelector() map[string]string {
+	return map[string]string{cluster.NodeLabel: cluster.NodeLabelValue}
 }
 
 // Kwok places a pod on kwok's status-only nodes (scale tests: many

@@ -118,7 +118,17 @@ func buildApp() ([]byte, error) {
 
 // AppImage is the test app image in mode: one layer holding /app, run as
 // a non-root user. Its digest is stable for a given Go toolchain.
-func AppImage(mode AppMode) (v1.Image, error) {
+func AppImage(mode AppMode) (v1.Image, error) { return appImage(mode, "") }
+
+// AppImageVersion is AppImage labelled with version
+// (org.opencontainers.image.version): the same program under another
+// digest, as a team's next release is, for rollouts from one image to
+// another.
+func AppImageVersion(mode AppMode, version string) (v1.Image, error) {
+	return appImage(mode, version)
+}
+
+func appImage(mode AppMode, version string) (v1.Image, error) {
 	bin, err := buildApp()
 	if err != nil {
 		return nil, err
@@ -147,6 +157,9 @@ func AppImage(mode AppMode) (v1.Image, error) {
 	cf.OS, cf.Architecture, cf.Created = "linux", runtime.GOARCH, v1.Time{Time: time.Unix(0, 0)}
 	cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User = []string{"/app"}, []string{string(mode)}, "65532:65532"
 	cf.Config.ExposedPorts = map[string]struct{}{fmt.Sprintf("%d/tcp", AppPort): {}}
+	if version != "" {
+		cf.Config.Labels = map[string]string{"org.opencontainers.image.version": version}
+	}
 	return mutate.ConfigFile(img, cf)
 }
 
@@ -164,6 +177,35 @@ func PushApp(t testing.TB, mode AppMode) string {
 		t.Fatal(err)
 	}
 	return Push(t, img, "slipway-e2e/app")
+}
+
+// PushAppVersion is PushApp of AppImageVersion: each version its own
+// digest in the same repository.
+func PushAppVersion(t testing.TB, mode AppMode, version string) string {
+	t.Helper()
+	img, err := AppImageVersion(mode, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Push(t, img, "slipway-e2e/app")
+}
+
+// RegistryTransport reaches the engine's registry under the name the real
+// node pulls from (Registry) by dialing inside the engine's network
+// namespace, where that address lives: for a test that reads or writes
+// what sits beside a pushed image (the deploy evidence, as OCI
+// referrers). It lasts until the test ends.
+func RegistryTransport(t testing.TB) http.RoundTripper {
+	t.Helper()
+	eng := enginetest.Require(t)
+	ns, err := engine.Namespace(eng.Env)
+	if err != nil {
+		t.Fatalf("clustertest: %v", err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = hostport.DialerIn(ns)
+	return tr
 }
 
 // Push pushes img to repo in the engine's registry mirror (needs a running
