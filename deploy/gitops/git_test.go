@@ -2,6 +2,8 @@ package gitops_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -220,4 +222,11 @@ func TestHelmValuesTarget(t *testing.T) {
 	if got != want {
 		t.Fatalf("values file\n got: %q\nwant: %q", got, want)
 	}
+}
+
+// image returns a digest reference for a label: for the tests here, which
+// only commit it and never run it.
+func image(repo, label string) string {
+	sum := sha256.Sum256([]byte(label))
+	return "registry.local/" + repo + "@sha256:" + hex.EncodeToString(sum[:])
 }
