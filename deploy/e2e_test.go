@@ -217,7 +217,10 @@ func TestE2EGoodRollout(t *testing.T) {
 // a readiness probe that answers 503) stalls the rollout until the
 // Deployment's progress deadline; the deploy then rolls back to the
 // previous image, names the failing pod and its real reason, and the
-// previous pods serve throughout (maxUnavailable 0).
+// previous pods serve throughout (maxUnavailable 0): a client polling
+// /health through the Service (the API server's service proxy, which
+// picks a ready endpoint as kube-proxy would; the local cluster runs no
+// kube-proxy) sees no failed request during the rollout and the rollback.
 func TestE2EBadImageRollsBack(t *testing.T) {
 	c := clustertest.RequireNode(t)
 	good := appImage(t, "v1")
@@ -240,9 +243,15 @@ func TestE2EBadImageRollsBack(t *testing.T) {
 			if _, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: good}); err != nil {
 				t.Fatal(err)
 			}
+			stop := pollService(t, c, ns, "web")
 			start := time.Now()
 			_, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: tc.image})
 			t.Logf("failed rollout + rollback: %s", time.Since(start))
+			if n, failed := stop(); n == 0 || len(failed) > 0 {
+				t.Errorf("%d requests to /health through the Service during the rollout and rollback, %d failed: %q", n, len(failed), failed)
+			} else {
+				t.Logf("%d requests to /health through the Service, none failed", n)
+			}
 			var rerr *deploy.RolloutError
 			if !errors.As(err, &rerr) {
 				t.Fatalf("deploy of a bad image: %v, want a *RolloutError", err)
@@ -269,6 +278,39 @@ func TestE2EBadImageRollsBack(t *testing.T) {
 			}
 			serving(t, c, ns, good, 3)
 		})
+	}
+}
+
+// pollService GETs /health through the Service name's port 80, by the API
+// server's service proxy, every 50 ms until the returned stop is called;
+// stop returns how many requests were made and the failures.
+func pollService(t *testing.T, c *clustertest.Cluster, ns, name string) (stop func() (int, []string)) {
+	t.Helper()
+	done := make(chan struct{})
+	var n int
+	var failed []string
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			out, err := c.Client.CoreV1().Services(ns).ProxyGet("http", name, "80", "/health", nil).DoRaw(ctx)
+			cancel()
+			n++
+			if err != nil || strings.TrimSpace(string(out)) != "ok" {
+				failed = append(failed, fmt.Sprintf("%s: %q %v", time.Now().Format("15:04:05.000"), out, err))
+			}
+		}
+	}()
+	return func() (int, []string) {
+		close(done)
+		<-finished
+		return n, failed
 	}
 }
 
