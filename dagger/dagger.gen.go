@@ -86,6 +86,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		StagingManifests        string
 		ProductionNamespace     string
 		ProductionManifests     string
+		NodeSelector            []string
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -145,6 +146,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.StagingManifests = r.StagingManifests
 	concrete.ProductionNamespace = r.ProductionNamespace
 	concrete.ProductionManifests = r.ProductionManifests
+	concrete.NodeSelector = r.NodeSelector
 	concrete.NotifySlack = r.NotifySlack
 	concrete.NotifyTelegramToken = r.NotifyTelegramToken
 	concrete.NotifyTelegramChat = r.NotifyTelegramChat
@@ -208,6 +210,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		StagingManifests        string
 		ProductionNamespace     string
 		ProductionManifests     string
+		NodeSelector            []string
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -271,6 +274,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.StagingManifests = concrete.StagingManifests
 	r.ProductionNamespace = concrete.ProductionNamespace
 	r.ProductionManifests = concrete.ProductionManifests
+	r.NodeSelector = concrete.NodeSelector
 	r.NotifySlack = concrete.NotifySlack
 	r.NotifyTelegramToken = concrete.NotifyTelegramToken
 	r.NotifyTelegramChat = concrete.NotifyTelegramChat
@@ -1056,6 +1060,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithMain(&parent, packages), nil
+		case "WithNodeSelector":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var labels []string
+			if inputArgs["labels"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["labels"]), &labels)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg labels", err))
+				}
+			}
+			return (*Slipway).WithNodeSelector(&parent, labels), nil
 		case "WithNotify":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1440,6 +1458,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionManifests", err))
 				}
 			}
+			var nodeSelector []string
+			if inputArgs["nodeSelector"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["nodeSelector"]), &nodeSelector)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg nodeSelector", err))
+				}
+			}
 			var deploySource string
 			if inputArgs["deploySource"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
@@ -1580,7 +1605,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

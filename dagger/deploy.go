@@ -231,5 +231,6 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 	}
 	target.Environment, target.Production, target.Namespace = env, production, namespace
 	target.Kubeconfig, target.Source, target.Container = kc, src, m.Container
+	target.NodeSelector = m.NodeSelector
 	return kube.Deploy(ctx, c, image, target, opts...)
 }

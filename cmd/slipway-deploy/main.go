@@ -15,6 +15,7 @@
 //
 //	slipway-deploy staging    --image=REPO@sha256:D --namespace=NS --kubeconfig=FILE SOURCE
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
+//	                          [--node-selector=KEY=VALUE]...
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
@@ -108,6 +109,8 @@ type deployFlags struct {
 	approve                                                  bool
 	src                                                      sourceFlags
 	notify                                                   notifyFlags
+	// nodeSelector is where the environment's pods run (apply and helm).
+	nodeSelector map[string]string
 }
 
 func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
@@ -126,6 +129,11 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.StringVar(&f.timeout, "timeout", "10m", "how long to wait for the rollout before rolling back")
 	fs.BoolVar(&f.approve, "approve", false, "a person approved this production deploy")
 	fs.StringVar(&f.approver, "approver", "ci", "who approved it")
+	var selector []string
+	fs.Func("node-selector", "KEY=VALUE added to every pod template's nodeSelector (repeatable), such as slipway.dev/node=real", func(v string) error {
+		selector = append(selector, v)
+		return nil
+	})
 	f.src.register(fs)
 	f.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +147,11 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	if err := f.src.check(stage, set); err != nil {
 		return f, err
 	}
+	sel, err := deploy.ParseNodeSelector(selector)
+	if err != nil {
+		return f, fmt.Errorf("%s: --node-selector: %w: %w", stage, err, errUsage)
+	}
+	f.nodeSelector = sel
 	required := []struct{ name, value, hint string }{
 		{"image", f.image, "the repository@sha256:digest the publish stage printed"},
 		{"manifests", f.manifests, "the directory of YAML or the kustomize overlay"},
@@ -234,7 +247,7 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 
 // environment is the deploy's environment and release (without objects).
 func environment(tier string, f deployFlags) (deploy.Environment, deploy.Release) {
-	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig)}
+	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig), NodeSelector: f.nodeSelector}
 	var approval *deploy.Approval
 	if tier == "production" {
 		env.Tier = pipeline.Production

@@ -84,6 +84,11 @@ type Target struct {
 	// Container names the container that gets the image; empty means the
 	// Deployment's only container.
 	Container string
+	// NodeSelector, as KEY=VALUE pairs, is added to the nodeSelector of
+	// every pod the deploy applies (Manifests and Helm; a GitOps
+	// repository places its own pods): where the environment's pods run,
+	// such as slipway.dev/node=real on slipway's local cluster.
+	NodeSelector []string
 }
 
 // Option configures Deploy and RecordScan.
@@ -192,6 +197,13 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	}
 	if t.Container != "" && t.Manifests != "" {
 		args = append(args, "--container="+t.Container)
+	}
+	// A GitOps repository's overlays place its pods (the tool refuses a
+	// selector it could not apply), so one setting serves every source.
+	for _, sel := range t.NodeSelector {
+		if t.GitOps == nil {
+			args = append(args, "--node-selector="+sel)
+		}
 	}
 	if t.Production && c.approved {
 		args = append(args, "--approve", "--approver="+c.approver)
