@@ -60,9 +60,29 @@ func (m *Slipway) DeployStaging(
 	// commit's message.
 	// +optional
 	pipelineId string,
+	// A Slack incoming webhook to notify of the outcome (deployed, rolled
+	// back, refused), over the with-slack setting.
+	// +optional
+	slackWebhook *dagger.Secret,
+	// A Telegram bot's token to notify with, over the with-telegram
+	// setting; it needs --telegram-chat-id.
+	// +optional
+	telegramToken *dagger.Secret,
+	// The chat the Telegram bot posts to (-1001234567890, @channel).
+	// +optional
+	telegramChatId string,
+	// A webhook URL that gets the outcome as a JSON event, over the
+	// with-webhook setting.
+	// +optional
+	notifyWebhook *dagger.Secret,
+	// The link the notifications carry, such as the repository's or the
+	// pipeline run's URL.
+	// +optional
+	notifyLink string,
 ) (string, error) {
-	return m.deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
-		deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
+	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
+		deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
 }
 
 // DeployProduction deploys to production an image that staging has
@@ -119,13 +139,33 @@ func (m *Slipway) DeployProduction(
 	// commit's message.
 	// +optional
 	pipelineId string,
+	// A Slack incoming webhook to notify of the outcome (deployed, rolled
+	// back, refused), over the with-slack setting.
+	// +optional
+	slackWebhook *dagger.Secret,
+	// A Telegram bot's token to notify with, over the with-telegram
+	// setting; it needs --telegram-chat-id.
+	// +optional
+	telegramToken *dagger.Secret,
+	// The chat the Telegram bot posts to (-1001234567890, @channel).
+	// +optional
+	telegramChatId string,
+	// A webhook URL that gets the outcome as a JSON event, over the
+	// with-webhook setting.
+	// +optional
+	notifyWebhook *dagger.Secret,
+	// The link the notifications carry, such as the repository's or the
+	// pipeline run's URL.
+	// +optional
+	notifyLink string,
 ) (string, error) {
 	by := ""
 	if approve {
 		by = approver
 	}
-	return m.deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
-		deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
+	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
+		deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
 }
 
 // deploy runs the deploy tool for staging or production; approver, when
@@ -180,11 +220,17 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 	if approver != "" {
 		opts = append(opts, kube.WithApproval(approver))
 	}
+	nopts, err := m.notifyOptions(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	opts = append(opts, nopts...)
 	target, err := m.sourceTarget(ctx, c, production, namespace, via)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	target.Environment, target.Production, target.Namespace = env, production, namespace
 	target.Kubeconfig, target.Source, target.Container = kc, src, m.Container
+	target.NodeSelector = m.NodeSelector
 	return kube.Deploy(ctx, c, image, target, opts...)
 }
