@@ -53,19 +53,34 @@ func LocalLayout(dir, seedURL, repoURL string, unserved ...string) (map[string]s
 		if len(unserved) == 0 {
 			continue
 		}
-		if strings.Contains(content, "\npatches:") {
-			return nil, fmt.Errorf("enginegit: %s already has patches: add the deletions by hand", name)
-		}
-		var b strings.Builder
-		b.WriteString(content)
-		b.WriteString("# This machine's cluster does not serve these kinds (Argo CD would fail the\n# sync on them): deleted here, as slipway's apply source skips them.\npatches:\n")
+		var entries strings.Builder
 		for _, k := range unserved {
 			gv, kind := path.Split(k)
 			gv = strings.TrimSuffix(gv, "/")
 			if gv == "" || kind == "" {
 				return nil, fmt.Errorf("enginegit: unserved kind %q: want GROUP/VERSION/Kind", k)
 			}
-			fmt.Fprintf(&b, "- target:\n    kind: %s\n  patch: |-\n    $patch: delete\n    apiVersion: %s\n    kind: %s\n    metadata:\n      name: any\n", kind, gv, kind)
+			fmt.Fprintf(&entries, "- target:\n    kind: %s\n  patch: |-\n    $patch: delete\n    apiVersion: %s\n    kind: %s\n    metadata:\n      name: any\n", kind, gv, kind)
+		}
+		const why = "# This machine's cluster does not serve these kinds (Argo CD would fail the\n# sync on them): deleted here, as slipway's apply source skips them.\n"
+		var b strings.Builder
+		switch i := strings.Index(content, "\npatches:\n"); {
+		case i >= 0:
+			// The overlay has patches of its own (a top-level list, items
+			// at column 0, as kustomize's docs and our layouts write it):
+			// the deletions join that list, first.
+			at := i + len("\npatches:\n")
+			b.WriteString(content[:at])
+			b.WriteString(why)
+			b.WriteString(entries.String())
+			b.WriteString(content[at:])
+		case strings.Contains(content, "\npatches:"):
+			return nil, fmt.Errorf("enginegit: %s has a patches: key that is not a block list: add the deletions by hand", name)
+		default:
+			b.WriteString(content)
+			b.WriteString(why)
+			b.WriteString("patches:\n")
+			b.WriteString(entries.String())
 		}
 		files[name] = b.String()
 	}

@@ -48,6 +48,20 @@ func TestLocalLayout(t *testing.T) {
 		if kinds["PrometheusRule"] != 0 || kinds["Deployment"] != 1 || kinds["Service"] == 0 {
 			t.Errorf("overlays/%s builds %v: want the Deployment and Service, no PrometheusRule", env, kinds)
 		}
+		// The overlay's own patches (the local CPU request) still apply
+		// beside the deletions LocalLayout adds to the same list.
+		for _, r := range res.Resources() {
+			if r.GetKind() != "Deployment" {
+				continue
+			}
+			y, err := r.AsYAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(y), "cpu: 100m") {
+				t.Errorf("overlays/%s: the overlay's own CPU patch is lost:\n%s", env, y)
+			}
+		}
 	}
 	plain, err := LocalLayout(layout, seedURL, local)
 	if err != nil {
