@@ -106,6 +106,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		GitopsStagingApp        string
 		GitopsProductionApp     string
 		GitopsAppNamespace      string
+		TrustedKeys             string
 	}
 	concrete.Source = r.Source
 	concrete.Name = r.Name
@@ -156,6 +157,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.GitopsStagingApp = r.GitopsStagingApp
 	concrete.GitopsProductionApp = r.GitopsProductionApp
 	concrete.GitopsAppNamespace = r.GitopsAppNamespace
+	concrete.TrustedKeys = r.TrustedKeys
 	return json.Marshal(&concrete)
 }
 
@@ -210,6 +212,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		GitopsStagingApp        string
 		GitopsProductionApp     string
 		GitopsAppNamespace      string
+		TrustedKeys             string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -264,6 +267,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.GitopsStagingApp = concrete.GitopsStagingApp
 	r.GitopsProductionApp = concrete.GitopsProductionApp
 	r.GitopsAppNamespace = concrete.GitopsAppNamespace
+	r.TrustedKeys = concrete.TrustedKeys
 	return nil
 }
 
@@ -606,7 +610,49 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipelineId", err))
 				}
 			}
-			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId)
+			var trustedKeys *dagger.Secret
+			if inputArgs["trustedKeys"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trustedKeys"]), &trustedKeys)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustedKeys", err))
+				}
+			}
+			var scanners []string
+			if inputArgs["scanners"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scanners"]), &scanners)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scanners", err))
+				}
+			}
+			var maxScanAge string
+			if inputArgs["maxScanAge"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxScanAge"]), &maxScanAge)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxScanAge", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, trustedKeys, scanners, maxScanAge, signingKey, signingKeyPassword, sourceUrl)
 		case "DeployStaging":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -690,7 +736,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipelineId", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId)
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, signingKey, signingKeyPassword)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -767,7 +827,105 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
 				}
 			}
-			return (*Slipway).Publish(&parent, ctx, repository, username, password, revision, created, platforms, insecure)
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			return (*Slipway).Publish(&parent, ctx, repository, username, password, revision, created, platforms, insecure, signingKey, signingKeyPassword, sourceUrl)
+		case "Sbom":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			return (*Slipway).Sbom(&parent, ctx, image)
+		case "SecurityGovulncheck":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var dbImage string
+			if inputArgs["dbImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbImage"]), &dbImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbImage", err))
+				}
+			}
+			var dbVersion string
+			if inputArgs["dbVersion"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbVersion"]), &dbVersion)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbVersion", err))
+				}
+			}
+			var ignoreFile *dagger.File
+			if inputArgs["ignoreFile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ignoreFile"]), &ignoreFile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreFile", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			return (*Slipway).SecurityGovulncheck(&parent, ctx, image, dbImage, dbVersion, ignoreFile, registryUsername, registryPassword, signingKey, signingKeyPassword)
 		case "SecuritySast":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -823,7 +981,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
 				}
 			}
-			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, registryUsername, registryPassword)
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, registryUsername, registryPassword, signingKey, signingKeyPassword)
 		case "TestIntegration":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1383,7 +1555,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
+			var trustedKeys string
+			if inputArgs["trustedKeys"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trustedKeys"]), &trustedKeys)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustedKeys", err))
+				}
+			}
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}
