@@ -204,6 +204,8 @@ func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings
 		missing = "no provenance: pass --source-url or set the sourceUrl setting (the repository's URL), which production's gate checks it against"
 	case call.revision == "":
 		missing = "no provenance: pass --revision (the commit built)"
+	case !isCommit(call.revision):
+		missing = fmt.Sprintf("no provenance: --revision %q is not a commit hash (SLSA records the source by its commit)", call.revision)
 	default:
 		p, goSum, err := m.provenance(ctx, c, s, call)
 		if err != nil {
@@ -220,6 +222,16 @@ func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings
 		line += "; " + missing
 	}
 	return line, nil
+}
+
+// isCommit reports whether rev is a git commit hash (SHA-1 or SHA-256,
+// in full), as SLSA provenance records the source.
+func isCommit(rev string) bool {
+	if len(rev) != 40 && len(rev) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(rev)
+	return err == nil
 }
 
 // provenance is publish's SLSA provenance: the call and its arguments

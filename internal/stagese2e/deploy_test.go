@@ -52,11 +52,11 @@ func TestDeployPromotion(t *testing.T) {
 	t.Setenv("SLIPWAY_TRUSTED_KEYS", string(trusted))
 	t.Setenv("SLIPWAY_E2E_UNTRUSTED_KEY", string(untrusted))
 
-	// A fresh revision label makes a fresh digest, which no earlier run has
-	// left evidence for.
-	b := make([]byte, 4)
+	// A fresh revision (a commit hash, which the provenance records) makes
+	// a fresh digest, which no earlier run has left evidence for.
+	b := make([]byte, 20)
 	rand.Read(b)
-	revision := "deploy-e2e-" + hex.EncodeToString(b)
+	revision := hex.EncodeToString(b)
 	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/deploy", "--insecure", "--revision="+revision, "--signing-key=env://SIGNING_KEY"))
 	if !strings.Contains(ref, "@sha256:") {
 		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)

@@ -56,9 +56,9 @@ const (
 // key signing set.
 func freshImage(t *testing.T, label string) (ref, digest string) {
 	t.Helper()
-	b := make([]byte, 4)
+	b := make([]byte, 20)
 	rand.Read(b)
-	ref = strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/"+label, "--insecure", "--revision="+label+"-"+hex.EncodeToString(b), signArg))
+	ref = strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/"+label, "--insecure", "--revision="+hex.EncodeToString(b), signArg))
 	if !strings.Contains(ref, "@sha256:") {
 		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
 	}
