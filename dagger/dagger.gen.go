@@ -107,6 +107,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		GitopsProductionApp     string
 		GitopsAppNamespace      string
 		TrustedKeys             string
+		GovulncheckIgnore       string
 	}
 	concrete.Source = r.Source
 	concrete.Name = r.Name
@@ -158,6 +159,7 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.GitopsProductionApp = r.GitopsProductionApp
 	concrete.GitopsAppNamespace = r.GitopsAppNamespace
 	concrete.TrustedKeys = r.TrustedKeys
+	concrete.GovulncheckIgnore = r.GovulncheckIgnore
 	return json.Marshal(&concrete)
 }
 
@@ -213,6 +215,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		GitopsProductionApp     string
 		GitopsAppNamespace      string
 		TrustedKeys             string
+		GovulncheckIgnore       string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -268,6 +271,7 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.GitopsProductionApp = concrete.GitopsProductionApp
 	r.GitopsAppNamespace = concrete.GitopsAppNamespace
 	r.TrustedKeys = concrete.TrustedKeys
+	r.GovulncheckIgnore = concrete.GovulncheckIgnore
 	return nil
 }
 
@@ -1562,7 +1566,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustedKeys", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys), nil
+			var govulncheckIgnore string
+			if inputArgs["govulncheckIgnore"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["govulncheckIgnore"]), &govulncheckIgnore)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg govulncheckIgnore", err))
+				}
+			}
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys, govulncheckIgnore), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

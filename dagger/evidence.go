@@ -57,6 +57,7 @@ func (m *Slipway) SecurityGovulncheck(
 	dbVersion string,
 	// An ignore file (YAML, entries with expired_at dates, as Trivy's):
 	// a called vulnerability it names does not fail the check until then.
+	// Default: the govulncheckIgnore setting's.
 	// +optional
 	ignoreFile *dagger.File,
 	// The user for the image's registry, where the scan is recorded.
@@ -92,12 +93,15 @@ func (m *Slipway) SecurityGovulncheck(
 	case dbVersion != "":
 		opts = append(opts, govulncheck.WithDBVersion(dbVersion))
 	}
-	if ignoreFile != nil {
+	switch {
+	case ignoreFile != nil:
 		f, err := handover.To(ctx, ignoreFile, c.LoadFileFromID)
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, govulncheck.WithIgnoreFile(f))
+	case m.GovulncheckIgnore != "":
+		opts = append(opts, govulncheck.WithIgnoreFile(src.File(m.GovulncheckIgnore)))
 	}
 	for _, o := range stage.ProcessGoEnv() {
 		opts = append(opts, govulncheck.WithGoEnv(goEnvOf(o)))

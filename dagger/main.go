@@ -148,6 +148,8 @@ type Slipway struct {
 
 	// +private
 	TrustedKeys string
+	// +private
+	GovulncheckIgnore string
 }
 
 // New configures the service. Every argument has a default; set them in
@@ -344,6 +346,11 @@ func New(
 	// adds more. Without any, production refuses every digest.
 	// +optional
 	trustedKeys string,
+	// govulncheck's ignore file, a path in the source (YAML, as Trivy's:
+	// vulnerabilities with id, statement and expired_at): a called
+	// vulnerability it names does not fail security-govulncheck until then.
+	// +optional
+	govulncheckIgnore string,
 ) *Slipway {
 	return &Slipway{
 		Source: source, Name: name, Main: main, Binary: binary, Ports: ports, Tags: tags, Ldflags: ldflags,
@@ -360,7 +367,7 @@ func New(
 		GitopsImage: gitopsImage, GitopsStagingOverlay: gitopsStagingOverlay, GitopsProductionOverlay: gitopsProductionOverlay,
 		GitopsStagingValues: gitopsStagingValues, GitopsProductionValues: gitopsProductionValues,
 		GitopsStagingApp: gitopsStagingApp, GitopsProductionApp: gitopsProductionApp, GitopsAppNamespace: gitopsAppNamespace,
-		TrustedKeys: trustedKeys,
+		TrustedKeys: trustedKeys, GovulncheckIgnore: govulncheckIgnore,
 	}
 }
 

@@ -88,5 +88,6 @@ func Settings() []Setting {
 		{Name: "gitopsProductionApp", Type: "string", Default: ""},
 		{Name: "gitopsAppNamespace", Type: "string", Default: "argocd"},
 		{Name: "trustedKeys", Type: "string", Default: ""},
+		{Name: "govulncheckIgnore", Type: "string", Default: ""},
 	}
 }
