@@ -142,7 +142,13 @@ func (m *Slipway) Sbom(
 	if err != nil {
 		return nil, err
 	}
-	return verdict(ctx, "sbom", res)
+	v, err := verdict(ctx, "sbom", res)
+	if err != nil {
+		return nil, err
+	}
+	// The image is the job's input: the summary says what it holds.
+	v.Summary = fmt.Sprintf("%d components, %d Go modules (CycloneDX, SPDX)", len(res.Components), len(res.GoModules()))
+	return v, nil
 }
 
 // signingOptions hands the signing key and its password to the deploy

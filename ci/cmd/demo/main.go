@@ -312,12 +312,12 @@ func signedNote(log string) string {
 		return ""
 	}
 	id := m[1]
-	if len(id) > 12 {
-		id = id[:12] + "…"
+	if len(id) > 8 {
+		id = id[:8] + "…"
 	}
-	parts := []string{"signed, key ID " + id}
+	parts := []string{"signed (key ID " + id + ")"}
 	if m := builderRE.FindStringSubmatch(log); m != nil {
-		parts = append(parts, "provenance by "+m[1])
+		parts = append(parts, "provenance by "+strings.TrimPrefix(m[1], "https://"))
 	}
 	if m := componentsRE.FindStringSubmatch(log); m != nil {
 		parts = append(parts, "SBOM "+m[1]+" components")
