@@ -146,10 +146,30 @@ func (m *Slipway) Ci(
 		})
 		return inner.Wait()
 	})
-	if err := g.Wait(); err != nil {
+	werr := g.Wait()
+	// The notification names the digest when publish got that far.
+	published := ""
+	for _, r := range results {
+		if r.name == "publish" {
+			published = r.verdict.Summary
+		}
+	}
+	if err := werr; err != nil {
+		if _, nerr := m.notifyVerdict(ctx, c, published, err, ""); nerr != nil {
+			return nil, fmt.Errorf("ci: %w; the notification failed too: %v", err, nerr)
+		}
 		return nil, fmt.Errorf("ci: %w", err)
 	}
-	return summarize(results, func(r result) (string, *Verdict, time.Duration) { return r.name, r.verdict, r.took }), nil
+	v := summarize(results, func(r result) (string, *Verdict, time.Duration) { return r.name, r.verdict, r.took })
+	line, err := m.notifyVerdict(ctx, c, published, nil, v.Problem)
+	if err != nil {
+		return nil, fmt.Errorf("ci: %w", err)
+	}
+	if line != "" {
+		v.Summary += fmt.Sprintf("\n%-12s %s", "notify", line)
+		fmt.Printf("%-12s %s\n", "notify", line)
+	}
+	return v, nil
 }
 
 // summarize puts the stages' reports under their names and their lines in

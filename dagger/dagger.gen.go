@@ -86,6 +86,16 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		StagingManifests        string
 		ProductionNamespace     string
 		ProductionManifests     string
+		NodeSelector            []string
+		NotifySlack             *dagger.Secret
+		NotifyTelegramToken     *dagger.Secret
+		NotifyTelegramChat      string
+		NotifyTelegramAPI       string
+		NotifyWebhook           *dagger.Secret
+		NotifyWebhookKey        *dagger.Secret
+		NotifyLink              string
+		NotifyPipeline          string
+		NotifyRequired          bool
 		DeploySource            string
 		HelmChart               string
 		HelmStagingValues       []string
@@ -138,6 +148,16 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.StagingManifests = r.StagingManifests
 	concrete.ProductionNamespace = r.ProductionNamespace
 	concrete.ProductionManifests = r.ProductionManifests
+	concrete.NodeSelector = r.NodeSelector
+	concrete.NotifySlack = r.NotifySlack
+	concrete.NotifyTelegramToken = r.NotifyTelegramToken
+	concrete.NotifyTelegramChat = r.NotifyTelegramChat
+	concrete.NotifyTelegramAPI = r.NotifyTelegramAPI
+	concrete.NotifyWebhook = r.NotifyWebhook
+	concrete.NotifyWebhookKey = r.NotifyWebhookKey
+	concrete.NotifyLink = r.NotifyLink
+	concrete.NotifyPipeline = r.NotifyPipeline
+	concrete.NotifyRequired = r.NotifyRequired
 	concrete.DeploySource = r.DeploySource
 	concrete.HelmChart = r.HelmChart
 	concrete.HelmStagingValues = r.HelmStagingValues
@@ -194,6 +214,16 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		StagingManifests        string
 		ProductionNamespace     string
 		ProductionManifests     string
+		NodeSelector            []string
+		NotifySlack             *dagger.Secret
+		NotifyTelegramToken     *dagger.Secret
+		NotifyTelegramChat      string
+		NotifyTelegramAPI       string
+		NotifyWebhook           *dagger.Secret
+		NotifyWebhookKey        *dagger.Secret
+		NotifyLink              string
+		NotifyPipeline          string
+		NotifyRequired          bool
 		DeploySource            string
 		HelmChart               string
 		HelmStagingValues       []string
@@ -250,6 +280,16 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.StagingManifests = concrete.StagingManifests
 	r.ProductionNamespace = concrete.ProductionNamespace
 	r.ProductionManifests = concrete.ProductionManifests
+	r.NodeSelector = concrete.NodeSelector
+	r.NotifySlack = concrete.NotifySlack
+	r.NotifyTelegramToken = concrete.NotifyTelegramToken
+	r.NotifyTelegramChat = concrete.NotifyTelegramChat
+	r.NotifyTelegramAPI = concrete.NotifyTelegramAPI
+	r.NotifyWebhook = concrete.NotifyWebhook
+	r.NotifyWebhookKey = concrete.NotifyWebhookKey
+	r.NotifyLink = concrete.NotifyLink
+	r.NotifyPipeline = concrete.NotifyPipeline
+	r.NotifyRequired = concrete.NotifyRequired
 	r.DeploySource = concrete.DeploySource
 	r.HelmChart = concrete.HelmChart
 	r.HelmStagingValues = concrete.HelmStagingValues
@@ -656,7 +696,42 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
 				}
 			}
-			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, trustedKeys, scanners, maxScanAge, signingKey, signingKeyPassword, sourceUrl)
+			var slackWebhook *dagger.Secret
+			if inputArgs["slackWebhook"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["slackWebhook"]), &slackWebhook)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg slackWebhook", err))
+				}
+			}
+			var telegramToken *dagger.Secret
+			if inputArgs["telegramToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["telegramToken"]), &telegramToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg telegramToken", err))
+				}
+			}
+			var telegramChatId string
+			if inputArgs["telegramChatId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["telegramChatId"]), &telegramChatId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg telegramChatId", err))
+				}
+			}
+			var notifyWebhook *dagger.Secret
+			if inputArgs["notifyWebhook"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["notifyWebhook"]), &notifyWebhook)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyWebhook", err))
+				}
+			}
+			var notifyLink string
+			if inputArgs["notifyLink"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["notifyLink"]), &notifyLink)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
+				}
+			}
+			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, trustedKeys, scanners, maxScanAge, signingKey, signingKeyPassword, sourceUrl, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
 		case "DeployStaging":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -754,7 +829,42 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, signingKey, signingKeyPassword)
+			var slackWebhook *dagger.Secret
+			if inputArgs["slackWebhook"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["slackWebhook"]), &slackWebhook)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg slackWebhook", err))
+				}
+			}
+			var telegramToken *dagger.Secret
+			if inputArgs["telegramToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["telegramToken"]), &telegramToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg telegramToken", err))
+				}
+			}
+			var telegramChatId string
+			if inputArgs["telegramChatId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["telegramChatId"]), &telegramChatId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg telegramChatId", err))
+				}
+			}
+			var notifyWebhook *dagger.Secret
+			if inputArgs["notifyWebhook"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["notifyWebhook"]), &notifyWebhook)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyWebhook", err))
+				}
+			}
+			var notifyLink string
+			if inputArgs["notifyLink"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["notifyLink"]), &notifyLink)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
+				}
+			}
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, signingKey, signingKeyPassword, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1126,6 +1236,48 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithMain(&parent, packages), nil
+		case "WithNodeSelector":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var labels []string
+			if inputArgs["labels"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["labels"]), &labels)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg labels", err))
+				}
+			}
+			return (*Slipway).WithNodeSelector(&parent, labels), nil
+		case "WithNotify":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var link string
+			if inputArgs["link"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["link"]), &link)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg link", err))
+				}
+			}
+			var pipeline string
+			if inputArgs["pipeline"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["pipeline"]), &pipeline)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipeline", err))
+				}
+			}
+			var required bool
+			if inputArgs["required"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["required"]), &required)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg required", err))
+				}
+			}
+			return (*Slipway).WithNotify(&parent, link, pipeline, required), nil
 		case "WithPorts":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1175,6 +1327,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithRepository(&parent, repository), nil
+		case "WithSlack":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var webhook *dagger.Secret
+			if inputArgs["webhook"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["webhook"]), &webhook)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg webhook", err))
+				}
+			}
+			return (*Slipway).WithSlack(&parent, webhook), nil
 		case "WithSmokeProbe":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1210,6 +1376,55 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithStaging(&parent, namespace, manifests), nil
+		case "WithTelegram":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var token *dagger.Secret
+			if inputArgs["token"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["token"]), &token)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg token", err))
+				}
+			}
+			var chatId string
+			if inputArgs["chatId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["chatId"]), &chatId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg chatId", err))
+				}
+			}
+			var apiUrl string
+			if inputArgs["apiUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiUrl"]), &apiUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiUrl", err))
+				}
+			}
+			return (*Slipway).WithTelegram(&parent, token, chatId, apiUrl), nil
+		case "WithWebhook":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var url *dagger.Secret
+			if inputArgs["url"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["url"]), &url)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg url", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			return (*Slipway).WithWebhook(&parent, url, signingKey), nil
 		case "":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1419,6 +1634,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg productionManifests", err))
 				}
 			}
+			var nodeSelector []string
+			if inputArgs["nodeSelector"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["nodeSelector"]), &nodeSelector)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg nodeSelector", err))
+				}
+			}
 			var deploySource string
 			if inputArgs["deploySource"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
@@ -1573,7 +1795,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg govulncheckIgnore", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys, govulncheckIgnore), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys, govulncheckIgnore), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

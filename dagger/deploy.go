@@ -68,9 +68,29 @@ func (m *Slipway) DeployStaging(
 	// The signing key's password.
 	// +optional
 	signingKeyPassword *dagger.Secret,
+	// A Slack incoming webhook to notify of the outcome (deployed, rolled
+	// back, refused), over the with-slack setting.
+	// +optional
+	slackWebhook *dagger.Secret,
+	// A Telegram bot's token to notify with, over the with-telegram
+	// setting; it needs --telegram-chat-id.
+	// +optional
+	telegramToken *dagger.Secret,
+	// The chat the Telegram bot posts to (-1001234567890, @channel).
+	// +optional
+	telegramChatId string,
+	// A webhook URL that gets the outcome as a JSON event, over the
+	// with-webhook setting.
+	// +optional
+	notifyWebhook *dagger.Secret,
+	// The link the notifications carry, such as the repository's or the
+	// pipeline run's URL.
+	// +optional
+	notifyLink string,
 ) (string, error) {
-	return m.deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
-		deployVia{source, gitPassword, gitSshKey, revision, pipelineId}, evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword})
+	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
+		deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId}, evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword})
 }
 
 // DeployProduction deploys to production an image that staging has
@@ -154,14 +174,34 @@ func (m *Slipway) DeployProduction(
 	// Default: the sourceUrl setting.
 	// +optional
 	sourceUrl string,
+	// A Slack incoming webhook to notify of the outcome (deployed, rolled
+	// back, refused), over the with-slack setting.
+	// +optional
+	slackWebhook *dagger.Secret,
+	// A Telegram bot's token to notify with, over the with-telegram
+	// setting; it needs --telegram-chat-id.
+	// +optional
+	telegramToken *dagger.Secret,
+	// The chat the Telegram bot posts to (-1001234567890, @channel).
+	// +optional
+	telegramChatId string,
+	// A webhook URL that gets the outcome as a JSON event, over the
+	// with-webhook setting.
+	// +optional
+	notifyWebhook *dagger.Secret,
+	// The link the notifications carry, such as the repository's or the
+	// pipeline run's URL.
+	// +optional
+	notifyLink string,
 ) (string, error) {
 	by := ""
 	if approve {
 		by = approver
 	}
-	return m.deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
-		deployVia{source, gitPassword, gitSshKey, revision, pipelineId},
-		evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword, trustedKeys: trustedKeys, scanners: scanners, maxScanAge: maxScanAge, sourceURL: sourceUrl})
+	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
+		deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId},
+			evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword, trustedKeys: trustedKeys, scanners: scanners, maxScanAge: maxScanAge, sourceURL: sourceUrl})
 }
 
 // deploy runs the deploy tool for staging or production; approver, when
@@ -221,11 +261,17 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	opts = append(opts, evOpts...)
+	nopts, err := m.notifyOptions(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	opts = append(opts, nopts...)
 	target, err := m.sourceTarget(ctx, c, production, namespace, via)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	target.Environment, target.Production, target.Namespace = env, production, namespace
 	target.Kubeconfig, target.Source, target.Container = kc, src, m.Container
+	target.NodeSelector = m.NodeSelector
 	return kube.Deploy(ctx, c, image, target, opts...)
 }

@@ -100,6 +100,29 @@ type Slipway struct {
 	ProductionNamespace string
 	// +private
 	ProductionManifests string
+	// +private
+	NodeSelector []string
+
+	// Notifications (notify.go).
+
+	// +private
+	NotifySlack *dagger.Secret
+	// +private
+	NotifyTelegramToken *dagger.Secret
+	// +private
+	NotifyTelegramChat string
+	// +private
+	NotifyTelegramAPI string
+	// +private
+	NotifyWebhook *dagger.Secret
+	// +private
+	NotifyWebhookKey *dagger.Secret
+	// +private
+	NotifyLink string
+	// +private
+	NotifyPipeline string
+	// +private
+	NotifyRequired bool
 
 	// The deploy sources' settings (sources.go).
 
@@ -261,6 +284,12 @@ func New(
 	// or a kustomize overlay.
 	// +optional
 	productionManifests string,
+	// Where both environments' pods run, as KEY=VALUE node labels added to
+	// every pod template the apply and helm sources deploy (a GitOps
+	// repository places its own pods), such as slipway.dev/node=real: the
+	// local cluster's one node whose containers really run.
+	// +optional
+	nodeSelector []string,
 	// How deploy-staging and deploy-production deploy, unless their
 	// --source says otherwise: apply (the manifests, server-side applied),
 	// helm (the Helm chart) or gitops (a promote commit into the GitOps
@@ -360,7 +389,7 @@ func New(
 		IntegrationEnv: integrationEnv, Smoke: smoke, GosecPackages: gosecPackages, GosecExclude: gosecExclude,
 		TrivyIgnore: trivyIgnore, Repository: repository, SourceURL: sourceUrl, Container: container,
 		StagingNamespace: stagingNamespace, StagingManifests: stagingManifests,
-		ProductionNamespace: productionNamespace, ProductionManifests: productionManifests,
+		ProductionNamespace: productionNamespace, ProductionManifests: productionManifests, NodeSelector: nodeSelector,
 		DeploySource: deploySource, HelmChart: helmChart, HelmStagingValues: helmStagingValues, HelmProductionValues: helmProductionValues,
 		HelmRelease: helmRelease, HelmSet: helmSet, HelmHistory: helmHistory, ImageValues: imageValues,
 		GitopsRepository: gitopsRepository, GitopsBranch: gitopsBranch, GitopsUser: gitopsUser, GitopsSSHHostKey: gitopsSshHostKey,
@@ -424,6 +453,14 @@ func (m *Slipway) WithStaging(namespace, manifests string) *Slipway {
 func (m *Slipway) WithProduction(namespace, manifests string) *Slipway {
 	c := *m
 	c.ProductionNamespace, c.ProductionManifests = namespace, manifests
+	return &c
+}
+
+// WithNodeSelector sets where both environments' pods run, as KEY=VALUE
+// node labels, such as slipway.dev/node=real.
+func (m *Slipway) WithNodeSelector(labels []string) *Slipway {
+	c := *m
+	c.NodeSelector = labels
 	return &c
 }
 

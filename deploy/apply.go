@@ -107,19 +107,22 @@ func Check(r Release) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = prepareRelease(r, digest.String(), "check", 0)
+	_, _, err = prepareRelease(r, digest.String(), Environment{Namespace: "check"})
 	return err
 }
 
 // prepare copies the bundle, puts every namespaced object into the
-// environment's namespace, sets the image and replicas on the target
-// Deployment, and refuses container images given by tag.
+// environment's namespace and its pods onto the environment's nodes, sets
+// the image and replicas on the target Deployment, and refuses container
+// images given by tag.
 func (c *Client) prepare(r Release, image string) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
-	return prepareRelease(r, image, c.env.Namespace, c.env.Replicas)
+	return prepareRelease(r, image, c.env)
 }
 
-// prepareRelease is prepare for a namespace and a replica override.
-func prepareRelease(r Release, image, namespace string, replicas int32) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
+// prepareRelease is prepare for an environment: its namespace, its replica
+// override and its node selector.
+func prepareRelease(r Release, image string, env Environment) ([]*unstructured.Unstructured, *unstructured.Unstructured, error) {
+	namespace, replicas := env.Namespace, env.Replicas
 	if len(r.Bundle) == 0 {
 		return nil, nil, errors.New("the bundle is empty: nothing to deploy")
 	}
@@ -142,6 +145,9 @@ func prepareRelease(r Release, image, namespace string, replicas int32) ([]*unst
 		obj.SetManagedFields(nil)
 		obj.SetCreationTimestamp(metav1.Time{})
 		unstructured.RemoveNestedField(obj.Object, "status")
+		if err := PlacePods(obj, env.NodeSelector); err != nil {
+			return nil, nil, err
+		}
 		if gvk.Group == "apps" && gvk.Kind == "Deployment" {
 			deployments = append(deployments, obj.GetName())
 			if r.Deployment == obj.GetName() || (r.Deployment == "" && target == nil) {

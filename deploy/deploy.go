@@ -89,6 +89,12 @@ type Environment struct {
 	URL string
 	// Replicas, when above zero, overrides the Deployment's replicas.
 	Replicas int32
+	// NodeSelector, when not empty, is added to the nodeSelector of every
+	// pod template the deploy applies (PlacePods): where the environment's
+	// pods must run. On slipway's local cluster that is
+	// slipway.dev/node=real, the one node whose containers really run (its
+	// other nodes are kwok's, which only write a status).
+	NodeSelector map[string]string
 }
 
 func (e Environment) String() string {

@@ -171,7 +171,7 @@ func TestDiscoveryFaults(t *testing.T) {
 				defer cancel()
 			}
 			start := time.Now()
-			_, err = c.Deploy(ctx, deploy.Release{Bundle: append(bundle(bundleOpts{}), widget), Image: image("web", "v1")})
+			_, err = c.Deploy(ctx, deploy.Release{Bundle: append(bundle(bundleOpts{}), widget), Image: fakeImage("v1")})
 			took := time.Since(start)
 			t.Logf("failed after %s: %v", took, err)
 			if !errors.Is(err, deploy.ErrDiscovery) {

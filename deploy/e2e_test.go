@@ -9,10 +9,13 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,11 +31,25 @@ import (
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
-// image returns a digest reference for a label; "bad" images (repository
-// ending in -bad) never become ready on the test cluster's kwok nodes.
-func image(repo, label string) string {
+// The deploys below run on the control plane's real node (a kubelet with
+// containerd): their images are the test app (internal/clustertest),
+// pushed by digest to the engine's registry, so a rollout completes only
+// when its containers really run and answer their HTTP readiness probes,
+// and a failed one fails for a real reason: a crash, a digest the registry
+// lacks, a probe that answers 503.
+
+// appImage pushes the serving test app as version: a real image under its
+// own digest.
+func appImage(t testing.TB, version string) string {
+	t.Helper()
+	return clustertest.PushAppVersion(t, clustertest.AppServe, version)
+}
+
+// fakeImage is a digest reference no node ever pulls: for deploys that are
+// refused before anything runs.
+func fakeImage(label string) string {
 	sum := sha256.Sum256([]byte(label))
-	return "registry.local/" + repo + "@sha256:" + hex.EncodeToString(sum[:])
+	return "registry.local/web@sha256:" + hex.EncodeToString(sum[:])
 }
 
 type bundleOpts struct {
@@ -69,7 +86,10 @@ func bundle(o bundleOpts) []*unstructured.Unstructured {
 					"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
 					"spec": map[string]any{"containers": []any{map[string]any{
 						"name": "app", "image": "filled-in-by-slipway",
-						"ports": []any{map[string]any{"containerPort": int64(8080), "name": "http"}},
+						"ports": []any{map[string]any{"containerPort": int64(clustertest.AppPort), "name": "http"}},
+						// Real probes, called by the real node's kubelet.
+						"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/ready", "port": "http"}, "periodSeconds": int64(1)},
+						"livenessProbe":  map[string]any{"httpGet": map[string]any{"path": "/health", "port": "http"}, "periodSeconds": int64(5)},
 					}}},
 				},
 			},
@@ -85,8 +105,11 @@ func bundle(o bundleOpts) []*unstructured.Unstructured {
 	}
 }
 
+// stagingEnv is a staging environment in ns whose pods run on the real
+// node: the node selector the reference pipeline sets.
 func stagingEnv(c *clustertest.Cluster, ns string) deploy.Environment {
-	return deploy.Environment{Name: "staging", Tier: pipeline.Staging, Namespace: ns, Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig), URL: "https://staging.example.test"}
+	return deploy.Environment{Name: "staging", Tier: pipeline.Staging, Namespace: ns, Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig), URL: "https://staging.example.test",
+		NodeSelector: clustertest.NodeSelector()}
 }
 
 func newClient(t testing.TB, env deploy.Environment, opts ...deploy.Option) *deploy.Client {
@@ -99,7 +122,8 @@ func newClient(t testing.TB, env deploy.Environment, opts ...deploy.Option) *dep
 }
 
 // serving checks what the namespace serves: the Deployment's template
-// image, and that every replica is ready and runs that image.
+// image, and that every replica is ready, runs that image, and runs on the
+// real node.
 func serving(t *testing.T, c *clustertest.Cluster, ns, want string, replicas int) {
 	t.Helper()
 	ctx := context.Background()
@@ -127,6 +151,9 @@ func serving(t *testing.T, c *clustertest.Cluster, ns, want string, replicas int
 				if img := p.Spec.Containers[0].Image; img != want {
 					t.Errorf("ready pod %s runs %s, want %s", p.Name, img, want)
 				}
+				if p.Spec.NodeName != c.Node {
+					t.Errorf("ready pod %s runs on %q, want the real node %q", p.Name, p.Spec.NodeName, c.Node)
+				}
 				ready++
 			}
 		}
@@ -137,11 +164,11 @@ func serving(t *testing.T, c *clustertest.Cluster, ns, want string, replicas int
 }
 
 func TestE2EGoodRollout(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ns := c.Namespace(t, "good")
 	ctx := context.Background()
 	d := newClient(t, stagingEnv(c, ns))
-	v1, v2 := image("web", "v1"), image("web", "v2")
+	v1, v2 := appImage(t, "v1"), appImage(t, "v2")
 
 	start := time.Now()
 	res, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: v1})
@@ -185,55 +212,117 @@ func TestE2EGoodRollout(t *testing.T) {
 	serving(t, c, ns, v2, 3)
 }
 
+// TestE2EBadImageRollsBack: a release whose pods never become ready on
+// the real node (a binary that exits at start, a digest the registry lacks,
+// a readiness probe that answers 503) stalls the rollout until the
+// Deployment's progress deadline; the deploy then rolls back to the
+// previous image, names the failing pod and its real reason, and the
+// previous pods serve throughout (maxUnavailable 0): a client polling
+// /health through the Service (the API server's service proxy, which
+// picks a ready endpoint as kube-proxy would; the local cluster runs no
+// kube-proxy) sees no failed request during the rollout and the rollback.
 func TestE2EBadImageRollsBack(t *testing.T) {
-	c := clustertest.Require(t)
-	ns := c.Namespace(t, "bad")
-	ctx := context.Background()
-	d := newClient(t, stagingEnv(c, ns), deploy.WithRolloutTimeout(time.Minute))
-	good, bad := image("web", "v1"), image("web-bad", "v2")
-	b := bundle(bundleOpts{progressDeadline: 2})
-	if _, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: good}); err != nil {
-		t.Fatal(err)
+	c := clustertest.RequireNode(t)
+	good := appImage(t, "v1")
+	for _, tc := range []struct {
+		name    string
+		image   string
+		reasons []string // the failing pod's reason names one of these
+	}{
+		{"crash at start", clustertest.PushApp(t, clustertest.AppCrash), []string{"CrashLoopBackOff"}},
+		{"digest not in the registry", clustertest.MissingImage(), []string{"ErrImagePull", "ImagePullBackOff"}},
+		{"readiness probe fails", clustertest.PushApp(t, clustertest.AppUnready), []string{"container app: not ready"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := c.Namespace(t, "bad")
+			ctx := context.Background()
+			d := newClient(t, stagingEnv(c, ns), deploy.WithRolloutTimeout(2*time.Minute))
+			// The deadline leaves the kubelet time to restart the crashing
+			// binary once and back off (CrashLoopBackOff).
+			b := bundle(bundleOpts{progressDeadline: 12})
+			if _, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: good}); err != nil {
+				t.Fatal(err)
+			}
+			stop := pollService(t, c, ns, "web")
+			start := time.Now()
+			_, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: tc.image})
+			t.Logf("failed rollout + rollback: %s", time.Since(start))
+			if n, failed := stop(); n == 0 || len(failed) > 0 {
+				t.Errorf("%d requests to /health through the Service during the rollout and rollback, %d failed: %q", n, len(failed), failed)
+			} else {
+				t.Logf("%d requests to /health through the Service, none failed", n)
+			}
+			var rerr *deploy.RolloutError
+			if !errors.As(err, &rerr) {
+				t.Fatalf("deploy of a bad image: %v, want a *RolloutError", err)
+			}
+			t.Logf("error: %v", err)
+			if !errors.Is(err, deploy.ErrProgressDeadline) {
+				t.Errorf("cause %v, want ErrProgressDeadline", rerr.Cause)
+			}
+			if !rerr.RolledBack || rerr.PreviousImage != good || rerr.RollbackErr != nil {
+				t.Errorf("rolled back %v to %q (err %v), want a healthy rollback to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, good)
+			}
+			if len(rerr.Pods) == 0 {
+				t.Fatal("no failing pods named")
+			}
+			for _, p := range rerr.Pods {
+				if !strings.HasPrefix(p.Pod, "web-") || !slices.ContainsFunc(tc.reasons, func(r string) bool { return strings.Contains(p.Reason, r) }) {
+					t.Errorf("failing pod %+v, want web-* failing with one of %q", p, tc.reasons)
+				}
+			}
+			for _, want := range []string{`environment "staging"`, "Deployment " + ns + "/web", tc.image, "rolled back to the previous revision (" + good + ")"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not name %q", want)
+				}
+			}
+			serving(t, c, ns, good, 3)
+		})
 	}
-	start := time.Now()
-	_, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: bad})
-	t.Logf("failed rollout + rollback: %s", time.Since(start))
-	var rerr *deploy.RolloutError
-	if !errors.As(err, &rerr) {
-		t.Fatalf("deploy of a bad image: %v, want a *RolloutError", err)
-	}
-	t.Logf("error: %v", err)
-	if !errors.Is(err, deploy.ErrProgressDeadline) {
-		t.Errorf("cause %v, want ErrProgressDeadline", rerr.Cause)
-	}
-	if !rerr.RolledBack || rerr.PreviousImage != good || rerr.RollbackErr != nil {
-		t.Errorf("rolled back %v to %q (err %v), want a healthy rollback to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, good)
-	}
-	if len(rerr.Pods) == 0 {
-		t.Fatal("no failing pods named")
-	}
-	for _, p := range rerr.Pods {
-		if !strings.Contains(p.Reason, "ImagePullBackOff") || !strings.HasPrefix(p.Pod, "web-") {
-			t.Errorf("failing pod %+v, want web-* with ImagePullBackOff", p)
+}
+
+// pollService GETs /health through the Service name's port 80, by the API
+// server's service proxy, every 50 ms until the returned stop is called;
+// stop returns how many requests were made and the failures.
+func pollService(t *testing.T, c *clustertest.Cluster, ns, name string) (stop func() (int, []string)) {
+	t.Helper()
+	done := make(chan struct{})
+	var n int
+	var failed []string
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			out, err := c.Client.CoreV1().Services(ns).ProxyGet("http", name, "80", "/health", nil).DoRaw(ctx)
+			cancel()
+			n++
+			if err != nil || strings.TrimSpace(string(out)) != "ok" {
+				failed = append(failed, fmt.Sprintf("%s: %q %v", time.Now().Format("15:04:05.000"), out, err))
+			}
 		}
+	}()
+	return func() (int, []string) {
+		close(done)
+		<-finished
+		return n, failed
 	}
-	for _, want := range []string{`environment "staging"`, "Deployment " + ns + "/web", bad, "ImagePullBackOff", "rolled back to the previous revision (" + good + ")"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not name %q", want)
-		}
-	}
-	serving(t, c, ns, good, 3)
 }
 
 // TestE2EAPIServerRestart stops the API server in the middle of a rollout
 // (minReadySeconds stretches it to several seconds) and starts it again:
 // the deploy must ride through it and report the completed rollout.
 func TestE2EAPIServerRestart(t *testing.T) {
-	c := clustertest.RequireExclusive(t)
+	c := clustertest.RequireExclusiveNode(t)
 	ns := c.Namespace(t, "restart")
 	ctx := context.Background()
 	d := newClient(t, stagingEnv(c, ns), deploy.WithRolloutTimeout(2*time.Minute), deploy.WithApplyRetry(time.Minute))
-	v1, v2 := image("web", "v1"), image("web", "v2")
+	v1, v2 := appImage(t, "v1"), appImage(t, "v2")
 	b := bundle(bundleOpts{minReady: 2})
 	if _, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: v1}); err != nil {
 		t.Fatal(err)
@@ -249,9 +338,9 @@ func TestE2EAPIServerRestart(t *testing.T) {
 		done <- result{res, err}
 	}()
 	time.Sleep(700 * time.Millisecond) // applied, and the first new pod is in minReadySeconds
-	// Most of this test's ~40 s is kwok's and the controller-manager's watch
-	// back-off after the outage (they resume pods ~30 s later); slipway's own
-	// watch re-opens within a second.
+	// Most of this test's time is the kubelet's and the controller-manager's
+	// watch back-off after the outage; slipway's own watch re-opens within
+	// a second.
 	if err := c.RestartAPIServer(ctx, 500*time.Millisecond); err != nil {
 		t.Fatalf("restarting the API server: %v", err)
 	}
@@ -271,7 +360,8 @@ func TestE2EClearErrors(t *testing.T) {
 	c := clustertest.Require(t)
 	ctx := context.Background()
 	ns := c.Namespace(t, "errors")
-	rel := deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "v1")}
+	// Every deploy here is refused before a pod exists: no image is pulled.
+	rel := deploy.Release{Bundle: bundle(bundleOpts{}), Image: fakeImage("v1")}
 
 	// An identity with no rights: a ServiceAccount's token, no bindings.
 	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "nobody"}}, metav1.CreateOptions{}); err != nil {
@@ -348,18 +438,25 @@ func kubeconfigWith(t *testing.T, raw []byte, edit func(*clientcmdapi.Config)) [
 // refuses a digest without staging evidence; staging deploys and records
 // it; a clean scan and an approval let production have it.
 func TestE2EPromotion(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ctx := context.Background()
-	d := pushImage(t) // the image lives in a registry: the evidence lives beside it
-	store := deploy.NewReferrers()
+	// The image lives in the engine's registry, where the node pulls it
+	// from, and the evidence lives beside it. A version of its own per run:
+	// a digest with evidence from an earlier run would pass the gate.
+	d, err := name.NewDigest(appImage(t, fmt.Sprint("promotion-", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := deploy.NewReferrers(remote.WithTransport(clustertest.RegistryTransport(t)))
 	gate := &deploy.PromotionGate{Store: store, Staging: "staging"}
 	staging := stagingEnv(c, c.Namespace(t, "stg"))
-	prod := deploy.Environment{Name: "production", Tier: pipeline.Production, Namespace: c.Namespace(t, "prod"), Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig), Replicas: 2}
+	prod := deploy.Environment{Name: "production", Tier: pipeline.Production, Namespace: c.Namespace(t, "prod"), Kubeconfig: deploy.KubeconfigBytes(c.Kubeconfig), Replicas: 2,
+		NodeSelector: clustertest.NodeSelector()}
 	toStaging := deploy.Gated(deploy.Recording(newClient(t, staging), staging, store), staging, gate)
 	toProd := deploy.Gated(deploy.Recording(newClient(t, prod), prod, store), prod, gate)
 	rel := deploy.Release{Bundle: bundle(bundleOpts{}), Image: d.String(), Approval: &deploy.Approval{By: "release-manager"}}
 
-	_, err := toProd.Deploy(ctx, rel)
+	_, err = toProd.Deploy(ctx, rel)
 	if !errors.Is(err, deploy.ErrNotVerifiedInStaging) || !errors.Is(err, deploy.ErrNotScannedClean) {
 		t.Fatalf("production without evidence: %v, want refusal naming both checks", err)
 	}
@@ -403,28 +500,30 @@ func TestE2EPromotion(t *testing.T) {
 // the same run. `make bench` prints the ratio
 // BenchmarkDeployRollout/BenchmarkKubectlRollout.
 func BenchmarkDeployRollout(b *testing.B) {
-	c := clustertest.Require(b)
+	c := clustertest.RequireNode(b)
 	ns := c.Namespace(b, "bench-slipway")
 	ctx := context.Background()
 	d := newClient(b, stagingEnv(c, ns))
 	bun := bundle(bundleOpts{})
-	if _, err := d.Deploy(ctx, deploy.Release{Bundle: bun, Image: image("web", "bench-0")}); err != nil {
+	if _, err := d.Deploy(ctx, deploy.Release{Bundle: bun, Image: appImage(b, "bench-0")}); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := d.Deploy(ctx, deploy.Release{Bundle: bun, Image: image("web", fmt.Sprint("bench-", i+1))}); err != nil {
+		b.StopTimer()
+		img := appImage(b, fmt.Sprint("bench-", i+1))
+		b.StartTimer()
+		if _, err := d.Deploy(ctx, deploy.Release{Bundle: bun, Image: img}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkKubectlRollout(b *testing.B) {
-	c := clustertest.Require(b)
+	c := clustertest.RequireNode(b)
 	ns := c.Namespace(b, "bench-kubectl")
 	ctx := context.Background()
 	d := newClient(b, stagingEnv(c, ns))
-	if _, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "bench-0")}); err != nil {
+	if _, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: appImage(b, "bench-0")}); err != nil {
 		b.Fatal(err)
 	}
 	kubectl := func(args ...string) {
@@ -433,9 +532,11 @@ func BenchmarkKubectlRollout(b *testing.B) {
 			b.Fatalf("kubectl %v: %v\n%s", args, err, out)
 		}
 	}
-	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		kubectl("set", "image", "deployment/web", "app="+image("web", fmt.Sprint("bench-", i+1)))
+		b.StopTimer()
+		img := appImage(b, fmt.Sprint("bench-", i+1))
+		b.StartTimer()
+		kubectl("set", "image", "deployment/web", "app="+img)
 		kubectl("rollout", "status", "deployment/web", "--timeout=60s")
 	}
 }
@@ -444,11 +545,11 @@ func BenchmarkKubectlRollout(b *testing.B) {
 // verification hook (a smoke test against the environment's URL) fails:
 // that is a failed deploy, rolled back like a failed rollout.
 func TestE2EFailedVerificationRollsBack(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ns := c.Namespace(t, "verify")
 	ctx := context.Background()
 	env := stagingEnv(c, ns)
-	v1, v2 := image("web", "v1"), image("web", "v2")
+	v1, v2 := appImage(t, "v1"), appImage(t, "v2")
 	if _, err := newClient(t, env).Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{}), Image: v1}); err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +578,7 @@ func TestE2EFailedVerificationRollsBack(t *testing.T) {
 // leaves every object that existed before it. Without rollback the failed
 // Deployment is left as it is.
 func TestE2EFirstDeployFails(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name        string
@@ -518,7 +619,7 @@ func TestE2EFirstDeployFails(t *testing.T) {
 			}
 			d := newClient(t, stagingEnv(c, ns), tc.opts...)
 			start := time.Now()
-			_, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: image("web-bad", "v1")})
+			_, err := d.Deploy(ctx, deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: clustertest.MissingImage()})
 			t.Logf("failed first deploy + removal: %s", time.Since(start))
 			t.Logf("error: %v", err)
 			var rerr *deploy.RolloutError
@@ -576,10 +677,10 @@ func TestE2EFirstDeployFails(t *testing.T) {
 // revision, but the Deployment existed before the second deploy, so it is
 // not removed, and the error says why.
 func TestE2EFailedDeployAfterFailedFirstDeploy(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ctx := context.Background()
 	ns := c.Namespace(t, "refail")
-	rel := deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: image("web-bad", "v1")}
+	rel := deploy.Release{Bundle: bundle(bundleOpts{progressDeadline: 2}), Image: clustertest.MissingImage()}
 	if _, err := newClient(t, stagingEnv(c, ns), deploy.WithoutRollback()).Deploy(ctx, rel); err == nil {
 		t.Fatal("a bad image deployed")
 	}
@@ -608,7 +709,7 @@ func TestE2EFailedDeployAfterFailedFirstDeploy(t *testing.T) {
 // function reaches it through a host service: TLS is still verified,
 // against the kubeconfig's own server name.
 func TestE2ETunnel(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ns := c.Namespace(t, "tunnel")
 	l, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
@@ -635,7 +736,7 @@ func TestE2ETunnel(t *testing.T) {
 		}
 	}()
 	env := stagingEnv(c, ns)
-	res, err := newClient(t, env, deploy.WithTunnel(l.Addr().String())).Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "v1")})
+	res, err := newClient(t, env, deploy.WithTunnel(l.Addr().String())).Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{}), Image: appImage(t, "v1")})
 	if err != nil {
 		t.Fatalf("deploy through the tunnel: %v", err)
 	}
@@ -647,7 +748,7 @@ func TestE2ETunnel(t *testing.T) {
 		}
 	})
 	env.Kubeconfig = deploy.KubeconfigBytes(bare)
-	_, err = newClient(t, env, deploy.WithApplyRetry(0)).Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{}), Image: image("web", "v1")})
+	_, err = newClient(t, env, deploy.WithApplyRetry(0)).Deploy(context.Background(), deploy.Release{Bundle: bundle(bundleOpts{}), Image: fakeImage("v1")})
 	if err == nil || !strings.Contains(err.Error(), "certificate is valid for") {
 		t.Fatalf("deploy to an address the certificate does not name: %v, want a TLS name error", err)
 	}

@@ -31,7 +31,6 @@ func Pipeline() (*pipeline.Pipeline, error) {
 		goservice.RegistryUsername("slipway"),
 		goservice.StagingURL("https://staging.mts-deploy-ai.example.com"),
 		goservice.ProductionURL("https://mts-deploy-ai.example.com"),
-		goservice.RunnerTags("dagger"),
 		// The deploys switch between apply, helm and gitops with the
 		// DEPLOY_SOURCE variable (make demo DEPLOY=...); gitops pushes
 		// with this secret.

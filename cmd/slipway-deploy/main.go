@@ -15,10 +15,19 @@
 //
 //	slipway-deploy staging    --image=REPO@sha256:D --namespace=NS --kubeconfig=FILE SOURCE
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
+//	                          [--node-selector=KEY=VALUE]...
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	                          --source-repository=URL [--scanners=trivy,govulncheck] [--max-scan-age=24h]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //	slipway-deploy attest     --image=REPO@sha256:D [--sbom-cyclonedx=F] [--sbom-spdx=F] [--provenance=F --go-sum=F]
+//	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
+//
+// Every deploy, and notify, tells the team (notify.go) when SLACK_WEBHOOK_URL,
+// TELEGRAM_BOT_TOKEN (with --telegram-chat-id or TELEGRAM_CHAT_ID) or
+// NOTIFY_WEBHOOK_URL (signed with NOTIFY_WEBHOOK_SECRET if set) is set:
+//
+//	[--notify-link=URL (default CI_PIPELINE_URL)] [--notify-pipeline=NAME] [--notify-required]
+//	[--telegram-api-url=URL] [--notify-timeout=10s]
 //
 // SOURCE is where the objects come from (sources.go):
 //
@@ -67,6 +76,7 @@ import (
 
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/manifest"
+	"github.com/slipway-ci/slipway/deploy/notify"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
@@ -90,7 +100,7 @@ func main() {
 // run executes one subcommand and returns its one-line result.
 func run(ctx context.Context, args []string, getenv func(string) string) (string, error) {
 	if len(args) == 0 {
-		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production, record-scan or attest: %w", errUsage)
+		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production, record-scan, attest or notify: %w", errUsage)
 	}
 	switch sub := args[0]; sub {
 	case "staging", "production":
@@ -99,8 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string) (string
 		return runRecordScan(ctx, args[1:], getenv)
 	case "attest":
 		return runAttest(ctx, args[1:], getenv)
+	case "notify":
+		return runNotify(ctx, args[1:], getenv, os.Stderr)
 	default:
-		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production, record-scan or attest: %w", sub, errUsage)
+		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production, record-scan, attest or notify: %w", sub, errUsage)
 	}
 }
 
@@ -111,6 +123,9 @@ type deployFlags struct {
 	sourceRepo, scanners, maxScanAge                         string
 	approve                                                  bool
 	src                                                      sourceFlags
+	notify                                                   notifyFlags
+	// nodeSelector is where the environment's pods run (apply and helm).
+	nodeSelector map[string]string
 }
 
 func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
@@ -132,7 +147,13 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.StringVar(&f.sourceRepo, "source-repository", "", "production: the source repository the signed provenance must name")
 	fs.StringVar(&f.scanners, "scanners", "", "production: comma-separated scanners that must each have a signed clean scan (default: each scanner recorded, at least one)")
 	fs.StringVar(&f.maxScanAge, "max-scan-age", deploy.DefaultMaxScanAge.String(), "production: how old the latest clean scan may be")
+	var selector []string
+	fs.Func("node-selector", "KEY=VALUE added to every pod template's nodeSelector (repeatable), such as slipway.dev/node=real", func(v string) error {
+		selector = append(selector, v)
+		return nil
+	})
 	f.src.register(fs)
+	f.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, fmt.Errorf("%s: %v: %w", stage, err, errUsage)
 	}
@@ -144,6 +165,11 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	if err := f.src.check(stage, set); err != nil {
 		return f, err
 	}
+	sel, err := deploy.ParseNodeSelector(selector)
+	if err != nil {
+		return f, fmt.Errorf("%s: --node-selector: %w: %w", stage, err, errUsage)
+	}
+	f.nodeSelector = sel
 	required := []struct{ name, value, hint string }{
 		{"image", f.image, "the repository@sha256:digest the publish stage printed"},
 		{"manifests", f.manifests, "the directory of YAML or the kustomize overlay"},
@@ -161,10 +187,9 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	return f, nil
 }
 
-// runDeploy rolls the team's objects out to a staging or production
-// environment. Production goes through the promotion gate first; every
-// verified deploy records its evidence next to the image. Everything that
-// can be checked without the cluster is checked before the first request.
+// runDeploy deploys (deployParsed) and notifies the team of the outcome
+// (notify.go). The notifications' settings are checked first, so a typo
+// in them refuses the deploy instead of losing its notification.
 func runDeploy(ctx context.Context, tier string, args []string, getenv func(string) string) (string, error) {
 	stage := "deploy-" + tier
 	f, err := parseDeploy(stage, tier, args)
@@ -172,6 +197,20 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 		return "", err
 	}
 	stage = "deploy-" + f.environment
+	notifiers, services, err := f.notify.notifiers(stage, getenv)
+	if err != nil {
+		return "", err
+	}
+	line, err := deployParsed(ctx, stage, tier, f, getenv)
+	e := notify.Event{Environment: f.environment, Image: f.image, Link: f.notify.link, Pipeline: f.notify.pipeline}
+	return notifyAfter(ctx, stage, notifiers, services, f.notify, e, line, err, getenv, os.Stderr)
+}
+
+// deployParsed rolls the team's objects out to a staging or production
+// environment. Production goes through the promotion gate first; every
+// verified deploy records its evidence next to the image. Everything that
+// can be checked without the cluster is checked before the first request.
+func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv func(string) string) (string, error) {
 	wait, err := time.ParseDuration(f.timeout)
 	if err != nil || wait <= 0 {
 		return "", fmt.Errorf("%s: timeout %q is not a positive Go duration such as 10m", stage, f.timeout)
@@ -236,7 +275,7 @@ func runDeploy(ctx context.Context, tier string, args []string, getenv func(stri
 
 // environment is the deploy's environment and release (without objects).
 func environment(tier string, f deployFlags) (deploy.Environment, deploy.Release) {
-	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig)}
+	env := deploy.Environment{Name: f.environment, Tier: pipeline.Staging, Namespace: f.namespace, Kubeconfig: deploy.KubeconfigFile(f.kubeconfig), NodeSelector: f.nodeSelector}
 	var approval *deploy.Approval
 	if tier == "production" {
 		env.Tier = pipeline.Production

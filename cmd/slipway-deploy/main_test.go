@@ -114,7 +114,7 @@ func TestRunRefuses(t *testing.T) {
 		usage bool
 		want  []string
 	}{
-		{"no subcommand", nil, true, []string{"no subcommand", "staging, production, record-scan or attest"}},
+		{"no subcommand", nil, true, []string{"no subcommand", "staging, production, record-scan, attest or notify"}},
 		{"unknown subcommand", []string{"canary"}, true, []string{`unknown subcommand "canary"`}},
 		{"unknown flag", staging("--colour=red"), true, []string{"deploy-staging", "colour"}},
 		{"stray argument", staging("extra"), true, []string{"unexpected arguments"}},
@@ -134,6 +134,7 @@ func TestRunRefuses(t *testing.T) {
 			[]string{`the manifests put Deployment web in namespace "prod", but the deploy targets "web"`}},
 		{"unreadable kubeconfig", []string{"staging", "--image=" + image, "--manifests=" + good, "--namespace=web", "--container=web", "--kubeconfig=" + filepath.Join(t.TempDir(), "none")}, false, []string{"deploy-staging", "kubeconfig"}},
 		{"bad tunnel", staging("--tunnel=cluster"), false, []string{"deploy-staging", "tunnel", "HOST:PORT"}},
+		{"bad node selector", staging("--node-selector=real"), true, []string{`deploy-staging: --node-selector: node selector "real": want KEY=VALUE`}},
 		// Without trusted keys production has nothing to verify with: it
 		// names the signing key and the setting that trusts its public key.
 		{"production without trusted keys", append([]string{"production"}, base()...), false,

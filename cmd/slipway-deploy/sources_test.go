@@ -121,15 +121,22 @@ func TestSourceRefusesBadInput(t *testing.T) {
 // installs the release and records its evidence, production is refused
 // until the scan is recorded and a person approved, then upgrades its own
 // release. Nothing of production exists before the gate opens.
+//
+// The image is a random one in the in-process registry, which the real
+// node cannot reach: this test is about the gate and the evidence, so its
+// pods go to kwok's status-only nodes, placed by the tool's
+// --node-selector (and a toleration of their taint in the values).
 func TestHelmSourcePromotion(t *testing.T) {
 	c := clustertest.Require(t)
 	image := pushRandom(t)
 	staging, production := c.Namespace(t, "helm-staging"), c.Namespace(t, "helm-production")
 	env := signingEnv(t)
 	attestBuild(t, image, env)
+	onKwok := []string{"--node-selector=type=kwok",
+		"--set=tolerations[0].key=kwok.x-k8s.io/node", "--set=tolerations[0].operator=Exists", "--set=tolerations[0].effect=NoSchedule"}
 	deployTo := func(tier, ns string, extra ...string) (string, error) {
 		args := append([]string{tier, "--source=helm", "--image=" + image, "--namespace=" + ns, "--kubeconfig=" + c.KubeconfigPath,
-			"--chart=" + chart, "--values=" + filepath.Join(chart, "values-"+tier+".yaml"), "--release=web", "--timeout=2m"}, extra...)
+			"--chart=" + chart, "--values=" + filepath.Join(chart, "values-"+tier+".yaml"), "--release=web", "--timeout=2m"}, append(onKwok, extra...)...)
 		if tier == "production" {
 			args = append(args, "--source-repository="+testRepository)
 		}
@@ -150,6 +157,9 @@ func TestHelmSourcePromotion(t *testing.T) {
 	}
 	if got := dep.Spec.Template.Spec.Containers[0].Image; got != image {
 		t.Errorf("staging runs %q, want %q", got, image)
+	}
+	if got := dep.Spec.Template.Spec.NodeSelector["type"]; got != "kwok" {
+		t.Errorf("staging's pods select type=%q, want the --node-selector's kwok", got)
 	}
 	if _, err := c.Client.CoreV1().Secrets(staging).Get(context.Background(), "sh.helm.release.v1.web.v1", metav1.GetOptions{}); err != nil {
 		t.Errorf("no Helm release record in staging: %v", err)

@@ -28,8 +28,10 @@ import (
 func u(o map[string]any) *unstructured.Unstructured { return &unstructured.Unstructured{Object: o} }
 
 // service is the seed's service as it would run: Deployment, Service,
-// ConfigMap, HPA, and a Secret that a default backup must leave out.
-func service() []struct {
+// ConfigMap, HPA, and a Secret that a default backup must leave out. Its
+// pods run image on the control plane's real node (100m CPU each, as the
+// reference's local layouts ask, so that they fit beside other tests').
+func service(image string) []struct {
 	gvr schema.GroupVersionResource
 	obj *unstructured.Unstructured
 } {
@@ -55,11 +57,11 @@ func service() []struct {
 				"template": map[string]any{
 					"metadata": map[string]any{"labels": map[string]any{"app": "mts-deploy-ai"}, "annotations": map[string]any{"prometheus.io/scrape": "true"}},
 					"spec": map[string]any{"containers": []any{map[string]any{
-						"name": "mts-deploy-ai", "image": "registry.local/telecom/mts-deploy-ai@sha256:" + strings.Repeat("ab", 32),
+						"name": "mts-deploy-ai", "image": image,
 						"ports":     []any{map[string]any{"containerPort": int64(8080), "name": "http"}},
 						"envFrom":   []any{map[string]any{"configMapRef": map[string]any{"name": "mts-deploy-ai-config"}}},
-						"resources": map[string]any{"requests": map[string]any{"cpu": "500m", "memory": "512Mi"}},
-					}}},
+						"resources": map[string]any{"requests": map[string]any{"cpu": "100m", "memory": "512Mi"}},
+					}}, "nodeSelector": map[string]any{"slipway.dev/node": "real"}},
 				},
 			},
 		})},
@@ -82,14 +84,15 @@ func service() []struct {
 // back the namespace up into a registry, delete the namespace, restore
 // the backup into a new namespace of the same name, and compare.
 func TestE2ENamespaceLossAndRestore(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
+	image := clustertest.PushApp(t, clustertest.AppServe)
 	ctx := context.Background()
 	dyn, err := dynamic.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns := c.Namespace(t, "telecom")
-	for _, it := range service() {
+	for _, it := range service(image) {
 		if _, err := dyn.Resource(it.gvr).Namespace(ns).Apply(ctx, it.obj.GetName(), it.obj, metav1.ApplyOptions{FieldManager: "test"}); err != nil {
 			t.Fatalf("creating %s: %v", it.obj.GetName(), err)
 		}
@@ -194,7 +197,7 @@ func TestE2EEncryptedSecrets(t *testing.T) {
 	}
 	ns := c.Namespace(t, "sealed")
 	secrets := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
-	for _, it := range service() {
+	for _, it := range service(clustertest.MissingImage()) { // no pod needs to run here
 		if it.gvr == secrets {
 			if _, err := dyn.Resource(it.gvr).Namespace(ns).Apply(ctx, it.obj.GetName(), it.obj, metav1.ApplyOptions{FieldManager: "test"}); err != nil {
 				t.Fatal(err)

@@ -2,13 +2,8 @@ package gitops_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,16 +22,19 @@ import (
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/gitops"
 	"github.com/slipway-ci/slipway/internal/argocdtest"
+	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/githost"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
-// image returns a digest reference for a label; on the test cluster's
-// kwok nodes a repository ending in "bad" never becomes ready
-// (ImagePullBackOff), as a missing image would not.
-func image(repo, label string) string {
-	sum := sha256.Sum256([]byte(label))
-	return "registry.local/" + repo + "@sha256:" + hex.EncodeToString(sum[:])
+// appImage pushes the serving test app (internal/clustertest) as version
+// to the engine's registry: a real image, under its own digest, that Argo
+// CD's pods run on the control plane's real node, so that a promotion is
+// healthy only when its containers really run and pass their readiness
+// probe, and a bad one fails for a real reason.
+func appImage(t testing.TB, version string) string {
+	t.Helper()
+	return clustertest.PushAppVersion(t, clustertest.AppServe, version)
 }
 
 // layout is a team's GitOps repository: a kustomize base whose container
@@ -54,26 +50,26 @@ metadata:
   labels: {app: web}
 spec:
   replicas: 2
-  # Kubernetes gives up on a stuck rollout after 3 s: Argo CD then
-  # reports the Application Degraded.
-  progressDeadlineSeconds: 3
+  # Kubernetes gives up on a stuck rollout after 10 s (time for the
+  # kubelet to report why): Argo CD then reports the Application Degraded.
+  progressDeadlineSeconds: 10
   selector:
     matchLabels: {app: web}
   template:
     metadata:
       labels: {app: web}
     spec:
-      # kwok's status-only nodes, whose stages fail images of
-      # repositories ending in "bad" (internal/cluster); the toleration
-      # is for the taint they get once a real node runs.
-      nodeSelector: {type: kwok}
-      tolerations:
-      - {key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}
+      # The real node, where the containers run: a GitOps repository
+      # places its own pods (Argo CD renders it, not slipway).
+      nodeSelector: {slipway.dev/node: real}
       containers:
       - name: app
         image: web
         ports:
         - {name: http, containerPort: 8080}
+        readinessProbe:
+          httpGet: {path: /ready, port: http}
+          periodSeconds: 1
 `,
 		"base/service.yaml":        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - {port: 80, targetPort: http}\n",
 		"helm/values-staging.yaml": "# Staging values: slipway writes the digest.\nreplicaCount: 2\nimage:\n  repository: " + repo + "\n  digest: " + digest + " # pinned by the pipeline\n",
@@ -114,6 +110,7 @@ func setup(t *testing.T, initial string) *fixture {
 // when valueFiles are given).
 func setupWith(t *testing.T, files map[string]string, path string, valueFiles ...string) *fixture {
 	t.Helper()
+	clustertest.RequireNode(t) // the pods Argo CD makes must really run
 	a := argocdtest.Require(t)
 	f := &fixture{argo: a, password: fmt.Sprintf("pw-%d", time.Now().UnixNano())}
 	f.ns = a.Cluster.Namespace(t, "gitops")
@@ -237,7 +234,7 @@ func (f *fixture) overlay(t *testing.T) string {
 // commit and the digest, and Argo CD syncs it: Synced and Healthy at the
 // pushed revision, running the digest.
 func TestE2EPromoteSynced(t *testing.T) {
-	v0, v1 := image("web", "v0"), image("web", "v1")
+	v0, v1 := appImage(t, "v0"), appImage(t, "v1")
 	f := setup(t, v0)
 	p := f.promoter(t, f.env, gitops.BasicAuth("ci", f.password))
 	res, err := p.Deploy(context.Background(), deploy.Release{Image: v1})
@@ -276,7 +273,7 @@ func TestE2EPromoteSynced(t *testing.T) {
 // degrades the Application; the promotion is reverted by a new commit, and
 // Argo CD is healthy again on the previous image.
 func TestE2EBadDigestReverted(t *testing.T) {
-	v0, bad := image("web", "v0"), image("web-bad", "v1")
+	v0, bad := appImage(t, "v0"), clustertest.MissingImage()
 	f := setup(t, v0)
 	_, err := f.promoter(t, f.env, gitops.BasicAuth("ci", f.password)).Deploy(context.Background(), deploy.Release{Image: bad})
 	var rerr *deploy.RolloutError
@@ -287,7 +284,7 @@ func TestE2EBadDigestReverted(t *testing.T) {
 	if !rerr.RolledBack || rerr.RollbackErr != nil || rerr.PreviousImage != v0 {
 		t.Errorf("reverted %v to %s (err %v), want a healthy revert to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, v0)
 	}
-	if len(rerr.Pods) == 0 || !strings.Contains(err.Error(), "ImagePullBackOff") || !strings.Contains(err.Error(), "Degraded") {
+	if len(rerr.Pods) == 0 || !(strings.Contains(err.Error(), "ErrImagePull") || strings.Contains(err.Error(), "ImagePullBackOff")) || !strings.Contains(err.Error(), "Degraded") {
 		t.Errorf("the error names no failing pods or degraded resource: %v", err)
 	}
 	log, _ := f.host.Git(f.repo, "log", "--format=%s", "main")
@@ -308,7 +305,7 @@ func TestE2EBadDigestReverted(t *testing.T) {
 // once both land, one after the other, on a linear history; the branch
 // and the cluster end on the later one.
 func TestE2EConcurrentPromotions(t *testing.T) {
-	v0, a, b := image("web", "v0"), image("web", "a"), image("web", "b")
+	v0, a, b := appImage(t, "v0"), appImage(t, "a"), appImage(t, "b")
 	f := setup(t, v0)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -351,10 +348,10 @@ func TestE2EConcurrentPromotions(t *testing.T) {
 // TestE2EWrongPassword: the git server refuses the credentials; the
 // error says so and what to check, and nothing is pushed.
 func TestE2EWrongPassword(t *testing.T) {
-	v0 := image("web", "v0")
+	v0 := appImage(t, "v0")
 	f := setup(t, v0)
 	before, _ := f.host.Head(f.repo, "main")
-	_, err := f.promoter(t, f.env, gitops.BasicAuth("ci", "wrong")).Deploy(context.Background(), deploy.Release{Image: image("web", "v1")})
+	_, err := f.promoter(t, f.env, gitops.BasicAuth("ci", "wrong")).Deploy(context.Background(), deploy.Release{Image: appImage(t, "v1")})
 	want := `gitops: environment "staging": the kustomize images entry "web" in overlays/staging/kustomization.yaml: git credentials refused: ` +
 		f.host.HTTPURL(f.repo) + ` refused the credentials of user "ci" while cloning (authentication required); nothing was pushed. Check the password, token or key secret and the user`
 	if err == nil || err.Error() != want || !errors.Is(err, gitops.ErrCredentials) {
@@ -369,17 +366,23 @@ func TestE2EWrongPassword(t *testing.T) {
 // TestE2EProductionGate: production's gate applies unchanged: without
 // staging and scan evidence no commit is made; with them it promotes.
 func TestE2EProductionGate(t *testing.T) {
-	v0 := image("web", "v0")
+	v0 := appImage(t, "v0")
 	f := setup(t, v0)
-	img := pushImage(t)
-	store := deploy.NewReferrers()
+	// The image lives in the engine's registry, where the node pulls it
+	// from, and the evidence lives beside it. A version of its own per run:
+	// a digest with evidence from an earlier run would pass the gate.
+	img, err := name.NewDigest(appImage(t, fmt.Sprint("promotion-", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := deploy.NewReferrers(remote.WithTransport(clustertest.RegistryTransport(t)))
 	gate := &deploy.PromotionGate{Store: store, Staging: "staging"}
 	prod := f.env
 	prod.Name, prod.Tier = "production", pipeline.Production
 	toProd := deploy.Gated(deploy.Recording(f.promoter(t, prod, gitops.BasicAuth("ci", f.password)), prod, store), prod, gate)
 	before, _ := f.host.Head(f.repo, "main")
 	rel := deploy.Release{Image: img.String(), Approval: &deploy.Approval{By: "release-manager"}}
-	_, err := toProd.Deploy(context.Background(), rel)
+	_, err = toProd.Deploy(context.Background(), rel)
 	if !errors.Is(err, deploy.ErrNotVerifiedInStaging) || !errors.Is(err, deploy.ErrNotScannedClean) {
 		t.Fatalf("production without evidence: %v, want a refusal naming both checks", err)
 	}
@@ -408,36 +411,12 @@ func TestE2EProductionGate(t *testing.T) {
 	}
 }
 
-// pushImage puts a random image into an in-process registry with the
-// referrers API: the evidence lives beside the image.
-func pushImage(t testing.TB) name.Digest {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/shop/web:build")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	h, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.Context().Digest(h.String())
-}
-
 // TestE2EHelmValuesPromotion: the team's choice of a Helm values file. The
 // Application deploys a chart with values-staging.yaml (Argo CD renders it
 // with the helm CLI); the promotion writes image.repository and
 // image.digest there, and Argo CD syncs it.
 func TestE2EHelmValuesPromotion(t *testing.T) {
-	v0, v1 := image("web", "v0"), image("web", "v1")
+	v0, v1 := appImage(t, "v0"), appImage(t, "v1")
 	files := map[string]string{}
 	for _, name := range []string{"Chart.yaml", "values.yaml", "templates/deployment.yaml", "templates/service.yaml", "templates/configmap.yaml"} {
 		b, err := os.ReadFile(filepath.Join("..", "helm", "testdata", "web", name))
@@ -447,7 +426,7 @@ func TestE2EHelmValuesPromotion(t *testing.T) {
 		files["chart/"+name] = string(b)
 	}
 	repo, digest, _ := strings.Cut(v0, "@")
-	files["chart/values-staging.yaml"] = "replicaCount: 2\nprogressDeadlineSeconds: 3\nimage:\n  repository: " + repo + "\n  digest: " + digest + "\n"
+	files["chart/values-staging.yaml"] = "replicaCount: 2\nprogressDeadlineSeconds: 10\nnodeSelector: {slipway.dev/node: real}\nimage:\n  repository: " + repo + "\n  digest: " + digest + "\n"
 	f := setupWith(t, files, "chart", "values-staging.yaml")
 	f.deployment = f.app // the chart names it after the release
 	f.running(t, v0)

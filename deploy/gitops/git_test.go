@@ -2,6 +2,8 @@ package gitops_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -194,6 +196,15 @@ func TestNewRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("node selector", func(t *testing.T) {
+		env := staging
+		env.NodeSelector = map[string]string{"slipway.dev/node": "real"}
+		_, err := gitops.New(context.Background(), env, gitops.Repository{URL: "https://git.example.com/deploy.git"}, overlay, gitops.Application{Name: "a"})
+		want := p + "node selector [slipway.dev/node=real]: a GitOps promotion cannot place pods, Argo CD renders the repository: set the nodeSelector in the environment's overlay or values there"
+		if err == nil || err.Error() != want {
+			t.Fatalf("error\n got: %v\nwant: %s", err, want)
+		}
+	})
 }
 
 // TestHelmValuesTarget: the digest goes into a Helm values file at the
@@ -211,4 +222,11 @@ func TestHelmValuesTarget(t *testing.T) {
 	if got != want {
 		t.Fatalf("values file\n got: %q\nwant: %q", got, want)
 	}
+}
+
+// image returns a digest reference for a label: for the tests here, which
+// only commit it and never run it.
+func image(repo, label string) string {
+	sum := sha256.Sum256([]byte(label))
+	return "registry.local/" + repo + "@sha256:" + hex.EncodeToString(sum[:])
 }

@@ -49,6 +49,12 @@ func New(ctx context.Context, env deploy.Environment, repo Repository, target Ta
 	case HelmValues:
 		errs = append(errs, t.check())
 	}
+	// Argo CD renders the repository, not slipway: a node selector set
+	// here would never reach the pods, so it is refused rather than
+	// ignored.
+	if len(env.NodeSelector) > 0 {
+		errs = append(errs, fmt.Errorf("node selector %v: a GitOps promotion cannot place pods, Argo CD renders the repository: set the nodeSelector in the environment's overlay or values there", deploy.FormatNodeSelector(env.NodeSelector)))
+	}
 	if app.Name == "" && o.wait {
 		errs = append(errs, errors.New("no Argo CD Application: name the one that deploys the repository (gitops.Application), or use WithoutWait"))
 	}

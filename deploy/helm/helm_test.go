@@ -135,7 +135,7 @@ func TestRenderAndCheckImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := render(ch, vals, "web", "ns", caps, false)
+		m, err := render(ch, vals, "web", "ns", caps, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,6 +155,29 @@ func TestRenderAndCheckImage(t *testing.T) {
 	}
 	if target, err := checkImage(objs, "", digest, DefaultImageValues); err != nil || target != "web" {
 		t.Fatalf("checkImage: %q, %v", target, err)
+	}
+	// An environment's node selector reaches the rendered Deployment
+	// through the post-renderer, beside what the chart sets.
+	vals, err := (&Deployer{opts: options{image: DefaultImageValues}}).values(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := render(ch, vals, "web", "ns", caps, false, postRenderer(map[string]string{"slipway.dev/node": "real"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed, err := parseManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range placed {
+		sel, _, _ := unstructured.NestedStringMap(o.Object, "spec", "template", "spec", "nodeSelector")
+		if o.GetKind() == "Deployment" && sel["slipway.dev/node"] != "real" {
+			t.Errorf("Deployment %s nodeSelector %v, want slipway.dev/node=real", o.GetName(), sel)
+		}
+	}
+	if len(placed) != len(objs) {
+		t.Errorf("post-rendered %d objects, want %d", len(placed), len(objs))
 	}
 	for _, tc := range []struct {
 		name       string
@@ -178,7 +201,7 @@ func TestRenderAndCheckImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := render(broken, map[string]any{}, "web", "ns", caps, false); err == nil || !strings.Contains(err.Error(), `no template "no-such-template"`) {
+	if _, err := render(broken, map[string]any{}, "web", "ns", caps, false, nil); err == nil || !strings.Contains(err.Error(), `no template "no-such-template"`) {
 		t.Fatalf("broken chart rendered: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"helm.sh/helm/v3/pkg/storage/driver"
@@ -71,7 +72,7 @@ func (d *Deployer) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result
 	}
 	// Render before any change: a chart that does not render, or whose
 	// Deployment does not get the image, is refused with nothing touched.
-	manifest, err := render(ch, vals, relName, d.env.Namespace, caps, last != nil)
+	manifest, err := render(ch, vals, relName, d.env.Namespace, caps, last != nil, postRenderer(d.env.NodeSelector))
 	if err != nil {
 		return nil, fmt.Errorf("%s: chart %s does not render with these values: %w", prefix, d.chart, err)
 	}
@@ -96,10 +97,12 @@ func (d *Deployer) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result
 	if last == nil {
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName, inst.Namespace, inst.Timeout, inst.Description = relName, d.env.Namespace, d.opts.rolloutTimeout, desc
+		inst.PostRenderer = postRenderer(d.env.NodeSelector)
 		rel, err = inst.RunWithContext(ctx, ch, vals)
 	} else {
 		up := action.NewUpgrade(cfg)
 		up.Namespace, up.Timeout, up.Description, up.MaxHistory = d.env.Namespace, d.opts.rolloutTimeout, desc, d.opts.maxHistory
+		up.PostRenderer = postRenderer(d.env.NodeSelector)
 		rel, err = up.RunWithContext(ctx, relName, ch, vals)
 	}
 	if err != nil {
@@ -175,13 +178,14 @@ func (d *Deployer) capabilities() (*chartutil.Capabilities, error) {
 }
 
 // render is `helm template` with the cluster's capabilities: the manifest
-// the release would apply, hooks excluded.
-func render(ch *chart.Chart, vals map[string]any, relName, namespace string, caps *chartutil.Capabilities, upgrade bool) (string, error) {
+// the release would apply, hooks excluded, through post (nil: none).
+func render(ch *chart.Chart, vals map[string]any, relName, namespace string, caps *chartutil.Capabilities, upgrade bool, post postrender.PostRenderer) (string, error) {
 	cfg := &action.Configuration{Log: func(string, ...any) {}}
 	inst := action.NewInstall(cfg)
 	inst.DryRun, inst.ClientOnly, inst.Replace = true, true, true
 	inst.ReleaseName, inst.Namespace, inst.IsUpgrade = relName, namespace, upgrade
 	inst.KubeVersion, inst.APIVersions = &caps.KubeVersion, caps.APIVersions
+	inst.PostRenderer = post
 	rel, err := inst.Run(ch, vals)
 	if err != nil {
 		return "", err

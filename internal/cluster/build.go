@@ -14,10 +14,16 @@ import (
 	"time"
 )
 
-// Binaries are the programs Build puts into BinDir. kubectl comes from the
-// same wrapper module as the control plane, so the benchmark compares
-// slipway with the kubectl of the server's version.
-var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl"}
+// Binaries are the programs Build puts into BinDir. kubectl and the real
+// node's kubelet come from the same wrapper module as the control plane, so
+// the benchmark compares slipway with the kubectl of the server's version and
+// the node runs the server's version. pause is the real node's sandbox
+// ("infra") container program.
+var Binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubectl", "kubelet", "pause"}
+
+// kubeCommands are the k8s.io/kubernetes commands Build links, all from
+// one wrapper module.
+var kubeCommands = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet"}
 
 // Built reports whether every binary and the kwok stages are in the cache.
 func (c *Cluster) Built() bool {
@@ -26,14 +32,20 @@ func (c *Cluster) Built() bool {
 			return false
 		}
 	}
-	_, err := os.Stat(c.stagesFile())
-	return err == nil
+	for _, f := range []string{c.stagesFile(), c.pauseImageFile()} {
+		if _, err := os.Stat(f); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // Build compiles whatever of Binaries is missing from the cache, from the
-// Go module proxy, and writes the kwok stages. A cold build takes ~700
-// CPU-seconds (6-8 minutes on two idle cores); with a warm Go build cache
-// it relinks in seconds.
+// Go module proxy, and writes the kwok stages and the pause image. A cold
+// build takes ~700 CPU-seconds for the control plane (6-8 minutes on two
+// idle cores) plus the kubelet; with a warm Go build cache it relinks in
+// seconds. A cache built before the kubelet existed only builds the
+// kubelet, which shares most packages with the control plane.
 func (c *Cluster) Build(ctx context.Context) error {
 	if c.Built() {
 		return nil
@@ -67,8 +79,19 @@ func (c *Cluster) Build(ctx context.Context) error {
 			return err
 		}
 	}
-	if missing("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl") {
-		if err := c.buildKubernetes(ctx, tmp); err != nil {
+	var kube []string
+	for _, cmd := range kubeCommands {
+		if missing(cmd) {
+			kube = append(kube, cmd)
+		}
+	}
+	if len(kube) > 0 {
+		if err := c.buildKubernetes(ctx, tmp, kube); err != nil {
+			return err
+		}
+	}
+	if missing("pause") {
+		if err := c.buildPause(ctx, tmp); err != nil {
 			return err
 		}
 	}
@@ -87,22 +110,31 @@ func (c *Cluster) Build(ctx context.Context) error {
 		}
 	}
 	os.Remove(tmp)
-	if err := c.writeStages(ctx); err != nil {
-		return err
+	if _, err := os.Stat(c.stagesFile()); err != nil {
+		if err := c.writeStages(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(c.pauseImageFile()); err != nil {
+		if err := c.writePauseImage(); err != nil {
+			return err
+		}
 	}
 	if !c.Built() {
 		return fmt.Errorf("cluster: build finished but %s is incomplete", c.BinDir())
 	}
-	c.logf("built %s in %s", strings.Join(Binaries, ", "), time.Since(start).Round(time.Second))
+	c.logf("build cache complete (%s) in %s", c.BinDir(), time.Since(start).Round(time.Second))
 	return nil
 }
 
-// buildKubernetes builds the control plane and kubectl. k8s.io/kubernetes
+// buildKubernetes builds cmds (some of kubeCommands). k8s.io/kubernetes
 // requires its staging modules (k8s.io/api, ...) at v0.0.0 with replace
 // directives into ./staging, and replace directives only work in the main
 // module: the wrapper module maps each one to its published v0.x.y, reading
-// the list from k8s.io/kubernetes' own go.mod.
-func (c *Cluster) buildKubernetes(ctx context.Context, out string) error {
+// the list from k8s.io/kubernetes' own go.mod. The module always names all
+// of kubeCommands as tools, so the versions it selects (and so the Go build
+// cache's compiled packages) are the same whichever subset is built.
+func (c *Cluster) buildKubernetes(ctx context.Context, out string, cmds []string) error {
 	dir := filepath.Join(c.BuildDir(), "src", "kube")
 	info, err := goModDownload(ctx, "k8s.io/kubernetes@"+KubernetesVersion)
 	if err != nil {
@@ -119,20 +151,25 @@ func (c *Cluster) buildKubernetes(ctx context.Context, out string) error {
 	if err := writeModule(dir, gomod); err != nil {
 		return err
 	}
-	var pkgs []string
-	for _, cmd := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
-		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+cmd)
-	}
 	get := []string{"get", "-tool"}
-	for _, p := range pkgs {
-		get = append(get, p+"@"+KubernetesVersion)
+	for _, cmd := range kubeCommands {
+		get = append(get, "k8s.io/kubernetes/cmd/"+cmd+"@"+KubernetesVersion)
 	}
 	if err := c.goCmd(ctx, dir, get...); err != nil {
 		return err
 	}
-	c.logf("building kube-apiserver, kube-controller-manager, kube-scheduler and kubectl %s (cold: several minutes)", KubernetesVersion)
+	var pkgs []string
+	for _, cmd := range cmds {
+		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+cmd)
+	}
+	start := time.Now()
+	c.logf("building %s %s (cold: several minutes)", strings.Join(cmds, ", "), KubernetesVersion)
 	build := append([]string{"build", "-trimpath", "-ldflags", kubeLDFlags(KubernetesVersion), "-o", out + "/"}, pkgs...)
-	return c.goCmd(ctx, dir, build...)
+	if err := c.goCmd(ctx, dir, build...); err != nil {
+		return err
+	}
+	c.logf("built %s in %s", strings.Join(cmds, ", "), time.Since(start).Round(time.Second))
+	return nil
 }
 
 // kubeLDFlags stamps the version the binaries report (and the API server
@@ -212,9 +249,13 @@ func writeModule(dir, gomod string) error {
 }
 
 func (c *Cluster) goCmd(ctx context.Context, dir string, args ...string) error {
+	return c.goCmdEnv(ctx, dir, nil, args...)
+}
+
+func (c *Cluster) goCmdEnv(ctx context.Context, dir string, env []string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false", "GOWORK=off")
+	cmd.Env = append(append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false", "GOWORK=off"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -247,15 +288,10 @@ func tail(s string, lines int) string {
 	return strings.Join(l, "\n")
 }
 
-// BadImageExpr is the kwok selector that marks an image as broken: a tag
-// ":bad", or a repository ending in "bad" named by digest
-// (registry.local/app-bad@sha256:...). Pods with such an image never become
-// ready and wait in ImagePullBackOff, as a real pull failure would.
-const BadImageExpr = `.spec.containers.[].image | (endswith(":bad") or contains("bad@sha256:"))`
-
 // writeStages writes kwok's own "fast" node and pod stages, taken from the
-// kwok module source (v0.8.0 ships no default stages), with pod-ready
-// skipping bad images and one more stage that parks them in ImagePullBackOff.
+// kwok module source (v0.8.0 ships no default stages). Every pod on a kwok
+// node becomes Ready whatever its image: failures (a bad digest, a crash, a
+// failing probe) are the real node's to show, for real reasons.
 func (c *Cluster) writeStages(ctx context.Context) error {
 	info, err := goModDownload(ctx, "sigs.k8s.io/kwok@"+KwokVersion)
 	if err != nil {
@@ -275,54 +311,11 @@ func (c *Cluster) writeStages(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if rel == "pod/fast/pod-ready.yaml" {
-			const anchor = "    matchExpressions:\n"
-			if !strings.Contains(s, anchor) {
-				return fmt.Errorf("cluster: kwok %s: %s has no %q to extend", KwokVersion, rel, strings.TrimSpace(anchor))
-			}
-			s = strings.Replace(s, anchor, anchor+"    - key: '"+BadImageExpr+"'\n      operator: 'NotIn'\n      values:\n      - 'true'\n", 1)
-		}
 		docs = append(docs, strings.TrimRight(s, "\n"))
 	}
-	docs = append(docs, strings.TrimRight(strings.ReplaceAll(imagePullFailStage, "BAD_IMAGE_EXPR", BadImageExpr), "\n"))
 	tmp := c.stagesFile() + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644); err != nil {
 		return fmt.Errorf("cluster: kwok stages: %w", err)
 	}
 	return os.Rename(tmp, c.stagesFile())
 }
-
-const imagePullFailStage = `apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pod-image-pull-fail
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
-    - {key: '.status.phase', operator: In, values: [Pending]}
-    - {key: 'BAD_IMAGE_EXPR', operator: In, values: ["true"]}
-    - {key: '.status.containerStatuses.[].state.waiting.reason', operator: NotIn, values: [ImagePullBackOff]}
-  weight: 10000
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
-      - {lastTransitionTime: {{ $now | Quote }}, status: "False", reason: ContainersNotReady, type: Ready}
-      - {lastTransitionTime: {{ $now | Quote }}, status: "False", reason: ContainersNotReady, type: ContainersReady}
-      - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: PodScheduled}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        started: false
-        restartCount: 0
-        state: {waiting: {reason: ImagePullBackOff, message: "Back-off pulling image {{ .image }}"}}
-      {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Pending
-`

@@ -1,11 +1,15 @@
 // Package cluster builds, starts and stops a real, loopback-only Kubernetes
 // control plane for slipway's deploy tests and demos.
 //
-// etcd, kube-apiserver, kube-controller-manager and kube-scheduler are the
-// upstream code, built from the Go module proxy in small wrapper modules;
-// kwok plays the nodes, so Deployments really roll out (pods are
-// status-only: no kubelet, no containers). Nothing is downloaded from
-// GitHub, GCS or a container registry, and nothing needs root.
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and the
+// kubelet are the upstream code, built from the Go module proxy in small
+// wrapper modules. One real node (kubelet, Debian's containerd and runc, CNI
+// bridge) runs pods for real, in private mount, network, PID and UTS
+// namespaces so that stopping it leaves the host as it was (see node.go);
+// kwok plays any number of status-only nodes for scale tests. Nothing is
+// downloaded from GitHub, GCS or a container registry; the node pulls from
+// slipway's engine mirror. The control plane alone needs no root; the node
+// does.
 //
 // Built binaries are cached by version under the user's cache directory;
 // one running control plane with its certificates, etcd data, logs and
@@ -35,7 +39,7 @@ const (
 	KwokVersion = "v0.8.0"
 
 	// stagesRevision is bumped when the kwok stage recipe changes.
-	stagesRevision = "s1"
+	stagesRevision = "s2"
 )
 
 // Ports of one instance. All listen on the bind address (127.0.0.1 by
@@ -58,6 +62,11 @@ type Cluster struct {
 	sans     []string
 	nodes    int
 	log      io.Writer
+
+	node     bool        // run the real node
+	network  NodeNetwork // the real node's addresses
+	registry Registry    // where the node pulls from
+	src      string      // the slipway checkout the node proxy is built from
 }
 
 // Option configures a Cluster.
@@ -89,6 +98,23 @@ func WithSANs(names ...string) Option {
 	return func(c *Cluster) { c.sans = append(c.sans, names...) }
 }
 
+// WithoutNode starts the control plane and kwok only, as before the real
+// node existed: no root needed, and kwok's nodes take every pod (they are
+// not tainted).
+func WithoutNode() Option { return func(c *Cluster) { c.node = false } }
+
+// WithNodeNetwork gives the real node another /16 (see NodeNetwork), for a
+// second instance beside the default one (DefaultNodeNetwork).
+func WithNodeNetwork(n NodeNetwork) Option { return func(c *Cluster) { c.network = n } }
+
+// WithRegistry changes where the real node pulls images from (default
+// DefaultRegistry: the default engine's mirror).
+func WithRegistry(r Registry) Option { return func(c *Cluster) { c.registry = r } }
+
+// WithSourceDir is the slipway checkout the node proxy is built from
+// (default: the module root above the working directory).
+func WithSourceDir(dir string) Option { return func(c *Cluster) { c.src = dir } }
+
 // WithNodes sets how many kwok nodes to create (default 2).
 func WithNodes(n int) Option { return func(c *Cluster) { c.nodes = n } }
 
@@ -98,7 +124,7 @@ func WithLog(w io.Writer) Option { return func(c *Cluster) { c.log = w } }
 // New returns a Cluster with the default cache and instance directories,
 // changed by opts. It touches nothing on disk.
 func New(opts ...Option) (*Cluster, error) {
-	c := &Cluster{ports: DefaultPorts, bind: "127.0.0.1", nodes: 2, log: io.Discard}
+	c := &Cluster{ports: DefaultPorts, bind: "127.0.0.1", nodes: 2, log: io.Discard, node: true, network: NodeNetwork{DefaultNodeNetwork}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -109,6 +135,7 @@ func New(opts ...Option) (*Cluster, error) {
 		}
 		c.cache = dir
 	}
+
 	if c.instance == "" {
 		c.instance = filepath.Join(c.cache, "cluster", "default")
 	}
@@ -118,6 +145,9 @@ func New(opts ...Option) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: resolving %s: %w", *p, err)
 		}
 		*p = abs
+	}
+	if c.registry == (Registry{}) {
+		c.registry = DefaultRegistry(c.cache)
 	}
 	if env := os.Getenv("SLIPWAY_CLUSTER_SANS"); env != "" {
 		for _, s := range strings.Split(env, ",") {

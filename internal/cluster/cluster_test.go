@@ -215,12 +215,18 @@ func TestWriteStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, want := range []string{"name: pod-ready", "name: node-initialize", "name: pod-image-pull-fail", "key: '" + BadImageExpr + "'\n      operator: 'NotIn'", "reason: ImagePullBackOff"} {
+	for _, want := range []string{"name: pod-ready", "name: node-initialize", "name: pod-complete", "name: pod-delete", "name: node-heartbeat-with-lease"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("stages lack %q", want)
 		}
 	}
-	if n := strings.Count(s, "\n---\n"); n != 5 {
-		t.Errorf("%d separators, want 5 (6 stages)", n)
+	// Failures are the real node's: no image-name rule fakes them.
+	for _, unwanted := range []string{"ImagePullBackOff", "bad@sha256", ":bad"} {
+		if strings.Contains(s, unwanted) {
+			t.Errorf("stages still fake failures (%q)", unwanted)
+		}
+	}
+	if n := strings.Count(s, "\n---\n"); n != 4 {
+		t.Errorf("%d separators, want 4 (5 stages)", n)
 	}
 }

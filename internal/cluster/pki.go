@@ -55,6 +55,11 @@ var identities = []identity{
 	{name: "admin", cn: "slipway-admin", org: []string{"system:masters"}},
 	{name: "kcm", cn: "system:kube-controller-manager"},
 	{name: "scheduler", cn: "system:kube-scheduler"},
+	// The API server's client certificate for the kubelet (logs, exec,
+	// port-forward, proxy), as kubeadm's kube-apiserver-kubelet-client.
+	{name: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", org: []string{"system:masters"}},
+	// The real node's kubelet: the Node authorizer knows it by this name.
+	{name: "node", cn: "system:node:" + NodeName, org: []string{"system:nodes"}},
 }
 
 // ensurePKI creates the CA, the service-account key and the client
@@ -79,38 +84,22 @@ func (c *Cluster) ensurePKI() error {
 			return err
 		}
 		// A new CA invalidates everything signed by the old one.
-		for _, n := range []string{"apiserver", "admin", "kcm", "scheduler"} {
+		for _, n := range []string{"apiserver", "kubelet"} {
 			os.Remove(filepath.Join(dir, n+".crt"))
+		}
+		for _, id := range identities {
+			os.Remove(filepath.Join(dir, id.name+".crt"))
 		}
 	}
 	// Names only ever get added: a `make cluster` without -san must not
 	// drop the name a tunnel was given earlier.
-	names := c.ServerNames()
-	cert, _, err := loadPair(dir, "apiserver")
-	if err == nil {
-		have := certNames(cert)
-		missing := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(have, n) })
-		names = append(have, missing...)
-		sort.Strings(names)
-		names = slices.Compact(names)
+	if err := ensureServerCert(dir, "apiserver", "kube-apiserver", c.ServerNames(), true, caCert, caKey); err != nil {
+		return err
 	}
-	if err != nil || !slices.Equal(certNames(cert), names) {
-		key, err := newKey()
-		if err != nil {
-			return err
-		}
-		tmpl := certTemplate("kube-apiserver", nil)
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		for _, n := range names {
-			if ip := net.ParseIP(n); ip != nil {
-				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-			} else {
-				tmpl.DNSNames = append(tmpl.DNSNames, n)
-			}
-		}
-		if _, err := signAndWrite(dir, "apiserver", tmpl, caCert, key, caKey); err != nil {
-			return err
-		}
+	// The kubelet's serving certificate: the API server dials the node's
+	// InternalIP and verifies it against the CA.
+	if err := ensureServerCert(dir, "kubelet", NodeName, []string{NodeName, c.network.NodeIP().String()}, false, caCert, caKey); err != nil {
+		return err
 	}
 	for _, id := range identities {
 		if _, _, err := loadPair(dir, id.name); err == nil {
@@ -143,6 +132,41 @@ func (c *Cluster) ensurePKI() error {
 		}
 	}
 	return nil
+}
+
+// ensureServerCert (re-)issues the serving certificate name when its TLS
+// names differ from names (or, with keep, lack one of them: names are then
+// only ever added).
+func ensureServerCert(dir, name, cn string, names []string, keep bool, caCert *x509.Certificate, caKey *ecdsa.PrivateKey) error {
+	names = slices.Clone(names)
+	sort.Strings(names)
+	names = slices.Compact(names)
+	cert, _, err := loadPair(dir, name)
+	if err == nil && keep {
+		have := certNames(cert)
+		missing := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(have, n) })
+		names = append(have, missing...)
+		sort.Strings(names)
+		names = slices.Compact(names)
+	}
+	if err == nil && slices.Equal(certNames(cert), names) {
+		return nil
+	}
+	key, err := newKey()
+	if err != nil {
+		return err
+	}
+	tmpl := certTemplate(cn, nil)
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	_, err = signAndWrite(dir, name, tmpl, caCert, key, caKey)
+	return err
 }
 
 func certNames(cert *x509.Certificate) []string {
@@ -253,7 +277,12 @@ func (c *Cluster) Kubeconfig(identity, server string) ([]byte, error) {
 
 func (c *Cluster) writeKubeconfigs() error {
 	for _, id := range identities {
-		b, err := c.Kubeconfig(id.name, c.Server())
+		server := c.Server()
+		if id.name == "node" {
+			// node.sh's proxy serves the API server on the node's loopback.
+			server = fmt.Sprintf("https://127.0.0.1:%d", c.ports.APIServer)
+		}
+		b, err := c.Kubeconfig(id.name, server)
 		if err != nil {
 			return err
 		}

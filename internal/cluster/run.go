@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,8 @@ type state struct {
 	Ports   Ports     `json:"ports"`
 	Started time.Time `json:"started"`
 	Procs   []proc    `json:"procs"`
+	// Node is set when the instance runs a real node ("node" in Procs).
+	Node *nodeState `json:"node,omitempty"`
 }
 
 type proc struct {
@@ -48,6 +51,8 @@ type Status struct {
 	Server     string
 	Kubeconfig string
 	PIDs       map[string]int
+	// Node is the real node's name, or "" when the instance runs none.
+	Node string
 }
 
 // Status checks the recorded processes and asks the API server /readyz.
@@ -66,7 +71,12 @@ func (c *Cluster) Status(ctx context.Context) Status {
 		}
 		st.PIDs[p.Name] = p.PID
 	}
-	if len(s.Procs) < len(components) {
+	want := len(components)
+	if s.Node != nil {
+		want++
+		st.Node = NodeName
+	}
+	if len(s.Procs) < want {
 		st.Reason = "the control plane was not fully started (an interrupted `make cluster`?)"
 		return st
 	}
@@ -78,12 +88,16 @@ func (c *Cluster) Status(ctx context.Context) Status {
 	return st
 }
 
-// components in start order; Down stops them in reverse.
+// components in start order; Down stops them in reverse. The real node
+// ("node") comes last, when there is one.
 var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
 
-// Up builds what is missing, then starts the control plane, or reuses the
-// one already running from this instance. It returns once the API server
-// is ready, the kwok nodes are Ready and the default ServiceAccount exists.
+// Up builds what is missing, then starts the control plane and the real
+// node, or reuses the ones already running from this instance. It returns
+// once the API server is ready, the kwok nodes and the real node are Ready
+// and the default ServiceAccount exists. A running instance without a real
+// node, when one is wanted, is restarted with one (its API server lacks
+// the kubelet flags).
 func (c *Cluster) Up(ctx context.Context) error {
 	if err := os.MkdirAll(c.instance, 0o755); err != nil {
 		return fmt.Errorf("cluster: %w", err)
@@ -93,8 +107,17 @@ func (c *Cluster) Up(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if st := c.Status(ctx); st.Running {
+	if st := c.Status(ctx); st.Running && c.node && st.Node == "" {
+		c.logf("the running control plane has no real node: restarting it with one")
+	} else if st.Running {
 		c.logf("reusing the control plane at %s (pids %v)", st.Server, st.PIDs)
+		// The running node keeps its network (and the kubelet its
+		// certificate), whatever -node-net says now.
+		if s, err := c.readState(); err == nil && s.Node != nil {
+			if n, err := ParseNodeNetwork(s.Node.Network); err == nil {
+				c.network = n
+			}
+		}
 		// A new -san re-issues the serving certificate; the API server
 		// reloads it from disk by itself, without a restart.
 		if err := c.ensurePKI(); err != nil {
@@ -118,6 +141,11 @@ func (c *Cluster) Up(ctx context.Context) error {
 		errs = append(errs, checkPort(c.bind, pc.port, pc.what))
 	}
 	errs = append(errs, checkDisk(c.instance, 512<<20))
+	if c.node {
+		// Before anything starts: a node that cannot start must not
+		// leave a half-started control plane behind.
+		errs = append(errs, c.checkNode(ctx))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -145,13 +173,16 @@ func (c *Cluster) Up(ctx context.Context) error {
 func (c *Cluster) start(ctx context.Context) error {
 	s := &state{Server: c.Server(), Names: c.ServerNames(), Ports: c.ports, Started: time.Now()}
 	os.RemoveAll(c.path("etcd-data"))
+	record := func(name string, p proc) error {
+		s.Procs = append(s.Procs, p)
+		return c.writeState(s)
+	}
 	run := func(name string, args ...string) error {
 		p, err := c.spawn(name, args)
 		if err != nil {
 			return err
 		}
-		s.Procs = append(s.Procs, p)
-		return c.writeState(s)
+		return record(name, p)
 	}
 	b, pki := c.bind, c.pkiDir()
 	etcdURL := fmt.Sprintf("http://%s:%d", b, c.ports.Etcd)
@@ -207,7 +238,13 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	return c.seed(ctx)
+	if err := c.seed(ctx); err != nil {
+		return err
+	}
+	if !c.node {
+		return nil
+	}
+	return c.startNode(ctx, s, record)
 }
 
 func (c *Cluster) apiserverArgs(etcdURL string) []string {
@@ -221,6 +258,13 @@ func (c *Cluster) apiserverArgs(etcdURL string) []string {
 		"--service-account-key-file", filepath.Join(pki, "sa.pub"),
 		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
 		"--service-cluster-ip-range", "10.0.0.0/24", "--authorization-mode", "Node,RBAC",
+		// logs, exec, port-forward and the proxy to the real node: the
+		// kubelet's serving certificate names its InternalIP (there is no
+		// DNS for node names), and it accepts this client certificate.
+		"--kubelet-client-certificate", filepath.Join(pki, "apiserver-kubelet-client.crt"),
+		"--kubelet-client-key", filepath.Join(pki, "apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority", filepath.Join(pki, "ca.crt"),
+		"--kubelet-preferred-address-types", "InternalIP",
 		// Endpoints may not hold a loopback address: with the default
 		// reconciler the API server fails to publish its own Endpoints.
 		"--endpoint-reconciler-type", "none",
@@ -249,6 +293,7 @@ func (c *Cluster) seed(ctx context.Context) error {
 				Annotations: map[string]string{"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
 				Labels:      map[string]string{"kubernetes.io/hostname": fmt.Sprintf("kwok-node-%d", i), "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "type": "kwok"},
 			},
+			Spec: corev1.NodeSpec{Taints: c.kwokTaints()},
 			Status: corev1.NodeStatus{
 				Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
 				Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
@@ -284,6 +329,15 @@ func (c *Cluster) seed(ctx context.Context) error {
 	})
 }
 
+// kwokTaints keep ordinary workloads off kwok's nodes while a real node
+// runs: only what tolerates KwokTaintKey (scale tests) lands there.
+func (c *Cluster) kwokTaints() []corev1.Taint {
+	if !c.node {
+		return nil
+	}
+	return []corev1.Taint{{Key: KwokTaintKey, Value: "fake", Effect: corev1.TaintEffectNoSchedule}}
+}
+
 func (c *Cluster) clientset() (*kubernetes.Clientset, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.KubeconfigPath())
 	if err != nil {
@@ -302,14 +356,28 @@ func (c *Cluster) readyz(ctx context.Context) error {
 	return err
 }
 
+// errGaveUp marks a check's error that waiting cannot cure (a component
+// that exited): waitFor returns it at once.
+type errGaveUp struct{ error }
+
+func (e errGaveUp) Unwrap() error { return e.error }
+
 // waitFor polls check until it succeeds: start-up has no event to watch.
 func (c *Cluster) waitFor(ctx context.Context, what string, timeout time.Duration, check func(context.Context) error) error {
 	start := time.Now()
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		last = check(ctx)
+		var gu errGaveUp
+		if errors.As(last, &gu) {
+			return false, gu.error
+		}
 		return last == nil, nil
 	})
+	var gu errGaveUp
+	if errors.As(last, &gu) {
+		return fmt.Errorf("cluster: %s: %w", what, gu.error)
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: %s not ready after %s: %v (logs: %s)", what, timeout, last, c.LogDir())
 	}
@@ -421,11 +489,23 @@ func (c *Cluster) stopAll() error {
 	}
 	var errs []error
 	for i := len(s.Procs) - 1; i >= 0; i-- {
-		if err := stop(s.Procs[i], 10*time.Second); err != nil {
+		p := s.Procs[i]
+		var err error
+		if p.Name == "node" {
+			err = c.stopNode(p, s.Node)
+		} else {
+			err = stop(p, 10*time.Second)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		} else {
-			c.logf("stopped %s (pid %d)", s.Procs[i].Name, s.Procs[i].PID)
+			c.logf("stopped %s (pid %d)", p.Name, p.PID)
 		}
+	}
+	// A node that crashed before its process was recorded still left its
+	// cgroups and files behind.
+	if s.Node != nil && !slices.ContainsFunc(s.Procs, func(p proc) bool { return p.Name == "node" }) {
+		errs = append(errs, c.stopNode(proc{Name: "node"}, s.Node))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

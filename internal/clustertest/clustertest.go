@@ -8,6 +8,17 @@
 //
 // A control plane started here keeps running after the tests, like one
 // started by `make cluster`; `make cluster-down` stops either.
+//
+// The control plane runs one real node (NodeName, label
+// slipway.dev/node=real: a kubelet with containerd) beside kwok's
+// status-only nodes, which are tainted so that only what tolerates them
+// lands there. RealNode and Kwok give a pod spec the placement; RequireNode
+// is for tests whose containers must really run. A real node that is not
+// Ready stops every test like a missing cluster does.
+//
+// SLIPWAY_CLUSTER_INSTANCE=DIR points the tests at another running
+// instance (one started with `go run ./internal/cmd/cluster -instance DIR
+// -ports ... up`) instead of the default one; it is never started here.
 package clustertest
 
 import (
@@ -45,6 +56,9 @@ type Cluster struct {
 	// Config and Client are built from Kubeconfig.
 	Config *rest.Config
 	Client kubernetes.Interface
+	// Node is the real node's name, or "" when the instance runs none
+	// (started with -node=false).
+	Node string
 
 	c *cluster.Cluster
 }
@@ -72,11 +86,37 @@ func RequireExclusive(t testing.TB) *Cluster {
 	return require(t, syscall.LOCK_EX)
 }
 
+// RequireNode is Require for a test whose pods must really run: it also
+// stops the test when the instance has no real node.
+func RequireNode(t testing.TB) *Cluster {
+	t.Helper()
+	return needNode(t, require(t, syscall.LOCK_SH))
+}
+
+// RequireExclusiveNode is RequireExclusive for a test whose pods must
+// really run.
+func RequireExclusiveNode(t testing.TB) *Cluster {
+	t.Helper()
+	return needNode(t, require(t, syscall.LOCK_EX))
+}
+
+// needNode stops the test when c runs no real node.
+func needNode(t testing.TB, c *Cluster) *Cluster {
+	t.Helper()
+	if c.Node == "" {
+		e2e.Unavailable(t, fmt.Errorf("the control plane at %s runs no real node (started with -node=false, or by a slipway from before the real node): restart it with `make cluster-down cluster`", c.Server()))
+	}
+	return c
+}
+
 func require(t testing.TB, how int) *Cluster {
 	t.Helper()
 	once.Do(func() { shared, errShd = FindOrStart(context.Background()) })
 	if errShd != nil {
 		e2e.Unavailable(t, errShd)
+	}
+	if err := shared.nodeReady(context.Background()); err != nil {
+		e2e.Unavailable(t, err)
 	}
 	f, err := os.OpenFile(filepath.Join(shared.c.InstanceDir(), "use.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -89,23 +129,36 @@ func require(t testing.TB, how int) *Cluster {
 	return shared
 }
 
-// FindOrStart returns the default instance: running already, or started
-// now if its binaries are built. A cold build (minutes) is `make cluster`'s
-// job, not a test's.
+// InstanceEnv names another running instance for the tests.
+const InstanceEnv = "SLIPWAY_CLUSTER_INSTANCE"
+
+// FindOrStart returns the default instance (or InstanceEnv's): running
+// already, or, for the default one, started now if its binaries are built.
+// A cold build (minutes) is `make cluster`'s job, not a test's.
 func FindOrStart(ctx context.Context) (*Cluster, error) {
-	c, err := cluster.New()
+	var opts []cluster.Option
+	dir := os.Getenv(InstanceEnv)
+	if dir != "" {
+		opts = append(opts, cluster.WithInstanceDir(dir))
+	}
+	c, err := cluster.New(opts...)
 	if err != nil {
 		return nil, err
 	}
-	if st := c.Status(ctx); !st.Running {
+	st := c.Status(ctx)
+	if !st.Running && dir != "" {
+		return nil, fmt.Errorf("%s=%s: %s", InstanceEnv, dir, st.Reason)
+	}
+	if !st.Running {
 		if !c.Built() {
-			return nil, fmt.Errorf("no control plane runs (%s), and its binaries are not built in %s: run `make cluster` once (cold build ~7 min)", st.Reason, c.BinDir())
+			return nil, fmt.Errorf("no control plane runs (%s), and its binaries are not built in %s: run `make cluster` once (cold build ~15 min)", st.Reason, c.BinDir())
 		}
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 		defer cancel()
 		if err := c.Up(ctx); err != nil {
 			return nil, fmt.Errorf("starting the control plane: %w", err)
 		}
+		st = c.Status(ctx)
 	}
 	kc, err := os.ReadFile(c.KubeconfigPath())
 	if err != nil {
@@ -123,7 +176,59 @@ func FindOrStart(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clustertest: %w (a control plane started before slipway wrote it: run `make cluster` once more)", err)
 	}
-	return &Cluster{Kubeconfig: kc, KubeconfigPath: c.KubeconfigPath(), EngineKubeconfig: ekc, Config: cfg, Client: cs, c: c}, nil
+	return &Cluster{Kubeconfig: kc, KubeconfigPath: c.KubeconfigPath(), EngineKubeconfig: ekc, Config: cfg, Client: cs, Node: st.Node, c: c}, nil
+}
+
+// nodeReady waits a little for the real node to be Ready (it may have just
+// started, or missed a heartbeat on a loaded machine).
+func (c *Cluster) nodeReady(ctx context.Context) error {
+	if c.Node == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last error
+	for {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, c.Node, metav1.GetOptions{})
+		if err == nil {
+			err = cluster.NodeReady(n)
+		}
+		if err == nil {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the real node is not Ready: %v (logs: %s; restart with `make cluster-down cluster`)", last, c.c.LogDir())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// RealNode places a pod on the real node, where its containers really run:
+// what deploys set (nodeSelector slipway.dev/node=real).
+func RealNode(spec *corev1.PodSpec) {
+	if spec.NodeSelector == nil {
+		spec.NodeSelector = map[string]string{}
+	}
+	spec.NodeSelector[cluster.NodeLabel] = cluster.NodeLabelValue
+}
+
+// NodeSelector is the real node's label as a node selector: what an
+// environment sets (deploy.Environment.NodeSelector, the deploy tool's
+// --node-selector) so that its pods really run.
+func NodeSelector() map[string]string {
+	return map[string]string{cluster.NodeLabel: cluster.NodeLabelValue}
+}
+
+// Kwok places a pod on kwok's status-only nodes (scale tests: many
+// replicas, HPA): it tolerates their taint and selects them.
+func Kwok(spec *corev1.PodSpec) {
+	if spec.NodeSelector == nil {
+		spec.NodeSelector = map[string]string{}
+	}
+	spec.NodeSelector["type"] = "kwok"
+	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{Key: cluster.KwokTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
 }
 
 // Namespace creates a fresh namespace named prefix-<random> and deletes it

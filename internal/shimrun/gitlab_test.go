@@ -67,6 +67,7 @@ func referenceOptions() []goservice.Option {
 		goservice.RegistryUsername("slipway"),
 		goservice.StagingURL("https://staging.mts-deploy-ai.example.com"),
 		goservice.ProductionURL("https://mts-deploy-ai.example.com"),
+		goservice.GitOpsPassword("GIT_PASSWORD"),
 		goservice.GeneratedFrom("ci/reference/reference.go", "make generate"),
 	}
 }

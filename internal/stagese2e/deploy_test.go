@@ -31,11 +31,13 @@ import (
 // Deployments are then read back with client-go.
 func TestDeployPromotion(t *testing.T) {
 	enginetest.Require(t)
-	c := clustertest.Require(t)
-	// The namespaces are the test's own: the manifests are the kustomize
-	// base, which names none (an overlay for another namespace is refused).
-	base := "--staging-manifests=examples/deployai/deploy/k8s/base"
-	prodBase := "--production-manifests=examples/deployai/deploy/k8s/base"
+	c := clustertest.RequireNode(t)
+	// The namespaces are the test's own: the manifests are the local
+	// overlay, which names none (an overlay for another namespace is
+	// refused), and whose CPU requests let both environments share the
+	// real node. The ci module's nodeSelector setting places the pods there.
+	base := "--staging-manifests=examples/deployai/deploy/k8s/local"
+	prodBase := "--production-manifests=examples/deployai/deploy/k8s/local"
 	staging := c.Namespace(t, "mts-deploy-ai-staging")
 	production := c.Namespace(t, "mts-deploy-ai")
 	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
@@ -113,6 +115,7 @@ func TestDeployPromotion(t *testing.T) {
 			t.Errorf("summary is not one line without secrets: %q", out)
 		}
 		assertRunning(t, c, staging, ref)
+		assertPlaced(t, c, staging)
 	})
 
 	t.Run("staging again deploys again", func(t *testing.T) {
@@ -156,6 +159,7 @@ func TestDeployPromotion(t *testing.T) {
 			}
 		}
 		assertRunning(t, c, production, ref)
+		assertPlaced(t, c, production)
 	})
 
 	t.Run("missing kubeconfig secret", func(t *testing.T) {
@@ -181,6 +185,36 @@ func assertRunning(t *testing.T, c *clustertest.Cluster, namespace, image string
 	}
 	if d.Status.UpdatedReplicas != want || d.Status.AvailableReplicas != want {
 		t.Errorf("Deployment %s/%s: %d updated, %d available, want %d", namespace, bundle.Name, d.Status.UpdatedReplicas, d.Status.AvailableReplicas, want)
+	}
+	// The pods ran on the real node, where their probes really answered
+	// (kwok's nodes are tainted while it runs).
+	if c.Node == "" {
+		return
+	}
+	pods, err := c.Client.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + bundle.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Spec.NodeName != c.Node {
+			t.Errorf("pod %s/%s runs on %q, want the real node %q", namespace, p.Name, p.Spec.NodeName, c.Node)
+		}
+	}
+}
+
+// assertPlaced checks that the deploy set the ci module's nodeSelector
+// setting (slipway.dev/node=real) on the service's pods: the apply and
+// helm sources place them; a GitOps repository places its own.
+func assertPlaced(t *testing.T, c *clustertest.Cluster, namespace string) {
+	t.Helper()
+	d, err := c.Client.AppsV1().Deployments(namespace).Get(context.Background(), bundle.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Deployment %s/%s: %v", namespace, bundle.Name, err)
+	}
+	for k, v := range clustertest.NodeSelector() {
+		if got := d.Spec.Template.Spec.NodeSelector[k]; got != v {
+			t.Errorf("Deployment %s/%s: nodeSelector %s=%q, want %q (the module's nodeSelector setting)", namespace, bundle.Name, k, got, v)
+		}
 	}
 }
 

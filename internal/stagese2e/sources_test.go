@@ -117,7 +117,7 @@ func helmReleases(t *testing.T, c *clustertest.Cluster, namespace string) []stri
 // scan cleared it and a person approved.
 func TestHelmPromotion(t *testing.T) {
 	enginetest.Require(t)
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	staging := c.Namespace(t, "mts-deploy-ai-staging")
 	production := c.Namespace(t, "mts-deploy-ai")
 	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
@@ -145,6 +145,7 @@ func TestHelmPromotion(t *testing.T) {
 			}
 		}
 		assertRunning(t, c, staging, ref)
+		assertPlaced(t, c, staging)
 		if r := helmReleases(t, c, staging); len(r) != 1 || r[0] != "sh.helm.release.v1."+bundle.Name+".v1" {
 			t.Errorf("staging's Helm releases: %v, want revision 1 of %s", r, bundle.Name)
 		}

@@ -86,6 +86,7 @@ type config struct {
 	engine                              *pipeline.Engine
 	gitPassword                         string
 	signingPassword, trustedKeys        string
+	notify                              Notification
 	generatedFrom, regenerate           string
 	extra                               []pipeline.Option
 	timeout                             time.Duration
@@ -132,6 +133,57 @@ func SigningKeyPassword(secret string) Option { return func(c *config) { c.signi
 // --trusted-keys; "" passes none, for a repository whose module setting
 // trustedKeys names a file of them.
 func TrustedKeys(variable string) Option { return func(c *config) { c.trustedKeys = variable } }
+
+// Notification names the CI secrets (masked GitLab variables, GitHub
+// secrets) the deploy jobs pass, as env://, to the module's notification
+// arguments; an empty name leaves that service out.
+type Notification struct {
+	// SlackWebhook names the secret holding a Slack incoming webhook URL,
+	// such as SLACK_WEBHOOK_URL.
+	SlackWebhook string
+	// TelegramToken names the secret holding a Telegram bot's token, such
+	// as TELEGRAM_BOT_TOKEN; TelegramChat is the chat's ID (not a secret:
+	// -1001234567890 or @channel).
+	TelegramToken, TelegramChat string
+	// Webhook names the secret holding a generic webhook's URL, such as
+	// NOTIFY_WEBHOOK_URL.
+	Webhook string
+}
+
+// Notify makes the deploy jobs tell the team of every deploy's outcome
+// (deployed, rolled back, refused), with the digest and a link to the
+// repository. The secrets must exist in the CI settings: a job whose
+// env:// secret is unset fails before it deploys.
+func Notify(n Notification) Option { return func(c *config) { c.notify = n } }
+
+// args are the deploy functions' notification arguments.
+func (n Notification) args() []pipeline.Arg {
+	var args []pipeline.Arg
+	if n.SlackWebhook != "" {
+		args = append(args, pipeline.Secret("slack-webhook", n.SlackWebhook))
+	}
+	if n.TelegramToken != "" {
+		args = append(args, pipeline.Secret("telegram-token", n.TelegramToken), pipeline.String("telegram-chat-id", n.TelegramChat))
+	}
+	if n.Webhook != "" {
+		args = append(args, pipeline.Secret("notify-webhook", n.Webhook))
+	}
+	if len(args) > 0 {
+		args = append(args, pipeline.FromVar("notify-link", pipeline.RepositoryURL))
+	}
+	return args
+}
+
+// check refuses a Telegram half-configured.
+func (n Notification) check() error {
+	switch {
+	case n.TelegramToken != "" && n.TelegramChat == "":
+		return fmt.Errorf("Notify: the Telegram token secret %s has no chat: set TelegramChat", n.TelegramToken)
+	case n.TelegramToken == "" && n.TelegramChat != "":
+		return fmt.Errorf("Notify: the Telegram chat %s has no token: set TelegramToken to the name of the bot token's secret", n.TelegramChat)
+	}
+	return nil
+}
 
 // StagingURL sets the staging environment's URL, shown by the CIs.
 func StagingURL(url string) Option { return func(c *config) { c.stagingURL = url } }
@@ -215,6 +267,10 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	if c.gitPassword != "" {
 		deploySource = append(deploySource, pipeline.Secret("git-password", c.gitPassword))
 	}
+	if err := c.notify.check(); err != nil {
+		return nil, fmt.Errorf("goservice: %w", err)
+	}
+	deploySource = append(deploySource, c.notify.args()...)
 	// What signs the evidence: the key only ever as env://SIGNING_KEY.
 	signing := []pipeline.Arg{pipeline.Secret("signing-key", "SIGNING_KEY")}
 	if c.signingPassword != "" {

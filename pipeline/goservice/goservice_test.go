@@ -79,3 +79,67 @@ func TestCustomize(t *testing.T) {
 		t.Errorf("round trip: %+v, want %+v", back, d)
 	}
 }
+
+// TestNotify: the deploy jobs, and only they, pass the notification
+// secrets as env://, and the generated files still lint against the
+// module's functions.
+func TestNotify(t *testing.T) {
+	p, err := goservice.Pipeline("billing", goservice.Notify(goservice.Notification{
+		SlackWebhook: "SLACK_WEBHOOK_URL", TelegramToken: "TELEGRAM_BOT_TOKEN", TelegramChat: "-1001234567890", Webhook: "NOTIFY_WEBHOOK_URL"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := generate.Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fns []string
+	for _, s := range goservice.Signatures() {
+		fns = append(fns, s.Name)
+	}
+	want := "--slack-webhook=env://SLACK_WEBHOOK_URL --telegram-token=env://TELEGRAM_BOT_TOKEN --telegram-chat-id=-1001234567890 --notify-webhook=env://NOTIFY_WEBHOOK_URL --notify-link="
+	for _, f := range files {
+		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
+		if f.Path == generate.GitLabPath {
+			err = lint.GitLab(f.Data, opts...)
+		} else {
+			err = lint.GitHub(f.Data, opts...)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f.Path, err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(f.Data), "\n") {
+			if strings.Contains(line, "slack-webhook") {
+				n++
+				if !strings.Contains(line, "deploy-staging") && !strings.Contains(line, "deploy-production") || !strings.Contains(line, want) {
+					t.Errorf("%s: %s", f.Path, strings.TrimSpace(line))
+				}
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d lines pass the Slack webhook, want the two deploy jobs'", f.Path, n)
+		}
+	}
+	plain, err := goservice.Pipeline("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainFiles, _ := generate.Files(plain)
+	for _, f := range plainFiles {
+		if strings.Contains(string(f.Data), "notify") {
+			t.Errorf("%s mentions notifications, which nobody configured", f.Path)
+		}
+	}
+	for _, tc := range []struct {
+		n    goservice.Notification
+		want string
+	}{
+		{goservice.Notification{TelegramToken: "TG"}, "goservice: Notify: the Telegram token secret TG has no chat: set TelegramChat"},
+		{goservice.Notification{TelegramChat: "-1"}, "goservice: Notify: the Telegram chat -1 has no token: set TelegramToken to the name of the bot token's secret"},
+	} {
+		if _, err := goservice.Pipeline("billing", goservice.Notify(tc.n)); err == nil || err.Error() != tc.want {
+			t.Errorf("Notify(%+v): %v, want %s", tc.n, err, tc.want)
+		}
+	}
+}

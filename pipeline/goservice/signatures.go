@@ -10,8 +10,8 @@ func Signatures() []pipeline.Signature {
 	return []pipeline.Signature{
 		{Name: "build", Args: []string{"revision", "created", "platforms"}},
 		{Name: "ci", Args: []string{"revision", "created", "repository", "username", "password", "insecure", "db-repository", "db-insecure"}},
-		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "trusted-keys", "scanners", "max-scan-age", "signing-key", "signing-key-password", "source-url"}},
-		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "signing-key", "signing-key-password"}},
+		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "trusted-keys", "scanners", "max-scan-age", "signing-key", "signing-key-password", "source-url", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
+		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "signing-key", "signing-key-password", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
 		{Name: "generate", Args: []string{"toolchain"}},
 		{Name: "integration-tests", Args: nil},
 		{Name: "publish", Args: []string{"repository", "username", "password", "revision", "created", "platforms", "insecure", "signing-key", "signing-key-password", "source-url"}},
@@ -26,11 +26,16 @@ func Signatures() []pipeline.Signature {
 		{Name: "with-gitops", Args: []string{"repository", "staging-overlay", "production-overlay", "image"}},
 		{Name: "with-helm", Args: []string{"chart", "staging-values", "production-values"}},
 		{Name: "with-main", Args: []string{"packages"}},
+		{Name: "with-node-selector", Args: []string{"labels"}},
+		{Name: "with-notify", Args: []string{"link", "pipeline", "required"}},
 		{Name: "with-ports", Args: []string{"ports"}},
 		{Name: "with-production", Args: []string{"namespace", "manifests"}},
 		{Name: "with-repository", Args: []string{"repository"}},
+		{Name: "with-slack", Args: []string{"webhook"}},
 		{Name: "with-smoke-probe", Args: []string{"probe"}},
 		{Name: "with-staging", Args: []string{"namespace", "manifests"}},
+		{Name: "with-telegram", Args: []string{"token", "chat-id", "api-url"}},
+		{Name: "with-webhook", Args: []string{"url", "signing-key"}},
 	}
 }
 
@@ -67,6 +72,7 @@ func Settings() []Setting {
 		{Name: "stagingManifests", Type: "string", Default: ""},
 		{Name: "productionNamespace", Type: "string", Default: ""},
 		{Name: "productionManifests", Type: "string", Default: ""},
+		{Name: "nodeSelector", Type: "[]string", Default: ""},
 		{Name: "deploySource", Type: "string", Default: "apply"},
 		{Name: "helmChart", Type: "string", Default: ""},
 		{Name: "helmStagingValues", Type: "[]string", Default: ""},

@@ -84,6 +84,11 @@ type Target struct {
 	// Container names the container that gets the image; empty means the
 	// Deployment's only container.
 	Container string
+	// NodeSelector, as KEY=VALUE pairs, is added to the nodeSelector of
+	// every pod the deploy applies (Manifests and Helm; a GitOps
+	// repository places its own pods): where the environment's pods run,
+	// such as slipway.dev/node=real on slipway's local cluster.
+	NodeSelector []string
 }
 
 // Option configures Deploy and RecordScan.
@@ -101,6 +106,7 @@ type config struct {
 	stagingEnv string
 	now        func() time.Time
 	evidence   evidenceConfig // evidence.go
+	notify     *Notify        // notify.go
 }
 
 // WithApproval records that a person (by) approved a production deploy.
@@ -193,6 +199,13 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	if t.Container != "" && t.Manifests != "" {
 		args = append(args, "--container="+t.Container)
 	}
+	// A GitOps repository's overlays place its pods (the tool refuses a
+	// selector it could not apply), so one setting serves every source.
+	for _, sel := range t.NodeSelector {
+		if t.GitOps == nil {
+			args = append(args, "--node-selector="+sel)
+		}
+	}
 	if t.Production && c.approved {
 		args = append(args, "--approve", "--approver="+c.approver)
 	}
@@ -204,6 +217,7 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 		args = append(args, fmt.Sprintf("--tunnel=%s:%d", tunnelHost, c.tunnelPort))
 	}
 	ctr = c.withRegistryAuth(ctr)
+	ctr, args = c.notify.apply(ctr, args)
 	// The clock makes every call a new exec, so every call reaches the
 	// cluster: the same tool, arguments and secrets would otherwise be
 	// replayed from Dagger's cache.

@@ -25,7 +25,7 @@ import (
 )
 
 // The Helm chart in chart/ is the seed's 3.2: the same objects as the Go
-// bundle, with the image by digest and the replica count as values. Its
+// bundle, with the image by digest and the replica count and the CPU request as values. Its
 // templates are rendered from the bundle; the prometheus-operator's
 // PrometheusRule is only rendered where the cluster serves it, as charts
 // do for optional CRDs.
@@ -33,6 +33,7 @@ const chartDir = "chart"
 
 const (
 	replicasMark = "__SLIPWAY_REPLICAS__"
+	cpuMark      = "__SLIPWAY_CPU_REQUEST__"
 	imageMark    = "__SLIPWAY_IMAGE__"
 	ruleAPI      = "monitoring.coreos.com/v1/PrometheusRule"
 )
@@ -48,6 +49,13 @@ func chartTemplates(t *testing.T) map[string]string {
 			if err := unstructured.SetNestedField(o.Object, replicasMark, "spec", "replicas"); err != nil {
 				t.Fatal(err)
 			}
+			cts, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			if err := unstructured.SetNestedField(cts[0].(map[string]any), cpuMark, "resources", "requests", "cpu"); err != nil {
+				t.Fatal(err)
+			}
+			if err := unstructured.SetNestedSlice(o.Object, cts, "spec", "template", "spec", "containers"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		doc, err := yaml.Marshal(o.Object)
 		if err != nil {
@@ -56,6 +64,7 @@ func chartTemplates(t *testing.T) map[string]string {
 		s := strings.NewReplacer("{{", "\x00L", "}}", "\x00R").Replace(string(doc))
 		s = strings.NewReplacer("\x00L", `{{ "{{" }}`, "\x00R", `{{ "}}" }}`).Replace(s)
 		s = strings.ReplaceAll(s, "replicas: "+replicasMark, "replicas: {{ .Values.replicaCount }}")
+		s = strings.ReplaceAll(s, "cpu: "+cpuMark, "cpu: {{ .Values.cpuRequest }}")
 		s = strings.ReplaceAll(s, "image: "+imageMark, `image: "{{ .Values.image.repository }}@{{ required "image.digest: set the image by digest (sha256:...)" .Values.image.digest }}"`)
 		head := "# Rendered from the Go bundle (examples/deployai/deploy/deploy.go) by TestChart -update.\n"
 		if o.GetKind() == "PrometheusRule" {
@@ -112,7 +121,7 @@ func TestChart(t *testing.T) {
 			}
 			vals["image"] = map[string]any{"repository": repo, "digest": digest}
 			objs := renderChart(t, ch, vals, ns, withRules)
-			wantObjs := toUnstructured(t, ns, digestRef)
+			wantObjs := toUnstructured(t, ns, digestRef, localOptions...)
 			if !withRules {
 				wantObjs = without(wantObjs, "PrometheusRule")
 			}
@@ -182,17 +191,22 @@ func index(t *testing.T, objs []*unstructured.Unstructured) map[string]map[strin
 }
 
 // TestChartDeploysWithSlipway deploys chart/ with slipway's Helm deployer
-// on the local control plane, as the pipeline's Helm source does: the
-// image values reach the Deployment, the release becomes ready.
+// on the local control plane's real node, as the pipeline's Helm source
+// does: the image values reach the Deployment, the release becomes ready.
+// The image is slipway's test app, which answers the chart's /ready and
+// /health probes on the http port as the service does (building the
+// service's own image is the pipeline's job, tested in internal/stagese2e).
 func TestChartDeploysWithSlipway(t *testing.T) {
-	c := clustertest.Require(t)
+	c := clustertest.RequireNode(t)
 	ns := c.Namespace(t, "deployai-helm")
-	env := slipdeploy.Environment{Name: "staging", Tier: pipeline.Staging, Namespace: ns, Kubeconfig: slipdeploy.KubeconfigBytes(c.Kubeconfig)}
+	image := clustertest.PushApp(t, clustertest.AppServe)
+	env := slipdeploy.Environment{Name: "staging", Tier: pipeline.Staging, Namespace: ns, Kubeconfig: slipdeploy.KubeconfigBytes(c.Kubeconfig),
+		NodeSelector: clustertest.NodeSelector()}
 	d, err := helm.New(context.Background(), env, chartDir, helm.WithValuesFiles(filepath.Join(chartDir, "values-staging.yaml")), helm.WithRolloutTimeout(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := d.Deploy(context.Background(), slipdeploy.Release{Image: digestRef})
+	res, err := d.Deploy(context.Background(), slipdeploy.Release{Image: image})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +214,7 @@ func TestChartDeploysWithSlipway(t *testing.T) {
 	// The local control plane serves no PrometheusRule: the chart leaves
 	// it out there.
 	want := []string{"ConfigMap/mts-deploy-ai-dashboard", "Deployment/mts-deploy-ai", "HorizontalPodAutoscaler/mts-deploy-ai-hpa", "Service/mts-deploy-ai"}
-	if res.Deployment != Name || res.Image != digestRef || strings.Join(res.Applied, " ") != strings.Join(want, " ") {
+	if res.Deployment != Name || res.Image != image || strings.Join(res.Applied, " ") != strings.Join(want, " ") {
 		t.Fatalf("result %+v", res)
 	}
 }

@@ -61,6 +61,19 @@ const (
 	DefaultImagePullSecret = "mts-registry-secret" // #nosec G101 -- the name of a Secret, not a credential
 	// RunAsUser is the pod's UID and GID: distroless' "nonroot".
 	RunAsUser = 65532
+	// DefaultCPURequest is the seed's CPU request per pod.
+	DefaultCPURequest = "500m"
+	// LocalCPURequest is the CPU request of the reference's local
+	// environments (k8s/local under k8s/staging and k8s/production, the
+	// chart's values-staging.yaml and values-production.yaml, the GitOps
+	// overlays). slipway's local cluster runs both environments on its one
+	// real node, which has 2 CPUs: at the seed's 500m, 3 replicas per
+	// environment and a rollout's surge pod ask for 3.5 CPUs, and the
+	// scheduler leaves pods Pending. At 100m both environments mid-rollout
+	// ask for 0.7 CPU. The limit stays the seed's 2 CPUs; the HPA's 70%
+	// target is of the request, so it scales out sooner. A team's real
+	// cluster drops the override and keeps the seed's 500m.
+	LocalCPURequest = "100m"
 )
 
 var (
@@ -145,6 +158,7 @@ func encode(o any) ([]byte, error) {
 
 type config struct {
 	replicas    int32
+	cpuRequest  resource.Quantity
 	version     string
 	pullSecret  string
 	memoryUtil  int32
@@ -164,6 +178,20 @@ func WithReplicas(n int32) Option {
 			c.optionError = errors.Join(c.optionError, fmt.Errorf("replicas %d: want 1 to %d", n, MaxReplicas))
 		}
 		c.replicas = n
+	}
+}
+
+// WithCPURequest sets the CPU request per pod (default the seed's 500m),
+// as a Kubernetes quantity: an environment whose nodes are smaller, such
+// as LocalCPURequest on slipway's local cluster.
+func WithCPURequest(q string) Option {
+	return func(c *config) {
+		v, err := resource.ParseQuantity(q)
+		if err != nil || v.Sign() <= 0 {
+			c.optionError = errors.Join(c.optionError, fmt.Errorf("cpu request %q: want a positive quantity such as 250m", q))
+			return
+		}
+		c.cpuRequest = v
 	}
 }
 
@@ -197,6 +225,7 @@ func WithRuleLabels(l map[string]string) Option {
 func New(namespace, image string, opts ...Option) (*Bundle, error) {
 	c := config{
 		replicas:   DefaultReplicas,
+		cpuRequest: resource.MustParse(DefaultCPURequest),
 		version:    DefaultVersion,
 		pullSecret: DefaultImagePullSecret,
 		ruleLabels: map[string]string{},
@@ -320,7 +349,7 @@ func deployment(namespace, image string, c config) *appsv1.Deployment {
 						Env: []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "INFO"}},
 						Resources: corev1.ResourceRequirements{
 							Requests: corev1.ResourceList{
-								corev1.ResourceCPU:    resource.MustParse("500m"),
+								corev1.ResourceCPU:    c.cpuRequest,
 								corev1.ResourceMemory: resource.MustParse("512Mi"),
 							},
 							Limits: corev1.ResourceList{

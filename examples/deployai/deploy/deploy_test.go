@@ -229,9 +229,13 @@ func TestHPA(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	b := newBundle(t, WithReplicas(5), WithVersion("v2.3.4"), WithImagePullSecret(""), WithRuleLabels(map[string]string{"release": "kube-prometheus-stack"}))
+	b := newBundle(t, WithReplicas(5), WithVersion("v2.3.4"), WithImagePullSecret(""), WithRuleLabels(map[string]string{"release": "kube-prometheus-stack"}), WithCPURequest(LocalCPURequest))
 	if *b.Deployment.Spec.Replicas != 5 {
 		t.Errorf("replicas = %d, want 5", *b.Deployment.Spec.Replicas)
+	}
+	res := b.Deployment.Spec.Template.Spec.Containers[0].Resources
+	if cpu := res.Requests[corev1.ResourceCPU]; cpu.String() != "100m" || res.Limits.Cpu().String() != "2" {
+		t.Errorf("cpu request %s limit %s, want 100m and the seed's 2", cpu.String(), res.Limits.Cpu())
 	}
 	if b.Deployment.Labels["version"] != "v2.3.4" || b.Deployment.Spec.Template.Labels["version"] != "v2.3.4" {
 		t.Errorf("version labels = %v / %v", b.Deployment.Labels, b.Deployment.Spec.Template.Labels)
@@ -265,6 +269,8 @@ func TestNewRejects(t *testing.T) {
 		{"empty namespace", "", "r.example/app@" + sha, nil, `namespace ""`},
 		{"zero replicas", "telecom", "r.example/app@" + sha, []Option{WithReplicas(0)}, "replicas 0: want 1 to 10"},
 		{"replicas over the HPA max", "telecom", "r.example/app@" + sha, []Option{WithReplicas(11)}, "replicas 11"},
+		{"cpu request not a quantity", "telecom", "r.example/app@" + sha, []Option{WithCPURequest("lots")}, `cpu request "lots": want a positive quantity`},
+		{"cpu request zero", "telecom", "r.example/app@" + sha, []Option{WithCPURequest("0")}, `cpu request "0"`},
 		{"memory target", "telecom", "r.example/app@" + sha, []Option{WithMemoryUtilization(150)}, "memory utilization 150%"},
 		{"version", "telecom", "r.example/app@" + sha, []Option{WithVersion("v1 final")}, `version "v1 final"`},
 		{"pull secret", "telecom", "r.example/app@" + sha, []Option{WithImagePullSecret("Bad Secret")}, `image pull secret "Bad Secret"`},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,6 +32,17 @@ const Placeholder = Name
 // environments are the overlays and the namespaces they deploy into.
 var environments = map[string]string{"staging": "mts-deploy-ai-staging", "production": "mts-deploy-ai"}
 
+// localOptions are what the reference's environments change from the
+// seed's bundle, in every layout (kustomize's k8s/local, the chart's
+// values files, the GitOps overlays): both run on the local cluster's one
+// real node (LocalCPURequest says why).
+var localOptions = []Option{WithCPURequest(LocalCPURequest)}
+
+// localDir is the kustomize overlay of the local cluster: the base with
+// localOptions, in no namespace. The staging and production overlays build
+// on it; a test that deploys into a namespace of its own deploys it.
+const localDir = "local"
+
 // baseYAML renders the bundle without a namespace and with the placeholder
 // image.
 func baseYAML(t *testing.T) []byte {
@@ -51,10 +63,10 @@ func baseYAML(t *testing.T) []byte {
 
 // toUnstructured returns the bundle's objects for namespace ("base": none)
 // with image in the service's container.
-func toUnstructured(t *testing.T, namespace, image string) []*unstructured.Unstructured {
+func toUnstructured(t *testing.T, namespace, image string, opts ...Option) []*unstructured.Unstructured {
 	t.Helper()
 	ns := namespace
-	b, err := New(ns, digestRef)
+	b, err := New(ns, digestRef, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +113,15 @@ func TestManifests(t *testing.T) {
 	if diff := cmp.Diff(string(baseYAML(t)), string(got)); diff != "" {
 		t.Fatalf("%s differs from the Go bundle; run `go test ./examples/deployai/deploy -run TestManifests -update` (-want +got):\n%s", base, diff)
 	}
-	for env, ns := range environments {
+	dirs := map[string]string{localDir: "base"}
+	maps.Copy(dirs, environments)
+	for env, ns := range dirs {
 		t.Run(env, func(t *testing.T) {
 			objs, err := manifest.Load(filepath.Join(manifestsDir, env))
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := toUnstructured(t, ns, Placeholder)
+			want := toUnstructured(t, ns, Placeholder, localOptions...)
 			if len(objs) != len(want) {
 				t.Fatalf("%d objects, want %d", len(objs), len(want))
 			}

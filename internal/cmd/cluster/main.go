@@ -1,7 +1,7 @@
 // Command cluster builds, starts and stops slipway's local Kubernetes
 // control plane (internal/cluster); the Makefile's cluster targets run it.
 //
-//	go run ./internal/cmd/cluster up       # build what is not cached, start (or reuse) the control plane
+//	go run ./internal/cmd/cluster up       # build what is not cached, start (or reuse) the control plane and the real node
 //	go run ./internal/cmd/cluster down     # stop every process it started
 //	go run ./internal/cmd/cluster status   # running or not, and why
 //	go run ./internal/cmd/cluster build    # only build (and cache) the binaries
@@ -42,6 +42,8 @@ func main() {
 	bind := fs.String("bind", "", "address every component listens on (default 127.0.0.1)")
 	ports := fs.String("ports", "", "six ports: apiserver,etcd,etcd-peer,controller-manager,scheduler,kwok (default 16443,23791,23801,20257,20259,20247); a second instance also needs its own -instance")
 	server := fs.String("server", "", "kubeconfig: the server URL to write (default the local address)")
+	node := fs.Bool("node", true, "up: also run the real node (kubelet + containerd; needs root); -node=false starts kwok's nodes only, untainted")
+	nodeNet := fs.String("node-net", "", "up: the real node's IPv4 /16 (default "+cluster.DefaultNodeNetwork.String()+"); a second instance also needs its own")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	args := os.Args[1:]
 	var sub string
@@ -82,6 +84,17 @@ func main() {
 	if *bind != "" {
 		opts = append(opts, cluster.WithBindAddress(*bind))
 	}
+	if !*node {
+		opts = append(opts, cluster.WithoutNode())
+	}
+	if *nodeNet != "" {
+		n, err := cluster.ParseNodeNetwork(*nodeNet)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cluster: -node-net: "+err.Error())
+			os.Exit(2)
+		}
+		opts = append(opts, cluster.WithNodeNetwork(n))
+	}
 	if err := run(ctx, sub, opts, *server); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster "+sub+": "+err.Error())
 		os.Exit(1)
@@ -103,6 +116,9 @@ func run(ctx context.Context, sub string, opts []cluster.Option, server string) 
 			return err
 		}
 		fmt.Printf("# control plane running at %s; TLS names %s\n", c.Server(), strings.Join(names, ","))
+		if st := c.Status(ctx); st.Node != "" {
+			fmt.Printf("# real node %s (label %s=%s); kwok nodes are tainted %s:NoSchedule\n", st.Node, cluster.NodeLabel, cluster.NodeLabelValue, cluster.KwokTaintKey)
+		}
 		printEnv(c)
 	case "down":
 		return c.Down(ctx)
@@ -114,6 +130,9 @@ func run(ctx context.Context, sub string, opts []cluster.Option, server string) 
 			return errors.New(st.Reason)
 		}
 		fmt.Printf("running at %s, kubeconfig %s, pids %v\n", st.Server, st.Kubeconfig, st.PIDs)
+		if st.Node != "" {
+			fmt.Printf("real node %s\n", st.Node)
+		}
 	case "env":
 		printEnv(c)
 	case "kubeconfig":
