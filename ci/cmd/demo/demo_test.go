@@ -76,7 +76,7 @@ func TestSummaryAndFailuresShowDaggersError(t *testing.T) {
 // says the image is not signed.
 func TestSignedNote(t *testing.T) {
 	log := "12:00:01 publish: signed sha256:ab12 with key ID T2xkS2V5SWRXaXRoU29tZUJhc2U2NA==; signed SBOM attached; signed SLSA provenance attached (builder https://github.com/slipway-ci/slipway); SBOM: 42 components, 30 Go modules\n"
-	if got, want := signedNote(log), "signed (key ID T2xkS2V5…), provenance by github.com/slipway-ci/slipway, SBOM 42 components"; got != want {
+	if got, want := signedNote(log), "key ID T2xkS2V5…, provenance github.com/slipway-ci/slipway, SBOM 42 components"; got != want {
 		t.Errorf("signedNote = %q, want %q", got, want)
 	}
 	if got, want := signedNote("publish: not signed (no --signing-key, ...)"), "NOT signed: no SIGNING_KEY"; got != want {

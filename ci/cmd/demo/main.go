@@ -302,7 +302,8 @@ var (
 
 // signedNote sums up what publish printed of the evidence it attached:
 // the signature's key ID, the provenance's builder and the SBOM's
-// components; or that the image is not signed.
+// components, short enough for the table; or that the image is not
+// signed.
 func signedNote(log string) string {
 	if strings.Contains(log, "publish: not signed") {
 		return "NOT signed: no SIGNING_KEY"
@@ -315,9 +316,9 @@ func signedNote(log string) string {
 	if len(id) > 8 {
 		id = id[:8] + "…"
 	}
-	parts := []string{"signed (key ID " + id + ")"}
+	parts := []string{"key ID " + id}
 	if m := builderRE.FindStringSubmatch(log); m != nil {
-		parts = append(parts, "provenance by "+strings.TrimPrefix(m[1], "https://"))
+		parts = append(parts, "provenance "+strings.TrimPrefix(m[1], "https://"))
 	}
 	if m := componentsRE.FindStringSubmatch(log); m != nil {
 		parts = append(parts, "SBOM "+m[1]+" components")
