@@ -70,6 +70,7 @@ bench: ## Run the benchmarks and print ratios against baselines measured in the 
 	    -ratio 'generate 300-job pipeline vs yaml.v3 encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=1' \
 	    -ratio 'deploy rollout vs kubectl set image + rollout status=BenchmarkDeployRollout/BenchmarkKubectlRollout<=1' \
 	    -ratio 'helm deploy vs helm upgrade --install --wait=BenchmarkHelmDeploy/BenchmarkHelmCLIUpgradeWait<=1' \
+	    -ratio 'SBOM + signing + provenance vs build stage=BenchmarkEvidenceAdded/BenchmarkEvidenceBuild<=0.2' \
 	    -limit 'BenchmarkGenerate300<=50ms' \
 	    -limit 'BenchmarkGenerateReference<=50ms' \
 	    -ratio 'pipeline warm, no change vs trivial cached call=BenchmarkPipelineWarm/BenchmarkTrivialCall<=1.5' \

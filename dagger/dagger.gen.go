@@ -116,6 +116,8 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		GitopsStagingApp        string
 		GitopsProductionApp     string
 		GitopsAppNamespace      string
+		TrustedKeys             string
+		GovulncheckIgnore       string
 	}
 	concrete.Source = r.Source
 	concrete.Name = r.Name
@@ -176,6 +178,8 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.GitopsStagingApp = r.GitopsStagingApp
 	concrete.GitopsProductionApp = r.GitopsProductionApp
 	concrete.GitopsAppNamespace = r.GitopsAppNamespace
+	concrete.TrustedKeys = r.TrustedKeys
+	concrete.GovulncheckIgnore = r.GovulncheckIgnore
 	return json.Marshal(&concrete)
 }
 
@@ -240,6 +244,8 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		GitopsStagingApp        string
 		GitopsProductionApp     string
 		GitopsAppNamespace      string
+		TrustedKeys             string
+		GovulncheckIgnore       string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -304,6 +310,8 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.GitopsStagingApp = concrete.GitopsStagingApp
 	r.GitopsProductionApp = concrete.GitopsProductionApp
 	r.GitopsAppNamespace = concrete.GitopsAppNamespace
+	r.TrustedKeys = concrete.TrustedKeys
+	r.GovulncheckIgnore = concrete.GovulncheckIgnore
 	return nil
 }
 
@@ -646,6 +654,48 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipelineId", err))
 				}
 			}
+			var trustedKeys *dagger.Secret
+			if inputArgs["trustedKeys"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trustedKeys"]), &trustedKeys)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustedKeys", err))
+				}
+			}
+			var scanners []string
+			if inputArgs["scanners"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["scanners"]), &scanners)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg scanners", err))
+				}
+			}
+			var maxScanAge string
+			if inputArgs["maxScanAge"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["maxScanAge"]), &maxScanAge)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxScanAge", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
 			var slackWebhook *dagger.Secret
 			if inputArgs["slackWebhook"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["slackWebhook"]), &slackWebhook)
@@ -681,7 +731,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
 				}
 			}
-			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
+			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, trustedKeys, scanners, maxScanAge, signingKey, signingKeyPassword, sourceUrl, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
 		case "DeployStaging":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -765,6 +815,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg pipelineId", err))
 				}
 			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
 			var slackWebhook *dagger.Secret
 			if inputArgs["slackWebhook"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["slackWebhook"]), &slackWebhook)
@@ -800,7 +864,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, signingKey, signingKeyPassword, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -877,7 +941,105 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecure", err))
 				}
 			}
-			return (*Slipway).Publish(&parent, ctx, repository, username, password, revision, created, platforms, insecure)
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			return (*Slipway).Publish(&parent, ctx, repository, username, password, revision, created, platforms, insecure, signingKey, signingKeyPassword, sourceUrl)
+		case "Sbom":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			return (*Slipway).Sbom(&parent, ctx, image)
+		case "SecurityGovulncheck":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var dbImage string
+			if inputArgs["dbImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbImage"]), &dbImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbImage", err))
+				}
+			}
+			var dbVersion string
+			if inputArgs["dbVersion"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbVersion"]), &dbVersion)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbVersion", err))
+				}
+			}
+			var ignoreFile *dagger.File
+			if inputArgs["ignoreFile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ignoreFile"]), &ignoreFile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreFile", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			return (*Slipway).SecurityGovulncheck(&parent, ctx, image, dbImage, dbVersion, ignoreFile, registryUsername, registryPassword, signingKey, signingKeyPassword)
 		case "SecuritySast":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -933,7 +1095,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
 				}
 			}
-			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, registryUsername, registryPassword)
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			return (*Slipway).SecurityTrivy(&parent, ctx, image, dbRepository, insecure, registryUsername, registryPassword, signingKey, signingKeyPassword)
 		case "TestIntegration":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1605,7 +1781,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
+			var trustedKeys string
+			if inputArgs["trustedKeys"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trustedKeys"]), &trustedKeys)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustedKeys", err))
+				}
+			}
+			var govulncheckIgnore string
+			if inputArgs["govulncheckIgnore"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["govulncheckIgnore"]), &govulncheckIgnore)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg govulncheckIgnore", err))
+				}
+			}
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys, govulncheckIgnore), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

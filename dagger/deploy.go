@@ -15,7 +15,8 @@ import (
 // image set in the service's container, applied server-side; it waits for
 // the rollout as kubectl judges it and rolls back on failure. After a
 // verified rollout it records "deployed and verified in staging" for the
-// digest next to the image, which production's gate asks for. Returns one
+// digest next to the image, signed with --signing-key, which production's
+// gate asks for (unsigned, it says so, and production refuses it). Returns one
 // line: namespace, digest, revision and duration. Never cached: the same
 // arguments deploy again.
 //
@@ -60,6 +61,13 @@ func (m *Slipway) DeployStaging(
 	// commit's message.
 	// +optional
 	pipelineId string,
+	// The private key that signs the staging evidence (cosign.key's PEM;
+	// --signing-key=env://SIGNING_KEY).
+	// +optional
+	signingKey *dagger.Secret,
+	// The signing key's password.
+	// +optional
+	signingKeyPassword *dagger.Secret,
 	// A Slack incoming webhook to notify of the outcome (deployed, rolled
 	// back, refused), over the with-slack setting.
 	// +optional
@@ -82,12 +90,16 @@ func (m *Slipway) DeployStaging(
 ) (string, error) {
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
-			deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId}, evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword})
 }
 
 // DeployProduction deploys to production an image that staging has
 // verified and the scan found clean, after an explicit approval; a refusal
-// names every check that failed, before anything is applied. Returns one
+// names every check that failed, before anything is applied. The gate
+// verifies, with the trusted keys (the trustedKeys setting and
+// --trusted-keys), a signature on the digest, signed staging evidence,
+// signed clean scans no older than --max-scan-age, and SLSA provenance of
+// the sourceUrl repository; without trusted keys it refuses. Returns one
 // line: namespace, digest, revision and duration. Never cached, like
 // deploy-staging.
 //
@@ -139,6 +151,29 @@ func (m *Slipway) DeployProduction(
 	// commit's message.
 	// +optional
 	pipelineId string,
+	// More trusted public keys (PEM, several concatenated to rotate;
+	// --trusted-keys=env://SLIPWAY_TRUSTED_KEYS), besides the trustedKeys
+	// setting's.
+	// +optional
+	trustedKeys *dagger.Secret,
+	// The scanners that must each have a signed clean scan, such as trivy
+	// and govulncheck. Default: each scanner that recorded one, at least
+	// one.
+	// +optional
+	scanners []string,
+	// How old the latest clean scan may be, as a Go duration.
+	// +default="24h"
+	maxScanAge string,
+	// The private key that signs production's deploy evidence.
+	// +optional
+	signingKey *dagger.Secret,
+	// The signing key's password.
+	// +optional
+	signingKeyPassword *dagger.Secret,
+	// The source repository the provenance must name (CI_PROJECT_URL).
+	// Default: the sourceUrl setting.
+	// +optional
+	sourceUrl string,
 	// A Slack incoming webhook to notify of the outcome (deployed, rolled
 	// back, refused), over the with-slack setting.
 	// +optional
@@ -165,13 +200,14 @@ func (m *Slipway) DeployProduction(
 	}
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
-			deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId},
+			evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword, trustedKeys: trustedKeys, scanners: scanners, maxScanAge: maxScanAge, sourceURL: sourceUrl})
 }
 
 // deploy runs the deploy tool for staging or production; approver, when
 // not empty, approves a production deploy.
 func (m *Slipway) deploy(ctx context.Context, production bool, image string, kubeconfig *dagger.Secret, namespace,
-	username string, password *dagger.Secret, timeout, approver string, via deployVia) (string, error) {
+	username string, password *dagger.Secret, timeout, approver string, via deployVia, ev evidenceArgs) (string, error) {
 	env, defNamespace := "staging", m.StagingNamespace
 	if production {
 		env, defNamespace = "production", m.ProductionNamespace
@@ -220,6 +256,11 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 	if approver != "" {
 		opts = append(opts, kube.WithApproval(approver))
 	}
+	evOpts, err := m.evidenceOptions(ctx, c, production, ev)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	opts = append(opts, evOpts...)
 	nopts, err := m.notifyOptions(ctx, c)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)

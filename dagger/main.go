@@ -166,6 +166,13 @@ type Slipway struct {
 	GitopsProductionApp string
 	// +private
 	GitopsAppNamespace string
+
+	// The evidence's settings (evidence.go).
+
+	// +private
+	TrustedKeys string
+	// +private
+	GovulncheckIgnore string
 }
 
 // New configures the service. Every argument has a default; set them in
@@ -362,6 +369,17 @@ func New(
 	// gitops: Argo CD's namespace, where the Applications are.
 	// +default="argocd"
 	gitopsAppNamespace string,
+	// The public keys production's gate trusts, a path in the source: a
+	// PEM file of cosign.pub keys (several concatenated, to rotate; a
+	// "Name: ..." header names each). deploy-production's --trusted-keys
+	// adds more. Without any, production refuses every digest.
+	// +optional
+	trustedKeys string,
+	// govulncheck's ignore file, a path in the source (YAML, as Trivy's:
+	// vulnerabilities with id, statement and expired_at): a called
+	// vulnerability it names does not fail security-govulncheck until then.
+	// +optional
+	govulncheckIgnore string,
 ) *Slipway {
 	return &Slipway{
 		Source: source, Name: name, Main: main, Binary: binary, Ports: ports, Tags: tags, Ldflags: ldflags,
@@ -378,6 +396,7 @@ func New(
 		GitopsImage: gitopsImage, GitopsStagingOverlay: gitopsStagingOverlay, GitopsProductionOverlay: gitopsProductionOverlay,
 		GitopsStagingValues: gitopsStagingValues, GitopsProductionValues: gitopsProductionValues,
 		GitopsStagingApp: gitopsStagingApp, GitopsProductionApp: gitopsProductionApp, GitopsAppNamespace: gitopsAppNamespace,
+		TrustedKeys: trustedKeys, GovulncheckIgnore: govulncheckIgnore,
 	}
 }
 
@@ -704,7 +723,11 @@ func (m *Slipway) Build(
 // password is a Dagger secret (env://REGISTRY_PASSWORD in CI); a wrong one
 // fails before anything is written. Without a repository the image goes to
 // a registry served inside this Dagger session, which proves it pushes and
-// fixes its digest.
+// fixes its digest. With a signing key (env://SIGNING_KEY in CI) it signs
+// the digest and attaches, as signed referrers, the image's SBOM
+// (CycloneDX and SPDX) and SLSA provenance (with sourceUrl and
+// --revision), which production's gate verifies; without one it says
+// what is not signed.
 func (m *Slipway) Publish(
 	ctx context.Context,
 	// Where to push. Default: the repository setting.
@@ -729,7 +752,19 @@ func (m *Slipway) Publish(
 	// Talk plain HTTP to the registry.
 	// +optional
 	insecure bool,
+	// The private key that signs the digest, the SBOM and the provenance
+	// (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
+	// +optional
+	signingKey *dagger.Secret,
+	// The signing key's password (an encrypted cosign.key's).
+	// +optional
+	signingKeyPassword *dagger.Secret,
+	// The source repository's URL the provenance records (CI_PROJECT_URL).
+	// Default: the sourceUrl setting.
+	// +optional
+	sourceUrl string,
 ) (string, error) {
+	started := time.Now().UTC()
 	c, err := handover.Client(ctx)
 	if err != nil {
 		return "", err
@@ -749,7 +784,17 @@ func (m *Slipway) Publish(
 	if repository == "" {
 		repository = m.Repository
 	}
-	return publish(ctx, c, s, imgs, repository, username, pw, revision, insecure)
+	ref, err := publish(ctx, c, s, imgs, repository, username, pw, revision, insecure)
+	if err != nil {
+		return "", err
+	}
+	line, err := m.attestPublished(ctx, c, s, imgs[0], ref, publishCall{repository: repository, username: username, revision: revision,
+		created: created, platforms: platforms, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl})
+	if err != nil {
+		return "", err
+	}
+	fmt.Println("publish: " + line)
+	return ref, nil
 }
 
 // localRegistryHost is the session's own registry's host name.
@@ -895,7 +940,8 @@ func (m *Slipway) integration(ctx context.Context, c *sdk.Client, s settings, im
 // SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
 // vulnerabilities in Trivy's container; check fails naming the CVE IDs. Its
 // reports hold trivy.json, trivy.sarif and gl-container-scanning-report.json.
-// The scan is recorded next to the image as evidence for production's gate.
+// The scan is recorded next to the image as evidence for production's gate,
+// signed with --signing-key.
 // Cached for an hour, not Dagger's default seven days: a digest's scan goes
 // stale when the DB learns a new CVE or an ignore entry expires.
 //
@@ -917,8 +963,19 @@ func (m *Slipway) SecurityTrivy(
 	// The password or token for the image's registry.
 	// +optional
 	registryPassword *dagger.Secret,
+	// The private key that signs the scan evidence (cosign.key's PEM;
+	// --signing-key=env://SIGNING_KEY).
+	// +optional
+	signingKey *dagger.Secret,
+	// The signing key's password.
+	// +optional
+	signingKeyPassword *dagger.Secret,
 ) (*Verdict, error) {
 	c, err := handover.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ko, err := signingOptions(ctx, c, signingKey, signingKeyPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -930,7 +987,7 @@ func (m *Slipway) SecurityTrivy(
 	if err != nil {
 		return nil, err
 	}
-	v.Summary += "; " + m.recordScan(ctx, c, image, len(res.Findings), registryUsername, registryPassword)
+	v.Summary += "; " + m.recordScan(ctx, c, image, len(res.Findings), registryUsername, registryPassword, ko...)
 	return v, nil
 }
 
@@ -968,17 +1025,8 @@ func (m *Slipway) scan(ctx context.Context, c *sdk.Client, image string, img *sd
 // stands without it (an image in a registry this session cannot write to
 // is still scanned, and the gate then says the evidence is missing).
 // Returns what happened, for the summary.
-func (m *Slipway) recordScan(ctx context.Context, c *sdk.Client, image string, findings int, username string, password *dagger.Secret) string {
-	pw, err := handover.To(ctx, password, c.LoadSecretFromID)
-	if err == nil {
-		var line string
-		line, err = kube.RecordScan(ctx, c, image, "trivy", "HIGH,CRITICAL", findings, m.kubeOptions(username, pw)...)
-		if err == nil {
-			return line
-		}
-	}
-	fmt.Println("security-trivy: the scan evidence was not recorded:", err)
-	return "scan evidence not recorded: " + err.Error()
+func (m *Slipway) recordScan(ctx context.Context, c *sdk.Client, image string, findings int, username string, password *dagger.Secret, extra ...kube.Option) string {
+	return m.recordScanAs(ctx, c, "security-trivy", image, "trivy", "HIGH,CRITICAL", findings, username, password, extra...)
 }
 
 // kubeOptions are the deploy tool's settings: the registry credentials and

@@ -43,7 +43,7 @@ func TestReferenceRefs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := []string{"build", "test:unit", "test:integration", "security:trivy", "security:sast"}
+	checks := []string{"build", "sbom", "test:unit", "test:integration", "security:trivy", "security:govulncheck", "security:sast"}
 	staging := append(slices.Clone(checks), "deploy:staging")
 	all := append(slices.Clone(staging), "deploy:production")
 	for _, tc := range []struct {

@@ -17,7 +17,9 @@
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
 //	                          [--node-selector=KEY=VALUE]...
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
+//	                          --source-repository=URL [--scanners=trivy,govulncheck] [--max-scan-age=24h]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
+//	slipway-deploy attest     --image=REPO@sha256:D [--sbom-cyclonedx=F] [--sbom-spdx=F] [--provenance=F --go-sum=F]
 //	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
 //
 // Every deploy, and notify, tells the team (notify.go) when SLACK_WEBHOOK_URL,
@@ -41,7 +43,17 @@
 // REGISTRY_PASSWORD, the git password or token from GIT_PASSWORD, an SSH
 // key's passphrase from GIT_SSH_PASSPHRASE, an oci:// chart registry's
 // credentials from HELM_REGISTRY_USERNAME and HELM_REGISTRY_PASSWORD
-// (never flags: a flag shows in the process list and in Dagger's traces). On success it prints one line on standard output; on
+// (never flags: a flag shows in the process list and in Dagger's traces).
+//
+// Evidence is signed with the private key in SIGNING_KEY (its password in
+// SIGNING_KEY_PASSWORD): staging's deploy, the scans and attest record
+// signed in-toto attestations, the format cosign verifies; without a key
+// they record unsigned evidence and say so. Production verifies with the
+// trusted public keys in SLIPWAY_TRUSTED_KEYS (or the file
+// SLIPWAY_TRUSTED_KEYS_FILE names; several, to rotate) and refuses
+// without them.
+//
+// On success it prints one line on standard output; on
 // failure one message on standard error, naming the problem and its fix,
 // and exits 1 (2 for a usage error).
 package main
@@ -88,17 +100,19 @@ func main() {
 // run executes one subcommand and returns its one-line result.
 func run(ctx context.Context, args []string, getenv func(string) string) (string, error) {
 	if len(args) == 0 {
-		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production, record-scan or notify: %w", errUsage)
+		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production, record-scan, attest or notify: %w", errUsage)
 	}
 	switch sub := args[0]; sub {
 	case "staging", "production":
 		return runDeploy(ctx, sub, args[1:], getenv)
 	case "record-scan":
 		return runRecordScan(ctx, args[1:], getenv)
+	case "attest":
+		return runAttest(ctx, args[1:], getenv)
 	case "notify":
 		return runNotify(ctx, args[1:], getenv, os.Stderr)
 	default:
-		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production, record-scan or notify: %w", sub, errUsage)
+		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production, record-scan, attest or notify: %w", sub, errUsage)
 	}
 }
 
@@ -106,6 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) (string
 type deployFlags struct {
 	image, manifests, namespace, kubeconfig, tunnel, timeout string
 	container, deployment, environment, stagingEnv, approver string
+	sourceRepo, scanners, maxScanAge                         string
 	approve                                                  bool
 	src                                                      sourceFlags
 	notify                                                   notifyFlags
@@ -129,6 +144,9 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.StringVar(&f.timeout, "timeout", "10m", "how long to wait for the rollout before rolling back")
 	fs.BoolVar(&f.approve, "approve", false, "a person approved this production deploy")
 	fs.StringVar(&f.approver, "approver", "ci", "who approved it")
+	fs.StringVar(&f.sourceRepo, "source-repository", "", "production: the source repository the signed provenance must name")
+	fs.StringVar(&f.scanners, "scanners", "", "production: comma-separated scanners that must each have a signed clean scan (default: each scanner recorded, at least one)")
+	fs.StringVar(&f.maxScanAge, "max-scan-age", deploy.DefaultMaxScanAge.String(), "production: how old the latest clean scan may be")
 	var selector []string
 	fs.Func("node-selector", "KEY=VALUE added to every pod template's nodeSelector (repeatable), such as slipway.dev/node=real", func(v string) error {
 		selector = append(selector, v)
@@ -200,8 +218,20 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	if _, err := deploy.ParseDigest(f.image); err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
+	// The evidence's keys are checked before anything is read: a deploy
+	// that could not record, or a gate that could not verify, fails now.
+	store, note, err := evidenceStore(getenv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
+	}
+	var gate *deploy.PromotionGate
+	if tier == "production" {
+		if gate, err = promotionGate(stage, f, getenv); err != nil {
+			return "", err
+		}
+	}
 	if f.src.source != sourceApply {
-		return runSource(ctx, stage, tier, f, wait, getenv)
+		return runSource(ctx, stage, tier, f, wait, getenv, store, note, gate)
 	}
 	objs, err := manifest.Load(f.manifests)
 	if err != nil {
@@ -216,14 +246,12 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 		return "", fmt.Errorf("%s: manifests %s: %w", stage, f.manifests, err)
 	}
 	opts := clientOptions(f, wait)
-	store := deploy.NewReferrers(registryOptions(getenv)...)
 	c, err := deploy.New(ctx, env, opts...)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
 	// The gate comes before discovery: a refused release touches nothing.
 	if env.Tier == pipeline.Production {
-		gate := &deploy.PromotionGate{Store: store, Staging: f.stagingEnv}
 		if err := gate.Allow(ctx, env, rel); err != nil {
 			return "", fmt.Errorf("%s: %w", stage, approveHint(err))
 		}
@@ -237,8 +265,8 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	line := fmt.Sprintf("%s: namespace %s, image %s, revision %s, %s, evidence recorded",
-		env.Name, res.Namespace, res.Image, res.Revision, res.Duration.Round(10*time.Millisecond))
+	line := fmt.Sprintf("%s: namespace %s, image %s, revision %s, %s, %s",
+		env.Name, res.Namespace, res.Image, res.Revision, res.Duration.Round(10*time.Millisecond), note)
 	if len(skipped) > 0 {
 		line += "; skipped: " + strings.Join(skipped, ", ")
 	}
@@ -279,7 +307,8 @@ func approveHint(err error) error {
 // checks its input first, then production's gate decides before the
 // source touches the cluster or the repository, and a verified deploy
 // records its evidence, as for the apply source.
-func runSource(ctx context.Context, stage, tier string, f deployFlags, wait time.Duration, getenv func(string) string) (string, error) {
+func runSource(ctx context.Context, stage, tier string, f deployFlags, wait time.Duration, getenv func(string) string,
+	store deploy.EvidenceStore, note string, gate *deploy.PromotionGate) (string, error) {
 	env, rel := environment(tier, f)
 	if f.src.source != sourceApply {
 		rel.Container = "" // the chart's image template, or the images entry, says which container
@@ -288,13 +317,15 @@ func runSource(ctx context.Context, stage, tier string, f deployFlags, wait time
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	store := deploy.NewReferrers(registryOptions(getenv)...)
-	d := deploy.Gated(deploy.Recording(src, env, store), env, &deploy.PromotionGate{Store: store, Staging: f.stagingEnv})
+	var d deploy.Deployer = deploy.Recording(src, env, store)
+	if gate != nil {
+		d = deploy.Gated(d, env, gate)
+	}
 	res, err := d.Deploy(ctx, rel)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, approveHint(err))
 	}
-	return sourceLine(f.src, env, res), nil
+	return sourceLine(f.src, env, res, note), nil
 }
 
 // sameNamespace refuses objects that name a namespace other than the one
@@ -329,11 +360,14 @@ func runRecordScan(ctx context.Context, args []string, getenv func(string) strin
 	if *findings < 0 {
 		return "", fmt.Errorf("%s: --findings is required (0 or more): %w", stage, errUsage)
 	}
-	store := deploy.NewReferrers(registryOptions(getenv)...)
+	store, note, err := evidenceStore(getenv)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
+	}
 	if err := deploy.RecordScan(ctx, store, *image, *scanner, *threshold, *findings); err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	return "scan evidence recorded", nil
+	return "scan " + note, nil
 }
 
 // registryOptions authenticates to the image's registry, where evidence is

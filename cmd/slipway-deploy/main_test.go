@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -10,11 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/slipway-ci/slipway/deploy/attest"
 )
 
 // pushRandom serves an in-process registry with the referrers API and
@@ -110,7 +114,7 @@ func TestRunRefuses(t *testing.T) {
 		usage bool
 		want  []string
 	}{
-		{"no subcommand", nil, true, []string{"no subcommand", "staging, production, record-scan or notify"}},
+		{"no subcommand", nil, true, []string{"no subcommand", "staging, production, record-scan, attest or notify"}},
 		{"unknown subcommand", []string{"canary"}, true, []string{`unknown subcommand "canary"`}},
 		{"unknown flag", staging("--colour=red"), true, []string{"deploy-staging", "colour"}},
 		{"stray argument", staging("extra"), true, []string{"unexpected arguments"}},
@@ -131,10 +135,12 @@ func TestRunRefuses(t *testing.T) {
 		{"unreadable kubeconfig", []string{"staging", "--image=" + image, "--manifests=" + good, "--namespace=web", "--container=web", "--kubeconfig=" + filepath.Join(t.TempDir(), "none")}, false, []string{"deploy-staging", "kubeconfig"}},
 		{"bad tunnel", staging("--tunnel=cluster"), false, []string{"deploy-staging", "tunnel", "HOST:PORT"}},
 		{"bad node selector", staging("--node-selector=real"), true, []string{`deploy-staging: --node-selector: node selector "real": want KEY=VALUE`}},
-		// Nothing recorded for the digest: the gate names every check and
-		// the flag that approves, before any request reaches the cluster.
-		{"production without evidence", append([]string{"production"}, base()...), false,
-			[]string{"deploy-production", "not deployed and verified in staging", "not scanned clean", "not approved", "--approve"}},
+		// Without trusted keys production has nothing to verify with: it
+		// names the signing key and the setting that trusts its public key.
+		{"production without trusted keys", append([]string{"production"}, base()...), false,
+			[]string{"deploy-production: production accepts only evidence signed by a trusted key, and no key is trusted: give the public key of the pipeline's SIGNING_KEY (cosign.pub; several concatenated to rotate) in SLIPWAY_TRUSTED_KEYS (the module's trustedKeys setting or deploy-production --trusted-keys), and sign publish, the scans and deploy-staging with SIGNING_KEY"}},
+		{"attest without a key", []string{"attest", "--image=" + image}, false, []string{"attest: no signing key: give the private key (cosign.key) in SIGNING_KEY"}},
+		{"attest without an image", []string{"attest"}, true, []string{"attest: no --image"}},
 		{"record-scan without findings", []string{"record-scan", "--image=" + image}, true, []string{"--findings is required"}},
 		{"record-scan of a tag", []string{"record-scan", "--image=registry.example/svc:v1", "--findings=0"}, false, []string{"record-scan", "not a digest"}},
 	}
@@ -156,30 +162,93 @@ func TestRunRefuses(t *testing.T) {
 	}
 }
 
-// TestRecordScanFeedsTheGate: a clean scan recorded by record-scan is what
-// production's gate reads; only the staging check and the approval remain.
-func TestRecordScanFeedsTheGate(t *testing.T) {
-	image := pushRandom(t)
-	out, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, noEnv)
+// testRepository is the source repository the tests' provenance names.
+const testRepository = "https://git.example/team/svc"
+
+// signingKeys are a fresh key pair as the tool reads them: SIGNING_KEY and
+// its public key as the one trusted key.
+func signingKeys(t *testing.T) map[string]string {
+	t.Helper()
+	priv, pub, err := attest.GenerateKeyPair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != "scan evidence recorded" {
-		t.Errorf("record-scan = %q, want %q", out, "scan evidence recorded")
+	return map[string]string{attest.SigningKeyEnv: string(priv), attest.TrustedKeysEnv: string(pub)}
+}
+
+// signingEnv is signingKeys as a getenv.
+func signingEnv(t *testing.T) func(string) string {
+	env := signingKeys(t)
+	return func(k string) string { return env[k] }
+}
+
+// attestBuild runs attest as publish does: the image's signature and its
+// SLSA provenance, with getenv's key.
+func attestBuild(t *testing.T, image string, getenv func(string) string) string {
+	t.Helper()
+	now := time.Now().UTC()
+	prov, err := json.Marshal(attest.Provenance{Repository: testRepository, Revision: strings.Repeat("ab", 20), Function: "publish",
+		Started: now.Add(-time.Minute), Finished: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "provenance.json"), prov, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte("example.com/m v1.0.0 h1:aGVsbG8=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(context.Background(), []string{"attest", "--image=" + image, "--provenance=" + filepath.Join(dir, "provenance.json"), "--go-sum=" + filepath.Join(dir, "go.sum")}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestRecordScanFeedsTheGate: production's gate verifies what attest and
+// a signed record-scan recorded; only the staging check and the approval
+// remain. A scan recorded without the key, or signed with a key the gate
+// does not trust, does not count.
+func TestRecordScanFeedsTheGate(t *testing.T) {
+	image := pushRandom(t)
+	env := signingEnv(t)
+	if out := attestBuild(t, image, env); !strings.Contains(out, "signed sha256:") || !strings.Contains(out, "signed SLSA provenance attached (builder https://github.com/slipway-ci/slipway)") {
+		t.Errorf("attest = %q", out)
 	}
 	dir := manifests(t, map[string]string{"web.yaml": webDeployment})
-	_, err = run(context.Background(), []string{"production", "--image=" + image, "--manifests=" + dir, "--namespace=web", "--container=web", "--kubeconfig=" + kubeconfig(t)}, noEnv)
-	if err == nil {
-		t.Fatal("production deployed without staging evidence or approval")
-	}
-	for _, w := range []string{"not deployed and verified in staging", "not approved"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("refusal lacks %q: %v", w, err)
+	production := []string{"production", "--image=" + image, "--manifests=" + dir, "--namespace=web", "--container=web", "--kubeconfig=" + kubeconfig(t), "--source-repository=" + testRepository}
+	refusal := func(want []string, not ...string) {
+		t.Helper()
+		_, err := run(context.Background(), production, env)
+		if err == nil {
+			t.Fatal("production deployed without staging evidence or approval")
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("refusal lacks %q: %v", w, err)
+			}
+		}
+		for _, w := range not {
+			if strings.Contains(err.Error(), w) {
+				t.Errorf("refusal says %q: %v", w, err)
+			}
 		}
 	}
-	if strings.Contains(err.Error(), "not scanned clean") {
-		t.Errorf("refusal says the scan is missing after record-scan: %v", err)
+	// Unsigned, and signed by another key: refused, and named.
+	out, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, noEnv)
+	if err != nil || !strings.HasPrefix(out, "scan evidence recorded unsigned (no SIGNING_KEY") {
+		t.Fatalf("unsigned record-scan = %q, %v", out, err)
 	}
+	if _, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, signingEnv(t)); err != nil {
+		t.Fatal(err)
+	}
+	refusal([]string{"not deployed and verified in staging", "not scanned clean", "unsigned", "untrusted key", "not approved"}, "not signed by a trusted key", "no provenance")
+	out, err = run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, env)
+	if err != nil || !strings.HasPrefix(out, "scan signed evidence recorded (key ID ") {
+		t.Fatalf("signed record-scan = %q, %v", out, err)
+	}
+	refusal([]string{"not deployed and verified in staging", "not approved"}, "not scanned clean", "not signed by a trusted key", "no provenance")
 }
 
 func TestRegistryOptions(t *testing.T) {

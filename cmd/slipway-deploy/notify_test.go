@@ -106,7 +106,7 @@ func TestDeployNotifiesRefusal(t *testing.T) {
 	srv := newServices(t, 200)
 	dir := manifests(t, map[string]string{"web.yaml": webDeployment})
 	out, err := run(context.Background(), []string{"production", "--image=" + image, "--manifests=" + dir, "--namespace=web",
-		"--container=web", "--kubeconfig=" + kubeconfig(t), "--notify-pipeline=billing"}, srv.env(nil))
+		"--container=web", "--kubeconfig=" + kubeconfig(t), "--notify-pipeline=billing", "--source-repository=" + testRepository}, srv.env(signingKeys(t)))
 	if err == nil || !strings.Contains(err.Error(), "not approved") || strings.Contains(err.Error(), "notification") {
 		t.Fatalf("run = %q, %v; want the gate's refusal alone", out, err)
 	}

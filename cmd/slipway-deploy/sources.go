@@ -290,11 +290,11 @@ func newGitOps(ctx context.Context, f sourceFlags, env deploy.Environment, wait 
 // sourceLine is the one-line account of a helm or gitops deploy: what
 // identifies the deploy (the release revision, the commit) before the long
 // image reference, which a table trims.
-func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result) string {
+func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result, note string) string {
 	switch f.source {
 	case sourceHelm:
-		return fmt.Sprintf("%s: namespace %s, helm release revision %s, %s, image %s, evidence recorded",
-			env.Name, res.Namespace, res.Revision, res.Duration.Round(10*time.Millisecond), res.Image)
+		return fmt.Sprintf("%s: namespace %s, helm release revision %s, %s, image %s, %s",
+			env.Name, res.Namespace, res.Revision, res.Duration.Round(10*time.Millisecond), res.Image, note)
 	default:
 		app := f.appNamespace + "/" + f.app
 		commit := res.Revision
@@ -305,7 +305,7 @@ func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result) strin
 		if len(res.Applied) == 0 {
 			state = "already in the repository"
 		}
-		return fmt.Sprintf("%s: namespace %s, commit %s (%s) Synced and Healthy in Argo CD %s, %s, image %s, evidence recorded",
-			env.Name, res.Namespace, commit, state, app, res.Duration.Round(10*time.Millisecond), res.Image)
+		return fmt.Sprintf("%s: namespace %s, commit %s (%s) Synced and Healthy in Argo CD %s, %s, image %s, %s",
+			env.Name, res.Namespace, commit, state, app, res.Duration.Round(10*time.Millisecond), res.Image, note)
 	}
 }

@@ -68,6 +68,7 @@ func TestSourceUsage(t *testing.T) {
 func TestSourceRefusesBadInput(t *testing.T) {
 	image := pushRandom(t)
 	kc := kubeconfig(t)
+	keys := signingKeys(t)
 	helmArgs := func(extra ...string) []string {
 		return append([]string{"staging", "--source=helm", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc}, extra...)
 	}
@@ -87,10 +88,12 @@ func TestSourceRefusesBadInput(t *testing.T) {
 		{"tag, not digest", []string{"staging", "--source=helm", "--image=registry.example/svc:v1", "--namespace=web", "--kubeconfig=" + kc, "--chart=" + chart}, nil, []string{"deploy-staging", "is a tag, not a digest"}},
 		{"password in the URL", gitopsArgs("staging", "--repo=https://ci:hunter2@git.example/d.git"), nil, []string{"holds a password", "Repository.Auth"}},
 		{"unsupported scheme", gitopsArgs("staging", "--repo=file:///srv/d.git"), nil, []string{`scheme "file" is not supported`}},
-		{"helm production without evidence", []string{"production", "--source=helm", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--chart=" + chart}, nil,
-			[]string{"deploy-production", "not deployed and verified in staging", "not scanned clean", "not approved", "--approve"}},
-		{"gitops production without evidence", gitopsArgs("production", "--repo=https://git.example/d.git"), map[string]string{"GIT_PASSWORD": "token"},
-			[]string{"deploy-production", "not deployed and verified in staging", "not scanned clean", "not approved", "--approve"}},
+		{"helm production without trusted keys", []string{"production", "--source=helm", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--chart=" + chart}, nil,
+			[]string{"deploy-production", "no key is trusted", "SIGNING_KEY", "SLIPWAY_TRUSTED_KEYS", "trustedKeys"}},
+		{"gitops production without trusted keys", gitopsArgs("production", "--repo=https://git.example/d.git"), map[string]string{"GIT_PASSWORD": "token"},
+			[]string{"deploy-production", "no key is trusted", "SIGNING_KEY", "SLIPWAY_TRUSTED_KEYS", "trustedKeys"}},
+		{"helm production without evidence", []string{"production", "--source=helm", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--chart=" + chart, "--source-repository=" + testRepository}, keys,
+			[]string{"deploy-production", "not signed by a trusted key", "not deployed and verified in staging", "not scanned clean", "no provenance", "not approved", "--approve"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,18 +130,23 @@ func TestHelmSourcePromotion(t *testing.T) {
 	c := clustertest.Require(t)
 	image := pushRandom(t)
 	staging, production := c.Namespace(t, "helm-staging"), c.Namespace(t, "helm-production")
+	env := signingEnv(t)
+	attestBuild(t, image, env)
 	onKwok := []string{"--node-selector=type=kwok",
 		"--set=tolerations[0].key=kwok.x-k8s.io/node", "--set=tolerations[0].operator=Exists", "--set=tolerations[0].effect=NoSchedule"}
 	deployTo := func(tier, ns string, extra ...string) (string, error) {
 		args := append([]string{tier, "--source=helm", "--image=" + image, "--namespace=" + ns, "--kubeconfig=" + c.KubeconfigPath,
 			"--chart=" + chart, "--values=" + filepath.Join(chart, "values-"+tier+".yaml"), "--release=web", "--timeout=2m"}, append(onKwok, extra...)...)
-		return run(context.Background(), args, noEnv)
+		if tier == "production" {
+			args = append(args, "--source-repository="+testRepository)
+		}
+		return run(context.Background(), args, env)
 	}
 	out, err := deployTo("staging", staging)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"staging: namespace " + staging, image, "helm release revision 1", "evidence recorded"} {
+	for _, want := range []string{"staging: namespace " + staging, image, "helm release revision 1", "signed evidence recorded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("staging's line lacks %q: %s", want, out)
 		}
@@ -164,7 +172,7 @@ func TestHelmSourcePromotion(t *testing.T) {
 	if list, _ := c.Client.CoreV1().Secrets(production).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"}); len(list.Items) > 0 {
 		t.Errorf("the refused production deploy left %d Helm release records", len(list.Items))
 	}
-	if _, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, noEnv); err != nil {
+	if _, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, env); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := deployTo("production", production); err == nil || !strings.Contains(err.Error(), "not approved") {

@@ -468,3 +468,30 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("SBOM attestations: %d verified, rejected %v", len(rep.Attestations), rep.Rejected)
 	}
 }
+
+// TestGenerateKeyPair: the private key loads as a signer whose public key
+// is the one returned, and a second pair is a different key.
+func TestGenerateKeyPair(t *testing.T) {
+	priv, pub, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := attest.LoadSigner(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s.PublicKeyPEM()) != string(pub) {
+		t.Errorf("public key %q, want the signer's %q", pub, s.PublicKeyPEM())
+	}
+	keys, err := attest.ParseTrustedKeys(pub)
+	if err != nil || len(keys) != 1 || keys[0].ID != s.KeyID() {
+		t.Errorf("trusted keys %v, %v; want the one key %s", keys, err, s.KeyID())
+	}
+	priv2, _, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(priv2) == string(priv) {
+		t.Error("two pairs are the same key")
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -231,4 +234,26 @@ func ParseTrustedKeys(pemKeys []byte) ([]TrustedKey, error) {
 		return nil, errors.New("attest: the trusted keys hold something after the last PEM block")
 	}
 	return keys, nil
+}
+
+// GenerateKeyPair makes a new ECDSA P-256 key pair, the kind `cosign
+// generate-key-pair` makes, as PEM: the private key unencrypted (PKCS #8,
+// for SIGNING_KEY; keep it in a CI secret, never in a repository) and the
+// public key (for the gate's trusted keys, which a repository may hold).
+// It exists for throwaway keys, such as `make demo`'s; a team's own key is
+// better made with cosign, which encrypts it with a password.
+func GenerateKeyPair() (private, public []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attest: generating a key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attest: encoding the key: %w", err)
+	}
+	public, err = cryptoutils.MarshalPublicKeyToPEM(k.Public())
+	if err != nil {
+		return nil, nil, fmt.Errorf("attest: encoding the public key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), public, nil
 }

@@ -30,6 +30,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
@@ -289,14 +290,22 @@ func adopt(t *testing.T, svc service) {
 	if sum := dagger("test-unit", "check"); !regexp.MustCompile(`total:\s+\(statements\)\s+\d+\.\d+%`).MatchString(sum) {
 		t.Errorf("test-unit check printed no coverage line: %q", sum)
 	}
-	ref := dagger("publish", "--repository="+registry, "--insecure", "--revision="+repo.SHA)
+	signingKey, trustedKey, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGNING_KEY", string(signingKey))
+	t.Setenv("SLIPWAY_TRUSTED_KEYS", string(trustedKey))
+	const sign, trust = "--signing-key=env://SIGNING_KEY", "--trusted-keys=env://SLIPWAY_TRUSTED_KEYS"
+	sourceURL := "--source-url=https://" + strings.TrimSuffix(svc.module, "/v2")
+	ref := dagger("publish", "--repository="+registry, "--insecure", "--revision="+repo.SHA, sign, sourceURL)
 	if !strings.HasPrefix(ref, registry+"@sha256:") {
 		t.Fatalf("publish returned %q, want %s@sha256:...", ref, registry)
 	}
 	if sum := dagger("test-integration", "--image="+ref, "check"); !strings.Contains(sum, "smoke probes") {
 		t.Errorf("test-integration: %q, want the smoke probes", sum)
 	}
-	dagger(append(append([]string{"security-trivy", "--image=" + ref}, trivyDB...), "check")...)
+	dagger(append(append([]string{"security-trivy", "--image=" + ref, sign}, trivyDB...), "check")...)
 	t.Logf("security-sast: %s", dagger("security-sast", "summary"))
 
 	ensureNamespaces(t, cl, name+"-staging", name)
@@ -304,13 +313,13 @@ func adopt(t *testing.T, svc service) {
 	t.Setenv("KUBECONFIG_PRODUCTION", string(cl.EngineKubeconfig))
 	deleteDeployments(t, cl, name+"-staging", name)
 	// Production first: refused, nothing applied.
-	if _, err := eng.Dagger(ctx, dir, "call", "slipway", "deploy-production", "--image="+ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION"); err == nil ||
+	if _, err := eng.Dagger(ctx, dir, "call", "slipway", "deploy-production", "--image="+ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", trust, sourceURL); err == nil ||
 		!strings.Contains(err.Error(), "not deployed and verified in staging") {
 		t.Fatalf("production before staging: err = %v, want the gate's refusal", err)
 	}
-	t.Logf("deploy-staging: %s", dagger("deploy-staging", "--image="+ref, "--kubeconfig=env://KUBECONFIG_STAGING"))
+	t.Logf("deploy-staging: %s", dagger("deploy-staging", "--image="+ref, "--kubeconfig=env://KUBECONFIG_STAGING", sign))
 	assertRunning(t, cl, name+"-staging", ref)
-	t.Logf("deploy-production: %s", dagger("deploy-production", "--image="+ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--approve", "--approver=e2e"))
+	t.Logf("deploy-production: %s", dagger("deploy-production", "--image="+ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--approve", "--approver=e2e", trust, sourceURL, sign))
 	assertRunning(t, cl, name, ref)
 	for stage, d := range times {
 		t.Logf("stage %s: %s", stage, d.Round(100*time.Millisecond))
@@ -324,6 +333,8 @@ func adopt(t *testing.T, svc service) {
 		"REGISTRY_PASSWORD":     "unused-by-an-open-registry",
 		"KUBECONFIG_STAGING":    string(cl.EngineKubeconfig),
 		"KUBECONFIG_PRODUCTION": string(cl.EngineKubeconfig),
+		"SIGNING_KEY":           string(signingKey),
+		"SLIPWAY_TRUSTED_KEYS":  string(trustedKey),
 	}
 	for _, r := range []struct {
 		runner shimrun.Runner
@@ -343,6 +354,7 @@ func adopt(t *testing.T, svc service) {
 			Variables: map[string]string{
 				"IMAGE_REPOSITORY": registry + "-" + who, "REGISTRY_INSECURE": "true",
 				"TRIVY_DB_REPOSITORY": engine.MirrorBridgeAddr + "/aquasecurity/trivy-db:2", "TRIVY_DB_INSECURE": "true",
+				"GOVULNDB_IMAGE": engine.MirrorBridgeAddr + "/" + engine.VulnDBRef,
 			},
 		}
 		start := time.Now()

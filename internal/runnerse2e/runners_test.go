@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
@@ -93,7 +94,15 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 	// private key as the kubeconfig carries it.
 	password := "slipway-canary-" + randomHex(t, 12)
 	keyData, keyLine := clientKey(t, cl.EngineKubeconfig)
-	scanner, err := secretscan.New(password, keyData, keyLine)
+	// The signing key, which signs the image, its SBOM and provenance and
+	// the evidence, must not leak either: its PEM and its first line of
+	// key material. The gate trusts its public half.
+	signingKey, trustedKey, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingLine := strings.Split(string(signingKey), "\n")[1]
+	scanner, err := secretscan.New(password, keyData, keyLine, string(signingKey), signingLine)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +110,8 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 		"REGISTRY_PASSWORD":     password,
 		"KUBECONFIG_STAGING":    string(cl.EngineKubeconfig),
 		"KUBECONFIG_PRODUCTION": string(cl.EngineKubeconfig),
+		"SIGNING_KEY":           string(signingKey),
+		"SLIPWAY_TRUSTED_KEYS":  string(trustedKey),
 	}
 	// Each run pushes to a repository of its own: the digests must agree
 	// although nothing is shared but the engine's cache.
@@ -114,6 +125,7 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 			"REGISTRY_INSECURE":   "true",
 			"TRIVY_DB_REPOSITORY": engine.MirrorBridgeAddr + "/aquasecurity/trivy-db:2",
 			"TRIVY_DB_INSECURE":   "true",
+			"GOVULNDB_IMAGE":      engine.MirrorBridgeAddr + "/" + engine.VulnDBRef,
 		}
 	}
 	ensureNamespaces(t, cl)

@@ -107,8 +107,8 @@ func TestReferenceGitLabDind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changed) != 7 {
-		t.Errorf("the stand-in rewrote the jobs %q, want all 7", changed)
+	if len(changed) != 9 {
+		t.Errorf("the stand-in rewrote the jobs %q, want all 9", changed)
 	}
 	ci := ciFiles{
 		files:   map[string][]byte{referenceGitLab: file},

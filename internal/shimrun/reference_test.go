@@ -27,11 +27,11 @@ func referenceFile(t *testing.T, path string) []byte {
 }
 
 // referenceSecrets are the secrets the reference pipeline's jobs read.
-var referenceSecrets = secretValues("REGISTRY_PASSWORD", "KUBECONFIG_STAGING", "KUBECONFIG_PRODUCTION", "GIT_PASSWORD")
+var referenceSecrets = secretValues("REGISTRY_PASSWORD", "KUBECONFIG_STAGING", "KUBECONFIG_PRODUCTION", "GIT_PASSWORD", "SIGNING_KEY", "SLIPWAY_TRUSTED_KEYS")
 
 // referenceNames are the GitHub job ids of the reference pipeline's GitLab
 // job names.
-var referenceNames = githubNames("build", "test:unit", "test:integration", "security:trivy", "security:sast", "deploy:staging", "deploy:production")
+var referenceNames = githubNames("build", "sbom", "test:unit", "test:integration", "security:trivy", "security:govulncheck", "security:sast", "deploy:staging", "deploy:production")
 
 // referenceCalls are the calls every job of the reference pipeline makes,
 // written out from ci/reference/reference.go: the image is pushed once and
@@ -40,7 +40,9 @@ var referenceNames = githubNames("build", "test:unit", "test:integration", "secu
 func referenceCalls(v vals) []call {
 	return []call{
 		{"build", []string{"publish", "--repository=registry.example.com/telecom/mts-deploy-ai", "--username=slipway",
-			"--password=env://REGISTRY_PASSWORD", "--revision=" + v.SHA, "--insecure=false"}},
+			"--password=env://REGISTRY_PASSWORD", "--revision=" + v.SHA, "--insecure=false", "--signing-key=env://SIGNING_KEY", "--source-url=" + anySourceURL}},
+		{"sbom", []string{"sbom", "--image=" + v.Image, "reports", "export", "--path=reports/sbom"}},
+		{"sbom", []string{"sbom", "--image=" + v.Image, "check"}},
 		// Stages with a verdict: the reports are exported first, whatever the
 		// outcome, then check decides the job.
 		{"test:unit", []string{"test-unit", "reports", "export", "--path=reports/unit"}},
@@ -48,9 +50,13 @@ func referenceCalls(v vals) []call {
 		{"test:integration", []string{"test-integration", "--image=" + v.Image, "reports", "export", "--path=reports/integration"}},
 		{"test:integration", []string{"test-integration", "--image=" + v.Image, "check"}},
 		{"security:trivy", []string{"security-trivy", "--image=" + v.Image, "--db-repository=ghcr.io/aquasecurity/trivy-db:2", "--insecure=false",
-			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "reports", "export", "--path=reports/trivy"}},
+			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--signing-key=env://SIGNING_KEY", "reports", "export", "--path=reports/trivy"}},
 		{"security:trivy", []string{"security-trivy", "--image=" + v.Image, "--db-repository=ghcr.io/aquasecurity/trivy-db:2", "--insecure=false",
-			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "check"}},
+			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--signing-key=env://SIGNING_KEY", "check"}},
+		{"security:govulncheck", []string{"security-govulncheck", "--image=" + v.Image, "--db-image=",
+			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--signing-key=env://SIGNING_KEY", "reports", "export", "--path=reports/govulncheck"}},
+		{"security:govulncheck", []string{"security-govulncheck", "--image=" + v.Image, "--db-image=",
+			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--signing-key=env://SIGNING_KEY", "check"}},
 		{"security:sast", []string{"security-sast", "reports", "export", "--path=reports/sast"}},
 		{"security:sast", []string{"security-sast", "check"}},
 		// The deploys: DEPLOY_SOURCE (empty: the module's setting), the
@@ -58,10 +64,12 @@ func referenceCalls(v vals) []call {
 		// password, only as env://.
 		{"deploy:staging", []string{"deploy-staging", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_STAGING",
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD",
-			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD"}},
+			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD",
+			"--signing-key=env://SIGNING_KEY"}},
 		{"deploy:production", []string{"deploy-production", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_PRODUCTION",
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--approve=true",
-			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD"}},
+			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD",
+			"--trusted-keys=env://SLIPWAY_TRUSTED_KEYS", "--signing-key=env://SIGNING_KEY", "--source-url=" + anySourceURL}},
 	}
 }
 
@@ -118,6 +126,10 @@ func referenceCases(tr traits) []refCase {
 		{
 			name: "trivy blocks the deploys", ref: shimrun.Branch("main"), manual: []string{"deploy:production"},
 			fail: []string{"security-trivy"}, wantFail: true, want: checks,
+		},
+		{
+			name: "govulncheck blocks the deploys", ref: shimrun.Branch("main"), manual: []string{"deploy:production"},
+			fail: []string{"security-govulncheck"}, wantFail: true, want: checks,
 		},
 	}...)
 }

@@ -98,6 +98,9 @@ func observed(t *testing.T, invs []shimrun.Invocation, githubNames map[string]st
 			if id, ok := strings.CutPrefix(a, "--pipeline-id="); ok && id != "" && !strings.Contains(id, "$") {
 				args[i] = "--pipeline-id=" + anyPipelineID
 			}
+			if u, ok := strings.CutPrefix(a, "--source-url="); ok && u != "" && !strings.Contains(u, "$") {
+				args[i] = "--source-url=" + anySourceURL
+			}
 		}
 		out = append(out, call{job: job, args: append([]string{inv.Function}, args...)})
 	}
@@ -213,6 +216,10 @@ type vals struct {
 // runner numbers its runs its own way, and observed checks only that the
 // id is there.
 const anyPipelineID = "<the run's id>"
+
+// anySourceURL stands for the repository's URL (CI_PROJECT_URL,
+// SLIPWAY_REPOSITORY_URL), which each runner makes up its own way.
+const anySourceURL = "<the repository's URL>"
 
 // refCase is one simulated run and what it must do.
 type refCase struct {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/slipway-ci/slipway/deploy/attest"
 	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/daggertest"
@@ -22,7 +24,11 @@ import (
 // (https://10.87.0.1:16443), as a CI runner's engine reaches a cluster:
 // production refuses a digest staging has not verified, the scan has not
 // cleared and nobody approved, naming each missing check, and takes it
-// once all three hold. The Deployments are then read back with client-go.
+// once all three hold. The evidence is signed: publish signs the digest and
+// attaches the SBOM and SLSA provenance, staging and the scan sign theirs,
+// and production verifies them with the trusted key; without trusted keys,
+// or with a scan signed by a key it does not trust, it refuses. The
+// Deployments are then read back with client-go.
 func TestDeployPromotion(t *testing.T) {
 	enginetest.Require(t)
 	c := clustertest.RequireNode(t)
@@ -36,20 +42,32 @@ func TestDeployPromotion(t *testing.T) {
 	production := c.Namespace(t, "mts-deploy-ai")
 	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
 	t.Setenv("KUBECONFIG_PRODUCTION", string(c.EngineKubeconfig))
+	key, trusted, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrusted, _, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGNING_KEY", string(key))
+	t.Setenv("SLIPWAY_TRUSTED_KEYS", string(trusted))
+	t.Setenv("SLIPWAY_E2E_UNTRUSTED_KEY", string(untrusted))
 
-	// A fresh revision label makes a fresh digest, which no earlier run has
-	// left evidence for.
-	b := make([]byte, 4)
+	// A fresh revision (a commit hash, which the provenance records) makes
+	// a fresh digest, which no earlier run has left evidence for.
+	b := make([]byte, 20)
 	rand.Read(b)
-	revision := "deploy-e2e-" + hex.EncodeToString(b)
-	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/deploy", "--insecure", "--revision="+revision))
+	revision := hex.EncodeToString(b)
+	ref := strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/deploy", "--insecure", "--revision="+revision, "--signing-key=env://SIGNING_KEY"))
 	if !strings.Contains(ref, "@sha256:") {
 		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
 	}
 	digest := ref[strings.Index(ref, "@")+1:]
 
-	stagingCall := []string{base, "deploy-staging", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging}
-	prodCall := []string{prodBase, "deploy-production", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production}
+	stagingCall := []string{base, "deploy-staging", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging, "--signing-key=env://SIGNING_KEY"}
+	unverified := []string{prodBase, "deploy-production", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production}
+	prodCall := append(slices.Clone(unverified), "--trusted-keys=env://SLIPWAY_TRUSTED_KEYS")
 
 	refused := func(t *testing.T, args []string, want, notWant []string) {
 		t.Helper()
@@ -74,6 +92,11 @@ func TestDeployPromotion(t *testing.T) {
 		notApproved = "not approved"
 	)
 
+	t.Run("production without trusted keys is refused", func(t *testing.T) {
+		refused(t, append(unverified, "--approve"), []string{"no key is trusted", "SIGNING_KEY", "SLIPWAY_TRUSTED_KEYS", "trustedKeys"}, nil)
+		assertNoDeployment(t, c, production)
+	})
+
 	t.Run("production first is refused on every check", func(t *testing.T) {
 		refused(t, append(prodCall, "--approve=false"), []string{notStaged, notScanned, notApproved, "--approve"}, nil)
 		assertNoDeployment(t, c, production)
@@ -83,7 +106,7 @@ func TestDeployPromotion(t *testing.T) {
 		start := time.Now()
 		out := mustCall(t, stagingCall...)
 		t.Logf("deploy-staging: %s (dagger call %v)", strings.TrimSpace(out), time.Since(start).Round(time.Millisecond))
-		for _, want := range []string{"staging: namespace " + staging, digest, "revision 1", "evidence recorded", "skipped: PrometheusRule"} {
+		for _, want := range []string{"staging: namespace " + staging, digest, "revision 1", "signed evidence recorded (key ID ", "skipped: PrometheusRule"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("summary lacks %q: %s", want, out)
 			}
@@ -108,10 +131,18 @@ func TestDeployPromotion(t *testing.T) {
 		refused(t, prodCall, []string{notScanned, notApproved}, []string{notStaged})
 	})
 
+	t.Run("a scan signed by an untrusted key does not count", func(t *testing.T) {
+		out := mustCall(t, append([]string{"security-trivy", "--image=" + ref, "--signing-key=env://SLIPWAY_E2E_UNTRUSTED_KEY"}, append(trivyDB, "summary")...)...)
+		if !strings.Contains(out, "scan signed evidence recorded") {
+			t.Fatalf("security-trivy summary = %q, want its evidence signed", out)
+		}
+		refused(t, prodCall, []string{notScanned, "untrusted key", notApproved}, []string{notStaged, "not signed by a trusted key", "no provenance"})
+	})
+
 	t.Run("scan records clean evidence", func(t *testing.T) {
-		out := mustCall(t, append([]string{"security-trivy", "--image=" + ref}, append(trivyDB, "summary")...)...)
-		if !strings.Contains(out, "0 HIGH/CRITICAL") || !strings.Contains(out, "scan evidence recorded") {
-			t.Fatalf("security-trivy summary = %q, want a clean scan with its evidence recorded", out)
+		out := mustCall(t, append([]string{"security-trivy", "--image=" + ref, "--signing-key=env://SIGNING_KEY"}, append(trivyDB, "summary")...)...)
+		if !strings.Contains(out, "0 HIGH/CRITICAL") || !strings.Contains(out, "scan signed evidence recorded") {
+			t.Fatalf("security-trivy summary = %q, want a clean scan with its evidence recorded and signed", out)
 		}
 	})
 

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/deploy/gitops"
 	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
 	"github.com/slipway-ci/slipway/internal/argocdtest"
@@ -30,13 +31,34 @@ const (
 	notApproved = "not approved"
 )
 
+// signing makes a key pair for the test: SIGNING_KEY, which the calls
+// sign with (--signing-key=env://SIGNING_KEY), and its public half as
+// SLIPWAY_TRUSTED_KEYS, which production's gate trusts (prodTrust).
+func signing(t *testing.T) {
+	t.Helper()
+	key, trusted, err := attest.GenerateKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGNING_KEY", string(key))
+	t.Setenv("SLIPWAY_TRUSTED_KEYS", string(trusted))
+}
+
+// The arguments that sign, and that give production's gate its trusted
+// keys.
+const (
+	signArg   = "--signing-key=env://SIGNING_KEY"
+	prodTrust = "--trusted-keys=env://SLIPWAY_TRUSTED_KEYS"
+)
+
 // freshImage publishes the example service with a new revision label, so
-// that its digest has no evidence from an earlier run.
+// that its digest has no evidence from an earlier run, signed with the
+// key signing set.
 func freshImage(t *testing.T, label string) (ref, digest string) {
 	t.Helper()
-	b := make([]byte, 4)
+	b := make([]byte, 20)
 	rand.Read(b)
-	ref = strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/"+label, "--insecure", "--revision="+label+"-"+hex.EncodeToString(b)))
+	ref = strings.TrimSpace(mustCall(t, "publish", "--repository="+daggertest.Registry+"/slipway-e2e/"+label, "--insecure", "--revision="+hex.EncodeToString(b), signArg))
 	if !strings.Contains(ref, "@sha256:") {
 		t.Fatalf("publish returned %q, want repository@sha256:digest", ref)
 	}
@@ -66,8 +88,8 @@ func refusedWith(t *testing.T, args []string, want, notWant []string) {
 // asks for besides staging's.
 func scanClean(t *testing.T, ref string) {
 	t.Helper()
-	out := mustCall(t, append([]string{"security-trivy", "--image=" + ref}, append(trivyDB, "summary")...)...)
-	if !strings.Contains(out, "0 HIGH/CRITICAL") || !strings.Contains(out, "scan evidence recorded") {
+	out := mustCall(t, append([]string{"security-trivy", "--image=" + ref, signArg}, append(trivyDB, "summary")...)...)
+	if !strings.Contains(out, "0 HIGH/CRITICAL") || !strings.Contains(out, "scan signed evidence recorded") {
 		t.Fatalf("security-trivy summary = %q, want a clean scan with its evidence recorded", out)
 	}
 }
@@ -100,9 +122,10 @@ func TestHelmPromotion(t *testing.T) {
 	production := c.Namespace(t, "mts-deploy-ai")
 	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
 	t.Setenv("KUBECONFIG_PRODUCTION", string(c.EngineKubeconfig))
+	signing(t)
 	ref, digest := freshImage(t, "helm-e2e")
-	stagingCall := []string{"deploy-staging", "--source=helm", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging}
-	prodCall := []string{"deploy-production", "--source=helm", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production}
+	stagingCall := []string{"deploy-staging", "--source=helm", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace=" + staging, signArg}
+	prodCall := []string{"deploy-production", "--source=helm", "--image=" + ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace=" + production, prodTrust}
 
 	t.Run("production first is refused on every check", func(t *testing.T) {
 		refusedWith(t, append(prodCall, "--approve=false"), []string{notStaged, notScanned, notApproved, "--approve"}, nil)
@@ -290,14 +313,15 @@ func TestGitOpsPromotion(t *testing.T) {
 	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
 	t.Setenv("KUBECONFIG_PRODUCTION", string(c.EngineKubeconfig))
 	t.Setenv("SLIPWAY_E2E_GIT_PASSWORD", f.password)
+	signing(t)
 	ref, digest := freshImage(t, "gitops-e2e")
 	settings := []string{"--gitops-repository=" + f.url, "--gitops-staging-app=" + f.staging, "--gitops-production-app=" + f.production}
 	promote := func(fn, ns, kubeconfig string, extra ...string) []string {
 		return append(append(append([]string{}, settings...), fn, "--source=gitops", "--image="+ref, "--kubeconfig=env://"+kubeconfig,
 			"--namespace="+ns, "--git-password=env://SLIPWAY_E2E_GIT_PASSWORD", "--revision=0123456789abcdef", "--pipeline-id=4711"), extra...)
 	}
-	stagingCall := promote("deploy-staging", f.staging, "KUBECONFIG_STAGING")
-	prodCall := promote("deploy-production", f.production, "KUBECONFIG_PRODUCTION")
+	stagingCall := promote("deploy-staging", f.staging, "KUBECONFIG_STAGING", signArg)
+	prodCall := promote("deploy-production", f.production, "KUBECONFIG_PRODUCTION", prodTrust)
 	noSecret := func(t *testing.T, out string) {
 		t.Helper()
 		if strings.Contains(out, f.password) {

@@ -19,6 +19,8 @@ import (
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 	"github.com/slipway-ci/slipway/stage/goimage"
+	"github.com/slipway-ci/slipway/stage/govulncheck"
+	"github.com/slipway-ci/slipway/stage/govulncheck/vulndb"
 )
 
 // repo is the repository root, where dagger.json is.
@@ -267,5 +269,32 @@ func TestSmokeServiceExitsAtStart(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error lacks %q: %v", want, err)
 		}
+	}
+}
+
+// TestSecurityGovulncheckPlanted: govulncheck through `dagger call`, on the
+// Go vulnerability database the engine's mirror serves: a module that
+// calls a vulnerable function fails check naming the GO- ID and the call
+// path; the same dependency imported but never called passes, listed.
+func TestSecurityGovulncheckPlanted(t *testing.T) {
+	for _, dir := range []string{"called", "imported"} {
+		daggertest.ModDownload(t, filepath.Join(repo, "stage/govulncheck/testdata", dir))
+	}
+	db := "--db-image=" + daggertest.Registry + "/" + vulndb.ImageRepository + ":" + vulndb.DefaultVersion
+	called := []string{"--source=stage/govulncheck/testdata/called", "security-govulncheck", db}
+	dir := t.TempDir()
+	mustCallRoot(t, append(called, "reports", "export", "--path="+dir)...)
+	for _, f := range []string{govulncheck.JSONFile, govulncheck.SARIFFile, govulncheck.GitLabFile, govulncheck.SummaryFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("report %s: %v", f, err)
+		}
+	}
+	_, err := callRoot(t, append(called, "check")...)
+	if err == nil || !strings.Contains(err.Error(), "GO-2022-1059") || !strings.Contains(err.Error(), "->") {
+		t.Fatalf("check: err = %v, want GO-2022-1059 with its call path", err)
+	}
+	out := mustCallRoot(t, "--source=stage/govulncheck/testdata/imported", "security-govulncheck", db, "check")
+	if !strings.Contains(out, "0 reachable vulnerabilities") {
+		t.Errorf("imported, not called: %q, want 0 reachable", out)
 	}
 }

@@ -71,7 +71,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{nil, "no command"},
 		{[]string{"deploy"}, `unknown command "deploy": generate, check, graph or run`},
-		{[]string{"run", "-root", "."}, "run: name the job to run (it has: build, test:unit, test:integration, security:trivy, security:sast, deploy:staging, deploy:production)"},
+		{[]string{"run", "-root", "."}, "run: name the job to run (it has: build, sbom, test:unit, test:integration, security:trivy, security:govulncheck, security:sast, deploy:staging, deploy:production)"},
 		{[]string{"run", "lint", "-root", "."}, `run: the pipeline has no job "lint"`},
 		{[]string{"graph", "-colour", "-root", "."}, "graph: flag provided but not defined: -colour"},
 	} {

@@ -1,9 +1,11 @@
 // Package goservice is the pipeline of a Go service built with slipway's
 // Dagger module: the seed's seven jobs (build, test:unit, test:integration,
 // security:trivy, security:sast, deploy:staging and a gated
-// deploy:production), each calling one of the module's functions, with the
-// digest built once and promoted through the tests, the scans and both
-// deploys. A team's pipeline definition is a few lines:
+// deploy:production) and the supply chain's two (sbom, security:govulncheck),
+// each calling one of the module's functions, with the digest built once
+// and promoted through the tests, the scans and both deploys. The build,
+// the scans and the deploys sign what they record with the SIGNING_KEY
+// secret; production's gate verifies it with SLIPWAY_TRUSTED_KEYS. A team's pipeline definition is a few lines:
 //
 //	p, err := goservice.Pipeline("billing",
 //		goservice.Registry("registry.example.com/team/billing"),
@@ -83,6 +85,7 @@ type config struct {
 	runnerTags                          []string
 	engine                              *pipeline.Engine
 	gitPassword                         string
+	signingPassword, trustedKeys        string
 	notify                              Notification
 	generatedFrom, regenerate           string
 	extra                               []pipeline.Option
@@ -130,6 +133,18 @@ func TrivyDB(repository string) Option { return func(c *config) { c.trivyDB = re
 // commits with. The module reads it only for that source, so a pipeline
 // that switches sources with DEPLOY_SOURCE can carry it always.
 func GitOpsPassword(secret string) Option { return func(c *config) { c.gitPassword = secret } }
+
+// SigningKeyPassword makes the signing jobs pass the CI secret named
+// secret (such as SIGNING_KEY_PASSWORD) as SIGNING_KEY's password: for a
+// key cosign generate-key-pair encrypted. Without it SIGNING_KEY is an
+// unencrypted PEM key.
+func SigningKeyPassword(secret string) Option { return func(c *config) { c.signingPassword = secret } }
+
+// TrustedKeys names the CI variable (default SLIPWAY_TRUSTED_KEYS) holding
+// the public keys production's gate trusts, passed to deploy-production as
+// --trusted-keys; "" passes none, for a repository whose module setting
+// trustedKeys names a file of them.
+func TrustedKeys(variable string) Option { return func(c *config) { c.trustedKeys = variable } }
 
 // Notification names the CI secrets (masked GitLab variables, GitHub
 // secrets) the deploy jobs pass, as env://, to the module's notification
@@ -235,7 +250,7 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	c := config{
 		toolchain: DefaultToolchain, username: "ci", trivyDB: "ghcr.io/aquasecurity/trivy-db:2",
 		stagingBranches: []string{"develop", "main"}, productionBranches: []string{"main"},
-		releaseTags: []string{"v*"}, timeout: 30 * time.Minute,
+		releaseTags: []string{"v*"}, timeout: 30 * time.Minute, trustedKeys: "SLIPWAY_TRUSTED_KEYS",
 	}
 	for _, o := range opts {
 		o(&c)
@@ -268,6 +283,24 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		return nil, fmt.Errorf("goservice: %w", err)
 	}
 	deploySource = append(deploySource, c.notify.args()...)
+	// What signs the evidence: the key only ever as env://SIGNING_KEY.
+	signing := []pipeline.Arg{pipeline.Secret("signing-key", "SIGNING_KEY")}
+	if c.signingPassword != "" {
+		signing = append(signing, pipeline.Secret("signing-key-password", c.signingPassword))
+	}
+	// The provenance names the CI's repository, and production's gate
+	// expects it.
+	sourceURL := pipeline.FromVar("source-url", pipeline.RepositoryURL)
+	production := append([]pipeline.Arg{
+		image,
+		pipeline.Secret("kubeconfig", "KUBECONFIG_PRODUCTION"),
+		registryUser, registryPassword,
+		pipeline.Bool("approve", true),
+	}, deploySource...)
+	if c.trustedKeys != "" {
+		production = append(production, pipeline.Secret("trusted-keys", c.trustedKeys))
+	}
+	production = append(append(production, signing...), sourceURL)
 
 	popts := []pipeline.Option{
 		pipeline.Functions(Signatures()...),
@@ -278,6 +311,10 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Var("REGISTRY_INSECURE", "false"),
 		pipeline.Var("TRIVY_DB_REPOSITORY", c.trivyDB),
 		pipeline.Var("TRIVY_DB_INSECURE", "false"),
+		// Empty: govulncheck's database is built from golang.org/x/vulndb
+		// through the Go module proxy; an image of it (slipway's engine
+		// mirror serves one) where the proxy is not reachable.
+		pipeline.Var("GOVULNDB_IMAGE", ""),
 		// The deploy source (apply, helm or gitops); empty keeps the
 		// module's deploySource setting. A CI variable switches it.
 		pipeline.Var("DEPLOY_SOURCE", ""),
@@ -307,17 +344,31 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Stages(StageBuild, StageTest, StageSecurity, StageDeployStaging, StageDeployProduction),
 		pipeline.Job("build",
 			pipeline.Stage(StageBuild),
-			pipeline.Calls(pipeline.Fn("publish",
+			// publish signs the digest and attaches the SBOM and the SLSA
+			// provenance as signed referrers.
+			pipeline.Calls(pipeline.Fn("publish", append([]pipeline.Arg{
 				pipeline.FromEnv("repository", "IMAGE_REPOSITORY"),
 				pipeline.FromEnv("username", "REGISTRY_USERNAME"),
 				pipeline.Secret("password", "REGISTRY_PASSWORD"),
 				pipeline.FromVar("revision", pipeline.CommitSHA),
 				pipeline.FromEnv("insecure", "REGISTRY_INSECURE"),
-			)),
+			}, append(signing, sourceURL)...)...)),
 			pipeline.Outputs(ImageRef),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(c.timeout),
+		),
+		// The SBOM as the CIs show it: GitLab's dependency list, a GitHub
+		// artifact.
+		pipeline.Job("sbom",
+			pipeline.Stage(StageBuild),
+			pipeline.Needs("build"),
+			pipeline.Calls(Verdict(pipeline.Fn("sbom", image), "reports/sbom")),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(scanTimeout),
+			pipeline.Reports(pipeline.Report{Kind: pipeline.CycloneDX, Path: "reports/sbom/gl-sbom-image.cdx.json"}),
+			pipeline.KeepArtifacts(week, "reports/sbom/"),
 		),
 		pipeline.Job("test:unit",
 			pipeline.Stage(StageTest),
@@ -345,11 +396,11 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Job("security:trivy",
 			pipeline.Stage(StageSecurity),
 			pipeline.Needs("build"),
-			pipeline.Calls(Verdict(pipeline.Fn("security-trivy", image,
+			pipeline.Calls(Verdict(pipeline.Fn("security-trivy", append([]pipeline.Arg{image,
 				pipeline.FromEnv("db-repository", "TRIVY_DB_REPOSITORY"),
 				pipeline.FromEnv("insecure", "TRIVY_DB_INSECURE"),
 				registryUser, registryPassword,
-			), "reports/trivy")),
+			}, signing...)...), "reports/trivy")),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(scanTimeout),
@@ -358,6 +409,24 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 				pipeline.Report{Kind: pipeline.GitLabContainerScanning, Path: "reports/trivy/gl-container-scanning-report.json"},
 			),
 			pipeline.KeepArtifacts(week, "reports/trivy/"),
+		),
+		// govulncheck reads the source; its evidence goes next to the
+		// image built from it, and, like Trivy's, blocks the deploys.
+		pipeline.Job("security:govulncheck",
+			pipeline.Stage(StageSecurity),
+			pipeline.Needs("build"),
+			pipeline.Calls(Verdict(pipeline.Fn("security-govulncheck", append([]pipeline.Arg{image,
+				pipeline.FromEnv("db-image", "GOVULNDB_IMAGE"),
+				registryUser, registryPassword,
+			}, signing...)...), "reports/govulncheck")),
+			everywhere,
+			pipeline.Interruptible(),
+			pipeline.Timeout(scanTimeout),
+			pipeline.Reports(
+				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/govulncheck/govulncheck.sarif"},
+				pipeline.Report{Kind: pipeline.GitLabDependencyScanning, Path: "reports/govulncheck/gl-dependency-scanning-report.json"},
+			),
+			pipeline.KeepArtifacts(week, "reports/govulncheck/"),
 		),
 		pipeline.Job("security:sast",
 			pipeline.Stage(StageSecurity),
@@ -374,12 +443,12 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		),
 		pipeline.Job("deploy:staging",
 			pipeline.Stage(StageDeployStaging),
-			pipeline.Needs("build", "test:unit", "test:integration", "security:trivy"),
-			pipeline.Calls(pipeline.Fn("deploy-staging", append([]pipeline.Arg{
+			pipeline.Needs("build", "test:unit", "test:integration", "security:trivy", "security:govulncheck"),
+			pipeline.Calls(pipeline.Fn("deploy-staging", append(append([]pipeline.Arg{
 				image,
 				pipeline.Secret("kubeconfig", "KUBECONFIG_STAGING"),
 				registryUser, registryPassword,
-			}, deploySource...)...)),
+			}, deploySource...), signing...)...)),
 			pipeline.When(pipeline.OnBranches(c.stagingBranches...), pipeline.OnTags(c.releaseTags...)),
 			pipeline.Deploys(pipeline.Environment{Name: "staging", URL: c.stagingURL, Tier: pipeline.Staging}),
 			pipeline.Concurrency("deploy-staging"),
@@ -388,12 +457,7 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 		pipeline.Job("deploy:production",
 			pipeline.Stage(StageDeployProduction),
 			pipeline.Needs("build", "deploy:staging"),
-			pipeline.Calls(pipeline.Fn("deploy-production", append([]pipeline.Arg{
-				image,
-				pipeline.Secret("kubeconfig", "KUBECONFIG_PRODUCTION"),
-				registryUser, registryPassword,
-				pipeline.Bool("approve", true),
-			}, deploySource...)...)),
+			pipeline.Calls(pipeline.Fn("deploy-production", production...)),
 			pipeline.When(pipeline.OnBranches(c.productionBranches...), pipeline.OnTags(c.releaseTags...)),
 			pipeline.Deploys(pipeline.Environment{Name: "production", URL: c.productionURL, Tier: pipeline.Production}),
 			pipeline.Approval(),

@@ -46,7 +46,7 @@ func TestPipeline(t *testing.T) {
 		event pipeline.Event
 		ref   string
 		want  int
-	}{{pipeline.Push, "feature/x", 5}, {pipeline.Push, "develop", 6}, {pipeline.Push, "main", 7}, {pipeline.TagPush, "v1.0.0", 7}} {
+	}{{pipeline.Push, "feature/x", 7}, {pipeline.Push, "develop", 8}, {pipeline.Push, "main", 9}, {pipeline.TagPush, "v1.0.0", 9}} {
 		if got := len(p.Plan(tc.event, tc.ref)); got != tc.want {
 			t.Errorf("%s %s: %d jobs, want %d", tc.event, tc.ref, got, tc.want)
 		}

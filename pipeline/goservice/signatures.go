@@ -10,13 +10,15 @@ func Signatures() []pipeline.Signature {
 	return []pipeline.Signature{
 		{Name: "build", Args: []string{"revision", "created", "platforms"}},
 		{Name: "ci", Args: []string{"revision", "created", "repository", "username", "password", "insecure", "db-repository", "db-insecure"}},
-		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
-		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
+		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "trusted-keys", "scanners", "max-scan-age", "signing-key", "signing-key-password", "source-url", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
+		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "signing-key", "signing-key-password", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
 		{Name: "generate", Args: []string{"toolchain"}},
 		{Name: "integration-tests", Args: nil},
-		{Name: "publish", Args: []string{"repository", "username", "password", "revision", "created", "platforms", "insecure"}},
+		{Name: "publish", Args: []string{"repository", "username", "password", "revision", "created", "platforms", "insecure", "signing-key", "signing-key-password", "source-url"}},
+		{Name: "sbom", Args: []string{"image"}},
+		{Name: "security-govulncheck", Args: []string{"image", "db-image", "db-version", "ignore-file", "registry-username", "registry-password", "signing-key", "signing-key-password"}},
 		{Name: "security-sast", Args: []string{"fail"}},
-		{Name: "security-trivy", Args: []string{"image", "db-repository", "insecure", "registry-username", "registry-password"}},
+		{Name: "security-trivy", Args: []string{"image", "db-repository", "insecure", "registry-username", "registry-password", "signing-key", "signing-key-password"}},
 		{Name: "test-integration", Args: []string{"image"}},
 		{Name: "test-unit", Args: nil},
 		{Name: "unit-tests", Args: nil},
@@ -91,5 +93,7 @@ func Settings() []Setting {
 		{Name: "gitopsStagingApp", Type: "string", Default: ""},
 		{Name: "gitopsProductionApp", Type: "string", Default: ""},
 		{Name: "gitopsAppNamespace", Type: "string", Default: "argocd"},
+		{Name: "trustedKeys", Type: "string", Default: ""},
+		{Name: "govulncheckIgnore", Type: "string", Default: ""},
 	}
 }

@@ -105,7 +105,8 @@ type config struct {
 	timeout    time.Duration
 	stagingEnv string
 	now        func() time.Time
-	notify     *Notify // notify.go
+	evidence   evidenceConfig // evidence.go
+	notify     *Notify        // notify.go
 }
 
 // WithApproval records that a person (by) approved a production deploy.
@@ -208,6 +209,9 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	if t.Production && c.approved {
 		args = append(args, "--approve", "--approver="+c.approver)
 	}
+	if t.Production {
+		args = append(args, c.evidence.productionArgs()...)
+	}
 	if c.tunnel != nil {
 		ctr = ctr.WithServiceBinding(tunnelHost, c.tunnel)
 		args = append(args, fmt.Sprintf("--tunnel=%s:%d", tunnelHost, c.tunnelPort))
@@ -241,7 +245,7 @@ func (c config) withRegistryAuth(ctr *dagger.Container) *dagger.Container {
 	if c.password != nil {
 		ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", c.password)
 	}
-	return ctr
+	return c.evidence.keys(ctr)
 }
 
 // run runs the tool with args and returns its one line of output; when it

@@ -70,3 +70,19 @@ func TestSummaryAndFailuresShowDaggersError(t *testing.T) {
 		t.Errorf("the report shows Dagger's trace id, the CLI's last line:\n%s", report)
 	}
 }
+
+// TestSignedNote: the build row names the signature's key ID, the
+// provenance's builder and the SBOM's size, as publish printed them, or
+// says the image is not signed.
+func TestSignedNote(t *testing.T) {
+	log := "12:00:01 publish: signed sha256:ab12 with key ID T2xkS2V5SWRXaXRoU29tZUJhc2U2NA==; signed SBOM attached; signed SLSA provenance attached (builder https://github.com/slipway-ci/slipway); SBOM: 42 components, 30 Go modules\n"
+	if got, want := signedNote(log), "key ID T2xkS2V5…, provenance github.com/slipway-ci/slipway, SBOM 42 components"; got != want {
+		t.Errorf("signedNote = %q, want %q", got, want)
+	}
+	if got, want := signedNote("publish: not signed (no --signing-key, ...)"), "NOT signed: no SIGNING_KEY"; got != want {
+		t.Errorf("unsigned: %q, want %q", got, want)
+	}
+	if got := signedNote("nothing"); got != "" {
+		t.Errorf("no publish line: %q", got)
+	}
+}

@@ -19,15 +19,18 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/slipway-ci/slipway/ci/reference"
+	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/pipeline"
 	"github.com/slipway-ci/slipway/pipeline/graph"
 	"github.com/slipway-ci/slipway/pipeline/local"
+	"github.com/slipway-ci/slipway/stage/govulncheck/vulndb"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -122,6 +125,21 @@ func run() error {
 			return err
 		}
 	}
+	// The evidence is signed with a throwaway key pair made once for the
+	// demo; production's gate trusts its public half.
+	keys, err := demoKeys(*out)
+	if err != nil {
+		return err
+	}
+	for k, v := range keys {
+		if _, own := os.LookupEnv(k); !own {
+			set[k] = v
+			opts = append(opts, local.WithEnv(k, v))
+		}
+	}
+	// govulncheck reads the Go vulnerability database from the engine's
+	// mirror, as an air-gapped CI would from its own registry.
+	opts = append(opts, local.WithEnv("GOVULNDB_IMAGE", *registry+"/"+vulndb.ImageRepository+":"+vulndb.DefaultVersion))
 	if *source == "gitops" {
 		pw, err := prepareGitOps(*repo)
 		if err != nil {
@@ -200,6 +218,33 @@ func demoSecrets(p *pipeline.Pipeline, kubeconfig []byte, path string, given map
 	return out
 }
 
+// demoKeys returns the demo's signing key and trusted public key, as
+// SIGNING_KEY and SLIPWAY_TRUSTED_KEYS: a key pair made on the first run
+// and kept in dir (signing.key, trusted-keys.pub), never committed. A CI
+// holds its own key in a secret instead.
+func demoKeys(dir string) (map[string]string, error) {
+	keyPath, pubPath := filepath.Join(dir, "signing.key"), filepath.Join(dir, "trusted-keys.pub")
+	key, kerr := os.ReadFile(keyPath)
+	pub, perr := os.ReadFile(pubPath)
+	if kerr != nil || perr != nil {
+		var err error
+		if key, pub, err = attest.GenerateKeyPair(); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+			return nil, fmt.Errorf("writing the demo's signing key: %w", err)
+		}
+		if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+			return nil, fmt.Errorf("writing the demo's trusted key: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "demo: made a throwaway signing key pair: %s (SIGNING_KEY), %s (SLIPWAY_TRUSTED_KEYS)\n", keyPath, pubPath)
+	}
+	return map[string]string{attest.SigningKeyEnv: string(key), attest.TrustedKeysEnv: string(pub)}, nil
+}
+
 func gitHead(dir string) string {
 	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
 	if err != nil {
@@ -234,6 +279,9 @@ func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.
 		if note == "" && j.Output == "" && j.Status == local.Passed && !strings.Contains(j.Stdout, "\n") {
 			note = j.Stdout // a deploy's one-line account
 		}
+		if j.Output != "" && j.Status == local.Passed {
+			note = signedNote(j.Log) // publish's signature, provenance and SBOM
+		}
 		if j.Reason != "" && (note == "" || j.Status != local.Passed) {
 			note = j.Reason
 		}
@@ -244,6 +292,38 @@ func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.
 		fmt.Fprintf(out, "\nimage: %s\n", digest)
 	}
 	fmt.Fprintf(out, "%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+}
+
+var (
+	keyIDRE      = regexp.MustCompile(`with key ID ([A-Za-z0-9+/=]+)`)
+	builderRE    = regexp.MustCompile(`provenance attached \(builder ([^)\s]+)\)`)
+	componentsRE = regexp.MustCompile(`SBOM: (\d+) components`)
+)
+
+// signedNote sums up what publish printed of the evidence it attached:
+// the signature's key ID, the provenance's builder and the SBOM's
+// components, short enough for the table; or that the image is not
+// signed.
+func signedNote(log string) string {
+	if strings.Contains(log, "publish: not signed") {
+		return "NOT signed: no SIGNING_KEY"
+	}
+	m := keyIDRE.FindStringSubmatch(log)
+	if m == nil {
+		return ""
+	}
+	id := m[1]
+	if len(id) > 8 {
+		id = id[:8] + "…"
+	}
+	parts := []string{"key ID " + id}
+	if m := builderRE.FindStringSubmatch(log); m != nil {
+		parts = append(parts, "provenance "+strings.TrimPrefix(m[1], "https://"))
+	}
+	if m := componentsRE.FindStringSubmatch(log); m != nil {
+		parts = append(parts, "SBOM "+m[1]+" components")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // failures prints, for each failed job, the error Dagger reported (the
