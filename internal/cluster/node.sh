@@ -88,6 +88,16 @@ log "containerd ready, sandbox image imported"
 "$SLIPWAY_KUBELET" "$@" >>"$SLIPWAY_LOG_DIR/kubelet.log" 2>&1 &
 pids+=($!)
 log "kubelet started"
+# The sandbox image exists only here (nothing can pull it back), and the
+# kubelet's eviction manager deletes unused images when the disk runs low:
+# after such a spell no pod could start again. Put it back when it goes.
+(
+	while sleep 5; do
+		ctr -n k8s.io images ls -q 2>/dev/null | grep -qxF "$SLIPWAY_PAUSE_IMAGE" && continue
+		ctr -n k8s.io images import --no-unpack "$SLIPWAY_PAUSE_TAR" >/dev/null 2>&1 &&
+			log "the sandbox image had been deleted (disk pressure?): imported it again"
+	done
+) &
 # Any of the three ending ends the node: Status then reports it.
 set +e
 wait -n

@@ -82,7 +82,7 @@ func TestContainerdAndKubeletConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := kubeletConfig(c, c.network)
-	for _, want := range []string{"cgroupDriver: cgroupfs\n", "cgroupRoot: \"/slipway-node-10-89\"\n", "protectKernelDefaults: true\n", "failSwapOn: false\n", "makeIPTablesUtilChains: false\n", "anonymous: {enabled: false}", "nodefs.available: 1%\n"} {
+	for _, want := range []string{"cgroupDriver: cgroupfs\n", "cgroupRoot: \"/slipway-node-10-89\"\n", "protectKernelDefaults: true\n", "failSwapOn: false\n", "makeIPTablesUtilChains: false\n", "anonymous: {enabled: false}", "nodefs.available: 256Mi\n"} {
 		if !strings.Contains(k, want) {
 			t.Errorf("kubelet config lacks %q:\n%s", want, k)
 		}

@@ -133,7 +133,8 @@ server = "http://%s"
 // kubeletConfig is for cgroup v1 (or v2) without systemd: the cgroupfs
 // driver, a cgroupRoot of the node's own, no swap check, no kernel or
 // iptables changes, and eviction thresholds that a busy developer disk
-// does not trip.
+// does not trip (absolute: 1% of a large disk is gigabytes, and an
+// eviction spell deletes unused images, the sandbox image among them).
 func kubeletConfig(c *Cluster, n NodeNetwork) string {
 	return fmt.Sprintf(`# written by slipway's internal/cluster: the real node's kubelet
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -167,9 +168,9 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
   memory.available: 100Mi
-  nodefs.available: 1%%
+  nodefs.available: 256Mi
   nodefs.inodesFree: 1%%
-  imagefs.available: 1%%
+  imagefs.available: 256Mi
 nodeStatusUpdateFrequency: 5s
 maxPods: 110
 `, filepath.Join(c.pkiDir(), "kubelet.crt"), filepath.Join(c.pkiDir(), "kubelet.key"), filepath.Join(c.pkiDir(), "ca.crt"),

@@ -97,6 +97,7 @@ func (c *Cluster) spawnNode(n NodeNetwork) (proc, error) {
 		"SLIPWAY_REGISTRY_FORWARD=127.0.0.1:"+c.registry.port()+"="+c.registry.Addr,
 		"SLIPWAY_REGISTRY_PIDFILE="+c.registry.PIDFile,
 		"SLIPWAY_PAUSE_TAR="+c.pauseImageFile(),
+		"SLIPWAY_PAUSE_IMAGE="+PauseImage,
 		"SLIPWAY_KUBELET="+c.Bin("kubelet"),
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
