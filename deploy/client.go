@@ -45,6 +45,8 @@ type options struct {
 	kube             kubernetes.Interface
 	dyn              dynamic.Interface
 	tunnel           string
+	verifyPaths      []string
+	verifyWindow     time.Duration
 }
 
 // Option configures a Client.

@@ -35,12 +35,16 @@ import (
 type AppMode string
 
 const (
-	// AppServe serves HTTP on :8080: /health and /ready answer 200.
+	// AppServe serves HTTP on :8080: /health and /ready answer 200,
+	// /metrics answers Prometheus text.
 	AppServe AppMode = "serve"
 	// AppCrash exits with status 3 at start: a crash loop.
 	AppCrash AppMode = "crash"
 	// AppUnready serves, but /ready answers 503: a readiness probe fails.
 	AppUnready AppMode = "unready"
+	// AppBrokenMetrics serves, and its probes (/health, /ready) pass, but
+	// /metrics answers 500: only a post-deploy smoke test notices.
+	AppBrokenMetrics AppMode = "brokenmetrics"
 )
 
 // AppPort is where the test app listens.
@@ -54,6 +58,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync/atomic"
 )
 
 func main() {
@@ -73,6 +78,15 @@ func main() {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+	})
+	var served atomic.Int64
+	http.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if mode == "brokenmetrics" {
+			http.Error(w, "metrics broken, as asked", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP testapp_requests_total Requests served.\n# TYPE testapp_requests_total counter\ntestapp_requests_total{mode=%q} %d\n", mode, served.Add(1))
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "slipway test app (%s) on %s\n", mode, host) })
 	fmt.Println("test app: serving on :8080 in mode", mode)
