@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 )
 
@@ -43,7 +44,8 @@ var ErrVerification = errors.New("verification failed")
 // pods (the API server's service proxy, so it works where no kube-proxy
 // runs and from outside the cluster network), or from each new pod by
 // the API server's pod proxy when no Service selects them or the service
-// proxy cannot reach one. Each must answer 2xx, and MetricsPath must
+// proxy cannot reach one. A path may name its port (metrics:/metrics;
+// see check). Each must answer 2xx, and MetricsPath must
 // parse as Prometheus text. No paths means DefaultVerifyPaths. A failed
 // smoke test is a failed deploy: it is rolled back as a failed rollout is,
 // so Recording records no evidence for it.
@@ -66,27 +68,57 @@ func WithVerifyWindow(d time.Duration) Option { return func(o *options) { o.veri
 // verifyRound is the pause between smoke test rounds within the window.
 const verifyRound = 2 * time.Second
 
-// CheckPaths refuses smoke test paths that are not absolute URL paths.
-func CheckPaths(paths []string) error {
-	for _, p := range paths {
-		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\n?#") {
-			return fmt.Errorf("verify path %q is not an absolute URL path such as /health", p)
-		}
+// A smoke test path is "/path", fetched on the default port, or
+// "PORT:/path", fetched on the Service's port of that name or number (on a
+// pod: its container port of that name or number). The default port is
+// the Service's first port; for the path named by the pod template's
+// prometheus.io/path annotation (default /metrics) it is the port of its
+// prometheus.io/port annotation, where the service's metrics are.
+type check struct{ port, path string }
+
+func (k check) String() string {
+	if k.port == "" {
+		return k.path
 	}
-	return nil
+	return k.port + ":" + k.path
+}
+
+// CheckPaths refuses smoke test paths that are not absolute URL paths,
+// optionally after a port: /health, metrics:/metrics, 9090:/metrics.
+func CheckPaths(paths []string) error {
+	_, err := parseChecks(paths)
+	return err
+}
+
+func parseChecks(paths []string) ([]check, error) {
+	var out []check
+	for _, p := range paths {
+		var k check
+		if i := strings.Index(p, ":/"); i > 0 && !strings.Contains(p[:i], "/") {
+			k.port, k.path = p[:i], p[i+1:]
+		} else {
+			k.path = p
+		}
+		if !strings.HasPrefix(k.path, "/") || strings.ContainsAny(p, " \t\n?#") {
+			return nil, fmt.Errorf("verify path %q is not an absolute URL path, optionally after a port: /health, metrics:/metrics", p)
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // smoke runs the smoke test against the rolled-out Deployment dep, whose
 // Services are among objs, and returns what it checked.
 func (c *Client) smoke(ctx context.Context, dep *appsv1.Deployment, objs []*unstructured.Unstructured) (string, error) {
-	if err := CheckPaths(c.opts.verifyPaths); err != nil {
+	checks, err := parseChecks(c.opts.verifyPaths)
+	if err != nil {
 		return "", err
 	}
-	svc, port := c.selectingService(dep, objs)
+	svc := selectingService(dep, objs)
 	start := time.Now()
 	var via string
 	for round := 0; ; round++ {
-		v, err := c.smokeRound(ctx, dep, svc, port)
+		v, err := c.smokeRound(ctx, dep, svc, checks)
 		if err != nil {
 			if round > 0 {
 				err = fmt.Errorf("%w (round %d, %s after the first passed)", err, round+1, time.Since(start).Round(time.Second))
@@ -104,7 +136,11 @@ func (c *Client) smoke(ctx context.Context, dep *appsv1.Deployment, objs []*unst
 		case <-time.After(min(left, verifyRound)):
 		}
 	}
-	msg := fmt.Sprintf("smoke test passed: GET %s answered 2xx through %s", strings.Join(c.opts.verifyPaths, ", "), via)
+	var names []string
+	for _, k := range checks {
+		names = append(names, k.String())
+	}
+	msg := fmt.Sprintf("smoke test passed: GET %s answered 2xx through %s", strings.Join(names, ", "), via)
 	if c.opts.verifyWindow > 0 {
 		msg += fmt.Sprintf(" for %s", c.opts.verifyWindow)
 	}
@@ -113,54 +149,129 @@ func (c *Client) smoke(ctx context.Context, dep *appsv1.Deployment, objs []*unst
 
 // smokeRound checks every path once, through the Service when there is
 // one, else (or when the service proxy itself fails) on every new pod.
-func (c *Client) smokeRound(ctx context.Context, dep *appsv1.Deployment, svc, port string) (string, error) {
-	if svc != "" {
+func (c *Client) smokeRound(ctx context.Context, dep *appsv1.Deployment, svc *corev1.Service, checks []check) (string, error) {
+	if svc != nil {
 		proxyErr := error(nil)
-		for _, p := range c.opts.verifyPaths {
-			code, body, err := c.proxyGet(ctx, "services", svc, port, p)
+		for _, k := range checks {
+			code, body, err := c.proxyGet(ctx, "services", svc.Name, servicePort(svc, dep, k), k.path)
 			if err != nil {
-				proxyErr = err
+				proxyErr = fmt.Errorf("GET %s: %w", k, err)
 				break
 			}
-			if err := judge(p, code, body); err != nil {
-				return "", fmt.Errorf("GET %s through Service %s: %w", p, svc, err)
+			if err := judge(k.path, code, body); err != nil {
+				return "", fmt.Errorf("GET %s through Service %s: %w", k, svc.Name, err)
 			}
 		}
 		if proxyErr == nil {
-			return "Service " + svc, nil
+			return "Service " + svc.Name, nil
 		}
-		pods, err := c.podsVia(ctx, dep)
+		pods, err := c.readyPods(ctx, dep)
 		if err != nil || len(pods) == 0 {
-			return "", fmt.Errorf("Service %s: the API server's service proxy failed (%v), and the pods cannot be reached instead: %v", svc, proxyErr, err)
+			return "", fmt.Errorf("Service %s: the API server's service proxy failed (%v), and the pods cannot be reached instead: %v", svc.Name, proxyErr, err)
 		}
-		return c.smokePods(ctx, pods, fmt.Sprintf("(the service proxy to Service %s failed: %v)", svc, proxyErr))
+		return c.smokePods(ctx, dep, pods, checks, fmt.Sprintf("(the service proxy to Service %s failed: %v)", svc.Name, proxyErr))
 	}
-	pods, err := c.podsVia(ctx, dep)
+	pods, err := c.readyPods(ctx, dep)
 	if err != nil {
 		return "", err
 	}
 	if len(pods) == 0 {
 		return "", fmt.Errorf("no Service selects Deployment %s's pods, and it has no ready pods to check", dep.Name)
 	}
-	return c.smokePods(ctx, pods, "(no Service selects them)")
+	return c.smokePods(ctx, dep, pods, checks, "(no Service selects them)")
 }
 
-// podTarget is one new pod and the port the smoke test reaches it on.
-type podTarget struct{ name, port string }
-
-func (c *Client) smokePods(ctx context.Context, pods []podTarget, why string) (string, error) {
-	for _, pod := range pods {
-		for _, p := range c.opts.verifyPaths {
-			code, body, err := c.proxyGet(ctx, "pods", pod.name, pod.port, p)
+func (c *Client) smokePods(ctx context.Context, dep *appsv1.Deployment, pods []corev1.Pod, checks []check, why string) (string, error) {
+	for i := range pods {
+		pod := &pods[i]
+		for _, k := range checks {
+			port, err := podPort(pod, dep, k)
 			if err != nil {
-				return "", fmt.Errorf("GET %s on pod %s: %w", p, pod.name, err)
+				return "", fmt.Errorf("GET %s on pod %s: %w", k, pod.Name, err)
 			}
-			if err := judge(p, code, body); err != nil {
-				return "", fmt.Errorf("GET %s on pod %s: %w", p, pod.name, err)
+			code, body, err := c.proxyGet(ctx, "pods", pod.Name, port, k.path)
+			if err != nil {
+				return "", fmt.Errorf("GET %s on pod %s: %w", k, pod.Name, err)
+			}
+			if err := judge(k.path, code, body); err != nil {
+				return "", fmt.Errorf("GET %s on pod %s: %w", k, pod.Name, err)
 			}
 		}
 	}
 	return fmt.Sprintf("each of %d pods %s", len(pods), why), nil
+}
+
+// metricsPort is the container port of the pod template's prometheus.io
+// annotations when k is their metrics path: 0 otherwise.
+func metricsPort(dep *appsv1.Deployment, k check) int {
+	a := dep.Spec.Template.Annotations
+	path := a["prometheus.io/path"]
+	if path == "" {
+		path = MetricsPath
+	}
+	n, err := strconv.Atoi(a["prometheus.io/port"])
+	if k.port != "" || k.path != path || err != nil {
+		return 0
+	}
+	return n
+}
+
+// servicePort is the port of svc that k is fetched on.
+func servicePort(svc *corev1.Service, dep *appsv1.Deployment, k check) string {
+	name := func(p corev1.ServicePort) string {
+		if p.Name != "" {
+			return p.Name
+		}
+		return strconv.Itoa(int(p.Port))
+	}
+	if k.port != "" {
+		return k.port
+	}
+	if n := metricsPort(dep, k); n > 0 {
+		named := map[string]int32{}
+		for _, ct := range dep.Spec.Template.Spec.Containers {
+			for _, cp := range ct.Ports {
+				named[cp.Name] = cp.ContainerPort
+			}
+		}
+		for _, p := range svc.Spec.Ports {
+			tp := p.TargetPort
+			if (tp.Type == intstr.Int && (tp.IntVal == int32(n) || (tp.IntVal == 0 && p.Port == int32(n)))) ||
+				(tp.Type == intstr.String && tp.StrVal != "" && named[tp.StrVal] == int32(n)) {
+				return name(p)
+			}
+		}
+	}
+	return name(svc.Spec.Ports[0])
+}
+
+// podPort is the container port of pod that k is fetched on, by number:
+// the API server's pod proxy takes no port names.
+func podPort(pod *corev1.Pod, dep *appsv1.Deployment, k check) (string, error) {
+	var first int32
+	for _, ct := range pod.Spec.Containers {
+		for _, cp := range ct.Ports {
+			if first == 0 {
+				first = cp.ContainerPort
+			}
+			if k.port != "" && cp.Name == k.port {
+				return strconv.Itoa(int(cp.ContainerPort)), nil
+			}
+		}
+	}
+	if k.port != "" {
+		if _, err := strconv.Atoi(k.port); err == nil {
+			return k.port, nil
+		}
+		return "", fmt.Errorf("the pod has no container port named %q", k.port)
+	}
+	if n := metricsPort(dep, k); n > 0 {
+		return strconv.Itoa(n), nil
+	}
+	if first == 0 {
+		return "", errors.New("the pod declares no container port to check")
+	}
+	return strconv.Itoa(int(first)), nil
 }
 
 // judge says what is wrong with one answer: a status other than 2xx, or
@@ -237,12 +348,10 @@ func (c *Client) proxyGet(ctx context.Context, resource, name, port, path string
 }
 
 // selectingService finds, among the applied objects, the first Service
-// (by name) whose selector picks the Deployment's pods, and the port to
-// reach it on.
-func (c *Client) selectingService(dep *appsv1.Deployment, objs []*unstructured.Unstructured) (string, string) {
+// (by name) whose selector picks the Deployment's pods.
+func selectingService(dep *appsv1.Deployment, objs []*unstructured.Unstructured) *corev1.Service {
 	podLabels := labels.Set(dep.Spec.Template.Labels)
-	var names []string
-	ports := map[string]string{}
+	var found []*corev1.Service
 	for _, o := range objs {
 		if o.GetKind() != "Service" || o.GroupVersionKind().Group != "" {
 			continue
@@ -254,23 +363,17 @@ func (c *Client) selectingService(dep *appsv1.Deployment, objs []*unstructured.U
 		if len(svc.Spec.Selector) == 0 || len(svc.Spec.Ports) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
 			continue
 		}
-		port := strconv.Itoa(int(svc.Spec.Ports[0].Port))
-		if svc.Spec.Ports[0].Name != "" {
-			port = svc.Spec.Ports[0].Name
-		}
-		names = append(names, svc.Name)
-		ports[svc.Name] = port
+		found = append(found, &svc)
 	}
-	if len(names) == 0 {
-		return "", ""
+	if len(found) == 0 {
+		return nil
 	}
-	sort.Strings(names)
-	return names[0], ports[names[0]]
+	sort.Slice(found, func(i, j int) bool { return found[i].Name < found[j].Name })
+	return found[0]
 }
 
-// podsVia lists the ready pods of the Deployment's current revision and
-// the port each is reached on: the first container port of the pod.
-func (c *Client) podsVia(ctx context.Context, dep *appsv1.Deployment) ([]podTarget, error) {
+// readyPods lists the ready pods of the Deployment's current revision.
+func (c *Client) readyPods(ctx context.Context, dep *appsv1.Deployment) ([]corev1.Pod, error) {
 	d, rss, err := c.revisions(ctx, dep.Name)
 	if err != nil {
 		return nil, c.explain(err)
@@ -284,23 +387,12 @@ func (c *Client) podsVia(ctx context.Context, dep *appsv1.Deployment) ([]podTarg
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	var out []podTarget
+	var out []corev1.Pod
 	for _, p := range list.Items {
-		if p.DeletionTimestamp != nil || notReady(&p) != "" {
-			continue
+		if p.DeletionTimestamp == nil && notReady(&p) == "" {
+			out = append(out, p)
 		}
-		port := ""
-		for _, ct := range p.Spec.Containers {
-			if len(ct.Ports) > 0 {
-				port = strconv.Itoa(int(ct.Ports[0].ContainerPort))
-				break
-			}
-		}
-		if port == "" {
-			return nil, fmt.Errorf("pod %s declares no container port to check", p.Name)
-		}
-		out = append(out, podTarget{name: p.Name, port: port})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
