@@ -15,7 +15,7 @@
 //
 //	slipway-deploy staging    --image=REPO@sha256:D --namespace=NS --kubeconfig=FILE SOURCE
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
-//	                          [--node-selector=KEY=VALUE]...
+//	                          [--node-selector=KEY=VALUE]... [--verify-path=[PORT:]/PATH]... [--verify-window=5s] [--no-verify]
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
@@ -26,6 +26,11 @@
 //
 //	[--notify-link=URL (default CI_PIPELINE_URL)] [--notify-pipeline=NAME] [--notify-required]
 //	[--telegram-api-url=URL] [--notify-timeout=10s]
+//
+// After the rollout, an apply deploy's smoke test GETs each --verify-path
+// (default /health, /ready, /metrics) through the Service, by the API
+// server's proxy, for --verify-window: 2xx, and /metrics in Prometheus
+// text, or the deploy is rolled back and records no evidence.
 //
 // SOURCE is where the objects come from (sources.go):
 //
@@ -111,6 +116,11 @@ type deployFlags struct {
 	notify                                                   notifyFlags
 	// nodeSelector is where the environment's pods run (apply and helm).
 	nodeSelector map[string]string
+	// verifyPaths are the smoke test's paths after the rollout (apply);
+	// empty with noVerify.
+	verifyPaths  []string
+	verifyWindow time.Duration
+	noVerify     bool
 }
 
 func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
@@ -134,6 +144,10 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 		selector = append(selector, v)
 		return nil
 	})
+	var paths multi
+	fs.Var(&paths, "verify-path", "apply: a path the smoke test GETs after the rollout, [PORT:]/PATH (repeatable; default /health, /ready, /metrics)")
+	fs.DurationVar(&f.verifyWindow, "verify-window", 5*time.Second, "apply: how long the smoke test keeps passing before the deploy counts as verified")
+	fs.BoolVar(&f.noVerify, "no-verify", false, "no smoke test: the deploy is verified by its rollout alone")
 	f.src.register(fs)
 	f.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -152,6 +166,20 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 		return f, fmt.Errorf("%s: --node-selector: %w: %w", stage, err, errUsage)
 	}
 	f.nodeSelector = sel
+	switch {
+	case f.noVerify && (set["verify-path"] || set["verify-window"]):
+		return f, fmt.Errorf("%s: --no-verify turns the smoke test off, but --verify-path or --verify-window was given: drop one: %w", stage, errUsage)
+	case f.verifyWindow < 0:
+		return f, fmt.Errorf("%s: --verify-window %s is negative: %w", stage, f.verifyWindow, errUsage)
+	case !f.noVerify:
+		f.verifyPaths = paths
+		if len(paths) == 0 {
+			f.verifyPaths = deploy.DefaultVerifyPaths
+		}
+		if err := deploy.CheckPaths(f.verifyPaths); err != nil {
+			return f, fmt.Errorf("%s: --verify-path: %w: %w", stage, err, errUsage)
+		}
+	}
 	required := []struct{ name, value, hint string }{
 		{"image", f.image, "the repository@sha256:digest the publish stage printed"},
 		{"manifests", f.manifests, "the directory of YAML or the kustomize overlay"},
@@ -216,6 +244,9 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 		return "", fmt.Errorf("%s: manifests %s: %w", stage, f.manifests, err)
 	}
 	opts := clientOptions(f, wait)
+	if len(f.verifyPaths) > 0 {
+		opts = append(opts, deploy.WithVerifyPaths(f.verifyPaths...), deploy.WithVerifyWindow(f.verifyWindow))
+	}
 	store := deploy.NewReferrers(registryOptions(getenv)...)
 	c, err := deploy.New(ctx, env, opts...)
 	if err != nil {
@@ -237,8 +268,12 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	line := fmt.Sprintf("%s: namespace %s, image %s, revision %s, %s, evidence recorded",
-		env.Name, res.Namespace, res.Image, res.Revision, res.Duration.Round(10*time.Millisecond))
+	verified := res.Verification
+	if verified == "" {
+		verified = "no smoke test (--no-verify)"
+	}
+	line := fmt.Sprintf("%s: namespace %s, image %s, revision %s, %s, %s, evidence recorded",
+		env.Name, res.Namespace, res.Image, res.Revision, res.Duration.Round(10*time.Millisecond), verified)
 	if len(skipped) > 0 {
 		line += "; skipped: " + strings.Join(skipped, ", ")
 	}

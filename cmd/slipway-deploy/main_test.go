@@ -131,6 +131,13 @@ func TestRunRefuses(t *testing.T) {
 		{"unreadable kubeconfig", []string{"staging", "--image=" + image, "--manifests=" + good, "--namespace=web", "--container=web", "--kubeconfig=" + filepath.Join(t.TempDir(), "none")}, false, []string{"deploy-staging", "kubeconfig"}},
 		{"bad tunnel", staging("--tunnel=cluster"), false, []string{"deploy-staging", "tunnel", "HOST:PORT"}},
 		{"bad node selector", staging("--node-selector=real"), true, []string{`deploy-staging: --node-selector: node selector "real": want KEY=VALUE`}},
+		{"bad verify path", staging("--verify-path=health"), true,
+			[]string{`deploy-staging: --verify-path: verify path "health" is not an absolute URL path, optionally after a port: /health, metrics:/metrics`}},
+		{"no-verify with a verify path", staging("--no-verify", "--verify-path=/ready"), true,
+			[]string{"deploy-staging: --no-verify turns the smoke test off, but --verify-path or --verify-window was given: drop one"}},
+		{"negative verify window", staging("--verify-window=-1s"), true, []string{"deploy-staging: --verify-window -1s is negative"}},
+		{"verify path with helm", []string{"staging", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--source=helm", "--chart=x", "--verify-path=/ready"}, true,
+			[]string{"--verify-path"}},
 		// Nothing recorded for the digest: the gate names every check and
 		// the flag that approves, before any request reaches the cluster.
 		{"production without evidence", append([]string{"production"}, base()...), false,
