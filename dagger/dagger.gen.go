@@ -87,6 +87,9 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		ProductionNamespace     string
 		ProductionManifests     string
 		NodeSelector            []string
+		VerifyPaths             []string
+		VerifyWindow            string
+		NoVerify                bool
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -147,6 +150,9 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.ProductionNamespace = r.ProductionNamespace
 	concrete.ProductionManifests = r.ProductionManifests
 	concrete.NodeSelector = r.NodeSelector
+	concrete.VerifyPaths = r.VerifyPaths
+	concrete.VerifyWindow = r.VerifyWindow
+	concrete.NoVerify = r.NoVerify
 	concrete.NotifySlack = r.NotifySlack
 	concrete.NotifyTelegramToken = r.NotifyTelegramToken
 	concrete.NotifyTelegramChat = r.NotifyTelegramChat
@@ -211,6 +217,9 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		ProductionNamespace     string
 		ProductionManifests     string
 		NodeSelector            []string
+		VerifyPaths             []string
+		VerifyWindow            string
+		NoVerify                bool
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -275,6 +284,9 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.ProductionNamespace = concrete.ProductionNamespace
 	r.ProductionManifests = concrete.ProductionManifests
 	r.NodeSelector = concrete.NodeSelector
+	r.VerifyPaths = concrete.VerifyPaths
+	r.VerifyWindow = concrete.VerifyWindow
+	r.NoVerify = concrete.NoVerify
 	r.NotifySlack = concrete.NotifySlack
 	r.NotifyTelegramToken = concrete.NotifyTelegramToken
 	r.NotifyTelegramChat = concrete.NotifyTelegramChat
@@ -1228,6 +1240,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithTelegram(&parent, token, chatId, apiUrl), nil
+		case "WithVerifyPaths":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var window string
+			if inputArgs["window"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["window"]), &window)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg window", err))
+				}
+			}
+			return (*Slipway).WithVerifyPaths(&parent, paths, window), nil
 		case "WithWebhook":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1249,6 +1282,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithWebhook(&parent, url, signingKey), nil
+		case "WithoutVerify":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Slipway).WithoutVerify(&parent), nil
 		case "":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1465,6 +1505,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg nodeSelector", err))
 				}
 			}
+			var verifyPaths []string
+			if inputArgs["verifyPaths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verifyPaths"]), &verifyPaths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verifyPaths", err))
+				}
+			}
+			var verifyWindow string
+			if inputArgs["verifyWindow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verifyWindow"]), &verifyWindow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verifyWindow", err))
+				}
+			}
+			var noVerify bool
+			if inputArgs["noVerify"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noVerify"]), &noVerify)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noVerify", err))
+				}
+			}
 			var deploySource string
 			if inputArgs["deploySource"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
@@ -1605,7 +1666,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, verifyPaths, verifyWindow, noVerify, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

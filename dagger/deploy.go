@@ -232,5 +232,13 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 	target.Environment, target.Production, target.Namespace = env, production, namespace
 	target.Kubeconfig, target.Source, target.Container = kc, src, m.Container
 	target.NodeSelector = m.NodeSelector
+	target.VerifyPaths, target.NoVerify = m.VerifyPaths, m.NoVerify
+	if m.VerifyWindow != "" {
+		w, err := time.ParseDuration(m.VerifyWindow)
+		if err != nil || w < 0 {
+			return "", fmt.Errorf("%s: verifyWindow %q is not a Go duration such as 10s", name, m.VerifyWindow)
+		}
+		target.VerifyWindow = w
+	}
 	return kube.Deploy(ctx, c, image, target, opts...)
 }

@@ -33,7 +33,9 @@ func Signatures() []pipeline.Signature {
 		{Name: "with-smoke-probe", Args: []string{"probe"}},
 		{Name: "with-staging", Args: []string{"namespace", "manifests"}},
 		{Name: "with-telegram", Args: []string{"token", "chat-id", "api-url"}},
+		{Name: "with-verify-paths", Args: []string{"paths", "window"}},
 		{Name: "with-webhook", Args: []string{"url", "signing-key"}},
+		{Name: "without-verify", Args: nil},
 	}
 }
 
@@ -71,6 +73,9 @@ func Settings() []Setting {
 		{Name: "productionNamespace", Type: "string", Default: ""},
 		{Name: "productionManifests", Type: "string", Default: ""},
 		{Name: "nodeSelector", Type: "[]string", Default: ""},
+		{Name: "verifyPaths", Type: "[]string", Default: ""},
+		{Name: "verifyWindow", Type: "string", Default: ""},
+		{Name: "noVerify", Type: "bool", Default: ""},
 		{Name: "deploySource", Type: "string", Default: "apply"},
 		{Name: "helmChart", Type: "string", Default: ""},
 		{Name: "helmStagingValues", Type: "[]string", Default: ""},

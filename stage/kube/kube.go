@@ -89,6 +89,17 @@ type Target struct {
 	// repository places its own pods): where the environment's pods run,
 	// such as slipway.dev/node=real on slipway's local cluster.
 	NodeSelector []string
+	// VerifyPaths are what the deploy's smoke test GETs after the rollout,
+	// through the Service, as [PORT:]/PATH (the tool's --verify-path); a
+	// failure rolls the deploy back and records no evidence. Empty means
+	// the tool's default: /health, /ready, /metrics. Manifests only: the
+	// Helm and GitOps sources have no smoke test yet.
+	VerifyPaths []string
+	// VerifyWindow is how long the smoke test must keep passing; 0 means
+	// the tool's default (5s).
+	VerifyWindow time.Duration
+	// NoVerify turns the smoke test off: the rollout alone verifies.
+	NoVerify bool
 }
 
 // Option configures Deploy and RecordScan.
@@ -203,6 +214,21 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	for _, sel := range t.NodeSelector {
 		if t.GitOps == nil {
 			args = append(args, "--node-selector="+sel)
+		}
+	}
+	// The smoke test is the apply source's (the tool refuses its flags
+	// for the others).
+	if t.Manifests != "" {
+		switch {
+		case t.NoVerify:
+			args = append(args, "--no-verify")
+		default:
+			for _, p := range t.VerifyPaths {
+				args = append(args, "--verify-path="+p)
+			}
+			if t.VerifyWindow > 0 {
+				args = append(args, "--verify-window="+t.VerifyWindow.String())
+			}
 		}
 	}
 	if t.Production && c.approved {
