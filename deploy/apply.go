@@ -92,6 +92,13 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 		}
 		res.Verification = msg
 	}
+	if err == nil && c.opts.alerts != nil {
+		msg, aerr := c.checkAlerts(ctx, done)
+		if aerr != nil {
+			err = fmt.Errorf("%w: alerts: %w", ErrVerification, aerr)
+		}
+		res.Verification = strings.TrimPrefix(res.Verification+"; "+msg, "; ")
+	}
 	if err == nil && c.verify != nil {
 		res.Revision = done.Annotations[revisionAnnotation]
 		if verr := c.verify(ctx, c.env, res); verr != nil {

@@ -47,6 +47,7 @@ type options struct {
 	tunnel           string
 	verifyPaths      []string
 	verifyWindow     time.Duration
+	alerts           *Alerts
 }
 
 // Option configures a Client.

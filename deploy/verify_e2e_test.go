@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +138,85 @@ func TestE2ESmokeTest(t *testing.T) {
 	}
 	if got := deployedIn(t, store, broken); len(got) != 0 {
 		t.Errorf("deployed evidence of the image that failed its smoke test: %v, want none", got)
+	}
+}
+
+// plantedRule fires as soon as a pod reports a failed request: the test
+// app in AppErrors mode does.
+const plantedRule = `groups:
+  - name: planted
+    rules:
+      - alert: TestAppErrors
+        expr: testapp_errors_total > 0
+        labels:
+          severity: critical
+`
+
+// TestE2EAlerts: after the rollout and the smoke test, a real Prometheus
+// (Debian's /usr/bin/prometheus, started by the deploy) scrapes the new
+// pods through the API server's pod proxy and evaluates the reference's
+// alert rules and a planted one. A good image: every target up, nothing
+// fires for the window, evidence recorded. An image whose metrics report
+// errors: the planted alert fires, the deploy rolls back, the previous
+// pods keep serving, and no evidence is recorded.
+func TestE2EAlerts(t *testing.T) {
+	c := clustertest.RequireNode(t)
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("SLIPWAY_REQUIRE_E2E") != "" {
+			t.Fatalf("no prometheus (make examples-tools installs Debian's): %v", err)
+		}
+		t.Skipf("no prometheus (make examples-tools installs Debian's): %v", err)
+	}
+	planted := filepath.Join(t.TempDir(), "planted.rules.yaml")
+	if err := os.WriteFile(planted, []byte(plantedRule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules := []string{"../examples/deployai/deploy/alerts.rules.yaml", planted}
+	run := fmt.Sprint(time.Now().UnixNano())
+	good := clustertest.PushAppVersion(t, clustertest.AppServe, "alerts-"+run)
+	bad := clustertest.PushAppVersion(t, clustertest.AppErrors, "alerts-"+run)
+	store := deploy.NewReferrers(remote.WithTransport(clustertest.RegistryTransport(t)))
+	ns := c.Namespace(t, "alerts")
+	ctx := context.Background()
+	env := stagingEnv(c, ns)
+	d := deploy.Recording(newClient(t, env, deploy.WithVerifyPaths(),
+		deploy.WithAlerts(deploy.Alerts{Prometheus: prom, Rules: rules, Window: 5 * time.Second})), env, store)
+	b := bundle(bundleOpts{replicas: 2})
+	start := time.Now()
+	res, err := d.Deploy(ctx, deploy.Release{Bundle: b, Image: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("good deploy, smoke test and 5s of alerts: %s: %s", time.Since(start).Round(time.Millisecond), res.Verification)
+	if want := "Prometheus: 2 targets up, no alert of 2 rule files fired for 5s"; !strings.HasSuffix(res.Verification, want) {
+		t.Errorf("verification %q, want it to end %q", res.Verification, want)
+	}
+	stop := pollService(t, c, ns, "web")
+	start = time.Now()
+	_, err = d.Deploy(ctx, deploy.Release{Bundle: b, Image: bad})
+	t.Logf("planted alert + rollback: %s", time.Since(start).Round(time.Millisecond))
+	if n, failed := stop(); n == 0 || len(failed) > 0 {
+		t.Errorf("%d requests to /health through the Service during the deploy and rollback, %d failed: %q", n, len(failed), failed)
+	} else {
+		t.Logf("%d requests to /health through the Service, none failed", n)
+	}
+	t.Logf("error: %v", err)
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || !errors.Is(err, deploy.ErrVerification) {
+		t.Fatalf("deploy of an image whose metrics fire an alert: %v, want a *RolloutError caused by ErrVerification", err)
+	}
+	if want := "verification failed: alerts: alert firing "; !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "TestAppErrors (pod web-") {
+		t.Errorf("error does not say %q and name TestAppErrors on a web- pod", want)
+	}
+	if !rerr.RolledBack || rerr.PreviousImage != good {
+		t.Errorf("rolled back %v to %q (err %v), want a healthy rollback to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, good)
+	}
+	serving(t, c, ns, good, 2)
+	if got := deployedIn(t, store, good); len(got) != 1 {
+		t.Errorf("deployed evidence of the good image: %v, want [staging]", got)
+	}
+	if got := deployedIn(t, store, bad); len(got) != 0 {
+		t.Errorf("deployed evidence of the image whose alert fired: %v, want none", got)
 	}
 }

@@ -45,6 +45,10 @@ const (
 	// AppBrokenMetrics serves, and its probes (/health, /ready) pass, but
 	// /metrics answers 500: only a post-deploy smoke test notices.
 	AppBrokenMetrics AppMode = "brokenmetrics"
+	// AppErrors serves and passes every probe and smoke test, but its
+	// /metrics reports failed requests (testapp_errors_total 42): a
+	// planted error rate for an alert rule to fire on.
+	AppErrors AppMode = "errors"
 )
 
 // AppPort is where the test app listens.
@@ -87,6 +91,9 @@ func main() {
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprintf(w, "# HELP testapp_requests_total Requests served.\n# TYPE testapp_requests_total counter\ntestapp_requests_total{mode=%q} %d\n", mode, served.Add(1))
+		if mode == "errors" {
+			fmt.Fprint(w, "# HELP testapp_errors_total Requests failed.\n# TYPE testapp_errors_total counter\ntestapp_errors_total 42\n")
+		}
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "slipway test app (%s) on %s\n", mode, host) })
 	fmt.Println("test app: serving on :8080 in mode", mode)
