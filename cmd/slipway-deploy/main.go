@@ -16,6 +16,7 @@
 //	slipway-deploy staging    --image=REPO@sha256:D --namespace=NS --kubeconfig=FILE SOURCE
 //	                          [--container=NAME] [--deployment=NAME] [--environment=staging] [--tunnel=HOST:PORT] [--timeout=10m]
 //	                          [--node-selector=KEY=VALUE]... [--verify-path=[PORT:]/PATH]... [--verify-window=5s] [--no-verify]
+//	                          [--alert-rules=FILE... [--alert-window=30s] [--prometheus=prometheus]]
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
@@ -30,7 +31,10 @@
 // After the rollout, an apply deploy's smoke test GETs each --verify-path
 // (default /health, /ready, /metrics) through the Service, by the API
 // server's proxy, for --verify-window: 2xx, and /metrics in Prometheus
-// text, or the deploy is rolled back and records no evidence.
+// text, or the deploy is rolled back and records no evidence. With
+// --alert-rules, a throwaway Prometheus then scrapes the new pods (through
+// the API server's pod proxy) and evaluates the rules: every target must
+// be up and no alert fire for --alert-window.
 //
 // SOURCE is where the objects come from (sources.go):
 //
@@ -121,6 +125,10 @@ type deployFlags struct {
 	verifyPaths  []string
 	verifyWindow time.Duration
 	noVerify     bool
+	// alertRules, when set, add Prometheus (the prometheus binary) to the
+	// verification: no alert may fire for alertWindow.
+	alertRules              []string
+	prometheus, alertWindow string
 }
 
 func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
@@ -148,6 +156,10 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.Var(&paths, "verify-path", "apply: a path the smoke test GETs after the rollout, [PORT:]/PATH (repeatable; default /health, /ready, /metrics)")
 	fs.DurationVar(&f.verifyWindow, "verify-window", 5*time.Second, "apply: how long the smoke test keeps passing before the deploy counts as verified")
 	fs.BoolVar(&f.noVerify, "no-verify", false, "no smoke test: the deploy is verified by its rollout alone")
+	var rules multi
+	fs.Var(&rules, "alert-rules", "apply: a Prometheus rule file (repeatable): a throwaway Prometheus scrapes the new pods, and none of the alerts may fire for --alert-window")
+	fs.StringVar(&f.prometheus, "prometheus", "prometheus", "apply: the prometheus binary that evaluates --alert-rules")
+	fs.StringVar(&f.alertWindow, "alert-window", "30s", "apply: how long no alert of --alert-rules may fire")
 	f.src.register(fs)
 	f.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -171,7 +183,10 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 		return f, fmt.Errorf("%s: --no-verify turns the smoke test off, but --verify-path or --verify-window was given: drop one: %w", stage, errUsage)
 	case f.verifyWindow < 0:
 		return f, fmt.Errorf("%s: --verify-window %s is negative: %w", stage, f.verifyWindow, errUsage)
+	case f.noVerify && len(rules) > 0:
+		return f, fmt.Errorf("%s: --no-verify turns verification off, but --alert-rules was given: drop one: %w", stage, errUsage)
 	case !f.noVerify:
+		f.alertRules = rules
 		f.verifyPaths = paths
 		if len(paths) == 0 {
 			f.verifyPaths = deploy.DefaultVerifyPaths
@@ -246,6 +261,13 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	opts := clientOptions(f, wait)
 	if len(f.verifyPaths) > 0 {
 		opts = append(opts, deploy.WithVerifyPaths(f.verifyPaths...), deploy.WithVerifyWindow(f.verifyWindow))
+	}
+	if len(f.alertRules) > 0 {
+		w, err := time.ParseDuration(f.alertWindow)
+		if err != nil || w <= 0 {
+			return "", fmt.Errorf("%s: --alert-window %q is not a positive Go duration such as 30s", stage, f.alertWindow)
+		}
+		opts = append(opts, deploy.WithAlerts(deploy.Alerts{Prometheus: f.prometheus, Rules: f.alertRules, Window: w}))
 	}
 	store := deploy.NewReferrers(registryOptions(getenv)...)
 	c, err := deploy.New(ctx, env, opts...)
