@@ -90,6 +90,8 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		VerifyPaths             []string
 		VerifyWindow            string
 		NoVerify                bool
+		AlertRules              []string
+		AlertWindow             string
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -153,6 +155,8 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.VerifyPaths = r.VerifyPaths
 	concrete.VerifyWindow = r.VerifyWindow
 	concrete.NoVerify = r.NoVerify
+	concrete.AlertRules = r.AlertRules
+	concrete.AlertWindow = r.AlertWindow
 	concrete.NotifySlack = r.NotifySlack
 	concrete.NotifyTelegramToken = r.NotifyTelegramToken
 	concrete.NotifyTelegramChat = r.NotifyTelegramChat
@@ -220,6 +224,8 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		VerifyPaths             []string
 		VerifyWindow            string
 		NoVerify                bool
+		AlertRules              []string
+		AlertWindow             string
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -287,6 +293,8 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.VerifyPaths = concrete.VerifyPaths
 	r.VerifyWindow = concrete.VerifyWindow
 	r.NoVerify = concrete.NoVerify
+	r.AlertRules = concrete.AlertRules
+	r.AlertWindow = concrete.AlertWindow
 	r.NotifySlack = concrete.NotifySlack
 	r.NotifyTelegramToken = concrete.NotifyTelegramToken
 	r.NotifyTelegramChat = concrete.NotifyTelegramChat
@@ -812,7 +820,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
+			var prometheus *dagger.File
+			if inputArgs["prometheus"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prometheus"]), &prometheus)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prometheus", err))
+				}
+			}
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink, prometheus)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1526,6 +1541,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noVerify", err))
 				}
 			}
+			var alertRules []string
+			if inputArgs["alertRules"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["alertRules"]), &alertRules)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg alertRules", err))
+				}
+			}
+			var alertWindow string
+			if inputArgs["alertWindow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["alertWindow"]), &alertWindow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg alertWindow", err))
+				}
+			}
 			var deploySource string
 			if inputArgs["deploySource"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
@@ -1666,7 +1695,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg gitopsAppNamespace", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, verifyPaths, verifyWindow, noVerify, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, verifyPaths, verifyWindow, noVerify, alertRules, alertWindow, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

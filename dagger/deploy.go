@@ -79,10 +79,15 @@ func (m *Slipway) DeployStaging(
 	// pipeline run's URL.
 	// +optional
 	notifyLink string,
+	// The prometheus binary that evaluates the alertRules setting, such as
+	// Debian's (--prometheus=/usr/bin/prometheus); required with
+	// alertRules.
+	// +optional
+	prometheus *dagger.File,
 ) (string, error) {
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
-			deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId, prometheus})
 }
 
 // DeployProduction deploys to production an image that staging has
@@ -165,7 +170,7 @@ func (m *Slipway) DeployProduction(
 	}
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
-			deployVia{source, gitPassword, gitSshKey, revision, pipelineId})
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId, nil})
 }
 
 // deploy runs the deploy tool for staging or production; approver, when
@@ -239,6 +244,22 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 			return "", fmt.Errorf("%s: verifyWindow %q is not a Go duration such as 10s", name, m.VerifyWindow)
 		}
 		target.VerifyWindow = w
+	}
+	// Alerts verify staging, whose evidence production's gate asks for.
+	if !production && len(m.AlertRules) > 0 {
+		target.AlertRules = m.AlertRules
+		if m.AlertWindow != "" {
+			w, err := time.ParseDuration(m.AlertWindow)
+			if err != nil || w <= 0 {
+				return "", fmt.Errorf("%s: alertWindow %q is not a positive Go duration such as 30s", name, m.AlertWindow)
+			}
+			target.AlertWindow = w
+		}
+		if via.prometheus != nil {
+			if target.Prometheus, err = handover.To(ctx, via.prometheus, c.LoadFileFromID); err != nil {
+				return "", err
+			}
+		}
 	}
 	return kube.Deploy(ctx, c, image, target, opts...)
 }

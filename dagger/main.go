@@ -108,6 +108,10 @@ type Slipway struct {
 	VerifyWindow string
 	// +private
 	NoVerify bool
+	// +private
+	AlertRules []string
+	// +private
+	AlertWindow string
 
 	// Notifications (notify.go).
 
@@ -303,6 +307,16 @@ func New(
 	// No smoke test: the rollout alone verifies a deploy.
 	// +optional
 	noVerify bool,
+	// Prometheus rule files, paths in the source, such as
+	// deploy/alerts.rules.yaml: after staging's smoke test, a throwaway
+	// Prometheus (deploy-staging --prometheus) scrapes the new pods, and
+	// staging is verified only when every pod is up and none of the alerts
+	// fires for alertWindow. Apply source only.
+	// +optional
+	alertRules []string,
+	// How long none of alertRules may fire, a Go duration. Default: 30s.
+	// +optional
+	alertWindow string,
 	// How deploy-staging and deploy-production deploy, unless their
 	// --source says otherwise: apply (the manifests, server-side applied),
 	// helm (the Helm chart) or gitops (a promote commit into the GitOps
@@ -392,7 +406,7 @@ func New(
 		TrivyIgnore: trivyIgnore, Repository: repository, SourceURL: sourceUrl, Container: container,
 		StagingNamespace: stagingNamespace, StagingManifests: stagingManifests,
 		ProductionNamespace: productionNamespace, ProductionManifests: productionManifests, NodeSelector: nodeSelector,
-		VerifyPaths: verifyPaths, VerifyWindow: verifyWindow, NoVerify: noVerify,
+		VerifyPaths: verifyPaths, VerifyWindow: verifyWindow, NoVerify: noVerify, AlertRules: alertRules, AlertWindow: alertWindow,
 		DeploySource: deploySource, HelmChart: helmChart, HelmStagingValues: helmStagingValues, HelmProductionValues: helmProductionValues,
 		HelmRelease: helmRelease, HelmSet: helmSet, HelmHistory: helmHistory, ImageValues: imageValues,
 		GitopsRepository: gitopsRepository, GitopsBranch: gitopsBranch, GitopsUser: gitopsUser, GitopsSSHHostKey: gitopsSshHostKey,

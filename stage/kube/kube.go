@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -100,7 +101,21 @@ type Target struct {
 	VerifyWindow time.Duration
 	// NoVerify turns the smoke test off: the rollout alone verifies.
 	NoVerify bool
+	// AlertRules are Prometheus rule files, paths in Source: after the
+	// smoke test, a throwaway Prometheus (Prometheus below) scrapes the
+	// new pods and none of the alerts may fire for AlertWindow (0: the
+	// tool's default, 30s). Manifests only.
+	AlertRules  []string
+	AlertWindow time.Duration
+	// Prometheus is the prometheus binary that evaluates AlertRules, such
+	// as Debian's /usr/bin/prometheus from the host: the tool then runs in
+	// the Go image (Debian, with the C library that binary links), not on
+	// the static base.
+	Prometheus *dagger.File
 }
+
+// promPath is where Prometheus is in the tool's container.
+const promPath = "/usr/local/bin/prometheus"
 
 // Option configures Deploy and RecordScan.
 type Option func(*config)
@@ -193,7 +208,18 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 		return "", fmt.Errorf("%s: the kubeconfig secret cannot be read (pass the %s cluster's kubeconfig, e.g. --kubeconfig=env://KUBECONFIG_%s with that variable set, or --kubeconfig=file://PATH): %v",
 			stageName, env, strings.ToUpper(env), err)
 	}
-	ctr := Tool(client, opts...).
+	tool := Tool(client, opts...)
+	alerts := t.Manifests != "" && !t.NoVerify && len(t.AlertRules) > 0
+	if alerts {
+		if t.Prometheus == nil {
+			return "", fmt.Errorf("%s: alert rules %v need a prometheus binary to evaluate them: pass one (such as --prometheus=/usr/bin/prometheus, Debian's package)", stageName, t.AlertRules)
+		}
+		tool = client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
+			WithFile(ToolPath, tool.File(ToolPath), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+			WithFile(promPath, t.Prometheus, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+			WithUser(DefaultUser)
+	}
+	ctr := tool.
 		WithMountedSecret(kubeconfigPath, t.Kubeconfig, dagger.ContainerWithMountedSecretOpts{Owner: DefaultUser, Mode: 0o400})
 	ctr, sourceArgs, err := t.source(ctx, stageName, ctr)
 	if err != nil {
@@ -228,6 +254,15 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 			}
 			if t.VerifyWindow > 0 {
 				args = append(args, "--verify-window="+t.VerifyWindow.String())
+			}
+			if alerts {
+				for _, r := range t.AlertRules {
+					args = append(args, "--alert-rules="+path.Join(sourcePath, path.Clean("/"+r)))
+				}
+				args = append(args, "--prometheus="+promPath)
+				if t.AlertWindow > 0 {
+					args = append(args, "--alert-window="+t.AlertWindow.String())
+				}
 			}
 		}
 	}
