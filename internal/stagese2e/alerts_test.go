@@ -45,7 +45,7 @@ func TestDeployStagingAlerts(t *testing.T) {
 		"--alert-rules=examples/deployai/deploy/alerts.rules.yaml", "--alert-window=5s",
 		"deploy-staging", "--image="+ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace="+staging, "--prometheus="+prom)
 	t.Logf("deploy-staging: %s (dagger call %v)", strings.TrimSpace(out), time.Since(start).Round(time.Millisecond))
-	for _, want := range []string{"smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service mts-deploy-ai for 5s; Prometheus: ",
+	for _, want := range []string{"staging: namespace " + staging + ", verified by smoke test and alerts, revision 1, ", "smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service mts-deploy-ai for 5s; Prometheus: ",
 		" targets up, no alert of 1 rule files fired for 5s, evidence recorded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q: %s", want, out)

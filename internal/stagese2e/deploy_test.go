@@ -86,7 +86,7 @@ func TestDeployPromotion(t *testing.T) {
 		// ci/dagger.json's verifyPaths: the reference's smoke test, through
 		// its Service by the API server's proxy, before the evidence.
 		smoke := "smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service " + bundle.Name + " for 5s, evidence recorded"
-		for _, want := range []string{"staging: namespace " + staging, digest, "revision 1", smoke, "skipped: PrometheusRule"} {
+		for _, want := range []string{"staging: namespace " + staging + ", verified by smoke test, revision 1, ", digest, smoke, "skipped: PrometheusRule"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("summary lacks %q: %s", want, out)
 			}
