@@ -87,6 +87,11 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 		ProductionNamespace     string
 		ProductionManifests     string
 		NodeSelector            []string
+		VerifyPaths             []string
+		VerifyWindow            string
+		NoVerify                bool
+		AlertRules              []string
+		AlertWindow             string
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -149,6 +154,11 @@ func (r Slipway) MarshalJSON() ([]byte, error) {
 	concrete.ProductionNamespace = r.ProductionNamespace
 	concrete.ProductionManifests = r.ProductionManifests
 	concrete.NodeSelector = r.NodeSelector
+	concrete.VerifyPaths = r.VerifyPaths
+	concrete.VerifyWindow = r.VerifyWindow
+	concrete.NoVerify = r.NoVerify
+	concrete.AlertRules = r.AlertRules
+	concrete.AlertWindow = r.AlertWindow
 	concrete.NotifySlack = r.NotifySlack
 	concrete.NotifyTelegramToken = r.NotifyTelegramToken
 	concrete.NotifyTelegramChat = r.NotifyTelegramChat
@@ -215,6 +225,11 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 		ProductionNamespace     string
 		ProductionManifests     string
 		NodeSelector            []string
+		VerifyPaths             []string
+		VerifyWindow            string
+		NoVerify                bool
+		AlertRules              []string
+		AlertWindow             string
 		NotifySlack             *dagger.Secret
 		NotifyTelegramToken     *dagger.Secret
 		NotifyTelegramChat      string
@@ -281,6 +296,11 @@ func (r *Slipway) UnmarshalJSON(bs []byte) error {
 	r.ProductionNamespace = concrete.ProductionNamespace
 	r.ProductionManifests = concrete.ProductionManifests
 	r.NodeSelector = concrete.NodeSelector
+	r.VerifyPaths = concrete.VerifyPaths
+	r.VerifyWindow = concrete.VerifyWindow
+	r.NoVerify = concrete.NoVerify
+	r.AlertRules = concrete.AlertRules
+	r.AlertWindow = concrete.AlertWindow
 	r.NotifySlack = concrete.NotifySlack
 	r.NotifyTelegramToken = concrete.NotifyTelegramToken
 	r.NotifyTelegramChat = concrete.NotifyTelegramChat
@@ -864,7 +884,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
 				}
 			}
-			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, signingKey, signingKeyPassword, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
+			var prometheus *dagger.File
+			if inputArgs["prometheus"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prometheus"]), &prometheus)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prometheus", err))
+				}
+			}
+			return (*Slipway).DeployStaging(&parent, ctx, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, signingKey, signingKeyPassword, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink, prometheus)
 		case "Generate":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1404,6 +1431,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithTelegram(&parent, token, chatId, apiUrl), nil
+		case "WithVerifyPaths":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var window string
+			if inputArgs["window"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["window"]), &window)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg window", err))
+				}
+			}
+			return (*Slipway).WithVerifyPaths(&parent, paths, window), nil
 		case "WithWebhook":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1425,6 +1473,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Slipway).WithWebhook(&parent, url, signingKey), nil
+		case "WithoutVerify":
+			var parent Slipway
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Slipway).WithoutVerify(&parent), nil
 		case "":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1641,6 +1696,41 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg nodeSelector", err))
 				}
 			}
+			var verifyPaths []string
+			if inputArgs["verifyPaths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verifyPaths"]), &verifyPaths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verifyPaths", err))
+				}
+			}
+			var verifyWindow string
+			if inputArgs["verifyWindow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verifyWindow"]), &verifyWindow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verifyWindow", err))
+				}
+			}
+			var noVerify bool
+			if inputArgs["noVerify"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noVerify"]), &noVerify)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noVerify", err))
+				}
+			}
+			var alertRules []string
+			if inputArgs["alertRules"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["alertRules"]), &alertRules)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg alertRules", err))
+				}
+			}
+			var alertWindow string
+			if inputArgs["alertWindow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["alertWindow"]), &alertWindow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg alertWindow", err))
+				}
+			}
 			var deploySource string
 			if inputArgs["deploySource"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["deploySource"]), &deploySource)
@@ -1795,7 +1885,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg govulncheckIgnore", err))
 				}
 			}
-			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys, govulncheckIgnore), nil
+			return New(source, name, main, binary, ports, tags, ldflags, goVersion, files, entrypoint, args, testPackages, race, testArgs, integrationPackage, integrationTag, integrationHost, integrationEnv, smoke, gosecPackages, gosecExclude, trivyIgnore, repository, sourceUrl, container, stagingNamespace, stagingManifests, productionNamespace, productionManifests, nodeSelector, verifyPaths, verifyWindow, noVerify, alertRules, alertWindow, deploySource, helmChart, helmStagingValues, helmProductionValues, helmRelease, helmSet, helmHistory, imageValues, gitopsRepository, gitopsBranch, gitopsUser, gitopsSshHostKey, gitopsImage, gitopsStagingOverlay, gitopsProductionOverlay, gitopsStagingValues, gitopsProductionValues, gitopsStagingApp, gitopsProductionApp, gitopsAppNamespace, trustedKeys, govulncheckIgnore), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -87,10 +87,15 @@ func (m *Slipway) DeployStaging(
 	// pipeline run's URL.
 	// +optional
 	notifyLink string,
+	// The prometheus binary that evaluates the alertRules setting, such as
+	// Debian's (--prometheus=/usr/bin/prometheus); required with
+	// alertRules.
+	// +optional
+	prometheus *dagger.File,
 ) (string, error) {
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, false, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, "",
-			deployVia{source, gitPassword, gitSshKey, revision, pipelineId}, evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword})
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId, prometheus}, evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword})
 }
 
 // DeployProduction deploys to production an image that staging has
@@ -200,7 +205,7 @@ func (m *Slipway) DeployProduction(
 	}
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
-			deployVia{source, gitPassword, gitSshKey, revision, pipelineId},
+			deployVia{source, gitPassword, gitSshKey, revision, pipelineId, nil},
 			evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword, trustedKeys: trustedKeys, scanners: scanners, maxScanAge: maxScanAge, sourceURL: sourceUrl})
 }
 
@@ -273,5 +278,29 @@ func (m *Slipway) deploy(ctx context.Context, production bool, image string, kub
 	target.Environment, target.Production, target.Namespace = env, production, namespace
 	target.Kubeconfig, target.Source, target.Container = kc, src, m.Container
 	target.NodeSelector = m.NodeSelector
+	target.VerifyPaths, target.NoVerify = m.VerifyPaths, m.NoVerify
+	if m.VerifyWindow != "" {
+		w, err := time.ParseDuration(m.VerifyWindow)
+		if err != nil || w < 0 {
+			return "", fmt.Errorf("%s: verifyWindow %q is not a Go duration such as 10s", name, m.VerifyWindow)
+		}
+		target.VerifyWindow = w
+	}
+	// Alerts verify staging, whose evidence production's gate asks for.
+	if !production && len(m.AlertRules) > 0 {
+		target.AlertRules = m.AlertRules
+		if m.AlertWindow != "" {
+			w, err := time.ParseDuration(m.AlertWindow)
+			if err != nil || w <= 0 {
+				return "", fmt.Errorf("%s: alertWindow %q is not a positive Go duration such as 30s", name, m.AlertWindow)
+			}
+			target.AlertWindow = w
+		}
+		if via.prometheus != nil {
+			if target.Prometheus, err = handover.To(ctx, via.prometheus, c.LoadFileFromID); err != nil {
+				return "", err
+			}
+		}
+	}
 	return kube.Deploy(ctx, c, image, target, opts...)
 }

@@ -102,6 +102,16 @@ type Slipway struct {
 	ProductionManifests string
 	// +private
 	NodeSelector []string
+	// +private
+	VerifyPaths []string
+	// +private
+	VerifyWindow string
+	// +private
+	NoVerify bool
+	// +private
+	AlertRules []string
+	// +private
+	AlertWindow string
 
 	// Notifications (notify.go).
 
@@ -290,6 +300,30 @@ func New(
 	// local cluster's one node whose containers really run.
 	// +optional
 	nodeSelector []string,
+	// What the deploy's smoke test GETs after the rollout, through the
+	// Service, as [PORT:]/PATH, such as metrics:/metrics: each must answer
+	// 2xx (/metrics in Prometheus text), or the deploy is rolled back and
+	// records no evidence. Apply source only. Default: /health, /ready,
+	// /metrics (/metrics on the prometheus.io/port annotation's port).
+	// +optional
+	verifyPaths []string,
+	// How long the smoke test must keep passing, a Go duration. Default:
+	// 5s.
+	// +optional
+	verifyWindow string,
+	// No smoke test: the rollout alone verifies a deploy.
+	// +optional
+	noVerify bool,
+	// Prometheus rule files, paths in the source, such as
+	// deploy/alerts.rules.yaml: after staging's smoke test, a throwaway
+	// Prometheus (deploy-staging --prometheus) scrapes the new pods, and
+	// staging is verified only when every pod is up and none of the alerts
+	// fires for alertWindow. Apply source only.
+	// +optional
+	alertRules []string,
+	// How long none of alertRules may fire, a Go duration. Default: 30s.
+	// +optional
+	alertWindow string,
 	// How deploy-staging and deploy-production deploy, unless their
 	// --source says otherwise: apply (the manifests, server-side applied),
 	// helm (the Helm chart) or gitops (a promote commit into the GitOps
@@ -390,6 +424,7 @@ func New(
 		TrivyIgnore: trivyIgnore, Repository: repository, SourceURL: sourceUrl, Container: container,
 		StagingNamespace: stagingNamespace, StagingManifests: stagingManifests,
 		ProductionNamespace: productionNamespace, ProductionManifests: productionManifests, NodeSelector: nodeSelector,
+		VerifyPaths: verifyPaths, VerifyWindow: verifyWindow, NoVerify: noVerify, AlertRules: alertRules, AlertWindow: alertWindow,
 		DeploySource: deploySource, HelmChart: helmChart, HelmStagingValues: helmStagingValues, HelmProductionValues: helmProductionValues,
 		HelmRelease: helmRelease, HelmSet: helmSet, HelmHistory: helmHistory, ImageValues: imageValues,
 		GitopsRepository: gitopsRepository, GitopsBranch: gitopsBranch, GitopsUser: gitopsUser, GitopsSSHHostKey: gitopsSshHostKey,
@@ -461,6 +496,28 @@ func (m *Slipway) WithProduction(namespace, manifests string) *Slipway {
 func (m *Slipway) WithNodeSelector(labels []string) *Slipway {
 	c := *m
 	c.NodeSelector = labels
+	return &c
+}
+
+// WithVerifyPaths sets what the deploy's smoke test GETs after the
+// rollout, as [PORT:]/PATH, and for how long (a Go duration; empty keeps
+// the current one).
+func (m *Slipway) WithVerifyPaths(paths []string,
+	// +optional
+	window string,
+) *Slipway {
+	c := *m
+	c.VerifyPaths, c.NoVerify = paths, false
+	if window != "" {
+		c.VerifyWindow = window
+	}
+	return &c
+}
+
+// WithoutVerify turns the deploy's smoke test off.
+func (m *Slipway) WithoutVerify() *Slipway {
+	c := *m
+	c.NoVerify = true
 	return &c
 }
 

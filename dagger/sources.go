@@ -35,6 +35,8 @@ type deployVia struct {
 	gitSSHKey   *dagger.Secret
 	revision    string
 	pipelineID  string
+	// prometheus evaluates the alertRules setting (deploy-staging).
+	prometheus *dagger.File
 }
 
 // sourceName is the run's source: --source, else the setting, else apply.

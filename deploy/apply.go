@@ -82,10 +82,27 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 		return nil, fmt.Errorf("%s: reading the applied Deployment: %w", prefix, err)
 	}
 	done, err := c.waitRollout(ctx, dep.Name, dep.Generation, c.opts.rolloutTimeout)
+	// Verification is part of the deploy: its failure takes the rollback
+	// path below, as a failed rollout does, so nothing unverified stays
+	// and no evidence is recorded for it.
+	if err == nil && len(c.opts.verifyPaths) > 0 {
+		msg, serr := c.smoke(ctx, done, objs)
+		if serr != nil {
+			err = fmt.Errorf("%w: smoke test: %w", ErrVerification, serr)
+		}
+		res.Verification = msg
+	}
+	if err == nil && c.opts.alerts != nil {
+		msg, aerr := c.checkAlerts(ctx, done)
+		if aerr != nil {
+			err = fmt.Errorf("%w: alerts: %w", ErrVerification, aerr)
+		}
+		res.Verification = strings.TrimPrefix(res.Verification+"; "+msg, "; ")
+	}
 	if err == nil && c.verify != nil {
 		res.Revision = done.Annotations[revisionAnnotation]
 		if verr := c.verify(ctx, c.env, res); verr != nil {
-			err = fmt.Errorf("verification failed: %w", verr)
+			err = fmt.Errorf("%w: %w", ErrVerification, verr)
 		}
 	}
 	if err != nil {

@@ -45,6 +45,9 @@ type options struct {
 	kube             kubernetes.Interface
 	dyn              dynamic.Interface
 	tunnel           string
+	verifyPaths      []string
+	verifyWindow     time.Duration
+	alerts           *Alerts
 }
 
 // Option configures a Client.

@@ -73,6 +73,9 @@ type Result struct {
 	Revision    string // the Deployment's revision annotation
 	Applied     []string
 	Duration    time.Duration
+	// Verification says what the smoke test checked and that it passed
+	// (WithVerifyPaths); empty when none ran.
+	Verification string
 }
 
 // Environment is one deployment target. Staging and production are values

@@ -190,6 +190,9 @@ func (e *RolloutError) Error() string {
 		for _, p := range e.Pods {
 			fmt.Fprintf(&b, " %s (%s);", p.Pod, p.Reason)
 		}
+	} else if errors.Is(e.Cause, ErrVerification) {
+		// Its pods are ready: what failed is what they answered.
+		b.WriteString(";")
 	} else {
 		b.WriteString("; no failing pods found")
 	}

@@ -57,8 +57,9 @@ type sourceFlags struct {
 // flag of another source is refused, as it would otherwise be ignored
 // silently (a chart passed to an apply deploy deploys the manifests).
 var flagSources = map[string][]string{
-	"manifests": {sourceApply},
-	"chart":     {sourceHelm}, "values": {sourceHelm}, "set": {sourceHelm}, "release": {sourceHelm},
+	"manifests": {sourceApply}, "verify-path": {sourceApply}, "verify-window": {sourceApply},
+	"alert-rules": {sourceApply}, "alert-window": {sourceApply}, "prometheus": {sourceApply},
+	"chart": {sourceHelm}, "values": {sourceHelm}, "set": {sourceHelm}, "release": {sourceHelm},
 	"history-max": {sourceHelm}, "chart-plain-http": {sourceHelm},
 	"image-repository-value": {sourceHelm, sourceGitOps}, "image-digest-value": {sourceHelm, sourceGitOps},
 	"image-value": {sourceHelm, sourceGitOps},

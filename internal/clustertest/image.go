@@ -35,12 +35,20 @@ import (
 type AppMode string
 
 const (
-	// AppServe serves HTTP on :8080: /health and /ready answer 200.
+	// AppServe serves HTTP on :8080: /health and /ready answer 200,
+	// /metrics answers Prometheus text.
 	AppServe AppMode = "serve"
 	// AppCrash exits with status 3 at start: a crash loop.
 	AppCrash AppMode = "crash"
 	// AppUnready serves, but /ready answers 503: a readiness probe fails.
 	AppUnready AppMode = "unready"
+	// AppBrokenMetrics serves, and its probes (/health, /ready) pass, but
+	// /metrics answers 500: only a post-deploy smoke test notices.
+	AppBrokenMetrics AppMode = "brokenmetrics"
+	// AppErrors serves and passes every probe and smoke test, but its
+	// /metrics reports failed requests (testapp_errors_total 42): a
+	// planted error rate for an alert rule to fire on.
+	AppErrors AppMode = "errors"
 )
 
 // AppPort is where the test app listens.
@@ -54,6 +62,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync/atomic"
 )
 
 func main() {
@@ -73,6 +82,18 @@ func main() {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+	})
+	var served atomic.Int64
+	http.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if mode == "brokenmetrics" {
+			http.Error(w, "metrics broken, as asked", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# HELP testapp_requests_total Requests served.\n# TYPE testapp_requests_total counter\ntestapp_requests_total{mode=%q} %d\n", mode, served.Add(1))
+		if mode == "errors" {
+			fmt.Fprint(w, "# HELP testapp_errors_total Requests failed.\n# TYPE testapp_errors_total counter\ntestapp_errors_total 42\n")
+		}
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "slipway test app (%s) on %s\n", mode, host) })
 	fmt.Println("test app: serving on :8080 in mode", mode)

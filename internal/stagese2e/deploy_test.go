@@ -106,7 +106,10 @@ func TestDeployPromotion(t *testing.T) {
 		start := time.Now()
 		out := mustCall(t, stagingCall...)
 		t.Logf("deploy-staging: %s (dagger call %v)", strings.TrimSpace(out), time.Since(start).Round(time.Millisecond))
-		for _, want := range []string{"staging: namespace " + staging, digest, "revision 1", "signed evidence recorded (key ID ", "skipped: PrometheusRule"} {
+		// ci/dagger.json's verifyPaths: the reference's smoke test, through
+		// its Service by the API server's proxy, before the evidence.
+		smoke := "smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service " + bundle.Name + " for 5s, signed evidence recorded (key ID "
+		for _, want := range []string{"staging: namespace " + staging + ", verified by smoke test, revision 1, ", digest, smoke, "skipped: PrometheusRule"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("summary lacks %q: %s", want, out)
 			}

@@ -11,7 +11,7 @@ func Signatures() []pipeline.Signature {
 		{Name: "build", Args: []string{"revision", "created", "platforms"}},
 		{Name: "ci", Args: []string{"revision", "created", "repository", "username", "password", "insecure", "db-repository", "db-insecure"}},
 		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "trusted-keys", "scanners", "max-scan-age", "signing-key", "signing-key-password", "source-url", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
-		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "signing-key", "signing-key-password", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
+		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "signing-key", "signing-key-password", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link", "prometheus"}},
 		{Name: "generate", Args: []string{"toolchain"}},
 		{Name: "integration-tests", Args: nil},
 		{Name: "publish", Args: []string{"repository", "username", "password", "revision", "created", "platforms", "insecure", "signing-key", "signing-key-password", "source-url"}},
@@ -35,7 +35,9 @@ func Signatures() []pipeline.Signature {
 		{Name: "with-smoke-probe", Args: []string{"probe"}},
 		{Name: "with-staging", Args: []string{"namespace", "manifests"}},
 		{Name: "with-telegram", Args: []string{"token", "chat-id", "api-url"}},
+		{Name: "with-verify-paths", Args: []string{"paths", "window"}},
 		{Name: "with-webhook", Args: []string{"url", "signing-key"}},
+		{Name: "without-verify", Args: nil},
 	}
 }
 
@@ -73,6 +75,11 @@ func Settings() []Setting {
 		{Name: "productionNamespace", Type: "string", Default: ""},
 		{Name: "productionManifests", Type: "string", Default: ""},
 		{Name: "nodeSelector", Type: "[]string", Default: ""},
+		{Name: "verifyPaths", Type: "[]string", Default: ""},
+		{Name: "verifyWindow", Type: "string", Default: ""},
+		{Name: "noVerify", Type: "bool", Default: ""},
+		{Name: "alertRules", Type: "[]string", Default: ""},
+		{Name: "alertWindow", Type: "string", Default: ""},
 		{Name: "deploySource", Type: "string", Default: "apply"},
 		{Name: "helmChart", Type: "string", Default: ""},
 		{Name: "helmStagingValues", Type: "[]string", Default: ""},

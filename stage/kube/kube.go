@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -89,7 +90,32 @@ type Target struct {
 	// repository places its own pods): where the environment's pods run,
 	// such as slipway.dev/node=real on slipway's local cluster.
 	NodeSelector []string
+	// VerifyPaths are what the deploy's smoke test GETs after the rollout,
+	// through the Service, as [PORT:]/PATH (the tool's --verify-path); a
+	// failure rolls the deploy back and records no evidence. Empty means
+	// the tool's default: /health, /ready, /metrics. Manifests only: the
+	// Helm and GitOps sources have no smoke test yet.
+	VerifyPaths []string
+	// VerifyWindow is how long the smoke test must keep passing; 0 means
+	// the tool's default (5s).
+	VerifyWindow time.Duration
+	// NoVerify turns the smoke test off: the rollout alone verifies.
+	NoVerify bool
+	// AlertRules are Prometheus rule files, paths in Source: after the
+	// smoke test, a throwaway Prometheus (Prometheus below) scrapes the
+	// new pods and none of the alerts may fire for AlertWindow (0: the
+	// tool's default, 30s). Manifests only.
+	AlertRules  []string
+	AlertWindow time.Duration
+	// Prometheus is the prometheus binary that evaluates AlertRules, such
+	// as Debian's /usr/bin/prometheus from the host: the tool then runs in
+	// the Go image (Debian, with the C library that binary links), not on
+	// the static base.
+	Prometheus *dagger.File
 }
+
+// promPath is where Prometheus is in the tool's container.
+const promPath = "/usr/local/bin/prometheus"
 
 // Option configures Deploy and RecordScan.
 type Option func(*config)
@@ -183,7 +209,18 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 		return "", fmt.Errorf("%s: the kubeconfig secret cannot be read (pass the %s cluster's kubeconfig, e.g. --kubeconfig=env://KUBECONFIG_%s with that variable set, or --kubeconfig=file://PATH): %v",
 			stageName, env, strings.ToUpper(env), err)
 	}
-	ctr := Tool(client, opts...).
+	tool := Tool(client, opts...)
+	alerts := t.Manifests != "" && !t.NoVerify && len(t.AlertRules) > 0
+	if alerts {
+		if t.Prometheus == nil {
+			return "", fmt.Errorf("%s: alert rules %v need a prometheus binary to evaluate them: pass one (such as --prometheus=/usr/bin/prometheus, Debian's package)", stageName, t.AlertRules)
+		}
+		tool = client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
+			WithFile(ToolPath, tool.File(ToolPath), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+			WithFile(promPath, t.Prometheus, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+			WithUser(DefaultUser)
+	}
+	ctr := tool.
 		WithMountedSecret(kubeconfigPath, t.Kubeconfig, dagger.ContainerWithMountedSecretOpts{Owner: DefaultUser, Mode: 0o400})
 	ctr, sourceArgs, err := t.source(ctx, stageName, ctr)
 	if err != nil {
@@ -204,6 +241,30 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	for _, sel := range t.NodeSelector {
 		if t.GitOps == nil {
 			args = append(args, "--node-selector="+sel)
+		}
+	}
+	// The smoke test is the apply source's (the tool refuses its flags
+	// for the others).
+	if t.Manifests != "" {
+		switch {
+		case t.NoVerify:
+			args = append(args, "--no-verify")
+		default:
+			for _, p := range t.VerifyPaths {
+				args = append(args, "--verify-path="+p)
+			}
+			if t.VerifyWindow > 0 {
+				args = append(args, "--verify-window="+t.VerifyWindow.String())
+			}
+			if alerts {
+				for _, r := range t.AlertRules {
+					args = append(args, "--alert-rules="+path.Join(sourcePath, path.Clean("/"+r)))
+				}
+				args = append(args, "--prometheus="+promPath)
+				if t.AlertWindow > 0 {
+					args = append(args, "--alert-window="+t.AlertWindow.String())
+				}
+			}
 		}
 	}
 	if t.Production && c.approved {

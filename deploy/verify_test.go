@@ -1,0 +1,90 @@
+package deploy
+
+import (
+	"fmt"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// TestJudge: what the smoke test accepts from one endpoint, with the exact
+// message for what it refuses.
+func TestJudge(t *testing.T) {
+	for _, tc := range []struct {
+		path, body string
+		code       int
+		want       string
+	}{
+		{"/health", "ok\n", 200, ""},
+		{"/ready", "", 204, ""},
+		{"/ready", "not ready\n", 503, `503 Service Unavailable: "not ready"`},
+		{"/health", "moved", 301, `301 Moved Permanently: "moved"`},
+		{"/metrics", "# TYPE x counter\nx 1\n", 200, ""},
+		{"/metrics", "<html>hello</html>", 200, `200, but not Prometheus text: text format parsing error in line 1: invalid metric name`},
+		{"/metrics", "", 200, "200, but no metrics at all"},
+		{"/metrics", "boom", 500, `500 Internal Server Error: "boom"`},
+	} {
+		err := judge(tc.path, tc.code, []byte(tc.body))
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("judge(%s, %d, %q) = %q, want %q", tc.path, tc.code, tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestCheckPaths(t *testing.T) {
+	if err := CheckPaths(append(DefaultVerifyPaths, "metrics:/metrics", "9090:/metrics", "/a:/b")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"health", "/a b", "/x?y=1", "", "metrics:", "a/b:/c"} {
+		if err := CheckPaths([]string{p}); err == nil || err.Error() != `verify path "`+p+`" is not an absolute URL path, optionally after a port: /health, metrics:/metrics` {
+			t.Errorf("CheckPaths(%q) = %v", p, err)
+		}
+	}
+}
+
+// TestPorts: which port each path is fetched on, for a service laid out
+// as the reference is (the API on "http", /metrics on "metrics" 9090, with
+// the prometheus.io annotations).
+func TestPorts(t *testing.T) {
+	dep := &appsv1.Deployment{}
+	dep.Spec.Template.Annotations = map[string]string{"prometheus.io/port": "9090", "prometheus.io/path": "/metrics"}
+	ports := []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}, {Name: "metrics", ContainerPort: 9090}}
+	dep.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app", Ports: ports}}
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+		{Name: "metrics", Port: 9090, TargetPort: intstr.FromString("metrics")},
+	}}}
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: ports}}}}
+	checks, err := parseChecks([]string{"/health", "/metrics", "http:/metrics", "9091:/x", "metrics:/y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotSvc, gotPod []string
+	for _, k := range checks {
+		gotSvc = append(gotSvc, servicePort(svc, dep, k))
+		p, err := podPort(pod, dep, k)
+		if err != nil {
+			p = err.Error()
+		}
+		gotPod = append(gotPod, p)
+	}
+	if want := "[http metrics http 9091 metrics]"; fmt.Sprint(gotSvc) != want {
+		t.Errorf("service ports %v, want %s", gotSvc, want)
+	}
+	if want := "[8080 9090 8080 9091 9090]"; fmt.Sprint(gotPod) != want {
+		t.Errorf("pod ports %v, want %s", gotPod, want)
+	}
+	delete(dep.Spec.Template.Annotations, "prometheus.io/port")
+	if got := servicePort(svc, dep, checks[1]); got != "http" {
+		t.Errorf("without the annotation, /metrics on %s, want the first port", got)
+	}
+	if _, err := podPort(pod, dep, check{port: "nope", path: "/"}); err == nil || err.Error() != `the pod has no container port named "nope"` {
+		t.Errorf("unknown port name: %v", err)
+	}
+}
