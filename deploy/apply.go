@@ -85,7 +85,7 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 	// Verification is part of the deploy: its failure takes the rollback
 	// path below, as a failed rollout does, so nothing unverified stays
 	// and no evidence is recorded for it.
-	if err == nil && len(c.opts.verifyPaths) > 0 {
+	if err == nil && (len(c.opts.verifyPaths) > 0 || c.opts.verifyFromProbes) {
 		msg, serr := c.smoke(ctx, done, objs)
 		if serr != nil {
 			err = fmt.Errorf("%w: smoke test: %w", ErrVerification, serr)

@@ -46,6 +46,7 @@ type options struct {
 	dyn              dynamic.Interface
 	tunnel           string
 	verifyPaths      []string
+	verifyFromProbes bool
 	verifyWindow     time.Duration
 	alerts           *Alerts
 }

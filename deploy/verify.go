@@ -25,10 +25,60 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// DefaultVerifyPaths are the paths the smoke test checks when
-// WithVerifyPaths is given none: the liveness, readiness and metrics
-// endpoints every slipway service serves.
+// DefaultVerifyPaths are the liveness, readiness and metrics endpoints
+// slipway's example services serve. They are not assumed of any other
+// service: WithVerifyPaths given no paths checks what the Deployment's own
+// HTTP probes and Prometheus annotations name (ProbePaths).
 var DefaultVerifyPaths = []string{"/health", "/ready", "/metrics"}
+
+// ProbePaths are the smoke test's paths that dep declares itself: the
+// paths of its containers' HTTP readiness, liveness and startup probes,
+// and the path of its pod template's prometheus.io/scrape annotation
+// (prometheus.io/path, default MetricsPath), each once, in that order.
+// A probe on another port than the first container port names its port.
+func ProbePaths(dep *appsv1.Deployment) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	var first int32
+	for _, ct := range dep.Spec.Template.Spec.Containers {
+		for _, cp := range ct.Ports {
+			if first == 0 {
+				first = cp.ContainerPort
+			}
+		}
+	}
+	for _, ct := range dep.Spec.Template.Spec.Containers {
+		for _, pr := range []*corev1.Probe{ct.ReadinessProbe, ct.LivenessProbe, ct.StartupProbe} {
+			if pr == nil || pr.HTTPGet == nil {
+				continue
+			}
+			path := pr.HTTPGet.Path
+			if path == "" {
+				path = "/"
+			}
+			switch port := pr.HTTPGet.Port; {
+			case port.Type == intstr.Int && (port.IntVal == first || port.IntVal == 0):
+				add(path)
+			default:
+				add(port.String() + ":" + path)
+			}
+		}
+	}
+	if a := dep.Spec.Template.Annotations; a["prometheus.io/scrape"] == "true" {
+		path := a["prometheus.io/path"]
+		if path == "" {
+			path = MetricsPath
+		}
+		add(path)
+	}
+	return out
+}
 
 // MetricsPath is the path whose body must also parse as the Prometheus
 // text exposition format: a 200 with a broken body scrapes as a failed
@@ -46,14 +96,13 @@ var ErrVerification = errors.New("verification failed")
 // the API server's pod proxy when no Service selects them or the service
 // proxy cannot reach one. A path may name its port (metrics:/metrics;
 // see check). Each must answer 2xx, and MetricsPath must
-// parse as Prometheus text. No paths means DefaultVerifyPaths. A failed
+// parse as Prometheus text. No paths means ProbePaths of the Deployment
+// (none there: no smoke test, and the result says so). A failed
 // smoke test is a failed deploy: it is rolled back as a failed rollout is,
 // so Recording records no evidence for it.
 func WithVerifyPaths(paths ...string) Option {
 	return func(o *options) {
-		if len(paths) == 0 {
-			paths = DefaultVerifyPaths
-		}
+		o.verifyFromProbes = len(paths) == 0
 		o.verifyPaths = append([]string(nil), paths...)
 	}
 }
@@ -110,7 +159,13 @@ func parseChecks(paths []string) ([]check, error) {
 // smoke runs the smoke test against the rolled-out Deployment dep, whose
 // Services are among objs, and returns what it checked.
 func (c *Client) smoke(ctx context.Context, dep *appsv1.Deployment, objs []*unstructured.Unstructured) (string, error) {
-	checks, err := parseChecks(c.opts.verifyPaths)
+	paths := c.opts.verifyPaths
+	if c.opts.verifyFromProbes {
+		if paths = ProbePaths(dep); len(paths) == 0 {
+			return "no smoke test: the Deployment declares no HTTP probe or prometheus.io/scrape annotation, and no verify path was given", nil
+		}
+	}
+	checks, err := parseChecks(paths)
 	if err != nil {
 		return "", err
 	}

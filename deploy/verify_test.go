@@ -88,3 +88,39 @@ func TestPorts(t *testing.T) {
 		t.Errorf("unknown port name: %v", err)
 	}
 }
+
+func TestProbePaths(t *testing.T) {
+	httpProbe := func(path string, port intstr.IntOrString) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: port}}}
+	}
+	dep := func(ann map[string]string, cts ...corev1.Container) *appsv1.Deployment {
+		d := &appsv1.Deployment{}
+		d.Spec.Template.Annotations = ann
+		d.Spec.Template.Spec.Containers = cts
+		return d
+	}
+	for _, tc := range []struct {
+		name string
+		dep  *appsv1.Deployment
+		want []string
+	}{
+		{"pushgateway's probes", dep(nil, corev1.Container{Ports: []corev1.ContainerPort{{ContainerPort: 9091}},
+			ReadinessProbe: httpProbe("/-/ready", intstr.FromInt32(9091)), LivenessProbe: httpProbe("/-/healthy", intstr.FromInt32(9091))}),
+			[]string{"/-/ready", "/-/healthy"}},
+		{"a probe on another port, a named port, metrics annotation", dep(map[string]string{"prometheus.io/scrape": "true", "prometheus.io/path": "/stats"},
+			corev1.Container{Ports: []corev1.ContainerPort{{ContainerPort: 8080}, {Name: "admin", ContainerPort: 9000}},
+				ReadinessProbe: httpProbe("/ready", intstr.FromString("admin")), LivenessProbe: httpProbe("/health", intstr.FromInt32(8081)),
+				StartupProbe: httpProbe("/ready", intstr.FromString("admin"))}),
+			[]string{"admin:/ready", "8081:/health", "/stats"}},
+		{"exec probes only, no annotation", dep(nil, corev1.Container{ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}}), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ProbePaths(tc.dep); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("ProbePaths = %q, want %q", got, tc.want)
+			}
+			if err := CheckPaths(ProbePaths(tc.dep)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

@@ -137,7 +137,9 @@ type deployFlags struct {
 	nodeSelector map[string]string
 	// verifyPaths are the smoke test's paths after the rollout (apply);
 	// empty with noVerify.
-	verifyPaths  []string
+	verifyPaths []string
+	// verify turns the smoke test on (not --no-verify).
+	verify       bool
 	verifyWindow time.Duration
 	noVerify     bool
 	// alertRules, when set, add Prometheus (the prometheus binary) to the
@@ -171,7 +173,7 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 		return nil
 	})
 	var paths multi
-	fs.Var(&paths, "verify-path", "apply: a path the smoke test GETs after the rollout, [PORT:]/PATH (repeatable; default /health, /ready, /metrics)")
+	fs.Var(&paths, "verify-path", "apply: a path the smoke test GETs after the rollout, [PORT:]/PATH (repeatable; default: the paths of the Deployment's HTTP probes and its prometheus.io/scrape path)")
 	fs.DurationVar(&f.verifyWindow, "verify-window", 5*time.Second, "apply: how long the smoke test keeps passing before the deploy counts as verified")
 	fs.BoolVar(&f.noVerify, "no-verify", false, "no smoke test: the deploy is verified by its rollout alone")
 	var rules multi
@@ -206,9 +208,7 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	case !f.noVerify:
 		f.alertRules = rules
 		f.verifyPaths = paths
-		if len(paths) == 0 {
-			f.verifyPaths = deploy.DefaultVerifyPaths
-		}
+		f.verify = true
 		if err := deploy.CheckPaths(f.verifyPaths); err != nil {
 			return f, fmt.Errorf("%s: --verify-path: %w: %w", stage, err, errUsage)
 		}
@@ -289,7 +289,8 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 		return "", fmt.Errorf("%s: manifests %s: %w", stage, f.manifests, err)
 	}
 	opts := clientOptions(f, wait)
-	if len(f.verifyPaths) > 0 {
+	if f.verify {
+		// No --verify-path: the Deployment's own probes say what to check.
 		opts = append(opts, deploy.WithVerifyPaths(f.verifyPaths...), deploy.WithVerifyWindow(f.verifyWindow))
 	}
 	if len(f.alertRules) > 0 {
@@ -324,6 +325,8 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	switch {
 	case verified == "":
 		verdict, verified = "not verified (--no-verify)", "no smoke test"
+	case strings.HasPrefix(verified, "no smoke test"):
+		verdict = "verified by its rollout only"
 	case len(f.alertRules) > 0:
 		verdict = "verified by smoke test and alerts"
 	}

@@ -17,10 +17,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -307,6 +309,8 @@ func adopt(t *testing.T, svc service) {
 	}
 	dagger(append(append([]string{"security-trivy", "--image=" + ref, sign}, trivyDB...), "check")...)
 	t.Logf("security-sast: %s", dagger("security-sast", "summary"))
+	acceptGovulncheckFindings(t, ctx, eng, dir, &cfg, "--db-image="+engine.MirrorBridgeAddr+"/"+engine.VulnDBRef)
+	dagger("security-govulncheck", "--db-image="+engine.MirrorBridgeAddr+"/"+engine.VulnDBRef, "--image="+ref, sign, "check")
 
 	ensureNamespaces(t, cl, name+"-staging", name)
 	t.Setenv("KUBECONFIG_STAGING", string(cl.EngineKubeconfig))
@@ -536,4 +540,49 @@ func assertRunning(t *testing.T, cl *clustertest.Cluster, ns, image string) {
 		}
 	}
 	t.Errorf("no Deployment in %s runs %s with every replica available", ns, image)
+}
+
+// govulncheckID is a Go vulnerability database ID as govulncheck's
+// failures name them.
+var govulncheckID = regexp.MustCompile(`GO-\d{4}-\d{4,}`)
+
+// acceptGovulncheckFindings does what a team adopting slipway does when
+// the new security:govulncheck job fails on code it did not write this
+// week: it reads the called vulnerabilities the first run names (a
+// third-party service built with the engine's Go often calls a standard
+// library function with a known fix in a newer Go), accepts them for 30
+// days in an ignore file with a statement, and points the module's
+// govulncheckIgnore setting at it. Each accepted ID is logged: the test
+// proves the flow, not that the services are clean.
+func acceptGovulncheckFindings(t *testing.T, ctx context.Context, eng *enginetest.Engine, dir string, cfg *goservice.DaggerJSON, db string) {
+	t.Helper()
+	_, err := eng.Dagger(ctx, dir, "call", "slipway", "security-govulncheck", db, "check")
+	if err == nil {
+		t.Log("security-govulncheck: no called vulnerability")
+		return
+	}
+	ids := map[string]bool{}
+	for _, id := range govulncheckID.FindAllString(err.Error(), -1) {
+		ids[id] = true
+	}
+	if len(ids) == 0 {
+		t.Fatalf("security-govulncheck failed without naming a vulnerability: %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("# Called vulnerabilities accepted while adopting slipway; review by the date.\nvulnerabilities:\n")
+	until := time.Now().AddDate(0, 0, 30).Format("2006-01-02")
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		fmt.Fprintf(&b, "  - id: %s\n    statement: found by slipway's first govulncheck run; fix by upgrading\n    expired_at: %s\n", id, until)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "govulncheck-ignore.yaml"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Toolchains[0].Customizations = append(cfg.Toolchains[0].Customizations, goservice.Customization{Argument: "govulncheckIgnore", Default: "govulncheck-ignore.yaml"})
+	if err := os.WriteFile(filepath.Join(dir, "dagger.json"), cfg.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg := fmt.Sprintf("%s: security-govulncheck: accepted %d called vulnerabilities for 30 days (govulncheck-ignore.yaml, 1 more setting): %s",
+		cfg.Name, len(ids), strings.Join(slices.Sorted(maps.Keys(ids)), ", "))
+	t.Log(msg)
+	fmt.Println("adoption:", msg)
 }
