@@ -41,8 +41,8 @@ func promotionGate(stage string, f deployFlags, getenv func(string) string) (*de
 		return nil, fmt.Errorf("%s: the trusted keys: %w", stage, err)
 	}
 	if v == nil {
-		return nil, fmt.Errorf("%s: production accepts only evidence signed by a trusted key, and no key is trusted: give the public key of the pipeline's %s (cosign.pub; several concatenated to rotate) in %s (the module's trustedKeys setting or deploy-production --trusted-keys), and sign publish, the scans and deploy-staging with %s",
-			stage, attest.SigningKeyEnv, attest.TrustedKeysEnv, attest.SigningKeyEnv)
+		return nil, &refusal{fmt.Errorf("%s: production accepts only evidence signed by a trusted key, and no key is trusted: give the public key of the pipeline's %s (cosign.pub; several concatenated to rotate) in %s (the module's trustedKeys setting or deploy-production --trusted-keys), and sign publish, the scans and deploy-staging with %s",
+			stage, attest.SigningKeyEnv, attest.TrustedKeysEnv, attest.SigningKeyEnv)}
 	}
 	if f.sourceRepo == "" {
 		return nil, fmt.Errorf("%s: production checks the provenance's source repository, and none is expected: pass --source-repository (the module's sourceUrl setting): %w", stage, errUsage)
@@ -143,3 +143,11 @@ func readOptional(path string) ([]byte, error) {
 	}
 	return os.ReadFile(path)
 }
+
+// refusal is production refusing a digest before its gate can run (no key
+// is trusted, so no evidence could be): a refusal in notifications, like
+// the gate's own *deploy.GateError, not a failed deploy.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }

@@ -95,6 +95,8 @@ func outcome(err error) (notify.Result, string) {
 		return notify.Deployed, ""
 	case errors.As(err, &gerr):
 		return notify.Refused, strings.Join(gerr.Failed, "; ")
+	case errors.As(err, new(*refusal)):
+		return notify.Refused, err.Error()
 	case errors.As(err, &rerr) && rerr.RolledBack:
 		return notify.RolledBack, err.Error()
 	default:

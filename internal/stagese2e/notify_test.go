@@ -126,7 +126,7 @@ func TestNotifications(t *testing.T) {
 	// Telegram through the builder, Slack and the webhook through the
 	// deploy function's arguments, as a generated CI job passes them.
 	settings := []string{
-		"--staging-manifests=examples/deployai/deploy/k8s/base", "--production-manifests=examples/deployai/deploy/k8s/base",
+		"--staging-manifests=examples/deployai/deploy/k8s/local", "--production-manifests=examples/deployai/deploy/k8s/local",
 		"with-telegram", "--token=env://" + telegramEnv, "--chat-id=-1001234567890", "--api-url=" + base,
 		"with-notify", "--pipeline=notify-e2e",
 	}
