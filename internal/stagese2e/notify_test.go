@@ -231,7 +231,9 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("deploy-production without approval succeeded: %s", stdout)
 		}
 		check(t, apis.take(), "production", notify.Refused, func(r string) bool {
-			return strings.Contains(r, "not scanned clean") && strings.Contains(r, "not approved") && !strings.Contains(r, "not deployed and verified in staging")
+			// No key is trusted here, so production refuses before its gate
+			// reads any evidence (issue 13), and says what to trust.
+			return strings.Contains(r, "no key is trusted") && strings.Contains(r, "SLIPWAY_TRUSTED_KEYS")
 		})
 		assertNoDeployment(t, c, production)
 	})
