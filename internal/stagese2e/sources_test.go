@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/engine"
+	"github.com/slipway-ci/slipway/internal/cluster"
 	"github.com/slipway-ci/slipway/internal/enginegit"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 )
@@ -225,6 +226,18 @@ func newGitOpsFixture(t *testing.T) *gitopsFixture {
 	nsLine := regexp.MustCompile(`(?m)^namespace: .*$`)
 	files["overlays/staging/kustomization.yaml"] = nsLine.ReplaceAllString(files["overlays/staging/kustomization.yaml"], "namespace: "+f.staging)
 	files["overlays/production/kustomization.yaml"] = nsLine.ReplaceAllString(files["overlays/production/kustomization.yaml"], "namespace: "+f.production)
+	// The layout's first sync deploys its placeholder digest, which no
+	// registry holds: on the real node that is ImagePullBackOff and the
+	// Application never turns Healthy before the promotion this test is
+	// about (the gate, the commit, Argo CD following it). The pods go to
+	// kwok here; deploy/gitops's e2e runs GitOps pods on the real node.
+	const kwokPlacement = "patches:\n- target:\n    kind: Deployment\n  patch: |-\n    - op: add\n      path: /spec/template/spec/nodeSelector\n      value: {type: kwok}\n    - op: add\n      path: /spec/template/spec/tolerations\n      value: [{key: " + cluster.KwokTaintKey + ", operator: Exists, effect: NoSchedule}]\n"
+	for _, o := range []string{"overlays/staging/kustomization.yaml", "overlays/production/kustomization.yaml"} {
+		if !strings.Contains(files[o], "\npatches:\n") {
+			t.Fatalf("%s has no patches: list to add the kwok placement to", o)
+		}
+		files[o] = strings.Replace(files[o], "\npatches:\n", "\n"+kwokPlacement, 1)
+	}
 	head, err := f.srv.Create(f.repo, "main", files)
 	if err != nil {
 		t.Fatal(err)
