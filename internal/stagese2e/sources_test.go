@@ -18,10 +18,10 @@ import (
 	"github.com/slipway-ci/slipway/deploy/gitops"
 	bundle "github.com/slipway-ci/slipway/examples/deployai/deploy"
 	"github.com/slipway-ci/slipway/internal/argocdtest"
+	"github.com/slipway-ci/slipway/internal/cluster"
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/engine"
-	"github.com/slipway-ci/slipway/internal/cluster"
 	"github.com/slipway-ci/slipway/internal/enginegit"
 	"github.com/slipway-ci/slipway/internal/enginetest"
 )
