@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/procfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,7 +170,7 @@ func tailFile(path string, lines int) string {
 // kernel tears a network namespace down asynchronously), removes the
 // node's cgroups and its runtime files.
 func (c *Cluster) stopNode(p proc, ns *nodeState) error {
-	init := childOf(p.PID)
+	init := procfs.ChildOf(p.PID)
 	pidns := ""
 	if init > 0 {
 		pidns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
@@ -180,7 +181,7 @@ func (c *Cluster) stopNode(p proc, ns *nodeState) error {
 			target = init
 		}
 		syscall.Kill(target, syscall.SIGTERM)
-		if !waitUntil(30*time.Second, func() bool { return !alive(p) && len(processesIn(pidns)) == 0 }) {
+		if !waitUntil(30*time.Second, func() bool { return !alive(p) && len(procfs.ProcessesIn(pidns)) == 0 }) {
 			c.logf("the node did not stop within 30s: killing its namespace")
 			if init > 0 {
 				syscall.Kill(init, syscall.SIGKILL)
@@ -188,8 +189,8 @@ func (c *Cluster) stopNode(p proc, ns *nodeState) error {
 			syscall.Kill(p.PID, syscall.SIGKILL)
 		}
 	}
-	if !waitUntil(15*time.Second, func() bool { return !alive(p) && len(processesIn(pidns)) == 0 }) {
-		return fmt.Errorf("cluster: node processes still running after SIGKILL: %v (pid namespace %s)", processesIn(pidns), pidns)
+	if !waitUntil(15*time.Second, func() bool { return !alive(p) && len(procfs.ProcessesIn(pidns)) == 0 }) {
+		return fmt.Errorf("cluster: node processes still running after SIGKILL: %v (pid namespace %s)", procfs.ProcessesIn(pidns), pidns)
 	}
 	if ns == nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"github.com/slipway-ci/slipway/internal/procfs"
 	"io"
 	"net"
 	"os"
@@ -725,7 +726,7 @@ func (e *Engine) down(ctx context.Context) error {
 	}
 	// The namespace's PID 1 (ns.sh) is unshare's only child; its pid
 	// namespace identifies every process that must be gone afterwards.
-	init := childOf(pid)
+	init := procfs.ChildOf(pid)
 	pidns := ""
 	if init > 0 {
 		pidns, _ = os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
@@ -740,8 +741,8 @@ func (e *Engine) down(ctx context.Context) error {
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if !waitGone(ctx, 15*time.Second, func() bool { return !alive(pid) && len(processesIn(pidns)) == 0 }) {
-		return fmt.Errorf("engine processes still running after SIGKILL: %v (pid namespace %s)", processesIn(pidns), pidns)
+	if !waitGone(ctx, 15*time.Second, func() bool { return !alive(pid) && len(procfs.ProcessesIn(pidns)) == 0 }) {
+		return fmt.Errorf("engine processes still running after SIGKILL: %v (pid namespace %s)", procfs.ProcessesIn(pidns), pidns)
 	}
 	os.Remove(e.pidFile())
 	os.Remove(e.SocketPath())
@@ -761,39 +762,6 @@ func waitGone(ctx context.Context, d time.Duration, gone func() bool) bool {
 		}
 	}
 	return gone()
-}
-
-// childOf is the first child of pid, or 0.
-func childOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	c, _ := strconv.Atoi(f[0])
-	return c
-}
-
-// processesIn lists live processes in the pid namespace ns ("pid:[N]").
-func processesIn(ns string) []int {
-	if ns == "" {
-		return nil
-	}
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, ent := range ents {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err == nil && l == ns && alive(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func symlink(target, link string) error {
