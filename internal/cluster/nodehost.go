@@ -281,4 +281,3 @@ func waitUntil(d time.Duration, done func() bool) bool {
 	}
 	return true
 }
-
