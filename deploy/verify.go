@@ -45,12 +45,13 @@ func ProbePaths(dep *appsv1.Deployment) []string {
 			out = append(out, p)
 		}
 	}
+	// The smoke test's unqualified paths go to the first container port,
+	// so a probe on that port, by number or by name, needs no port prefix.
 	var first int32
+	var firstName string
 	for _, ct := range dep.Spec.Template.Spec.Containers {
-		for _, cp := range ct.Ports {
-			if first == 0 {
-				first = cp.ContainerPort
-			}
+		if len(ct.Ports) > 0 && first == 0 {
+			first, firstName = ct.Ports[0].ContainerPort, ct.Ports[0].Name
 		}
 	}
 	for _, ct := range dep.Spec.Template.Spec.Containers {
@@ -63,7 +64,8 @@ func ProbePaths(dep *appsv1.Deployment) []string {
 				path = "/"
 			}
 			switch port := pr.HTTPGet.Port; {
-			case port.Type == intstr.Int && (port.IntVal == first || port.IntVal == 0):
+			case port.Type == intstr.Int && (port.IntVal == first || port.IntVal == 0),
+				port.Type == intstr.String && port.StrVal != "" && port.StrVal == firstName:
 				add(path)
 			default:
 				add(port.String() + ":" + path)

@@ -92,7 +92,7 @@ func TestE2ESmokeTest(t *testing.T) {
 			ns := c.Namespace(t, "smoke")
 			ctx := context.Background()
 			env := stagingEnv(c, ns)
-			d := deploy.Recording(newClient(t, env, deploy.WithVerifyPaths(), deploy.WithVerifyWindow(4*time.Second)), env, store)
+			d := deploy.Recording(newClient(t, env, deploy.WithVerifyPaths(deploy.DefaultVerifyPaths...), deploy.WithVerifyWindow(4*time.Second)), env, store)
 			start := time.Now()
 			res, err := d.Deploy(ctx, deploy.Release{Bundle: tc.bundle, Image: good})
 			if err != nil {

@@ -112,6 +112,9 @@ func TestProbePaths(t *testing.T) {
 				ReadinessProbe: httpProbe("/ready", intstr.FromString("admin")), LivenessProbe: httpProbe("/health", intstr.FromInt32(8081)),
 				StartupProbe: httpProbe("/ready", intstr.FromString("admin"))}),
 			[]string{"admin:/ready", "8081:/health", "/stats"}},
+		{"probes on the first port by its name", dep(nil, corev1.Container{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+			ReadinessProbe: httpProbe("/ready", intstr.FromString("http")), LivenessProbe: httpProbe("/health", intstr.FromString("http"))}),
+			[]string{"/ready", "/health"}},
 		{"exec probes only, no annotation", dep(nil, corev1.Container{ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}}), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -522,7 +522,10 @@ func (j JobSpec) OutputLines(variable, redirect string) []string {
 	}
 	return []string{
 		`printf '%s\n' "$` + variable + `" | grep -E '^(` + strings.Join(j.Outputs, "|") + `)=' ` + redirect + ` || true`,
-		`for name in ` + strings.Join(j.Outputs, " ") + `; do printf '%s\n' "$` + variable + `" | grep -q "^$name=" || { echo "the function printed no $name=<value> line" >&2; exit 1; }; done`,
+		// awk, not grep -q: grep -q exits at the first match, and with
+		// pipefail the printf still writing the lines after it dies of
+		// SIGPIPE, failing the check for a line that is there.
+		`for name in ` + strings.Join(j.Outputs, " ") + `; do printf '%s\n' "$` + variable + `" | awk -v p="$name=" 'index($0, p) == 1 { found = 1 } END { exit !found }' || { echo "the function printed no $name=<value> line" >&2; exit 1; }; done`,
 	}
 }
 

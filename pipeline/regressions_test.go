@@ -6,7 +6,11 @@ package pipeline_test
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/slipway-ci/slipway/pipeline"
@@ -69,5 +73,44 @@ func TestVariableNamesReservedByCI(t *testing.T) {
 		if !errors.As(err, &verr) {
 			t.Errorf("Var(%q): New accepted a name the CI reserves", name)
 		}
+	}
+}
+
+// The check that every output line is there read the function's output
+// with `grep -q`, which exits at its first match: under pipefail the
+// printf still writing the lines after it died of SIGPIPE and the check
+// failed for a line that was there (seen as a flaky CI job). A long
+// output after the first name makes the race certain.
+func TestOutputLinesSurviveLongOutput(t *testing.T) {
+	sh, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to run the lines in")
+	}
+	var j pipeline.JobSpec
+	pipeline.Outputs("IMAGE_REF", "VERSION")(&j)
+	env := filepath.Join(t.TempDir(), "slipway.env")
+	for _, tc := range []struct {
+		name, out string
+		ok        bool
+	}{
+		{"both, then a long log", "IMAGE_REF=r@sha256:1\nVERSION=1.2.3\n" + strings.Repeat("a log line of the function\n", 20000), true},
+		{"version missing", "IMAGE_REF=r@sha256:1\n" + strings.Repeat("log\n", 20000), false},
+		{"a name inside a line does not count", "xIMAGE_REF=1\nVERSION=1\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			script := "set -eo pipefail\nout=\"$(cat)\"\n" + strings.Join(j.OutputLines("out", "> "+env), "\n") + "\n"
+			cmd := exec.Command(sh, "-c", script)
+			cmd.Stdin = strings.NewReader(tc.out)
+			outb, err := cmd.CombinedOutput()
+			if (err == nil) != tc.ok {
+				t.Fatalf("the output lines exited %v, want success %v: %s", err, tc.ok, outb)
+			}
+			if tc.ok {
+				got, _ := os.ReadFile(env)
+				if string(got) != "IMAGE_REF=r@sha256:1\nVERSION=1.2.3\n" {
+					t.Errorf("kept %q", got)
+				}
+			}
+		})
 	}
 }
