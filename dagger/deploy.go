@@ -88,8 +88,8 @@ func (m *Slipway) DeployStaging(
 	// +optional
 	notifyLink string,
 	// The prometheus binary that evaluates the alertRules setting, such as
-	// Debian's (--prometheus=/usr/bin/prometheus); required with
-	// alertRules.
+	// Debian's (--prometheus=/usr/bin/prometheus). Default: the one in
+	// prom/prometheus:v2.42.0.
 	// +optional
 	prometheus *dagger.File,
 ) (string, error) {

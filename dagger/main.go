@@ -316,7 +316,8 @@ func New(
 	noVerify bool,
 	// Prometheus rule files, paths in the source, such as
 	// deploy/alerts.rules.yaml: after staging's smoke test, a throwaway
-	// Prometheus (deploy-staging --prometheus) scrapes the new pods, and
+	// Prometheus (prom/prometheus:v2.42.0, or deploy-staging --prometheus)
+	// scrapes the new pods, and
 	// staging is verified only when every pod is up and none of the alerts
 	// fires for alertWindow. Apply source only.
 	// +optional

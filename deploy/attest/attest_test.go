@@ -376,7 +376,8 @@ func TestLoadSignerRefuses(t *testing.T) {
 		key  []byte
 		want string
 	}{
-		{"not PEM", []byte("SIGNING_KEY"), "attest: the signing key is not PEM; give the private key file `cosign generate-key-pair` wrote (cosign.key) or a PKCS #8 PEM key"},
+		{"not PEM", []byte("SIGNING_KEY"), "attest: the signing key is neither PEM nor base64 of PEM; give the private key file `cosign generate-key-pair` wrote (cosign.key), a PKCS #8 PEM key, or either as one line of base64 (base64 -w0 cosign.key)"},
+		{"base64 of something else", []byte(base64.StdEncoding.EncodeToString([]byte("not a key"))), "attest: the signing key is neither PEM nor base64 of PEM; give the private key file `cosign generate-key-pair` wrote (cosign.key), a PKCS #8 PEM key, or either as one line of base64 (base64 -w0 cosign.key)"},
 		{"public key", pub, "attest: the signing key is a public key; signing needs the private key (the public key goes to the gate's trusted keys)"},
 		{"two keys", append(newKey(t), newKey(t)...), "attest: the signing key holds more than one PEM block; give one private key"},
 		{"certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), `attest: a "CERTIFICATE" PEM block is not a private key this signer reads (ENCRYPTED SIGSTORE PRIVATE KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY)`},
@@ -424,7 +425,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("no SIGNING_KEY: %v, %v; want nothing", s, err)
 	}
 	env[attest.SigningKeyEnv] = "not a key"
-	if _, err := attest.SignerFromEnv(getenv); err == nil || !strings.HasPrefix(err.Error(), "SIGNING_KEY: attest: the signing key is not PEM") {
+	if _, err := attest.SignerFromEnv(getenv); err == nil || !strings.HasPrefix(err.Error(), "SIGNING_KEY: attest: the signing key is neither PEM nor base64 of PEM") {
 		t.Errorf("a bad SIGNING_KEY: %v", err)
 	}
 	env[attest.SigningKeyEnv] = string(key)
@@ -486,6 +487,18 @@ func TestGenerateKeyPair(t *testing.T) {
 	keys, err := attest.ParseTrustedKeys(pub)
 	if err != nil || len(keys) != 1 || keys[0].ID != s.KeyID() {
 		t.Errorf("trusted keys %v, %v; want the one key %s", keys, err, s.KeyID())
+	}
+	// The one-line base64 form GitLab can mask, with the line breaks
+	// `base64` without -w0 adds, signs and trusts as the same keys.
+	b64 := func(b []byte) []byte {
+		e := base64.StdEncoding.EncodeToString(b)
+		return []byte(e[:20] + "\n" + e[20:] + "\n")
+	}
+	if s2, err := attest.LoadSigner(b64(priv), nil); err != nil || s2.KeyID() != s.KeyID() {
+		t.Errorf("base64 signing key: %v, %v; want key %s", s2, err, s.KeyID())
+	}
+	if keys, err := attest.ParseTrustedKeys(b64(pub)); err != nil || len(keys) != 1 || keys[0].ID != s.KeyID() {
+		t.Errorf("base64 trusted keys %v, %v; want the one key %s", keys, err, s.KeyID())
 	}
 	priv2, _, err := attest.GenerateKeyPair()
 	if err != nil {

@@ -58,11 +58,13 @@ var _ sign.Keypair = (*Signer)(nil)
 // or an unencrypted PKCS #8, SEC 1 (EC) or PKCS #1 (RSA) key. ECDSA
 // (P-256, P-384, P-521), RSA and Ed25519 keys are accepted, signing as
 // cosign does with each. A CI gives the key as a masked variable or
-// Dagger secret; it is held in memory only.
+// Dagger secret; it is held in memory only. The PEM may come base64
+// encoded (`base64 -w0 cosign.key`): GitLab masks only single-line
+// values, and a PEM key has several lines.
 func LoadSigner(pemKey, password []byte) (*Signer, error) {
-	block, rest := pem.Decode(pemKey)
+	block, rest := pem.Decode(unwrapBase64(pemKey))
 	if block == nil {
-		return nil, errors.New("attest: the signing key is not PEM; give the private key file `cosign generate-key-pair` wrote (cosign.key) or a PKCS #8 PEM key")
+		return nil, errors.New("attest: the signing key is neither PEM nor base64 of PEM; give the private key file `cosign generate-key-pair` wrote (cosign.key), a PKCS #8 PEM key, or either as one line of base64 (base64 -w0 cosign.key)")
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("attest: the signing key holds more than one PEM block; give one private key")
@@ -206,10 +208,10 @@ func (k TrustedKey) String() string {
 // ParseTrustedKeys reads every PEM public key in pemKeys (several keys
 // concatenated, one file for rotation). A block's "Name" header names the
 // key (`Name: 2026-q4` on the line after BEGIN); without it the key is
-// "key N".
+// "key N". Like the signing key, the whole may come base64 encoded.
 func ParseTrustedKeys(pemKeys []byte) ([]TrustedKey, error) {
 	var keys []TrustedKey
-	rest := pemKeys
+	rest := unwrapBase64(pemKeys)
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -234,6 +236,28 @@ func ParseTrustedKeys(pemKeys []byte) ([]TrustedKey, error) {
 		return nil, errors.New("attest: the trusted keys hold something after the last PEM block")
 	}
 	return keys, nil
+}
+
+// unwrapBase64 returns the PEM inside b when b is base64 (standard
+// encoding, whitespace allowed) of a PEM text, and b otherwise: a PEM
+// text is never valid base64, because of its dashes.
+func unwrapBase64(b []byte) []byte {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || bytes.HasPrefix(t, []byte("-----")) {
+		return b
+	}
+	clean := bytes.Map(func(r rune) rune {
+		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+			return -1
+		}
+		return r
+	}, t)
+	dec := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
+	n, err := base64.StdEncoding.Decode(dec, clean)
+	if err != nil || !bytes.HasPrefix(bytes.TrimSpace(dec[:n]), []byte("-----BEGIN ")) {
+		return b
+	}
+	return dec[:n]
 }
 
 // GenerateKeyPair makes a new ECDSA P-256 key pair, the kind `cosign

@@ -328,6 +328,62 @@ func (e *Engine) buildGosec(ctx context.Context) (string, error) {
 		"-s -w -X main.Version="+strings.TrimPrefix(GosecVersion, "v"))
 }
 
+// fetchPrometheus returns Debian's prometheus binary of PrometheusVersion,
+// cached by version: the package is downloaded (not installed: no service
+// starts, nothing on the host changes) and only /usr/bin/prometheus is
+// kept. Building Prometheus from the module proxy would take longer than
+// the engine itself on two cores; Debian builds the same release.
+func (e *Engine) fetchPrometheus(ctx context.Context) (string, error) {
+	bin := e.toolBin("prometheus", PrometheusVersion)
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	e.logf("downloading Debian's prometheus %s", PrometheusVersion)
+	tmp, err := os.MkdirTemp(e.cache, "prometheus-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	download := func() error {
+		return e.command(ctx, "prometheus-download", tmp, nil, "apt-get", "download", "-qq", "prometheus")
+	}
+	if err := download(); err != nil {
+		// A fresh host may have no package lists yet.
+		if err := e.command(ctx, "apt-update", "/", nil, "apt-get", "update", "-qq"); err != nil {
+			return "", err
+		}
+		if err := download(); err != nil {
+			return "", err
+		}
+	}
+	debs, _ := filepath.Glob(filepath.Join(tmp, "prometheus_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("apt-get download prometheus left %d packages in %s, want 1", len(debs), tmp)
+	}
+	out, err := exec.CommandContext(ctx, "dpkg-deb", "-f", debs[0], "Version").Output()
+	if err != nil {
+		return "", fmt.Errorf("dpkg-deb -f %s Version: %w", debs[0], exitDetail(err))
+	}
+	version := strings.TrimSpace(string(out))
+	if upstream, _, _ := strings.Cut(version, "+"); upstream != PrometheusVersion {
+		return "", &PrereqError{
+			Problem: fmt.Sprintf("Debian's prometheus package is %s; the engine's prom/prometheus image pins %s", version, PrometheusVersion),
+			Fix:     "set engine.PrometheusVersion (internal/engine/engine.go) to " + upstream + " and the stage/kube default image to match",
+		}
+	}
+	x := filepath.Join(tmp, "x")
+	if err := e.command(ctx, "prometheus-extract", tmp, nil, "dpkg-deb", "-x", debs[0], x); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(filepath.Join(x, "usr/bin/prometheus"), bin); err != nil {
+		return "", fmt.Errorf("the prometheus package has no usr/bin/prometheus: %w", err)
+	}
+	return bin, nil
+}
+
 // debianMirror is the first Debian archive in the host's apt sources: the
 // one place this host is known to reach for Debian packages.
 func debianMirror() (string, error) {

@@ -39,6 +39,10 @@ const (
 	GosecVersion = "v2.29.0"
 	// DebianSuite is the release debootstrapped for the base images.
 	DebianSuite = "bookworm"
+	// PrometheusVersion is the upstream version of Debian's prometheus
+	// package put into the prom/prometheus image: the deploy stage's alert
+	// check runs it when no --prometheus binary is given.
+	PrometheusVersion = "2.42.0"
 
 	// imagesRevision is bumped when an image recipe changes, so that cached
 	// layouts built by an older recipe are not reused.

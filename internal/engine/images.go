@@ -29,6 +29,9 @@ const (
 	StaticBaseRef = "gcr.io/distroless/static-debian12:nonroot"
 	// TrivyRef is the Trivy scanner image.
 	TrivyRef = "aquasec/trivy:0.74.0"
+	// PrometheusRef is the Prometheus image the deploy stage's alert check
+	// takes /bin/prometheus from (stage/kube.DefaultPrometheusImage).
+	PrometheusRef = "prom/prometheus:v" + PrometheusVersion
 	// GosecRef is the gosec scanner image.
 	GosecRef = "securego/gosec:2.29.0"
 	// TrivyDBRef is the vulnerability DB artifact, where Trivy looks for it.
@@ -137,7 +140,7 @@ func (e *Engine) layerTar(name string, write func(dst string) error) (v1.Layer, 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // buildImages builds (or finds cached) every image the mirror serves.
-func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB string) (*builtImages, error) {
+func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB, prometheus string) (*builtImages, error) {
 	defer os.RemoveAll(filepath.Join(e.cache, "scratch"))
 	goroot, goversion, err := hostGo(ctx)
 	if err != nil {
@@ -232,6 +235,25 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB 
 		return nil, err
 	}
 	add(gosecDir, GosecRef)
+
+	// Debian's prometheus links the C library, so it sits on the Debian
+	// base; /bin/prometheus, as in the upstream image (/bin is usr/bin).
+	promDir, _, err := e.layoutImage("prometheus-"+PrometheusVersion+"-"+rev, func() (v1.Image, error) {
+		l, err := e.layerTar("prometheus", func(dst string) error {
+			return mirror.TarEntriesFile(dst, []mirror.Entry{
+				{Name: "usr", Dir: true, Mode: 0o755}, {Name: "usr/bin", Dir: true, Mode: 0o755},
+				{Name: "usr/bin/prometheus", Mode: 0o755, Source: prometheus},
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return mirror.Build(base, e.arch, []v1.Layer{l}, mirror.WithEntrypoint("/bin/prometheus"))
+	})
+	if err != nil {
+		return nil, err
+	}
+	add(promDir, PrometheusRef, "quay.io/prometheus/prometheus:v"+PrometheusVersion)
 
 	dbDir, _, err := e.layoutImage("trivy-db-"+filepath.Base(filepath.Dir(trivyDB)), func() (v1.Image, error) {
 		blob, err := os.ReadFile(trivyDB)

@@ -263,7 +263,7 @@ func (e *Engine) prepare(ctx context.Context) (*release, error) {
 	rootfs := make(chan error, 1)
 	go func() { rootfs <- e.debootstrap(ctx) }()
 	go e.prefetchTools(ctx)
-	var trivy, gosec, db, vulnDB string
+	var trivy, gosec, db, vulnDB, prom string
 	err := func() (err error) {
 		if err = e.buildDagger(ctx); err != nil {
 			return err
@@ -280,7 +280,10 @@ func (e *Engine) prepare(ctx context.Context) (*release, error) {
 		if db, err = e.buildTrivyDB(ctx); err != nil {
 			return err
 		}
-		vulnDB, err = e.buildVulnDB(ctx)
+		if vulnDB, err = e.buildVulnDB(ctx); err != nil {
+			return err
+		}
+		prom, err = e.fetchPrometheus(ctx)
 		return err
 	}()
 	if rerr := <-rootfs; err == nil {
@@ -289,7 +292,7 @@ func (e *Engine) prepare(ctx context.Context) (*release, error) {
 	if err != nil {
 		return nil, err
 	}
-	images, err := e.buildImages(ctx, trivy, gosec, db, vulnDB)
+	images, err := e.buildImages(ctx, trivy, gosec, db, vulnDB, prom)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,11 @@ const (
 	DefaultTimeout = 10 * time.Minute
 	// ToolPath is where the tool is in its container.
 	ToolPath = "/usr/local/bin/slipway-deploy"
+	// DefaultPrometheusImage is the image whose /bin/prometheus evaluates
+	// a deploy's alert rules when the Target names no Prometheus binary:
+	// the tool then runs in that image, beside the binary and whatever C
+	// library it links.
+	DefaultPrometheusImage = "prom/prometheus:v2.42.0"
 
 	kubeconfigPath = "/run/secrets/kubeconfig"
 	sourcePath     = "/source"
@@ -110,12 +115,17 @@ type Target struct {
 	// Prometheus is the prometheus binary that evaluates AlertRules, such
 	// as Debian's /usr/bin/prometheus from the host: the tool then runs in
 	// the Go image (Debian, with the C library that binary links), not on
-	// the static base.
+	// the static base. Nil means /bin/prometheus of the Prometheus image
+	// (WithPrometheusImage, default DefaultPrometheusImage).
 	Prometheus *dagger.File
 }
 
-// promPath is where Prometheus is in the tool's container.
-const promPath = "/usr/local/bin/prometheus"
+// promPath is where a given Prometheus binary is put in the tool's
+// container; imagePrometheusPath is where the Prometheus image has its own.
+const (
+	promPath            = "/usr/local/bin/prometheus"
+	imagePrometheusPath = "/bin/prometheus"
+)
 
 // Option configures Deploy and RecordScan.
 type Option func(*config)
@@ -130,10 +140,16 @@ type config struct {
 	tunnelPort int
 	timeout    time.Duration
 	stagingEnv string
+	promImage  string
 	now        func() time.Time
 	evidence   evidenceConfig // evidence.go
 	notify     *Notify        // notify.go
 }
+
+// WithPrometheusImage sets the image whose /bin/prometheus evaluates the
+// alert rules of a Target without a Prometheus binary
+// (DefaultPrometheusImage).
+func WithPrometheusImage(ref string) Option { return func(c *config) { c.promImage = ref } }
 
 // WithApproval records that a person (by) approved a production deploy.
 func WithApproval(by string) Option { return func(c *config) { c.approved, c.approver = true, by } }
@@ -173,7 +189,7 @@ func WithGoImage(ref string) Option { return func(c *config) { stage.WithGoImage
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 func newConfig(opts []Option) config {
-	c := config{timeout: DefaultTimeout, stagingEnv: "staging", now: time.Now}
+	c := config{timeout: DefaultTimeout, stagingEnv: "staging", promImage: DefaultPrometheusImage, now: time.Now}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -211,14 +227,21 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 	}
 	tool := Tool(client, opts...)
 	alerts := t.Manifests != "" && !t.NoVerify && len(t.AlertRules) > 0
+	prom := promPath
 	if alerts {
-		if t.Prometheus == nil {
-			return "", fmt.Errorf("%s: alert rules %v need a prometheus binary to evaluate them: pass one (such as --prometheus=/usr/bin/prometheus, Debian's package)", stageName, t.AlertRules)
+		if t.Prometheus != nil {
+			tool = client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
+				WithFile(ToolPath, tool.File(ToolPath), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+				WithFile(promPath, t.Prometheus, dagger.ContainerWithFileOpts{Permissions: 0o755}).
+				WithUser(DefaultUser)
+		} else {
+			// The static tool runs anywhere; Prometheus, perhaps
+			// dynamically linked, runs in its own image.
+			prom = imagePrometheusPath
+			tool = client.Container().From(c.promImage).
+				WithFile(ToolPath, tool.File(ToolPath), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+				WithUser(DefaultUser)
 		}
-		tool = client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
-			WithFile(ToolPath, tool.File(ToolPath), dagger.ContainerWithFileOpts{Permissions: 0o755}).
-			WithFile(promPath, t.Prometheus, dagger.ContainerWithFileOpts{Permissions: 0o755}).
-			WithUser(DefaultUser)
 	}
 	ctr := tool.
 		WithMountedSecret(kubeconfigPath, t.Kubeconfig, dagger.ContainerWithMountedSecretOpts{Owner: DefaultUser, Mode: 0o400})
@@ -260,7 +283,7 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 				for _, r := range t.AlertRules {
 					args = append(args, "--alert-rules="+path.Join(sourcePath, path.Clean("/"+r)))
 				}
-				args = append(args, "--prometheus="+promPath)
+				args = append(args, "--prometheus="+prom)
 				if t.AlertWindow > 0 {
 					args = append(args, "--alert-window="+t.AlertWindow.String())
 				}

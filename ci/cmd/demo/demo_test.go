@@ -86,3 +86,25 @@ func TestSignedNote(t *testing.T) {
 		t.Errorf("no publish line: %q", got)
 	}
 }
+
+// TestDeployNote: the table gets a deploy's verdict, the lines below it
+// what verified the deploy; accounts without a check stay as they are.
+func TestDeployNote(t *testing.T) {
+	for _, tc := range []struct{ line, note, checked string }{
+		{"staging: namespace mts-deploy-ai-staging, verified by smoke test and alerts, revision 2, 21.3s, image 10.87.0.1:5000/t/m@sha256:ab, " +
+			"smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service mts-deploy-ai for 5s; Prometheus: 2 targets up, no alert of 1 rule files fired for 10s, " +
+			"signed evidence recorded (key ID AUdq=); skipped: PrometheusRule x (monitoring.coreos.com/v1 not served by the cluster)",
+			"staging: verified by smoke test and alerts, revision 2, 21.3s",
+			"smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service mts-deploy-ai for 5s; Prometheus: 2 targets up, no alert of 1 rule files fired for 10s"},
+		{"production: namespace p, not verified (--no-verify), revision 1, 1s, image r@sha256:ab, no smoke test, evidence recorded",
+			"production: not verified (--no-verify), revision 1, 1s", "no smoke test"},
+		{"staging: namespace s, helm release revision 1, 9.26s, image r@sha256:ab, signed evidence recorded (key ID A=)",
+			"staging: helm release revision 1, 9.26s", ""},
+		{"staging: Argo CD synced", "staging: Argo CD synced", ""},
+	} {
+		note, checked := deployNote(tc.line)
+		if note != tc.note || checked != tc.checked {
+			t.Errorf("deployNote(%q) =\n  %q, %q\nwant\n  %q, %q", tc.line, note, checked, tc.note, tc.checked)
+		}
+	}
+}

@@ -265,6 +265,7 @@ func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.
 			digest = j.Output
 		}
 	}
+	var verified [][2]string // job, what verified its deploy
 	for _, j := range res.Jobs {
 		spec, _ := p.Job(j.Name)
 		d := "-"
@@ -277,7 +278,13 @@ func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.
 		}
 		note := j.Summary
 		if note == "" && j.Output == "" && j.Status == local.Passed && !strings.Contains(j.Stdout, "\n") {
-			note = j.Stdout // a deploy's one-line account
+			// A deploy's one-line account: the verdict in the table, what
+			// verified it below.
+			var checked string
+			note, checked = deployNote(j.Stdout)
+			if checked != "" {
+				verified = append(verified, [2]string{j.Name, checked})
+			}
 		}
 		if j.Output != "" && j.Status == local.Passed {
 			note = signedNote(j.Log) // publish's signature, provenance and SBOM
@@ -288,10 +295,48 @@ func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", spec.Stage, j.Name, j.Status, d, dg, trim(note, 90))
 	}
 	w.Flush()
+	if len(verified) > 0 {
+		fmt.Fprintln(out, "\nverified by:")
+		for _, v := range verified {
+			fmt.Fprintf(out, "  %-18s %s\n", v[0], v[1])
+		}
+	}
 	if digest != "" {
 		fmt.Fprintf(out, "\nimage: %s\n", digest)
 	}
 	fmt.Fprintf(out, "%d jobs in %v\n", len(res.Jobs), total.Round(time.Second))
+}
+
+// deployNote splits a deploy's one-line account (slipway-deploy's
+// "ENV: namespace NS, VERDICT, revision N, DURATION, image REF, CHECKED,
+// EVIDENCE") into the table's note (ENV: VERDICT, revision, duration) and
+// what was checked (the smoke test's paths, Prometheus's targets and
+// alerts), which is too long for the table. Other accounts (Helm, GitOps)
+// are the note as they are.
+func deployNote(line string) (note, checked string) {
+	head, rest, ok := strings.Cut(line, ", image ")
+	if !ok {
+		return line, ""
+	}
+	if env, after, ok := strings.Cut(head, ": namespace "); ok {
+		if _, verdict, ok := strings.Cut(after, ", "); ok {
+			head = env + ": " + verdict
+		}
+	}
+	// The image reference has no comma; what was checked follows it.
+	_, rest, ok = strings.Cut(rest, ", ")
+	if !ok {
+		return head, ""
+	}
+	for _, end := range []string{", signed evidence", ", evidence recorded", "; skipped: "} {
+		if i := strings.Index(rest, end); i >= 0 {
+			rest = rest[:i]
+		}
+	}
+	if strings.HasPrefix(rest, "signed evidence") || strings.HasPrefix(rest, "evidence recorded") {
+		rest = ""
+	}
+	return head, rest
 }
 
 var (
