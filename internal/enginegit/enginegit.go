@@ -90,6 +90,12 @@ func (s *Server) Create(name, branch string, files map[string]string) (string, e
 	return (&githost.Host{Root: s.Root}).Create(name, branch, files)
 }
 
+// Update commits files on branch of repository name (see githost's
+// Host.Update) and returns the branch's commit and whether it changed.
+func (s *Server) Update(name, branch, message string, files map[string]string) (string, bool, error) {
+	return (&githost.Host{Root: s.Root}).Update(name, branch, message, files)
+}
+
 // Head is the commit branch of repository name points at.
 func (s *Server) Head(name, branch string) (string, error) {
 	return (&githost.Host{Root: s.Root}).Head(name, branch)

@@ -90,6 +90,57 @@ func LocalLayout(dir, seedURL, repoURL string, unserved ...string) (map[string]s
 	return files, nil
 }
 
+// KeepImages returns layout (LocalLayout's files) with each overlay's
+// images: block taken from current (path -> content, what the repository
+// holds now): the digests the promote steps wrote are the deployed state,
+// which a newer layout must not reset to its placeholders.
+func KeepImages(layout, current map[string]string) map[string]string {
+	out := make(map[string]string, len(layout))
+	for name, content := range layout {
+		out[name] = content
+		cur, ok := current[name]
+		if !ok || path.Base(name) != "kustomization.yaml" || !strings.HasPrefix(name, "overlays/") {
+			continue
+		}
+		nb, ns, ne := imagesBlock(content)
+		cb, cs, ce := imagesBlock(cur)
+		if nb && cb {
+			out[name] = content[:ns] + cur[cs:ce] + content[ne:]
+		}
+	}
+	return out
+}
+
+// imagesBlock finds the top-level images: key of a kustomization and the
+// lines under it (indented or list items): its start and end offsets.
+func imagesBlock(s string) (bool, int, int) {
+	start := -1
+	if strings.HasPrefix(s, "images:") {
+		start = 0
+	} else if i := strings.Index(s, "\nimages:"); i >= 0 {
+		start = i + 1
+	}
+	if start < 0 {
+		return false, 0, 0
+	}
+	end := len(s)
+	off := start
+	for first := true; off < len(s); first = false {
+		nl := strings.IndexByte(s[off:], '\n')
+		line := s[off:]
+		next := len(s)
+		if nl >= 0 {
+			line, next = s[off:off+nl], off+nl+1
+		}
+		if !first && line != "" && line[0] != ' ' && line[0] != '-' && line[0] != '#' {
+			end = off
+			break
+		}
+		off = next
+	}
+	return true, start, end
+}
+
 // UnservedKinds returns those of kinds (GROUP/VERSION/Kind) the cluster
 // behind d does not serve: what LocalLayout should drop there.
 func UnservedKinds(d discovery.DiscoveryInterface, kinds []string) ([]string, error) {

@@ -75,3 +75,31 @@ func TestLocalLayout(t *testing.T) {
 		t.Errorf("an empty directory: %v, want a refusal", err)
 	}
 }
+
+// TestKeepImages: a newer layout replaces what the repository holds except
+// each overlay's images: block, where the promoted digest is.
+func TestKeepImages(t *testing.T) {
+	const overlay = "overlays/staging/kustomization.yaml"
+	layout := map[string]string{
+		overlay:                         "resources:\n- ../../base\npatches:\n- path: cpu.yaml\nimages:\n- name: app\n  digest: sha256:0000\n",
+		"overlays/x/k.yaml":             "images:\n- name: app\n",
+		"base/bundle.yaml":              "kind: Deployment\n",
+		"overlays/p/kustomization.yaml": "images:\n- name: app\n  digest: sha256:0000\nnamespace: p\n",
+	}
+	current := map[string]string{
+		overlay:                         "resources:\n- ../../base\nimages:\n- name: app\n  newName: r/app\n  digest: sha256:beef\n",
+		"base/bundle.yaml":              "kind: Old\n",
+		"overlays/p/kustomization.yaml": "namespace: old\nimages:\n- name: app\n  digest: sha256:cafe\n",
+	}
+	got := KeepImages(layout, current)
+	for name, want := range map[string]string{
+		overlay:                         "resources:\n- ../../base\npatches:\n- path: cpu.yaml\nimages:\n- name: app\n  newName: r/app\n  digest: sha256:beef\n",
+		"base/bundle.yaml":              "kind: Deployment\n",
+		"overlays/x/k.yaml":             "images:\n- name: app\n",
+		"overlays/p/kustomization.yaml": "images:\n- name: app\n  digest: sha256:cafe\nnamespace: p\n",
+	} {
+		if got[name] != want {
+			t.Errorf("%s:\n%s\nwant\n%s", name, got[name], want)
+		}
+	}
+}

@@ -196,6 +196,48 @@ func (h *Host) Create(name, branch string, files map[string]string) (string, err
 	return h.Head(name, branch)
 }
 
+// Update commits files (path -> content; other paths stay as they are) on
+// branch of root/NAME.git with message, and returns the branch's commit
+// and whether it changed: files that hold what the branch has already
+// make no commit.
+func (h *Host) Update(name, branch, message string, files map[string]string) (string, bool, error) {
+	bare := filepath.Join(h.Root, name+".git")
+	work, err := os.MkdirTemp("", "githost-")
+	if err != nil {
+		return "", false, err
+	}
+	defer os.RemoveAll(work)
+	if err := run("", "git", "clone", "-q", "-b", branch, bare, work); err != nil {
+		return "", false, err
+	}
+	for p, content := range files {
+		full := filepath.Join(work, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return "", false, err
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			return "", false, err
+		}
+	}
+	if err := run(work, "git", "add", "-A"); err != nil {
+		return "", false, err
+	}
+	if err := run(work, "git", "diff", "--cached", "--quiet"); err == nil {
+		head, err := h.Head(name, branch)
+		return head, false, err
+	}
+	for _, args := range [][]string{
+		{"-c", "user.name=githost", "-c", "user.email=githost@localhost", "commit", "-qm", message},
+		{"push", "-q", "origin", branch},
+	} {
+		if err := run(work, "git", args...); err != nil {
+			return "", false, err
+		}
+	}
+	head, err := h.Head(name, branch)
+	return head, true, err
+}
+
 // Head is the commit branch points at.
 func (h *Host) Head(name, branch string) (string, error) {
 	out, err := exec.Command("git", "-C", filepath.Join(h.Root, name+".git"), "rev-parse", "refs/heads/"+branch).Output()

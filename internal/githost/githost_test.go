@@ -75,3 +75,28 @@ func TestHTTPAndSSH(t *testing.T) {
 		t.Log("no ssh client: the SSH transport is covered by deploy/gitops's go-git test")
 	}
 }
+
+// TestUpdate: Update commits only what changed, on top of the branch, and
+// leaves other paths as they were.
+func TestUpdate(t *testing.T) {
+	h := &githost.Host{Root: t.TempDir()}
+	first, err := h.Create("r", "main", map[string]string{"a": "1\n", "b": "2\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, changed, err := h.Update("r", "main", "same", map[string]string{"a": "1\n"}); err != nil || changed || head != first {
+		t.Fatalf("the same content: %s, %v, %v; want no commit on %s", head, changed, err, first)
+	}
+	head, changed, err := h.Update("r", "main", "new a", map[string]string{"a": "3\n"})
+	if err != nil || !changed || head == first {
+		t.Fatalf("new content: %s, %v, %v; want a new commit", head, changed, err)
+	}
+	for file, want := range map[string]string{"a": "3\n", "b": "2\n"} {
+		if got, err := h.Git("r", "show", "main:"+file); err != nil || got != want {
+			t.Errorf("%s = %q, %v; want %q", file, got, err, want)
+		}
+	}
+	if parent, err := h.Git("r", "rev-parse", "main^"); err != nil || strings.TrimSpace(parent) != first {
+		t.Errorf("the update's parent %q (%v), want %s", parent, err, first)
+	}
+}

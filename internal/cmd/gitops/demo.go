@@ -68,16 +68,16 @@ func demo(ctx context.Context, git *enginegit.Daemon, kubeconfig, envFile string
 		return err
 	}
 	url := info.URL(demoRepo)
+	unserved, err := enginegit.UnservedKinds(cs.Discovery(), optionalKinds)
+	if err != nil {
+		return err
+	}
+	files, err := enginegit.LocalLayout(demoLayout, seedURL, url, unserved...)
+	if err != nil {
+		return err
+	}
+	srv := &enginegit.Server{Root: info.Root}
 	if _, err := os.Stat(filepath.Join(info.Root, demoRepo+".git")); err != nil {
-		unserved, err := enginegit.UnservedKinds(cs.Discovery(), optionalKinds)
-		if err != nil {
-			return err
-		}
-		files, err := enginegit.LocalLayout(demoLayout, seedURL, url, unserved...)
-		if err != nil {
-			return err
-		}
-		srv := &enginegit.Server{Root: info.Root}
 		head, err := srv.Create(demoRepo, "main", files)
 		if err != nil {
 			return err
@@ -87,6 +87,24 @@ func demo(ctx context.Context, git *enginegit.Daemon, kubeconfig, envFile string
 			note = fmt.Sprintf("; the overlays drop %s, which the cluster does not serve", strings.Join(unserved, ", "))
 		}
 		fmt.Fprintf(os.Stderr, "gitops: created %s at %s from %s%s\n", url, head[:12], demoLayout, note)
+	} else {
+		// The repository outlives slipway's upgrades: a layout changed
+		// since it was made (such as the local CPU request that lets
+		// both environments fit the real node) is committed on top,
+		// keeping the digests the deploys promoted.
+		current := map[string]string{}
+		for name := range files {
+			if out, err := srv.Git(demoRepo, "show", "main:"+name); err == nil {
+				current[name] = out
+			}
+		}
+		head, changed, err := srv.Update(demoRepo, "main", "layout updated from "+demoLayout+" (the promoted digests kept)", enginegit.KeepImages(files, current))
+		if err != nil {
+			return fmt.Errorf("updating %s from %s: %w", url, demoLayout, err)
+		}
+		if changed {
+			fmt.Fprintf(os.Stderr, "gitops: updated %s to %s: the layout in %s changed since the repository was made\n", url, head[:12], demoLayout)
+		}
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: demoSecret, Namespace: argocd.Namespace, Labels: map[string]string{"argocd.argoproj.io/secret-type": "repository"}},
@@ -102,7 +120,6 @@ func demo(ctx context.Context, git *enginegit.Daemon, kubeconfig, envFile string
 		return fmt.Errorf("creating Argo CD's repository secret: %w", err)
 	}
 	// The Argo CD objects as the repository holds them (its URL).
-	srv := &enginegit.Server{Root: info.Root}
 	for _, f := range []string{"argocd/project.yaml", "argocd/staging.yaml", "argocd/production.yaml"} {
 		raw, err := srv.Git(demoRepo, "show", "main:"+f)
 		if err != nil {
