@@ -395,10 +395,11 @@ func New(
 	// +optional
 	gitopsProductionValues string,
 	// gitops: the Argo CD Application that deploys staging. Default:
-	// NAME-staging.
+	// staging's namespace.
 	// +optional
 	gitopsStagingApp string,
-	// gitops: the Argo CD Application that deploys production. Default: NAME.
+	// gitops: the Argo CD Application that deploys production. Default:
+	// production's namespace.
 	// +optional
 	gitopsProductionApp string,
 	// gitops: Argo CD's namespace, where the Applications are.
