@@ -128,6 +128,9 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 			"GOVULNDB_IMAGE":      engine.MirrorBridgeAddr + "/" + engine.VulnDBRef,
 		}
 	}
+	// A `make demo DEPLOY=gitops` on this cluster leaves Argo CD syncing
+	// these namespaces; its selfHeal would undo the runners' deploys.
+	cl.ReleaseFromArgoCD(t, namespaces...)
 	ensureNamespaces(t, cl)
 
 	// Production starts empty, so that only an approved job can put the

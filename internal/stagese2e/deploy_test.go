@@ -106,10 +106,13 @@ func TestDeployPromotion(t *testing.T) {
 		start := time.Now()
 		out := mustCall(t, stagingCall...)
 		t.Logf("deploy-staging: %s (dagger call %v)", strings.TrimSpace(out), time.Since(start).Round(time.Millisecond))
-		// ci/dagger.json's verifyPaths: the reference's smoke test, through
-		// its Service by the API server's proxy, before the evidence.
-		smoke := "smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service " + bundle.Name + " for 5s, signed evidence recorded (key ID "
-		for _, want := range []string{"staging: namespace " + staging + ", verified by smoke test, revision 1, ", digest, smoke, "skipped: PrometheusRule"} {
+		// ci/dagger.json's verifyPaths and alertRules: the reference's
+		// smoke test, through its Service by the API server's proxy, then
+		// its alert rules on the prom/prometheus image's Prometheus, before
+		// the evidence.
+		smoke := "smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service " + bundle.Name + " for 5s; Prometheus: "
+		alerts := " targets up, no alert of 1 rule files fired for 10s, signed evidence recorded (key ID "
+		for _, want := range []string{"staging: namespace " + staging + ", verified by smoke test and alerts, revision 1, ", digest, smoke, alerts, "skipped: PrometheusRule"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("summary lacks %q: %s", want, out)
 			}
