@@ -197,19 +197,7 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB,
 	}
 	add(staticDir, StaticBaseRef, "gcr.io/distroless/static-debian12:latest")
 
-	trivyDir, _, err := e.layoutImage("trivy-"+TrivyVersion+"-"+rev, func() (v1.Image, error) {
-		l, err := e.layerTar("trivy", func(dst string) error {
-			return mirror.TarEntriesFile(dst, []mirror.Entry{
-				{Name: "usr", Dir: true, Mode: 0o755}, {Name: "usr/local", Dir: true, Mode: 0o755},
-				{Name: "usr/local/bin", Dir: true, Mode: 0o755},
-				{Name: "usr/local/bin/trivy", Mode: 0o755, Source: trivy},
-			})
-		})
-		if err != nil {
-			return nil, err
-		}
-		return mirror.Build(base, e.arch, []v1.Layer{l}, mirror.WithEntrypoint("trivy"))
-	})
+	trivyDir, err := e.binaryImage("trivy-"+TrivyVersion+"-"+rev, base, "usr/local/bin", trivy, mirror.WithEntrypoint("trivy"))
 	if err != nil {
 		return nil, err
 	}
@@ -217,20 +205,8 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB,
 
 	// gosec loads packages with the go command, so its image is golang plus
 	// the binary, like upstream's (golang-alpine plus gosec).
-	gosecDir, _, err := e.layoutImage("gosec-"+GosecVersion+"-"+goversion+"-"+rev, func() (v1.Image, error) {
-		l, err := e.layerTar("gosec", func(dst string) error {
-			// /bin is a symlink to usr/bin in Debian 12: a "bin/"
-			// directory in a layer would replace it and hide /bin/sh.
-			return mirror.TarEntriesFile(dst, []mirror.Entry{
-				{Name: "usr", Dir: true, Mode: 0o755}, {Name: "usr/bin", Dir: true, Mode: 0o755},
-				{Name: "usr/bin/gosec", Mode: 0o755, Source: gosec},
-			})
-		})
-		if err != nil {
-			return nil, err
-		}
-		return mirror.Build(golang, e.arch, []v1.Layer{l}, mirror.WithEntrypoint("/bin/gosec"), mirror.WithWorkdir("/src"))
-	})
+	gosecDir, err := e.binaryImage("gosec-"+GosecVersion+"-"+goversion+"-"+rev, golang, "usr/bin", gosec,
+		mirror.WithEntrypoint("/bin/gosec"), mirror.WithWorkdir("/src"))
 	if err != nil {
 		return nil, err
 	}
@@ -238,18 +214,7 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB,
 
 	// Debian's prometheus links the C library, so it sits on the Debian
 	// base; /bin/prometheus, as in the upstream image (/bin is usr/bin).
-	promDir, _, err := e.layoutImage("prometheus-"+PrometheusVersion+"-"+rev, func() (v1.Image, error) {
-		l, err := e.layerTar("prometheus", func(dst string) error {
-			return mirror.TarEntriesFile(dst, []mirror.Entry{
-				{Name: "usr", Dir: true, Mode: 0o755}, {Name: "usr/bin", Dir: true, Mode: 0o755},
-				{Name: "usr/bin/prometheus", Mode: 0o755, Source: prometheus},
-			})
-		})
-		if err != nil {
-			return nil, err
-		}
-		return mirror.Build(base, e.arch, []v1.Layer{l}, mirror.WithEntrypoint("/bin/prometheus"))
-	})
+	promDir, err := e.binaryImage("prometheus-"+PrometheusVersion+"-"+rev, base, "usr/bin", prometheus, mirror.WithEntrypoint("/bin/prometheus"))
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +273,31 @@ func (e *Engine) buildImages(ctx context.Context, trivy, gosec, trivyDB, vulnDB,
 	}
 	e.pruneImages(out.seeds)
 	return &out, nil
+}
+
+// binaryImage returns the cached layout key: base plus one layer holding
+// the binary src as dir/NAME (NAME is src's base name), with dir's parents
+// as directories. In Debian's images /bin is a symlink to usr/bin: a
+// binary meant for /bin goes to usr/bin, since a "bin/" directory in a
+// layer would replace the symlink and hide /bin/sh.
+func (e *Engine) binaryImage(key string, base v1.Image, dir, src string, opts ...mirror.ImageOption) (string, error) {
+	layoutDir, _, err := e.layoutImage(key, func() (v1.Image, error) {
+		name := filepath.Base(src)
+		l, err := e.layerTar(name, func(dst string) error {
+			var entries []mirror.Entry
+			parts := strings.Split(dir, "/")
+			for i := range parts {
+				entries = append(entries, mirror.Entry{Name: strings.Join(parts[:i+1], "/"), Dir: true, Mode: 0o755})
+			}
+			entries = append(entries, mirror.Entry{Name: dir + "/" + name, Mode: 0o755, Source: src})
+			return mirror.TarEntriesFile(dst, entries)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return mirror.Build(base, e.arch, []v1.Layer{l}, opts...)
+	})
+	return layoutDir, err
 }
 
 // staticBase is a distroless-like static base: what a static Go binary

@@ -687,7 +687,7 @@ func (e *Engine) ownPID() (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	if !alive(pid) {
+	if !procfs.Running(pid) {
 		return 0, false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -695,18 +695,6 @@ func (e *Engine) ownPID() (int, bool) {
 		return 0, false
 	}
 	return pid, true
-}
-
-// alive is true for a process that exists and is not a zombie.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 // Down stops this instance's engine and everything in its namespaces.
@@ -737,14 +725,14 @@ func (e *Engine) down(ctx context.Context) error {
 	} else {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
-	if !waitGone(ctx, 30*time.Second, func() bool { return !alive(pid) }) {
+	if !waitGone(ctx, 30*time.Second, func() bool { return !procfs.Running(pid) }) {
 		e.logf("engine did not stop within 30s: killing its namespace")
 		if init > 0 {
 			syscall.Kill(init, syscall.SIGKILL)
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if !waitGone(ctx, 15*time.Second, func() bool { return !alive(pid) && len(procfs.ProcessesIn(pidns)) == 0 }) {
+	if !waitGone(ctx, 15*time.Second, func() bool { return !procfs.Running(pid) && len(procfs.ProcessesIn(pidns)) == 0 }) {
 		return fmt.Errorf("engine processes still running after SIGKILL: %v (pid namespace %s)", procfs.ProcessesIn(pidns), pidns)
 	}
 	os.Remove(e.pidFile())

@@ -1,6 +1,7 @@
 package enginegit
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/discovery"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 )
 
 // LocalLayout reads a GitOps layout (a kustomize base, overlays/*, and
@@ -91,9 +93,10 @@ func LocalLayout(dir, seedURL, repoURL string, unserved ...string) (map[string]s
 }
 
 // KeepImages returns layout (LocalLayout's files) with each overlay's
-// images: block taken from current (path -> content, what the repository
+// images: field taken from current (path -> content, what the repository
 // holds now): the digests the promote steps wrote are the deployed state,
-// which a newer layout must not reset to its placeholders.
+// which a newer layout must not reset to its placeholders. An overlay that
+// either side cannot parse, or without images:, is the layout's.
 func KeepImages(layout, current map[string]string) map[string]string {
 	out := make(map[string]string, len(layout))
 	for name, content := range layout {
@@ -102,43 +105,35 @@ func KeepImages(layout, current map[string]string) map[string]string {
 		if !ok || path.Base(name) != "kustomization.yaml" || !strings.HasPrefix(name, "overlays/") {
 			continue
 		}
-		nb, ns, ne := imagesBlock(content)
-		cb, cs, ce := imagesBlock(cur)
-		if nb && cb {
-			out[name] = content[:ns] + cur[cs:ce] + content[ne:]
+		if kept, err := withImagesOf(content, cur); err == nil {
+			out[name] = kept
 		}
 	}
 	return out
 }
 
-// imagesBlock finds the top-level images: key of a kustomization and the
-// lines under it (indented or list items): its start and end offsets.
-func imagesBlock(s string) (bool, int, int) {
-	start := -1
-	if strings.HasPrefix(s, "images:") {
-		start = 0
-	} else if i := strings.Index(s, "\nimages:"); i >= 0 {
-		start = i + 1
+// withImagesOf returns the kustomization next with the images: field of
+// cur, through kustomize's YAML library (comments and order kept).
+func withImagesOf(next, cur string) (string, error) {
+	n, err := kyaml.Parse(next)
+	if err != nil {
+		return "", err
 	}
-	if start < 0 {
-		return false, 0, 0
+	c, err := kyaml.Parse(cur)
+	if err != nil {
+		return "", err
 	}
-	end := len(s)
-	off := start
-	for first := true; off < len(s); first = false {
-		nl := strings.IndexByte(s[off:], '\n')
-		line := s[off:]
-		next := len(s)
-		if nl >= 0 {
-			line, next = s[off:off+nl], off+nl+1
-		}
-		if !first && line != "" && line[0] != ' ' && line[0] != '-' && line[0] != '#' {
-			end = off
-			break
-		}
-		off = next
+	images, err := c.Pipe(kyaml.Lookup("images"))
+	if err != nil || images == nil {
+		return "", fmt.Errorf("no images: in the repository's kustomization: %v", err)
 	}
-	return true, start, end
+	if cur, _ := n.Pipe(kyaml.Lookup("images")); cur == nil {
+		return "", errors.New("no images: in the layout's kustomization")
+	}
+	if err := n.PipeE(kyaml.SetField("images", images)); err != nil {
+		return "", err
+	}
+	return n.MustString(), nil
 }
 
 // UnservedKinds returns those of kinds (GROUP/VERSION/Kind) the cluster

@@ -166,34 +166,8 @@ func (h *Host) Create(name, branch string, files map[string]string) (string, err
 	if err := run(bare, "git", "config", "http.receivepack", "true"); err != nil {
 		return "", err
 	}
-	work, err := os.MkdirTemp("", "githost-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(work)
-	if err := run("", "git", "clone", "-q", bare, work); err != nil {
-		return "", err
-	}
-	for p, content := range files {
-		full := filepath.Join(work, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			return "", err
-		}
-	}
-	for _, args := range [][]string{
-		{"checkout", "-q", "-b", branch},
-		{"add", "-A"},
-		{"-c", "user.name=githost", "-c", "user.email=githost@localhost", "commit", "-qm", "initial layout"},
-		{"push", "-q", "origin", branch},
-	} {
-		if err := run(work, "git", args...); err != nil {
-			return "", err
-		}
-	}
-	return h.Head(name, branch)
+	head, _, err := h.commit(name, branch, "initial layout", files, true)
+	return head, err
 }
 
 // Update commits files (path -> content; other paths stay as they are) on
@@ -201,13 +175,24 @@ func (h *Host) Create(name, branch string, files map[string]string) (string, err
 // and whether it changed: files that hold what the branch has already
 // make no commit.
 func (h *Host) Update(name, branch, message string, files map[string]string) (string, bool, error) {
+	return h.commit(name, branch, message, files, false)
+}
+
+// commit writes files into a clone of root/NAME.git and pushes them to
+// branch as one commit; empty is a repository without commits yet, whose
+// branch the commit starts.
+func (h *Host) commit(name, branch, message string, files map[string]string, empty bool) (string, bool, error) {
 	bare := filepath.Join(h.Root, name+".git")
 	work, err := os.MkdirTemp("", "githost-")
 	if err != nil {
 		return "", false, err
 	}
 	defer os.RemoveAll(work)
-	if err := run("", "git", "clone", "-q", "-b", branch, bare, work); err != nil {
+	clone := []string{"clone", "-q", bare, work}
+	if !empty {
+		clone = []string{"clone", "-q", "-b", branch, bare, work}
+	}
+	if err := run("", "git", clone...); err != nil {
 		return "", false, err
 	}
 	for p, content := range files {
@@ -219,12 +204,19 @@ func (h *Host) Update(name, branch, message string, files map[string]string) (st
 			return "", false, err
 		}
 	}
+	if empty {
+		if err := run(work, "git", "checkout", "-q", "-b", branch); err != nil {
+			return "", false, err
+		}
+	}
 	if err := run(work, "git", "add", "-A"); err != nil {
 		return "", false, err
 	}
-	if err := run(work, "git", "diff", "--cached", "--quiet"); err == nil {
-		head, err := h.Head(name, branch)
-		return head, false, err
+	if !empty {
+		if err := run(work, "git", "diff", "--cached", "--quiet"); err == nil {
+			head, err := h.Head(name, branch)
+			return head, false, err
+		}
 	}
 	for _, args := range [][]string{
 		{"-c", "user.name=githost", "-c", "user.email=githost@localhost", "commit", "-qm", message},
