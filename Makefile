@@ -93,8 +93,8 @@ ENGINE_CMD = $(GO) run ./internal/cmd/engine
 ENGINE_FLAGS ?=
 
 .PHONY: engine
-engine: ## Build (cached by version) and start the Dagger engine with its registry mirror, or reuse the running one; writes .slipway/engine.env. A running engine that differs is restarted only when no client is connected (FORCE=1 restarts it anyway).
-	$(ENGINE_CMD) up $(ENGINE_FLAGS) $(if $(FORCE),-force)
+engine: ## Build (cached by version) and start the Dagger engine with its registry mirror, or reuse the running one; writes .slipway/engine.env. A running engine that differs is restarted only when no client is connected (FORCE=1 restarts it anyway). CACHE_MAX=40GB changes the build cache's cap (default 25GiB).
+	$(ENGINE_CMD) up $(ENGINE_FLAGS) $(if $(FORCE),-force) $(if $(CACHE_MAX),-cache-max $(CACHE_MAX))
 
 .PHONY: engine-down
 engine-down: ## Stop what `make engine` started; no process, mount, interface or iptables rule is left.

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/slipway-ci/slipway/internal/hostcache"
@@ -59,6 +60,7 @@ type Engine struct {
 	skipApt  bool
 	force    bool
 	minFree  uint64
+	cacheMax int64 // bytes the engine's build cache may hold before it prunes
 	// hostPorts are ports of the host's loopback that the engine and its
 	// containers reach on the bridge address (see internal/hostport).
 	hostPorts []int
@@ -102,13 +104,27 @@ func WithHostPorts(ports ...int) Option {
 // with a *BusyError.
 func WithForceRestart() Option { return func(e *Engine) { e.force = true } }
 
+// DefaultCacheMax is how much disk the engine's build cache (layers, cache
+// volumes) may hold before the engine prunes the least recently used
+// entries. BuildKit's own defaults are percentages of the filesystem that
+// count root's reserved blocks as free: on a host whose reserve is large
+// (the CI machine reports 168 GB free and 7.5 GB available) they never
+// prune, and the cache grew to 53 GB. A warm run of the whole test suite
+// fits well within this.
+const DefaultCacheMax int64 = 25 << 30
+
+// WithCacheMax caps the engine's build cache at n bytes
+// (`make engine CACHE_MAX=40GB`); the engine prunes least recently used
+// entries above it, at start and after each session.
+func WithCacheMax(n int64) Option { return func(e *Engine) { e.cacheMax = n } }
+
 // WithoutApt skips installing Debian packages (they must be there already).
 func WithoutApt() Option { return func(e *Engine) { e.skipApt = true } }
 
 // New returns an Engine with the default cache and instance directories,
 // changed by opts.
 func New(opts ...Option) (*Engine, error) {
-	e := &Engine{log: io.Discard, arch: runtime.GOARCH, minFree: 12 << 30, hostPorts: DefaultHostPorts}
+	e := &Engine{log: io.Discard, arch: runtime.GOARCH, minFree: 12 << 30, cacheMax: DefaultCacheMax, hostPorts: DefaultHostPorts}
 	for _, o := range opts {
 		o(e)
 	}
@@ -216,3 +232,33 @@ func (e *Engine) EnvFile() string { return e.path("engine.env") }
 
 // LogFile is where the engine, registry and namespace set-up log.
 func (e *Engine) LogFile() string { return e.path("logs", "engine.log") }
+
+// ParseSize reads a size as people write it: bytes ("1073741824"), or a
+// number with a decimal (KB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB)
+// unit. A size under 1 GiB is refused: the engine's cache could not hold
+// the Go SDK and one build.
+func ParseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	num, mult := strings.TrimSpace(s), 1.0
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(num), strings.ToUpper(u.suffix)) {
+			num, mult = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f <= 0 {
+		return 0, fmt.Errorf("%q is not a size: write bytes or a number with a unit, as 25GiB or 40GB", s)
+	}
+	n := int64(f * mult)
+	if n < 1<<30 {
+		return 0, fmt.Errorf("%q is under 1GiB: the engine's cache could not hold the Go SDK and one build", s)
+	}
+	return n, nil
+}

@@ -6,8 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 func TestPrereqMessagesNameProblemAndFix(t *testing.T) {
@@ -176,5 +179,50 @@ func TestEnvFileRoundTrip(t *testing.T) {
 	}
 	if _, err := ReadEnvFile(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Errorf("reading a missing env file succeeded")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"25GiB": 25 << 30, "25gib": 25 << 30, "40GB": 40e9, "1.5TiB": 3 << 39,
+		"2147483648": 2 << 30, " 3 GiB ": 3 << 30, "2048MiB": 2 << 30,
+	} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GB", "-5GB", "lots", "512MiB", "25XB"} {
+		if n, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, n)
+		}
+	}
+}
+
+func TestEngineConfigCapsTheCache(t *testing.T) {
+	e, err := New(WithCacheDir("/c"), WithInstanceDir("/i"), WithCacheMax(40<<30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BurntSushi/toml reads it as BuildKit does: the keys sit in [worker.oci].
+	var cfg struct {
+		Worker struct {
+			OCI struct {
+				GC            *bool  `toml:"gc"`
+				ReservedSpace string `toml:"reservedSpace"`
+				MaxUsedSpace  string `toml:"maxUsedSpace"`
+			} `toml:"oci"`
+		} `toml:"worker"`
+	}
+	if _, err := toml.Decode(e.engineConfig(), &cfg); err != nil {
+		t.Fatalf("engine.toml does not parse: %v\n%s", err, e.engineConfig())
+	}
+	oci := cfg.Worker.OCI
+	if oci.GC == nil || !*oci.GC || oci.MaxUsedSpace != strconv.FormatInt(40<<30, 10) || oci.ReservedSpace != strconv.FormatInt(4<<30, 10) {
+		t.Errorf("engine.toml [worker.oci] gc=%v reservedSpace=%q maxUsedSpace=%q; want gc on, 4GiB reserved, 40GiB max", oci.GC, oci.ReservedSpace, oci.MaxUsedSpace)
+	}
+	d, _ := New(WithCacheDir("/c"), WithInstanceDir("/i"))
+	if d.cacheMax != DefaultCacheMax {
+		t.Errorf("default cache cap = %d, want DefaultCacheMax", d.cacheMax)
 	}
 }

@@ -466,6 +466,8 @@ func (e *Engine) engineConfig() string {
 	fmt.Fprintf(&b, "# written by slipway's `make engine`; see internal/engine\nroot = %q\n", e.path("state"))
 	fmt.Fprintf(&b, "[grpc]\n  address = [%q]\n", "unix://"+e.SocketPath())
 	fmt.Fprintf(&b, "[worker.oci]\n  cniBinaryPath = %q\n", e.path("cni-bin"))
+	b.WriteString("  # The cache is capped in bytes: BuildKit's percentage defaults count root's reserved blocks as free (see DefaultCacheMax).\n")
+	fmt.Fprintf(&b, "  gc = true\n  reservedSpace = %q\n  maxUsedSpace = %q\n", strconv.FormatInt(e.cacheMax/10, 10), strconv.FormatInt(e.cacheMax, 10))
 	b.WriteString("# Pulls from these registries go to the local mirror; pipeline code keeps its references.\n")
 	for _, h := range mirroredHosts {
 		fmt.Fprintf(&b, "[registry.%q]\n  mirrors = [%q]\n", h, MirrorAddr)

@@ -42,6 +42,7 @@ func main() {
 	hostNetFD := fs.Int("host-netns-fd", -1, "serve: an inherited descriptor of the host's network namespace, where forwarded ports are dialled")
 	hostPorts := fs.String("host-ports", "", "host loopback ports to forward into the namespace, comma-separated (up: default 16443; serve: as ns.sh passes them)")
 	noApt := fs.Bool("no-apt", false, "do not install missing Debian packages; fail instead")
+	cacheMax := fs.String("cache-max", "", "up: the most disk the engine's build cache may hold before it prunes least recently used entries, as 25GiB, 40GB or bytes (default 25GiB)")
 	force := fs.Bool("force", false, "up: restart a running engine that differs from this checkout's even while clients are connected (kills their sessions)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	args := os.Args[1:]
@@ -72,6 +73,14 @@ func main() {
 	}
 	if *force {
 		opts = append(opts, engine.WithForceRestart())
+	}
+	if *cacheMax != "" {
+		n, err := engine.ParseSize(*cacheMax)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "engine: -cache-max: %v\n", err)
+			os.Exit(2)
+		}
+		opts = append(opts, engine.WithCacheMax(n))
 	}
 	if sub != "serve" && *hostPorts != "" {
 		ports, err := parsePorts(*hostPorts)
