@@ -78,7 +78,10 @@ bench: ## Run the benchmarks and print ratios against baselines measured in the 
 	    -ratio 'pipeline warm vs cold=BenchmarkPipelineWarm/BenchmarkPipelineCold' \
 	    -ratio 'image bytes vs python:3.11-slim (compressed)=BenchmarkImageSize/BenchmarkPythonSlimSize<=0.1' \
 	    -ratio 'module first load vs one-function module=BenchmarkColdModuleLoad/BenchmarkColdTrivialModuleLoad' \
-	    -limit 'BenchmarkColdModuleLoad<=60s'
+	    -limit 'BenchmarkColdModuleLoad<=60s' \
+	    -ratio 'reference jobs on hosted runners (a fresh engine per job) vs warm=BenchmarkReferenceJobsEphemeral/BenchmarkReferenceJobsWarm' \
+	    -ratio 'reference as one job on a fresh engine vs jobs warm=BenchmarkReferenceOneJobEphemeral/BenchmarkReferenceJobsWarm' \
+	    -ratio 'one job vs a job per stage, both on fresh engines=BenchmarkReferenceOneJobEphemeral/BenchmarkReferenceJobsEphemeral'
 
 ##@ Tools
 
@@ -93,8 +96,12 @@ ENGINE_CMD = $(GO) run ./internal/cmd/engine
 ENGINE_FLAGS ?=
 
 .PHONY: engine
-engine: ## Build (cached by version) and start the Dagger engine with its registry mirror, or reuse the running one; writes .slipway/engine.env. A running engine that differs is restarted only when no client is connected (FORCE=1 restarts it anyway). CACHE_MAX=40GB changes the build cache's cap (default 25GiB).
-	$(ENGINE_CMD) up $(ENGINE_FLAGS) $(if $(FORCE),-force) $(if $(CACHE_MAX),-cache-max $(CACHE_MAX))
+engine: ## Build (cached by version) and start the Dagger engine with its registry mirror, or reuse the running one; writes .slipway/engine.env. A running engine that differs is restarted only when no client is connected (FORCE=1 restarts it anyway).
+	$(ENGINE_CMD) up $(ENGINE_FLAGS) $(if $(FORCE),-force)
+
+.PHONY: engine-prune
+engine-prune: ## Bring the running engine's build cache under its cap (default 25GiB; CACHE_MAX=40GB), least recently used first. Restarts the engine, so it refuses while clients are connected. The engine never collects on its own while sessions run (see internal/engine).
+	$(ENGINE_CMD) prune $(ENGINE_FLAGS) $(if $(CACHE_MAX),-cache-max $(CACHE_MAX))
 
 .PHONY: engine-down
 engine-down: ## Stop what `make engine` started; no process, mount, interface or iptables rule is left.

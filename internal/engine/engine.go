@@ -60,7 +60,7 @@ type Engine struct {
 	skipApt  bool
 	force    bool
 	minFree  uint64
-	cacheMax int64 // bytes the engine's build cache may hold before it prunes
+	cacheMax int64 // bytes the engine's build cache keeps when pruned
 	// hostPorts are ports of the host's loopback that the engine and its
 	// containers reach on the bridge address (see internal/hostport).
 	hostPorts []int
@@ -105,17 +105,16 @@ func WithHostPorts(ports ...int) Option {
 func WithForceRestart() Option { return func(e *Engine) { e.force = true } }
 
 // DefaultCacheMax is how much disk the engine's build cache (layers, cache
-// volumes) may hold before the engine prunes the least recently used
-// entries. BuildKit's own defaults are percentages of the filesystem that
+// volumes) may keep when it is pruned (Prune): the least recently used
+// entries above it go. BuildKit's own defaults are percentages of the filesystem that
 // count root's reserved blocks as free: on a host whose reserve is large
 // (the CI machine reports 168 GB free and 7.5 GB available) they never
 // prune, and the cache grew to 53 GB. A warm run of the whole test suite
 // fits well within this.
 const DefaultCacheMax int64 = 25 << 30
 
-// WithCacheMax caps the engine's build cache at n bytes
-// (`make engine CACHE_MAX=40GB`); the engine prunes least recently used
-// entries above it, at start and after each session.
+// WithCacheMax sets how much the engine's build cache keeps when Prune
+// runs (`make engine-prune CACHE_MAX=40GB`).
 func WithCacheMax(n int64) Option { return func(e *Engine) { e.cacheMax = n } }
 
 // WithoutApt skips installing Debian packages (they must be there already).

@@ -199,13 +199,13 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-func TestEngineConfigCapsTheCache(t *testing.T) {
+func TestEngineConfigCapsTheCacheOnlyWhenPruning(t *testing.T) {
 	e, err := New(WithCacheDir("/c"), WithInstanceDir("/i"), WithCacheMax(40<<30))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// BurntSushi/toml reads it as BuildKit does: the keys sit in [worker.oci].
-	var cfg struct {
+	type config struct {
 		Worker struct {
 			OCI struct {
 				GC            *bool  `toml:"gc"`
@@ -214,15 +214,45 @@ func TestEngineConfigCapsTheCache(t *testing.T) {
 			} `toml:"oci"`
 		} `toml:"worker"`
 	}
-	if _, err := toml.Decode(e.engineConfig(), &cfg); err != nil {
+	var serving, pruning config
+	if _, err := toml.Decode(e.engineConfig(), &serving); err != nil {
 		t.Fatalf("engine.toml does not parse: %v\n%s", err, e.engineConfig())
 	}
-	oci := cfg.Worker.OCI
+	if oci := serving.Worker.OCI; oci.GC == nil || *oci.GC || oci.MaxUsedSpace != "" {
+		t.Errorf("serving engine.toml [worker.oci] gc=%v maxUsedSpace=%q; want automatic GC off (it breaks concurrent sessions)", oci.GC, oci.MaxUsedSpace)
+	}
+	if _, err := toml.Decode(e.config(true), &pruning); err != nil {
+		t.Fatalf("pruning engine.toml does not parse: %v\n%s", err, e.config(true))
+	}
+	oci := pruning.Worker.OCI
 	if oci.GC == nil || !*oci.GC || oci.MaxUsedSpace != strconv.FormatInt(40<<30, 10) || oci.ReservedSpace != strconv.FormatInt(4<<30, 10) {
-		t.Errorf("engine.toml [worker.oci] gc=%v reservedSpace=%q maxUsedSpace=%q; want gc on, 4GiB reserved, 40GiB max", oci.GC, oci.ReservedSpace, oci.MaxUsedSpace)
+		t.Errorf("pruning engine.toml [worker.oci] gc=%v reservedSpace=%q maxUsedSpace=%q; want gc on, 4GiB reserved, 40GiB max", oci.GC, oci.ReservedSpace, oci.MaxUsedSpace)
 	}
 	d, _ := New(WithCacheDir("/c"), WithInstanceDir("/i"))
 	if d.cacheMax != DefaultCacheMax {
 		t.Errorf("default cache cap = %d, want DefaultCacheMax", d.cacheMax)
+	}
+}
+
+func TestPruneRefusesAStoppedEngine(t *testing.T) {
+	e, err := New(WithCacheDir(t.TempDir()), WithInstanceDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Prune(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the engine is not running") || !strings.Contains(err.Error(), "fix: start it with `make engine`") {
+		t.Errorf("Prune on a stopped engine: %v; want the refusal naming `make engine`", err)
+	}
+	if _, err := os.Stat(e.path("etc", "engine.toml")); !os.IsNotExist(err) {
+		t.Errorf("a refused Prune wrote engine.toml (stat: %v)", err)
+	}
+}
+
+func TestPruneBusyErrorNamesTheFix(t *testing.T) {
+	msg := (&PruneBusyError{PID: 42, Clients: 2, Socket: "/run/e.sock"}).Error()
+	for _, want := range []string{"pid 42", "2 client connection(s)", "/run/e.sock", "kill every Dagger session", "fix: wait until they finish and run `make engine-prune` again"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("PruneBusyError = %q, want it to say %q", msg, want)
+		}
 	}
 }

@@ -461,13 +461,30 @@ func (e *Engine) install(r *release) error {
 }
 
 // engineConfig is the engine's buildkitd-style configuration.
-func (e *Engine) engineConfig() string {
+//
+// Automatic garbage collection is off. Dagger v0.19.10 collects a minute
+// after a session ends whenever the cache is over its policy, while other
+// sessions run, and removes records those sessions still resolve: jobs that
+// run side by side (act's parallel jobs) failed with "could not get used
+// client id" and module runtimes exiting 2 with no message, in every CI run
+// while the cache was over its cap. Prune collects the same policy with no
+// session connected (`make engine-prune`; .ci/run does it before the tests).
+func (e *Engine) engineConfig() string { return e.config(false) }
+
+// config renders the configuration, with automatic GC (capped at cacheMax)
+// on or off. The cap is in bytes: BuildKit's percentage defaults count
+// root's reserved blocks as free (see DefaultCacheMax).
+func (e *Engine) config(gc bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by slipway's `make engine`; see internal/engine\nroot = %q\n", e.path("state"))
 	fmt.Fprintf(&b, "[grpc]\n  address = [%q]\n", "unix://"+e.SocketPath())
 	fmt.Fprintf(&b, "[worker.oci]\n  cniBinaryPath = %q\n", e.path("cni-bin"))
-	b.WriteString("  # The cache is capped in bytes: BuildKit's percentage defaults count root's reserved blocks as free (see DefaultCacheMax).\n")
-	fmt.Fprintf(&b, "  gc = true\n  reservedSpace = %q\n  maxUsedSpace = %q\n", strconv.FormatInt(e.cacheMax/10, 10), strconv.FormatInt(e.cacheMax, 10))
+	if gc {
+		b.WriteString("  # Pruning: the cache is capped in bytes (see DefaultCacheMax).\n")
+		fmt.Fprintf(&b, "  gc = true\n  reservedSpace = %q\n  maxUsedSpace = %q\n", strconv.FormatInt(e.cacheMax/10, 10), strconv.FormatInt(e.cacheMax, 10))
+	} else {
+		b.WriteString("  # No automatic GC while sessions run: see engineConfig; `make engine-prune` collects.\n  gc = false\n")
+	}
 	b.WriteString("# Pulls from these registries go to the local mirror; pipeline code keeps its references.\n")
 	for _, h := range mirroredHosts {
 		fmt.Fprintf(&b, "[registry.%q]\n  mirrors = [%q]\n", h, MirrorAddr)

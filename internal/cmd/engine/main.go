@@ -3,6 +3,7 @@
 //
 //	go run ./internal/cmd/engine up      # build what is not cached, start (or reuse) the engine
 //	go run ./internal/cmd/engine down    # stop it; the host is left as it was
+//	go run ./internal/cmd/engine prune   # bring the build cache under its cap (-cache-max, default 25GiB) while idle
 //	go run ./internal/cmd/engine status  # running or not, and why
 //	go run ./internal/cmd/engine env     # the environment to export
 //
@@ -21,13 +22,14 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/slipway-ci/slipway/internal/engine"
 	"github.com/slipway-ci/slipway/internal/hostport"
 	"github.com/slipway-ci/slipway/internal/mirror"
 )
 
-const usage = `usage: engine [flags] up|down|status|env
+const usage = `usage: engine [flags] up|down|prune|status|env
        engine serve -instance DIR -ready FILE [-host-netns-fd 3 -host-ports 16443]
 
 flags:
@@ -42,7 +44,7 @@ func main() {
 	hostNetFD := fs.Int("host-netns-fd", -1, "serve: an inherited descriptor of the host's network namespace, where forwarded ports are dialled")
 	hostPorts := fs.String("host-ports", "", "host loopback ports to forward into the namespace, comma-separated (up: default 16443; serve: as ns.sh passes them)")
 	noApt := fs.Bool("no-apt", false, "do not install missing Debian packages; fail instead")
-	cacheMax := fs.String("cache-max", "", "up: the most disk the engine's build cache may hold before it prunes least recently used entries, as 25GiB, 40GB or bytes (default 25GiB)")
+	cacheMax := fs.String("cache-max", "", "prune: how much the engine's build cache keeps, least recently used entries going first, as 25GiB, 40GB or bytes (default 25GiB)")
 	force := fs.Bool("force", false, "up: restart a running engine that differs from this checkout's even while clients are connected (kills their sessions)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	args := os.Args[1:]
@@ -118,6 +120,12 @@ func run(ctx context.Context, sub string, opts []engine.Option) error {
 		fmt.Print(env.Script())
 	case "down":
 		return e.Down(ctx)
+	case "prune":
+		res, err := e.Prune(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("engine cache: %s before, %s after (%s)\n", res.Before, res.After, res.Took.Round(time.Second))
 	case "status":
 		// Counted before Status, whose own probe would count while the
 		// engine closes it.
