@@ -186,6 +186,37 @@ func TestUpDownLeavesHostClean(t *testing.T) {
 	if len(during.procs) == 0 {
 		t.Errorf("no process names the instance dir while the engine runs: the check below would prove nothing")
 	}
+	// The host's CAs do not reach containers: Dagger would run
+	// update-ca-certificates around every exec (see ns.sh).
+	if log, err := os.ReadFile(e.LogFile()); err != nil {
+		t.Errorf("reading the engine log: %v", err)
+	} else if strings.Contains(string(log), `args="[update-ca-certificates]"`) {
+		t.Errorf("the engine ran update-ca-certificates around a container: the host's CAs reached it (%s)", e.LogFile())
+	}
+	if host, _ := os.ReadDir("/usr/local/share/ca-certificates"); len(host) == 0 {
+		t.Logf("this host has no CA in /usr/local/share/ca-certificates: the check above proves nothing here")
+	}
+
+	// Prune restarts the engine with GC on, prunes, and leaves it serving
+	// with automatic GC off again.
+	res, err := e.Prune(ctx)
+	if err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	t.Logf("Prune: %s before, %s after, %s", res.Before, res.After, res.Took)
+	if res.Before.Entries == 0 || res.After.Bytes > res.Before.Bytes {
+		t.Errorf("Prune: %s before, %s after: want a cache that was read and did not grow", res.Before, res.After)
+	}
+	if st := e.Status(); !st.Running {
+		t.Fatalf("Status after Prune: %s", st.Reason)
+	}
+	if cfg, err := os.ReadFile(filepath.Join(inst, "etc", "engine.toml")); err != nil || !strings.Contains(string(cfg), "gc = false") {
+		t.Errorf("engine.toml after Prune (err %v) is not the serving one (gc = false):\n%s", err, cfg)
+	}
+	if _, err := eng.Dagger(ctx, inst, "core", "container", "from", "--address", engine.GolangRef,
+		"with-exec", "--args", "true", "stdout"); err != nil {
+		t.Fatalf("running a container after Prune: %v", err)
+	}
 
 	if err := e.Down(ctx); err != nil {
 		t.Fatalf("Down: %v", err)
