@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,20 +12,26 @@ import (
 
 	"github.com/slipway-ci/slipway/dagger/internal/dagger"
 	"github.com/slipway-ci/slipway/stage/handover"
+	"github.com/slipway-ci/slipway/stage/sbom"
 )
 
-// Ci runs the build, test and scan stages in one call, in the order of the
-// pipeline and in parallel where it allows: the image is built and pushed
-// (to the session's own registry unless a repository is given) beside
-// test-unit and security-sast; test-integration and security-trivy then
-// take the built image. Its reports hold each stage's under unit/,
-// integration/, trivy/ and sast/; check fails when a stage that may not
-// fail did (security-sast may). Cached for an hour, like security-trivy.
+// Ci runs the whole pipeline up to the deploys in one call, in the order
+// of the pipeline and in parallel where it allows: the image is built and
+// pushed (to the session's own registry unless a repository is given)
+// beside test-unit, security-sast and security-govulncheck; its SBOM,
+// test-integration and security-trivy then take the built image. Its
+// reports hold each stage's under unit/, integration/, sbom/, trivy/,
+// govulncheck/ and sast/; check fails when a stage that may not fail did
+// (security-sast may). With a repository, the image is signed and attested
+// as publish does it (with --signing-key), the scans are recorded next to
+// it as production's gate reads them, and check's output ends with
+// IMAGE_REF=repository@sha256:digest for the deploy jobs. Cached for an
+// hour, like security-trivy.
 //
 // +cache="1h"
 func (m *Slipway) Ci(
 	ctx context.Context,
-	// The commit, recorded in the image's labels.
+	// The commit, recorded in the image's labels and its provenance.
 	// +optional
 	revision string,
 	// The image's creation time (RFC 3339 or Unix seconds).
@@ -49,7 +56,23 @@ func (m *Slipway) Ci(
 	// Fetch the Trivy DB over plain HTTP.
 	// +optional
 	dbInsecure bool,
+	// The Go vulnerability database as an image; see security-govulncheck's
+	// dbImage.
+	// +optional
+	govulnDbImage string,
+	// The private key that signs the digest, the SBOM, the provenance and
+	// the scan evidence (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
+	// +optional
+	signingKey *dagger.Secret,
+	// The signing key's password.
+	// +optional
+	signingKeyPassword *dagger.Secret,
+	// The source repository's URL the provenance records (CI_PROJECT_URL).
+	// Default: the sourceUrl setting.
+	// +optional
+	sourceUrl string,
 ) (*Verdict, error) {
+	started := time.Now().UTC()
 	c, err := handover.Client(ctx)
 	if err != nil {
 		return nil, err
@@ -65,6 +88,10 @@ func (m *Slipway) Ci(
 	if repository == "" {
 		repository = m.Repository
 	}
+	ko, err := signingOptions(ctx, c, signingKey, signingKeyPassword)
+	if err != nil {
+		return nil, err
+	}
 	type result struct {
 		name    string
 		verdict *Verdict
@@ -73,6 +100,9 @@ func (m *Slipway) Ci(
 	var (
 		mu      sync.Mutex
 		results []result
+		// Set before the goroutine that sets them returns.
+		published string
+		reachable int
 	)
 	record := func(name string, start time.Time, v *Verdict) {
 		mu.Lock()
@@ -100,6 +130,16 @@ func (m *Slipway) Ci(
 	})
 	g.Go(func() error {
 		start := time.Now()
+		res, v, err := m.govulncheck(gctx, c, govulnDbImage, "", nil)
+		if err != nil {
+			return err
+		}
+		reachable = len(res.Reachable)
+		record("govulncheck", start, v)
+		return nil
+	})
+	g.Go(func() error {
+		start := time.Now()
 		imgs, err := m.images(gctx, c, s, revision, created, nil)
 		if err != nil {
 			return err
@@ -108,7 +148,7 @@ func (m *Slipway) Ci(
 		if err != nil {
 			return err
 		}
-		record("publish", start, &Verdict{Summary: ref})
+		published = ref
 		// The later stages use the built container itself, named by its
 		// digest, so they also work with the session's own registry, which
 		// the engine cannot pull from.
@@ -121,6 +161,30 @@ func (m *Slipway) Ci(
 				return err
 			}
 			record("integration", start, v)
+			return nil
+		})
+		inner.Go(func() error {
+			sbomStart := time.Now()
+			doc, err := sbom.Container(ictx, c, img, ref)
+			if err != nil {
+				return fmt.Errorf("sbom: %w", err)
+			}
+			v, err := verdict(ictx, "sbom", doc)
+			if err != nil {
+				return err
+			}
+			v.Summary = fmt.Sprintf("%d components, %d Go modules (CycloneDX, SPDX)", len(doc.Components), len(doc.GoModules()))
+			record("sbom", sbomStart, v)
+			line := "attestations not attached: the image is only in this session's registry (pass --repository)"
+			if repository != "" {
+				line, err = m.attestPublished(ictx, c, s, img, ref, publishCall{repository: repository, username: username, revision: revision,
+					created: created, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword,
+					started: started, sourceURL: sourceUrl, function: "ci"}, doc)
+				if err != nil {
+					return err
+				}
+			}
+			record("publish", start, &Verdict{Summary: ref + "; " + line})
 			return nil
 		})
 		inner.Go(func() error {
@@ -137,7 +201,7 @@ func (m *Slipway) Ci(
 			// in this session's own registry is gone when the call ends,
 			// and its evidence with it.
 			if repository != "" {
-				v.Summary += "; " + m.recordScan(ictx, c, ref, len(res.Findings), username, password)
+				v.Summary += "; " + m.recordScan(ictx, c, ref, len(res.Findings), username, password, ko...)
 			} else {
 				v.Summary += "; scan evidence not recorded: the image is only in this session's registry (pass --repository)"
 			}
@@ -147,19 +211,28 @@ func (m *Slipway) Ci(
 		return inner.Wait()
 	})
 	werr := g.Wait()
-	// The notification names the digest when publish got that far.
-	published := ""
-	for _, r := range results {
-		if r.name == "publish" {
-			published = r.verdict.Summary
+	if werr == nil && repository != "" {
+		// govulncheck reads the source, so it may finish before the image
+		// exists: its evidence is recorded once both are done.
+		for i, r := range results {
+			if r.name == "govulncheck" {
+				v := *r.verdict
+				v.Summary += "; " + m.recordScanAs(ctx, c, "security-govulncheck", published, "govulncheck", "reachable", reachable, username, password, ko...)
+				results[i].verdict = &v
+			}
 		}
 	}
 	if err := werr; err != nil {
+		// The notification names the digest when publish got that far.
 		if _, nerr := m.notifyVerdict(ctx, c, published, err, ""); nerr != nil {
 			return nil, fmt.Errorf("ci: %w; the notification failed too: %v", err, nerr)
 		}
 		return nil, fmt.Errorf("ci: %w", err)
 	}
+	// The stages in the pipeline's order, whatever order they ended in.
+	slices.SortStableFunc(results, func(a, b result) int {
+		return slices.Index(ciOrder, a.name) - slices.Index(ciOrder, b.name)
+	})
 	v := summarize(results, func(r result) (string, *Verdict, time.Duration) { return r.name, r.verdict, r.took })
 	line, err := m.notifyVerdict(ctx, c, published, nil, v.Problem)
 	if err != nil {
@@ -169,16 +242,34 @@ func (m *Slipway) Ci(
 		v.Summary += fmt.Sprintf("\n%-12s %s", "notify", line)
 		fmt.Printf("%-12s %s\n", "notify", line)
 	}
+	if repository != "" {
+		// The deploy jobs' input (goservice.OneJob's LineOutputs): an
+		// image in this session's own registry is gone when the call ends.
+		v.Summary += "\n" + imageRefLine + "=" + published
+	}
 	return v, nil
 }
 
-// summarize puts the stages' reports under their names and their lines in
-// one summary; sast's problem does not fail the whole.
+// imageRefLine names the line of ci's summary that holds the pushed
+// image's reference (goservice.ImageRef).
+const imageRefLine = "IMAGE_REF"
+
+// ciOrder is the order of ci's summary lines: the pipeline's.
+var ciOrder = []string{"publish", "sbom", "unit", "integration", "trivy", "govulncheck", "sast"}
+
+// summarize puts the stages' reports under their names, their lines in
+// one summary and their logs in one log; sast's problem does not fail the
+// whole.
 func summarize[R any](results []R, parts func(R) (string, *Verdict, time.Duration)) *Verdict {
 	out := &Verdict{Reports: dag.Directory()}
-	var lines, problems []string
+	var lines, problems, logs []string
 	for _, r := range results {
 		name, v, took := parts(r)
+		if v.Log != "" {
+			// Such as test-unit's coverage total, which the CIs' coverage
+			// settings read from the job's log.
+			logs = append(logs, v.Log)
+		}
 		if v.Reports != nil {
 			out.Reports = out.Reports.WithDirectory(name, v.Reports)
 		}
@@ -196,5 +287,6 @@ func summarize[R any](results []R, parts func(R) (string, *Verdict, time.Duratio
 	out.Summary = strings.Join(lines, "\n")
 	fmt.Println(out.Summary)
 	out.Problem = strings.Join(problems, "\n")
+	out.Log = strings.Join(logs, "\n")
 	return out
 }

@@ -576,7 +576,35 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbInsecure", err))
 				}
 			}
-			return (*Slipway).Ci(&parent, ctx, revision, created, repository, username, password, insecure, dbRepository, dbInsecure)
+			var govulnDbImage string
+			if inputArgs["govulnDbImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["govulnDbImage"]), &govulnDbImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg govulnDbImage", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			return (*Slipway).Ci(&parent, ctx, revision, created, repository, username, password, insecure, dbRepository, dbInsecure, govulnDbImage, signingKey, signingKeyPassword, sourceUrl)
 		case "DeployProduction":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)

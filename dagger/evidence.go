@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -78,13 +79,30 @@ func (m *Slipway) SecurityGovulncheck(
 	if err != nil {
 		return nil, err
 	}
+	res, v, err := m.govulncheck(ctx, c, dbImage, dbVersion, ignoreFile)
+	if err != nil {
+		return nil, err
+	}
+	if image != "" {
+		ko, err := signingOptions(ctx, c, signingKey, signingKeyPassword)
+		if err != nil {
+			return nil, err
+		}
+		v.Summary += "; " + m.recordScanAs(ctx, c, "security-govulncheck", image, "govulncheck", "reachable", len(res.Reachable), registryUsername, registryPassword, ko...)
+	}
+	return v, nil
+}
+
+// govulncheck scans the source: security-govulncheck without recording
+// the scan.
+func (m *Slipway) govulncheck(ctx context.Context, c *sdk.Client, dbImage, dbVersion string, ignoreFile *dagger.File) (*govulncheck.Result, *Verdict, error) {
 	s, _, err := m.resolveGo(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("security-govulncheck: %w", err)
+		return nil, nil, fmt.Errorf("security-govulncheck: %w", err)
 	}
 	src, err := handover.To(ctx, m.Source, c.LoadDirectoryFromID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := []govulncheck.Option{govulncheck.WithPackages(m.TestPackages...), govulncheck.WithGoImage(s.goImage)}
 	switch {
@@ -97,7 +115,7 @@ func (m *Slipway) SecurityGovulncheck(
 	case ignoreFile != nil:
 		f, err := handover.To(ctx, ignoreFile, c.LoadFileFromID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts = append(opts, govulncheck.WithIgnoreFile(f))
 	case m.GovulncheckIgnore != "":
@@ -108,20 +126,13 @@ func (m *Slipway) SecurityGovulncheck(
 	}
 	res, err := govulncheck.Scan(ctx, c, src, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("security-govulncheck: %w", err)
+		return nil, nil, fmt.Errorf("security-govulncheck: %w", err)
 	}
 	v, err := verdict(ctx, "security-govulncheck", res)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if image != "" {
-		ko, err := signingOptions(ctx, c, signingKey, signingKeyPassword)
-		if err != nil {
-			return nil, err
-		}
-		v.Summary += "; " + m.recordScanAs(ctx, c, "security-govulncheck", image, "govulncheck", "reachable", len(res.Reachable), registryUsername, registryPassword, ko...)
-	}
-	return v, nil
+	return res, v, nil
 }
 
 // Sbom makes the image's software bill of materials with Trivy's SBOM
@@ -176,6 +187,8 @@ type publishCall struct {
 	password, signingKey, signingKeyPW      *dagger.Secret
 	sourceURL                               string
 	started                                 time.Time
+	// function is the call the provenance records; "" is publish.
+	function string
 }
 
 // sourceURL is the source repository's URL: the argument's, else the
@@ -188,10 +201,10 @@ func (m *Slipway) sourceURL(arg string) string {
 }
 
 // attestPublished signs the published digest and attaches the image's
-// SBOM (CycloneDX and SPDX) and SLSA provenance as signed referrers.
-// Without a signing key it says what is not signed. It returns the line
-// publish prints.
-func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings, img *sdk.Container, ref string, call publishCall) (string, error) {
+// SBOM (CycloneDX and SPDX; doc, or made here when nil) and SLSA
+// provenance as signed referrers. Without a signing key it says what is
+// not signed. It returns the line publish prints.
+func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings, img *sdk.Container, ref string, call publishCall, doc *sbom.Result) (string, error) {
 	if call.signingKey == nil {
 		return unsignedNote, nil
 	}
@@ -203,9 +216,10 @@ func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings
 	if err != nil {
 		return "", err
 	}
-	doc, err := sbom.Container(ctx, c, img, ref)
-	if err != nil {
-		return "", fmt.Errorf("publish: %w", err)
+	if doc == nil {
+		if doc, err = sbom.Container(ctx, c, img, ref); err != nil {
+			return "", fmt.Errorf("publish: %w", err)
+		}
 	}
 	b := kube.Build{CycloneDX: doc.Reports.File(sbom.CycloneDXFile), SPDX: doc.Reports.File(sbom.SPDXFile)}
 	var missing string
@@ -281,7 +295,7 @@ func (m *Slipway) provenance(ctx context.Context, c *sdk.Client, s settings, cal
 	}
 	return &kube.Provenance{
 		DaggerVersion: version, Repository: m.sourceURL(call.sourceURL), Revision: call.revision,
-		Function: "publish", Arguments: args, Secrets: secrets, BaseImages: bases,
+		Function: cmp.Or(call.function, "publish"), Arguments: args, Secrets: secrets, BaseImages: bases,
 		Started: call.started, Finished: time.Now().UTC(),
 	}, goSum, nil
 }

@@ -848,7 +848,7 @@ func (m *Slipway) Publish(
 		return "", err
 	}
 	line, err := m.attestPublished(ctx, c, s, imgs[0], ref, publishCall{repository: repository, username: username, revision: revision,
-		created: created, platforms: platforms, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl})
+		created: created, platforms: platforms, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl}, nil)
 	if err != nil {
 		return "", err
 	}

@@ -783,7 +783,7 @@ func TestOutputsValidation(t *testing.T) {
 			`job "a": output name "IMAGE-REF" must hold only letters, digits and _ and not start with a digit`,
 			`job "a": output GITHUB_SHA: names starting with GITHUB_ are the CI's own; choose another name`,
 			`job "a": declares the output V twice`,
-			`job "b": pipeline.Outputs() names no output`,
+			`job "b": pipeline.Outputs() or pipeline.LineOutputs() names no output`,
 		},
 	}, {
 		name: "reading an output the job does not declare",
@@ -792,12 +792,13 @@ func TestOutputsValidation(t *testing.T) {
 				pipeline.FromJob("version", "meta", "VERSION"), pipeline.FromJob("tag", "meta", "TAG"))))),
 		want: []string{`job "test": argument --tag reads the output "TAG" of "meta", which declares no such output; add pipeline.Outputs("TAG") to it`},
 	}, {
-		name: "several outputs on a matrix job and beside a verify call",
+		name: "outputs on a matrix job, a whole output beside a verify call",
 		opts: valid(job("meta", "build", pipeline.Outputs("A", "B"), pipeline.RunsMatrix(pipeline.Axis("X", "1", "2")),
-			pipeline.Calls(pipeline.Fn("check").ThenVerify("verdict")))),
+			pipeline.Calls(pipeline.Fn("check").ThenVerify("verdict"))),
+			job("push", "build", pipeline.Outputs("IMAGE_REF"), pipeline.Calls(pipeline.Fn("publish").ThenVerify("check")))),
 		want: []string{
-			`job "meta": both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output`,
 			`job "meta": a matrix job cannot print an output: each of its cells would print one, and a later job would read one of them at random; move the output to a job without a matrix`,
+			`job "push": has a verify call and takes the whole output of a call as IMAGE_REF; declare it with pipeline.LineOutputs("IMAGE_REF") and print IMAGE_REF=<value> in the verify call's output`,
 		},
 	}})
 	p, err := pipeline.New("service", valid(job("meta", "build", pipeline.Outputs("IMAGE_REF", "VERSION")))...)
@@ -807,6 +808,17 @@ func TestOutputsValidation(t *testing.T) {
 	j, _ := p.Job("meta")
 	if got := j.OutputNames(); !slices.Equal(got, []string{"IMAGE_REF", "VERSION"}) || j.Output != "" {
 		t.Errorf("OutputNames() = %q, Output = %q", got, j.Output)
+	}
+	// LineOutputs: NAME=value lines even for one name, from the verify
+	// call when there is one.
+	p, err = pipeline.New("service", valid(job("ci", "build", pipeline.LineOutputs("IMAGE_REF"),
+		pipeline.Calls(pipeline.Fn("ci").Then("reports").Export("reports").ThenVerify("check"))))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ = p.Job("ci")
+	if got := j.OutputNames(); !slices.Equal(got, []string{"IMAGE_REF"}) || j.Output != "" || !slices.Equal(j.Outputs, []string{"IMAGE_REF"}) {
+		t.Errorf("LineOutputs: OutputNames() = %q, Output = %q, Outputs = %q", got, j.Output, j.Outputs)
 	}
 	b, _ := p.Job("build")
 	if got := b.OutputNames(); !slices.Equal(got, []string{"IMAGE_REF"}) || len(b.Outputs) != 0 {

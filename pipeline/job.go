@@ -503,6 +503,15 @@ func Outputs(names ...string) JobOption {
 	}
 }
 
+// LineOutputs declares values the job's function prints as NAME=value
+// lines, one per name, among other output: with one name too, unlike
+// Outputs. A job with a verify call (Call.ThenVerify) reads its outputs
+// this way from what the verify call prints, such as a verdict's summary
+// that ends with IMAGE_REF=repository@sha256:digest.
+func LineOutputs(names ...string) JobOption {
+	return func(j *JobSpec) { j.Output, j.Outputs = "", append([]string{}, names...) }
+}
+
 // OutputNames returns the names of the values the job prints: Output, or
 // Outputs.
 func (j JobSpec) OutputNames() []string {

@@ -163,7 +163,7 @@ func (p *Pipeline) validate() error {
 			seenOut[o] = true
 		}
 		if j.Outputs != nil && len(j.Outputs) == 0 {
-			jp("pipeline.Outputs() names no output")
+			jp("pipeline.Outputs() or pipeline.LineOutputs() names no output")
 		}
 	}
 	if cycle := findCycle(p.jobs, jobs); cycle != nil {
@@ -259,8 +259,8 @@ func (p *Pipeline) validateCall(j JobSpec, jobs map[string]JobSpec, jp func(stri
 		}
 		checkArgs(ch.Args)
 	}
-	if len(c.Verify) > 0 && len(j.OutputNames()) > 0 {
-		jp("both prints an output and has a verify call; the output comes from the first call, so move the verdict into the function or drop the output")
+	if len(c.Verify) > 0 && j.Output != "" {
+		jp("has a verify call and takes the whole output of a call as %s; declare it with pipeline.LineOutputs(%q) and print %s=<value> in the verify call's output", j.Output, j.Output, j.Output)
 	}
 }
 

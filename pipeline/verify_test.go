@@ -54,7 +54,7 @@ func TestVerifyWithOutputIsRefused(t *testing.T) {
 		pipeline.Job("build", pipeline.Stage("build"), pipeline.Outputs("IMAGE_REF"),
 			pipeline.Calls(pipeline.Fn("publish").ThenVerify("check"))),
 	)
-	want := `job "build": both prints an output and has a verify call`
+	want := `job "build": has a verify call and takes the whole output of a call as IMAGE_REF; declare it with pipeline.LineOutputs("IMAGE_REF")`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}

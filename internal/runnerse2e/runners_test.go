@@ -206,7 +206,8 @@ func TestReferencePipelineOnEveryRunner(t *testing.T) {
 	}
 	args := []string{"-m", "ci", "call", "slipway", "ci", "--revision=" + sha, "--repository=" + repository("cli"), "--insecure",
 		"--username=slipway", "--password=env://REGISTRY_PASSWORD",
-		"--db-repository=" + engine.MirrorBridgeAddr + "/aquasecurity/trivy-db:2", "--db-insecure"}
+		"--db-repository=" + engine.MirrorBridgeAddr + "/aquasecurity/trivy-db:2", "--db-insecure",
+		"--govuln-db-image=" + engine.MirrorBridgeAddr + "/" + engine.VulnDBRef}
 	reportsDir := filepath.Join(tmp, "cli", "reports")
 	for _, chain := range [][]string{{"summary"}, {"reports", "export", "--path=" + reportsDir}} {
 		cmd := eng.Command(ctx, repo.Dir, append(append([]string{"--progress=plain"}, args...), chain...)...)

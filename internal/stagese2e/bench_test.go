@@ -468,13 +468,14 @@ func BenchmarkReferenceOneJobEphemeral(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		call := []string{"-m", "ci", "call", "slipway", "ci", "--revision=" + benchRevision,
 			"--repository=" + fmt.Sprintf("%s/slipway-bench/one-job-%d", daggertest.Registry, time.Now().UnixNano()), "--insecure",
-			"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure"}
+			"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure",
+			"--govuln-db-image=" + engine.MirrorBridgeAddr + "/" + engine.VulnDBRef}
 		runJobs(b, nil, freshEngine(b), dir, "", []ciJob{{name: "ci", script: []string{
 			"dagger " + strings.Join(call, " ") + " reports export --path=reports",
-			"test -f reports/unit/junit.xml && test -f reports/integration/junit.xml && test -f reports/trivy/trivy.json && test -f reports/sast/gosec.json",
-			"dagger " + strings.Join(call, " ") + " check",
-			// The one job prints the reference, as build's dotenv does.
-			`echo "IMAGE_REF=one-job" > slipway.env`,
+			"test -f reports/unit/junit.xml && test -f reports/integration/junit.xml && test -f reports/trivy/trivy.json && test -f reports/sast/gosec.json && test -f reports/sbom/gl-sbom-image.cdx.json && test -f reports/govulncheck/govulncheck.sarif",
+			// The verdict ends with the image's reference, which the deploy
+			// jobs read, as they read build's.
+			`out="$(dagger ` + strings.Join(call, " ") + ` check)" && printf '%s\n' "$out" | grep '^IMAGE_REF=' > slipway.env`,
 		}}}, nil)
 	}
 }

@@ -606,7 +606,10 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	}
 
 	cmd := literal(j.Call.CommandIn(g.p.Target(), pipeline.Variable.GitHubName))
+	verify := j.Call.VerifyCommandIn(g.p.Target(), pipeline.Variable.GitHubName)
 	switch {
+	case verify != "":
+		// The outputs, if any, are in the verify call's output (below).
 	case j.Output != "":
 		cmd = j.Output + `="$(` + cmd + `)"`
 	case len(j.Outputs) > 0:
@@ -691,12 +694,19 @@ func (g *generator) callStep(j pipeline.JobSpec) (*yaml.Node, error) {
 	if j.Output != "" {
 		lines = append(lines, `echo "value=$`+j.Output+`" >> "$GITHUB_OUTPUT"`)
 	}
-	// Several outputs: the NAME=value lines the function printed.
-	lines = append(lines, j.OutputLines("out", `>> "$GITHUB_OUTPUT"`)...)
-	if verify := j.Call.VerifyCommandIn(g.p.Target(), pipeline.Variable.GitHubName); verify != "" {
+	switch {
+	case verify == "":
+		// Several outputs: the NAME=value lines the function printed.
+		lines = append(lines, j.OutputLines("out", `>> "$GITHUB_OUTPUT"`)...)
+	case len(j.Outputs) == 0:
 		// The first call exported the results, which the upload steps keep
 		// (they run if: always()); this one decides the verdict.
 		lines = append(lines, literal(verify))
+	default:
+		// LineOutputs: the verdict's output holds the NAME=value lines.
+		// Printed again, as the call's output would have been.
+		lines = append(lines, `out="$(`+literal(verify)+`)"`, `printf '%s\n' "$out"`)
+		lines = append(lines, j.OutputLines("out", `>> "$GITHUB_OUTPUT"`)...)
 	}
 
 	s := mapping()

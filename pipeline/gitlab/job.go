@@ -438,7 +438,12 @@ func callScript(p *pipeline.Pipeline, j pipeline.JobSpec) []string {
 	if verify := j.Call.VerifyCommandIn(p.Target(), pipeline.Variable.GitLabName); verify != "" {
 		// The first call keeps the results (reports are artifacts even
 		// when the verdict is a failure); the second one fails the job.
-		return []string{cmd, verify}
+		if len(j.Outputs) == 0 {
+			return []string{cmd, verify}
+		}
+		// LineOutputs: the verdict's output holds the NAME=value lines.
+		// Printed again, as the call's output would have been.
+		return append([]string{cmd, `out="$(` + verify + `)"`, `printf '%s\n' "$out"`}, j.OutputLines("out", "> "+DotenvFile)...)
 	}
 	if len(j.Outputs) > 0 {
 		// Several outputs: the NAME=value lines the function printed are

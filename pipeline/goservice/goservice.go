@@ -93,15 +93,16 @@ type config struct {
 	oneJob                              bool
 }
 
-// OneJob makes the pipeline one job, "ci", instead of the build, test and
-// scan jobs: one `dagger call ci` (the module's Ci runs every stage in one
-// call, in parallel where the stages allow) exports every stage's reports
-// under reports/ (unit/, integration/, trivy/, sast/), then a second call of
-// it, answered from Dagger's cache, decides the verdict (check). On runners
-// whose engine starts empty every job loads the module and builds again, so
-// one job is faster there (docs/pipelines.md, "Speed on ephemeral runners").
-// The deploy jobs are left out: ci does not return the pushed image's
-// reference as a value of its own that they could read.
+// OneJob makes the build, sbom, test and scan jobs one job, "ci": one
+// `dagger call ci` (the module's Ci runs those stages in one call, in
+// parallel where they allow, signing and attesting the image as publish
+// does) exports every stage's reports under reports/ (sbom/, unit/,
+// integration/, trivy/, govulncheck/, sast/), then a second call of it,
+// answered from Dagger's cache, decides the verdict (check) and prints
+// IMAGE_REF=..., which the deploy jobs read as they read build's. On
+// runners whose engine starts empty every job loads the module and builds
+// again, so one job is faster there (docs/pipelines.md, "Speed on
+// ephemeral runners").
 func OneJob() Option { return func(c *config) { c.oneJob = true } }
 
 // Toolchain names the toolchain slipway's module is installed under in the
@@ -267,7 +268,12 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	// image's registry.
 	registryUser := pipeline.FromEnv("registry-username", "REGISTRY_USERNAME")
 	registryPassword := pipeline.Secret("registry-password", "REGISTRY_PASSWORD")
-	image := pipeline.FromJob("image", "build", ImageRef)
+	// The job that pushes the image: build, or OneJob's ci.
+	pusher := "build"
+	if c.oneJob {
+		pusher = "ci"
+	}
+	image := pipeline.FromJob("image", pusher, ImageRef)
 	week := 7 * 24 * time.Hour
 	// What every deploy passes about its source: which one, and the run
 	// and commit a GitOps promote commit names.
@@ -337,8 +343,43 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	if c.generatedFrom != "" {
 		popts = append(popts, pipeline.GeneratedFrom(c.generatedFrom, c.regenerate))
 	}
+	// The deploys, the same in both layouts but for what they wait for.
+	deploys := func(staging ...string) []pipeline.Option {
+		return []pipeline.Option{
+			pipeline.Job("deploy:staging",
+				pipeline.Stage(StageDeployStaging),
+				pipeline.Needs(staging...),
+				pipeline.Calls(pipeline.Fn("deploy-staging", append(append([]pipeline.Arg{
+					image,
+					pipeline.Secret("kubeconfig", "KUBECONFIG_STAGING"),
+					registryUser, registryPassword,
+				}, deploySource...), signing...)...)),
+				pipeline.When(pipeline.OnBranches(c.stagingBranches...), pipeline.OnTags(c.releaseTags...)),
+				pipeline.Deploys(pipeline.Environment{Name: "staging", URL: c.stagingURL, Tier: pipeline.Staging}),
+				pipeline.Concurrency("deploy-staging"),
+				pipeline.Timeout(deployTimeout),
+			),
+			pipeline.Job("deploy:production",
+				pipeline.Stage(StageDeployProduction),
+				pipeline.Needs(pusher, "deploy:staging"),
+				pipeline.Calls(pipeline.Fn("deploy-production", production...)),
+				pipeline.When(pipeline.OnBranches(c.productionBranches...), pipeline.OnTags(c.releaseTags...)),
+				pipeline.Deploys(pipeline.Environment{Name: "production", URL: c.productionURL, Tier: pipeline.Production}),
+				pipeline.Approval(),
+				pipeline.Concurrency("deploy-production"),
+				pipeline.Timeout(deployTimeout),
+			),
+		}
+	}
 	if c.oneJob {
-		return oneJob(name, popts, c, everywhere)
+		popts = append(popts, oneJob(c, everywhere, append(signing, sourceURL))...)
+		popts = append(popts, deploys("ci")...)
+		popts = append(popts, c.extra...)
+		p, err := pipeline.New(name, popts...)
+		if err != nil {
+			return nil, fmt.Errorf("goservice: %w", err)
+		}
+		return p, nil
 	}
 	popts = append(popts,
 		pipeline.Stages(StageBuild, StageTest, StageSecurity, StageDeployStaging, StageDeployProduction),
@@ -441,30 +482,8 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 			),
 			pipeline.KeepArtifacts(week, "reports/sast/"),
 		),
-		pipeline.Job("deploy:staging",
-			pipeline.Stage(StageDeployStaging),
-			pipeline.Needs("build", "test:unit", "test:integration", "security:trivy", "security:govulncheck"),
-			pipeline.Calls(pipeline.Fn("deploy-staging", append(append([]pipeline.Arg{
-				image,
-				pipeline.Secret("kubeconfig", "KUBECONFIG_STAGING"),
-				registryUser, registryPassword,
-			}, deploySource...), signing...)...)),
-			pipeline.When(pipeline.OnBranches(c.stagingBranches...), pipeline.OnTags(c.releaseTags...)),
-			pipeline.Deploys(pipeline.Environment{Name: "staging", URL: c.stagingURL, Tier: pipeline.Staging}),
-			pipeline.Concurrency("deploy-staging"),
-			pipeline.Timeout(deployTimeout),
-		),
-		pipeline.Job("deploy:production",
-			pipeline.Stage(StageDeployProduction),
-			pipeline.Needs("build", "deploy:staging"),
-			pipeline.Calls(pipeline.Fn("deploy-production", production...)),
-			pipeline.When(pipeline.OnBranches(c.productionBranches...), pipeline.OnTags(c.releaseTags...)),
-			pipeline.Deploys(pipeline.Environment{Name: "production", URL: c.productionURL, Tier: pipeline.Production}),
-			pipeline.Approval(),
-			pipeline.Concurrency("deploy-production"),
-			pipeline.Timeout(deployTimeout),
-		),
 	)
+	popts = append(popts, deploys("build", "test:unit", "test:integration", "security:trivy", "security:govulncheck")...)
 	popts = append(popts, c.extra...)
 	p, err := pipeline.New(name, popts...)
 	if err != nil {
@@ -473,14 +492,15 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	return p, nil
 }
 
-// oneJob returns the pipeline of OneJob: its stages are the build stage
-// only, and its job reports what the build, test and scan jobs report.
-func oneJob(name string, popts []pipeline.Option, c config, everywhere pipeline.JobOption) (*pipeline.Pipeline, error) {
-	popts = append(popts,
-		pipeline.Stages(StageBuild),
+// oneJob returns the stages and the job of OneJob: the build stage holds
+// one job, ci, that reports what the build, sbom, test and scan jobs
+// report and prints the pushed image's reference for the deploys.
+func oneJob(c config, everywhere pipeline.JobOption, signing []pipeline.Arg) []pipeline.Option {
+	return []pipeline.Option{
+		pipeline.Stages(StageBuild, StageDeployStaging, StageDeployProduction),
 		pipeline.Job("ci",
 			pipeline.Stage(StageBuild),
-			pipeline.Calls(Verdict(pipeline.Fn("ci",
+			pipeline.Calls(Verdict(pipeline.Fn("ci", append([]pipeline.Arg{
 				pipeline.FromVar("revision", pipeline.CommitSHA),
 				pipeline.FromEnv("repository", "IMAGE_REPOSITORY"),
 				pipeline.FromEnv("username", "REGISTRY_USERNAME"),
@@ -488,28 +508,29 @@ func oneJob(name string, popts []pipeline.Option, c config, everywhere pipeline.
 				pipeline.FromEnv("insecure", "REGISTRY_INSECURE"),
 				pipeline.FromEnv("db-repository", "TRIVY_DB_REPOSITORY"),
 				pipeline.FromEnv("db-insecure", "TRIVY_DB_INSECURE"),
-			), "reports")),
+				pipeline.FromEnv("govuln-db-image", "GOVULNDB_IMAGE"),
+			}, signing...)...), "reports")),
+			// ci's verdict ends with IMAGE_REF=repository@sha256:digest.
+			pipeline.LineOutputs(ImageRef),
 			everywhere,
 			pipeline.Interruptible(),
 			pipeline.Timeout(c.timeout+scanTimeout),
 			pipeline.Reports(
+				pipeline.Report{Kind: pipeline.CycloneDX, Path: "reports/sbom/gl-sbom-image.cdx.json"},
 				pipeline.Report{Kind: pipeline.JUnit, Path: "reports/unit/junit.xml"},
 				pipeline.Report{Kind: pipeline.JUnit, Path: "reports/integration/junit.xml"},
 				pipeline.Report{Kind: pipeline.Cobertura, Path: "reports/unit/coverage.xml"},
 				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/trivy/trivy.sarif"},
 				pipeline.Report{Kind: pipeline.GitLabContainerScanning, Path: "reports/trivy/gl-container-scanning-report.json"},
+				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/govulncheck/govulncheck.sarif"},
+				pipeline.Report{Kind: pipeline.GitLabDependencyScanning, Path: "reports/govulncheck/gl-dependency-scanning-report.json"},
 				pipeline.Report{Kind: pipeline.SARIF, Path: "reports/sast/gosec.sarif"},
 				pipeline.Report{Kind: pipeline.GitLabSAST, Path: "reports/sast/gl-sast-report.json"},
 			),
 			pipeline.KeepArtifacts(7*24*time.Hour, "reports/"),
+			pipeline.Coverage(`total:\s+\(statements\)\s+(\d+\.\d+)%`),
 		),
-	)
-	popts = append(popts, c.extra...)
-	p, err := pipeline.New(name, popts...)
-	if err != nil {
-		return nil, fmt.Errorf("goservice: %w", err)
 	}
-	return p, nil
 }
 
 // Define returns a definition of the Go service name's pipeline, for

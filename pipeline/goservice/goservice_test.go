@@ -81,39 +81,61 @@ func TestCustomize(t *testing.T) {
 }
 
 // TestOneJob: the one-job pipeline is one ci job that exports every
-// stage's reports and then checks the verdict, and its files lint clean
-// against the module's functions.
+// stage's reports, checks the verdict and hands the image to the same
+// deploy jobs as build does, and its files lint clean against the
+// module's functions.
 func TestOneJob(t *testing.T) {
 	p, err := goservice.Pipeline("billing", goservice.Registry("registry.example.com/team/billing"), goservice.OneJob())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Stages(); !slices.Equal(got, []string{goservice.StageBuild}) {
-		t.Errorf("stages %q, want only %q", got, goservice.StageBuild)
+	if got, want := p.Stages(), []string{goservice.StageBuild, goservice.StageDeployStaging, goservice.StageDeployProduction}; !slices.Equal(got, want) {
+		t.Errorf("stages %q, want %q", got, want)
 	}
-	for _, s := range []pipeline.Start{{Event: pipeline.Push, Ref: "main"}, {Event: pipeline.TagPush, Ref: "v1.2.3"}, {Event: pipeline.MergeRequest, Ref: "main"}} {
+	for _, tc := range []struct {
+		start pipeline.Start
+		want  []string
+	}{
+		{pipeline.Start{Event: pipeline.Push, Ref: "main"}, []string{"ci", "deploy:staging", "deploy:production"}},
+		{pipeline.Start{Event: pipeline.Push, Ref: "feature"}, []string{"ci"}},
+		{pipeline.Start{Event: pipeline.TagPush, Ref: "v1.2.3"}, []string{"ci", "deploy:staging", "deploy:production"}},
+		{pipeline.Start{Event: pipeline.MergeRequest, Ref: "main"}, []string{"ci"}},
+	} {
 		var names []string
-		for _, j := range p.PlanFor(s) {
+		for _, j := range p.PlanFor(tc.start) {
 			names = append(names, j.Name)
 		}
-		if !slices.Equal(names, []string{"ci"}) {
-			t.Errorf("%s %s: plan %q, want [ci]", s.Event, s.Ref, names)
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("%s %s: plan %q, want %q", tc.start.Event, tc.start.Ref, names, tc.want)
 		}
 	}
 	j, _ := p.Job("ci")
 	cmd := j.Call.CommandIn(p.Target(), pipeline.Variable.GitLabName)
-	want := `dagger call slipway ci --revision="$CI_COMMIT_SHA" --repository="$IMAGE_REPOSITORY" --username="$REGISTRY_USERNAME" --password=env://REGISTRY_PASSWORD --insecure="$REGISTRY_INSECURE" --db-repository="$TRIVY_DB_REPOSITORY" --db-insecure="$TRIVY_DB_INSECURE" reports export --path=reports`
+	want := `dagger call slipway ci --revision="$CI_COMMIT_SHA" --repository="$IMAGE_REPOSITORY" --username="$REGISTRY_USERNAME" --password=env://REGISTRY_PASSWORD --insecure="$REGISTRY_INSECURE" --db-repository="$TRIVY_DB_REPOSITORY" --db-insecure="$TRIVY_DB_INSECURE" --govuln-db-image="$GOVULNDB_IMAGE" --signing-key=env://SIGNING_KEY --source-url="$CI_PROJECT_URL" reports export --path=reports`
 	if cmd != want {
 		t.Errorf("command\n got %s\nwant %s", cmd, want)
 	}
 	if v := j.Call.VerifyCommandIn(p.Target(), pipeline.Variable.GitLabName); !strings.HasSuffix(v, " check") {
 		t.Errorf("verify command %q does not end in check", v)
 	}
+	// The deploys read the image from ci's IMAGE_REF line.
+	if got := j.OutputNames(); !slices.Equal(got, []string{goservice.ImageRef}) || j.Output != "" {
+		t.Errorf("ci's outputs %q (whole output %q), want the line %s", got, j.Output, goservice.ImageRef)
+	}
+	for _, name := range []string{"deploy:staging", "deploy:production"} {
+		d, _ := p.Job(name)
+		if !slices.Contains(d.Needs, "ci") {
+			t.Errorf("%s needs %q, not ci", name, d.Needs)
+		}
+		if got := d.Call.CommandIn(p.Target(), pipeline.Variable.GitLabName); !strings.Contains(got, `--image="$IMAGE_REF"`) {
+			t.Errorf("%s does not read ci's IMAGE_REF: %s", name, got)
+		}
+	}
 	var paths []string
 	for _, r := range j.Reports {
 		paths = append(paths, r.Path)
 	}
-	for _, dir := range []string{"reports/unit/", "reports/integration/", "reports/trivy/", "reports/sast/"} {
+	for _, dir := range []string{"reports/sbom/", "reports/unit/", "reports/integration/", "reports/trivy/", "reports/govulncheck/", "reports/sast/"} {
 		if !slices.ContainsFunc(paths, func(p string) bool { return strings.HasPrefix(p, dir) }) {
 			t.Errorf("no report under %s: %q", dir, paths)
 		}

@@ -403,6 +403,13 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 	}
 	var last string
 	var err error
+	// NAME=value outputs come from the verify call when there is one
+	// (pipeline.LineOutputs), as the generated scripts read them.
+	outputsFrom, verifyOut := &stdout, io.Discard
+	if len(call.Verify) > 0 && len(j.Outputs) > 0 {
+		outputsFrom = &bytes.Buffer{}
+		verifyOut = outputsFrom
+	}
 	for _, c := range cells {
 		cellEnv := env
 		for _, k := range slices.Sorted(maps.Keys(c)) {
@@ -411,7 +418,7 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 		last, err = r.attempt(ctx, j.Name, res, command, cellEnv, &stdout, logw)
 		if err == nil {
 			if verify := call.VerifyCommandIn(r.p.Target(), pipeline.Variable.GitLabName); verify != "" {
-				last, err = r.attempt(ctx, j.Name, res, verify, cellEnv, io.Discard, logw)
+				last, err = r.attempt(ctx, j.Name, res, verify, cellEnv, verifyOut, logw)
 			}
 		}
 		if err != nil {
@@ -446,7 +453,7 @@ func (r *run) job(ctx context.Context, j pipeline.JobSpec) {
 		if len(j.Outputs) > 0 {
 			// Several outputs: NAME=value lines, as the CIs read them.
 			values := map[string]string{}
-			for _, line := range strings.Split(stdout.String(), "\n") {
+			for _, line := range strings.Split(outputsFrom.String(), "\n") {
 				if name, v, ok := strings.Cut(strings.TrimRight(line, "\r"), "="); ok && slices.Contains(j.Outputs, name) {
 					values[name] = v
 				}

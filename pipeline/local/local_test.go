@@ -321,3 +321,40 @@ func TestRunPassesSeveralOutputs(t *testing.T) {
 		t.Errorf("test: %s, want skipped after meta failed", got["test"])
 	}
 }
+
+// TestRunReadsLineOutputsFromTheVerifyCall: a job with a verify call and
+// LineOutputs (goservice.OneJob's ci) hands on the IMAGE_REF line its
+// verify call printed, not anything its first call printed.
+func TestRunReadsLineOutputsFromTheVerifyCall(t *testing.T) {
+	p, err := pipeline.New("svc", pipeline.Stages("build", "deploy"),
+		pipeline.Job("ci", pipeline.Stage("build"), pipeline.Calls(pipeline.Fn("ci").Then("reports").Export("reports").ThenVerify("check")),
+			pipeline.LineOutputs("IMAGE_REF")),
+		pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.Needs("ci"),
+			pipeline.Calls(pipeline.Fn("deploy", pipeline.FromJob("image", "ci", "IMAGE_REF")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &linesRunner{out: map[string]string{
+		"reports export": "IMAGE_REF=from-the-export-call\n",
+		"ci check":       "unit ok\nIMAGE_REF=registry.example/app@sha256:abc\n",
+	}}
+	res, err := local.Run(context.Background(), p, pipeline.Push, "main", local.WithRunner(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(res); got["ci"] != local.Passed || got["deploy"] != local.Passed {
+		t.Fatalf("statuses %v", got)
+	}
+	if env := run.envs[`dagger call deploy --image="$IMAGE_REF"`]; !slices.Contains(env, "IMAGE_REF=registry.example/app@sha256:abc") {
+		t.Errorf("deploy env %v lacks the verify call's IMAGE_REF", env)
+	}
+
+	run = &linesRunner{out: map[string]string{"reports export": "IMAGE_REF=from-the-export-call\n", "ci check": "unit ok\n"}}
+	res, err = local.Run(context.Background(), p, pipeline.Push, "main", local.WithRunner(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci, _ := res.Job("ci"); ci.Status != local.Failed || ci.Reason != "the function printed no IMAGE_REF=<value> line" {
+		t.Errorf("ci: %s (%s), want failed for the verify call's missing IMAGE_REF line", ci.Status, ci.Reason)
+	}
+}

@@ -451,10 +451,14 @@ func (g *gen) job(i int, withRules, withNeeds bool) (pipeline.Option, string) {
 	out := ""
 	if !matrix && g.chance(30) {
 		out = fmt.Sprintf("%s_%d", pick(g, outputPool), i)
-		if g.chance(30) {
+		switch {
+		case g.chance(30):
 			// Several outputs: NAME=value lines.
 			jo = append(jo, pipeline.Outputs(out, fmt.Sprintf("META_%d", i)))
-		} else {
+		case g.chance(20):
+			// One NAME=value line among other output.
+			jo = append(jo, pipeline.LineOutputs(out))
+		default:
 			jo = append(jo, pipeline.Outputs(out))
 		}
 	}

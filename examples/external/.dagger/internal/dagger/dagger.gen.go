@@ -11366,147 +11366,307 @@ type SlipwayOpts struct {
 	// The service's repository: its Go module (go.mod at the root) and
 	// manifests.
 	//
-	Source *Directory // slipway (../../../../../dagger/main.go:113:2)
+	Source *Directory // slipway (../../../../../dagger/main.go:196:2)
 	//
 	// The service's name: the image's and the binary's default name.
 	// Default: the first main package's directory name.
 	//
-	Name string // slipway (../../../../../dagger/main.go:117:2)
+	Name string // slipway (../../../../../dagger/main.go:200:2)
 	//
 	// The main packages to build, such as ./cmd/server; the first is the
 	// entrypoint, each becomes a binary in /usr/local/bin named after its
 	// directory. Default: the module's only main package.
 	//
-	Main []string // slipway (../../../../../dagger/main.go:122:2)
+	Main []string // slipway (../../../../../dagger/main.go:205:2)
 	//
 	// The entrypoint binary's name. Default: the first main package's
 	// directory name.
 	//
-	Binary string // slipway (../../../../../dagger/main.go:126:2)
+	Binary string // slipway (../../../../../dagger/main.go:209:2)
 	//
 	// The ports the service listens on, exposed by the image and probed by
 	// the smoke test.
 	//
-	Ports []int // slipway (../../../../../dagger/main.go:130:2)
+	Ports []int // slipway (../../../../../dagger/main.go:213:2)
 	//
 	// Build tags.
 	//
-	Tags []string // slipway (../../../../../dagger/main.go:133:2)
+	Tags []string // slipway (../../../../../dagger/main.go:216:2)
 	//
 	// Extra linker flags, such as -X main.version=1.2.3 (always with -s -w).
 	//
-	Ldflags string // slipway (../../../../../dagger/main.go:136:2)
+	Ldflags string // slipway (../../../../../dagger/main.go:219:2)
 	//
 	// The Go version to build and test with, such as 1.26. Default: the
 	// one go.mod's toolchain or go line asks for.
 	//
-	GoVersion string // slipway (../../../../../dagger/main.go:140:2)
+	GoVersion string // slipway (../../../../../dagger/main.go:223:2)
 	//
 	// Data files and directories to copy into the image, as
 	// SOURCE_PATH:IMAGE_PATH, such as web/templates:/app/templates.
 	//
-	Files []string // slipway (../../../../../dagger/main.go:144:2)
+	Files []string // slipway (../../../../../dagger/main.go:227:2)
 	//
 	// The image's entrypoint. Default: the first binary.
 	//
-	Entrypoint []string // slipway (../../../../../dagger/main.go:147:2)
+	Entrypoint []string // slipway (../../../../../dagger/main.go:230:2)
 	//
 	// The arguments the entrypoint gets.
 	//
-	Args []string // slipway (../../../../../dagger/main.go:150:2)
+	Args []string // slipway (../../../../../dagger/main.go:233:2)
 	//
 	// The packages the unit tests cover.
 	//
 	//
 	// Default: ["./..."]
-	TestPackages []string // slipway (../../../../../dagger/main.go:153:2)
+	TestPackages []string // slipway (../../../../../dagger/main.go:236:2)
 	//
 	// Run the unit tests with the race detector.
 	//
 	//
 	// Default: true
-	Race bool // slipway (../../../../../dagger/main.go:156:2)
+	Race bool // slipway (../../../../../dagger/main.go:239:2)
 	//
 	// More go test flags for the unit tests, such as -short or
 	// -skip=TestNeedsTheInternet.
 	//
-	TestArgs []string // slipway (../../../../../dagger/main.go:160:2)
+	TestArgs []string // slipway (../../../../../dagger/main.go:243:2)
 	//
 	// The package of the integration tests, which run against the image as
 	// a service. Without one, test-integration runs the smoke probes.
 	//
-	IntegrationPackage string // slipway (../../../../../dagger/main.go:164:2)
+	IntegrationPackage string // slipway (../../../../../dagger/main.go:247:2)
 	//
 	// The build tag of the integration tests.
 	//
 	//
 	// Default: "integration"
-	IntegrationTag string // slipway (../../../../../dagger/main.go:167:2)
+	IntegrationTag string // slipway (../../../../../dagger/main.go:250:2)
 	//
 	// The host name the integration tests reach the service at. Default:
 	// the service's name.
 	//
-	IntegrationHost string // slipway (../../../../../dagger/main.go:171:2)
+	IntegrationHost string // slipway (../../../../../dagger/main.go:254:2)
 	//
 	// Variables that tell the integration tests where the service is, as
 	// NAME=PORT: the test sees NAME=http://HOST:PORT.
 	//
-	IntegrationEnv []string // slipway (../../../../../dagger/main.go:175:2)
+	IntegrationEnv []string // slipway (../../../../../dagger/main.go:258:2)
 	//
 	// Smoke probes of the image run as a service, as PORT/PATH=STATUS, such
 	// as 8080/health=200.
 	//
-	Smoke []string // slipway (../../../../../dagger/main.go:179:2)
+	Smoke []string // slipway (../../../../../dagger/main.go:262:2)
 	//
 	// The packages gosec analyses. Default: the unit tests' packages.
 	//
-	GosecPackages []string // slipway (../../../../../dagger/main.go:182:2)
+	GosecPackages []string // slipway (../../../../../dagger/main.go:265:2)
 	//
 	// gosec rules to skip, such as G104.
 	//
-	GosecExclude []string // slipway (../../../../../dagger/main.go:185:2)
+	GosecExclude []string // slipway (../../../../../dagger/main.go:268:2)
 	//
 	// A Trivy ignore file (.trivyignore.yaml, whose entries expire).
 	//
-	TrivyIgnore *File // slipway (../../../../../dagger/main.go:188:2)
+	TrivyIgnore *File // slipway (../../../../../dagger/main.go:271:2)
 	//
 	// The registry repository images are pushed to, such as
 	// registry.example.com/team/service.
 	//
-	Repository string // slipway (../../../../../dagger/main.go:192:2)
+	Repository string // slipway (../../../../../dagger/main.go:275:2)
 	//
 	// The source repository's URL, recorded in the image's labels.
 	//
-	SourceURL string // slipway (../../../../../dagger/main.go:195:2)
+	SourceURL string // slipway (../../../../../dagger/main.go:278:2)
 	//
 	// The container of the Deployment that gets the image. Default: the
 	// Deployment's only container.
 	//
-	Container string // slipway (../../../../../dagger/main.go:199:2)
+	Container string // slipway (../../../../../dagger/main.go:282:2)
 	//
 	// The staging namespace. Default: NAME-staging.
 	//
-	StagingNamespace string // slipway (../../../../../dagger/main.go:202:2)
+	StagingNamespace string // slipway (../../../../../dagger/main.go:285:2)
 	//
 	// The staging manifests, a path in the source: a directory of YAML or
 	// a kustomize overlay (its bases may be anywhere in the source).
 	//
-	StagingManifests string // slipway (../../../../../dagger/main.go:206:2)
+	StagingManifests string // slipway (../../../../../dagger/main.go:289:2)
 	//
 	// The production namespace. Default: NAME.
 	//
-	ProductionNamespace string // slipway (../../../../../dagger/main.go:209:2)
+	ProductionNamespace string // slipway (../../../../../dagger/main.go:292:2)
 	//
 	// The production manifests, a path in the source: a directory of YAML
 	// or a kustomize overlay.
 	//
-	ProductionManifests string // slipway (../../../../../dagger/main.go:213:2)
+	ProductionManifests string // slipway (../../../../../dagger/main.go:296:2)
+	//
+	// Where both environments' pods run, as KEY=VALUE node labels added to
+	// every pod template the apply and helm sources deploy (a GitOps
+	// repository places its own pods), such as slipway.dev/node=real: the
+	// local cluster's one node whose containers really run.
+	//
+	NodeSelector []string // slipway (../../../../../dagger/main.go:302:2)
+	//
+	// What the deploy's smoke test GETs after the rollout, through the
+	// Service, as [PORT:]/PATH, such as metrics:/metrics: each must answer
+	// 2xx (/metrics in Prometheus text), or the deploy is rolled back and
+	// records no evidence. Apply source only. Default: /health, /ready,
+	// /metrics (/metrics on the prometheus.io/port annotation's port).
+	//
+	VerifyPaths []string // slipway (../../../../../dagger/main.go:309:2)
+	//
+	// How long the smoke test must keep passing, a Go duration. Default:
+	// 5s.
+	//
+	VerifyWindow string // slipway (../../../../../dagger/main.go:313:2)
+	//
+	// No smoke test: the rollout alone verifies a deploy.
+	//
+	NoVerify bool // slipway (../../../../../dagger/main.go:316:2)
+	//
+	// Prometheus rule files, paths in the source, such as
+	// deploy/alerts.rules.yaml: after staging's smoke test, a throwaway
+	// Prometheus (prom/prometheus:v2.42.0, or deploy-staging --prometheus)
+	// scrapes the new pods, and
+	// staging is verified only when every pod is up and none of the alerts
+	// fires for alertWindow. Apply source only.
+	//
+	AlertRules []string // slipway (../../../../../dagger/main.go:324:2)
+	//
+	// How long none of alertRules may fire, a Go duration. Default: 30s.
+	//
+	AlertWindow string // slipway (../../../../../dagger/main.go:327:2)
+	//
+	// How deploy-staging and deploy-production deploy, unless their
+	// --source says otherwise: apply (the manifests, server-side applied),
+	// helm (the Helm chart) or gitops (a promote commit into the GitOps
+	// repository, synced by Argo CD).
+	//
+	//
+	// Default: "apply"
+	DeploySource string // slipway (../../../../../dagger/main.go:333:2)
+	//
+	// helm: the chart, a path in the source (a chart directory or a
+	// packaged .tgz) or oci://HOST/REPO/NAME:VERSION.
+	//
+	HelmChart string // slipway (../../../../../dagger/main.go:337:2)
+	//
+	// helm: staging's values files, paths in the source, merged in order,
+	// such as chart/values-staging.yaml.
+	//
+	HelmStagingValues []string // slipway (../../../../../dagger/main.go:341:2)
+	//
+	// helm: production's values files, such as chart/values-production.yaml.
+	//
+	HelmProductionValues []string // slipway (../../../../../dagger/main.go:344:2)
+	//
+	// helm: the release's name. Default: the chart's name.
+	//
+	HelmRelease string // slipway (../../../../../dagger/main.go:347:2)
+	//
+	// helm: values over the values files, as PATH=VALUE in helm --set's
+	// syntax, in both environments.
+	//
+	HelmSet []string // slipway (../../../../../dagger/main.go:351:2)
+	//
+	// helm: the release revisions kept (helm --history-max); 0 keeps all.
+	//
+	//
+	// Default: 10
+	HelmHistory int // slipway (../../../../../dagger/main.go:354:2)
+	//
+	// helm, and gitops with a values file: the values paths that get the
+	// image, the repository's and the digest's (a template writing
+	// REPOSITORY@DIGEST), or one path that gets the whole
+	// repository@sha256:digest.
+	//
+	//
+	// Default: ["image.repository","image.digest"]
+	ImageValues []string // slipway (../../../../../dagger/main.go:360:2)
+	//
+	// gitops: the GitOps repository's clone URL (https://, http:// or
+	// ssh://), the one the Argo CD Applications watch.
+	//
+	GitopsRepository string // slipway (../../../../../dagger/main.go:364:2)
+	//
+	// gitops: the branch the Applications track.
+	//
+	//
+	// Default: "main"
+	GitopsBranch string // slipway (../../../../../dagger/main.go:367:2)
+	//
+	// gitops: the user for an http(s):// repository (GitLab: any name with a
+	// project access token; GitHub: x-access-token). The password or token
+	// is deploy-staging's and deploy-production's --git-password. Default:
+	// git.
+	//
+	GitopsUser string // slipway (../../../../../dagger/main.go:373:2)
+	//
+	// gitops: the SSH server's public host key (a known_hosts line without
+	// the host name, ssh-ed25519 AAAA...), for an ssh:// repository; the key
+	// is deploy-staging's and deploy-production's --git-ssh-key.
+	//
+	GitopsSSHHostKey string // slipway (../../../../../dagger/main.go:378:2)
+	//
+	// gitops: the images: entry's name in the overlays, the image the base's
+	// containers name. Default: the service's name.
+	//
+	GitopsImage string // slipway (../../../../../dagger/main.go:382:2)
+	//
+	// gitops: staging's kustomize overlay, a directory in the GitOps
+	// repository (overlays/staging) whose images: entry gets the digest.
+	//
+	GitopsStagingOverlay string // slipway (../../../../../dagger/main.go:386:2)
+	//
+	// gitops: production's kustomize overlay (overlays/production).
+	//
+	GitopsProductionOverlay string // slipway (../../../../../dagger/main.go:389:2)
+	//
+	// gitops: staging's Helm values file in the GitOps repository, which
+	// gets the digest at imageValues, instead of an overlay.
+	//
+	GitopsStagingValues string // slipway (../../../../../dagger/main.go:393:2)
+	//
+	// gitops: production's Helm values file, instead of an overlay.
+	//
+	GitopsProductionValues string // slipway (../../../../../dagger/main.go:396:2)
+	//
+	// gitops: the Argo CD Application that deploys staging. Default:
+	// staging's namespace.
+	//
+	GitopsStagingApp string // slipway (../../../../../dagger/main.go:400:2)
+	//
+	// gitops: the Argo CD Application that deploys production. Default:
+	// production's namespace.
+	//
+	GitopsProductionApp string // slipway (../../../../../dagger/main.go:404:2)
+	//
+	// gitops: Argo CD's namespace, where the Applications are.
+	//
+	//
+	// Default: "argocd"
+	GitopsAppNamespace string // slipway (../../../../../dagger/main.go:407:2)
+	//
+	// The public keys production's gate trusts, a path in the source: a
+	// PEM file of cosign.pub keys (several concatenated, to rotate; a
+	// "Name: ..." header names each). deploy-production's --trusted-keys
+	// adds more. Without any, production refuses every digest.
+	//
+	TrustedKeys string // slipway (../../../../../dagger/main.go:413:2)
+	//
+	// govulncheck's ignore file, a path in the source (YAML, as Trivy's:
+	// vulnerabilities with id, statement and expired_at): a called
+	// vulnerability it names does not fail security-govulncheck until then.
+	//
+	GovulncheckIgnore string // slipway (../../../../../dagger/main.go:418:2)
 }
 
 // New configures the service. Every argument has a default; set them in
 // dagger.json's toolchain customizations, as flags before the function
 // name, or with the With* functions.
-func (r *Client) Slipway(opts ...SlipwayOpts) *Slipway { // slipway (../../../../../dagger/main.go:108:1)
+func (r *Client) Slipway(opts ...SlipwayOpts) *Slipway { // slipway (../../../../../dagger/main.go:191:1)
 	q := r.query.Select("slipway")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `source` optional argument
@@ -11624,6 +11784,118 @@ func (r *Client) Slipway(opts ...SlipwayOpts) *Slipway { // slipway (../../../..
 		// `productionManifests` optional argument
 		if !querybuilder.IsZeroValue(opts[i].ProductionManifests) {
 			q = q.Arg("productionManifests", opts[i].ProductionManifests)
+		}
+		// `nodeSelector` optional argument
+		if !querybuilder.IsZeroValue(opts[i].NodeSelector) {
+			q = q.Arg("nodeSelector", opts[i].NodeSelector)
+		}
+		// `verifyPaths` optional argument
+		if !querybuilder.IsZeroValue(opts[i].VerifyPaths) {
+			q = q.Arg("verifyPaths", opts[i].VerifyPaths)
+		}
+		// `verifyWindow` optional argument
+		if !querybuilder.IsZeroValue(opts[i].VerifyWindow) {
+			q = q.Arg("verifyWindow", opts[i].VerifyWindow)
+		}
+		// `noVerify` optional argument
+		if !querybuilder.IsZeroValue(opts[i].NoVerify) {
+			q = q.Arg("noVerify", opts[i].NoVerify)
+		}
+		// `alertRules` optional argument
+		if !querybuilder.IsZeroValue(opts[i].AlertRules) {
+			q = q.Arg("alertRules", opts[i].AlertRules)
+		}
+		// `alertWindow` optional argument
+		if !querybuilder.IsZeroValue(opts[i].AlertWindow) {
+			q = q.Arg("alertWindow", opts[i].AlertWindow)
+		}
+		// `deploySource` optional argument
+		if !querybuilder.IsZeroValue(opts[i].DeploySource) {
+			q = q.Arg("deploySource", opts[i].DeploySource)
+		}
+		// `helmChart` optional argument
+		if !querybuilder.IsZeroValue(opts[i].HelmChart) {
+			q = q.Arg("helmChart", opts[i].HelmChart)
+		}
+		// `helmStagingValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].HelmStagingValues) {
+			q = q.Arg("helmStagingValues", opts[i].HelmStagingValues)
+		}
+		// `helmProductionValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].HelmProductionValues) {
+			q = q.Arg("helmProductionValues", opts[i].HelmProductionValues)
+		}
+		// `helmRelease` optional argument
+		if !querybuilder.IsZeroValue(opts[i].HelmRelease) {
+			q = q.Arg("helmRelease", opts[i].HelmRelease)
+		}
+		// `helmSet` optional argument
+		if !querybuilder.IsZeroValue(opts[i].HelmSet) {
+			q = q.Arg("helmSet", opts[i].HelmSet)
+		}
+		// `helmHistory` optional argument
+		if !querybuilder.IsZeroValue(opts[i].HelmHistory) {
+			q = q.Arg("helmHistory", opts[i].HelmHistory)
+		}
+		// `imageValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].ImageValues) {
+			q = q.Arg("imageValues", opts[i].ImageValues)
+		}
+		// `gitopsRepository` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsRepository) {
+			q = q.Arg("gitopsRepository", opts[i].GitopsRepository)
+		}
+		// `gitopsBranch` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsBranch) {
+			q = q.Arg("gitopsBranch", opts[i].GitopsBranch)
+		}
+		// `gitopsUser` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsUser) {
+			q = q.Arg("gitopsUser", opts[i].GitopsUser)
+		}
+		// `gitopsSshHostKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsSSHHostKey) {
+			q = q.Arg("gitopsSshHostKey", opts[i].GitopsSSHHostKey)
+		}
+		// `gitopsImage` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsImage) {
+			q = q.Arg("gitopsImage", opts[i].GitopsImage)
+		}
+		// `gitopsStagingOverlay` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsStagingOverlay) {
+			q = q.Arg("gitopsStagingOverlay", opts[i].GitopsStagingOverlay)
+		}
+		// `gitopsProductionOverlay` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsProductionOverlay) {
+			q = q.Arg("gitopsProductionOverlay", opts[i].GitopsProductionOverlay)
+		}
+		// `gitopsStagingValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsStagingValues) {
+			q = q.Arg("gitopsStagingValues", opts[i].GitopsStagingValues)
+		}
+		// `gitopsProductionValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsProductionValues) {
+			q = q.Arg("gitopsProductionValues", opts[i].GitopsProductionValues)
+		}
+		// `gitopsStagingApp` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsStagingApp) {
+			q = q.Arg("gitopsStagingApp", opts[i].GitopsStagingApp)
+		}
+		// `gitopsProductionApp` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsProductionApp) {
+			q = q.Arg("gitopsProductionApp", opts[i].GitopsProductionApp)
+		}
+		// `gitopsAppNamespace` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitopsAppNamespace) {
+			q = q.Arg("gitopsAppNamespace", opts[i].GitopsAppNamespace)
+		}
+		// `trustedKeys` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TrustedKeys) {
+			q = q.Arg("trustedKeys", opts[i].TrustedKeys)
+		}
+		// `govulncheckIgnore` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GovulncheckIgnore) {
+			q = q.Arg("govulncheckIgnore", opts[i].GovulncheckIgnore)
 		}
 	}
 
@@ -12515,24 +12787,24 @@ type SlipwayBuildOpts struct {
 	//
 	// The commit the image is built from, recorded in its labels.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:511:2)
+	Revision string // slipway (../../../../../dagger/main.go:754:2)
 	//
 	// The image's creation time: the commit time, as RFC 3339 or Unix
 	// seconds (SOURCE_DATE_EPOCH). Default: the Unix epoch, never the clock.
 	//
-	Created string // slipway (../../../../../dagger/main.go:515:2)
+	Created string // slipway (../../../../../dagger/main.go:758:2)
 	//
 	// The platforms to build, such as linux/amd64 and linux/arm64; the
 	// first is returned. Default: linux/amd64.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:519:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:762:2)
 }
 
 // Build builds the service's container image: static binaries of the main
 // packages on a distroless base, running as non-root, with the data files,
 // OCI labels and annotations. The same source, revision and created time
 // give the same digest.
-func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:507:1)
+func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:750:1)
 	q := r.query.Select("build")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `revision` optional argument
@@ -12557,48 +12829,72 @@ func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../..
 // SlipwayCiOpts contains options for Slipway.Ci
 type SlipwayCiOpts struct {
 	//
-	// The commit, recorded in the image's labels.
+	// The commit, recorded in the image's labels and its provenance.
 	//
-	Revision string // slipway (../../../../../dagger/ci.go:29:2)
+	Revision string // slipway (../../../../../dagger/ci.go:36:2)
 	//
 	// The image's creation time (RFC 3339 or Unix seconds).
 	//
-	Created string // slipway (../../../../../dagger/ci.go:32:2)
+	Created string // slipway (../../../../../dagger/ci.go:39:2)
 	//
 	// Where to push; default: the repository setting, else a registry
 	// served in this session.
 	//
-	Repository string // slipway (../../../../../dagger/ci.go:36:2)
+	Repository string // slipway (../../../../../dagger/ci.go:43:2)
 	//
 	// The registry user.
 	//
-	Username string // slipway (../../../../../dagger/ci.go:39:2)
+	Username string // slipway (../../../../../dagger/ci.go:46:2)
 	//
 	// The registry password.
 	//
-	Password *Secret // slipway (../../../../../dagger/ci.go:42:2)
+	Password *Secret // slipway (../../../../../dagger/ci.go:49:2)
 	//
 	// Talk plain HTTP to the registry.
 	//
-	Insecure bool // slipway (../../../../../dagger/ci.go:45:2)
+	Insecure bool // slipway (../../../../../dagger/ci.go:52:2)
 	//
 	// Where Trivy downloads its DB; see security-trivy.
 	//
-	DbRepository string // slipway (../../../../../dagger/ci.go:48:2)
+	DbRepository string // slipway (../../../../../dagger/ci.go:55:2)
 	//
 	// Fetch the Trivy DB over plain HTTP.
 	//
-	DbInsecure bool // slipway (../../../../../dagger/ci.go:51:2)
+	DbInsecure bool // slipway (../../../../../dagger/ci.go:58:2)
+	//
+	// The Go vulnerability database as an image; see security-govulncheck's
+	// dbImage.
+	//
+	GovulnDbImage string // slipway (../../../../../dagger/ci.go:62:2)
+	//
+	// The private key that signs the digest, the SBOM, the provenance and
+	// the scan evidence (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/ci.go:66:2)
+	//
+	// The signing key's password.
+	//
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/ci.go:69:2)
+	//
+	// The source repository's URL the provenance records (CI_PROJECT_URL).
+	// Default: the sourceUrl setting.
+	//
+	SourceURL string // slipway (../../../../../dagger/ci.go:73:2)
 }
 
-// Ci runs the build, test and scan stages in one call, in the order of the
-// pipeline and in parallel where it allows: the image is built and pushed
-// (to the session's own registry unless a repository is given) beside
-// test-unit and security-sast; test-integration and security-trivy then
-// take the built image. Its reports hold each stage's under unit/,
-// integration/, trivy/ and sast/; check fails when a stage that may not
-// fail did (security-sast may). Cached for an hour, like security-trivy.
-func (r *Slipway) Ci(opts ...SlipwayCiOpts) *SlipwayVerdict { // slipway (../../../../../dagger/ci.go:25:1)
+// Ci runs the whole pipeline up to the deploys in one call, in the order
+// of the pipeline and in parallel where it allows: the image is built and
+// pushed (to the session's own registry unless a repository is given)
+// beside test-unit, security-sast and security-govulncheck; its SBOM,
+// test-integration and security-trivy then take the built image. Its
+// reports hold each stage's under unit/, integration/, sbom/, trivy/,
+// govulncheck/ and sast/; check fails when a stage that may not fail did
+// (security-sast may). With a repository, the image is signed and attested
+// as publish does it (with --signing-key), the scans are recorded next to
+// it as production's gate reads them, and check's output ends with
+// IMAGE_REF=repository@sha256:digest for the deploy jobs. Cached for an
+// hour, like security-trivy.
+func (r *Slipway) Ci(opts ...SlipwayCiOpts) *SlipwayVerdict { // slipway (../../../../../dagger/ci.go:32:1)
 	q := r.query.Select("ci")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `revision` optional argument
@@ -12633,6 +12929,22 @@ func (r *Slipway) Ci(opts ...SlipwayCiOpts) *SlipwayVerdict { // slipway (../../
 		if !querybuilder.IsZeroValue(opts[i].DbInsecure) {
 			q = q.Arg("dbInsecure", opts[i].DbInsecure)
 		}
+		// `govulnDbImage` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GovulnDbImage) {
+			q = q.Arg("govulnDbImage", opts[i].GovulnDbImage)
+		}
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+		// `signingKeyPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKeyPassword) {
+			q = q.Arg("signingKeyPassword", opts[i].SigningKeyPassword)
+		}
+		// `sourceUrl` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SourceURL) {
+			q = q.Arg("sourceUrl", opts[i].SourceURL)
+		}
 	}
 
 	return &SlipwayVerdict{
@@ -12645,42 +12957,126 @@ type SlipwayDeployProductionOpts struct {
 	//
 	// Confirms that a person approved this deploy.
 	//
-	Approve bool // slipway (../../../../../dagger/deploy.go:62:2)
+	Approve bool // slipway (../../../../../dagger/deploy.go:120:2)
 	//
 	// Who approved it, recorded with the deploy (GitLab's
 	// GITLAB_USER_LOGIN, GitHub's github.actor).
 	//
 	//
 	// Default: "ci"
-	Approver string // slipway (../../../../../dagger/deploy.go:66:2)
+	Approver string // slipway (../../../../../dagger/deploy.go:124:2)
 	//
 	// The namespace to deploy into; it must exist. Default: the
 	// productionNamespace setting, else NAME.
 	//
-	Namespace string // slipway (../../../../../dagger/deploy.go:70:2)
+	Namespace string // slipway (../../../../../dagger/deploy.go:128:2)
 	//
 	// The user for the image registry, where the evidence is read.
 	//
-	RegistryUsername string // slipway (../../../../../dagger/deploy.go:73:2)
+	RegistryUsername string // slipway (../../../../../dagger/deploy.go:131:2)
 	//
 	// The password or token for the image registry.
 	//
-	RegistryPassword *Secret // slipway (../../../../../dagger/deploy.go:76:2)
+	RegistryPassword *Secret // slipway (../../../../../dagger/deploy.go:134:2)
 	//
 	// How long to wait for the rollout before rolling back, as a Go
 	// duration.
 	//
 	//
 	// Default: "10m"
-	Timeout string // slipway (../../../../../dagger/deploy.go:80:2)
+	Timeout string // slipway (../../../../../dagger/deploy.go:138:2)
+	//
+	// Where the objects come from: apply, helm or gitops. Default: the
+	// deploySource setting.
+	//
+	Source string // slipway (../../../../../dagger/deploy.go:142:2)
+	//
+	// gitops: the password or token for an http(s):// GitOps repository
+	// (--git-password=env://GIT_PASSWORD); read only by the gitops source.
+	//
+	GitPassword *Secret // slipway (../../../../../dagger/deploy.go:146:2)
+	//
+	// gitops: the private key for an ssh:// GitOps repository, mounted as
+	// a secret file.
+	//
+	GitSSHKey *Secret // slipway (../../../../../dagger/deploy.go:150:2)
+	//
+	// gitops: the commit the image was built from, for the promote
+	// commit's message.
+	//
+	Revision string // slipway (../../../../../dagger/deploy.go:154:2)
+	//
+	// gitops: the CI run (CI_PIPELINE_ID, GITHUB_RUN_ID), for the promote
+	// commit's message.
+	//
+	PipelineID string // slipway (../../../../../dagger/deploy.go:158:2)
+	//
+	// More trusted public keys (PEM, several concatenated to rotate;
+	// --trusted-keys=env://SLIPWAY_TRUSTED_KEYS), besides the trustedKeys
+	// setting's.
+	//
+	TrustedKeys *Secret // slipway (../../../../../dagger/deploy.go:163:2)
+	//
+	// The scanners that must each have a signed clean scan, such as trivy
+	// and govulncheck. Default: each scanner that recorded one, at least
+	// one.
+	//
+	Scanners []string // slipway (../../../../../dagger/deploy.go:168:2)
+	//
+	// How old the latest clean scan may be, as a Go duration.
+	//
+	//
+	// Default: "24h"
+	MaxScanAge string // slipway (../../../../../dagger/deploy.go:171:2)
+	//
+	// The private key that signs production's deploy evidence.
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/deploy.go:174:2)
+	//
+	// The signing key's password.
+	//
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/deploy.go:177:2)
+	//
+	// The source repository the provenance must name (CI_PROJECT_URL).
+	// Default: the sourceUrl setting.
+	//
+	SourceURL string // slipway (../../../../../dagger/deploy.go:181:2)
+	//
+	// A Slack incoming webhook to notify of the outcome (deployed, rolled
+	// back, refused), over the with-slack setting.
+	//
+	SlackWebhook *Secret // slipway (../../../../../dagger/deploy.go:185:2)
+	//
+	// A Telegram bot's token to notify with, over the with-telegram
+	// setting; it needs --telegram-chat-id.
+	//
+	TelegramToken *Secret // slipway (../../../../../dagger/deploy.go:189:2)
+	//
+	// The chat the Telegram bot posts to (-1001234567890, @channel).
+	//
+	TelegramChatID string // slipway (../../../../../dagger/deploy.go:192:2)
+	//
+	// A webhook URL that gets the outcome as a JSON event, over the
+	// with-webhook setting.
+	//
+	NotifyWebhook *Secret // slipway (../../../../../dagger/deploy.go:196:2)
+	//
+	// The link the notifications carry, such as the repository's or the
+	// pipeline run's URL.
+	//
+	NotifyLink string // slipway (../../../../../dagger/deploy.go:200:2)
 }
 
 // DeployProduction deploys to production an image that staging has
 // verified and the scan found clean, after an explicit approval; a refusal
-// names every check that failed, before anything is applied. Returns one
+// names every check that failed, before anything is applied. The gate
+// verifies, with the trusted keys (the trustedKeys setting and
+// --trusted-keys), a signature on the digest, signed staging evidence,
+// signed clean scans no older than --max-scan-age, and SLSA provenance of
+// the sourceUrl repository; without trusted keys it refuses. Returns one
 // line: namespace, digest, revision and duration. Never cached, like
 // deploy-staging.
-func (r *Slipway) DeployProduction(ctx context.Context, image string, kubeconfig *Secret, opts ...SlipwayDeployProductionOpts) (string, error) { // slipway (../../../../../dagger/deploy.go:54:1)
+func (r *Slipway) DeployProduction(ctx context.Context, image string, kubeconfig *Secret, opts ...SlipwayDeployProductionOpts) (string, error) { // slipway (../../../../../dagger/deploy.go:112:1)
 	assertNotNil("kubeconfig", kubeconfig)
 	if r.deployProduction != nil {
 		return *r.deployProduction, nil
@@ -12711,6 +13107,70 @@ func (r *Slipway) DeployProduction(ctx context.Context, image string, kubeconfig
 		if !querybuilder.IsZeroValue(opts[i].Timeout) {
 			q = q.Arg("timeout", opts[i].Timeout)
 		}
+		// `source` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Source) {
+			q = q.Arg("source", opts[i].Source)
+		}
+		// `gitPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitPassword) {
+			q = q.Arg("gitPassword", opts[i].GitPassword)
+		}
+		// `gitSshKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitSSHKey) {
+			q = q.Arg("gitSshKey", opts[i].GitSSHKey)
+		}
+		// `revision` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Revision) {
+			q = q.Arg("revision", opts[i].Revision)
+		}
+		// `pipelineId` optional argument
+		if !querybuilder.IsZeroValue(opts[i].PipelineID) {
+			q = q.Arg("pipelineId", opts[i].PipelineID)
+		}
+		// `trustedKeys` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TrustedKeys) {
+			q = q.Arg("trustedKeys", opts[i].TrustedKeys)
+		}
+		// `scanners` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Scanners) {
+			q = q.Arg("scanners", opts[i].Scanners)
+		}
+		// `maxScanAge` optional argument
+		if !querybuilder.IsZeroValue(opts[i].MaxScanAge) {
+			q = q.Arg("maxScanAge", opts[i].MaxScanAge)
+		}
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+		// `signingKeyPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKeyPassword) {
+			q = q.Arg("signingKeyPassword", opts[i].SigningKeyPassword)
+		}
+		// `sourceUrl` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SourceURL) {
+			q = q.Arg("sourceUrl", opts[i].SourceURL)
+		}
+		// `slackWebhook` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SlackWebhook) {
+			q = q.Arg("slackWebhook", opts[i].SlackWebhook)
+		}
+		// `telegramToken` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TelegramToken) {
+			q = q.Arg("telegramToken", opts[i].TelegramToken)
+		}
+		// `telegramChatId` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TelegramChatID) {
+			q = q.Arg("telegramChatId", opts[i].TelegramChatID)
+		}
+		// `notifyWebhook` optional argument
+		if !querybuilder.IsZeroValue(opts[i].NotifyWebhook) {
+			q = q.Arg("notifyWebhook", opts[i].NotifyWebhook)
+		}
+		// `notifyLink` optional argument
+		if !querybuilder.IsZeroValue(opts[i].NotifyLink) {
+			q = q.Arg("notifyLink", opts[i].NotifyLink)
+		}
 	}
 	q = q.Arg("image", image)
 	q = q.Arg("kubeconfig", kubeconfig)
@@ -12727,22 +13187,86 @@ type SlipwayDeployStagingOpts struct {
 	// The namespace to deploy into; it must exist. Default: the
 	// stagingNamespace setting, else NAME-staging.
 	//
-	Namespace string // slipway (../../../../../dagger/deploy.go:32:2)
+	Namespace string // slipway (../../../../../dagger/deploy.go:33:2)
 	//
 	// The user for the image registry, where the evidence is stored.
 	//
-	RegistryUsername string // slipway (../../../../../dagger/deploy.go:35:2)
+	RegistryUsername string // slipway (../../../../../dagger/deploy.go:36:2)
 	//
 	// The password or token for the image registry.
 	//
-	RegistryPassword *Secret // slipway (../../../../../dagger/deploy.go:38:2)
+	RegistryPassword *Secret // slipway (../../../../../dagger/deploy.go:39:2)
 	//
 	// How long to wait for the rollout before rolling back, as a Go
 	// duration.
 	//
 	//
 	// Default: "10m"
-	Timeout string // slipway (../../../../../dagger/deploy.go:42:2)
+	Timeout string // slipway (../../../../../dagger/deploy.go:43:2)
+	//
+	// Where the objects come from: apply, helm or gitops. Default: the
+	// deploySource setting.
+	//
+	Source string // slipway (../../../../../dagger/deploy.go:47:2)
+	//
+	// gitops: the password or token for an http(s):// GitOps repository
+	// (--git-password=env://GIT_PASSWORD); read only by the gitops source.
+	//
+	GitPassword *Secret // slipway (../../../../../dagger/deploy.go:51:2)
+	//
+	// gitops: the private key for an ssh:// GitOps repository, mounted as
+	// a secret file.
+	//
+	GitSSHKey *Secret // slipway (../../../../../dagger/deploy.go:55:2)
+	//
+	// gitops: the commit the image was built from, for the promote
+	// commit's message.
+	//
+	Revision string // slipway (../../../../../dagger/deploy.go:59:2)
+	//
+	// gitops: the CI run (CI_PIPELINE_ID, GITHUB_RUN_ID), for the promote
+	// commit's message.
+	//
+	PipelineID string // slipway (../../../../../dagger/deploy.go:63:2)
+	//
+	// The private key that signs the staging evidence (cosign.key's PEM;
+	// --signing-key=env://SIGNING_KEY).
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/deploy.go:67:2)
+	//
+	// The signing key's password.
+	//
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/deploy.go:70:2)
+	//
+	// A Slack incoming webhook to notify of the outcome (deployed, rolled
+	// back, refused), over the with-slack setting.
+	//
+	SlackWebhook *Secret // slipway (../../../../../dagger/deploy.go:74:2)
+	//
+	// A Telegram bot's token to notify with, over the with-telegram
+	// setting; it needs --telegram-chat-id.
+	//
+	TelegramToken *Secret // slipway (../../../../../dagger/deploy.go:78:2)
+	//
+	// The chat the Telegram bot posts to (-1001234567890, @channel).
+	//
+	TelegramChatID string // slipway (../../../../../dagger/deploy.go:81:2)
+	//
+	// A webhook URL that gets the outcome as a JSON event, over the
+	// with-webhook setting.
+	//
+	NotifyWebhook *Secret // slipway (../../../../../dagger/deploy.go:85:2)
+	//
+	// The link the notifications carry, such as the repository's or the
+	// pipeline run's URL.
+	//
+	NotifyLink string // slipway (../../../../../dagger/deploy.go:89:2)
+	//
+	// The prometheus binary that evaluates the alertRules setting, such as
+	// Debian's (--prometheus=/usr/bin/prometheus). Default: the one in
+	// prom/prometheus:v2.42.0.
+	//
+	Prometheus *File // slipway (../../../../../dagger/deploy.go:94:2)
 }
 
 // DeployStaging deploys the image by digest to the staging namespace: the
@@ -12750,10 +13274,11 @@ type SlipwayDeployStagingOpts struct {
 // image set in the service's container, applied server-side; it waits for
 // the rollout as kubectl judges it and rolls back on failure. After a
 // verified rollout it records "deployed and verified in staging" for the
-// digest next to the image, which production's gate asks for. Returns one
+// digest next to the image, signed with --signing-key, which production's
+// gate asks for (unsigned, it says so, and production refuses it). Returns one
 // line: namespace, digest, revision and duration. Never cached: the same
 // arguments deploy again.
-func (r *Slipway) DeployStaging(ctx context.Context, image string, kubeconfig *Secret, opts ...SlipwayDeployStagingOpts) (string, error) { // slipway (../../../../../dagger/deploy.go:23:1)
+func (r *Slipway) DeployStaging(ctx context.Context, image string, kubeconfig *Secret, opts ...SlipwayDeployStagingOpts) (string, error) { // slipway (../../../../../dagger/deploy.go:24:1)
 	assertNotNil("kubeconfig", kubeconfig)
 	if r.deployStaging != nil {
 		return *r.deployStaging, nil
@@ -12775,6 +13300,58 @@ func (r *Slipway) DeployStaging(ctx context.Context, image string, kubeconfig *S
 		// `timeout` optional argument
 		if !querybuilder.IsZeroValue(opts[i].Timeout) {
 			q = q.Arg("timeout", opts[i].Timeout)
+		}
+		// `source` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Source) {
+			q = q.Arg("source", opts[i].Source)
+		}
+		// `gitPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitPassword) {
+			q = q.Arg("gitPassword", opts[i].GitPassword)
+		}
+		// `gitSshKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].GitSSHKey) {
+			q = q.Arg("gitSshKey", opts[i].GitSSHKey)
+		}
+		// `revision` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Revision) {
+			q = q.Arg("revision", opts[i].Revision)
+		}
+		// `pipelineId` optional argument
+		if !querybuilder.IsZeroValue(opts[i].PipelineID) {
+			q = q.Arg("pipelineId", opts[i].PipelineID)
+		}
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+		// `signingKeyPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKeyPassword) {
+			q = q.Arg("signingKeyPassword", opts[i].SigningKeyPassword)
+		}
+		// `slackWebhook` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SlackWebhook) {
+			q = q.Arg("slackWebhook", opts[i].SlackWebhook)
+		}
+		// `telegramToken` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TelegramToken) {
+			q = q.Arg("telegramToken", opts[i].TelegramToken)
+		}
+		// `telegramChatId` optional argument
+		if !querybuilder.IsZeroValue(opts[i].TelegramChatID) {
+			q = q.Arg("telegramChatId", opts[i].TelegramChatID)
+		}
+		// `notifyWebhook` optional argument
+		if !querybuilder.IsZeroValue(opts[i].NotifyWebhook) {
+			q = q.Arg("notifyWebhook", opts[i].NotifyWebhook)
+		}
+		// `notifyLink` optional argument
+		if !querybuilder.IsZeroValue(opts[i].NotifyLink) {
+			q = q.Arg("notifyLink", opts[i].NotifyLink)
+		}
+		// `prometheus` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Prometheus) {
+			q = q.Arg("prometheus", opts[i].Prometheus)
 		}
 	}
 	q = q.Arg("image", image)
@@ -12880,32 +13457,46 @@ type SlipwayPublishOpts struct {
 	//
 	// Where to push. Default: the repository setting.
 	//
-	Repository string // slipway (../../../../../dagger/main.go:547:2)
+	Repository string // slipway (../../../../../dagger/main.go:794:2)
 	//
 	// The registry user.
 	//
-	Username string // slipway (../../../../../dagger/main.go:550:2)
+	Username string // slipway (../../../../../dagger/main.go:797:2)
 	//
 	// The registry password or token.
 	//
-	Password *Secret // slipway (../../../../../dagger/main.go:553:2)
+	Password *Secret // slipway (../../../../../dagger/main.go:800:2)
 	//
 	// The commit the image is built from, recorded in its labels and used
 	// as its tag.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:557:2)
+	Revision string // slipway (../../../../../dagger/main.go:804:2)
 	//
 	// The image's creation time (RFC 3339 or Unix seconds); see build.
 	//
-	Created string // slipway (../../../../../dagger/main.go:560:2)
+	Created string // slipway (../../../../../dagger/main.go:807:2)
 	//
 	// The platforms to build; see build.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:563:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:810:2)
 	//
 	// Talk plain HTTP to the registry.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:566:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:813:2)
+	//
+	// The private key that signs the digest, the SBOM and the provenance
+	// (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:817:2)
+	//
+	// The signing key's password (an encrypted cosign.key's).
+	//
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:820:2)
+	//
+	// The source repository's URL the provenance records (CI_PROJECT_URL).
+	// Default: the sourceUrl setting.
+	//
+	SourceURL string // slipway (../../../../../dagger/main.go:824:2)
 }
 
 // Publish builds the image and pushes it, returning
@@ -12914,8 +13505,12 @@ type SlipwayPublishOpts struct {
 // password is a Dagger secret (env://REGISTRY_PASSWORD in CI); a wrong one
 // fails before anything is written. Without a repository the image goes to
 // a registry served inside this Dagger session, which proves it pushes and
-// fixes its digest.
-func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:543:1)
+// fixes its digest. With a signing key (env://SIGNING_KEY in CI) it signs
+// the digest and attaches, as signed referrers, the image's SBOM
+// (CycloneDX and SPDX) and SLSA provenance (with sourceUrl and
+// --revision), which production's gate verifies; without one it says
+// what is not signed.
+func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:790:1)
 	if r.publish != nil {
 		return *r.publish, nil
 	}
@@ -12949,12 +13544,133 @@ func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (stri
 		if !querybuilder.IsZeroValue(opts[i].Insecure) {
 			q = q.Arg("insecure", opts[i].Insecure)
 		}
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+		// `signingKeyPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKeyPassword) {
+			q = q.Arg("signingKeyPassword", opts[i].SigningKeyPassword)
+		}
+		// `sourceUrl` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SourceURL) {
+			q = q.Arg("sourceUrl", opts[i].SourceURL)
+		}
 	}
 
 	var response string
 
 	q = q.Bind(&response)
 	return response, q.Execute(ctx)
+}
+
+// Sbom makes the image's software bill of materials with Trivy's SBOM
+// output, offline: CycloneDX (gl-sbom-image.cdx.json, GitLab's
+// artifacts:reports:cyclonedx) and SPDX (sbom.spdx.json) in its reports,
+// and its component count in the summary. publish attaches the same
+// documents to the digest as signed attestations.
+func (r *Slipway) Sbom(image string) *SlipwayVerdict { // slipway (../../../../../dagger/evidence.go:143:1)
+	q := r.query.Select("sbom")
+	q = q.Arg("image", image)
+
+	return &SlipwayVerdict{
+		query: q,
+	}
+}
+
+// SlipwaySecurityGovulncheckOpts contains options for Slipway.SecurityGovulncheck
+type SlipwaySecurityGovulncheckOpts struct {
+	//
+	// The image built from this source, as repository@sha256:digest, to
+	// record the scan next to.
+	//
+	Image string // slipway (../../../../../dagger/evidence.go:48:2)
+	//
+	// The database as an image (what slipway's engine mirror serves, such
+	// as 10.87.0.1:5000/slipway-ci/govulndb:VERSION). Default: built from
+	// golang.org/x/vulndb at dbVersion, fetched through the Go module
+	// proxy.
+	//
+	DbImage string // slipway (../../../../../dagger/evidence.go:54:2)
+	//
+	// The golang.org/x/vulndb version the database is built from when no
+	// dbImage is given.
+	//
+	DbVersion string // slipway (../../../../../dagger/evidence.go:58:2)
+	//
+	// An ignore file (YAML, entries with expired_at dates, as Trivy's):
+	// a called vulnerability it names does not fail the check until then.
+	// Default: the govulncheckIgnore setting's.
+	//
+	IgnoreFile *File // slipway (../../../../../dagger/evidence.go:63:2)
+	//
+	// The user for the image's registry, where the scan is recorded.
+	//
+	RegistryUsername string // slipway (../../../../../dagger/evidence.go:66:2)
+	//
+	// The password or token for the image's registry.
+	//
+	RegistryPassword *Secret // slipway (../../../../../dagger/evidence.go:69:2)
+	//
+	// The private key that signs the scan evidence (cosign.key's PEM;
+	// --signing-key=env://SIGNING_KEY).
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/evidence.go:73:2)
+	//
+	// The signing key's password.
+	//
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/evidence.go:76:2)
+}
+
+// SecurityGovulncheck runs govulncheck over the source against an offline
+// copy of the Go vulnerability database: check fails on vulnerabilities
+// the code calls (naming the GO- IDs and call paths) and lists those in
+// imported or required code that it does not call. Its reports hold
+// govulncheck.json, govulncheck.sarif (GitHub code scanning),
+// gl-dependency-scanning-report.json (GitLab) and govulncheck.txt. With
+// --image, the scan is recorded next to that image as evidence for
+// production's gate (scanner govulncheck), signed with --signing-key.
+// Cached for an hour, like security-trivy: the database moves on.
+func (r *Slipway) SecurityGovulncheck(opts ...SlipwaySecurityGovulncheckOpts) *SlipwayVerdict { // slipway (../../../../../dagger/evidence.go:43:1)
+	q := r.query.Select("securityGovulncheck")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `image` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Image) {
+			q = q.Arg("image", opts[i].Image)
+		}
+		// `dbImage` optional argument
+		if !querybuilder.IsZeroValue(opts[i].DbImage) {
+			q = q.Arg("dbImage", opts[i].DbImage)
+		}
+		// `dbVersion` optional argument
+		if !querybuilder.IsZeroValue(opts[i].DbVersion) {
+			q = q.Arg("dbVersion", opts[i].DbVersion)
+		}
+		// `ignoreFile` optional argument
+		if !querybuilder.IsZeroValue(opts[i].IgnoreFile) {
+			q = q.Arg("ignoreFile", opts[i].IgnoreFile)
+		}
+		// `registryUsername` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryUsername) {
+			q = q.Arg("registryUsername", opts[i].RegistryUsername)
+		}
+		// `registryPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RegistryPassword) {
+			q = q.Arg("registryPassword", opts[i].RegistryPassword)
+		}
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+		// `signingKeyPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKeyPassword) {
+			q = q.Arg("signingKeyPassword", opts[i].SigningKeyPassword)
+		}
+	}
+
+	return &SlipwayVerdict{
+		query: q,
+	}
 }
 
 // SlipwaySecuritySastOpts contains options for Slipway.SecuritySast
@@ -12964,13 +13680,13 @@ type SlipwaySecuritySastOpts struct {
 	//
 	//
 	// Default: true
-	Fail bool // slipway (../../../../../dagger/main.go:836:2)
+	Fail bool // slipway (../../../../../dagger/main.go:1108:2)
 }
 
 // SecuritySast runs gosec over the source. Its reports hold gosec.json,
 // gosec.sarif and gl-sast-report.json. check fails on findings unless fail
 // is false.
-func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:832:1)
+func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1104:1)
 	q := r.query.Select("securitySast")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `fail` optional argument
@@ -12990,28 +13706,38 @@ type SlipwaySecurityTrivyOpts struct {
 	// Where Trivy downloads its vulnerability DB: point it at a mirror when
 	// air-gapped. Default: ghcr.io/aquasecurity/trivy-db:2.
 	//
-	DbRepository string // slipway (../../../../../dagger/main.go:745:2)
+	DbRepository string // slipway (../../../../../dagger/main.go:1015:2)
 	//
 	// Fetch the DB over plain HTTP or without TLS verification.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:748:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:1018:2)
 	//
 	// The user for the image's registry, where the scan is recorded.
 	//
-	RegistryUsername string // slipway (../../../../../dagger/main.go:751:2)
+	RegistryUsername string // slipway (../../../../../dagger/main.go:1021:2)
 	//
 	// The password or token for the image's registry.
 	//
-	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:754:2)
+	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1024:2)
+	//
+	// The private key that signs the scan evidence (cosign.key's PEM;
+	// --signing-key=env://SIGNING_KEY).
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:1028:2)
+	//
+	// The signing key's password.
+	//
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1031:2)
 }
 
 // SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
 // vulnerabilities in Trivy's container; check fails naming the CVE IDs. Its
 // reports hold trivy.json, trivy.sarif and gl-container-scanning-report.json.
-// The scan is recorded next to the image as evidence for production's gate.
+// The scan is recorded next to the image as evidence for production's gate,
+// signed with --signing-key.
 // Cached for an hour, not Dagger's default seven days: a digest's scan goes
 // stale when the DB learns a new CVE or an ignore entry expires.
-func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:738:1)
+func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1008:1)
 	q := r.query.Select("securityTrivy")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `dbRepository` optional argument
@@ -13030,6 +13756,14 @@ func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) 
 		if !querybuilder.IsZeroValue(opts[i].RegistryPassword) {
 			q = q.Arg("registryPassword", opts[i].RegistryPassword)
 		}
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+		// `signingKeyPassword` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKeyPassword) {
+			q = q.Arg("signingKeyPassword", opts[i].SigningKeyPassword)
+		}
 	}
 	q = q.Arg("image", image)
 
@@ -13043,7 +13777,7 @@ func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) 
 // integration) reach the service through the variables integrationEnv
 // names; without one, the smoke probes check each PORT/PATH answers its
 // status. Its reports hold junit.xml.
-func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:673:1)
+func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:942:1)
 	q := r.query.Select("testIntegration")
 	q = q.Arg("image", image)
 
@@ -13058,7 +13792,7 @@ func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (..
 // coverage.out and test.json; check prints the coverage total line
 // GitLab's coverage regex reads. Failing tests fail check, not the call, so
 // their reports can still be exported.
-func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:636:1)
+func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:905:1)
 	q := r.query.Select("testUnit")
 
 	return &SlipwayVerdict{
@@ -13077,7 +13811,7 @@ func (r *Slipway) UnitTests(ctx context.Context) error { // slipway (../../../..
 }
 
 // WithFile copies a file or directory of the source into the image.
-func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:242:1)
+func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:455:1)
 	q := r.query.Select("withFile")
 	q = q.Arg("from", from)
 	q = q.Arg("to", to)
@@ -13087,8 +13821,69 @@ func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../
 	}
 }
 
+// SlipwayWithGitopsOpts contains options for Slipway.WithGitops
+type SlipwayWithGitopsOpts struct {
+	//
+	// The images: entry's name. Default: the service's name.
+	//
+	Image string // slipway (../../../../../dagger/sources.go:224:2)
+}
+
+// WithGitops deploys by promote commits into a GitOps repository that Argo
+// CD syncs, each environment's kustomize overlay getting the digest, with
+// deploySource gitops.
+func (r *Slipway) WithGitops(repository string, stagingOverlay string, productionOverlay string, opts ...SlipwayWithGitopsOpts) *Slipway { // slipway (../../../../../dagger/sources.go:215:1)
+	q := r.query.Select("withGitops")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `image` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Image) {
+			q = q.Arg("image", opts[i].Image)
+		}
+	}
+	q = q.Arg("repository", repository)
+	q = q.Arg("stagingOverlay", stagingOverlay)
+	q = q.Arg("productionOverlay", productionOverlay)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// SlipwayWithHelmOpts contains options for Slipway.WithHelm
+type SlipwayWithHelmOpts struct {
+	//
+	// Staging's values files, paths in the source.
+	//
+	StagingValues []string // slipway (../../../../../dagger/sources.go:201:2)
+	//
+	// Production's values files, paths in the source.
+	//
+	ProductionValues []string // slipway (../../../../../dagger/sources.go:204:2)
+}
+
+// WithHelm deploys from a Helm chart: the chart's path in the source (or
+// oci://...) and each environment's values files, with deploySource helm.
+func (r *Slipway) WithHelm(chart string, opts ...SlipwayWithHelmOpts) *Slipway { // slipway (../../../../../dagger/sources.go:196:1)
+	q := r.query.Select("withHelm")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `stagingValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].StagingValues) {
+			q = q.Arg("stagingValues", opts[i].StagingValues)
+		}
+		// `productionValues` optional argument
+		if !querybuilder.IsZeroValue(opts[i].ProductionValues) {
+			q = q.Arg("productionValues", opts[i].ProductionValues)
+		}
+	}
+	q = q.Arg("chart", chart)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
 // WithMain sets the main packages; the first is the entrypoint.
-func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:228:1)
+func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:441:1)
 	q := r.query.Select("withMain")
 	q = q.Arg("packages", packages)
 
@@ -13097,8 +13892,60 @@ func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../..
 	}
 }
 
+// WithNodeSelector sets where both environments' pods run, as KEY=VALUE
+// node labels, such as slipway.dev/node=real.
+func (r *Slipway) WithNodeSelector(labels []string) *Slipway { // slipway (../../../../../dagger/main.go:498:1)
+	q := r.query.Select("withNodeSelector")
+	q = q.Arg("labels", labels)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// SlipwayWithNotifyOpts contains options for Slipway.WithNotify
+type SlipwayWithNotifyOpts struct {
+	//
+	// The link the messages carry, such as the pipeline run's URL.
+	//
+	Link string // slipway (../../../../../dagger/notify.go:65:2)
+	//
+	// The name the messages give the service. Default: the service's name.
+	//
+	Pipeline string // slipway (../../../../../dagger/notify.go:68:2)
+	//
+	// A notification that fails fails the deploy (default: a warning in
+	// its line).
+	//
+	Required bool // slipway (../../../../../dagger/notify.go:72:2)
+}
+
+// WithNotify sets what every notification carries, and whether a failed
+// one fails the deploy.
+func (r *Slipway) WithNotify(opts ...SlipwayWithNotifyOpts) *Slipway { // slipway (../../../../../dagger/notify.go:62:1)
+	q := r.query.Select("withNotify")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `link` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Link) {
+			q = q.Arg("link", opts[i].Link)
+		}
+		// `pipeline` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Pipeline) {
+			q = q.Arg("pipeline", opts[i].Pipeline)
+		}
+		// `required` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Required) {
+			q = q.Arg("required", opts[i].Required)
+		}
+	}
+
+	return &Slipway{
+		query: q,
+	}
+}
+
 // WithPorts sets the ports the service listens on.
-func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:235:1)
+func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:448:1)
 	q := r.query.Select("withPorts")
 	q = q.Arg("ports", ports)
 
@@ -13109,7 +13956,7 @@ func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../d
 
 // WithProduction sets the production namespace and manifests (a path in
 // the source).
-func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:277:1)
+func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:490:1)
 	q := r.query.Select("withProduction")
 	q = q.Arg("namespace", namespace)
 	q = q.Arg("manifests", manifests)
@@ -13120,7 +13967,7 @@ func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { 
 }
 
 // WithRepository sets the registry repository images are pushed to.
-func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:261:1)
+func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:474:1)
 	q := r.query.Select("withRepository")
 	q = q.Arg("repository", repository)
 
@@ -13129,8 +13976,20 @@ func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../..
 	}
 }
 
+// WithSlack notifies a Slack channel, through its incoming webhook, of
+// every deploy (deployed, rolled back, refused) and of ci's verdict.
+func (r *Slipway) WithSlack(webhook *Secret) *Slipway { // slipway (../../../../../dagger/notify.go:23:1)
+	assertNotNil("webhook", webhook)
+	q := r.query.Select("withSlack")
+	q = q.Arg("webhook", webhook)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
 // WithSmokeProbe adds a smoke probe, as PORT/PATH=STATUS.
-func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:254:1)
+func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:467:1)
 	q := r.query.Select("withSmokeProbe")
 	q = q.Arg("probe", probe)
 
@@ -13141,10 +14000,95 @@ func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../.
 
 // WithStaging sets the staging namespace and manifests (a path in the
 // source).
-func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:269:1)
+func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:482:1)
 	q := r.query.Select("withStaging")
 	q = q.Arg("namespace", namespace)
 	q = q.Arg("manifests", manifests)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// SlipwayWithTelegramOpts contains options for Slipway.WithTelegram
+type SlipwayWithTelegramOpts struct {
+	//
+	// A self-hosted Bot API server instead of https://api.telegram.org.
+	//
+	APIURL string // slipway (../../../../../dagger/notify.go:40:2)
+}
+
+// WithTelegram notifies a Telegram chat through a bot's sendMessage.
+func (r *Slipway) WithTelegram(token *Secret, chatId string, opts ...SlipwayWithTelegramOpts) *Slipway { // slipway (../../../../../dagger/notify.go:33:1)
+	assertNotNil("token", token)
+	q := r.query.Select("withTelegram")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `apiUrl` optional argument
+		if !querybuilder.IsZeroValue(opts[i].APIURL) {
+			q = q.Arg("apiUrl", opts[i].APIURL)
+		}
+	}
+	q = q.Arg("token", token)
+	q = q.Arg("chatId", chatId)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// SlipwayWithVerifyPathsOpts contains options for Slipway.WithVerifyPaths
+type SlipwayWithVerifyPathsOpts struct {
+	Window string // slipway (../../../../../dagger/main.go:509:2)
+}
+
+// WithVerifyPaths sets what the deploy's smoke test GETs after the
+// rollout, as [PORT:]/PATH, and for how long (a Go duration; empty keeps
+// the current one).
+func (r *Slipway) WithVerifyPaths(paths []string, opts ...SlipwayWithVerifyPathsOpts) *Slipway { // slipway (../../../../../dagger/main.go:507:1)
+	q := r.query.Select("withVerifyPaths")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `window` optional argument
+		if !querybuilder.IsZeroValue(opts[i].Window) {
+			q = q.Arg("window", opts[i].Window)
+		}
+	}
+	q = q.Arg("paths", paths)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// SlipwayWithWebhookOpts contains options for Slipway.WithWebhook
+type SlipwayWithWebhookOpts struct {
+	//
+	// A key that signs each body with HMAC-SHA256, in the
+	// X-Slipway-Signature header (sha256=HEX).
+	//
+	SigningKey *Secret // slipway (../../../../../dagger/notify.go:54:2)
+}
+
+// WithWebhook posts every deploy's outcome as a JSON event (environment,
+// image, digest, result, reason, link, pipeline, time, text) to a URL.
+func (r *Slipway) WithWebhook(url *Secret, opts ...SlipwayWithWebhookOpts) *Slipway { // slipway (../../../../../dagger/notify.go:48:1)
+	assertNotNil("url", url)
+	q := r.query.Select("withWebhook")
+	for i := len(opts) - 1; i >= 0; i-- {
+		// `signingKey` optional argument
+		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
+			q = q.Arg("signingKey", opts[i].SigningKey)
+		}
+	}
+	q = q.Arg("url", url)
+
+	return &Slipway{
+		query: q,
+	}
+}
+
+// WithoutVerify turns the deploy's smoke test off.
+func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/main.go:520:1)
+	q := r.query.Select("withoutVerify")
 
 	return &Slipway{
 		query: q,
@@ -13155,7 +14099,7 @@ func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // 
 // the stage fails, and a check that fails when it did. CI jobs export the
 // reports first and call check second, so a failing stage still shows its
 // JUnit, coverage and scan reports.
-type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:287:6)
+type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:530:6)
 	query *querybuilder.Selection
 
 	check   *string
@@ -13175,7 +14119,7 @@ func (r *SlipwayVerdict) WithGraphQLQuery(q *querybuilder.Selection) *SlipwayVer
 // returns the summary and the log lines. Returning them, rather than
 // printing them while the stage runs, puts them in the job's log even when
 // Dagger answers from its cache.
-func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:303:1)
+func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:546:1)
 	if r.check != nil {
 		return *r.check, nil
 	}
@@ -13238,7 +14182,7 @@ func (r *SlipwayVerdict) UnmarshalJSON(bs []byte) error {
 
 // Lines a CI log must show on every run, such as the coverage total
 // GitLab's coverage regex reads.
-func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:296:2)
+func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:539:2)
 	if r.log != nil {
 		return *r.log, nil
 	}
@@ -13251,7 +14195,7 @@ func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (
 }
 
 // What the stage found, one line; empty when all is well.
-func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:291:2)
+func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:534:2)
 	if r.problem != nil {
 		return *r.problem, nil
 	}
@@ -13264,7 +14208,7 @@ func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipw
 }
 
 // The stage's reports: JUnit, Cobertura, SARIF or GitLab reports.
-func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:289:2)
+func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:532:2)
 	q := r.query.Select("reports")
 
 	return &Directory{
@@ -13273,7 +14217,7 @@ func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagge
 }
 
 // What the stage did, one line, such as "12 tests, 83.4% of statements".
-func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:293:2)
+func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:536:2)
 	if r.summary != nil {
 		return *r.summary, nil
 	}
