@@ -101,6 +101,9 @@ func (r *Registry) bodyPath(hexDigest string) string {
 // ServeHTTP journals manifest PUTs that the inner registry accepted and
 // passes everything else through.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method == http.MethodGet {
+		r.closeRange(req)
+	}
 	repo, ref, ok := manifestPath(req.URL.Path)
 	if !ok || req.Method != http.MethodPut {
 		r.inner.ServeHTTP(w, req)
@@ -173,6 +176,45 @@ func (r *Registry) replay() error {
 		}
 	}
 	return sc.Err()
+}
+
+// closeRange gives an open-ended Range of a blob GET ("bytes=N-") its end.
+// containerd resumes an interrupted layer download with one, and
+// go-containerregistry's registry understands only "bytes=N-M": it
+// answered 416, and every later pull of that layer failed the same way
+// until the engine's partial download was removed by hand.
+func (r *Registry) closeRange(req *http.Request) {
+	rng := req.Header.Get("Range")
+	start, open := strings.CutPrefix(rng, "bytes=")
+	if !open || !strings.HasSuffix(start, "-") || strings.ContainsAny(start, ",") {
+		return
+	}
+	hexDigest, ok := blobPath(req.URL.Path)
+	if !ok {
+		return
+	}
+	fi, err := os.Stat(filepath.Join(r.blobDir, "sha256", hexDigest))
+	if err != nil || fi.Size() == 0 {
+		return // the inner registry says what is wrong
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%s%d", start, fi.Size()-1))
+}
+
+// blobPath returns the hex digest of /v2/<repo>/blobs/sha256:<hex>.
+func blobPath(p string) (string, bool) {
+	rest, found := strings.CutPrefix(p, "/v2/")
+	if !found {
+		return "", false
+	}
+	i := strings.LastIndex(rest, "/blobs/sha256:")
+	if i <= 0 {
+		return "", false
+	}
+	h := rest[i+len("/blobs/sha256:"):]
+	if len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return h, true
 }
 
 // manifestPath splits /v2/<repo>/manifests/<ref>.
