@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/clustertest"
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/engine"
@@ -28,12 +27,7 @@ func TestOneJobPromotion(t *testing.T) {
 	production := c.Namespace(t, "mts-deploy-ai")
 	t.Setenv("KUBECONFIG_STAGING", string(c.EngineKubeconfig))
 	t.Setenv("KUBECONFIG_PRODUCTION", string(c.EngineKubeconfig))
-	key, trusted, err := attest.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SIGNING_KEY", string(key))
-	t.Setenv("SLIPWAY_TRUSTED_KEYS", string(trusted))
+	signing(t)
 
 	// A fresh commit hash: a fresh digest, with no evidence from earlier
 	// runs, and a revision the provenance can record.
@@ -43,7 +37,7 @@ func TestOneJobPromotion(t *testing.T) {
 	ci := []string{"ci", "--revision=" + hex.EncodeToString(b), "--repository=" + repository, "--insecure",
 		"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure",
 		"--govuln-db-image=" + engine.MirrorBridgeAddr + "/" + engine.VulnDBRef,
-		"--signing-key=env://SIGNING_KEY"}
+		signArg}
 
 	reports := t.TempDir()
 	mustCall(t, append(ci, "reports", "export", "--path="+reports)...)
@@ -71,12 +65,12 @@ func TestOneJobPromotion(t *testing.T) {
 
 	base := "--staging-manifests=examples/deployai/deploy/k8s/local"
 	prodBase := "--production-manifests=examples/deployai/deploy/k8s/local"
-	out := mustCall(t, base, "deploy-staging", "--image="+ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace="+staging, "--signing-key=env://SIGNING_KEY")
+	out := mustCall(t, base, "deploy-staging", "--image="+ref, "--kubeconfig=env://KUBECONFIG_STAGING", "--namespace="+staging, signArg)
 	t.Logf("deploy-staging: %s", strings.TrimSpace(out))
 	assertRunning(t, c, staging, ref)
 
 	out = mustCall(t, prodBase, "deploy-production", "--image="+ref, "--kubeconfig=env://KUBECONFIG_PRODUCTION", "--namespace="+production,
-		"--trusted-keys=env://SLIPWAY_TRUSTED_KEYS", "--approve", "--approver=e2e")
+		prodTrust, "--approve", "--approver=e2e")
 	t.Logf("deploy-production: %s", strings.TrimSpace(out))
 	if !strings.Contains(out, "production: namespace "+production) {
 		t.Errorf("deploy-production's summary does not name %s: %s", production, out)
