@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -132,6 +133,7 @@ func TestEngineConfigMirrorsEveryRegistry(t *testing.T) {
 		`root = "/i/state"`,
 		`address = ["unix:///i/run/engine.sock"]`,
 		`cniBinaryPath = "/i/cni-bin"`,
+		`cniConfigPath = "/i/etc/cni.conflist"`,
 		"[registry.\"docker.io\"]\n  mirrors = [\"127.0.0.1:5000\"]",
 		"[registry.\"gcr.io\"]\n  mirrors = [\"127.0.0.1:5000\"]",
 		"[registry.\"ghcr.io\"]\n  mirrors = [\"127.0.0.1:5000\"]",
@@ -140,6 +142,36 @@ func TestEngineConfigMirrorsEveryRegistry(t *testing.T) {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("engine.toml lacks %q:\n%s", want, cfg)
 		}
+	}
+}
+
+// TestCNIConfigIsDaggersLessItsIptables checks the engine's network is
+// Dagger's own (the bridge, subnet and dnsname settings containers and
+// services rely on) with no plugin or option that writes iptables rules
+// per container.
+func TestCNIConfigIsDaggersLessItsIptables(t *testing.T) {
+	var conf struct {
+		Name    string           `json:"name"`
+		Plugins []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal([]byte(cniConfig), &conf); err != nil {
+		t.Fatalf("the CNI configuration does not parse: %v", err)
+	}
+	if conf.Name != "dagger" || len(conf.Plugins) != 2 {
+		t.Fatalf("want the network dagger with bridge and dnsname, got %q with %d plugins", conf.Name, len(conf.Plugins))
+	}
+	bridge, dns := conf.Plugins[0], conf.Plugins[1]
+	if bridge["type"] != "bridge" || bridge["bridge"] != "dagger0" || bridge["ipMasq"] != false || bridge["isDefaultGateway"] != true {
+		t.Errorf("bridge plugin = %v, want dagger0, the default gateway, no masquerade", bridge)
+	}
+	if !strings.Contains(cniConfig, `"subnet": "10.87.0.0/16"`) || !strings.HasPrefix(MirrorBridgeAddr, "10.87.0.1:") {
+		t.Errorf("the bridge's subnet is not the one the mirror's address (%s) is on:\n%s", MirrorBridgeAddr, cniConfig)
+	}
+	if dns["type"] != "dnsname" || dns["domainName"] != "dagger.local" {
+		t.Errorf("dnsname plugin = %v, want Dagger's (service aliases resolve through it)", dns)
+	}
+	if strings.Contains(cniConfig, "firewall") {
+		t.Errorf("the firewall plugin is back: it adds and deletes iptables rules around every exec")
 	}
 }
 

@@ -428,7 +428,7 @@ func (e *Engine) install(r *release) error {
 			return fmt.Errorf("creating instance directory: %w", err)
 		}
 	}
-	for _, p := range []string{"bridge", "loopback", "firewall", "host-local"} {
+	for _, p := range []string{"bridge", "loopback", "host-local"} {
 		if err := symlink(filepath.Join("/usr/lib/cni", p), e.path("cni-bin", p)); err != nil {
 			return err
 		}
@@ -447,6 +447,9 @@ func (e *Engine) install(r *release) error {
 	}
 	if err := symlink(runc, e.path("ns", "usrlocal-upper", "bin", "runc")); err != nil {
 		return err
+	}
+	if err := os.WriteFile(e.cniConfigPath(), []byte(cniConfig), 0o644); err != nil {
+		return fmt.Errorf("writing the CNI configuration: %w", err)
 	}
 	if err := e.installGoSDK(r.images); err != nil {
 		return err
@@ -479,6 +482,8 @@ func (e *Engine) config(gc bool) string {
 	fmt.Fprintf(&b, "# written by slipway's `make engine`; see internal/engine\nroot = %q\n", e.path("state"))
 	fmt.Fprintf(&b, "[grpc]\n  address = [%q]\n", "unix://"+e.SocketPath())
 	fmt.Fprintf(&b, "[worker.oci]\n  cniBinaryPath = %q\n", e.path("cni-bin"))
+	b.WriteString("  # Dagger's network without per-container iptables rules: see cniConfig.\n")
+	fmt.Fprintf(&b, "  cniConfigPath = %q\n", e.cniConfigPath())
 	if gc {
 		b.WriteString("  # Pruning: the cache is capped in bytes (see DefaultCacheMax).\n")
 		fmt.Fprintf(&b, "  gc = true\n  reservedSpace = %q\n  maxUsedSpace = %q\n", strconv.FormatInt(e.cacheMax/10, 10), strconv.FormatInt(e.cacheMax, 10))
@@ -494,6 +499,44 @@ func (e *Engine) config(gc bool) string {
 	}
 	return b.String()
 }
+
+func (e *Engine) cniConfigPath() string { return e.path("etc", "cni.conflist") }
+
+// cniConfig is Dagger's own container network (network/netinst in
+// v0.19.10: the bridge dagger0 on 10.87.0.0/16, host-local addresses and
+// its dnsname plugin for service names) less what costs iptables calls:
+// the bridge's IP masquerade and the firewall plugin. Dagger gives every
+// exec a hostname, so no exec takes a namespace from BuildKit's pool: each
+// one set its network up and tore it down, about 30 iptables processes
+// (ten rules added and deleted, each checked first), a good part of a bare
+// exec's half second on two cores. Neither rule does anything here: the
+// engine's network namespace has no uplink (containers reach the host's
+// services through the mirror at 10.87.0.1, which is on the bridge
+// itself), so there is nothing to masquerade to, and its FORWARD policy
+// is ACCEPT, so the firewall plugin's ACCEPT rules changed nothing.
+const cniConfig = `{
+  "cniVersion": "0.4.0",
+  "name": "dagger",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "dagger0",
+      "isDefaultGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.87.0.0/16"}]]}
+    },
+    {
+      "type": "dnsname",
+      "domainName": "dagger.local",
+      "pidfile": "/var/run/containers/cni/dnsname/dagger/pidfile",
+      "hosts": "/var/run/containers/cni/dnsname/dagger/addnhosts",
+      "lockfile": "/var/run/containers/cni/dnsname/dagger/lock",
+      "capabilities": {"aliases": true}
+    }
+  ]
+}
+`
 
 // buildMirrorServer builds the command that serves the mirror inside the
 // namespace (this repository's internal/cmd/engine) into out. -trimpath
