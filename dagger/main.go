@@ -35,6 +35,7 @@ import (
 	"github.com/slipway-ci/slipway/stage/handover"
 	"github.com/slipway-ci/slipway/stage/kube"
 	"github.com/slipway-ci/slipway/stage/ociregistry"
+	"github.com/slipway-ci/slipway/stage/sbom"
 	"github.com/slipway-ci/slipway/stage/smoke"
 	"github.com/slipway-ci/slipway/stage/trivy"
 )
@@ -843,12 +844,35 @@ func (m *Slipway) Publish(
 	if repository == "" {
 		repository = m.Repository
 	}
+	// The SBOM needs the image, not its digest: it is made while the image
+	// is pushed, which hides most of what it adds to the stage.
+	type sbomDone struct {
+		doc *sbom.Result
+		err error
+	}
+	var sbomc chan sbomDone
+	if signingKey != nil {
+		sbomc = make(chan sbomDone, 1)
+		go func() {
+			doc, err := sbom.Container(ctx, c, imgs[0], "the image built for "+repository)
+			sbomc <- sbomDone{doc, err}
+		}()
+	}
 	ref, err := publish(ctx, c, s, imgs, repository, username, pw, revision, insecure)
 	if err != nil {
 		return "", err
 	}
+	var doc *sbom.Result
+	if sbomc != nil {
+		r := <-sbomc
+		if r.err != nil {
+			return "", fmt.Errorf("publish: %w", r.err)
+		}
+		doc = r.doc
+		doc.Subject = ref
+	}
 	line, err := m.attestPublished(ctx, c, s, imgs[0], ref, publishCall{repository: repository, username: username, revision: revision,
-		created: created, platforms: platforms, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl}, nil)
+		created: created, platforms: platforms, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl}, doc)
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/attest"
 )
@@ -94,11 +96,8 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 	if s == nil {
 		return "", fmt.Errorf("%s: no signing key: give the private key (cosign.key) in %s", stage, attest.SigningKeyEnv)
 	}
-	opts := registryOptions(getenv)
-	if _, err := s.SignImage(ctx, d, opts...); err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	parts := []string{fmt.Sprintf("signed %s with key ID %s", d.DigestStr(), s.KeyID())}
+	// Everything is read and checked before anything is pushed: a bad
+	// file leaves no half-attested digest.
 	var docs attest.SBOMs
 	if docs.CycloneDX, err = readOptional(*cdx); err == nil {
 		docs.SPDX, err = readOptional(*spdx)
@@ -106,32 +105,50 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
-	if len(docs.CycloneDX) > 0 || len(docs.SPDX) > 0 {
-		if _, err := s.AttestSBOMs(ctx, d, docs, opts...); err != nil {
-			return "", fmt.Errorf("%s: %w", stage, err)
-		}
-		parts = append(parts, "signed SBOM attached")
-	}
+	var p *attest.Provenance
 	if *prov != "" {
 		raw, err := os.ReadFile(*prov)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", stage, err)
 		}
-		var p attest.Provenance
-		if err := json.Unmarshal(raw, &p); err != nil {
+		p = new(attest.Provenance)
+		if err := json.Unmarshal(raw, p); err != nil {
 			return "", fmt.Errorf("%s: the provenance file %s: %w", stage, *prov, err)
 		}
 		if p.GoSum, err = readOptional(*goSum); err != nil {
 			return "", fmt.Errorf("%s: %w", stage, err)
 		}
-		if _, err := s.AttestProvenance(ctx, d, p, opts...); err != nil {
-			return "", fmt.Errorf("%s: %w", stage, err)
-		}
+	}
+	// The referrers are independent of each other, so they are pushed at
+	// once: this runs right after the build stage's push, and its round
+	// trips were most of what signing added to it.
+	opts := registryOptions(getenv)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		_, err := s.SignImage(gctx, d, opts...)
+		return err
+	})
+	parts := []string{fmt.Sprintf("signed %s with key ID %s", d.DigestStr(), s.KeyID())}
+	if len(docs.CycloneDX) > 0 || len(docs.SPDX) > 0 {
+		g.Go(func() error {
+			_, err := s.AttestSBOMs(gctx, d, docs, opts...)
+			return err
+		})
+		parts = append(parts, "signed SBOM attached")
+	}
+	if p != nil {
+		g.Go(func() error {
+			_, err := s.AttestProvenance(gctx, d, *p, opts...)
+			return err
+		})
 		builder := p.BuilderID
 		if builder == "" {
 			builder = attest.DefaultBuilderID
 		}
 		parts = append(parts, "signed SLSA provenance attached (builder "+builder+")")
+	}
+	if err := g.Wait(); err != nil {
+		return "", fmt.Errorf("%s: %w", stage, err)
 	}
 	return strings.Join(parts, "; "), nil
 }

@@ -30,6 +30,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -153,6 +154,9 @@ func (s *Signer) SignImage(ctx context.Context, image name.Digest, opts ...remot
 	return s.Attest(ctx, image, CosignSignPredicate, nil, opts...)
 }
 
+// commitMu serialises Attach's manifest pushes (see there).
+var commitMu sync.Mutex
+
 // Attach pushes a bundle as a referrer of image, in the manifest cosign
 // writes (an empty config, the bundle as the one layer, the predicate
 // type as an annotation). It returns the referrer manifest's digest. The
@@ -194,6 +198,13 @@ func Attach(ctx context.Context, image name.Digest, bundle []byte, predicateType
 		return v1.Hash{}, fmt.Errorf("attest: %w", err)
 	}
 	d := descriptor(raw, types.OCIManifestSchema1)
+	// A registry without the referrers API gets the referrer listed in the
+	// sha256-<digest> tag's index, which go-containerregistry reads,
+	// extends and writes back: two attestations attached at once (as
+	// AttestSBOMs and the deploy tool's attest do) would each drop the
+	// other's. The blobs above go in parallel; the manifests, one at a time.
+	commitMu.Lock()
+	defer commitMu.Unlock()
 	if err := remote.Put(repo.Digest(d.Digest.String()), rawManifest{raw: raw, mt: types.OCIManifestSchema1}, opts...); err != nil {
 		return v1.Hash{}, fmt.Errorf("attest: %s: pushing the %s attestation: %w", image, predicateType, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 )
 
 // The variables a CI job (or a tool container, from Dagger secrets) gives
@@ -72,24 +73,33 @@ type SBOMs struct {
 }
 
 // AttestSBOMs signs each SBOM document given as an attestation about
-// image (CycloneDXPredicate, SPDXPredicate) and attaches it.
+// image (CycloneDXPredicate, SPDXPredicate) and attaches them, at once.
+// The hashes are in that order, of the documents given.
 func (s *Signer) AttestSBOMs(ctx context.Context, image name.Digest, docs SBOMs, opts ...remote.Option) ([]v1.Hash, error) {
-	var out []v1.Hash
-	for _, d := range []struct {
+	type doc struct {
 		pt  string
 		doc []byte
-	}{{CycloneDXPredicate, docs.CycloneDX}, {SPDXPredicate, docs.SPDX}} {
-		if len(d.doc) == 0 {
-			continue
-		}
-		h, err := s.Attest(ctx, image, d.pt, jsonObject(d.doc), opts...)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, h)
 	}
-	if len(out) == 0 {
+	var todo []doc
+	for _, d := range []doc{{CycloneDXPredicate, docs.CycloneDX}, {SPDXPredicate, docs.SPDX}} {
+		if len(d.doc) > 0 {
+			todo = append(todo, d)
+		}
+	}
+	if len(todo) == 0 {
 		return nil, fmt.Errorf("attest: %s: no SBOM document to attest", image)
+	}
+	out := make([]v1.Hash, len(todo))
+	g, ctx := errgroup.WithContext(ctx)
+	for i, d := range todo {
+		g.Go(func() error {
+			h, err := s.Attest(ctx, image, d.pt, jsonObject(d.doc), opts...)
+			out[i] = h
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
