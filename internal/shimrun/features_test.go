@@ -50,6 +50,9 @@ func TestFeaturesGitLab(t *testing.T) {
 				t.Fatal(err)
 			}
 			files := map[string][]byte{".gitlab-ci.yml": yml}
+			for name, data := range f.Files {
+				files[name] = data
+			}
 			// gitlab-ci-local cannot start the docker:dind service of
 			// DockerEngine jobs: they run with the stand-in's engine
 			// instead (shimrun.StandInDockerEngine), as on runners that
@@ -59,6 +62,9 @@ func TestFeaturesGitLab(t *testing.T) {
 				t.Fatal(err)
 			}
 			runFiles := map[string][]byte{".gitlab-ci.yml": dind}
+			for name, data := range f.Files {
+				runFiles[name] = data
+			}
 			for _, ref := range featureRefs {
 				t.Run(ref.String(), func(t *testing.T) {
 					t.Parallel()
@@ -156,6 +162,13 @@ func runFeature(t *testing.T, r shimrun.Runner, remote string, files map[string]
 		}
 	}()
 	planned := p.PlanFor(featureStart(ref))
+	if !github {
+		for _, name := range f.IncludedJobs {
+			if !strings.Contains(string(res.Output), "included job "+name+" ran") {
+				t.Errorf("the included job %s did not run for %s", name, ref)
+			}
+		}
+	}
 	if res.ExitCode != 0 && !(github && len(planned) == 0 && strings.Contains(string(res.Output), "Could not find any stages to run")) {
 		t.Errorf("%s exited %d, want the pipeline to pass", r.Name(), res.ExitCode)
 	}
@@ -333,6 +346,7 @@ func planFeature(t *testing.T, g shimrun.GitLab, files map[string][]byte, f pipe
 			got = append(got, normalizeCell(j.Name))
 		}
 	}
+	want = append(want, f.IncludedJobs...)
 	for _, j := range f.Pipeline.PlanFor(featureStart(ref)) {
 		if stop := j.StopJobName(); stop != "" {
 			// The generated stop job, manual: in the pipeline, not run.

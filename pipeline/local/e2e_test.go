@@ -95,7 +95,10 @@ func TestRealFailuresShowDaggersErrorChain(t *testing.T) {
 	for name, w := range want {
 		j, _ := res.Job(name)
 		if j.Status != w.status || j.Reason != w.reason {
-			t.Errorf("%s: %s, reason %q; want %s, %q", name, j.Status, j.Reason, w.status, w.reason)
+			// The log is what the reason was read from: keep it for the
+			// diagnosis (the temporary directory goes with the test).
+			b, _ := os.ReadFile(j.LogFile)
+			t.Errorf("%s: %s, reason %q; want %s, %q; its log:\n%s", name, j.Status, j.Reason, w.status, w.reason, b)
 		}
 		if j.Attempts != 1 {
 			t.Errorf("%s ran %d times: a function's failure must not be retried", name, j.Attempts)

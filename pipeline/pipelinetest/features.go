@@ -27,6 +27,12 @@ type Feature struct {
 	// NoGitLabPlan, when not empty, says why gitlab-ci-local cannot even
 	// list the jobs of the generated file for some refs.
 	NoGitLabPlan string
+	// Files are more files of the repository the runner tests run in, by
+	// slash-separated path, such as the CI file a local include names.
+	Files map[string][]byte
+	// IncludedJobs are the jobs those files add: the CI plans them beside
+	// the model's, and each prints "included job NAME ran".
+	IncludedJobs []string
 	// Reusable says the golden files are the pipeline as others reuse it:
 	// a GitHub reusable workflow (github.Callable) and a GitLab CI/CD
 	// component template (gitlab.AsComponent). The runner tests run the
@@ -364,6 +370,28 @@ func Features() []Feature {
 					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", "."))))),
 			GitHubRefusal: `github: the pipeline includes local ci/lint.gitlab-ci.yml: includes are GitLab's; GitHub composes workflows with reusable workflows, so call one from a job with pipeline.CallsWorkflow`,
 			NoGitLabPlan:  "the included files are not in the test repository (and gitlab-ci-local fetches no remote files, templates or components offline)",
+		},
+		{
+			// A local include, which gitlab-ci-local reads from the test
+			// repository: its job joins the pipeline beside the model's
+			// (the includes feature above has the kinds only GitLab
+			// itself can fetch).
+			Name: "include-local",
+			Pipeline: mustNew("include-local",
+				pipeline.Stages("build", "test"),
+				pipeline.Includes(pipeline.Include{Local: "ci/lint.gitlab-ci.yml"}),
+				pipeline.Job("build", pipeline.Stage("build"), everywhere,
+					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", "."))))),
+			Files: map[string][]byte{"ci/lint.gitlab-ci.yml": []byte(`# A team's own lint job, kept beside the generated file.
+lint:
+  stage: test
+  rules:
+    - when: on_success
+  script:
+    - echo "included job $CI_JOB_NAME ran"
+`)},
+			IncludedJobs:  []string{"lint"},
+			GitHubRefusal: `github: the pipeline includes local ci/lint.gitlab-ci.yml: includes are GitLab's; GitHub composes workflows with reusable workflows, so call one from a job with pipeline.CallsWorkflow`,
 		},
 		{
 			Name: "reusable",
