@@ -133,9 +133,14 @@ func ParseFailure(output string) (f Failure, ok bool) {
 
 // progress reads the plain progress lines before the error: the command
 // of the last withExec span that ended in ERROR, and whether the
-// "load module" span failed.
+// "load module" span failed. The exec's error is not always reported on
+// its own span: when the command failed while the call that read its
+// result (Container.stdout, sync, ...) was already waiting, the withExec
+// span ends DONE and that call's span ends in ERROR. Then the command is
+// the last withExec started before it.
 func progress(lines []string) (exec string, moduleLoad bool) {
 	cmds := map[string]string{} // span id -> its withExec command
+	var last, readFailed string
 	for _, l := range lines {
 		m := span.FindStringSubmatch(l)
 		if m == nil {
@@ -145,14 +150,24 @@ func progress(lines []string) (exec string, moduleLoad bool) {
 		switch {
 		case strings.HasPrefix(text, "withExec ") && cmds[id] == "":
 			cmds[id] = strings.TrimSuffix(strings.TrimPrefix(text, "withExec "), " (")
+			last = cmds[id]
 		case strings.HasPrefix(text, "Container.withExec ERROR") && cmds[id] != "":
 			exec = cmds[id]
+		case containerReadError.MatchString(text) && last != "":
+			readFailed = last
 		case strings.HasPrefix(text, "load module") && strings.Contains(text, " ERROR"):
 			moduleLoad = true
 		}
 	}
+	if exec == "" {
+		exec = readFailed
+	}
 	return exec, moduleLoad
 }
+
+// containerReadError is a span of a call that evaluates a container (its
+// output, or the container itself) ending in ERROR.
+var containerReadError = regexp.MustCompile(`^Container\.(stdout|stderr|sync|exitCode|combinedOutput) ERROR`)
 
 // detail is the last meaningful lines of a process's stderr on one line:
 // trailing bare exit statuses are dropped, then up to four lines are kept

@@ -32,6 +32,15 @@ func TestParseFailureOfRealCLIOutput(t *testing.T) {
 			stderr: 1,
 		},
 		{
+			// The same failure reported on the span of the call that read
+			// the output (Container.stdout ERROR, withExec DONE), as the
+			// engine does when the command fails while that call waits.
+			file:   "exec-error-on-stdout.txt",
+			want:   Failure{Error: "exit code: 3", Exec: "sh -c 'echo scanning; echo '\\''scanner: database is corrupt'\\'' >&2; exit 3'", Detail: "scanner: database is corrupt"},
+			str:    "exit code: 3 (withExec sh -c 'echo scanning; echo '\\''scanner: database is corrupt'\\'' >&2; exit 3'): scanner: database is corrupt",
+			stderr: 1,
+		},
+		{
 			// The module's code generation failed when its runtime was
 			// built: codegen's own last line ("Error: exit status 1") is
 			// not Dagger's error, go's complaint is the detail.
