@@ -118,10 +118,14 @@ func Image(ctx context.Context, client *dagger.Client, image string, opts ...Opt
 // Container makes the SBOM of a container's image, named name.
 func Container(ctx context.Context, client *dagger.Client, img *dagger.Container, name string, opts ...Option) (*Result, error) {
 	c := newConfig(opts)
-	// Uncompressed: Trivy reads the layers once, and compressing them
-	// only to have Trivy decompress them was most of the time.
-	ctr := c.base(client).WithMountedFile("/image.tar", img.AsTarball(dagger.ContainerAsTarballOpts{ForcedCompression: dagger.ImageLayerCompressionUncompressed}))
-	return c.run(ctx, ctr, name, []string{"image", "--input", "/image.tar"}, CycloneDXFile, SPDXFile)
+	// Trivy reads the image's filesystem as a root filesystem, mounted as
+	// it is: the same packages (OS packages, Go binaries' modules) as from
+	// an image tarball, without exporting one. The export was a third of
+	// the SBOM's time for a new image (0.3 of 1.3 s here), and publish
+	// waits for the SBOM after its push. The image itself is named by the
+	// attestation's subject, its digest.
+	ctr := c.base(client).WithMountedDirectory("/rootfs", img.Rootfs())
+	return c.run(ctx, ctr, name, []string{"rootfs", "/rootfs"}, CycloneDXFile, SPDXFile)
 }
 
 // Source makes the SBOM of the Go module in source (its root holds go.mod

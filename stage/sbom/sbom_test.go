@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,28 @@ func TestDecodeCycloneDX(t *testing.T) {
 	}
 	if _, err := sbom.Image(context.Background(), nil, "registry.example.com/app:latest"); err == nil || !strings.Contains(err.Error(), "not pinned by digest") {
 		t.Errorf("a tag: %v", err)
+	}
+}
+
+// TestContainerSBOMListsOSPackages checks that the image's filesystem, as
+// Container reads it, yields its OS packages as well as Go modules: the
+// engine's alpine:latest (Debian-based here, built locally; Alpine's own
+// elsewhere) lists its dpkg or apk packages, the C library among them.
+func TestContainerSBOMListsOSPackages(t *testing.T) {
+	c := daggertest.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := sbom.Container(ctx, c, c.Container().From("alpine:latest"), "alpine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, comp := range res.Components {
+		if strings.HasPrefix(comp.PURL, "pkg:deb/") || strings.HasPrefix(comp.PURL, "pkg:apk/") {
+			pkgs = append(pkgs, comp.Name)
+		}
+	}
+	if len(pkgs) < 5 || !(slices.Contains(pkgs, "libc6") || slices.Contains(pkgs, "musl")) {
+		t.Errorf("the SBOM of alpine:latest lists OS packages %q, want its packages with the C library (libc6 or musl)", pkgs)
 	}
 }
