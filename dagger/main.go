@@ -844,31 +844,20 @@ func (m *Slipway) Publish(
 	if repository == "" {
 		repository = m.Repository
 	}
-	// The SBOM needs the image, not its digest: it is made while the image
-	// is pushed, which hides most of what it adds to the stage.
-	type sbomDone struct {
-		doc *sbom.Result
-		err error
-	}
-	var sbomc chan sbomDone
+	// The SBOM is made while the image is pushed (see sbom.Start).
+	var sbomDone func() (*sbom.Result, error)
 	if signingKey != nil {
-		sbomc = make(chan sbomDone, 1)
-		go func() {
-			doc, err := sbom.Container(ctx, c, imgs[0], "the image built for "+repository)
-			sbomc <- sbomDone{doc, err}
-		}()
+		sbomDone = sbom.Start(ctx, c, imgs[0], "the image pushed to "+repository)
 	}
 	ref, err := publish(ctx, c, s, imgs, repository, username, pw, revision, insecure)
 	if err != nil {
 		return "", err
 	}
 	var doc *sbom.Result
-	if sbomc != nil {
-		r := <-sbomc
-		if r.err != nil {
-			return "", fmt.Errorf("publish: %w", r.err)
+	if sbomDone != nil {
+		if doc, err = sbomDone(); err != nil {
+			return "", fmt.Errorf("publish: %w", err)
 		}
-		doc = r.doc
 		doc.Subject = ref
 	}
 	line, err := m.attestPublished(ctx, c, s, imgs[0], ref, publishCall{repository: repository, username: username, revision: revision,

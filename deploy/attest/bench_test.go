@@ -140,21 +140,14 @@ func BenchmarkEvidenceAdded(b *testing.B) {
 	opts := []kube.Option{kube.WithSigningKey(key, nil), kube.WithGoEnv("GOPROXY", daggertest.GoProxy)}
 	evidence := func(img *dagger.Container, timed bool) {
 		start := time.Now()
-		done := make(chan *sbom.Result, 1)
-		go func() {
-			doc, err := sbom.Container(ctx, c, img, "the bench image")
-			if err != nil {
-				b.Error(err)
-			}
-			done <- doc
-		}()
+		sbomDone := sbom.Start(ctx, c, img, "the bench image")
 		ref := push(b, ctx, c, img)
 		if timed {
 			b.StartTimer()
 		}
-		doc := <-done
-		if doc == nil {
-			b.FailNow()
+		doc, err := sbomDone()
+		if err != nil {
+			b.Fatal(err)
 		}
 		p := &kube.Provenance{SlipwayVersion: "bench", DaggerVersion: "v0.19.10", Repository: "https://example.com/slipway",
 			Revision: "0123456789abcdef0123456789abcdef01234567", Function: "publish", Started: start, Finished: time.Now()}

@@ -2,6 +2,7 @@ package shimrun_test
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,10 +62,8 @@ func TestFeaturesGitLab(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runFiles := map[string][]byte{".gitlab-ci.yml": dind}
-			for name, data := range f.Files {
-				runFiles[name] = data
-			}
+			runFiles := maps.Clone(files)
+			runFiles[".gitlab-ci.yml"] = dind
 			for _, ref := range featureRefs {
 				t.Run(ref.String(), func(t *testing.T) {
 					t.Parallel()

@@ -128,6 +128,25 @@ func Container(ctx context.Context, client *dagger.Client, img *dagger.Container
 	return c.run(ctx, ctr, name, []string{"rootfs", "/rootfs"}, CycloneDXFile, SPDXFile)
 }
 
+// Start begins Container in the background and returns a function that
+// waits for its result: the SBOM needs the image, not its digest, so
+// publish makes it while the image is pushed.
+func Start(ctx context.Context, client *dagger.Client, img *dagger.Container, name string, opts ...Option) func() (*Result, error) {
+	type done struct {
+		res *Result
+		err error
+	}
+	c := make(chan done, 1)
+	go func() {
+		res, err := Container(ctx, client, img, name, opts...)
+		c <- done{res, err}
+	}()
+	return func() (*Result, error) {
+		d := <-c
+		return d.res, d.err
+	}
+}
+
 // Source makes the SBOM of the Go module in source (its root holds go.mod
 // and go.sum), as Trivy reads them.
 func Source(ctx context.Context, client *dagger.Client, source *dagger.Directory, name string, opts ...Option) (*Result, error) {

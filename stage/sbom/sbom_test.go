@@ -169,8 +169,8 @@ func TestDecodeCycloneDX(t *testing.T) {
 }
 
 // TestContainerSBOMListsOSPackages checks that the image's filesystem, as
-// Container reads it, yields its OS packages as well as Go modules: the
-// engine's alpine:latest (Debian-based here, built locally; Alpine's own
+// Container reads it, yields its OS packages (TestImageSBOMListsTheModules
+// covers the Go modules): the engine's alpine:latest (Debian-based here, built locally; Alpine's own
 // elsewhere) lists its dpkg or apk packages, the C library among them.
 func TestContainerSBOMListsOSPackages(t *testing.T) {
 	c := daggertest.Connect(t)
