@@ -221,8 +221,26 @@ func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings
 			return "", fmt.Errorf("publish: %w", err)
 		}
 	}
-	b := kube.Build{CycloneDX: doc.Reports.File(sbom.CycloneDXFile), SPDX: doc.Reports.File(sbom.SPDXFile)}
-	var missing string
+	b, missing, err := m.buildEvidence(ctx, c, s, call)
+	if err != nil {
+		return "", err
+	}
+	b.CycloneDX, b.SPDX = doc.Reports.File(sbom.CycloneDXFile), doc.Reports.File(sbom.SPDXFile)
+	line, err := kube.Attest(ctx, c, ref, b, append(m.kubeOptions(call.username, pw), ko...)...)
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	line += fmt.Sprintf("; SBOM: %d components, %d Go modules", len(doc.Components), len(doc.GoModules()))
+	if missing != "" {
+		line += "; " + missing
+	}
+	return line, nil
+}
+
+// buildEvidence is what publish signs about the image besides its digest
+// and its SBOM: the provenance and go.sum, or, when the call cannot give
+// provenance, why not (missing).
+func (m *Slipway) buildEvidence(ctx context.Context, c *sdk.Client, s settings, call publishCall) (b kube.Build, missing string, err error) {
 	switch {
 	case m.sourceURL(call.sourceURL) == "":
 		missing = "no provenance: pass --source-url or set the sourceUrl setting (the repository's URL), which production's gate checks it against"
@@ -233,19 +251,11 @@ func (m *Slipway) attestPublished(ctx context.Context, c *sdk.Client, s settings
 	default:
 		p, goSum, err := m.provenance(ctx, c, s, call)
 		if err != nil {
-			return "", fmt.Errorf("publish: %w", err)
+			return b, "", fmt.Errorf("publish: %w", err)
 		}
 		b.Provenance, b.GoSum = p, goSum
 	}
-	line, err := kube.Attest(ctx, c, ref, b, append(m.kubeOptions(call.username, pw), ko...)...)
-	if err != nil {
-		return "", fmt.Errorf("publish: %w", err)
-	}
-	line += fmt.Sprintf("; SBOM: %d components, %d Go modules", len(doc.Components), len(doc.GoModules()))
-	if missing != "" {
-		line += "; " + missing
-	}
-	return line, nil
+	return b, missing, nil
 }
 
 // isCommit reports whether rev is a git commit hash (SHA-1 or SHA-256,

@@ -35,6 +35,7 @@ import (
 	"github.com/slipway-ci/slipway/stage/handover"
 	"github.com/slipway-ci/slipway/stage/kube"
 	"github.com/slipway-ci/slipway/stage/ociregistry"
+	publishstage "github.com/slipway-ci/slipway/stage/publish"
 	"github.com/slipway-ci/slipway/stage/sbom"
 	"github.com/slipway-ci/slipway/stage/smoke"
 	"github.com/slipway-ci/slipway/stage/trivy"
@@ -786,7 +787,8 @@ func (m *Slipway) Build(
 // fixes its digest. With a signing key (env://SIGNING_KEY in CI) it signs
 // the digest and attaches, as signed referrers, the image's SBOM
 // (CycloneDX and SPDX) and SLSA provenance (with sourceUrl and
-// --revision), which production's gate verifies; without one it says
+// --revision), which production's gate verifies, in the exec that pushes
+// (a key that cannot sign fails before the push); without one it says
 // what is not signed.
 func (m *Slipway) Publish(
 	ctx context.Context,
@@ -844,6 +846,17 @@ func (m *Slipway) Publish(
 	if repository == "" {
 		repository = m.Repository
 	}
+	call := publishCall{repository: repository, username: username, revision: revision, created: created, platforms: platforms,
+		insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl}
+	if signingKey != nil && len(imgs) == 1 {
+		// One exec pushes, makes the SBOM and signs (stage/publish).
+		ref, line, err := m.publishSigned(ctx, c, s, imgs[0], pw, call)
+		if err != nil {
+			return "", err
+		}
+		fmt.Println("publish: " + line)
+		return ref, nil
+	}
 	// The SBOM is made while the image is pushed (see sbom.Start).
 	var sbomDone func() (*sbom.Result, error)
 	if signingKey != nil {
@@ -860,13 +873,41 @@ func (m *Slipway) Publish(
 		}
 		doc.Subject = ref
 	}
-	line, err := m.attestPublished(ctx, c, s, imgs[0], ref, publishCall{repository: repository, username: username, revision: revision,
-		created: created, platforms: platforms, insecure: insecure, password: password, signingKey: signingKey, signingKeyPW: signingKeyPassword, started: started, sourceURL: sourceUrl}, doc)
+	line, err := m.attestPublished(ctx, c, s, imgs[0], ref, call, doc)
 	if err != nil {
 		return "", err
 	}
 	fmt.Println("publish: " + line)
 	return ref, nil
+}
+
+// publishSigned pushes img, makes its SBOM and signs the digest, the SBOM
+// and the provenance in one exec, and returns the digest and the line
+// publish prints.
+func (m *Slipway) publishSigned(ctx context.Context, c *sdk.Client, s settings, img *sdk.Container, password *sdk.Secret, call publishCall) (string, string, error) {
+	ko, err := signingOptions(ctx, c, call.signingKey, call.signingKeyPW)
+	if err != nil {
+		return "", "", err
+	}
+	b, missing, err := m.buildEvidence(ctx, c, s, call)
+	if err != nil {
+		return "", "", err
+	}
+	if b.Provenance != nil {
+		// The build finishes in the exec, when the tool signs.
+		b.Provenance.Finished = time.Time{}
+	}
+	ref, pushOpts := pushTarget(c, s, call.repository, call.username, password, call.revision, call.insecure)
+	res, err := publishstage.Signed(ctx, c, img, ref, b, publishstage.WithPushOptions(pushOpts...),
+		publishstage.WithAttestOptions(append(m.kubeOptions(call.username, password), ko...)...))
+	if err != nil {
+		return "", "", fmt.Errorf("publish: %w", err)
+	}
+	line := res.Attested + fmt.Sprintf("; SBOM: %d components, %d Go modules", len(res.SBOM.Components), len(res.SBOM.GoModules()))
+	if missing != "" {
+		line += "; " + missing
+	}
+	return res.Ref, line, nil
 }
 
 // localRegistryHost is the session's own registry's host name.
@@ -875,6 +916,24 @@ const localRegistryHost = "registry"
 // publish pushes the images (one per platform) and returns
 // repository@sha256:digest.
 func publish(ctx context.Context, c *sdk.Client, s settings, imgs []*sdk.Container, repository, username string, password *sdk.Secret, revision string, insecure bool) (string, error) {
+	ref, opts := pushTarget(c, s, repository, username, password, revision, insecure)
+	if len(imgs) > 1 {
+		ref, err := ociregistry.PushIndex(ctx, c, imgs, ref, opts...)
+		if err != nil {
+			return "", fmt.Errorf("publish: %w", err)
+		}
+		return ref, nil
+	}
+	ref, err := ociregistry.Push(ctx, c, imgs[0], ref, opts...)
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	return ref, nil
+}
+
+// pushTarget is where publish pushes (repository:tag; the session's own
+// registry when repository is empty) and how.
+func pushTarget(c *sdk.Client, s settings, repository, username string, password *sdk.Secret, revision string, insecure bool) (string, []ociregistry.Option) {
 	tag := "latest"
 	if revision != "" {
 		tag = revision
@@ -895,18 +954,7 @@ func publish(ctx context.Context, c *sdk.Client, s settings, imgs []*sdk.Contain
 	if username != "" || password != nil {
 		opts = append(opts, ociregistry.WithAuth(username, password))
 	}
-	if len(imgs) > 1 {
-		ref, err := ociregistry.PushIndex(ctx, c, imgs, repository+":"+tag, opts...)
-		if err != nil {
-			return "", fmt.Errorf("publish: %w", err)
-		}
-		return ref, nil
-	}
-	ref, err := ociregistry.Push(ctx, c, imgs[0], repository+":"+tag, opts...)
-	if err != nil {
-		return "", fmt.Errorf("publish: %w", err)
-	}
-	return ref, nil
+	return repository + ":" + tag, opts
 }
 
 // TestUnit runs the unit tests with the race detector and coverage, in the

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-ci/slipway/deploy"
@@ -74,20 +75,24 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 	image := fs.String("image", "", "the built image, as repository@sha256:digest")
 	cdx := fs.String("sbom-cyclonedx", "", "the image's CycloneDX SBOM file")
 	spdx := fs.String("sbom-spdx", "", "the image's SPDX SBOM file")
-	prov := fs.String("provenance", "", "the build's provenance, a JSON file of attest.Provenance's fields")
+	prov := fs.String("provenance", "", "the build's provenance, a JSON file of attest.Provenance's fields (no Finished: now)")
 	goSum := fs.String("go-sum", "", "the built module's go.sum, the provenance's resolved Go modules")
+	check := fs.Bool("check", false, "check the key and the provenance, sign and push nothing (before the image is pushed; the SBOM files need not exist yet)")
 	if err := fs.Parse(args); err != nil {
 		return "", fmt.Errorf("%s: %v: %w", stage, err, errUsage)
 	}
 	if fs.NArg() > 0 {
 		return "", fmt.Errorf("%s: unexpected arguments %q: %w", stage, fs.Args(), errUsage)
 	}
-	if *image == "" {
+	if *image == "" && !*check {
 		return "", fmt.Errorf("%s: no --image: pass the repository@sha256:digest publish pushed: %w", stage, errUsage)
 	}
-	d, err := deploy.ParseDigest(*image)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
+	var d name.Digest
+	if !*check {
+		var err error
+		if d, err = deploy.ParseDigest(*image); err != nil {
+			return "", fmt.Errorf("%s: %w", stage, err)
+		}
 	}
 	s, err := attest.SignerFromEnv(getenv)
 	if err != nil {
@@ -99,11 +104,13 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 	// Everything is read and checked before anything is pushed: a bad
 	// file leaves no half-attested digest.
 	var docs attest.SBOMs
-	if docs.CycloneDX, err = readOptional(*cdx); err == nil {
-		docs.SPDX, err = readOptional(*spdx)
-	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
+	if !*check {
+		if docs.CycloneDX, err = readOptional(*cdx); err == nil {
+			docs.SPDX, err = readOptional(*spdx)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", stage, err)
+		}
 	}
 	var p *attest.Provenance
 	if *prov != "" {
@@ -118,6 +125,15 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 		if p.GoSum, err = readOptional(*goSum); err != nil {
 			return "", fmt.Errorf("%s: %w", stage, err)
 		}
+		// A build that pushes and signs in one exec (stage/publish)
+		// cannot know when it finished before it is run: it is now,
+		// with the image pushed and its SBOM made.
+		if p.Finished.IsZero() {
+			p.Finished = time.Now().UTC()
+		}
+	}
+	if *check {
+		return fmt.Sprintf("the signing key (key ID %s) and the provenance are usable", s.KeyID()), nil
 	}
 	// The referrers are independent of each other, so they are pushed at
 	// once: this runs right after the build stage's push, and its round

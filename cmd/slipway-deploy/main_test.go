@@ -141,6 +141,7 @@ func TestRunRefuses(t *testing.T) {
 			[]string{"deploy-production: production accepts only evidence signed by a trusted key, and no key is trusted: give the public key of the pipeline's SIGNING_KEY (cosign.pub; several concatenated to rotate) in SLIPWAY_TRUSTED_KEYS (the module's trustedKeys setting or deploy-production --trusted-keys), and sign publish, the scans and deploy-staging with SIGNING_KEY"}},
 		{"attest without a key", []string{"attest", "--image=" + image}, false, []string{"attest: no signing key: give the private key (cosign.key) in SIGNING_KEY"}},
 		{"attest without an image", []string{"attest"}, true, []string{"attest: no --image"}},
+		{"attest --check without a key", []string{"attest", "--check"}, false, []string{"attest: no signing key"}},
 		{"bad verify path", staging("--verify-path=health"), true,
 			[]string{`deploy-staging: --verify-path: verify path "health" is not an absolute URL path, optionally after a port: /health, metrics:/metrics`}},
 		{"no-verify with a verify path", staging("--no-verify", "--verify-path=/ready"), true,
@@ -215,6 +216,36 @@ func attestBuild(t *testing.T, image string, getenv func(string) string) string 
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestAttestCheck: --check loads the key and the provenance without an
+// image and signs nothing; a provenance file that does not decode fails
+// it, as it would fail the attest that follows the push.
+func TestAttestCheck(t *testing.T) {
+	getenv := signingEnv(t)
+	out, err := run(context.Background(), []string{"attest", "--check", "--sbom-cyclonedx=/not/made/yet.json"}, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "signing key (key ID ") || !strings.Contains(out, "usable") {
+		t.Errorf("check said %q", out)
+	}
+	bad := filepath.Join(t.TempDir(), "provenance.json")
+	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(context.Background(), []string{"attest", "--check", "--provenance=" + bad}, getenv); err == nil || !strings.Contains(err.Error(), "the provenance file") {
+		t.Errorf("a broken provenance file passed the check: %v", err)
+	}
+	bogus := func(k string) string {
+		if k == attest.SigningKeyEnv {
+			return "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
+		}
+		return ""
+	}
+	if _, err := run(context.Background(), []string{"attest", "--check"}, bogus); err == nil || !strings.Contains(err.Error(), "SIGNING_KEY") {
+		t.Errorf("a key that does not load passed the check: %v", err)
+	}
 }
 
 // TestRecordScanFeedsTheGate: production's gate verifies what attest and

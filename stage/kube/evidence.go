@@ -94,7 +94,8 @@ type Provenance struct {
 	BaseImages []string
 	// InvocationID identifies the run (a CI job URL or ID).
 	InvocationID string
-	// Started and Finished bound the build.
+	// Started and Finished bound the build; a zero Finished is when the
+	// tool signs (a build that pushes and signs in one exec).
 	Started, Finished time.Time
 }
 
@@ -103,6 +104,10 @@ type Build struct {
 	// CycloneDX and SPDX are the image's SBOM documents (stage/sbom);
 	// either may be nil.
 	CycloneDX, SPDX *dagger.File
+	// CycloneDXPath and SPDXPath name the SBOM documents by their paths
+	// in Attesting's container instead, where an earlier command of the
+	// same exec writes them.
+	CycloneDXPath, SPDXPath string
 	// Provenance, when set, is signed as SLSA provenance, with GoSum's
 	// modules as resolved dependencies.
 	Provenance *Provenance
@@ -114,29 +119,57 @@ type Build struct {
 // It returns the tool's line: the digest signed, the key's ID and what
 // was attached.
 func Attest(ctx context.Context, client *dagger.Client, image string, b Build, opts ...Option) (string, error) {
-	c := newConfig(opts)
-	if c.evidence.signingKey == nil {
-		return "", fmt.Errorf("attest: no signing key (WithSigningKey)")
+	ctr, args, err := attesting(client, Tool(client, opts...), b, newConfig(opts))
+	if err != nil {
+		return "", err
 	}
-	ctr := c.withRegistryAuth(Tool(client, opts...)).
+	return run(ctx, "attest", ctr, append(args, "--image="+image))
+}
+
+// Attesting is Attest for a stage that attests in an exec of its own, to
+// do it where the image is pushed (publish pushes, makes the SBOM and
+// signs in one exec): ctr with the deploy tool at ToolPath and what attest
+// reads (the signing key, the registry's credentials, b's files), and the
+// tool's arguments without the image, which the caller appends
+// (--image=repository@sha256:digest) once the push has printed it. The
+// tool prints one line; when it fails, its message is on standard error
+// and its exit status is not 0.
+func Attesting(client *dagger.Client, ctr *dagger.Container, b Build, opts ...Option) (*dagger.Container, []string, error) {
+	c := newConfig(opts)
+	// Mounted, not copied: a copy would be made again for each image.
+	return attesting(client, ctr.WithMountedFile(ToolPath, toolBinary(client, c)), b, c)
+}
+
+// attesting adds to ctr, which has the tool, what attest reads.
+func attesting(client *dagger.Client, ctr *dagger.Container, b Build, c config) (*dagger.Container, []string, error) {
+	if c.evidence.signingKey == nil {
+		return nil, nil, fmt.Errorf("attest: no signing key (WithSigningKey)")
+	}
+	ctr = c.withRegistryAuth(ctr).
 		WithEnvVariable("SLIPWAY_ATTESTED_AT", c.now().UTC().Format(time.RFC3339Nano))
-	args := []string{"slipway-deploy", "attest", "--image=" + image}
+	args := []string{ToolPath, "attest"}
 	const dir = "/run/evidence/"
 	mount := func(f *dagger.File, name, flag string) {
 		if f != nil {
-			ctr = ctr.WithMountedFile(dir+name, f, dagger.ContainerWithMountedFileOpts{Owner: DefaultUser})
+			ctr = ctr.WithMountedFile(dir+name, f)
 			args = append(args, "--"+flag+"="+dir+name)
 		}
 	}
 	mount(b.CycloneDX, "sbom.cdx.json", "sbom-cyclonedx")
 	mount(b.SPDX, "sbom.spdx.json", "sbom-spdx")
+	if b.CycloneDXPath != "" {
+		args = append(args, "--sbom-cyclonedx="+b.CycloneDXPath)
+	}
+	if b.SPDXPath != "" {
+		args = append(args, "--sbom-spdx="+b.SPDXPath)
+	}
 	if b.Provenance != nil {
 		raw, err := json.Marshal(b.Provenance)
 		if err != nil {
-			return "", fmt.Errorf("attest: %w", err)
+			return nil, nil, fmt.Errorf("attest: %w", err)
 		}
 		mount(client.Directory().WithNewFile("provenance.json", string(raw)).File("provenance.json"), "provenance.json", "provenance")
 		mount(b.GoSum, "go.sum", "go-sum")
 	}
-	return run(ctx, "attest", ctr, args)
+	return ctr, args, nil
 }

@@ -363,6 +363,13 @@ func run(ctx context.Context, stageName string, ctr *dagger.Container, args []st
 // call compiles it, later calls reuse the binary until the source changes.
 func Tool(client *dagger.Client, opts ...Option) *dagger.Container {
 	c := newConfig(opts)
+	return client.Container().From(DefaultBase).
+		WithFile(ToolPath, toolBinary(client, c), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithUser(DefaultUser)
+}
+
+// toolBinary is the deploy tool, built from slipway's embedded source.
+func toolBinary(client *dagger.Client, c config) *dagger.File {
 	src := client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
 		WithNewFile("/source.tgz.b64", toolSourceArchive()).
 		WithExec([]string{"sh", "-euc", "mkdir -p /src && base64 -d /source.tgz.b64 | tar -xz -C /src"}).
@@ -373,9 +380,7 @@ func Tool(client *dagger.Client, opts ...Option) *dagger.Container {
 		WithMountedDirectory("/src", src).WithWorkdir("/src").
 		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/slipway-deploy", slipway.ToolPackage}).
 		File("/out/slipway-deploy")
-	return client.Container().From(DefaultBase).
-		WithFile(ToolPath, bin, dagger.ContainerWithFileOpts{Permissions: 0o755}).
-		WithUser(DefaultUser)
+	return bin
 }
 
 var (

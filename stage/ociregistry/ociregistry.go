@@ -134,19 +134,8 @@ func PushIndex(ctx context.Context, client *dagger.Client, imgs []*dagger.Contai
 
 // push runs the tool's push or push-index of tarball to ref.
 func push(ctx context.Context, client *dagger.Client, c config, mode string, tarball *dagger.File, ref string) (string, error) {
-	ctr := tool(client, c).
-		WithMountedFile("/image.tar", tarball).
-		WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.Insecure, ","))
-	for alias, svc := range c.services {
-		ctr = ctr.WithServiceBinding(alias, svc)
-	}
-	if c.user != "" {
-		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", c.user)
-		if c.password != nil {
-			ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", c.password)
-		}
-	}
-	ctr = ctr.WithExec([]string{"ociregistry", mode, "/image.tar", ref}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	ctr, args := pushing(client, c, mode, tarball, ref)
+	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return "", fmt.Errorf("ociregistry: pushing %s: %w", ref, err)
@@ -160,6 +149,37 @@ func push(ctx context.Context, client *dagger.Client, c config, mode string, tar
 		return "", err
 	}
 	return strings.TrimSpace(out), nil
+}
+
+// pushing returns the tool's container set up to push tarball to ref
+// (credentials, insecure hosts, services) and the command that does.
+func pushing(client *dagger.Client, c config, mode string, tarball *dagger.File, ref string) (*dagger.Container, []string) {
+	ctr := tool(client, c).
+		WithMountedFile("/image.tar", tarball).
+		WithEnvVariable("REGISTRY_INSECURE", strings.Join(c.Insecure, ","))
+	for alias, svc := range c.services {
+		ctr = ctr.WithServiceBinding(alias, svc)
+	}
+	if c.user != "" {
+		ctr = ctr.WithEnvVariable("REGISTRY_USERNAME", c.user)
+		if c.password != nil {
+			ctr = ctr.WithSecretVariable("REGISTRY_PASSWORD", c.password)
+		}
+	}
+	return ctr, []string{"ociregistry", mode, "/image.tar", ref}
+}
+
+// Pushing is Push for a stage that pushes in an exec of its own, to do
+// more in the same exec (publish makes the SBOM and signs there): the
+// tool's container (the Go image, with a shell) set up to push img to
+// ref, the command that pushes it and prints repository@sha256:digest,
+// and the error for the command's exit code and standard error when it
+// fails (Push's errors).
+func Pushing(client *dagger.Client, img *dagger.Container, ref string, opts ...Option) (*dagger.Container, []string, func(code int, stderr string) error) {
+	c := newConfig(opts)
+	tarball := img.AsTarball(dagger.ContainerAsTarballOpts{MediaTypes: dagger.ImageMediaTypesOcimediaTypes})
+	ctr, args := pushing(client, c, "push", tarball, ref)
+	return ctr, args, func(code int, stderr string) error { return pushError(ref, c.user, code, stderr) }
 }
 
 // The tool's exit codes for a registry's 401 and 403, before and after it
