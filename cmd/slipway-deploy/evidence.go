@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-ci/slipway/deploy"
@@ -68,6 +72,13 @@ func promotionGate(stage string, f deployFlags, getenv func(string) string) (*de
 // runAttest signs what the build made: the image digest itself (as `cosign
 // sign` does), the SBOM documents and the SLSA provenance, each pushed as
 // a signed referrer of the digest, with SIGNING_KEY.
+//
+// With --push-command it also pushes the image and makes the SBOM, in one
+// process (stage/publish): the SBOM command starts at once, the key and the
+// provenance are checked before the push command runs (a key that cannot
+// sign fails before anything is pushed), and the digest is the push
+// command's output. A failed push exits with the push command's own exit
+// status and standard error, so its caller reads them as the push's.
 func runAttest(ctx context.Context, args []string, getenv func(string) string) (string, error) {
 	const stage = "attest"
 	fs := flag.NewFlagSet(stage, flag.ContinueOnError)
@@ -77,18 +88,52 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 	spdx := fs.String("sbom-spdx", "", "the image's SPDX SBOM file")
 	prov := fs.String("provenance", "", "the build's provenance, a JSON file of attest.Provenance's fields (no Finished: now)")
 	goSum := fs.String("go-sum", "", "the built module's go.sum, the provenance's resolved Go modules")
-	check := fs.Bool("check", false, "check the key and the provenance, sign and push nothing (before the image is pushed; the SBOM files need not exist yet)")
+	pushCmd := fs.String("push-command", "", "a command (JSON array) that pushes the image and prints repository@sha256:digest, instead of --image")
+	sbomCmd := fs.String("sbom-command", "", "with --push-command: a command (JSON array) that writes the SBOM files, run beside the push")
+	state := fs.String("state", "", "with --push-command: a file the tool writes the failed part to (check, push, sbom or attest)")
 	if err := fs.Parse(args); err != nil {
 		return "", fmt.Errorf("%s: %v: %w", stage, err, errUsage)
 	}
 	if fs.NArg() > 0 {
 		return "", fmt.Errorf("%s: unexpected arguments %q: %w", stage, fs.Args(), errUsage)
 	}
-	if *image == "" && !*check {
+	var pushArgv, sbomArgv []string
+	for _, c := range []struct {
+		flag, value string
+		argv        *[]string
+	}{{"push-command", *pushCmd, &pushArgv}, {"sbom-command", *sbomCmd, &sbomArgv}} {
+		if c.value == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(c.value), c.argv); err != nil || len(*c.argv) == 0 {
+			return "", fmt.Errorf("%s: --%s %q is not a JSON array of a command and its arguments: %w", stage, c.flag, c.value, errUsage)
+		}
+	}
+	switch {
+	case *image != "" && pushArgv != nil:
+		return "", fmt.Errorf("%s: --image and --push-command both name the image: give one: %w", stage, errUsage)
+	case *image == "" && pushArgv == nil:
 		return "", fmt.Errorf("%s: no --image: pass the repository@sha256:digest publish pushed: %w", stage, errUsage)
+	case (sbomArgv != nil || *state != "") && pushArgv == nil:
+		return "", fmt.Errorf("%s: --sbom-command and --state go with --push-command: %w", stage, errUsage)
+	}
+	failed := func(part string, err error) error {
+		if *state != "" {
+			if werr := os.WriteFile(*state, []byte(part+"\n"), 0o644); werr != nil {
+				return fmt.Errorf("%w (and recording the failed part: %v)", err, werr)
+			}
+		}
+		return err
+	}
+	// The SBOM is made from the start: it is the longest part.
+	var sbomDone func() error
+	if sbomArgv != nil {
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		sbomDone = start(sctx, sbomArgv)
 	}
 	var d name.Digest
-	if !*check {
+	if *image != "" {
 		var err error
 		if d, err = deploy.ParseDigest(*image); err != nil {
 			return "", fmt.Errorf("%s: %w", stage, err)
@@ -96,49 +141,69 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 	}
 	s, err := attest.SignerFromEnv(getenv)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
+		return "", failed("check", fmt.Errorf("%s: %w", stage, err))
 	}
 	if s == nil {
-		return "", fmt.Errorf("%s: no signing key: give the private key (cosign.key) in %s", stage, attest.SigningKeyEnv)
-	}
-	// Everything is read and checked before anything is pushed: a bad
-	// file leaves no half-attested digest.
-	var docs attest.SBOMs
-	if !*check {
-		if docs.CycloneDX, err = readOptional(*cdx); err == nil {
-			docs.SPDX, err = readOptional(*spdx)
-		}
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", stage, err)
-		}
+		return "", failed("check", fmt.Errorf("%s: no signing key: give the private key (cosign.key) in %s", stage, attest.SigningKeyEnv))
 	}
 	var p *attest.Provenance
 	if *prov != "" {
 		raw, err := os.ReadFile(*prov)
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", stage, err)
+			return "", failed("check", fmt.Errorf("%s: %w", stage, err))
 		}
 		p = new(attest.Provenance)
 		if err := json.Unmarshal(raw, p); err != nil {
-			return "", fmt.Errorf("%s: the provenance file %s: %w", stage, *prov, err)
+			return "", failed("check", fmt.Errorf("%s: the provenance file %s: %w", stage, *prov, err))
 		}
 		if p.GoSum, err = readOptional(*goSum); err != nil {
-			return "", fmt.Errorf("%s: %w", stage, err)
-		}
-		// A build that pushes and signs in one exec (stage/publish)
-		// cannot know when it finished before it is run: it is now,
-		// with the image pushed and its SBOM made.
-		if p.Finished.IsZero() {
-			p.Finished = time.Now().UTC()
+			return "", failed("check", fmt.Errorf("%s: %w", stage, err))
 		}
 	}
-	if *check {
-		return fmt.Sprintf("the signing key (key ID %s) and the provenance are usable", s.KeyID()), nil
+	pushed := ""
+	if pushArgv != nil {
+		out, err := pushImage(ctx, pushArgv)
+		if err != nil {
+			return "", failed("push", err)
+		}
+		if d, err = deploy.ParseDigest(out); err != nil {
+			return "", failed("push", fmt.Errorf("%s: the push command printed %q: %w", stage, out, err))
+		}
+		pushed = out + "\n"
 	}
+	if sbomDone != nil {
+		if err := sbomDone(); err != nil {
+			return "", failed("sbom", fmt.Errorf("%s: making the SBOM of %s: %w; the image is pushed but not signed", stage, d.String(), err))
+		}
+	}
+	// Everything is read and checked before anything is signed: a bad
+	// file leaves no half-attested digest.
+	var docs attest.SBOMs
+	if docs.CycloneDX, err = readOptional(*cdx); err == nil {
+		docs.SPDX, err = readOptional(*spdx)
+	}
+	if err != nil {
+		return "", failed("attest", fmt.Errorf("%s: %w", stage, err))
+	}
+	// A build that pushes and signs in one process cannot know when it
+	// finished before it is run: it is now, with the image pushed and its
+	// SBOM made.
+	if p != nil && p.Finished.IsZero() {
+		p.Finished = time.Now().UTC()
+	}
+	line, err := sign(ctx, s, d, docs, p, registryOptions(getenv))
+	if err != nil {
+		return "", failed("attest", fmt.Errorf("%s: %w", stage, err))
+	}
+	return pushed + line, nil
+}
+
+// sign signs d and attaches docs and p as signed referrers, and says what
+// it did.
+func sign(ctx context.Context, s *attest.Signer, d name.Digest, docs attest.SBOMs, p *attest.Provenance, opts []remote.Option) (string, error) {
 	// The referrers are independent of each other, so they are pushed at
 	// once: this runs right after the build stage's push, and its round
 	// trips were most of what signing added to it.
-	opts := registryOptions(getenv)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		_, err := s.SignImage(gctx, d, opts...)
@@ -164,9 +229,57 @@ func runAttest(ctx context.Context, args []string, getenv func(string) string) (
 		parts = append(parts, "signed SLSA provenance attached (builder "+builder+")")
 	}
 	if err := g.Wait(); err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
+		return "", err
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// start runs argv in the background and returns a function that waits for
+// it: nil when it exits 0, else an error with its output.
+func start(ctx context.Context, argv []string) func() error {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return func() error { return err }
+	}
+	return func() error {
+		if err := cmd.Wait(); err != nil {
+			if msg := strings.TrimSpace(out.String()); msg != "" {
+				return fmt.Errorf("%v: %s", err, msg)
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// exitStatus is a command's failure passed on as the tool's own: main
+// prints Stderr as it is and exits with Code.
+type exitStatus struct {
+	Code   int
+	Stderr string
+}
+
+func (e *exitStatus) Error() string {
+	return fmt.Sprintf("exit status %d: %s", e.Code, strings.TrimSpace(e.Stderr))
+}
+
+// pushImage runs the push command and returns the last line it printed.
+// When it fails, the error is its exit status and standard error.
+func pushImage(ctx context.Context, argv []string) (string, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() > 0 {
+			return "", &exitStatus{Code: ee.ExitCode(), Stderr: stderr.String()}
+		}
+		return "", fmt.Errorf("attest: running the push command %q: %w", argv[0], err)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
 
 // readOptional reads path, or nothing when path is empty.

@@ -96,6 +96,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out, err := run(ctx, os.Args[1:], os.Getenv)
+	var status *exitStatus
+	if errors.As(err, &status) {
+		// Another command's failure, passed on as it was (attest's push).
+		fmt.Fprint(os.Stderr, status.Stderr)
+		os.Exit(status.Code)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, errUsage) {

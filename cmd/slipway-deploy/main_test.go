@@ -141,7 +141,9 @@ func TestRunRefuses(t *testing.T) {
 			[]string{"deploy-production: production accepts only evidence signed by a trusted key, and no key is trusted: give the public key of the pipeline's SIGNING_KEY (cosign.pub; several concatenated to rotate) in SLIPWAY_TRUSTED_KEYS (the module's trustedKeys setting or deploy-production --trusted-keys), and sign publish, the scans and deploy-staging with SIGNING_KEY"}},
 		{"attest without a key", []string{"attest", "--image=" + image}, false, []string{"attest: no signing key: give the private key (cosign.key) in SIGNING_KEY"}},
 		{"attest without an image", []string{"attest"}, true, []string{"attest: no --image"}},
-		{"attest --check without a key", []string{"attest", "--check"}, false, []string{"attest: no signing key"}},
+		{"attest with an image and a push command", []string{"attest", "--image=" + image, `--push-command=["true"]`}, true, []string{"--image and --push-command both name the image"}},
+		{"attest with a push command that is not JSON", []string{"attest", "--push-command=ociregistry push"}, true, []string{`--push-command "ociregistry push" is not a JSON array`}},
+		{"attest with an SBOM command and no push", []string{"attest", "--image=" + image, `--sbom-command=["true"]`}, true, []string{"--sbom-command and --state go with --push-command"}},
 		{"bad verify path", staging("--verify-path=health"), true,
 			[]string{`deploy-staging: --verify-path: verify path "health" is not an absolute URL path, optionally after a port: /health, metrics:/metrics`}},
 		{"no-verify with a verify path", staging("--no-verify", "--verify-path=/ready"), true,
@@ -218,33 +220,70 @@ func attestBuild(t *testing.T, image string, getenv func(string) string) string 
 	return out
 }
 
-// TestAttestCheck: --check loads the key and the provenance without an
-// image and signs nothing; a provenance file that does not decode fails
-// it, as it would fail the attest that follows the push.
-func TestAttestCheck(t *testing.T) {
-	getenv := signingEnv(t)
-	out, err := run(context.Background(), []string{"attest", "--check", "--sbom-cyclonedx=/not/made/yet.json"}, getenv)
+// TestAttestPushes: with --push-command, attest pushes (the command's
+// last line is the digest), makes the SBOM with --sbom-command and signs;
+// a key that cannot sign fails before the push command runs, and a failed
+// push is passed on with its exit status and message; --state names the
+// failed part.
+func TestAttestPushes(t *testing.T) {
+	image := pushRandom(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "failed")
+	cdx := filepath.Join(dir, "sbom.cdx.json")
+	sbomCmd := `--sbom-command=["sh","-c","echo '{\"bomFormat\":\"CycloneDX\",\"specVersion\":\"1.6\"}' > ` + cdx + `"]`
+	push := func(script string) string {
+		raw, err := json.Marshal([]string{"sh", "-c", script})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "--push-command=" + string(raw)
+	}
+
+	out, err := run(context.Background(), []string{"attest", push("echo pushing; echo " + image), sbomCmd, "--sbom-cyclonedx=" + cdx, "--state=" + state}, signingEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "signing key (key ID ") || !strings.Contains(out, "usable") {
-		t.Errorf("check said %q", out)
+	first, line, _ := strings.Cut(out, "\n")
+	if first != image || !strings.Contains(line, "signed SBOM attached") {
+		t.Errorf("attest printed %q, want the digest, then what it signed", out)
 	}
-	bad := filepath.Join(t.TempDir(), "provenance.json")
-	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(state); err == nil {
+		t.Error("a state file was written though nothing failed")
 	}
-	if _, err := run(context.Background(), []string{"attest", "--check", "--provenance=" + bad}, getenv); err == nil || !strings.Contains(err.Error(), "the provenance file") {
-		t.Errorf("a broken provenance file passed the check: %v", err)
-	}
+
+	marker := filepath.Join(dir, "pushed")
 	bogus := func(k string) string {
 		if k == attest.SigningKeyEnv {
 			return "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
 		}
 		return ""
 	}
-	if _, err := run(context.Background(), []string{"attest", "--check"}, bogus); err == nil || !strings.Contains(err.Error(), "SIGNING_KEY") {
-		t.Errorf("a key that does not load passed the check: %v", err)
+	_, err = run(context.Background(), []string{"attest", push("touch " + marker + "; echo " + image), "--state=" + state}, bogus)
+	if err == nil || !strings.Contains(err.Error(), "SIGNING_KEY") {
+		t.Errorf("a key that does not load: %v", err)
+	}
+	if _, serr := os.Stat(marker); serr == nil {
+		t.Error("the push command ran though the key could not sign")
+	}
+	if got, _ := os.ReadFile(state); string(got) != "check\n" {
+		t.Errorf("state %q, want check", got)
+	}
+
+	_, err = run(context.Background(), []string{"attest", push("echo 'denied: push to svc' >&2; exit 4"), "--state=" + state}, signingEnv(t))
+	var status *exitStatus
+	if !errors.As(err, &status) || status.Code != 4 || strings.TrimSpace(status.Stderr) != "denied: push to svc" {
+		t.Errorf("a refused push: %v, want its exit status 4 and its message passed on", err)
+	}
+	if got, _ := os.ReadFile(state); string(got) != "push\n" {
+		t.Errorf("state %q, want push", got)
+	}
+
+	_, err = run(context.Background(), []string{"attest", push("echo " + image), `--sbom-command=["sh","-c","echo no rootfs >&2; exit 1"]`, "--state=" + state}, signingEnv(t))
+	if err == nil || !strings.Contains(err.Error(), "no rootfs") || !strings.Contains(err.Error(), "pushed but not signed") {
+		t.Errorf("a failed SBOM: %v", err)
+	}
+	if got, _ := os.ReadFile(state); string(got) != "sbom\n" {
+		t.Errorf("state %q, want sbom", got)
 	}
 }
 

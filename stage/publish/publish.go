@@ -6,18 +6,20 @@
 // in its own container while the push ran, then the deploy tool's
 // container to sign. Each container start is a fixed cost the build job
 // waited for after its push (here 0.35 s of a 0.7 s signing step), so
-// Signed runs all three in the push's container: the SBOM is made while
-// the image is pushed, and the digest is signed and the SBOM and the
-// provenance attached as soon as both are done.
+// Signed runs all three in the push tool's container, with Trivy and the
+// deploy tool mounted: the deploy tool starts the SBOM, checks the key,
+// runs the push, and signs the digest and attaches the SBOM and the
+// provenance once both are done (slipway-deploy attest --push-command).
 package publish
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"dagger.io/dagger"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/slipway-ci/slipway/stage/kube"
 	"github.com/slipway-ci/slipway/stage/ociregistry"
@@ -62,8 +64,8 @@ func WithAttestOptions(opts ...kube.Option) Option {
 	return func(c *config) { c.attest = append(c.attest, opts...) }
 }
 
-// state is where the exec keeps what its parts print.
-const state = "/run/publish"
+// state is the file the deploy tool names the failed part in.
+const state = "/tmp/slipway-publish-failed"
 
 // Signed pushes img to ref (repository[:tag]), makes its SBOM while the
 // push runs, then signs the digest and attaches the SBOM (CycloneDX and
@@ -85,69 +87,58 @@ func Signed(ctx context.Context, client *dagger.Client, img *dagger.Container, r
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	// The parts' exit statuses are kept apart: a refused push exits with
-	// the push tool's own status, which ociregistry turns into its error.
-	script := strings.Join([]string{
-		"set -u",
-		"s=" + state + " && mkdir -p $s",
-		"( " + within.Command + " ) >$s/sbom.log 2>&1 & sbom=$!",
-		// A key that cannot sign is found before anything is pushed. The
-		// push is shorter than the SBOM, so this does not lengthen the
-		// exec.
-		"echo check >$s/failed",
-		shellJoin(attestArgs) + " --check >/dev/null || exit $?",
-		shellJoin(pushArgs) + " >$s/ref 2>$s/push.err & push=$!",
-		"wait $sbom; sbom=$?",
-		"wait $push; code=$?",
-		`if [ $code -ne 0 ]; then echo push >$s/failed; cat $s/push.err >&2; exit $code; fi`,
-		`if [ $sbom -ne 0 ]; then echo sbom >$s/failed; cat $s/sbom.log >&2; exit 1; fi`,
-		"echo attest >$s/failed",
-		`cat $s/ref`,
-		shellJoin(attestArgs) + ` --image="$(cat $s/ref)" || exit $?`,
-		"rm $s/failed",
-	}, "\n")
-	ctr = ctr.WithExec([]string{"sh", "-c", script}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	// The deploy tool runs the parts: the SBOM command from the start, the
+	// push once the key is known to sign, the signing once both are done.
+	// A refused push exits with the push tool's own status, which
+	// ociregistry turns into its error.
+	pushJSON, err := json.Marshal(pushArgs)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	sbomJSON, err := json.Marshal([]string{"sh", "-c", within.Command})
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	args := append(attestArgs, "--push-command="+string(pushJSON), "--sbom-command="+string(sbomJSON), "--state="+state)
+	ctr = ctr.WithExec(args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	// The output and the SBOM are asked for with the exit code, not after
+	// it: each is a round trip to the engine, which answers them all when
+	// the exec ends, and the build job waits for the last.
+	var (
+		wg      sync.WaitGroup
+		out     string
+		outErr  error
+		doc     *sbom.Result
+		sbomErr error
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); out, outErr = ctr.Stdout(ctx) }()
+	go func() { defer wg.Done(); doc, sbomErr = sbom.Read(ctx, ctr, within, ref) }()
 	code, err := ctr.ExitCode(ctx)
+	wg.Wait()
 	if err != nil {
 		return nil, fmt.Errorf("publish: pushing and signing %s: %v", ref, err)
 	}
 	if code != 0 {
-		part, _ := ctr.File(state + "/failed").Contents(ctx)
+		part, _ := ctr.File(state).Contents(ctx)
 		stderr, _ := ctr.Stderr(ctx)
 		msg := strings.TrimSpace(stderr)
 		switch strings.TrimSpace(part) {
 		case "push":
 			return nil, pushErr(code, stderr)
-		case "sbom":
-			return nil, fmt.Errorf("publish: the SBOM of %s: %s; the image is pushed but not signed", ref, msg)
 		case "check":
 			return nil, fmt.Errorf("publish: %s; nothing was pushed", msg)
-		case "attest":
-			return nil, fmt.Errorf("%s", msg)
 		}
-		return nil, fmt.Errorf("publish: pushing and signing %s failed with exit status %d: %s", ref, code, msg)
+		if msg == "" {
+			msg = fmt.Sprintf("the deploy tool failed with exit status %d and no message", code)
+		}
+		return nil, fmt.Errorf("publish: %s", msg)
 	}
-	// The output and the SBOM are read at once: each read is a round
-	// trip to the engine, and the build job waits for them.
-	var out string
-	var doc *sbom.Result
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		var err error
-		if out, err = ctr.Stdout(gctx); err != nil {
-			return fmt.Errorf("publish: reading what was pushed and signed: %v", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		var err error
-		if doc, err = sbom.Read(gctx, ctr, within, ref); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return nil, err
+	if outErr != nil {
+		return nil, fmt.Errorf("publish: reading what was pushed and signed: %v", outErr)
+	}
+	if sbomErr != nil {
+		return nil, fmt.Errorf("publish: %w", sbomErr)
 	}
 	// The first line is the push's repository@sha256:digest, the second
 	// the deploy tool's.
@@ -155,13 +146,4 @@ func Signed(ctx context.Context, client *dagger.Client, img *dagger.Container, r
 	res := &Result{Ref: strings.TrimSpace(pushed), Attested: strings.TrimSpace(line), SBOM: doc}
 	doc.Subject = res.Ref
 	return res, nil
-}
-
-// shellJoin quotes args for sh -c.
-func shellJoin(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
 }

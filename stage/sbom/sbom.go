@@ -202,11 +202,19 @@ const trivyCommand = "trivy"
 
 // read reads and checks the two documents in dir.
 func read(ctx context.Context, dir *dagger.Directory, name, cdxFile, spdxFile string) (*Result, error) {
+	// Both at once: each read is a round trip to the engine.
+	var spdx string
+	var spdxErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		spdx, spdxErr = dir.File(spdxFile).Contents(ctx)
+	}()
 	cdx, err := dir.File(cdxFile).Contents(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sbom: %s: %w", name, err)
+	<-done
+	if err == nil {
+		err = spdxErr
 	}
-	spdx, err := dir.File(spdxFile).Contents(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sbom: %s: %w", name, err)
 	}
