@@ -723,6 +723,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg maxScanAge", err))
 				}
 			}
+			var requireVerification bool
+			if inputArgs["requireVerification"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["requireVerification"]), &requireVerification)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg requireVerification", err))
+				}
+			}
 			var signingKey *dagger.Secret
 			if inputArgs["signingKey"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
@@ -779,7 +786,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg notifyLink", err))
 				}
 			}
-			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, trustedKeys, scanners, maxScanAge, signingKey, signingKeyPassword, sourceUrl, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
+			return (*Slipway).DeployProduction(&parent, ctx, image, kubeconfig, approve, approver, namespace, registryUsername, registryPassword, timeout, source, gitPassword, gitSshKey, revision, pipelineId, trustedKeys, scanners, maxScanAge, requireVerification, signingKey, signingKeyPassword, sourceUrl, slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink)
 		case "DeployStaging":
 			var parent Slipway
 			err = json.Unmarshal(parentJSON, &parent)

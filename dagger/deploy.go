@@ -169,6 +169,11 @@ func (m *Slipway) DeployProduction(
 	// How old the latest clean scan may be, as a Go duration.
 	// +default="24h"
 	maxScanAge string,
+	// Count staging evidence only when a post-deploy check (smoke test,
+	// alerts) ran there and passed, not when the rollout alone was waited
+	// for (a staging deploy with --no-verify).
+	// +optional
+	requireVerification bool,
 	// The private key that signs production's deploy evidence.
 	// +optional
 	signingKey *dagger.Secret,
@@ -206,7 +211,8 @@ func (m *Slipway) DeployProduction(
 	return m.withNotifyArgs(notifyArgs{slackWebhook, telegramToken, telegramChatId, notifyWebhook, notifyLink}).
 		deploy(ctx, true, image, kubeconfig, namespace, registryUsername, registryPassword, timeout, by,
 			deployVia{source, gitPassword, gitSshKey, revision, pipelineId, nil},
-			evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword, trustedKeys: trustedKeys, scanners: scanners, maxScanAge: maxScanAge, sourceURL: sourceUrl})
+			evidenceArgs{signingKey: signingKey, signingKeyPW: signingKeyPassword, trustedKeys: trustedKeys, scanners: scanners, maxScanAge: maxScanAge, sourceURL: sourceUrl,
+				requireVerification: requireVerification})
 }
 
 // deploy runs the deploy tool for staging or production; approver, when

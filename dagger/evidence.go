@@ -317,6 +317,7 @@ type evidenceArgs struct {
 	scanners                 []string
 	maxScanAge               string
 	sourceURL                string
+	requireVerification      bool
 }
 
 // evidenceOptions are the deploy tool's evidence settings: the signing
@@ -338,6 +339,9 @@ func (m *Slipway) evidenceOptions(ctx context.Context, c *sdk.Client, production
 		}
 	}
 	opts = append(opts, kube.WithProductionChecks(m.sourceURL(ev.sourceURL), ev.scanners, age))
+	if ev.requireVerification {
+		opts = append(opts, kube.WithRequireVerification())
+	}
 	keys, err := m.trustedKeys(ctx, c, ev.trustedKeys)
 	if err != nil {
 		return nil, err

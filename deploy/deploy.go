@@ -76,6 +76,13 @@ type Result struct {
 	// Verification says what the smoke test checked and that it passed
 	// (WithVerifyPaths); empty when none ran.
 	Verification string
+	// Verified says a post-deploy check ran and passed: the smoke test
+	// probed the service, its alerts stayed quiet (WithAlerts), or the
+	// WithVerify hook passed. It is false when the rollout alone was
+	// waited for (no verification asked for, or a Deployment with nothing
+	// to probe), which production's gate can refuse
+	// (PromotionGate.RequireVerification).
+	Verified bool
 }
 
 // Environment is one deployment target. Staging and production are values

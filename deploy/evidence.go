@@ -49,6 +49,10 @@ type Evidence struct {
 	Namespace   string        `json:"namespace,omitempty"`
 	Revision    string        `json:"revision,omitempty"`
 	Verified    bool          `json:"verified,omitempty"`
+	// Checks is what the post-deploy verification checked (a smoke test,
+	// alerts): empty when the rollout alone was waited for, which a gate
+	// with RequireVerification refuses.
+	Checks string `json:"checks,omitempty"`
 
 	// Scanned.
 	Scanner   string `json:"scanner,omitempty"`

@@ -167,11 +167,16 @@ func TestPromotionGate(t *testing.T) {
 
 // fakeDeployer records calls: the wrapper tests only care whether the
 // wrapped Deployer ran.
-type fakeDeployer struct{ calls int }
+type fakeDeployer struct {
+	calls int
+	// checked is the post-deploy check the deploy says passed; empty is
+	// the rollout alone.
+	checked string
+}
 
 func (f *fakeDeployer) Deploy(_ context.Context, r deploy.Release) (*deploy.Result, error) {
 	f.calls++
-	return &deploy.Result{Image: r.Image, Namespace: "shop", Revision: "1"}, nil
+	return &deploy.Result{Image: r.Image, Namespace: "shop", Revision: "1", Verification: f.checked, Verified: f.checked != ""}, nil
 }
 
 func TestGatedAndRecording(t *testing.T) {
@@ -203,5 +208,66 @@ func TestGatedAndRecording(t *testing.T) {
 	}
 	if _, err := toProd.Deploy(ctx, rel); err != nil || inner.calls != 1 {
 		t.Fatalf("with evidence and approval: %v (calls %d)", err, inner.calls)
+	}
+}
+
+// TestRequireVerification: staging evidence records what the post-deploy
+// check verified; a gate that requires verification refuses a digest whose
+// staging deploy only rolled out (--no-verify), naming why and the fix,
+// and accepts it once a verified staging deploy is recorded. Without the
+// requirement the rollout's evidence is enough, as before.
+func TestRequireVerification(t *testing.T) {
+	ctx := context.Background()
+	d := pushImage(t)
+	store := deploy.NewReferrers()
+	staging := deploy.Environment{Name: "staging", Tier: pipeline.Staging, Namespace: "shop-staging"}
+	prod := deploy.Environment{Name: "production", Tier: pipeline.Production, Namespace: "shop"}
+	rel := deploy.Release{Image: d.String(), Approval: &deploy.Approval{By: "ops"}}
+	if err := deploy.RecordScan(ctx, store, d.String(), "trivy", "HIGH,CRITICAL", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deploy.Recording(&fakeDeployer{}, staging, store).Deploy(ctx, deploy.Release{Image: d.String()}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := store.Evidence(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Kind == deploy.Deployed && (!ev.Verified || ev.Checks != "") {
+			t.Errorf("a rollout-only staging deploy recorded %+v, want Verified (it rolled out) and no Checks", ev)
+		}
+	}
+	lenient := &deploy.PromotionGate{Store: store, Staging: "staging"}
+	if _, err := deploy.Gated(&fakeDeployer{}, prod, lenient).Deploy(ctx, rel); err != nil {
+		t.Fatalf("without the requirement, the rollout's evidence is enough: %v", err)
+	}
+	strict := &deploy.PromotionGate{Store: store, Staging: "staging", RequireVerification: true}
+	inner := &fakeDeployer{}
+	_, err = deploy.Gated(inner, prod, strict).Deploy(ctx, rel)
+	if !errors.Is(err, deploy.ErrNotVerifiedInStaging) || inner.calls != 0 {
+		t.Fatalf("a rollout-only staging deploy passed a gate that requires verification: %v (calls %d)", err, inner.calls)
+	}
+	for _, want := range []string{"says only that it rolled out", "--no-verify", "--verify-path", "--require-verification"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal lacks %q: %v", want, err)
+		}
+	}
+	check := "smoke test: GET /health 200, GET /ready 200 for 5s"
+	if _, err := deploy.Recording(&fakeDeployer{checked: check}, staging, store).Deploy(ctx, deploy.Release{Image: d.String()}); err != nil {
+		t.Fatal(err)
+	}
+	if evs, err = store.Evidence(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range evs {
+		found = found || (ev.Kind == deploy.Deployed && ev.Checks == check)
+	}
+	if !found {
+		t.Errorf("the verified staging deploy's evidence does not record its checks: %+v", evs)
+	}
+	if _, err := deploy.Gated(inner, prod, strict).Deploy(ctx, rel); err != nil || inner.calls != 1 {
+		t.Fatalf("after a verified staging deploy: %v (calls %d)", err, inner.calls)
 	}
 }

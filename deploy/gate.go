@@ -38,6 +38,11 @@ type PromotionGate struct {
 	Staging string
 	// Trust, when set, makes the gate accept signed evidence only.
 	Trust *Trust
+	// RequireVerification makes staging evidence count only when a
+	// post-deploy check ran there and passed (Evidence.Checks: a smoke
+	// test, alerts), not when the rollout alone was waited for (a deploy
+	// with --no-verify, or of a Deployment with nothing to probe).
+	RequireVerification bool
 }
 
 // DefaultMaxScanAge is how old a clean scan may be by default: a day,
@@ -131,7 +136,7 @@ func (g *PromotionGate) Allow(ctx context.Context, env Environment, r Release) e
 // it.
 func (g *PromotionGate) checkEvidence(evs []Evidence, refused func(predicateType string) string, now time.Time, maxAge time.Duration, scanners ...string) []string {
 	var failed []string
-	var staged *Evidence
+	var staged, unchecked *Evidence
 	latest := map[string]*Evidence{} // scanner -> latest scan
 	var order []string
 	for i := range evs {
@@ -139,6 +144,10 @@ func (g *PromotionGate) checkEvidence(evs []Evidence, refused func(predicateType
 		switch ev.Kind {
 		case Deployed:
 			if ev.Verified && (ev.Environment == g.Staging || (g.Staging == "" && ev.Tier == pipeline.Staging)) {
+				if g.RequireVerification && ev.Checks == "" {
+					unchecked = ev
+					continue
+				}
 				staged = ev
 			}
 		case Scanned:
@@ -165,7 +174,11 @@ func (g *PromotionGate) checkEvidence(evs []Evidence, refused func(predicateType
 	if refused != nil {
 		signed = "signed "
 	}
-	if staged == nil {
+	switch {
+	case staged == nil && unchecked != nil:
+		failed = append(failed, fmt.Sprintf("%v: the %sevidence from %s says only that it rolled out: no post-deploy check ran there (it was deployed with --no-verify, or its Deployment declares no probe to smoke-test), and this gate requires one; deploy it to %s with verification (--verify-path, --alert-rules), or drop --require-verification",
+			ErrNotVerifiedInStaging, signed, unchecked.Environment, unchecked.Environment))
+	case staged == nil:
 		failed = append(failed, fmt.Sprintf("%v: no %sevidence that it rolled out and passed verification in %s; deploy this digest there first%s", ErrNotVerifiedInStaging, signed, stagingName, note(DeployedPredicate)))
 	}
 	want := scanners
@@ -349,6 +362,12 @@ func (r *recording) Deploy(ctx context.Context, rel Release) (*Result, error) {
 		return nil, err
 	}
 	ev := Evidence{Kind: Deployed, Environment: r.env.Name, Tier: r.env.Tier, Namespace: res.Namespace, Revision: res.Revision, Verified: true}
+	if res.Verified {
+		ev.Checks = res.Verification
+		if ev.Checks == "" {
+			ev.Checks = "verified (no description)"
+		}
+	}
 	if err := r.store.Record(ctx, d, ev); err != nil {
 		return res, fmt.Errorf("deploy: environment %q: deployed %s, but recording the evidence failed (production will refuse it): %w", r.env.Name, d, err)
 	}

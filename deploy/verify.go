@@ -159,14 +159,21 @@ func parseChecks(paths []string) ([]check, error) {
 }
 
 // smoke runs the smoke test against the rolled-out Deployment dep, whose
-// Services are among objs, and returns what it checked.
-func (c *Client) smoke(ctx context.Context, dep *appsv1.Deployment, objs []*unstructured.Unstructured) (string, error) {
+// Services are among objs, and returns what it checked and whether it
+// probed anything (a Deployment with nothing to probe passes unprobed).
+func (c *Client) smoke(ctx context.Context, dep *appsv1.Deployment, objs []*unstructured.Unstructured) (string, bool, error) {
 	paths := c.opts.verifyPaths
 	if c.opts.verifyFromProbes {
 		if paths = ProbePaths(dep); len(paths) == 0 {
-			return "no smoke test: the Deployment declares no HTTP probe or prometheus.io/scrape annotation, and no verify path was given", nil
+			return "no smoke test: the Deployment declares no HTTP probe or prometheus.io/scrape annotation, and no verify path was given", false, nil
 		}
 	}
+	msg, err := c.probe(ctx, dep, objs, paths)
+	return msg, err == nil, err
+}
+
+// probe GETs paths of the rolled-out Deployment dep through its Service.
+func (c *Client) probe(ctx context.Context, dep *appsv1.Deployment, objs []*unstructured.Unstructured, paths []string) (string, error) {
 	checks, err := parseChecks(paths)
 	if err != nil {
 		return "", err

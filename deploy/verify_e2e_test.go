@@ -103,6 +103,9 @@ func TestE2ESmokeTest(t *testing.T) {
 			if res.Verification != want {
 				t.Errorf("verification %q, want %q", res.Verification, want)
 			}
+			if !res.Verified {
+				t.Error("a smoke-tested deploy says nothing was verified (Result.Verified)")
+			}
 			serving(t, c, ns, good, 2)
 
 			var stop func() (int, []string)
@@ -191,6 +194,19 @@ func TestE2EAlerts(t *testing.T) {
 	t.Logf("good deploy, smoke test and 5s of alerts: %s: %s", time.Since(start).Round(time.Millisecond), res.Verification)
 	if want := "Prometheus: 2 targets up, no alert of 2 rule files fired for 5s"; !strings.HasSuffix(res.Verification, want) {
 		t.Errorf("verification %q, want it to end %q", res.Verification, want)
+	}
+	// The staging evidence records what was verified, for a gate that
+	// requires it (PromotionGate.RequireVerification).
+	gd, err := deploy.ParseDigest(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := store.Evidence(ctx, gd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Kind != deploy.Deployed || evs[0].Checks != res.Verification {
+		t.Errorf("staging evidence %+v, want one Deployed record whose Checks are %q", evs, res.Verification)
 	}
 	stop := pollService(t, c, ns, "web")
 	start = time.Now()

@@ -64,7 +64,7 @@ func promotionGate(stage string, f deployFlags, getenv func(string) string) (*de
 			scanners = append(scanners, s)
 		}
 	}
-	return &deploy.PromotionGate{Staging: f.stagingEnv, Trust: &deploy.Trust{
+	return &deploy.PromotionGate{Staging: f.stagingEnv, RequireVerification: f.requireVerification, Trust: &deploy.Trust{
 		Verifier: v, Remote: registryOptions(getenv), MaxScanAge: age, Scanners: scanners, SourceRepository: f.sourceRepo,
 	}}, nil
 }

@@ -18,9 +18,10 @@
 //	                          [--node-selector=KEY=VALUE]... [--verify-path=[PORT:]/PATH]... [--verify-window=5s] [--no-verify]
 //	                          [--alert-rules=FILE... [--alert-window=30s] [--prometheus=prometheus]]
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
-//	                          --source-repository=URL [--scanners=trivy,govulncheck] [--max-scan-age=24h]
+//	                          --source-repository=URL [--scanners=trivy,govulncheck] [--max-scan-age=24h] [--require-verification]
 //	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
 //	slipway-deploy attest     --image=REPO@sha256:D [--sbom-cyclonedx=F] [--sbom-spdx=F] [--provenance=F --go-sum=F]
+//	                          (or --push-command=JSON [--sbom-command=JSON] [--state=FILE] instead of --image: push, SBOM and sign in one run)
 //	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
 //
 // Every deploy, and notify, tells the team (notify.go) when SLACK_WEBHOOK_URL,
@@ -136,7 +137,7 @@ type deployFlags struct {
 	image, manifests, namespace, kubeconfig, tunnel, timeout string
 	container, deployment, environment, stagingEnv, approver string
 	sourceRepo, scanners, maxScanAge                         string
-	approve                                                  bool
+	approve, requireVerification                             bool
 	src                                                      sourceFlags
 	notify                                                   notifyFlags
 	// nodeSelector is where the environment's pods run (apply and helm).
@@ -173,6 +174,7 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 	fs.StringVar(&f.sourceRepo, "source-repository", "", "production: the source repository the signed provenance must name")
 	fs.StringVar(&f.scanners, "scanners", "", "production: comma-separated scanners that must each have a signed clean scan (default: each scanner recorded, at least one)")
 	fs.StringVar(&f.maxScanAge, "max-scan-age", deploy.DefaultMaxScanAge.String(), "production: how old the latest clean scan may be")
+	fs.BoolVar(&f.requireVerification, "require-verification", false, "production: count staging evidence only when a post-deploy check (smoke test, alerts) ran there, not the rollout alone")
 	var selector []string
 	fs.Func("node-selector", "KEY=VALUE added to every pod template's nodeSelector (repeatable), such as slipway.dev/node=real", func(v string) error {
 		selector = append(selector, v)

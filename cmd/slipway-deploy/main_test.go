@@ -18,7 +18,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/attest"
+	"github.com/slipway-ci/slipway/pipeline"
 )
 
 // pushRandom serves an in-process registry with the referrers API and
@@ -330,6 +332,23 @@ func TestRecordScanFeedsTheGate(t *testing.T) {
 		t.Fatalf("signed record-scan = %q, %v", out, err)
 	}
 	refusal([]string{"not deployed and verified in staging", "not approved"}, "not scanned clean", "not signed by a trusted key", "no provenance")
+
+	// A signed staging deploy that only rolled out (--no-verify): enough
+	// by default, refused with --require-verification.
+	store, _, err := evidenceStore(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := deploy.ParseDigest(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Record(context.Background(), d, deploy.Evidence{Kind: deploy.Deployed, Environment: "staging", Tier: pipeline.Staging, Namespace: "web", Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	refusal([]string{"not approved"}, "not deployed and verified in staging")
+	production = append(production, "--require-verification")
+	refusal([]string{"not deployed and verified in staging", "says only that it rolled out", "not approved"})
 }
 
 func TestRegistryOptions(t *testing.T) {

@@ -10,7 +10,7 @@ func Signatures() []pipeline.Signature {
 	return []pipeline.Signature{
 		{Name: "build", Args: []string{"revision", "created", "platforms"}},
 		{Name: "ci", Args: []string{"revision", "created", "repository", "username", "password", "insecure", "db-repository", "db-insecure", "govuln-db-image", "signing-key", "signing-key-password", "source-url"}},
-		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "trusted-keys", "scanners", "max-scan-age", "signing-key", "signing-key-password", "source-url", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
+		{Name: "deploy-production", Args: []string{"image", "kubeconfig", "approve", "approver", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "trusted-keys", "scanners", "max-scan-age", "require-verification", "signing-key", "signing-key-password", "source-url", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link"}},
 		{Name: "deploy-staging", Args: []string{"image", "kubeconfig", "namespace", "registry-username", "registry-password", "timeout", "source", "git-password", "git-ssh-key", "revision", "pipeline-id", "signing-key", "signing-key-password", "slack-webhook", "telegram-token", "telegram-chat-id", "notify-webhook", "notify-link", "prometheus"}},
 		{Name: "generate", Args: []string{"toolchain"}},
 		{Name: "integration-tests", Args: nil},

@@ -18,6 +18,7 @@ type evidenceConfig struct {
 	sourceRepository            string
 	scanners                    []string
 	maxScanAge                  time.Duration
+	requireVerification         bool
 }
 
 // WithSigningKey makes the tool sign the evidence it records (a staging
@@ -48,6 +49,14 @@ func WithProductionChecks(sourceRepository string, scanners []string, maxScanAge
 	}
 }
 
+// WithRequireVerification makes production's gate count staging evidence
+// only when a post-deploy check (smoke test, alerts) ran there and passed,
+// not when the rollout alone was waited for (a staging deploy with
+// NoVerify, or of a Deployment with nothing to probe).
+func WithRequireVerification() Option {
+	return func(c *config) { c.evidence.requireVerification = true }
+}
+
 func (e evidenceConfig) keys(ctr *dagger.Container) *dagger.Container {
 	if e.signingKey != nil {
 		ctr = ctr.WithSecretVariable("SIGNING_KEY", e.signingKey)
@@ -71,6 +80,9 @@ func (e evidenceConfig) productionArgs() []string {
 	}
 	if e.maxScanAge > 0 {
 		args = append(args, "--max-scan-age="+e.maxScanAge.String())
+	}
+	if e.requireVerification {
+		args = append(args, "--require-verification")
 	}
 	return args
 }

@@ -214,7 +214,9 @@ func pushError(ref, user string, code int, stderr string) error {
 	case code == exitDenied || code == exitDeniedAfterUploads:
 		return fmt.Errorf("ociregistry: pushing %s: registry %s denied user %q (403 Forbidden)%s; %s. The credentials are valid: check the user's or token's push permission on the repository", ref, host, user, says, written)
 	}
-	return fmt.Errorf("ociregistry: pushing %s: %s", ref, strings.TrimSpace(stderr))
+	// The tool says what it was pushing too; once is enough.
+	msg := strings.TrimPrefix(strings.TrimSpace(stderr), "ociregistry: pushing "+ref+": ")
+	return fmt.Errorf("ociregistry: pushing %s: %s", ref, msg)
 }
 
 // registryHost returns the registry part of ref, as the tool resolves it

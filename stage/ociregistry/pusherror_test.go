@@ -54,8 +54,8 @@ func TestPushError(t *testing.T) {
 		{
 			name: "other failure", ref: "ghcr.io/team/app:v1", user: "bot", code: 1,
 			stderr:  "ociregistry: pushing ghcr.io/team/app:v1: dial tcp: lookup ghcr.io: no such host\n",
-			want:    []string{"ociregistry: pushing ghcr.io/team/app:v1: ociregistry: pushing ghcr.io/team/app:v1: dial tcp: lookup ghcr.io: no such host"},
-			notWant: []string{"credentials", "nothing was pushed"},
+			want:    []string{"ociregistry: pushing ghcr.io/team/app:v1: dial tcp: lookup ghcr.io: no such host"},
+			notWant: []string{"credentials", "nothing was pushed", "app:v1: ociregistry: pushing"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11366,148 +11366,148 @@ type SlipwayOpts struct {
 	// The service's repository: its Go module (go.mod at the root) and
 	// manifests.
 	//
-	Source *Directory // slipway (../../../../../dagger/main.go:196:2)
+	Source *Directory // slipway (../../../../../dagger/main.go:198:2)
 	//
 	// The service's name: the image's and the binary's default name.
 	// Default: the first main package's directory name.
 	//
-	Name string // slipway (../../../../../dagger/main.go:200:2)
+	Name string // slipway (../../../../../dagger/main.go:202:2)
 	//
 	// The main packages to build, such as ./cmd/server; the first is the
 	// entrypoint, each becomes a binary in /usr/local/bin named after its
 	// directory. Default: the module's only main package.
 	//
-	Main []string // slipway (../../../../../dagger/main.go:205:2)
+	Main []string // slipway (../../../../../dagger/main.go:207:2)
 	//
 	// The entrypoint binary's name. Default: the first main package's
 	// directory name.
 	//
-	Binary string // slipway (../../../../../dagger/main.go:209:2)
+	Binary string // slipway (../../../../../dagger/main.go:211:2)
 	//
 	// The ports the service listens on, exposed by the image and probed by
 	// the smoke test.
 	//
-	Ports []int // slipway (../../../../../dagger/main.go:213:2)
+	Ports []int // slipway (../../../../../dagger/main.go:215:2)
 	//
 	// Build tags.
 	//
-	Tags []string // slipway (../../../../../dagger/main.go:216:2)
+	Tags []string // slipway (../../../../../dagger/main.go:218:2)
 	//
 	// Extra linker flags, such as -X main.version=1.2.3 (always with -s -w).
 	//
-	Ldflags string // slipway (../../../../../dagger/main.go:219:2)
+	Ldflags string // slipway (../../../../../dagger/main.go:221:2)
 	//
 	// The Go version to build and test with, such as 1.26. Default: the
 	// one go.mod's toolchain or go line asks for.
 	//
-	GoVersion string // slipway (../../../../../dagger/main.go:223:2)
+	GoVersion string // slipway (../../../../../dagger/main.go:225:2)
 	//
 	// Data files and directories to copy into the image, as
 	// SOURCE_PATH:IMAGE_PATH, such as web/templates:/app/templates.
 	//
-	Files []string // slipway (../../../../../dagger/main.go:227:2)
+	Files []string // slipway (../../../../../dagger/main.go:229:2)
 	//
 	// The image's entrypoint. Default: the first binary.
 	//
-	Entrypoint []string // slipway (../../../../../dagger/main.go:230:2)
+	Entrypoint []string // slipway (../../../../../dagger/main.go:232:2)
 	//
 	// The arguments the entrypoint gets.
 	//
-	Args []string // slipway (../../../../../dagger/main.go:233:2)
+	Args []string // slipway (../../../../../dagger/main.go:235:2)
 	//
 	// The packages the unit tests cover.
 	//
 	//
 	// Default: ["./..."]
-	TestPackages []string // slipway (../../../../../dagger/main.go:236:2)
+	TestPackages []string // slipway (../../../../../dagger/main.go:238:2)
 	//
 	// Run the unit tests with the race detector.
 	//
 	//
 	// Default: true
-	Race bool // slipway (../../../../../dagger/main.go:239:2)
+	Race bool // slipway (../../../../../dagger/main.go:241:2)
 	//
 	// More go test flags for the unit tests, such as -short or
 	// -skip=TestNeedsTheInternet.
 	//
-	TestArgs []string // slipway (../../../../../dagger/main.go:243:2)
+	TestArgs []string // slipway (../../../../../dagger/main.go:245:2)
 	//
 	// The package of the integration tests, which run against the image as
 	// a service. Without one, test-integration runs the smoke probes.
 	//
-	IntegrationPackage string // slipway (../../../../../dagger/main.go:247:2)
+	IntegrationPackage string // slipway (../../../../../dagger/main.go:249:2)
 	//
 	// The build tag of the integration tests.
 	//
 	//
 	// Default: "integration"
-	IntegrationTag string // slipway (../../../../../dagger/main.go:250:2)
+	IntegrationTag string // slipway (../../../../../dagger/main.go:252:2)
 	//
 	// The host name the integration tests reach the service at. Default:
 	// the service's name.
 	//
-	IntegrationHost string // slipway (../../../../../dagger/main.go:254:2)
+	IntegrationHost string // slipway (../../../../../dagger/main.go:256:2)
 	//
 	// Variables that tell the integration tests where the service is, as
 	// NAME=PORT: the test sees NAME=http://HOST:PORT.
 	//
-	IntegrationEnv []string // slipway (../../../../../dagger/main.go:258:2)
+	IntegrationEnv []string // slipway (../../../../../dagger/main.go:260:2)
 	//
 	// Smoke probes of the image run as a service, as PORT/PATH=STATUS, such
 	// as 8080/health=200.
 	//
-	Smoke []string // slipway (../../../../../dagger/main.go:262:2)
+	Smoke []string // slipway (../../../../../dagger/main.go:264:2)
 	//
 	// The packages gosec analyses. Default: the unit tests' packages.
 	//
-	GosecPackages []string // slipway (../../../../../dagger/main.go:265:2)
+	GosecPackages []string // slipway (../../../../../dagger/main.go:267:2)
 	//
 	// gosec rules to skip, such as G104.
 	//
-	GosecExclude []string // slipway (../../../../../dagger/main.go:268:2)
+	GosecExclude []string // slipway (../../../../../dagger/main.go:270:2)
 	//
 	// A Trivy ignore file (.trivyignore.yaml, whose entries expire).
 	//
-	TrivyIgnore *File // slipway (../../../../../dagger/main.go:271:2)
+	TrivyIgnore *File // slipway (../../../../../dagger/main.go:273:2)
 	//
 	// The registry repository images are pushed to, such as
 	// registry.example.com/team/service.
 	//
-	Repository string // slipway (../../../../../dagger/main.go:275:2)
+	Repository string // slipway (../../../../../dagger/main.go:277:2)
 	//
 	// The source repository's URL, recorded in the image's labels.
 	//
-	SourceURL string // slipway (../../../../../dagger/main.go:278:2)
+	SourceURL string // slipway (../../../../../dagger/main.go:280:2)
 	//
 	// The container of the Deployment that gets the image. Default: the
 	// Deployment's only container.
 	//
-	Container string // slipway (../../../../../dagger/main.go:282:2)
+	Container string // slipway (../../../../../dagger/main.go:284:2)
 	//
 	// The staging namespace. Default: NAME-staging.
 	//
-	StagingNamespace string // slipway (../../../../../dagger/main.go:285:2)
+	StagingNamespace string // slipway (../../../../../dagger/main.go:287:2)
 	//
 	// The staging manifests, a path in the source: a directory of YAML or
 	// a kustomize overlay (its bases may be anywhere in the source).
 	//
-	StagingManifests string // slipway (../../../../../dagger/main.go:289:2)
+	StagingManifests string // slipway (../../../../../dagger/main.go:291:2)
 	//
 	// The production namespace. Default: NAME.
 	//
-	ProductionNamespace string // slipway (../../../../../dagger/main.go:292:2)
+	ProductionNamespace string // slipway (../../../../../dagger/main.go:294:2)
 	//
 	// The production manifests, a path in the source: a directory of YAML
 	// or a kustomize overlay.
 	//
-	ProductionManifests string // slipway (../../../../../dagger/main.go:296:2)
+	ProductionManifests string // slipway (../../../../../dagger/main.go:298:2)
 	//
 	// Where both environments' pods run, as KEY=VALUE node labels added to
 	// every pod template the apply and helm sources deploy (a GitOps
 	// repository places its own pods), such as slipway.dev/node=real: the
 	// local cluster's one node whose containers really run.
 	//
-	NodeSelector []string // slipway (../../../../../dagger/main.go:302:2)
+	NodeSelector []string // slipway (../../../../../dagger/main.go:304:2)
 	//
 	// What the deploy's smoke test GETs after the rollout, through the
 	// Service, as [PORT:]/PATH, such as metrics:/metrics: each must answer
@@ -11515,16 +11515,16 @@ type SlipwayOpts struct {
 	// records no evidence. Apply source only. Default: /health, /ready,
 	// /metrics (/metrics on the prometheus.io/port annotation's port).
 	//
-	VerifyPaths []string // slipway (../../../../../dagger/main.go:309:2)
+	VerifyPaths []string // slipway (../../../../../dagger/main.go:311:2)
 	//
 	// How long the smoke test must keep passing, a Go duration. Default:
 	// 5s.
 	//
-	VerifyWindow string // slipway (../../../../../dagger/main.go:313:2)
+	VerifyWindow string // slipway (../../../../../dagger/main.go:315:2)
 	//
 	// No smoke test: the rollout alone verifies a deploy.
 	//
-	NoVerify bool // slipway (../../../../../dagger/main.go:316:2)
+	NoVerify bool // slipway (../../../../../dagger/main.go:318:2)
 	//
 	// Prometheus rule files, paths in the source, such as
 	// deploy/alerts.rules.yaml: after staging's smoke test, a throwaway
@@ -11533,11 +11533,11 @@ type SlipwayOpts struct {
 	// staging is verified only when every pod is up and none of the alerts
 	// fires for alertWindow. Apply source only.
 	//
-	AlertRules []string // slipway (../../../../../dagger/main.go:324:2)
+	AlertRules []string // slipway (../../../../../dagger/main.go:326:2)
 	//
 	// How long none of alertRules may fire, a Go duration. Default: 30s.
 	//
-	AlertWindow string // slipway (../../../../../dagger/main.go:327:2)
+	AlertWindow string // slipway (../../../../../dagger/main.go:329:2)
 	//
 	// How deploy-staging and deploy-production deploy, unless their
 	// --source says otherwise: apply (the manifests, server-side applied),
@@ -11546,36 +11546,36 @@ type SlipwayOpts struct {
 	//
 	//
 	// Default: "apply"
-	DeploySource string // slipway (../../../../../dagger/main.go:333:2)
+	DeploySource string // slipway (../../../../../dagger/main.go:335:2)
 	//
 	// helm: the chart, a path in the source (a chart directory or a
 	// packaged .tgz) or oci://HOST/REPO/NAME:VERSION.
 	//
-	HelmChart string // slipway (../../../../../dagger/main.go:337:2)
+	HelmChart string // slipway (../../../../../dagger/main.go:339:2)
 	//
 	// helm: staging's values files, paths in the source, merged in order,
 	// such as chart/values-staging.yaml.
 	//
-	HelmStagingValues []string // slipway (../../../../../dagger/main.go:341:2)
+	HelmStagingValues []string // slipway (../../../../../dagger/main.go:343:2)
 	//
 	// helm: production's values files, such as chart/values-production.yaml.
 	//
-	HelmProductionValues []string // slipway (../../../../../dagger/main.go:344:2)
+	HelmProductionValues []string // slipway (../../../../../dagger/main.go:346:2)
 	//
 	// helm: the release's name. Default: the chart's name.
 	//
-	HelmRelease string // slipway (../../../../../dagger/main.go:347:2)
+	HelmRelease string // slipway (../../../../../dagger/main.go:349:2)
 	//
 	// helm: values over the values files, as PATH=VALUE in helm --set's
 	// syntax, in both environments.
 	//
-	HelmSet []string // slipway (../../../../../dagger/main.go:351:2)
+	HelmSet []string // slipway (../../../../../dagger/main.go:353:2)
 	//
 	// helm: the release revisions kept (helm --history-max); 0 keeps all.
 	//
 	//
 	// Default: 10
-	HelmHistory int // slipway (../../../../../dagger/main.go:354:2)
+	HelmHistory int // slipway (../../../../../dagger/main.go:356:2)
 	//
 	// helm, and gitops with a values file: the values paths that get the
 	// image, the repository's and the digest's (a template writing
@@ -11584,89 +11584,89 @@ type SlipwayOpts struct {
 	//
 	//
 	// Default: ["image.repository","image.digest"]
-	ImageValues []string // slipway (../../../../../dagger/main.go:360:2)
+	ImageValues []string // slipway (../../../../../dagger/main.go:362:2)
 	//
 	// gitops: the GitOps repository's clone URL (https://, http:// or
 	// ssh://), the one the Argo CD Applications watch.
 	//
-	GitopsRepository string // slipway (../../../../../dagger/main.go:364:2)
+	GitopsRepository string // slipway (../../../../../dagger/main.go:366:2)
 	//
 	// gitops: the branch the Applications track.
 	//
 	//
 	// Default: "main"
-	GitopsBranch string // slipway (../../../../../dagger/main.go:367:2)
+	GitopsBranch string // slipway (../../../../../dagger/main.go:369:2)
 	//
 	// gitops: the user for an http(s):// repository (GitLab: any name with a
 	// project access token; GitHub: x-access-token). The password or token
 	// is deploy-staging's and deploy-production's --git-password. Default:
 	// git.
 	//
-	GitopsUser string // slipway (../../../../../dagger/main.go:373:2)
+	GitopsUser string // slipway (../../../../../dagger/main.go:375:2)
 	//
 	// gitops: the SSH server's public host key (a known_hosts line without
 	// the host name, ssh-ed25519 AAAA...), for an ssh:// repository; the key
 	// is deploy-staging's and deploy-production's --git-ssh-key.
 	//
-	GitopsSSHHostKey string // slipway (../../../../../dagger/main.go:378:2)
+	GitopsSSHHostKey string // slipway (../../../../../dagger/main.go:380:2)
 	//
 	// gitops: the images: entry's name in the overlays, the image the base's
 	// containers name. Default: the service's name.
 	//
-	GitopsImage string // slipway (../../../../../dagger/main.go:382:2)
+	GitopsImage string // slipway (../../../../../dagger/main.go:384:2)
 	//
 	// gitops: staging's kustomize overlay, a directory in the GitOps
 	// repository (overlays/staging) whose images: entry gets the digest.
 	//
-	GitopsStagingOverlay string // slipway (../../../../../dagger/main.go:386:2)
+	GitopsStagingOverlay string // slipway (../../../../../dagger/main.go:388:2)
 	//
 	// gitops: production's kustomize overlay (overlays/production).
 	//
-	GitopsProductionOverlay string // slipway (../../../../../dagger/main.go:389:2)
+	GitopsProductionOverlay string // slipway (../../../../../dagger/main.go:391:2)
 	//
 	// gitops: staging's Helm values file in the GitOps repository, which
 	// gets the digest at imageValues, instead of an overlay.
 	//
-	GitopsStagingValues string // slipway (../../../../../dagger/main.go:393:2)
+	GitopsStagingValues string // slipway (../../../../../dagger/main.go:395:2)
 	//
 	// gitops: production's Helm values file, instead of an overlay.
 	//
-	GitopsProductionValues string // slipway (../../../../../dagger/main.go:396:2)
+	GitopsProductionValues string // slipway (../../../../../dagger/main.go:398:2)
 	//
 	// gitops: the Argo CD Application that deploys staging. Default:
 	// staging's namespace.
 	//
-	GitopsStagingApp string // slipway (../../../../../dagger/main.go:400:2)
+	GitopsStagingApp string // slipway (../../../../../dagger/main.go:402:2)
 	//
 	// gitops: the Argo CD Application that deploys production. Default:
 	// production's namespace.
 	//
-	GitopsProductionApp string // slipway (../../../../../dagger/main.go:404:2)
+	GitopsProductionApp string // slipway (../../../../../dagger/main.go:406:2)
 	//
 	// gitops: Argo CD's namespace, where the Applications are.
 	//
 	//
 	// Default: "argocd"
-	GitopsAppNamespace string // slipway (../../../../../dagger/main.go:407:2)
+	GitopsAppNamespace string // slipway (../../../../../dagger/main.go:409:2)
 	//
 	// The public keys production's gate trusts, a path in the source: a
 	// PEM file of cosign.pub keys (several concatenated, to rotate; a
 	// "Name: ..." header names each). deploy-production's --trusted-keys
 	// adds more. Without any, production refuses every digest.
 	//
-	TrustedKeys string // slipway (../../../../../dagger/main.go:413:2)
+	TrustedKeys string // slipway (../../../../../dagger/main.go:415:2)
 	//
 	// govulncheck's ignore file, a path in the source (YAML, as Trivy's:
 	// vulnerabilities with id, statement and expired_at): a called
 	// vulnerability it names does not fail security-govulncheck until then.
 	//
-	GovulncheckIgnore string // slipway (../../../../../dagger/main.go:418:2)
+	GovulncheckIgnore string // slipway (../../../../../dagger/main.go:420:2)
 }
 
 // New configures the service. Every argument has a default; set them in
 // dagger.json's toolchain customizations, as flags before the function
 // name, or with the With* functions.
-func (r *Client) Slipway(opts ...SlipwayOpts) *Slipway { // slipway (../../../../../dagger/main.go:191:1)
+func (r *Client) Slipway(opts ...SlipwayOpts) *Slipway { // slipway (../../../../../dagger/main.go:193:1)
 	q := r.query.Select("slipway")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `source` optional argument
@@ -12757,7 +12757,7 @@ func (r *Service) WithHostname(hostname string) *Service {
 
 // Slipway holds a Go service's settings; its functions are the stages of
 // the service's pipeline.
-type Slipway struct { // slipway (../../../../../dagger/main.go:44:6)
+type Slipway struct { // slipway (../../../../../dagger/main.go:46:6)
 	query *querybuilder.Selection
 
 	deployProduction *string
@@ -12787,24 +12787,24 @@ type SlipwayBuildOpts struct {
 	//
 	// The commit the image is built from, recorded in its labels.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:754:2)
+	Revision string // slipway (../../../../../dagger/main.go:756:2)
 	//
 	// The image's creation time: the commit time, as RFC 3339 or Unix
 	// seconds (SOURCE_DATE_EPOCH). Default: the Unix epoch, never the clock.
 	//
-	Created string // slipway (../../../../../dagger/main.go:758:2)
+	Created string // slipway (../../../../../dagger/main.go:760:2)
 	//
 	// The platforms to build, such as linux/amd64 and linux/arm64; the
 	// first is returned. Default: linux/amd64.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:762:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:764:2)
 }
 
 // Build builds the service's container image: static binaries of the main
 // packages on a distroless base, running as non-root, with the data files,
 // OCI labels and annotations. The same source, revision and created time
 // give the same digest.
-func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:750:1)
+func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:752:1)
 	q := r.query.Select("build")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `revision` optional argument
@@ -13029,42 +13029,48 @@ type SlipwayDeployProductionOpts struct {
 	// Default: "24h"
 	MaxScanAge string // slipway (../../../../../dagger/deploy.go:171:2)
 	//
+	// Count staging evidence only when a post-deploy check (smoke test,
+	// alerts) ran there and passed, not when the rollout alone was waited
+	// for (a staging deploy with --no-verify).
+	//
+	RequireVerification bool // slipway (../../../../../dagger/deploy.go:176:2)
+	//
 	// The private key that signs production's deploy evidence.
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/deploy.go:174:2)
+	SigningKey *Secret // slipway (../../../../../dagger/deploy.go:179:2)
 	//
 	// The signing key's password.
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/deploy.go:177:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/deploy.go:182:2)
 	//
 	// The source repository the provenance must name (CI_PROJECT_URL).
 	// Default: the sourceUrl setting.
 	//
-	SourceURL string // slipway (../../../../../dagger/deploy.go:181:2)
+	SourceURL string // slipway (../../../../../dagger/deploy.go:186:2)
 	//
 	// A Slack incoming webhook to notify of the outcome (deployed, rolled
 	// back, refused), over the with-slack setting.
 	//
-	SlackWebhook *Secret // slipway (../../../../../dagger/deploy.go:185:2)
+	SlackWebhook *Secret // slipway (../../../../../dagger/deploy.go:190:2)
 	//
 	// A Telegram bot's token to notify with, over the with-telegram
 	// setting; it needs --telegram-chat-id.
 	//
-	TelegramToken *Secret // slipway (../../../../../dagger/deploy.go:189:2)
+	TelegramToken *Secret // slipway (../../../../../dagger/deploy.go:194:2)
 	//
 	// The chat the Telegram bot posts to (-1001234567890, @channel).
 	//
-	TelegramChatID string // slipway (../../../../../dagger/deploy.go:192:2)
+	TelegramChatID string // slipway (../../../../../dagger/deploy.go:197:2)
 	//
 	// A webhook URL that gets the outcome as a JSON event, over the
 	// with-webhook setting.
 	//
-	NotifyWebhook *Secret // slipway (../../../../../dagger/deploy.go:196:2)
+	NotifyWebhook *Secret // slipway (../../../../../dagger/deploy.go:201:2)
 	//
 	// The link the notifications carry, such as the repository's or the
 	// pipeline run's URL.
 	//
-	NotifyLink string // slipway (../../../../../dagger/deploy.go:200:2)
+	NotifyLink string // slipway (../../../../../dagger/deploy.go:205:2)
 }
 
 // DeployProduction deploys to production an image that staging has
@@ -13138,6 +13144,10 @@ func (r *Slipway) DeployProduction(ctx context.Context, image string, kubeconfig
 		// `maxScanAge` optional argument
 		if !querybuilder.IsZeroValue(opts[i].MaxScanAge) {
 			q = q.Arg("maxScanAge", opts[i].MaxScanAge)
+		}
+		// `requireVerification` optional argument
+		if !querybuilder.IsZeroValue(opts[i].RequireVerification) {
+			q = q.Arg("requireVerification", opts[i].RequireVerification)
 		}
 		// `signingKey` optional argument
 		if !querybuilder.IsZeroValue(opts[i].SigningKey) {
@@ -13457,46 +13467,46 @@ type SlipwayPublishOpts struct {
 	//
 	// Where to push. Default: the repository setting.
 	//
-	Repository string // slipway (../../../../../dagger/main.go:794:2)
+	Repository string // slipway (../../../../../dagger/main.go:797:2)
 	//
 	// The registry user.
 	//
-	Username string // slipway (../../../../../dagger/main.go:797:2)
+	Username string // slipway (../../../../../dagger/main.go:800:2)
 	//
 	// The registry password or token.
 	//
-	Password *Secret // slipway (../../../../../dagger/main.go:800:2)
+	Password *Secret // slipway (../../../../../dagger/main.go:803:2)
 	//
 	// The commit the image is built from, recorded in its labels and used
 	// as its tag.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:804:2)
+	Revision string // slipway (../../../../../dagger/main.go:807:2)
 	//
 	// The image's creation time (RFC 3339 or Unix seconds); see build.
 	//
-	Created string // slipway (../../../../../dagger/main.go:807:2)
+	Created string // slipway (../../../../../dagger/main.go:810:2)
 	//
 	// The platforms to build; see build.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:810:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:813:2)
 	//
 	// Talk plain HTTP to the registry.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:813:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:816:2)
 	//
 	// The private key that signs the digest, the SBOM and the provenance
 	// (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/main.go:817:2)
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:820:2)
 	//
 	// The signing key's password (an encrypted cosign.key's).
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:820:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:823:2)
 	//
 	// The source repository's URL the provenance records (CI_PROJECT_URL).
 	// Default: the sourceUrl setting.
 	//
-	SourceURL string // slipway (../../../../../dagger/main.go:824:2)
+	SourceURL string // slipway (../../../../../dagger/main.go:827:2)
 }
 
 // Publish builds the image and pushes it, returning
@@ -13508,9 +13518,10 @@ type SlipwayPublishOpts struct {
 // fixes its digest. With a signing key (env://SIGNING_KEY in CI) it signs
 // the digest and attaches, as signed referrers, the image's SBOM
 // (CycloneDX and SPDX) and SLSA provenance (with sourceUrl and
-// --revision), which production's gate verifies; without one it says
+// --revision), which production's gate verifies, in the exec that pushes
+// (a key that cannot sign fails before the push); without one it says
 // what is not signed.
-func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:790:1)
+func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:793:1)
 	if r.publish != nil {
 		return *r.publish, nil
 	}
@@ -13680,13 +13691,13 @@ type SlipwaySecuritySastOpts struct {
 	//
 	//
 	// Default: true
-	Fail bool // slipway (../../../../../dagger/main.go:1108:2)
+	Fail bool // slipway (../../../../../dagger/main.go:1169:2)
 }
 
 // SecuritySast runs gosec over the source. Its reports hold gosec.json,
 // gosec.sarif and gl-sast-report.json. check fails on findings unless fail
 // is false.
-func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1104:1)
+func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1165:1)
 	q := r.query.Select("securitySast")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `fail` optional argument
@@ -13706,28 +13717,28 @@ type SlipwaySecurityTrivyOpts struct {
 	// Where Trivy downloads its vulnerability DB: point it at a mirror when
 	// air-gapped. Default: ghcr.io/aquasecurity/trivy-db:2.
 	//
-	DbRepository string // slipway (../../../../../dagger/main.go:1015:2)
+	DbRepository string // slipway (../../../../../dagger/main.go:1076:2)
 	//
 	// Fetch the DB over plain HTTP or without TLS verification.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:1018:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:1079:2)
 	//
 	// The user for the image's registry, where the scan is recorded.
 	//
-	RegistryUsername string // slipway (../../../../../dagger/main.go:1021:2)
+	RegistryUsername string // slipway (../../../../../dagger/main.go:1082:2)
 	//
 	// The password or token for the image's registry.
 	//
-	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1024:2)
+	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1085:2)
 	//
 	// The private key that signs the scan evidence (cosign.key's PEM;
 	// --signing-key=env://SIGNING_KEY).
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/main.go:1028:2)
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:1089:2)
 	//
 	// The signing key's password.
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1031:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1092:2)
 }
 
 // SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
@@ -13737,7 +13748,7 @@ type SlipwaySecurityTrivyOpts struct {
 // signed with --signing-key.
 // Cached for an hour, not Dagger's default seven days: a digest's scan goes
 // stale when the DB learns a new CVE or an ignore entry expires.
-func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1008:1)
+func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1069:1)
 	q := r.query.Select("securityTrivy")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `dbRepository` optional argument
@@ -13777,7 +13788,7 @@ func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) 
 // integration) reach the service through the variables integrationEnv
 // names; without one, the smoke probes check each PORT/PATH answers its
 // status. Its reports hold junit.xml.
-func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:942:1)
+func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1003:1)
 	q := r.query.Select("testIntegration")
 	q = q.Arg("image", image)
 
@@ -13792,7 +13803,7 @@ func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (..
 // coverage.out and test.json; check prints the coverage total line
 // GitLab's coverage regex reads. Failing tests fail check, not the call, so
 // their reports can still be exported.
-func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:905:1)
+func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:966:1)
 	q := r.query.Select("testUnit")
 
 	return &SlipwayVerdict{
@@ -13811,7 +13822,7 @@ func (r *Slipway) UnitTests(ctx context.Context) error { // slipway (../../../..
 }
 
 // WithFile copies a file or directory of the source into the image.
-func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:455:1)
+func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:457:1)
 	q := r.query.Select("withFile")
 	q = q.Arg("from", from)
 	q = q.Arg("to", to)
@@ -13883,7 +13894,7 @@ func (r *Slipway) WithHelm(chart string, opts ...SlipwayWithHelmOpts) *Slipway {
 }
 
 // WithMain sets the main packages; the first is the entrypoint.
-func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:441:1)
+func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:443:1)
 	q := r.query.Select("withMain")
 	q = q.Arg("packages", packages)
 
@@ -13894,7 +13905,7 @@ func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../..
 
 // WithNodeSelector sets where both environments' pods run, as KEY=VALUE
 // node labels, such as slipway.dev/node=real.
-func (r *Slipway) WithNodeSelector(labels []string) *Slipway { // slipway (../../../../../dagger/main.go:498:1)
+func (r *Slipway) WithNodeSelector(labels []string) *Slipway { // slipway (../../../../../dagger/main.go:500:1)
 	q := r.query.Select("withNodeSelector")
 	q = q.Arg("labels", labels)
 
@@ -13945,7 +13956,7 @@ func (r *Slipway) WithNotify(opts ...SlipwayWithNotifyOpts) *Slipway { // slipwa
 }
 
 // WithPorts sets the ports the service listens on.
-func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:448:1)
+func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:450:1)
 	q := r.query.Select("withPorts")
 	q = q.Arg("ports", ports)
 
@@ -13956,7 +13967,7 @@ func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../d
 
 // WithProduction sets the production namespace and manifests (a path in
 // the source).
-func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:490:1)
+func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:492:1)
 	q := r.query.Select("withProduction")
 	q = q.Arg("namespace", namespace)
 	q = q.Arg("manifests", manifests)
@@ -13967,7 +13978,7 @@ func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { 
 }
 
 // WithRepository sets the registry repository images are pushed to.
-func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:474:1)
+func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:476:1)
 	q := r.query.Select("withRepository")
 	q = q.Arg("repository", repository)
 
@@ -13989,7 +14000,7 @@ func (r *Slipway) WithSlack(webhook *Secret) *Slipway { // slipway (../../../../
 }
 
 // WithSmokeProbe adds a smoke probe, as PORT/PATH=STATUS.
-func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:467:1)
+func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:469:1)
 	q := r.query.Select("withSmokeProbe")
 	q = q.Arg("probe", probe)
 
@@ -14000,7 +14011,7 @@ func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../.
 
 // WithStaging sets the staging namespace and manifests (a path in the
 // source).
-func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:482:1)
+func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:484:1)
 	q := r.query.Select("withStaging")
 	q = q.Arg("namespace", namespace)
 	q = q.Arg("manifests", manifests)
@@ -14038,13 +14049,13 @@ func (r *Slipway) WithTelegram(token *Secret, chatId string, opts ...SlipwayWith
 
 // SlipwayWithVerifyPathsOpts contains options for Slipway.WithVerifyPaths
 type SlipwayWithVerifyPathsOpts struct {
-	Window string // slipway (../../../../../dagger/main.go:509:2)
+	Window string // slipway (../../../../../dagger/main.go:511:2)
 }
 
 // WithVerifyPaths sets what the deploy's smoke test GETs after the
 // rollout, as [PORT:]/PATH, and for how long (a Go duration; empty keeps
 // the current one).
-func (r *Slipway) WithVerifyPaths(paths []string, opts ...SlipwayWithVerifyPathsOpts) *Slipway { // slipway (../../../../../dagger/main.go:507:1)
+func (r *Slipway) WithVerifyPaths(paths []string, opts ...SlipwayWithVerifyPathsOpts) *Slipway { // slipway (../../../../../dagger/main.go:509:1)
 	q := r.query.Select("withVerifyPaths")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `window` optional argument
@@ -14087,7 +14098,7 @@ func (r *Slipway) WithWebhook(url *Secret, opts ...SlipwayWithWebhookOpts) *Slip
 }
 
 // WithoutVerify turns the deploy's smoke test off.
-func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/main.go:520:1)
+func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/main.go:522:1)
 	q := r.query.Select("withoutVerify")
 
 	return &Slipway{
@@ -14099,7 +14110,7 @@ func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/m
 // the stage fails, and a check that fails when it did. CI jobs export the
 // reports first and call check second, so a failing stage still shows its
 // JUnit, coverage and scan reports.
-type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:530:6)
+type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:532:6)
 	query *querybuilder.Selection
 
 	check   *string
@@ -14119,7 +14130,7 @@ func (r *SlipwayVerdict) WithGraphQLQuery(q *querybuilder.Selection) *SlipwayVer
 // returns the summary and the log lines. Returning them, rather than
 // printing them while the stage runs, puts them in the job's log even when
 // Dagger answers from its cache.
-func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:546:1)
+func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:548:1)
 	if r.check != nil {
 		return *r.check, nil
 	}
@@ -14182,7 +14193,7 @@ func (r *SlipwayVerdict) UnmarshalJSON(bs []byte) error {
 
 // Lines a CI log must show on every run, such as the coverage total
 // GitLab's coverage regex reads.
-func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:539:2)
+func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:541:2)
 	if r.log != nil {
 		return *r.log, nil
 	}
@@ -14195,7 +14206,7 @@ func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (
 }
 
 // What the stage found, one line; empty when all is well.
-func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:534:2)
+func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:536:2)
 	if r.problem != nil {
 		return *r.problem, nil
 	}
@@ -14208,7 +14219,7 @@ func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipw
 }
 
 // The stage's reports: JUnit, Cobertura, SARIF or GitLab reports.
-func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:532:2)
+func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:534:2)
 	q := r.query.Select("reports")
 
 	return &Directory{
@@ -14217,7 +14228,7 @@ func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagge
 }
 
 // What the stage did, one line, such as "12 tests, 83.4% of statements".
-func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:536:2)
+func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:538:2)
 	if r.summary != nil {
 		return *r.summary, nil
 	}
