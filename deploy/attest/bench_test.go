@@ -117,13 +117,22 @@ func BenchmarkEvidenceBuild(b *testing.B) {
 	dir, bump := benchSource(b)
 	push(b, ctx, c, buildStage(b, ctx, c, dir)) // warm: the module and build caches are filled
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
+	var took time.Duration
+	n := samples(b)
+	for i := 0; i < n; i++ {
 		bump()
-		b.StartTimer()
+		start := time.Now()
 		push(b, ctx, c, buildStage(b, ctx, c, dir))
+		took += time.Since(start)
 	}
+	b.ReportMetric(float64(took.Nanoseconds())/float64(n), "ns/op")
 }
+
+// samples is how many times the evidence benchmarks measure, whatever
+// b.N: `make bench` runs them with -benchtime=2s, which one five-second
+// build exceeds, and one sample of a sub-second difference is mostly
+// noise. Each reports its mean as ns/op.
+func samples(b *testing.B) int { return max(b.N, 4) }
 
 // BenchmarkEvidenceAdded times what the evidence adds to that stage, as
 // publish with a signing key meets it (stage/publish): the image pushed,
@@ -169,7 +178,8 @@ func BenchmarkEvidenceAdded(b *testing.B) {
 	signed(buildStage(b, ctx, c, dir)) // warm: Trivy's and the tools' images
 	b.ResetTimer()
 	var added time.Duration
-	for i := 0; i < b.N; i++ {
+	n := samples(b)
+	for i := 0; i < n; i++ {
 		bump()
 		img := buildStage(b, ctx, c, dir)
 		start := time.Now()
@@ -178,5 +188,5 @@ func BenchmarkEvidenceAdded(b *testing.B) {
 		bump()
 		added += signed(buildStage(b, ctx, c, dir)) - plain
 	}
-	b.ReportMetric(float64(added.Nanoseconds())/float64(b.N), "ns/op")
+	b.ReportMetric(float64(added.Nanoseconds())/float64(n), "ns/op")
 }
