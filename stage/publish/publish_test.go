@@ -2,11 +2,6 @@ package publish_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,6 +9,7 @@ import (
 
 	"dagger.io/dagger"
 
+	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/stage/goimage"
 	"github.com/slipway-ci/slipway/stage/kube"
@@ -34,17 +30,14 @@ func service(ctx context.Context, t *testing.T, c *dagger.Client) *dagger.Contai
 	return imgs[0].WithLabel("test.run", fmt.Sprint(time.Now().UnixNano()))
 }
 
+// key is a throwaway signing key, as make demo makes one.
 func key(t *testing.T) string {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	priv, _, err := attest.GenerateKeyPair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return string(priv)
 }
 
 func options(c *dagger.Client, signingKey string) []publish.Option {
