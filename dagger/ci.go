@@ -73,6 +73,9 @@ func (m *Slipway) Ci(
 	sourceUrl string,
 ) (*Verdict, error) {
 	started := time.Now().UTC()
+	if err := readable(ctx, signingArgs(password, signingKey, signingKeyPassword)...); err != nil {
+		return nil, fmt.Errorf("ci: %w", err)
+	}
 	c, err := handover.Client(ctx)
 	if err != nil {
 		return nil, err

@@ -162,6 +162,41 @@ func (m *Slipway) Sbom(
 	return v, nil
 }
 
+// secretArg is a secret argument of a call and what to say when it cannot
+// be read.
+type secretArg struct {
+	flag   string
+	secret *dagger.Secret
+	// without says what leaving the argument out does.
+	without string
+}
+
+// readable reads each given secret once, before anything is built, and
+// throws the value away: a secret the CLI cannot resolve (env://SIGNING_KEY
+// with the variable unset, a CI variable not shared with this job) is
+// named with its fix now, instead of failing the push minutes later with
+// the engine's "secret env var not found: SIG...".
+func readable(ctx context.Context, args ...secretArg) error {
+	for _, a := range args {
+		if a.secret == nil {
+			continue
+		}
+		if _, err := a.secret.Plaintext(ctx); err != nil {
+			return fmt.Errorf("--%s cannot be read: set the variable or file it names (env://NAME needs NAME set in this job: a masked CI/CD variable on GitLab, a secret on GitHub), or %s: %v", a.flag, a.without, err)
+		}
+	}
+	return nil
+}
+
+// signingArgs are the secrets of a call that signs.
+func signingArgs(password, key, keyPassword *dagger.Secret) []secretArg {
+	return []secretArg{
+		{"password", password, "drop --password for a registry that needs none"},
+		{"signing-key", key, "drop --signing-key to publish unsigned (production's gate then refuses the digest)"},
+		{"signing-key-password", keyPassword, "drop --signing-key-password for a key without one"},
+	}
+}
+
 // signingOptions hands the signing key and its password to the deploy
 // tool; nil without a key.
 func signingOptions(ctx context.Context, c *sdk.Client, key, password *dagger.Secret) ([]kube.Option, error) {

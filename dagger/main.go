@@ -305,8 +305,9 @@ func New(
 	// What the deploy's smoke test GETs after the rollout, through the
 	// Service, as [PORT:]/PATH, such as metrics:/metrics: each must answer
 	// 2xx (/metrics in Prometheus text), or the deploy is rolled back and
-	// records no evidence. Apply source only. Default: /health, /ready,
-	// /metrics (/metrics on the prometheus.io/port annotation's port).
+	// records no evidence (a Helm release is rolled back, a GitOps commit
+	// reverted). Every source. Default: the paths of the Deployment's HTTP
+	// probes and its prometheus.io/scrape path.
 	// +optional
 	verifyPaths []string,
 	// How long the smoke test must keep passing, a Go duration. Default:
@@ -321,7 +322,7 @@ func New(
 	// Prometheus (prom/prometheus:v2.42.0, or deploy-staging --prometheus)
 	// scrapes the new pods, and
 	// staging is verified only when every pod is up and none of the alerts
-	// fires for alertWindow. Apply source only.
+	// fires for alertWindow. Every source.
 	// +optional
 	alertRules []string,
 	// How long none of alertRules may fire, a Go duration. Default: 30s.
@@ -827,6 +828,9 @@ func (m *Slipway) Publish(
 	sourceUrl string,
 ) (string, error) {
 	started := time.Now().UTC()
+	if err := readable(ctx, signingArgs(password, signingKey, signingKeyPassword)...); err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
 	c, err := handover.Client(ctx)
 	if err != nil {
 		return "", err

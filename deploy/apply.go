@@ -85,27 +85,9 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 	// Verification is part of the deploy: its failure takes the rollback
 	// path below, as a failed rollout does, so nothing unverified stays
 	// and no evidence is recorded for it.
-	if err == nil && (len(c.opts.verifyPaths) > 0 || c.opts.verifyFromProbes) {
-		msg, probed, serr := c.smoke(ctx, done, objs)
-		if serr != nil {
-			err = fmt.Errorf("%w: smoke test: %w", ErrVerification, serr)
-		}
-		res.Verification, res.Verified = msg, probed
-	}
-	if err == nil && c.opts.alerts != nil {
-		msg, aerr := c.checkAlerts(ctx, done)
-		if aerr != nil {
-			err = fmt.Errorf("%w: alerts: %w", ErrVerification, aerr)
-		}
-		res.Verification = strings.TrimPrefix(res.Verification+"; "+msg, "; ")
-		res.Verified = true
-	}
-	if err == nil && c.verify != nil {
+	if err == nil {
 		res.Revision = done.Annotations[revisionAnnotation]
-		if verr := c.verify(ctx, c.env, res); verr != nil {
-			err = fmt.Errorf("%w: %w", ErrVerification, verr)
-		}
-		res.Verified = true
+		err = c.verifyRollout(ctx, done, objs, res)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix, c.fail(ctx, dep.Name, digest.String(), err, created, kept))

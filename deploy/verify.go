@@ -460,3 +460,75 @@ func (c *Client) readyPods(ctx context.Context, dep *appsv1.Deployment) ([]corev
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// Verifying reports whether c runs a post-deploy check: a smoke test
+// (WithVerifyPaths), alerts (WithAlerts) or a WithVerify hook. Deployers
+// that roll out by other means (a Helm release, a GitOps sync) call Verify
+// only then, so that a deploy configured without checks costs no request.
+func (c *Client) Verifying() bool {
+	return len(c.opts.verifyPaths) > 0 || c.opts.verifyFromProbes || c.opts.alerts != nil || c.verify != nil
+}
+
+// Verify runs the post-deploy checks c is configured with against the
+// rolled-out Deployment res.Deployment in the environment's namespace,
+// exactly as Deploy runs them after its own rollout: the smoke test, then
+// the alerts, then the WithVerify hook. It records what was checked in
+// res.Verification and res.Verified. objs are the objects the deploy
+// applied, among which the smoke test finds the Service in front of the
+// pods; nil reads the namespace's Services from the cluster (a GitOps
+// controller applied them). A failed check is an error wrapping
+// ErrVerification: the caller rolls back, as it would a failed rollout,
+// so that nothing unverified stays and no evidence is recorded for it.
+func (c *Client) Verify(ctx context.Context, res *Result, objs []*unstructured.Unstructured) error {
+	if res == nil || res.Deployment == "" {
+		return errors.New("verify: no Deployment named: say which Deployment the deploy rolled out (Release.Deployment)")
+	}
+	dep, err := c.kube.AppsV1().Deployments(c.env.Namespace).Get(ctx, res.Deployment, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("verify: reading Deployment %s/%s: %w", c.env.Namespace, res.Deployment, c.explain(err))
+	}
+	if objs == nil && (len(c.opts.verifyPaths) > 0 || c.opts.verifyFromProbes) {
+		svcs, err := c.kube.CoreV1().Services(c.env.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("verify: listing the Services of namespace %s: %w", c.env.Namespace, c.explain(err))
+		}
+		for i := range svcs.Items {
+			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&svcs.Items[i])
+			if err != nil {
+				continue
+			}
+			o := &unstructured.Unstructured{Object: u}
+			o.SetAPIVersion("v1")
+			o.SetKind("Service")
+			objs = append(objs, o)
+		}
+	}
+	return c.verifyRollout(ctx, dep, objs, res)
+}
+
+// verifyRollout runs the configured checks on the rolled-out Deployment
+// done and records them in res; see Verify.
+func (c *Client) verifyRollout(ctx context.Context, done *appsv1.Deployment, objs []*unstructured.Unstructured, res *Result) error {
+	if len(c.opts.verifyPaths) > 0 || c.opts.verifyFromProbes {
+		msg, probed, err := c.smoke(ctx, done, objs)
+		if err != nil {
+			return fmt.Errorf("%w: smoke test: %w", ErrVerification, err)
+		}
+		res.Verification, res.Verified = msg, probed
+	}
+	if c.opts.alerts != nil {
+		msg, err := c.checkAlerts(ctx, done)
+		res.Verification = strings.TrimPrefix(res.Verification+"; "+msg, "; ")
+		if err != nil {
+			return fmt.Errorf("%w: alerts: %w", ErrVerification, err)
+		}
+		res.Verified = true
+	}
+	if c.verify != nil {
+		if err := c.verify(ctx, c.env, res); err != nil {
+			return fmt.Errorf("%w: %w", ErrVerification, err)
+		}
+		res.Verified = true
+	}
+	return nil
+}

@@ -31,10 +31,13 @@
 //	[--notify-link=URL (default CI_PIPELINE_URL)] [--notify-pipeline=NAME] [--notify-required]
 //	[--telegram-api-url=URL] [--notify-timeout=10s]
 //
-// After the rollout, an apply deploy's smoke test GETs each --verify-path
-// (default /health, /ready, /metrics) through the Service, by the API
-// server's proxy, for --verify-window: 2xx, and /metrics in Prometheus
-// text, or the deploy is rolled back and records no evidence. With
+// After the rollout (the apply, the Helm release's wait, or Argo CD's
+// Synced and Healthy), every source's smoke test GETs each --verify-path
+// (default: the paths of the Deployment's HTTP probes and its
+// prometheus.io/scrape path) through the Service, by the API server's
+// proxy, for --verify-window: 2xx, and /metrics in Prometheus text, or the
+// deploy is rolled back (the release rolled back, the commit reverted) and
+// records no evidence. With
 // --alert-rules, a throwaway Prometheus then scrapes the new pods (through
 // the API server's pod proxy) and evaluates the rules: every target must
 // be up and no alert fire for --alert-window.
@@ -181,13 +184,13 @@ func parseDeploy(stage, tier string, args []string) (deployFlags, error) {
 		return nil
 	})
 	var paths multi
-	fs.Var(&paths, "verify-path", "apply: a path the smoke test GETs after the rollout, [PORT:]/PATH (repeatable; default: the paths of the Deployment's HTTP probes and its prometheus.io/scrape path)")
-	fs.DurationVar(&f.verifyWindow, "verify-window", 5*time.Second, "apply: how long the smoke test keeps passing before the deploy counts as verified")
+	fs.Var(&paths, "verify-path", "a path the smoke test GETs after the rollout (every source), [PORT:]/PATH (repeatable; default: the paths of the Deployment's HTTP probes and its prometheus.io/scrape path)")
+	fs.DurationVar(&f.verifyWindow, "verify-window", 5*time.Second, "how long the smoke test keeps passing before the deploy counts as verified")
 	fs.BoolVar(&f.noVerify, "no-verify", false, "no smoke test: the deploy is verified by its rollout alone")
 	var rules multi
-	fs.Var(&rules, "alert-rules", "apply: a Prometheus rule file (repeatable): a throwaway Prometheus scrapes the new pods, and none of the alerts may fire for --alert-window")
-	fs.StringVar(&f.prometheus, "prometheus", "prometheus", "apply: the prometheus binary that evaluates --alert-rules")
-	fs.StringVar(&f.alertWindow, "alert-window", "30s", "apply: how long no alert of --alert-rules may fire")
+	fs.Var(&rules, "alert-rules", "a Prometheus rule file (repeatable): a throwaway Prometheus scrapes the new pods, and none of the alerts may fire for --alert-window")
+	fs.StringVar(&f.prometheus, "prometheus", "prometheus", "the prometheus binary that evaluates --alert-rules")
+	fs.StringVar(&f.alertWindow, "alert-window", "30s", "how long no alert of --alert-rules may fire")
 	f.src.register(fs)
 	f.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -296,18 +299,11 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	if err := deploy.Check(rel); err != nil {
 		return "", fmt.Errorf("%s: manifests %s: %w", stage, f.manifests, err)
 	}
-	opts := clientOptions(f, wait)
-	if f.verify {
-		// No --verify-path: the Deployment's own probes say what to check.
-		opts = append(opts, deploy.WithVerifyPaths(f.verifyPaths...), deploy.WithVerifyWindow(f.verifyWindow))
+	vopts, err := verifyOptions(stage, f)
+	if err != nil {
+		return "", err
 	}
-	if len(f.alertRules) > 0 {
-		w, err := time.ParseDuration(f.alertWindow)
-		if err != nil || w <= 0 {
-			return "", fmt.Errorf("%s: --alert-window %q is not a positive Go duration such as 30s", stage, f.alertWindow)
-		}
-		opts = append(opts, deploy.WithAlerts(deploy.Alerts{Prometheus: f.prometheus, Rules: f.alertRules, Window: w}))
-	}
+	opts := append(clientOptions(f, wait), vopts...)
 	c, err := deploy.New(ctx, env, opts...)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
@@ -329,15 +325,7 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	}
 	// The verdict comes before the long image reference, which the
 	// demo's summary table trims; what was checked comes after it.
-	verdict, verified := "verified by smoke test", res.Verification
-	switch {
-	case verified == "":
-		verdict, verified = "not verified (--no-verify)", "no smoke test"
-	case strings.HasPrefix(verified, "no smoke test"):
-		verdict = "verified by its rollout only"
-	case len(f.alertRules) > 0:
-		verdict = "verified by smoke test and alerts"
-	}
+	verdict, verified := verdict(f, res)
 	line := fmt.Sprintf("%s: namespace %s, %s, revision %s, %s, image %s, %s, %s",
 		env.Name, res.Namespace, verdict, res.Revision, res.Duration.Round(10*time.Millisecond), res.Image, verified, note)
 	if len(skipped) > 0 {
@@ -386,7 +374,11 @@ func runSource(ctx context.Context, stage, tier string, f deployFlags, wait time
 	if f.src.source != sourceApply {
 		rel.Container = "" // the chart's image template, or the images entry, says which container
 	}
-	src, err := newSource(ctx, f.src, env, wait, clientOptions(f, wait), getenv)
+	vopts, err := verifyOptions(stage, f)
+	if err != nil {
+		return "", err
+	}
+	src, err := newSource(ctx, f.src, env, wait, append(clientOptions(f, wait), vopts...), getenv)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
@@ -398,7 +390,38 @@ func runSource(ctx context.Context, stage, tier string, f deployFlags, wait time
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, approveHint(err))
 	}
-	return sourceLine(f.src, env, res, note), nil
+	return sourceLine(f, env, res, note), nil
+}
+
+// verifyOptions are the post-deploy checks the flags ask for, the same for
+// every source: the smoke test (unless --no-verify; its paths default to
+// the Deployment's own probes) and the alerts of --alert-rules.
+func verifyOptions(stage string, f deployFlags) ([]deploy.Option, error) {
+	var opts []deploy.Option
+	if f.verify {
+		opts = append(opts, deploy.WithVerifyPaths(f.verifyPaths...), deploy.WithVerifyWindow(f.verifyWindow))
+	}
+	if len(f.alertRules) > 0 {
+		w, err := time.ParseDuration(f.alertWindow)
+		if err != nil || w <= 0 {
+			return nil, fmt.Errorf("%s: --alert-window %q is not a positive Go duration such as 30s", stage, f.alertWindow)
+		}
+		opts = append(opts, deploy.WithAlerts(deploy.Alerts{Prometheus: f.prometheus, Rules: f.alertRules, Window: w}))
+	}
+	return opts, nil
+}
+
+// verdict says how a deploy was verified, and what was checked.
+func verdict(f deployFlags, res *deploy.Result) (verdict, checked string) {
+	switch checked = res.Verification; {
+	case checked == "":
+		return "not verified (--no-verify)", "no smoke test"
+	case strings.HasPrefix(checked, "no smoke test") && len(f.alertRules) == 0:
+		return "verified by its rollout only", checked
+	case len(f.alertRules) > 0:
+		return "verified by smoke test and alerts", checked
+	}
+	return "verified by smoke test", checked
 }
 
 // sameNamespace refuses objects that name a namespace other than the one

@@ -155,8 +155,8 @@ func TestRunRefuses(t *testing.T) {
 		{"bad alert window", staging("--alert-rules=a.yaml", "--alert-window=soon"), false,
 			[]string{`deploy-staging: --alert-window "soon" is not a positive Go duration such as 30s`}},
 		{"negative verify window", staging("--verify-window=-1s"), true, []string{"deploy-staging: --verify-window -1s is negative"}},
-		{"verify path with helm", []string{"staging", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--source=helm", "--chart=x", "--verify-path=/ready"}, true,
-			[]string{"--verify-path"}},
+		{"no-verify with a verify path, helm", []string{"staging", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--source=helm", "--chart=x", "--no-verify", "--verify-path=/ready"}, true,
+			[]string{"deploy-staging: --no-verify turns the smoke test off, but --verify-path or --verify-window was given: drop one"}},
 		{"record-scan without findings", []string{"record-scan", "--image=" + image}, true, []string{"--findings is required"}},
 		{"record-scan of a tag", []string{"record-scan", "--image=registry.example/svc:v1", "--findings=0"}, false, []string{"record-scan", "not a digest"}},
 	}

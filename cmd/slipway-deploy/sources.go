@@ -57,9 +57,8 @@ type sourceFlags struct {
 // flag of another source is refused, as it would otherwise be ignored
 // silently (a chart passed to an apply deploy deploys the manifests).
 var flagSources = map[string][]string{
-	"manifests": {sourceApply}, "verify-path": {sourceApply}, "verify-window": {sourceApply},
-	"alert-rules": {sourceApply}, "alert-window": {sourceApply}, "prometheus": {sourceApply},
-	"chart": {sourceHelm}, "values": {sourceHelm}, "set": {sourceHelm}, "release": {sourceHelm},
+	"manifests": {sourceApply},
+	"chart":     {sourceHelm}, "values": {sourceHelm}, "set": {sourceHelm}, "release": {sourceHelm},
 	"history-max": {sourceHelm}, "chart-plain-http": {sourceHelm},
 	"image-repository-value": {sourceHelm, sourceGitOps}, "image-digest-value": {sourceHelm, sourceGitOps},
 	"image-value": {sourceHelm, sourceGitOps},
@@ -291,13 +290,14 @@ func newGitOps(ctx context.Context, f sourceFlags, env deploy.Environment, wait 
 // sourceLine is the one-line account of a helm or gitops deploy: what
 // identifies the deploy (the release revision, the commit) before the long
 // image reference, which a table trims.
-func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result, note string) string {
-	switch f.source {
+func sourceLine(f deployFlags, env deploy.Environment, res *deploy.Result, note string) string {
+	verdict, checked := verdict(f, res)
+	switch f.src.source {
 	case sourceHelm:
-		return fmt.Sprintf("%s: namespace %s, helm release revision %s, %s, image %s, %s",
-			env.Name, res.Namespace, res.Revision, res.Duration.Round(10*time.Millisecond), res.Image, note)
+		return fmt.Sprintf("%s: namespace %s, helm release revision %s, %s, %s, image %s, %s, %s",
+			env.Name, res.Namespace, res.Revision, verdict, res.Duration.Round(10*time.Millisecond), res.Image, checked, note)
 	default:
-		app := f.appNamespace + "/" + f.app
+		app := f.src.appNamespace + "/" + f.src.app
 		commit := res.Revision
 		if len(commit) > 12 {
 			commit = commit[:12]
@@ -306,7 +306,7 @@ func sourceLine(f sourceFlags, env deploy.Environment, res *deploy.Result, note 
 		if len(res.Applied) == 0 {
 			state = "already in the repository"
 		}
-		return fmt.Sprintf("%s: namespace %s, commit %s (%s) Synced and Healthy in Argo CD %s, %s, image %s, %s",
-			env.Name, res.Namespace, commit, state, app, res.Duration.Round(10*time.Millisecond), res.Image, note)
+		return fmt.Sprintf("%s: namespace %s, commit %s (%s) Synced and Healthy in Argo CD %s, %s, %s, image %s, %s, %s",
+			env.Name, res.Namespace, commit, state, app, verdict, res.Duration.Round(10*time.Millisecond), res.Image, checked, note)
 	}
 }

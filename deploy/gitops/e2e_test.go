@@ -301,6 +301,46 @@ func TestE2EBadDigestReverted(t *testing.T) {
 	f.running(t, v0)
 }
 
+// TestE2ESmokeTestedAfterSync: the post-deploy checks of package deploy
+// (deploy.WithVerifyPaths through WithDeployOptions) run once Argo CD
+// reports the promotion Synced and Healthy, on the Application's only
+// Deployment. A good image is smoke-tested through the layout's Service
+// and says so; an image that is ready but whose /metrics answers 500 is
+// Healthy to Argo CD, fails the smoke test, and its commit is reverted:
+// the previous image runs again.
+func TestE2ESmokeTestedAfterSync(t *testing.T) {
+	run := fmt.Sprint(time.Now().UnixNano())
+	v0 := appImage(t, "smoke-v0-"+run)
+	good := appImage(t, "smoke-"+run)
+	broken := clustertest.PushAppVersion(t, clustertest.AppBrokenMetrics, "smoke-"+run)
+	f := setup(t, v0)
+	p := f.promoter(t, f.env, gitops.BasicAuth("ci", f.password), gitops.WithDeployOptions(deploy.WithVerifyPaths(deploy.DefaultVerifyPaths...)))
+	res, err := p.Deploy(context.Background(), deploy.Release{Image: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "smoke test passed: GET /health, /ready, /metrics answered 2xx through Service web"; res.Verification != want || !res.Verified || res.Deployment != "web" {
+		t.Errorf("verification %q (verified %v, Deployment %q), want %q on web", res.Verification, res.Verified, res.Deployment, want)
+	}
+	f.running(t, good)
+	_, err = p.Deploy(context.Background(), deploy.Release{Image: broken})
+	t.Logf("error: %v", err)
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || !errors.Is(err, deploy.ErrVerification) {
+		t.Fatalf("promoting an image with broken /metrics: %v, want a *deploy.RolloutError caused by deploy.ErrVerification", err)
+	}
+	if want := "GET /metrics through Service web: 500 Internal Server Error"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error does not say %q", want)
+	}
+	if !rerr.RolledBack || rerr.RollbackErr != nil || rerr.PreviousImage != good {
+		t.Errorf("reverted %v to %s (err %v), want a healthy revert to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, good)
+	}
+	if log, _ := f.host.Git(f.repo, "log", "-1", "--format=%B", "main"); !strings.HasPrefix(log, "revert promote staging: ") || !strings.Contains(log, "verification failed") {
+		t.Errorf("head commit %q, want the revert naming the failed verification", log)
+	}
+	f.running(t, good)
+}
+
 // TestE2EConcurrentPromotions: two promotions to the same environment at
 // once both land, one after the other, on a linear history; the branch
 // and the cluster end on the later one.

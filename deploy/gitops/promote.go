@@ -110,7 +110,10 @@ func (p *Promoter) message(verb string, image name.Digest, extra string) string 
 // (or the wait times out), the change is reverted and the Application
 // waited for again; the error is then a *deploy.RolloutError naming the
 // unhealthy resources and failing pods. Result.Revision is the commit the
-// Application runs.
+// Application runs. The post-deploy checks given by WithDeployOptions
+// (deploy.WithVerifyPaths, deploy.WithAlerts) run once it is Healthy, on
+// r.Deployment (default: the Application's only Deployment in the
+// environment's namespace); a failed one is reverted too.
 func (p *Promoter) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result, error) {
 	start := p.opts.now()
 	prefix := fmt.Sprintf("gitops: environment %q", p.env.Name)
@@ -155,12 +158,23 @@ func (p *Promoter) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result
 	wctx, cancel := ctxTimeout(ctx, p.opts.syncTimeout)
 	st, err := p.waitFor(wctx, rev)
 	cancel()
-	if err == nil {
+	if err == nil && !p.client.Verifying() {
 		res.Duration = p.opts.now().Sub(start)
 		return res, nil
 	}
 	cause := err
-	if errors.Is(err, errDegraded) {
+	if err == nil {
+		// The post-deploy checks of WithDeployOptions run on the
+		// Deployment the Application synced; a failed one is reverted
+		// like a degraded sync, so no evidence is recorded for it.
+		if res.Deployment == "" {
+			res.Deployment = onlyDeployment(st, p.env.Namespace)
+		}
+		if cause = p.client.Verify(ctx, res, nil); cause == nil {
+			res.Duration = p.opts.now().Sub(start)
+			return res, nil
+		}
+	} else if errors.Is(err, errDegraded) {
 		cause = fmt.Errorf("the Argo CD Application %s degraded at %s: %s", p.app, short(rev), st)
 	}
 	return nil, fmt.Errorf("%s: %w", prefix, p.fail(ctx, image, rev, prev, changed, cause, st, r.Deployment))
@@ -234,4 +248,20 @@ func (p *Promoter) failingPods(ctx context.Context, st AppStatus, deployment str
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// onlyDeployment is the name of the Application's one Deployment in
+// namespace, or "" when it manages none or several (Verify then asks for
+// Release.Deployment).
+func onlyDeployment(st AppStatus, namespace string) string {
+	name := ""
+	for _, r := range st.Resources {
+		if r.Kind == "Deployment" && (r.Namespace == "" || r.Namespace == namespace) {
+			if name != "" && name != r.Name {
+				return ""
+			}
+			name = r.Name
+		}
+	}
+	return name
 }

@@ -221,6 +221,47 @@ func TestE2EBadImageRollsBack(t *testing.T) {
 	}
 }
 
+// TestE2EVerifiesAfterTheWait: the post-deploy checks of package deploy
+// (deploy.WithVerifyPaths through WithDeployOptions) run on the release's
+// Deployment once Helm's wait is over, as they do after an apply. A good
+// image is smoke-tested through the chart's Service and says so; an image
+// whose probes pass but whose /metrics answers 500 becomes ready, fails
+// the smoke test, and its release is rolled back: the good pods serve
+// again and Helm's history shows the failed revision.
+func TestE2EVerifiesAfterTheWait(t *testing.T) {
+	c := clustertest.RequireNode(t)
+	ns := c.Namespace(t, "helm-verify")
+	ctx := context.Background()
+	run := fmt.Sprint(time.Now().UnixNano())
+	good := clustertest.PushAppVersion(t, clustertest.AppServe, "helm-verify-"+run)
+	broken := clustertest.PushAppVersion(t, clustertest.AppBrokenMetrics, "helm-verify-"+run)
+	d := newDeployer(t, env(c, ns), "testdata/web", fast, helm.WithDeployOptions(deploy.WithVerifyPaths(deploy.DefaultVerifyPaths...)))
+	res, err := d.Deploy(ctx, deploy.Release{Image: good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "smoke test passed: GET /health, /ready, /metrics answered 2xx through Service web"; res.Verification != want || !res.Verified {
+		t.Errorf("verification %q (verified %v), want %q", res.Verification, res.Verified, want)
+	}
+	serving(t, c, ns, good, 2)
+	_, err = d.Deploy(ctx, deploy.Release{Image: broken})
+	t.Logf("error: %v", err)
+	var rerr *deploy.RolloutError
+	if !errors.As(err, &rerr) || !errors.Is(err, deploy.ErrVerification) {
+		t.Fatalf("deploy of an image with broken /metrics: %v, want a *deploy.RolloutError caused by deploy.ErrVerification", err)
+	}
+	if want := `GET /metrics through Service web: 500 Internal Server Error`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error does not say %q", want)
+	}
+	if !rerr.RolledBack || rerr.PreviousImage != good || rerr.RollbackErr != nil {
+		t.Errorf("rolled back %v to %q (err %v), want a healthy rollback to %s", rerr.RolledBack, rerr.PreviousImage, rerr.RollbackErr, good)
+	}
+	serving(t, c, ns, good, 2)
+	if h := history(t, c, ns, "web"); h != "1:superseded 2:failed 3:deployed" {
+		t.Errorf("history %s, want the unverified upgrade failed and a rollback revision deployed", h)
+	}
+}
+
 // TestE2EFailedFirstInstall: a first install that never becomes ready is
 // uninstalled; what was in the namespace before is not touched.
 func TestE2EFailedFirstInstall(t *testing.T) {

@@ -29,6 +29,8 @@ import (
 // reach when the chart has several (default: the only one); r.Bundle must
 // be empty: the chart holds the objects, and r.Container is the chart's
 // business (its image template says which container runs the image).
+// The post-deploy checks given by WithDeployOptions (deploy.WithVerifyPaths,
+// deploy.WithAlerts) run after the wait, and a failed one is rolled back too.
 func (d *Deployer) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result, error) {
 	start := d.now()
 	prefix := fmt.Sprintf("helm: environment %q", d.env.Name)
@@ -128,6 +130,16 @@ func (d *Deployer) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result
 	}
 	for _, o := range objs {
 		res.Applied = append(res.Applied, o.GetKind()+"/"+o.GetName())
+	}
+	// The post-deploy checks of WithDeployOptions (deploy.WithVerifyPaths,
+	// deploy.WithAlerts) run on the release's Deployment as they run after
+	// an apply; a failed one rolls the release back like a failed rollout,
+	// so no evidence is recorded for it.
+	if d.client.Verifying() {
+		if err := d.client.Verify(ctx, res, objs); err != nil {
+			return nil, fmt.Errorf("%s: %w", prefix, d.fail(ctx, cfg, relName, digest, target, err, prev, last != nil))
+		}
+		res.Duration = d.now().Sub(start)
 	}
 	return res, nil
 }

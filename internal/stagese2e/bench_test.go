@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/daggertest"
 	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
@@ -370,6 +371,13 @@ func runJobs(b *testing.B, e *enginetest.Engine, fresh func() (*enginetest.Engin
 	for k, v := range vars {
 		env[k] = v
 	}
+	// The jobs sign what they publish and scan (--signing-key=env://SIGNING_KEY),
+	// as the committed file's do: a key of the benchmark's own.
+	key, _, err := attest.GenerateKeyPair()
+	if err != nil {
+		b.Fatal(err)
+	}
+	env["SIGNING_KEY"] = string(key)
 	for k, v := range map[string]string{
 		"CI_COMMIT_SHA": benchRevision, "CI_JOB_NAME": "", "IMAGE_REPOSITORY": repository, "REGISTRY_INSECURE": "true",
 		"REGISTRY_PASSWORD": "bench", "TRIVY_DB_REPOSITORY": daggertest.Registry + "/aquasecurity/trivy-db:2", "TRIVY_DB_INSECURE": "true",
@@ -469,7 +477,7 @@ func BenchmarkReferenceOneJobEphemeral(b *testing.B) {
 		call := []string{"-m", "ci", "call", "slipway", "ci", "--revision=" + benchRevision,
 			"--repository=" + fmt.Sprintf("%s/slipway-bench/one-job-%d", daggertest.Registry, time.Now().UnixNano()), "--insecure",
 			"--db-repository=" + daggertest.Registry + "/aquasecurity/trivy-db:2", "--db-insecure",
-			"--govuln-db-image=" + engine.MirrorBridgeAddr + "/" + engine.VulnDBRef}
+			"--govuln-db-image=" + engine.MirrorBridgeAddr + "/" + engine.VulnDBRef, "--signing-key=env://SIGNING_KEY"}
 		runJobs(b, nil, freshEngine(b), dir, "", []ciJob{{name: "ci", script: []string{
 			"dagger " + strings.Join(call, " ") + " reports export --path=reports",
 			"test -f reports/unit/junit.xml && test -f reports/integration/junit.xml && test -f reports/trivy/trivy.json && test -f reports/sast/gosec.json && test -f reports/sbom/gl-sbom-image.cdx.json && test -f reports/govulncheck/govulncheck.sarif",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -75,6 +76,29 @@ func TestPublishWrongPassword(t *testing.T) {
 
 	publish := []string{"publish", "--repository=" + repository,
 		"--username=slipway", "--password=env://" + passwordEnv, "--insecure"}
+
+	t.Run("signing key variable unset", func(t *testing.T) {
+		// The CI variable the shim names is not set in this job: the
+		// call says which argument and how to fix it, before any build
+		// or request to the registry.
+		t.Setenv(passwordEnv, password)
+		os.Unsetenv("SLIPWAY_E2E_UNSET_SIGNING_KEY")
+		before := len(reg.Requests())
+		_, stderr, err := daggerCall(t, append(publish, "--signing-key=env://SLIPWAY_E2E_UNSET_SIGNING_KEY")...)
+		if err == nil {
+			t.Fatal("publish with an unset signing key variable succeeded")
+		}
+		msg := publishError(stderr)
+		t.Logf("the error: %s", msg)
+		for _, want := range []string{"publish: --signing-key cannot be read", "env://NAME needs NAME set", "drop --signing-key to publish unsigned"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the error does not say %q:\n%s", want, msg)
+			}
+		}
+		if after := len(reg.Requests()); after != before {
+			t.Errorf("the registry got %d requests from a call refused for its arguments", after-before)
+		}
+	})
 
 	t.Run("wrong password", func(t *testing.T) {
 		wrong := registrytest.RandomPassword()

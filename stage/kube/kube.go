@@ -97,9 +97,10 @@ type Target struct {
 	NodeSelector []string
 	// VerifyPaths are what the deploy's smoke test GETs after the rollout,
 	// through the Service, as [PORT:]/PATH (the tool's --verify-path); a
-	// failure rolls the deploy back and records no evidence. Empty means
-	// the tool's default: /health, /ready, /metrics. Manifests only: the
-	// Helm and GitOps sources have no smoke test yet.
+	// failure rolls the deploy back (the Helm release rolled back, the
+	// GitOps commit reverted) and records no evidence. Empty means the
+	// tool's default: the paths of the Deployment's HTTP probes and its
+	// prometheus.io/scrape path. Every source.
 	VerifyPaths []string
 	// VerifyWindow is how long the smoke test must keep passing; 0 means
 	// the tool's default (5s).
@@ -109,7 +110,7 @@ type Target struct {
 	// AlertRules are Prometheus rule files, paths in Source: after the
 	// smoke test, a throwaway Prometheus (Prometheus below) scrapes the
 	// new pods and none of the alerts may fire for AlertWindow (0: the
-	// tool's default, 30s). Manifests only.
+	// tool's default, 30s). Every source; AlertWindow is that window.
 	AlertRules  []string
 	AlertWindow time.Duration
 	// Prometheus is the prometheus binary that evaluates AlertRules, such
@@ -226,7 +227,10 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 			stageName, env, strings.ToUpper(env), err)
 	}
 	tool := Tool(client, opts...)
-	alerts := t.Manifests != "" && !t.NoVerify && len(t.AlertRules) > 0
+	alerts := !t.NoVerify && len(t.AlertRules) > 0
+	if alerts && t.Source == nil {
+		return "", fmt.Errorf("%s: alert rules %q are paths in the source, but the target has no source directory: set Target.Source, or drop the alert rules", stageName, t.AlertRules)
+	}
 	prom := promPath
 	if alerts {
 		if t.Prometheus != nil {
@@ -266,27 +270,28 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 			args = append(args, "--node-selector="+sel)
 		}
 	}
-	// The smoke test is the apply source's (the tool refuses its flags
-	// for the others).
-	if t.Manifests != "" {
-		switch {
-		case t.NoVerify:
-			args = append(args, "--no-verify")
-		default:
-			for _, p := range t.VerifyPaths {
-				args = append(args, "--verify-path="+p)
+	// Every source is verified alike after its rollout: the smoke test
+	// (paths default to the Deployment's probes) and the alerts.
+	switch {
+	case t.NoVerify:
+		args = append(args, "--no-verify")
+	default:
+		for _, p := range t.VerifyPaths {
+			args = append(args, "--verify-path="+p)
+		}
+		if t.VerifyWindow > 0 {
+			args = append(args, "--verify-window="+t.VerifyWindow.String())
+		}
+		if alerts {
+			// The rule files are in the source, which a Helm chart
+			// from oci:// or a GitOps deploy does not mount otherwise.
+			ctr = ctr.WithMountedDirectory(sourcePath, t.Source, dagger.ContainerWithMountedDirectoryOpts{Owner: DefaultUser})
+			for _, r := range t.AlertRules {
+				args = append(args, "--alert-rules="+path.Join(sourcePath, path.Clean("/"+r)))
 			}
-			if t.VerifyWindow > 0 {
-				args = append(args, "--verify-window="+t.VerifyWindow.String())
-			}
-			if alerts {
-				for _, r := range t.AlertRules {
-					args = append(args, "--alert-rules="+path.Join(sourcePath, path.Clean("/"+r)))
-				}
-				args = append(args, "--prometheus="+prom)
-				if t.AlertWindow > 0 {
-					args = append(args, "--alert-window="+t.AlertWindow.String())
-				}
+			args = append(args, "--prometheus="+prom)
+			if t.AlertWindow > 0 {
+				args = append(args, "--alert-window="+t.AlertWindow.String())
 			}
 		}
 	}

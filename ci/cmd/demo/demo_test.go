@@ -98,8 +98,10 @@ func TestDeployNote(t *testing.T) {
 			"smoke test passed: GET /health, /ready, metrics:/metrics answered 2xx through Service mts-deploy-ai for 5s; Prometheus: 2 targets up, no alert of 1 rule files fired for 10s"},
 		{"production: namespace p, not verified (--no-verify), revision 1, 1s, image r@sha256:ab, no smoke test, evidence recorded",
 			"production: not verified (--no-verify), revision 1, 1s", "no smoke test"},
-		{"staging: namespace s, helm release revision 1, 9.26s, image r@sha256:ab, signed evidence recorded (key ID A=)",
-			"staging: helm release revision 1, 9.26s", ""},
+		{"staging: namespace s, helm release revision 1, verified by smoke test, 9.26s, image r@sha256:ab, smoke test passed: GET /ready answered 2xx through Service web, signed evidence recorded (key ID A=)",
+			"staging: helm release revision 1, verified by smoke test, 9.26s", "smoke test passed: GET /ready answered 2xx through Service web"},
+		{"staging: namespace s, commit 0123456789ab (pushed) Synced and Healthy in Argo CD argocd/app, not verified (--no-verify), 3s, image r@sha256:ab, no smoke test, evidence recorded",
+			"staging: commit 0123456789ab (pushed) Synced and Healthy in Argo CD argocd/app, not verified (--no-verify), 3s", "no smoke test"},
 		{"staging: Argo CD synced", "staging: Argo CD synced", ""},
 	} {
 		note, checked := deployNote(tc.line)

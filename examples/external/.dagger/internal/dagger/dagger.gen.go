@@ -11512,32 +11512,33 @@ type SlipwayOpts struct {
 	// What the deploy's smoke test GETs after the rollout, through the
 	// Service, as [PORT:]/PATH, such as metrics:/metrics: each must answer
 	// 2xx (/metrics in Prometheus text), or the deploy is rolled back and
-	// records no evidence. Apply source only. Default: /health, /ready,
-	// /metrics (/metrics on the prometheus.io/port annotation's port).
+	// records no evidence (a Helm release is rolled back, a GitOps commit
+	// reverted). Every source. Default: the paths of the Deployment's HTTP
+	// probes and its prometheus.io/scrape path.
 	//
-	VerifyPaths []string // slipway (../../../../../dagger/main.go:311:2)
+	VerifyPaths []string // slipway (../../../../../dagger/main.go:312:2)
 	//
 	// How long the smoke test must keep passing, a Go duration. Default:
 	// 5s.
 	//
-	VerifyWindow string // slipway (../../../../../dagger/main.go:315:2)
+	VerifyWindow string // slipway (../../../../../dagger/main.go:316:2)
 	//
 	// No smoke test: the rollout alone verifies a deploy.
 	//
-	NoVerify bool // slipway (../../../../../dagger/main.go:318:2)
+	NoVerify bool // slipway (../../../../../dagger/main.go:319:2)
 	//
 	// Prometheus rule files, paths in the source, such as
 	// deploy/alerts.rules.yaml: after staging's smoke test, a throwaway
 	// Prometheus (prom/prometheus:v2.42.0, or deploy-staging --prometheus)
 	// scrapes the new pods, and
 	// staging is verified only when every pod is up and none of the alerts
-	// fires for alertWindow. Apply source only.
+	// fires for alertWindow. Every source.
 	//
-	AlertRules []string // slipway (../../../../../dagger/main.go:326:2)
+	AlertRules []string // slipway (../../../../../dagger/main.go:327:2)
 	//
 	// How long none of alertRules may fire, a Go duration. Default: 30s.
 	//
-	AlertWindow string // slipway (../../../../../dagger/main.go:329:2)
+	AlertWindow string // slipway (../../../../../dagger/main.go:330:2)
 	//
 	// How deploy-staging and deploy-production deploy, unless their
 	// --source says otherwise: apply (the manifests, server-side applied),
@@ -11546,36 +11547,36 @@ type SlipwayOpts struct {
 	//
 	//
 	// Default: "apply"
-	DeploySource string // slipway (../../../../../dagger/main.go:335:2)
+	DeploySource string // slipway (../../../../../dagger/main.go:336:2)
 	//
 	// helm: the chart, a path in the source (a chart directory or a
 	// packaged .tgz) or oci://HOST/REPO/NAME:VERSION.
 	//
-	HelmChart string // slipway (../../../../../dagger/main.go:339:2)
+	HelmChart string // slipway (../../../../../dagger/main.go:340:2)
 	//
 	// helm: staging's values files, paths in the source, merged in order,
 	// such as chart/values-staging.yaml.
 	//
-	HelmStagingValues []string // slipway (../../../../../dagger/main.go:343:2)
+	HelmStagingValues []string // slipway (../../../../../dagger/main.go:344:2)
 	//
 	// helm: production's values files, such as chart/values-production.yaml.
 	//
-	HelmProductionValues []string // slipway (../../../../../dagger/main.go:346:2)
+	HelmProductionValues []string // slipway (../../../../../dagger/main.go:347:2)
 	//
 	// helm: the release's name. Default: the chart's name.
 	//
-	HelmRelease string // slipway (../../../../../dagger/main.go:349:2)
+	HelmRelease string // slipway (../../../../../dagger/main.go:350:2)
 	//
 	// helm: values over the values files, as PATH=VALUE in helm --set's
 	// syntax, in both environments.
 	//
-	HelmSet []string // slipway (../../../../../dagger/main.go:353:2)
+	HelmSet []string // slipway (../../../../../dagger/main.go:354:2)
 	//
 	// helm: the release revisions kept (helm --history-max); 0 keeps all.
 	//
 	//
 	// Default: 10
-	HelmHistory int // slipway (../../../../../dagger/main.go:356:2)
+	HelmHistory int // slipway (../../../../../dagger/main.go:357:2)
 	//
 	// helm, and gitops with a values file: the values paths that get the
 	// image, the repository's and the digest's (a template writing
@@ -11584,83 +11585,83 @@ type SlipwayOpts struct {
 	//
 	//
 	// Default: ["image.repository","image.digest"]
-	ImageValues []string // slipway (../../../../../dagger/main.go:362:2)
+	ImageValues []string // slipway (../../../../../dagger/main.go:363:2)
 	//
 	// gitops: the GitOps repository's clone URL (https://, http:// or
 	// ssh://), the one the Argo CD Applications watch.
 	//
-	GitopsRepository string // slipway (../../../../../dagger/main.go:366:2)
+	GitopsRepository string // slipway (../../../../../dagger/main.go:367:2)
 	//
 	// gitops: the branch the Applications track.
 	//
 	//
 	// Default: "main"
-	GitopsBranch string // slipway (../../../../../dagger/main.go:369:2)
+	GitopsBranch string // slipway (../../../../../dagger/main.go:370:2)
 	//
 	// gitops: the user for an http(s):// repository (GitLab: any name with a
 	// project access token; GitHub: x-access-token). The password or token
 	// is deploy-staging's and deploy-production's --git-password. Default:
 	// git.
 	//
-	GitopsUser string // slipway (../../../../../dagger/main.go:375:2)
+	GitopsUser string // slipway (../../../../../dagger/main.go:376:2)
 	//
 	// gitops: the SSH server's public host key (a known_hosts line without
 	// the host name, ssh-ed25519 AAAA...), for an ssh:// repository; the key
 	// is deploy-staging's and deploy-production's --git-ssh-key.
 	//
-	GitopsSSHHostKey string // slipway (../../../../../dagger/main.go:380:2)
+	GitopsSSHHostKey string // slipway (../../../../../dagger/main.go:381:2)
 	//
 	// gitops: the images: entry's name in the overlays, the image the base's
 	// containers name. Default: the service's name.
 	//
-	GitopsImage string // slipway (../../../../../dagger/main.go:384:2)
+	GitopsImage string // slipway (../../../../../dagger/main.go:385:2)
 	//
 	// gitops: staging's kustomize overlay, a directory in the GitOps
 	// repository (overlays/staging) whose images: entry gets the digest.
 	//
-	GitopsStagingOverlay string // slipway (../../../../../dagger/main.go:388:2)
+	GitopsStagingOverlay string // slipway (../../../../../dagger/main.go:389:2)
 	//
 	// gitops: production's kustomize overlay (overlays/production).
 	//
-	GitopsProductionOverlay string // slipway (../../../../../dagger/main.go:391:2)
+	GitopsProductionOverlay string // slipway (../../../../../dagger/main.go:392:2)
 	//
 	// gitops: staging's Helm values file in the GitOps repository, which
 	// gets the digest at imageValues, instead of an overlay.
 	//
-	GitopsStagingValues string // slipway (../../../../../dagger/main.go:395:2)
+	GitopsStagingValues string // slipway (../../../../../dagger/main.go:396:2)
 	//
 	// gitops: production's Helm values file, instead of an overlay.
 	//
-	GitopsProductionValues string // slipway (../../../../../dagger/main.go:398:2)
+	GitopsProductionValues string // slipway (../../../../../dagger/main.go:399:2)
 	//
 	// gitops: the Argo CD Application that deploys staging. Default:
 	// staging's namespace.
 	//
-	GitopsStagingApp string // slipway (../../../../../dagger/main.go:402:2)
+	GitopsStagingApp string // slipway (../../../../../dagger/main.go:403:2)
 	//
 	// gitops: the Argo CD Application that deploys production. Default:
 	// production's namespace.
 	//
-	GitopsProductionApp string // slipway (../../../../../dagger/main.go:406:2)
+	GitopsProductionApp string // slipway (../../../../../dagger/main.go:407:2)
 	//
 	// gitops: Argo CD's namespace, where the Applications are.
 	//
 	//
 	// Default: "argocd"
-	GitopsAppNamespace string // slipway (../../../../../dagger/main.go:409:2)
+	GitopsAppNamespace string // slipway (../../../../../dagger/main.go:410:2)
 	//
 	// The public keys production's gate trusts, a path in the source: a
 	// PEM file of cosign.pub keys (several concatenated, to rotate; a
 	// "Name: ..." header names each). deploy-production's --trusted-keys
 	// adds more. Without any, production refuses every digest.
 	//
-	TrustedKeys string // slipway (../../../../../dagger/main.go:415:2)
+	TrustedKeys string // slipway (../../../../../dagger/main.go:416:2)
 	//
 	// govulncheck's ignore file, a path in the source (YAML, as Trivy's:
 	// vulnerabilities with id, statement and expired_at): a called
 	// vulnerability it names does not fail security-govulncheck until then.
 	//
-	GovulncheckIgnore string // slipway (../../../../../dagger/main.go:420:2)
+	GovulncheckIgnore string // slipway (../../../../../dagger/main.go:421:2)
 }
 
 // New configures the service. Every argument has a default; set them in
@@ -12787,24 +12788,24 @@ type SlipwayBuildOpts struct {
 	//
 	// The commit the image is built from, recorded in its labels.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:756:2)
+	Revision string // slipway (../../../../../dagger/main.go:757:2)
 	//
 	// The image's creation time: the commit time, as RFC 3339 or Unix
 	// seconds (SOURCE_DATE_EPOCH). Default: the Unix epoch, never the clock.
 	//
-	Created string // slipway (../../../../../dagger/main.go:760:2)
+	Created string // slipway (../../../../../dagger/main.go:761:2)
 	//
 	// The platforms to build, such as linux/amd64 and linux/arm64; the
 	// first is returned. Default: linux/amd64.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:764:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:765:2)
 }
 
 // Build builds the service's container image: static binaries of the main
 // packages on a distroless base, running as non-root, with the data files,
 // OCI labels and annotations. The same source, revision and created time
 // give the same digest.
-func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:752:1)
+func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:753:1)
 	q := r.query.Select("build")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `revision` optional argument
@@ -13467,46 +13468,46 @@ type SlipwayPublishOpts struct {
 	//
 	// Where to push. Default: the repository setting.
 	//
-	Repository string // slipway (../../../../../dagger/main.go:797:2)
+	Repository string // slipway (../../../../../dagger/main.go:798:2)
 	//
 	// The registry user.
 	//
-	Username string // slipway (../../../../../dagger/main.go:800:2)
+	Username string // slipway (../../../../../dagger/main.go:801:2)
 	//
 	// The registry password or token.
 	//
-	Password *Secret // slipway (../../../../../dagger/main.go:803:2)
+	Password *Secret // slipway (../../../../../dagger/main.go:804:2)
 	//
 	// The commit the image is built from, recorded in its labels and used
 	// as its tag.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:807:2)
+	Revision string // slipway (../../../../../dagger/main.go:808:2)
 	//
 	// The image's creation time (RFC 3339 or Unix seconds); see build.
 	//
-	Created string // slipway (../../../../../dagger/main.go:810:2)
+	Created string // slipway (../../../../../dagger/main.go:811:2)
 	//
 	// The platforms to build; see build.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:813:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:814:2)
 	//
 	// Talk plain HTTP to the registry.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:816:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:817:2)
 	//
 	// The private key that signs the digest, the SBOM and the provenance
 	// (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/main.go:820:2)
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:821:2)
 	//
 	// The signing key's password (an encrypted cosign.key's).
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:823:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:824:2)
 	//
 	// The source repository's URL the provenance records (CI_PROJECT_URL).
 	// Default: the sourceUrl setting.
 	//
-	SourceURL string // slipway (../../../../../dagger/main.go:827:2)
+	SourceURL string // slipway (../../../../../dagger/main.go:828:2)
 }
 
 // Publish builds the image and pushes it, returning
@@ -13521,7 +13522,7 @@ type SlipwayPublishOpts struct {
 // --revision), which production's gate verifies, in the exec that pushes
 // (a key that cannot sign fails before the push); without one it says
 // what is not signed.
-func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:793:1)
+func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:794:1)
 	if r.publish != nil {
 		return *r.publish, nil
 	}
@@ -13691,13 +13692,13 @@ type SlipwaySecuritySastOpts struct {
 	//
 	//
 	// Default: true
-	Fail bool // slipway (../../../../../dagger/main.go:1169:2)
+	Fail bool // slipway (../../../../../dagger/main.go:1173:2)
 }
 
 // SecuritySast runs gosec over the source. Its reports hold gosec.json,
 // gosec.sarif and gl-sast-report.json. check fails on findings unless fail
 // is false.
-func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1165:1)
+func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1169:1)
 	q := r.query.Select("securitySast")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `fail` optional argument
@@ -13717,28 +13718,28 @@ type SlipwaySecurityTrivyOpts struct {
 	// Where Trivy downloads its vulnerability DB: point it at a mirror when
 	// air-gapped. Default: ghcr.io/aquasecurity/trivy-db:2.
 	//
-	DbRepository string // slipway (../../../../../dagger/main.go:1076:2)
+	DbRepository string // slipway (../../../../../dagger/main.go:1080:2)
 	//
 	// Fetch the DB over plain HTTP or without TLS verification.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:1079:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:1083:2)
 	//
 	// The user for the image's registry, where the scan is recorded.
 	//
-	RegistryUsername string // slipway (../../../../../dagger/main.go:1082:2)
+	RegistryUsername string // slipway (../../../../../dagger/main.go:1086:2)
 	//
 	// The password or token for the image's registry.
 	//
-	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1085:2)
+	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1089:2)
 	//
 	// The private key that signs the scan evidence (cosign.key's PEM;
 	// --signing-key=env://SIGNING_KEY).
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/main.go:1089:2)
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:1093:2)
 	//
 	// The signing key's password.
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1092:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1096:2)
 }
 
 // SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
@@ -13748,7 +13749,7 @@ type SlipwaySecurityTrivyOpts struct {
 // signed with --signing-key.
 // Cached for an hour, not Dagger's default seven days: a digest's scan goes
 // stale when the DB learns a new CVE or an ignore entry expires.
-func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1069:1)
+func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1073:1)
 	q := r.query.Select("securityTrivy")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `dbRepository` optional argument
@@ -13788,7 +13789,7 @@ func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) 
 // integration) reach the service through the variables integrationEnv
 // names; without one, the smoke probes check each PORT/PATH answers its
 // status. Its reports hold junit.xml.
-func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1003:1)
+func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1007:1)
 	q := r.query.Select("testIntegration")
 	q = q.Arg("image", image)
 
@@ -13803,7 +13804,7 @@ func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (..
 // coverage.out and test.json; check prints the coverage total line
 // GitLab's coverage regex reads. Failing tests fail check, not the call, so
 // their reports can still be exported.
-func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:966:1)
+func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:970:1)
 	q := r.query.Select("testUnit")
 
 	return &SlipwayVerdict{
@@ -13822,7 +13823,7 @@ func (r *Slipway) UnitTests(ctx context.Context) error { // slipway (../../../..
 }
 
 // WithFile copies a file or directory of the source into the image.
-func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:457:1)
+func (r *Slipway) WithFile(from string, to string) *Slipway { // slipway (../../../../../dagger/main.go:458:1)
 	q := r.query.Select("withFile")
 	q = q.Arg("from", from)
 	q = q.Arg("to", to)
@@ -13894,7 +13895,7 @@ func (r *Slipway) WithHelm(chart string, opts ...SlipwayWithHelmOpts) *Slipway {
 }
 
 // WithMain sets the main packages; the first is the entrypoint.
-func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:443:1)
+func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../../../dagger/main.go:444:1)
 	q := r.query.Select("withMain")
 	q = q.Arg("packages", packages)
 
@@ -13905,7 +13906,7 @@ func (r *Slipway) WithMain(packages []string) *Slipway { // slipway (../../../..
 
 // WithNodeSelector sets where both environments' pods run, as KEY=VALUE
 // node labels, such as slipway.dev/node=real.
-func (r *Slipway) WithNodeSelector(labels []string) *Slipway { // slipway (../../../../../dagger/main.go:500:1)
+func (r *Slipway) WithNodeSelector(labels []string) *Slipway { // slipway (../../../../../dagger/main.go:501:1)
 	q := r.query.Select("withNodeSelector")
 	q = q.Arg("labels", labels)
 
@@ -13956,7 +13957,7 @@ func (r *Slipway) WithNotify(opts ...SlipwayWithNotifyOpts) *Slipway { // slipwa
 }
 
 // WithPorts sets the ports the service listens on.
-func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:450:1)
+func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../dagger/main.go:451:1)
 	q := r.query.Select("withPorts")
 	q = q.Arg("ports", ports)
 
@@ -13967,7 +13968,7 @@ func (r *Slipway) WithPorts(ports []int) *Slipway { // slipway (../../../../../d
 
 // WithProduction sets the production namespace and manifests (a path in
 // the source).
-func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:492:1)
+func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:493:1)
 	q := r.query.Select("withProduction")
 	q = q.Arg("namespace", namespace)
 	q = q.Arg("manifests", manifests)
@@ -13978,7 +13979,7 @@ func (r *Slipway) WithProduction(namespace string, manifests string) *Slipway { 
 }
 
 // WithRepository sets the registry repository images are pushed to.
-func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:476:1)
+func (r *Slipway) WithRepository(repository string) *Slipway { // slipway (../../../../../dagger/main.go:477:1)
 	q := r.query.Select("withRepository")
 	q = q.Arg("repository", repository)
 
@@ -14000,7 +14001,7 @@ func (r *Slipway) WithSlack(webhook *Secret) *Slipway { // slipway (../../../../
 }
 
 // WithSmokeProbe adds a smoke probe, as PORT/PATH=STATUS.
-func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:469:1)
+func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../../../dagger/main.go:470:1)
 	q := r.query.Select("withSmokeProbe")
 	q = q.Arg("probe", probe)
 
@@ -14011,7 +14012,7 @@ func (r *Slipway) WithSmokeProbe(probe string) *Slipway { // slipway (../../../.
 
 // WithStaging sets the staging namespace and manifests (a path in the
 // source).
-func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:484:1)
+func (r *Slipway) WithStaging(namespace string, manifests string) *Slipway { // slipway (../../../../../dagger/main.go:485:1)
 	q := r.query.Select("withStaging")
 	q = q.Arg("namespace", namespace)
 	q = q.Arg("manifests", manifests)
@@ -14049,13 +14050,13 @@ func (r *Slipway) WithTelegram(token *Secret, chatId string, opts ...SlipwayWith
 
 // SlipwayWithVerifyPathsOpts contains options for Slipway.WithVerifyPaths
 type SlipwayWithVerifyPathsOpts struct {
-	Window string // slipway (../../../../../dagger/main.go:511:2)
+	Window string // slipway (../../../../../dagger/main.go:512:2)
 }
 
 // WithVerifyPaths sets what the deploy's smoke test GETs after the
 // rollout, as [PORT:]/PATH, and for how long (a Go duration; empty keeps
 // the current one).
-func (r *Slipway) WithVerifyPaths(paths []string, opts ...SlipwayWithVerifyPathsOpts) *Slipway { // slipway (../../../../../dagger/main.go:509:1)
+func (r *Slipway) WithVerifyPaths(paths []string, opts ...SlipwayWithVerifyPathsOpts) *Slipway { // slipway (../../../../../dagger/main.go:510:1)
 	q := r.query.Select("withVerifyPaths")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `window` optional argument
@@ -14098,7 +14099,7 @@ func (r *Slipway) WithWebhook(url *Secret, opts ...SlipwayWithWebhookOpts) *Slip
 }
 
 // WithoutVerify turns the deploy's smoke test off.
-func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/main.go:522:1)
+func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/main.go:523:1)
 	q := r.query.Select("withoutVerify")
 
 	return &Slipway{
@@ -14110,7 +14111,7 @@ func (r *Slipway) WithoutVerify() *Slipway { // slipway (../../../../../dagger/m
 // the stage fails, and a check that fails when it did. CI jobs export the
 // reports first and call check second, so a failing stage still shows its
 // JUnit, coverage and scan reports.
-type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:532:6)
+type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:533:6)
 	query *querybuilder.Selection
 
 	check   *string
@@ -14130,7 +14131,7 @@ func (r *SlipwayVerdict) WithGraphQLQuery(q *querybuilder.Selection) *SlipwayVer
 // returns the summary and the log lines. Returning them, rather than
 // printing them while the stage runs, puts them in the job's log even when
 // Dagger answers from its cache.
-func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:548:1)
+func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:549:1)
 	if r.check != nil {
 		return *r.check, nil
 	}
@@ -14193,7 +14194,7 @@ func (r *SlipwayVerdict) UnmarshalJSON(bs []byte) error {
 
 // Lines a CI log must show on every run, such as the coverage total
 // GitLab's coverage regex reads.
-func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:541:2)
+func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:542:2)
 	if r.log != nil {
 		return *r.log, nil
 	}
@@ -14206,7 +14207,7 @@ func (r *SlipwayVerdict) Log(ctx context.Context) (string, error) { // slipway (
 }
 
 // What the stage found, one line; empty when all is well.
-func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:536:2)
+func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:537:2)
 	if r.problem != nil {
 		return *r.problem, nil
 	}
@@ -14219,7 +14220,7 @@ func (r *SlipwayVerdict) Problem(ctx context.Context) (string, error) { // slipw
 }
 
 // The stage's reports: JUnit, Cobertura, SARIF or GitLab reports.
-func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:534:2)
+func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagger/main.go:535:2)
 	q := r.query.Select("reports")
 
 	return &Directory{
@@ -14228,7 +14229,7 @@ func (r *SlipwayVerdict) Reports() *Directory { // slipway (../../../../../dagge
 }
 
 // What the stage did, one line, such as "12 tests, 83.4% of statements".
-func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:538:2)
+func (r *SlipwayVerdict) Summary(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:539:2)
 	if r.summary != nil {
 		return *r.summary, nil
 	}
