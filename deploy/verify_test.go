@@ -1,12 +1,19 @@
 package deploy
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // TestJudge: what the smoke test accepts from one endpoint, with the exact
@@ -125,5 +132,52 @@ func TestProbePaths(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestVerifyAfterAnotherRollout: Verify, which the Helm and GitOps
+// sources call after their own rollout, runs what the client is
+// configured with on the named Deployment, and says what is missing.
+func TestVerifyAfterAnotherRollout(t *testing.T) {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}}}
+	newC := func(opts ...Option) *Client {
+		t.Helper()
+		c, err := New(context.Background(), Environment{Name: "staging", Namespace: "shop"},
+			append([]Option{WithClients(fake.NewClientset(dep), dynamicfake.NewSimpleDynamicClient(runtime.NewScheme()))}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if newC().Verifying() {
+		t.Error("a client without checks says it verifies")
+	}
+	c := newC(WithVerifyPaths())
+	if !c.Verifying() {
+		t.Error("a client with WithVerifyPaths says it does not verify")
+	}
+	if err := c.Verify(context.Background(), &Result{}, nil); err == nil || err.Error() != "verify: no Deployment named: say which Deployment the deploy rolled out (Release.Deployment)" {
+		t.Errorf("no Deployment: %v", err)
+	}
+	if err := c.Verify(context.Background(), &Result{Deployment: "api"}, nil); err == nil || !strings.HasPrefix(err.Error(), "verify: reading Deployment shop/api: ") {
+		t.Errorf("a missing Deployment: %v", err)
+	}
+	// Nothing to probe: verified by the rollout only, and said so.
+	res := &Result{Deployment: "web"}
+	if err := c.Verify(context.Background(), res, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res.Verified || !strings.HasPrefix(res.Verification, "no smoke test: the Deployment declares no HTTP probe") {
+		t.Errorf("nothing to probe: verified %v, %q", res.Verified, res.Verification)
+	}
+	// A failing hook is a verification failure, for the caller to undo.
+	hooked := newC().WithVerify(func(ctx context.Context, env Environment, r *Result) error { return errors.New("checkout flow 502") })
+	if !hooked.Verifying() {
+		t.Error("a client with a WithVerify hook says it does not verify")
+	}
+	err := hooked.Verify(context.Background(), &Result{Deployment: "web"}, nil)
+	if !errors.Is(err, ErrVerification) || err.Error() != "verification failed: checkout flow 502" {
+		t.Errorf("a failing hook: %v, want ErrVerification", err)
 	}
 }

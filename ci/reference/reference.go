@@ -35,6 +35,10 @@ func Pipeline() (*pipeline.Pipeline, error) {
 		// DEPLOY_SOURCE variable (make demo DEPLOY=...); gitops pushes
 		// with this secret.
 		goservice.GitOpsPassword("GIT_PASSWORD"),
+		// Staging is smoke-tested and watched by Prometheus (ci/dagger.json:
+		// verifyPaths, alertRules) whatever the source: production takes
+		// only a digest whose staging deploy passed those checks.
+		goservice.RequireVerification(),
 		goservice.GeneratedFrom("ci/reference/reference.go", "make generate"),
 	)
 }

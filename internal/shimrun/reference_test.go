@@ -69,7 +69,7 @@ func referenceCalls(v vals) []call {
 		{"deploy:production", []string{"deploy-production", "--image=" + v.Image, "--kubeconfig=env://KUBECONFIG_PRODUCTION",
 			"--registry-username=slipway", "--registry-password=env://REGISTRY_PASSWORD", "--approve=true",
 			"--source=" + v.Source, "--revision=" + v.SHA, "--pipeline-id=" + anyPipelineID, "--git-password=env://GIT_PASSWORD",
-			"--trusted-keys=env://SLIPWAY_TRUSTED_KEYS", "--signing-key=env://SIGNING_KEY", "--source-url=" + anySourceURL}},
+			"--trusted-keys=env://SLIPWAY_TRUSTED_KEYS", "--require-verification=true", "--signing-key=env://SIGNING_KEY", "--source-url=" + anySourceURL}},
 	}
 }
 

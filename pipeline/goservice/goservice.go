@@ -86,6 +86,7 @@ type config struct {
 	engine                              *pipeline.Engine
 	gitPassword                         string
 	signingPassword, trustedKeys        string
+	requireVerification                 bool
 	notify                              Notification
 	generatedFrom, regenerate           string
 	extra                               []pipeline.Option
@@ -146,6 +147,14 @@ func SigningKeyPassword(secret string) Option { return func(c *config) { c.signi
 // --trusted-keys; "" passes none, for a repository whose module setting
 // trustedKeys names a file of them.
 func TrustedKeys(variable string) Option { return func(c *config) { c.trustedKeys = variable } }
+
+// RequireVerification makes production's gate count staging's evidence
+// only when a post-deploy check ran there and passed (a smoke test, the
+// alerts), not the rollout alone: deploy-production --require-verification.
+// Turn it on once staging's Deployment declares HTTP probes (or the
+// module's verifyPaths names what to GET); a staging deploy with nothing
+// to check then blocks production, with a message saying so.
+func RequireVerification() Option { return func(c *config) { c.requireVerification = true } }
 
 // Notification names the CI secrets (masked GitLab variables, GitHub
 // secrets) the deploy jobs pass, as env://, to the module's notification
@@ -305,6 +314,9 @@ func Pipeline(name string, opts ...Option) (*pipeline.Pipeline, error) {
 	}, deploySource...)
 	if c.trustedKeys != "" {
 		production = append(production, pipeline.Secret("trusted-keys", c.trustedKeys))
+	}
+	if c.requireVerification {
+		production = append(production, pipeline.Bool("require-verification", true))
 	}
 	production = append(append(production, signing...), sourceURL)
 

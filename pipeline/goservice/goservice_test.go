@@ -224,3 +224,51 @@ func TestNotify(t *testing.T) {
 		}
 	}
 }
+
+// TestRequireVerification: the option puts --require-verification on
+// deploy-production's line only, in both files, which lint clean; without
+// it no line has the flag.
+func TestRequireVerification(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		opts := []goservice.Option{goservice.Registry("registry.example.com/team/billing")}
+		if on {
+			opts = append(opts, goservice.RequireVerification())
+		}
+		p, err := goservice.Pipeline("billing", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := generate.Files(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fns []string
+		for _, s := range goservice.Signatures() {
+			fns = append(fns, s.Name)
+		}
+		for _, f := range files {
+			lopts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
+			if f.Path == generate.GitLabPath {
+				err = lint.GitLab(f.Data, lopts...)
+			} else {
+				err = lint.GitHub(f.Data, lopts...)
+			}
+			if err != nil {
+				t.Errorf("%s: %v", f.Path, err)
+			}
+			n := 0
+			for _, line := range strings.Split(string(f.Data), "\n") {
+				if !strings.Contains(line, "--require-verification") {
+					continue
+				}
+				n++
+				if !strings.Contains(line, "deploy-production") || !strings.Contains(line, "--require-verification=true") {
+					t.Errorf("%s: %s", f.Path, strings.TrimSpace(line))
+				}
+			}
+			if want := map[bool]int{false: 0, true: 1}[on]; n != want {
+				t.Errorf("RequireVerification %v: %s has %d lines with --require-verification, want %d", on, f.Path, n, want)
+			}
+		}
+	}
+}
