@@ -68,6 +68,7 @@ func referenceOptions() []goservice.Option {
 		goservice.StagingURL("https://staging.mts-deploy-ai.example.com"),
 		goservice.ProductionURL("https://mts-deploy-ai.example.com"),
 		goservice.GitOpsPassword("GIT_PASSWORD"),
+		goservice.RequireVerification(),
 		goservice.GeneratedFrom("ci/reference/reference.go", "make generate"),
 	}
 }
