@@ -92,7 +92,6 @@ func (c *Client) Deploy(ctx context.Context, r Release) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", prefix, c.fail(ctx, dep.Name, digest.String(), err, created, kept))
 	}
-	res.Revision = done.Annotations[revisionAnnotation]
 	res.Duration = c.nowFunc().Sub(start)
 	return res, nil
 }

@@ -158,24 +158,22 @@ func (p *Promoter) Deploy(ctx context.Context, r deploy.Release) (*deploy.Result
 	wctx, cancel := ctxTimeout(ctx, p.opts.syncTimeout)
 	st, err := p.waitFor(wctx, rev)
 	cancel()
-	if err == nil && !p.client.Verifying() {
-		res.Duration = p.opts.now().Sub(start)
-		return res, nil
-	}
 	cause := err
-	if err == nil {
+	switch {
+	case errors.Is(err, errDegraded):
+		cause = fmt.Errorf("the Argo CD Application %s degraded at %s: %s", p.app, short(rev), st)
+	case err == nil && p.client.Verifying():
 		// The post-deploy checks of WithDeployOptions run on the
 		// Deployment the Application synced; a failed one is reverted
 		// like a degraded sync, so no evidence is recorded for it.
 		if res.Deployment == "" {
 			res.Deployment = onlyDeployment(st, p.env.Namespace)
 		}
-		if cause = p.client.Verify(ctx, res, nil); cause == nil {
-			res.Duration = p.opts.now().Sub(start)
-			return res, nil
-		}
-	} else if errors.Is(err, errDegraded) {
-		cause = fmt.Errorf("the Argo CD Application %s degraded at %s: %s", p.app, short(rev), st)
+		cause = p.client.Verify(ctx, res, nil)
+	}
+	if cause == nil {
+		res.Duration = p.opts.now().Sub(start)
+		return res, nil
 	}
 	return nil, fmt.Errorf("%s: %w", prefix, p.fail(ctx, image, rev, prev, changed, cause, st, r.Deployment))
 }

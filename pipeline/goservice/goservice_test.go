@@ -20,24 +20,7 @@ func TestPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := generate.Files(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fns []string
-	for _, s := range goservice.Signatures() {
-		fns = append(fns, s.Name)
-	}
-	for _, f := range files {
-		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
-		if f.Path == generate.GitLabPath {
-			err = lint.GitLab(f.Data, opts...)
-		} else {
-			err = lint.GitHub(f.Data, opts...)
-		}
-		if err != nil {
-			t.Errorf("%s: %v", f.Path, err)
-		}
+	for _, f := range lintedFiles(t, p) {
 		if !strings.Contains(string(f.Data), "dagger call slipway publish") {
 			t.Errorf("%s does not call the toolchain's publish", f.Path)
 		}
@@ -140,25 +123,7 @@ func TestOneJob(t *testing.T) {
 			t.Errorf("no report under %s: %q", dir, paths)
 		}
 	}
-	files, err := generate.Files(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fns []string
-	for _, s := range goservice.Signatures() {
-		fns = append(fns, s.Name)
-	}
-	for _, f := range files {
-		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
-		if f.Path == generate.GitLabPath {
-			err = lint.GitLab(f.Data, opts...)
-		} else {
-			err = lint.GitHub(f.Data, opts...)
-		}
-		if err != nil {
-			t.Errorf("%s: %v", f.Path, err)
-		}
-	}
+	lintedFiles(t, p)
 }
 
 // TestNotify: the deploy jobs, and only they, pass the notification
@@ -170,35 +135,15 @@ func TestNotify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := generate.Files(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fns []string
-	for _, s := range goservice.Signatures() {
-		fns = append(fns, s.Name)
-	}
 	want := "--slack-webhook=env://SLACK_WEBHOOK_URL --telegram-token=env://TELEGRAM_BOT_TOKEN --telegram-chat-id=-1001234567890 --notify-webhook=env://NOTIFY_WEBHOOK_URL --notify-link="
-	for _, f := range files {
-		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
-		if f.Path == generate.GitLabPath {
-			err = lint.GitLab(f.Data, opts...)
-		} else {
-			err = lint.GitHub(f.Data, opts...)
-		}
-		if err != nil {
-			t.Errorf("%s: %v", f.Path, err)
-		}
-		n := 0
-		for _, line := range strings.Split(string(f.Data), "\n") {
-			if strings.Contains(line, "slack-webhook") {
-				n++
-				if !strings.Contains(line, "deploy-staging") && !strings.Contains(line, "deploy-production") || !strings.Contains(line, want) {
-					t.Errorf("%s: %s", f.Path, strings.TrimSpace(line))
-				}
+	for _, f := range lintedFiles(t, p) {
+		lines := linesWith(f.Data, "slack-webhook")
+		for _, line := range lines {
+			if !strings.Contains(line, "deploy-staging") && !strings.Contains(line, "deploy-production") || !strings.Contains(line, want) {
+				t.Errorf("%s: %s", f.Path, line)
 			}
 		}
-		if n != 2 {
+		if n := len(lines); n != 2 {
 			t.Errorf("%s: %d lines pass the Slack webhook, want the two deploy jobs'", f.Path, n)
 		}
 	}
@@ -238,37 +183,53 @@ func TestRequireVerification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := generate.Files(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fns []string
-		for _, s := range goservice.Signatures() {
-			fns = append(fns, s.Name)
-		}
-		for _, f := range files {
-			lopts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
-			if f.Path == generate.GitLabPath {
-				err = lint.GitLab(f.Data, lopts...)
-			} else {
-				err = lint.GitHub(f.Data, lopts...)
-			}
-			if err != nil {
-				t.Errorf("%s: %v", f.Path, err)
-			}
-			n := 0
-			for _, line := range strings.Split(string(f.Data), "\n") {
-				if !strings.Contains(line, "--require-verification") {
-					continue
-				}
-				n++
+		for _, f := range lintedFiles(t, p) {
+			lines := linesWith(f.Data, "--require-verification")
+			for _, line := range lines {
 				if !strings.Contains(line, "deploy-production") || !strings.Contains(line, "--require-verification=true") {
-					t.Errorf("%s: %s", f.Path, strings.TrimSpace(line))
+					t.Errorf("%s: %s", f.Path, line)
 				}
 			}
-			if want := map[bool]int{false: 0, true: 1}[on]; n != want {
-				t.Errorf("RequireVerification %v: %s has %d lines with --require-verification, want %d", on, f.Path, n, want)
+			if want := map[bool]int{false: 0, true: 1}[on]; len(lines) != want {
+				t.Errorf("RequireVerification %v: %s has %d lines with --require-verification, want %d", on, f.Path, len(lines), want)
 			}
 		}
 	}
+}
+
+// lintedFiles generates p's files and lints each against the module's
+// functions, called through the toolchain.
+func lintedFiles(t *testing.T, p *pipeline.Pipeline) []generate.File {
+	t.Helper()
+	files, err := generate.Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fns []string
+	for _, s := range goservice.Signatures() {
+		fns = append(fns, s.Name)
+	}
+	for _, f := range files {
+		opts := []lint.Option{lint.WithFunctions(fns...), lint.WithToolchain(goservice.DefaultToolchain), lint.WithFilename(f.Path)}
+		if f.Path == generate.GitLabPath {
+			err = lint.GitLab(f.Data, opts...)
+		} else {
+			err = lint.GitHub(f.Data, opts...)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f.Path, err)
+		}
+	}
+	return files
+}
+
+// linesWith are data's lines that contain s, trimmed.
+func linesWith(data []byte, s string) []string {
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
 }
