@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -75,6 +76,13 @@ func GlobRegexp(glob string) string {
 	}
 	b.WriteString("$")
 	return b.String()
+}
+
+// globWellFormed reports whether glob's regular expression compiles: its
+// "{" are closed (a stray "}" or a "[" without "]" is taken literally).
+func globWellFormed(glob string) bool {
+	_, err := regexp.Compile(GlobRegexp(glob))
+	return err == nil
 }
 
 // GlobsRegexp is GlobRegexp for a set of globs: a path matching any.

@@ -259,6 +259,54 @@ func TestPolicyValidation(t *testing.T) {
 	}})
 }
 
+// TestPlanForChangedPaths plans a monorepo's jobs with the paths a start
+// changed: a package's job for its own directory or a shared file, a
+// path-filtered job on merge requests only, paths-ignore skipping a start
+// that changed only ignored paths, and an unknown change set (nil) leaving
+// the filters to the CI.
+func TestPlanForChangedPaths(t *testing.T) {
+	p, err := pipeline.New("mono",
+		pipeline.Stages("test"),
+		pipeline.PerPackage("test", []string{"services/api", "services/web"}, []string{"go.mod"},
+			[]pipeline.Rule{pipeline.OnBranches("main"), pipeline.OnMergeRequests()},
+			func(dir string) []pipeline.JobOption {
+				return []pipeline.JobOption{pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test", pipeline.Dir("source", dir)))}
+			}),
+		pipeline.Job("lint-docs", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("lint")),
+			pipeline.When(pipeline.OnBranches("main"), pipeline.OnMergeRequests().WithChanges("docs/**", "*.md"))),
+		pipeline.Job("build", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("build")),
+			pipeline.When(pipeline.OnMergeRequests().IgnoringChanges("docs/**", "*.md"))),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := func(changed ...string) pipeline.Start {
+		return pipeline.Start{Event: pipeline.MergeRequest, Ref: "main", Changed: changed}
+	}
+	for _, tc := range []struct {
+		name  string
+		start pipeline.Start
+		want  []string
+	}{
+		{"unknown changes", pipeline.Start{Event: pipeline.MergeRequest, Ref: "main"}, []string{"test:services/api", "test:services/web", "lint-docs", "build"}},
+		{"one package", mr("services/api/main.go"), []string{"test:services/api", "build"}},
+		{"a deep file of the other", mr("services/web/static/css/site.css"), []string{"test:services/web", "build"}},
+		{"a shared file", mr("go.mod"), []string{"test:services/api", "test:services/web", "build"}},
+		{"docs only", mr("docs/guide/intro.md", "README.md"), []string{"lint-docs"}},
+		{"a file beside the packages", mr("services/README.txt"), []string{"build"}},
+		{"nothing changed", pipeline.Start{Event: pipeline.MergeRequest, Ref: "main", Changed: []string{}}, nil},
+		{"a push to main with docs", pipeline.Start{Event: pipeline.Push, Ref: "main", Changed: []string{"docs/a.md"}}, []string{"lint-docs"}},
+	} {
+		var got []string
+		for _, j := range p.PlanFor(tc.start) {
+			got = append(got, j.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: planned %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestPlanFor(t *testing.T) {
 	p, err := pipeline.New("service",
 		pipeline.Stages("build", "deploy"),

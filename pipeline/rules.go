@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -282,6 +284,13 @@ type Start struct {
 	// Schedule names the schedule that started a scheduled pipeline; ""
 	// matches any.
 	Schedule string
+	// Changed are the paths the start changed (slash-separated, relative
+	// to the repository's root): a merge request's against its target
+	// branch, a push's against the branch before it. nil means unknown:
+	// rules with path filters (WithChanges, IgnoringChanges) match, and
+	// the CI decides. An empty, non-nil slice is a start that changed
+	// nothing, which no path filter matches.
+	Changed []string
 }
 
 // defaultPRTypes are the pull request activity types GitHub starts a
@@ -309,7 +318,33 @@ func (r Rule) MatchesStart(s Start, defaults map[string]string) bool {
 	if s.Schedule != "" && len(r.Schedules) > 0 && !containsString(r.Schedules, s.Schedule) {
 		return false
 	}
+	if s.Changed != nil && !r.changesMatch(s.Changed) {
+		return false
+	}
 	return r.Cond.Eval(s, defaults)
+}
+
+// changesMatch reports whether changed passes the rule's path filters, as
+// both CIs read them: Changes wants a changed path matching one of its
+// globs (GitLab's rules:changes, GitHub's paths), IgnoreChanges a changed
+// path matching none of its globs (GitHub's paths-ignore: a start that
+// changed only ignored paths does not run).
+func (r Rule) changesMatch(changed []string) bool {
+	// New refuses malformed globs; a rule that was never validated and
+	// holds one is left to the CI, like an unknown change set.
+	if len(r.Changes) > 0 {
+		re, err := regexp.Compile(GlobsRegexp(r.Changes))
+		if err == nil && !slices.ContainsFunc(changed, re.MatchString) {
+			return false
+		}
+	}
+	if len(r.IgnoreChanges) > 0 {
+		re, err := regexp.Compile(GlobsRegexp(r.IgnoreChanges))
+		if err == nil && !slices.ContainsFunc(changed, func(p string) bool { return !re.MatchString(p) }) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r Rule) refsMatch(ref string) bool {

@@ -343,6 +343,8 @@ func (p *Pipeline) validateRules(j JobSpec, jp func(string, ...any)) {
 				jp("changed-path glob %q must be a non-empty path relative to the repository root", c)
 			case strings.ContainsAny(c, "'\"`$\\\n\r"):
 				jp("changed-path glob %q may hold no quotes, $, \\ or line breaks", c)
+			case !globWellFormed(c):
+				jp("changed-path glob %q has an unclosed {: close the alternatives, as in \"{a,b}/**\"", c)
 			}
 		}
 		if len(r.Changes) > 0 && len(r.IgnoreChanges) > 0 {

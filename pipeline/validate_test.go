@@ -215,6 +215,10 @@ func TestValidationMessages(t *testing.T) {
 		opts: valid(branchJob(pipeline.OnBranches().WithChanges("/src/**"))),
 		want: []string{`job "test": changed-path glob "/src/**" must be a non-empty path relative to the repository root`},
 	}, {
+		name: "changed path with an unclosed brace",
+		opts: valid(branchJob(pipeline.OnBranches().WithChanges("{api,web/**"))),
+		want: []string{`job "test": changed-path glob "{api,web/**" has an unclosed {: close the alternatives, as in "{a,b}/**"`},
+	}, {
 		name: "unknown event",
 		opts: valid(branchJob(pipeline.Rule{Event: "deployment"})),
 		want: []string{`job "test": rule has the unknown event "deployment"`},

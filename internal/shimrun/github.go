@@ -44,6 +44,9 @@ func Event(r *Repo) (string, []byte, error) {
 	case pipeline.Push:
 		name = "push"
 		payload = map[string]any{"ref": "refs/heads/" + ref.Name, "after": sha, "repository": repo}
+		if r.Base != "" {
+			payload["before"] = r.Base
+		}
 	case pipeline.TagPush:
 		name = "push"
 		payload = map[string]any{"ref": "refs/tags/" + ref.Name, "after": sha, "repository": repo}
@@ -60,7 +63,7 @@ func Event(r *Repo) (string, []byte, error) {
 				"number": 1,
 				// A branch of the same repository, not a fork.
 				"head": map[string]any{"ref": ref.Name, "sha": sha, "repo": map[string]any{"full_name": r.FullName()}},
-				"base": map[string]any{"ref": ref.Target},
+				"base": baseOf(ref.Target, r.Base),
 			},
 			"repository": repo,
 		}
@@ -69,6 +72,16 @@ func Event(r *Repo) (string, []byte, error) {
 	}
 	data, err := json.MarshalIndent(payload, "", "  ")
 	return name, data, err
+}
+
+// baseOf is a pull request's base: its target branch, and the target's
+// commit when the repository knows it (Repo.Change).
+func baseOf(target, sha string) map[string]any {
+	b := map[string]any{"ref": target}
+	if sha != "" {
+		b["sha"] = sha
+	}
+	return b
 }
 
 // StandInActions writes, under dir, a local composite action for every

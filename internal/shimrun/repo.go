@@ -62,6 +62,10 @@ type Repo struct {
 	Ref Ref
 	// Remote is the URL of the "origin" remote.
 	Remote string
+	// Base, after Change, is the commit before the change: a push's
+	// "before", a merge request's target. "" means none is known, as for
+	// a branch's first push.
+	Base string
 }
 
 // FullName returns the owner/name of the repository that Remote names, as
@@ -103,21 +107,7 @@ func NewRepo(ctx context.Context, dir, remote string, files map[string][]byte, r
 			return nil, fmt.Errorf("repo: %w", err)
 		}
 	}
-	git := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = dir
-		// No user or system configuration: hooks, signing or templates
-		// of the machine must not change what the test sees.
-		// Fixed dates: the same files give the same commit, so runs of two
-		// runners in two repositories build the same revision (and digest).
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-			"GIT_AUTHOR_DATE="+commitDate, "GIT_COMMITTER_DATE="+commitDate)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("repo: git %s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out)), nil
-	}
+	git := func(args ...string) (string, error) { return gitIn(ctx, dir, args...) }
 	steps := [][]string{
 		{"init", "-q", "-b", defaultBranch},
 		{"config", "user.name", "slipway test"},
@@ -151,4 +141,66 @@ func NewRepo(ctx context.Context, dir, remote string, files map[string][]byte, r
 		return nil, err
 	}
 	return &Repo{Dir: dir, SHA: sha, Ref: ref, Remote: remote}, nil
+}
+
+// Change commits files (path relative to the root -> content; nil content
+// deletes the file) on top of the repository's commit, as the push or
+// merge request of its ref brings them: origin's default branch stays at
+// the first commit, so `git diff origin/main`, which gitlab-ci-local reads
+// for rules:changes, lists exactly these paths, as GitLab's own diff of the
+// push or the merge request would; Base becomes the commit before, which
+// Event gives act as the push's "before" and the pull request's base, where
+// a generated change-detection job diffs from. A tag has no change set (GitLab runs
+// every rules:changes job for one): Change refuses it.
+func (r *Repo) Change(ctx context.Context, files map[string][]byte) error {
+	if r.Ref.Event == pipeline.TagPush {
+		return fmt.Errorf("repo: a tag push has no changed paths; change a branch or a merge request")
+	}
+	for name, data := range files {
+		p := filepath.Join(r.Dir, filepath.FromSlash(name))
+		if data == nil {
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("repo: %w", err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("repo: %w", err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return fmt.Errorf("repo: %w", err)
+		}
+	}
+	r.Base = r.SHA
+	steps := [][]string{{"add", "-A"}, {"commit", "-q", "-m", "slipway runner test: change"}}
+	if r.Ref.Name != defaultBranch {
+		steps = append(steps, []string{"update-ref", "refs/remotes/origin/" + r.Ref.Name, "HEAD"})
+	}
+	for _, s := range steps {
+		if _, err := gitIn(ctx, r.Dir, s...); err != nil {
+			return err
+		}
+	}
+	sha, err := gitIn(ctx, r.Dir, "rev-parse", "HEAD")
+	if err != nil {
+		return err
+	}
+	r.SHA = sha
+	return nil
+}
+
+// gitIn runs git in dir with no user or system configuration (hooks,
+// signing or templates of the machine must not change what the test sees)
+// and fixed dates (the same files give the same commit, so runs of two
+// runners in two repositories build the same revision and digest).
+func gitIn(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_DATE="+commitDate, "GIT_COMMITTER_DATE="+commitDate)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("repo: git %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
 }

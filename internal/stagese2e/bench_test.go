@@ -407,7 +407,8 @@ func runJobs(b *testing.B, e *enginetest.Engine, fresh func() (*enginetest.Engin
 		out, err := cmd.CombinedOutput()
 		cancel()
 		b.StopTimer()
-		b.Logf("job %s: %s", j.name, time.Since(start).Round(100*time.Millisecond))
+		log := keepLog(b, j.name, out)
+		b.Logf("job %s: %s (log: %s)", j.name, time.Since(start).Round(100*time.Millisecond), log)
 		stop()
 		if err != nil {
 			b.Fatalf("job %s: %v\n%s", j.name, err, tail(string(out)))
@@ -425,6 +426,25 @@ func runJobs(b *testing.B, e *enginetest.Engine, fresh func() (*enginetest.Engin
 	if env["IMAGE_REF"] == "" {
 		b.Fatal("no job printed IMAGE_REF: the jobs did not run as the file says")
 	}
+}
+
+// keepLog writes a job's whole output (Dagger's plain progress, with each
+// span's time) under .slipway/bench/logs/<benchmark>/, so that a slow job
+// can be read after the run; it returns the file's path.
+func keepLog(b *testing.B, job string, out []byte) string {
+	b.Helper()
+	dir := filepath.Join(repo, ".slipway", "bench", "logs", strings.ReplaceAll(b.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Logf("keeping the log of job %s: %v", job, err)
+		return "(not kept)"
+	}
+	path := filepath.Join(dir, strings.ReplaceAll(job, ":", "_")+".log")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		b.Logf("keeping the log of job %s: %v", job, err)
+		return "(not kept)"
+	}
+	abs, _ := filepath.Abs(path)
+	return abs
 }
 
 // freshEngine starts a throwaway engine with an empty state; its start is

@@ -348,7 +348,7 @@ func Features() []Feature {
 						},
 					})),
 			),
-			NoGitHubRun:   "act fetches a called workflow of another repository from GitHub, which the tests do not reach",
+			NoGitHubRun:   "act would fetch acme/deploy from github.com, which the tests do not reach (internal/shimrun TestGitHubReusableWorkflowFetched runs a called workflow act fetches from a local git server)",
 			GitLabRefusal: `gitlab: job "deploy": a reusable workflow (uses: acme/deploy/.github/workflows/deploy.yml@0123456789abcdef0123456789abcdef01234567) is GitHub's; GitLab composes pipelines with includes and child pipelines, so use pipeline.Includes or pipeline.TriggersChild`,
 		},
 		{
@@ -369,7 +369,7 @@ func Features() []Feature {
 				pipeline.Job("build", pipeline.Stage("build"), everywhere,
 					pipeline.Calls(pipeline.Fn("build", pipeline.Dir("source", "."))))),
 			GitHubRefusal: `github: the pipeline includes local ci/lint.gitlab-ci.yml: includes are GitLab's; GitHub composes workflows with reusable workflows, so call one from a job with pipeline.CallsWorkflow`,
-			NoGitLabPlan:  "the included files are not in the test repository (and gitlab-ci-local fetches no remote files, templates or components offline)",
+			NoGitLabPlan:  "the included files live on example.com, gitlab.com and a GitLab the tests do not reach (internal/shimrun TestGitLabIncludesFetched runs remote, project and component includes gitlab-ci-local fetches from local servers; only GitLab's templates stay unrun)",
 		},
 		{
 			// A local include, which gitlab-ci-local reads from the test
@@ -437,7 +437,7 @@ lint:
 					pipeline.Calls(pipeline.Fn("lint-docs", pipeline.Dir("source", "docs")))),
 				pipeline.Job("deploy", pipeline.Stage("deploy"), pipeline.When(pipeline.OnBranches("main")),
 					pipeline.Calls(pipeline.Fn("deploy", pipeline.Dir("source", "."))))),
-			NoGitLabPlan: "gitlab-ci-local evaluates rules:changes against the test repository's commits, which change only the CI file, while the model's plans leave changed paths to the CI; TestChangeDetection covers the GitHub side's diff",
+			NoGitLabPlan: "its jobs depend on the changed paths, which the per-ref runs do not make; internal/shimrun TestGitLabChangesPlanned runs it on gitlab-ci-local for pushes and merge requests that change given paths, against the model's plan for them (pipeline.Start.Changed), and TestChangeDetection covers the GitHub side's diff",
 		},
 		{
 			Name: "paths-ignore",
