@@ -79,12 +79,29 @@ func coldEngine(b *testing.B) *enginetest.Engine {
 // startColdEngine starts a throwaway engine with an empty state and
 // returns it with the function that stops it and removes its state.
 func startColdEngine() (*enginetest.Engine, func(), error) {
+	return startColdEngineWith("")
+}
+
+// startColdEngineWith is startColdEngine whose registry (the manifests
+// pushed to 10.87.0.1:5000; the blobs are shared by every engine) is kept
+// in registry when it is not empty: copied in before the engine starts,
+// copied back when it stops. An engine's registry lives in its instance
+// directory, which a fresh engine starts without; on hosted runners the
+// registry is the CI's own, which outlives each job's engine, and later
+// jobs pull what the build job pushed.
+func startColdEngineWith(registry string) (*enginetest.Engine, func(), error) {
 	if os.Geteuid() != 0 {
 		return nil, nil, errNotRoot
 	}
 	inst, err := os.MkdirTemp("", "slipway-bench-engine-")
 	if err != nil {
 		return nil, nil, err
+	}
+	if registry != "" {
+		if err := copyTree(registry, filepath.Join(inst, "registry")); err != nil {
+			os.RemoveAll(inst)
+			return nil, nil, err
+		}
 	}
 	abs, _ := filepath.Abs(repo)
 	eng, err := engine.New(engine.WithInstanceDir(inst), engine.WithRepoDir(abs))
@@ -104,9 +121,29 @@ func startColdEngine() (*enginetest.Engine, func(), error) {
 	}
 	stop := func() {
 		eng.Down(context.Background())
+		if registry != "" {
+			if err := os.RemoveAll(registry); err == nil {
+				copyTree(filepath.Join(inst, "registry"), registry)
+			}
+		}
 		os.RemoveAll(inst)
 	}
 	return &enginetest.Engine{Env: env}, stop, nil
+}
+
+// copyTree copies the directory src to dst (created), as cp -a does; a
+// missing src copies nothing.
+func copyTree(src, dst string) error {
+	if _, err := os.Stat(src); err != nil {
+		return nil
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	if out, err := exec.Command("cp", "-a", src+"/.", dst+"/").CombinedOutput(); err != nil {
+		return fmt.Errorf("copying %s: %v: %s", src, err, out)
+	}
+	return nil
 }
 
 func TestMain(m *testing.M) {
@@ -447,11 +484,13 @@ func keepLog(b *testing.B, job string, out []byte) string {
 	return abs
 }
 
-// freshEngine starts a throwaway engine with an empty state; its start is
-// part of the timing, as a runner starts dind inside the job.
+// freshEngine starts a throwaway engine with an empty state for each job;
+// its start is part of the timing, as a runner starts dind inside the job.
+// The jobs' registry outlives each engine, as a CI's registry does.
 func freshEngine(b *testing.B) func() (*enginetest.Engine, func()) {
+	registry := b.TempDir()
 	return func() (*enginetest.Engine, func()) {
-		e, stop, err := startColdEngine()
+		e, stop, err := startColdEngineWith(registry)
 		if err != nil {
 			e2e.Unavailable(b, err)
 		}
