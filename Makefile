@@ -65,7 +65,7 @@ BENCH_FLAGS ?= -benchtime=2s
 bench: ## Run the benchmarks and print ratios against baselines measured in the same run.
 	{ $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./pipeline/... ./stage/... ./deploy/... ; \
 	  ( cd ci && $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./reference ) ; \
-	  $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 90m ./internal/stagese2e ; } \
+	  $(GO) test -run '^$$' -bench . -benchtime=1x -timeout 180m ./internal/stagese2e ; } \
 	| $(GO) run ./internal/cmd/benchratio \
 	    -ratio 'generate 300-job pipeline vs yaml.v3 encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=1' \
 	    -ratio 'deploy rollout vs kubectl set image + rollout status=BenchmarkDeployRollout/BenchmarkKubectlRollout<=1' \
