@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/githost"
 	"github.com/slipway-ci/slipway/internal/shimrun"
 	"github.com/slipway-ci/slipway/pipeline"
@@ -33,18 +34,8 @@ import (
 // golden file and lint cover them).
 func TestGitLabIncludesFetched(t *testing.T) {
 	tool := requireTool(t, shimrun.FindGitLabCILocal)
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
-
-	// The git server: the team's own project, a templates project and a
-	// component project.
-	root := t.TempDir()
-	host, err := githost.Start(root, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(host.Close)
+	// The git server: a templates project and a component project.
+	host, root := gitHost(t)
 	hostURL, err := url.Parse(host.HTTPURL("x"))
 	if err != nil {
 		t.Fatal(err)
@@ -167,15 +158,7 @@ scan:
 // GitHub does.
 func TestGitHubReusableWorkflowFetched(t *testing.T) {
 	tool := requireTool(t, shimrun.FindAct)
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
-	}
-	root := t.TempDir()
-	host, err := githost.Start(root, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(host.Close)
+	host, root := gitHost(t)
 	server := strings.TrimSuffix(host.HTTPURL("x"), "/x.git")
 	sha := publish(t, root, "acme/deploy", map[string]string{
 		".github/workflows/deploy.yml": `name: deploy
@@ -244,6 +227,20 @@ jobs:
 	if len(calls) != 1 || calls[0].job != "build" {
 		t.Errorf("dagger calls = %v, want the build job's one", calls)
 	}
+}
+
+// gitHost serves the bare repositories under a temporary root over HTTP
+// with the real git http-backend, until the test ends; without git the
+// component is unavailable (a failure with SLIPWAY_REQUIRE_E2E=1).
+func gitHost(t *testing.T) (*githost.Host, string) {
+	t.Helper()
+	root := t.TempDir()
+	host, err := githost.Start(root, "", "")
+	if err != nil {
+		e2e.Unavailable(t, err)
+	}
+	t.Cleanup(host.Close)
+	return host, root
 }
 
 // publish makes a bare repository NAME.git under root holding files in one
