@@ -6,6 +6,7 @@ package procfs
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -25,16 +26,23 @@ func Running(pid int) bool {
 
 // ChildOf returns pid's first child, or 0 when it has none (or is gone).
 func ChildOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return 0
+	// A child is listed under the thread that forked it, which in a
+	// multi-threaded parent (any Go program) need not be the main one:
+	// every thread's list is read, the main thread's first.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	tasks = append([]string{fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)}, tasks...)
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if child, err := strconv.Atoi(f[0]); err == nil {
+				return child
+			}
+		}
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	child, _ := strconv.Atoi(f[0])
-	return child
+	return 0
 }
 
 // ProcessesIn lists the running processes in the PID namespace ns (as
