@@ -46,10 +46,13 @@ func TestChangesPlanned(t *testing.T) {
 		file   string
 		data   []byte
 		names  map[string]string
+		// secrets are what the CI gives every run: GitHub's job token,
+		// which act takes as a secret.
+		secrets map[string]string
 	}{
-		{"gitlab-ci-local", shimrun.FindGitLabCILocal, func(tool shimrun.Tool) shimrun.Runner { return shimrun.GitLab{Tool: tool} }, gitlabRemote, ".gitlab-ci.yml", gl, nil},
+		{"gitlab-ci-local", shimrun.FindGitLabCILocal, func(tool shimrun.Tool) shimrun.Runner { return shimrun.GitLab{Tool: tool} }, gitlabRemote, ".gitlab-ci.yml", gl, nil, nil},
 		{"act", shimrun.FindAct, func(tool shimrun.Tool) shimrun.Runner { return shimrun.GitHub{Tool: tool, Workflow: workflow} }, githubRemote, workflow, gh,
-			githubNames("test:services/api", "test:services/web", "lint-docs", "deploy")},
+			githubNames("test:services/api", "test:services/web", "lint-docs", "deploy"), map[string]string{"GITHUB_TOKEN": "job-token"}},
 	}
 	base := map[string][]byte{
 		"go.mod":                  []byte("module example.com/mono\n"),
@@ -89,11 +92,7 @@ func TestChangesPlanned(t *testing.T) {
 					if err := repo.Change(ctx, tc.changed); err != nil {
 						t.Fatal(err)
 					}
-					secrets := map[string]string{}
-					if rn.name == "act" {
-						secrets["GITHUB_TOKEN"] = "job-token"
-					}
-					res, err := rn.runner(tool).Run(ctx, shimrun.Run{Repo: repo, DaggerDir: standIn(t), TempDir: tmp, Secrets: secrets})
+					res, err := rn.runner(tool).Run(ctx, shimrun.Run{Repo: repo, DaggerDir: standIn(t), TempDir: tmp, Secrets: rn.secrets})
 					if err != nil {
 						t.Fatal(err)
 					}
