@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipway-ci/slipway/deploy/attest"
+	"github.com/slipway-ci/slipway/deploy/evidence"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
@@ -234,7 +235,7 @@ func (g *PromotionGate) allowSigned(ctx context.Context, env Environment, r Rele
 	if err != nil {
 		return fmt.Errorf("environment %q: reading the evidence of %s: %w", env.Name, d, err)
 	}
-	evs, err := signedEvidence(rep)
+	evs, err := evidence.FromReport(rep)
 	if err != nil {
 		return fmt.Errorf("environment %q: %w", env.Name, err)
 	}
@@ -372,13 +373,4 @@ func (r *recording) Deploy(ctx context.Context, rel Release) (*Result, error) {
 		return res, fmt.Errorf("deploy: environment %q: deployed %s, but recording the evidence failed (production will refuse it): %w", r.env.Name, d, err)
 	}
 	return res, nil
-}
-
-// RecordScan records the result of a vulnerability scan of image.
-func RecordScan(ctx context.Context, store EvidenceStore, image, scanner, threshold string, findings int) error {
-	d, err := ParseDigest(image)
-	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	return store.Record(ctx, d, Evidence{Kind: Scanned, Scanner: scanner, Threshold: threshold, Findings: findings, Clean: findings == 0})
 }

@@ -19,9 +19,6 @@
 //	                          [--alert-rules=FILE... [--alert-window=30s] [--prometheus=prometheus]]
 //	slipway-deploy production (the same flags) [--approve --approver=WHO] [--staging-environment=staging]
 //	                          --source-repository=URL [--scanners=trivy,govulncheck] [--max-scan-age=24h] [--require-verification]
-//	slipway-deploy record-scan --image=REPO@sha256:D --findings=N [--scanner=trivy] [--threshold=HIGH,CRITICAL]
-//	slipway-deploy attest     --image=REPO@sha256:D [--sbom-cyclonedx=F] [--sbom-spdx=F] [--provenance=F --go-sum=F]
-//	                          (or --push-command=JSON [--sbom-command=JSON] [--state=FILE] instead of --image: push, SBOM and sign in one run)
 //	slipway-deploy notify     --environment=ci --result=passed|failed [--image=REPO@sha256:D] [--reason=TEXT]
 //
 // Every deploy, and notify, tells the team (notify.go) when SLACK_WEBHOOK_URL,
@@ -59,8 +56,8 @@
 // (never flags: a flag shows in the process list and in Dagger's traces).
 //
 // Evidence is signed with the private key in SIGNING_KEY (its password in
-// SIGNING_KEY_PASSWORD): staging's deploy, the scans and attest record
-// signed in-toto attestations, the format cosign verifies; without a key
+// SIGNING_KEY_PASSWORD): staging's deploy records signed in-toto
+// attestations (the scans and publish record theirs with slipway-evidence), the format cosign verifies; without a key
 // they record unsigned evidence and say so. Production verifies with the
 // trusted public keys in SLIPWAY_TRUSTED_KEYS (or the file
 // SLIPWAY_TRUSTED_KEYS_FILE names; several, to rotate) and refuses
@@ -83,11 +80,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/slipway-ci/slipway/deploy"
+	"github.com/slipway-ci/slipway/deploy/evidence"
 	"github.com/slipway-ci/slipway/deploy/manifest"
 	"github.com/slipway-ci/slipway/deploy/notify"
 	"github.com/slipway-ci/slipway/pipeline"
@@ -100,12 +96,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out, err := run(ctx, os.Args[1:], os.Getenv)
-	var status *exitStatus
-	if errors.As(err, &status) {
-		// Another command's failure, passed on as it was (attest's push).
-		fmt.Fprint(os.Stderr, status.Stderr)
-		os.Exit(status.Code)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		if errors.Is(err, errUsage) {
@@ -119,19 +109,17 @@ func main() {
 // run executes one subcommand and returns its one-line result.
 func run(ctx context.Context, args []string, getenv func(string) string) (string, error) {
 	if len(args) == 0 {
-		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production, record-scan, attest or notify: %w", errUsage)
+		return "", fmt.Errorf("slipway-deploy: no subcommand: staging, production or notify: %w", errUsage)
 	}
 	switch sub := args[0]; sub {
 	case "staging", "production":
 		return runDeploy(ctx, sub, args[1:], getenv)
-	case "record-scan":
-		return runRecordScan(ctx, args[1:], getenv)
-	case "attest":
-		return runAttest(ctx, args[1:], getenv)
+	case "record-scan", "attest":
+		return "", fmt.Errorf("slipway-deploy: %s moved to slipway-evidence (cmd/slipway-evidence), which builds without Kubernetes: %w", sub, errUsage)
 	case "notify":
 		return runNotify(ctx, args[1:], getenv, os.Stderr)
 	default:
-		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production, record-scan, attest or notify: %w", sub, errUsage)
+		return "", fmt.Errorf("slipway-deploy: unknown subcommand %q: staging, production or notify: %w", sub, errUsage)
 	}
 }
 
@@ -274,7 +262,7 @@ func deployParsed(ctx context.Context, stage, tier string, f deployFlags, getenv
 	}
 	// The evidence's keys are checked before anything is read: a deploy
 	// that could not record, or a gate that could not verify, fails now.
-	store, note, err := evidenceStore(getenv)
+	store, note, err := evidence.StoreFromEnv(getenv)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", stage, err)
 	}
@@ -435,43 +423,4 @@ func sameNamespace(objs []*unstructured.Unstructured, namespace string) error {
 		}
 	}
 	return nil
-}
-
-// runRecordScan records a scan's outcome as evidence next to the image, for
-// production's gate (the latest scan decides there, clean or not).
-func runRecordScan(ctx context.Context, args []string, getenv func(string) string) (string, error) {
-	const stage = "record-scan"
-	fs := flag.NewFlagSet(stage, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	image := fs.String("image", "", "the scanned image, as repository@sha256:digest")
-	scanner := fs.String("scanner", "trivy", "the scanner")
-	threshold := fs.String("threshold", "HIGH,CRITICAL", "the severities that count as findings")
-	findings := fs.Int("findings", -1, "how many findings at or above the threshold")
-	if err := fs.Parse(args); err != nil {
-		return "", fmt.Errorf("%s: %v: %w", stage, err, errUsage)
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("%s: unexpected arguments %q: %w", stage, fs.Args(), errUsage)
-	}
-	if *findings < 0 {
-		return "", fmt.Errorf("%s: --findings is required (0 or more): %w", stage, errUsage)
-	}
-	store, note, err := evidenceStore(getenv)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	if err := deploy.RecordScan(ctx, store, *image, *scanner, *threshold, *findings); err != nil {
-		return "", fmt.Errorf("%s: %w", stage, err)
-	}
-	return "scan " + note, nil
-}
-
-// registryOptions authenticates to the image's registry, where evidence is
-// read and written; without a user or password, anonymous access.
-func registryOptions(getenv func(string) string) []remote.Option {
-	user, pw := getenv("REGISTRY_USERNAME"), getenv("REGISTRY_PASSWORD")
-	if user == "" && pw == "" {
-		return nil
-	}
-	return []remote.Option{remote.WithAuth(&authn.Basic{Username: user, Password: pw})}
 }

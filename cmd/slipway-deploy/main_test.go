@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/attest"
+	"github.com/slipway-ci/slipway/deploy/evidence"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
@@ -116,7 +116,8 @@ func TestRunRefuses(t *testing.T) {
 		usage bool
 		want  []string
 	}{
-		{"no subcommand", nil, true, []string{"no subcommand", "staging, production, record-scan, attest or notify"}},
+		{"no subcommand", nil, true, []string{"no subcommand", "staging, production or notify"}},
+		{"record-scan, moved", []string{"record-scan", "--image=" + image, "--findings=0"}, true, []string{"record-scan moved to slipway-evidence"}},
 		{"unknown subcommand", []string{"canary"}, true, []string{`unknown subcommand "canary"`}},
 		{"unknown flag", staging("--colour=red"), true, []string{"deploy-staging", "colour"}},
 		{"stray argument", staging("extra"), true, []string{"unexpected arguments"}},
@@ -141,11 +142,6 @@ func TestRunRefuses(t *testing.T) {
 		// names the signing key and the setting that trusts its public key.
 		{"production without trusted keys", append([]string{"production"}, base()...), false,
 			[]string{"deploy-production: production accepts only evidence signed by a trusted key, and no key is trusted: give the public key of the pipeline's SIGNING_KEY (cosign.pub; several concatenated to rotate) in SLIPWAY_TRUSTED_KEYS (the module's trustedKeys setting or deploy-production --trusted-keys), and sign publish, the scans and deploy-staging with SIGNING_KEY"}},
-		{"attest without a key", []string{"attest", "--image=" + image}, false, []string{"attest: no signing key: give the private key (cosign.key) in SIGNING_KEY"}},
-		{"attest without an image", []string{"attest"}, true, []string{"attest: no --image"}},
-		{"attest with an image and a push command", []string{"attest", "--image=" + image, `--push-command=["true"]`}, true, []string{"--image and --push-command both name the image"}},
-		{"attest with a push command that is not JSON", []string{"attest", "--push-command=ociregistry push"}, true, []string{`--push-command "ociregistry push" is not a JSON array`}},
-		{"attest with an SBOM command and no push", []string{"attest", "--image=" + image, `--sbom-command=["true"]`}, true, []string{"--sbom-command and --state go with --push-command"}},
 		{"bad verify path", staging("--verify-path=health"), true,
 			[]string{`deploy-staging: --verify-path: verify path "health" is not an absolute URL path, optionally after a port: /health, metrics:/metrics`}},
 		{"no-verify with a verify path", staging("--no-verify", "--verify-path=/ready"), true,
@@ -157,8 +153,6 @@ func TestRunRefuses(t *testing.T) {
 		{"negative verify window", staging("--verify-window=-1s"), true, []string{"deploy-staging: --verify-window -1s is negative"}},
 		{"no-verify with a verify path, helm", []string{"staging", "--image=" + image, "--namespace=web", "--kubeconfig=" + kc, "--source=helm", "--chart=x", "--no-verify", "--verify-path=/ready"}, true,
 			[]string{"deploy-staging: --no-verify turns the smoke test off, but --verify-path or --verify-window was given: drop one"}},
-		{"record-scan without findings", []string{"record-scan", "--image=" + image}, true, []string{"--findings is required"}},
-		{"record-scan of a tag", []string{"record-scan", "--image=registry.example/svc:v1", "--findings=0"}, false, []string{"record-scan", "not a digest"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,107 +192,50 @@ func signingEnv(t *testing.T) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-// attestBuild runs attest as publish does: the image's signature and its
-// SLSA provenance, with getenv's key.
-func attestBuild(t *testing.T, image string, getenv func(string) string) string {
+// attestBuild signs the image and its SLSA provenance with getenv's key,
+// as publish does with slipway-evidence attest (cmd/slipway-evidence).
+func attestBuild(t *testing.T, image string, getenv func(string) string) {
 	t.Helper()
 	now := time.Now().UTC()
-	prov, err := json.Marshal(attest.Provenance{Repository: testRepository, Revision: strings.Repeat("ab", 20), Function: "publish",
-		Started: now.Add(-time.Minute), Finished: now})
+	s, err := attest.SignerFromEnv(getenv)
+	if err != nil || s == nil {
+		t.Fatalf("signer: %v", err)
+	}
+	d, err := evidence.ParseDigest(image)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "provenance.json"), prov, 0o600); err != nil {
+	if _, err := s.SignImage(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte("example.com/m v1.0.0 h1:aGVsbG8=\n"), 0o600); err != nil {
+	p := attest.Provenance{Repository: testRepository, Revision: strings.Repeat("ab", 20), Function: "publish",
+		Started: now.Add(-time.Minute), Finished: now, GoSum: []byte("example.com/m v1.0.0 h1:aGVsbG8=\n")}
+	if _, err := s.AttestProvenance(context.Background(), d, p); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(context.Background(), []string{"attest", "--image=" + image, "--provenance=" + filepath.Join(dir, "provenance.json"), "--go-sum=" + filepath.Join(dir, "go.sum")}, getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
-// TestAttestPushes: with --push-command, attest pushes (the command's
-// last line is the digest), makes the SBOM with --sbom-command and signs;
-// a key that cannot sign fails before the push command runs, and a failed
-// push is passed on with its exit status and message; --state names the
-// failed part.
-func TestAttestPushes(t *testing.T) {
-	image := pushRandom(t)
-	dir := t.TempDir()
-	state := filepath.Join(dir, "failed")
-	cdx := filepath.Join(dir, "sbom.cdx.json")
-	sbomCmd := `--sbom-command=["sh","-c","echo '{\"bomFormat\":\"CycloneDX\",\"specVersion\":\"1.6\"}' > ` + cdx + `"]`
-	push := func(script string) string {
-		raw, err := json.Marshal([]string{"sh", "-c", script})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "--push-command=" + string(raw)
-	}
-
-	out, err := run(context.Background(), []string{"attest", push("echo pushing; echo " + image), sbomCmd, "--sbom-cyclonedx=" + cdx, "--state=" + state}, signingEnv(t))
+// recordScan records a clean scan of image with getenv's key (unsigned
+// without one), as the scans do with slipway-evidence record-scan.
+func recordScan(t *testing.T, image string, getenv func(string) string) {
+	t.Helper()
+	store, _, err := evidence.StoreFromEnv(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, line, _ := strings.Cut(out, "\n")
-	if first != image || !strings.Contains(line, "signed SBOM attached") {
-		t.Errorf("attest printed %q, want the digest, then what it signed", out)
-	}
-	if _, err := os.Stat(state); err == nil {
-		t.Error("a state file was written though nothing failed")
-	}
-
-	marker := filepath.Join(dir, "pushed")
-	bogus := func(k string) string {
-		if k == attest.SigningKeyEnv {
-			return "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
-		}
-		return ""
-	}
-	_, err = run(context.Background(), []string{"attest", push("touch " + marker + "; echo " + image), "--state=" + state}, bogus)
-	if err == nil || !strings.Contains(err.Error(), "SIGNING_KEY") {
-		t.Errorf("a key that does not load: %v", err)
-	}
-	if _, serr := os.Stat(marker); serr == nil {
-		t.Error("the push command ran though the key could not sign")
-	}
-	if got, _ := os.ReadFile(state); string(got) != "check\n" {
-		t.Errorf("state %q, want check", got)
-	}
-
-	_, err = run(context.Background(), []string{"attest", push("echo 'denied: push to svc' >&2; exit 4"), "--state=" + state}, signingEnv(t))
-	var status *exitStatus
-	if !errors.As(err, &status) || status.Code != 4 || strings.TrimSpace(status.Stderr) != "denied: push to svc" {
-		t.Errorf("a refused push: %v, want its exit status 4 and its message passed on", err)
-	}
-	if got, _ := os.ReadFile(state); string(got) != "push\n" {
-		t.Errorf("state %q, want push", got)
-	}
-
-	_, err = run(context.Background(), []string{"attest", push("echo " + image), `--sbom-command=["sh","-c","echo no rootfs >&2; exit 1"]`, "--state=" + state}, signingEnv(t))
-	if err == nil || !strings.Contains(err.Error(), "no rootfs") || !strings.Contains(err.Error(), "pushed but not signed") {
-		t.Errorf("a failed SBOM: %v", err)
-	}
-	if got, _ := os.ReadFile(state); string(got) != "sbom\n" {
-		t.Errorf("state %q, want sbom", got)
+	if err := evidence.RecordScan(context.Background(), store, image, "trivy", "HIGH,CRITICAL", 0); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // TestRecordScanFeedsTheGate: production's gate verifies what attest and
-// a signed record-scan recorded; only the staging check and the approval
+// a signed record-scan (slipway-evidence) recorded; only the staging check and the approval
 // remain. A scan recorded without the key, or signed with a key the gate
 // does not trust, does not count.
 func TestRecordScanFeedsTheGate(t *testing.T) {
 	image := pushRandom(t)
 	env := signingEnv(t)
-	if out := attestBuild(t, image, env); !strings.Contains(out, "signed sha256:") || !strings.Contains(out, "signed SLSA provenance attached (builder https://github.com/slipway-ci/slipway)") {
-		t.Errorf("attest = %q", out)
-	}
+	attestBuild(t, image, env)
 	dir := manifests(t, map[string]string{"web.yaml": webDeployment})
 	production := []string{"production", "--image=" + image, "--manifests=" + dir, "--namespace=web", "--container=web", "--kubeconfig=" + kubeconfig(t), "--source-repository=" + testRepository}
 	refusal := func(want []string, not ...string) {
@@ -319,23 +256,15 @@ func TestRecordScanFeedsTheGate(t *testing.T) {
 		}
 	}
 	// Unsigned, and signed by another key: refused, and named.
-	out, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, noEnv)
-	if err != nil || !strings.HasPrefix(out, "scan evidence recorded unsigned (no SIGNING_KEY") {
-		t.Fatalf("unsigned record-scan = %q, %v", out, err)
-	}
-	if _, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, signingEnv(t)); err != nil {
-		t.Fatal(err)
-	}
+	recordScan(t, image, noEnv)
+	recordScan(t, image, signingEnv(t))
 	refusal([]string{"not deployed and verified in staging", "not scanned clean", "unsigned", "untrusted key", "not approved"}, "not signed by a trusted key", "no provenance")
-	out, err = run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, env)
-	if err != nil || !strings.HasPrefix(out, "scan signed evidence recorded (key ID ") {
-		t.Fatalf("signed record-scan = %q, %v", out, err)
-	}
+	recordScan(t, image, env)
 	refusal([]string{"not deployed and verified in staging", "not approved"}, "not scanned clean", "not signed by a trusted key", "no provenance")
 
 	// A signed staging deploy that only rolled out (--no-verify): enough
 	// by default, refused with --require-verification.
-	store, _, err := evidenceStore(env)
+	store, _, err := evidence.StoreFromEnv(env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,21 +278,4 @@ func TestRecordScanFeedsTheGate(t *testing.T) {
 	refusal([]string{"not approved"}, "not deployed and verified in staging")
 	production = append(production, "--require-verification")
 	refusal([]string{"not deployed and verified in staging", "says only that it rolled out", "not approved"})
-}
-
-func TestRegistryOptions(t *testing.T) {
-	tests := []struct {
-		env  map[string]string
-		want int
-	}{
-		{map[string]string{}, 0},
-		{map[string]string{"REGISTRY_USERNAME": "ci"}, 1},
-		{map[string]string{"REGISTRY_PASSWORD": "token"}, 1},
-		{map[string]string{"REGISTRY_USERNAME": "ci", "REGISTRY_PASSWORD": "token"}, 1},
-	}
-	for _, tt := range tests {
-		if got := len(registryOptions(func(k string) string { return tt.env[k] })); got != tt.want {
-			t.Errorf("registryOptions(%v): %d options, want %d", tt.env, got, tt.want)
-		}
-	}
 }

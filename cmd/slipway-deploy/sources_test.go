@@ -174,9 +174,7 @@ func TestHelmSourcePromotion(t *testing.T) {
 	if list, _ := c.Client.CoreV1().Secrets(production).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm"}); len(list.Items) > 0 {
 		t.Errorf("the refused production deploy left %d Helm release records", len(list.Items))
 	}
-	if _, err := run(context.Background(), []string{"record-scan", "--image=" + image, "--findings=0"}, env); err != nil {
-		t.Fatal(err)
-	}
+	recordScan(t, image, env)
 	if _, err := deployTo("production", production); err == nil || !strings.Contains(err.Error(), "not approved") {
 		t.Fatalf("production without --approve: %v, want a refusal", err)
 	}

@@ -131,7 +131,7 @@ type Build struct {
 // It returns the tool's line: the digest signed, the key's ID and what
 // was attached.
 func Attest(ctx context.Context, client *dagger.Client, image string, b Build, opts ...Option) (string, error) {
-	ctr, args, err := attesting(client, Tool(client, opts...), b, newConfig(opts))
+	ctr, args, err := attesting(client, EvidenceTool(client, opts...), b, newConfig(opts))
 	if err != nil {
 		return "", err
 	}
@@ -140,7 +140,7 @@ func Attest(ctx context.Context, client *dagger.Client, image string, b Build, o
 
 // Attesting is Attest for a stage that attests in an exec of its own, to
 // do it where the image is pushed (publish pushes, makes the SBOM and
-// signs in one exec): ctr with the deploy tool at ToolPath and what attest
+// signs in one exec): ctr with the evidence tool at EvidenceToolPath and what attest
 // reads (the signing key, the registry's credentials, b's files), and the
 // tool's arguments without the image, which the caller appends
 // (--image=repository@sha256:digest) once the push has printed it. The
@@ -149,7 +149,7 @@ func Attest(ctx context.Context, client *dagger.Client, image string, b Build, o
 func Attesting(client *dagger.Client, ctr *dagger.Container, b Build, opts ...Option) (*dagger.Container, []string, error) {
 	c := newConfig(opts)
 	// Mounted, not copied: a copy would be made again for each image.
-	return attesting(client, ctr.WithMountedFile(ToolPath, toolBinary(client, c)), b, c)
+	return attesting(client, ctr.WithMountedFile(EvidenceToolPath, evidenceBinary(client, c)), b, c)
 }
 
 // attesting adds to ctr, which has the tool, what attest reads.
@@ -159,7 +159,7 @@ func attesting(client *dagger.Client, ctr *dagger.Container, b Build, c config) 
 	}
 	ctr = c.withRegistryAuth(ctr).
 		WithEnvVariable("SLIPWAY_ATTESTED_AT", c.now().UTC().Format(time.RFC3339Nano))
-	args := []string{ToolPath, "attest"}
+	args := []string{EvidenceToolPath, "attest"}
 	const dir = "/run/evidence/"
 	mount := func(f *dagger.File, name, flag string) {
 		if f != nil {

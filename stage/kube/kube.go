@@ -49,6 +49,9 @@ const (
 	DefaultTimeout = 10 * time.Minute
 	// ToolPath is where the tool is in its container.
 	ToolPath = "/usr/local/bin/slipway-deploy"
+	// EvidenceToolPath is where the evidence tool (attest, record-scan)
+	// is in its container.
+	EvidenceToolPath = "/usr/local/bin/slipway-evidence"
 	// DefaultPrometheusImage is the image whose /bin/prometheus evaluates
 	// a deploy's alert rules when the Target names no Prometheus binary:
 	// the tool then runs in that image, beside the binary and whatever C
@@ -319,9 +322,9 @@ func Deploy(ctx context.Context, client *dagger.Client, image string, t Target, 
 // gate: the latest scan decides there.
 func RecordScan(ctx context.Context, client *dagger.Client, image, scanner, threshold string, findings int, opts ...Option) (string, error) {
 	c := newConfig(opts)
-	ctr := c.withRegistryAuth(Tool(client, opts...)).
+	ctr := c.withRegistryAuth(EvidenceTool(client, opts...)).
 		WithEnvVariable("SLIPWAY_SCANNED_AT", c.now().UTC().Format(time.RFC3339Nano))
-	return run(ctx, "record-scan", ctr, []string{"slipway-deploy", "record-scan", "--image=" + image,
+	return run(ctx, "record-scan", ctr, []string{EvidenceToolPath, "record-scan", "--image=" + image,
 		"--scanner=" + scanner, "--threshold=" + threshold, fmt.Sprintf("--findings=%d", findings)})
 }
 
@@ -346,20 +349,28 @@ func run(ctx context.Context, stageName string, ctr *dagger.Container, args []st
 		// The exec never ran: a secret or a service could not be
 		// provided. %v, not %w: a module runtime reports a wrapped engine
 		// error as the engine's bare message, which would lose the stage.
-		return "", fmt.Errorf("%s: running the deploy tool: %v", stageName, err)
+		return "", fmt.Errorf("%s: running the %s: %v", stageName, toolName(args), err)
 	}
 	if code != 0 {
 		stderr, err := ctr.Stderr(ctx)
 		if msg := strings.TrimSpace(stderr); err == nil && msg != "" {
 			return "", fmt.Errorf("%s", msg)
 		}
-		return "", fmt.Errorf("%s: the deploy tool failed with exit status %d and no message", stageName, code)
+		return "", fmt.Errorf("%s: the %s failed with exit status %d and no message", stageName, toolName(args), code)
 	}
 	out, err := ctr.Stdout(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%s: reading the deploy tool's output: %v", stageName, err)
+		return "", fmt.Errorf("%s: reading the %s's output: %v", stageName, toolName(args), err)
 	}
 	return strings.TrimSpace(out), nil
+}
+
+// toolName names the tool args run, for messages.
+func toolName(args []string) string {
+	if len(args) > 0 && args[0] == EvidenceToolPath {
+		return "evidence tool"
+	}
+	return "deploy tool"
 }
 
 // Tool returns the runtime base with the deploy tool at ToolPath, running
@@ -375,6 +386,30 @@ func Tool(client *dagger.Client, opts ...Option) *dagger.Container {
 
 // toolBinary is the deploy tool, built from slipway's embedded source.
 func toolBinary(client *dagger.Client, c config) *dagger.File {
+	return buildTool(client, c, slipway.ToolPackage, "slipway-deploy")
+}
+
+// EvidenceTool returns the runtime base with the evidence tool at
+// EvidenceToolPath, running as DefaultUser: what the build and scan stages
+// run to sign and record evidence. It builds from the same embedded source
+// as Tool, without Kubernetes, Helm or Argo CD, in a fraction of the deploy
+// tool's time on an engine whose cache is empty.
+func EvidenceTool(client *dagger.Client, opts ...Option) *dagger.Container {
+	c := newConfig(opts)
+	return client.Container().From(DefaultBase).
+		WithFile(EvidenceToolPath, evidenceBinary(client, c), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithUser(DefaultUser)
+}
+
+// evidenceBinary is the evidence tool, built from slipway's embedded
+// source.
+func evidenceBinary(client *dagger.Client, c config) *dagger.File {
+	return buildTool(client, c, slipway.EvidenceToolPackage, "slipway-evidence")
+}
+
+// buildTool builds the main package pkg of slipway's embedded source as
+// name, in the Go image with the Go caches every stage shares.
+func buildTool(client *dagger.Client, c config, pkg, name string) *dagger.File {
 	src := client.Container().From(c.GoImageOr(stage.DefaultGoImage)).
 		WithNewFile("/source.tgz.b64", toolSourceArchive()).
 		WithExec([]string{"sh", "-euc", "mkdir -p /src && base64 -d /source.tgz.b64 | tar -xz -C /src"}).
@@ -383,8 +418,8 @@ func toolBinary(client *dagger.Client, c config) *dagger.File {
 	bin := b.WithEnvVariable("CGO_ENABLED", "0").
 		WithEnvVariable("GOFLAGS", "-buildvcs=false").
 		WithMountedDirectory("/src", src).WithWorkdir("/src").
-		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/slipway-deploy", slipway.ToolPackage}).
-		File("/out/slipway-deploy")
+		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/" + name, pkg}).
+		File("/out/" + name)
 	return bin
 }
 

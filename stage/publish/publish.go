@@ -3,13 +3,13 @@
 //
 // The stages it combines each work on their own (ociregistry.Push,
 // sbom.Container, kube.Attest), and that is how publish ran them: the SBOM
-// in its own container while the push ran, then the deploy tool's
+// in its own container while the push ran, then the evidence tool's
 // container to sign. Each container start is a fixed cost the build job
 // waited for after its push (here 0.35 s of a 0.7 s signing step), so
 // Signed runs all three in the push tool's container, with Trivy and the
-// deploy tool mounted: the deploy tool starts the SBOM, checks the key,
+// evidence tool mounted: the evidence tool starts the SBOM, checks the key,
 // runs the push, and signs the digest and attaches the SBOM and the
-// provenance once both are done (slipway-deploy attest --push-command).
+// provenance once both are done (slipway-evidence attest --push-command).
 package publish
 
 import (
@@ -30,7 +30,7 @@ import (
 type Result struct {
 	// Ref is the image pushed, repository@sha256:digest.
 	Ref string
-	// Attested is the deploy tool's line: the digest signed, the key's ID
+	// Attested is the evidence tool's line: the digest signed, the key's ID
 	// and what was attached.
 	Attested string
 	// SBOM is the image's SBOM, its Subject the digest.
@@ -64,7 +64,7 @@ func WithAttestOptions(opts ...kube.Option) Option {
 	return func(c *config) { c.attest = append(c.attest, opts...) }
 }
 
-// state is the file the deploy tool names the failed part in.
+// state is the file the evidence tool names the failed part in.
 const state = "/tmp/slipway-publish-failed"
 
 // Signed pushes img to ref (repository[:tag]), makes its SBOM while the
@@ -87,7 +87,7 @@ func Signed(ctx context.Context, client *dagger.Client, img *dagger.Container, r
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	// The deploy tool runs the parts: the SBOM command from the start, the
+	// The evidence tool runs the parts: the SBOM command from the start, the
 	// push once the key is known to sign, the signing once both are done.
 	// A refused push exits with the push tool's own status, which
 	// ociregistry turns into its error.
@@ -130,7 +130,7 @@ func Signed(ctx context.Context, client *dagger.Client, img *dagger.Container, r
 			return nil, fmt.Errorf("publish: %s; nothing was pushed", msg)
 		}
 		if msg == "" {
-			msg = fmt.Sprintf("the deploy tool failed with exit status %d and no message", code)
+			msg = fmt.Sprintf("the evidence tool failed with exit status %d and no message", code)
 		}
 		return nil, fmt.Errorf("publish: %s", msg)
 	}
@@ -141,7 +141,7 @@ func Signed(ctx context.Context, client *dagger.Client, img *dagger.Container, r
 		return nil, fmt.Errorf("publish: %w", sbomErr)
 	}
 	// The first line is the push's repository@sha256:digest, the second
-	// the deploy tool's.
+	// the evidence tool's.
 	pushed, line, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	res := &Result{Ref: strings.TrimSpace(pushed), Attested: strings.TrimSpace(line), SBOM: doc}
 	doc.Subject = res.Ref

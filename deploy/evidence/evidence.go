@@ -1,4 +1,15 @@
-package deploy
+// Package evidence is what slipway records about an image digest, where
+// the image is: facts (deployed to an environment and verified there,
+// scanned with so many findings) stored next to the image as OCI 1.1
+// referrers, plain (Referrers) or as signed in-toto attestations
+// (SignedReferrers, with deploy/attest's keys), for production's gate
+// (deploy.PromotionGate) to read.
+//
+// It depends on go-containerregistry and deploy/attest only, not on
+// Kubernetes or Helm, so that the evidence tool (cmd/slipway-evidence)
+// that publish and the scans run stays small to build on a runner whose
+// engine starts empty.
+package evidence
 
 import (
 	"bytes"
@@ -19,29 +30,29 @@ import (
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
-// EvidenceArtifactType is the OCI artifactType (and config media type) of
+// ArtifactType is the OCI artifactType (and config media type) of
 // an evidence artifact attached to an image as a referrer.
-const EvidenceArtifactType = "application/vnd.slipway.evidence.v1+json"
+const ArtifactType = "application/vnd.slipway.evidence.v1+json"
 
-// EvidenceKind says what an Evidence proves.
-type EvidenceKind string
+// Kind says what an Evidence proves.
+type Kind string
 
 // The kinds of evidence a production deploy asks for.
 const (
 	// Deployed: the digest rolled out completely, and passed verification,
 	// in Environment.
-	Deployed EvidenceKind = "deployed"
+	Deployed Kind = "deployed"
 	// Scanned: a vulnerability scan of the digest; Clean says whether it
 	// found nothing at or above the threshold.
-	Scanned EvidenceKind = "scanned"
+	Scanned Kind = "scanned"
 )
 
 // Evidence is one fact about an image digest, stored where the image is,
 // so that it travels with the image from registry to registry.
 type Evidence struct {
-	Kind  EvidenceKind `json:"kind"`
-	Image string       `json:"image"` // the digest reference it is about
-	Time  time.Time    `json:"time"`
+	Kind  Kind      `json:"kind"`
+	Image string    `json:"image"` // the digest reference it is about
+	Time  time.Time `json:"time"`
 
 	// Deployed.
 	Environment string        `json:"environment,omitempty"`
@@ -64,15 +75,15 @@ type Evidence struct {
 	Details string `json:"details,omitempty"`
 }
 
-// EvidenceStore records and reads evidence about image digests.
-type EvidenceStore interface {
+// Store records and reads evidence about image digests.
+type Store interface {
 	Record(ctx context.Context, image name.Digest, ev Evidence) error
 	Evidence(ctx context.Context, image name.Digest) ([]Evidence, error)
 }
 
 // Referrers keeps evidence in the image's own registry as OCI 1.1
 // referrers: each Evidence is a small artifact (artifactType
-// EvidenceArtifactType, the JSON as its config blob) whose subject is the
+// ArtifactType, the JSON as its config blob) whose subject is the
 // image manifest. `crane copy`, `oras cp -r` and registry replication carry
 // it along with the image, and `oras discover` lists it. Registries without
 // the referrers API get the tag-schema fallback go-containerregistry writes.
@@ -80,7 +91,7 @@ type Referrers struct {
 	opts []remote.Option
 }
 
-var _ EvidenceStore = (*Referrers)(nil)
+var _ Store = (*Referrers)(nil)
 
 // NewReferrers returns a store that talks to registries with opts (auth,
 // transport).
@@ -104,7 +115,7 @@ func (s *Referrers) Record(ctx context.Context, image name.Digest, ev Evidence) 
 		return fmt.Errorf("evidence: %w", err)
 	}
 	repo := image.Context()
-	cfgLayer := static.NewLayer(cfg, types.MediaType(EvidenceArtifactType))
+	cfgLayer := static.NewLayer(cfg, types.MediaType(ArtifactType))
 	emptyLayer := static.NewLayer(emptyJSON, "application/vnd.oci.empty.v1+json")
 	for _, l := range []v1.Layer{cfgLayer, emptyLayer} {
 		if err := remote.WriteLayer(repo, l, opts...); err != nil {
@@ -118,8 +129,8 @@ func (s *Referrers) Record(ctx context.Context, image name.Digest, ev Evidence) 
 	m := v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  EvidenceArtifactType,
-		Config:        desc(cfg, EvidenceArtifactType),
+		ArtifactType:  ArtifactType,
+		Config:        desc(cfg, ArtifactType),
 		Layers:        []v1.Descriptor{desc(emptyJSON, "application/vnd.oci.empty.v1+json")},
 		Subject:       &v1.Descriptor{MediaType: subject.MediaType, Size: subject.Size, Digest: subject.Digest},
 		Annotations: map[string]string{
@@ -141,7 +152,7 @@ func (s *Referrers) Record(ctx context.Context, image name.Digest, ev Evidence) 
 
 // Evidence lists every evidence artifact referring to image, oldest first.
 func (s *Referrers) Evidence(ctx context.Context, image name.Digest) ([]Evidence, error) {
-	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithFilter("artifactType", EvidenceArtifactType)}, s.opts...)
+	opts := append([]remote.Option{remote.WithContext(ctx), remote.WithFilter("artifactType", ArtifactType)}, s.opts...)
 	idx, err := remote.Referrers(image, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %s: listing referrers: %w", image, err)
@@ -152,7 +163,7 @@ func (s *Referrers) Evidence(ctx context.Context, image name.Digest) ([]Evidence
 	}
 	var out []Evidence
 	for _, d := range im.Manifests {
-		if d.ArtifactType != EvidenceArtifactType {
+		if d.ArtifactType != ArtifactType {
 			continue
 		}
 		img, err := remote.Image(image.Context().Digest(d.Digest.String()), opts...)

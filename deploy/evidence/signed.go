@@ -1,4 +1,4 @@
-package deploy
+package evidence
 
 import (
 	"context"
@@ -22,7 +22,7 @@ const (
 )
 
 // PredicateType returns the predicate type of evidence of kind.
-func PredicateType(kind EvidenceKind) (string, error) {
+func PredicateType(kind Kind) (string, error) {
 	switch kind {
 	case Deployed:
 		return DeployedPredicate, nil
@@ -45,7 +45,7 @@ type SignedReferrers struct {
 	opts     []remote.Option
 }
 
-var _ EvidenceStore = (*SignedReferrers)(nil)
+var _ Store = (*SignedReferrers)(nil)
 
 // NewSignedReferrers returns a store that signs with signer (nil: the
 // store only reads, as a gate does) and trusts verifier's keys, talking
@@ -92,11 +92,13 @@ func (s *SignedReferrers) Evidence(ctx context.Context, image name.Digest) ([]Ev
 	if err != nil {
 		return nil, err
 	}
-	return signedEvidence(rep)
+	return FromReport(rep)
 }
 
-// signedEvidence decodes the evidence attestations of a report.
-func signedEvidence(rep *attest.Report) ([]Evidence, error) {
+// FromReport decodes the evidence attestations of a verified report, oldest
+// first; attestations whose predicate's kind does not match their signed
+// predicate type are skipped.
+func FromReport(rep *attest.Report) ([]Evidence, error) {
 	var out []Evidence
 	for _, pt := range []string{DeployedPredicate, ScannedPredicate} {
 		for _, a := range rep.Find(pt) {
