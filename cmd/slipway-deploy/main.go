@@ -57,8 +57,9 @@
 //
 // Evidence is signed with the private key in SIGNING_KEY (its password in
 // SIGNING_KEY_PASSWORD): staging's deploy records signed in-toto
-// attestations (the scans and publish record theirs with slipway-evidence), the format cosign verifies; without a key
-// they record unsigned evidence and say so. Production verifies with the
+// attestations, the format cosign verifies (publish and the scans record
+// theirs with cmd/slipway-evidence); without a key it records unsigned
+// evidence and says so. Production verifies with the
 // trusted public keys in SLIPWAY_TRUSTED_KEYS (or the file
 // SLIPWAY_TRUSTED_KEYS_FILE names; several, to rotate) and refuses
 // without them.
