@@ -42,7 +42,7 @@ func TestToolSourceArchive(t *testing.T) {
 		}
 		names = append(names, h.Name)
 	}
-	for _, want := range []string{"go.mod", "go.sum", "cmd/slipway-deploy/main.go", "cmd/slipway-deploy/sources.go", "deploy/apply.go", "deploy/helm/helm.go", "deploy/gitops/gitops.go", "deploy/manifest/manifest.go", "pipeline/pipeline.go"} {
+	for _, want := range []string{"go.mod", "go.sum", "cmd/slipway-deploy/main.go", "cmd/slipway-deploy/sources.go", "cmd/slipway-evidence/main.go", "deploy/evidence/evidence.go", "deploy/apply.go", "deploy/helm/helm.go", "deploy/gitops/gitops.go", "deploy/manifest/manifest.go", "pipeline/pipeline.go"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the archive lacks %s", want)
 		}
