@@ -3,43 +3,21 @@ package deploy_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipway-ci/slipway/deploy"
+	"github.com/slipway-ci/slipway/internal/registrytest"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
-// pushImage starts an in-process OCI registry (with the referrers API) and
-// pushes a random image to it, returning its digest reference.
+// pushImage pushes a random image to an in-process registry with the
+// referrers API, returning its digest reference.
 func pushImage(t testing.TB) name.Digest {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/shop/web:build")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	h, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.Context().Digest(h.String())
+	return registrytest.PushRandom(t, registrytest.Serve(t), "shop/web", "build", 256)
 }
 
 func TestReferrersRoundTrip(t *testing.T) {

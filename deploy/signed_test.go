@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"log"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -19,47 +18,21 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/slipway-ci/slipway/deploy"
 	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/mirror"
+	"github.com/slipway-ci/slipway/internal/registrytest"
 	"github.com/slipway-ci/slipway/pipeline"
 )
 
 const sourceRepo = "https://gitlab.example.com/shop/web"
 
-// registryHost serves go-containerregistry's OCI registry (referrers API
-// on) over real HTTP.
-func registryHost(t testing.TB) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
 // pushTagged pushes a new random image as host/shop/web:tag.
 func pushTagged(t testing.TB, host, tag string) name.Digest {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.NewTag(host + "/shop/web:" + tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	h, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.Context().Digest(h.String())
+	return registrytest.PushRandom(t, host, "shop/web", tag, 256)
 }
 
 func newSigner(t testing.TB) *attest.Signer {
@@ -128,7 +101,7 @@ var approved = &deploy.Approval{By: "alice", Reason: "release 1.2"}
 func TestSignedGate(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	host := registryHost(t)
+	host := registrytest.Serve(t)
 	good := newSigner(t)
 	attacker := newSigner(t)
 	prod := deploy.Environment{Name: "production", Tier: pipeline.Production}
@@ -421,7 +394,7 @@ func changePayload(t *testing.T, bundle []byte, from, to string) []byte {
 // TestSignedGateSettings: a verifying gate without its settings refuses
 // before reading anything.
 func TestSignedGateSettings(t *testing.T) {
-	host := registryHost(t)
+	host := registrytest.Serve(t)
 	d := pushTagged(t, host, "x")
 	prod := deploy.Environment{Name: "production", Tier: pipeline.Production}
 	tr := trust(t, newSigner(t), time.Now())
@@ -447,7 +420,7 @@ func TestSignedGateSettings(t *testing.T) {
 // unsigned store.
 func TestSignedReferrersStore(t *testing.T) {
 	ctx := context.Background()
-	host := registryHost(t)
+	host := registrytest.Serve(t)
 	d := pushTagged(t, host, "store")
 	s := newSigner(t)
 	tr := trust(t, s, time.Now())

@@ -4,46 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/deploy/evidence"
+	"github.com/slipway-ci/slipway/internal/registrytest"
 )
 
-// pushRandom serves an in-process registry with the referrers API and
-// pushes a random image to it, returning repository@sha256:digest.
+// pushRandom pushes a random image to an in-process registry with the
+// referrers API, returning repository@sha256:digest.
 func pushRandom(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	img, err := random.Image(64, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/svc:v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ref.Context().Digest(d.String()).String()
+	return registrytest.PushRandom(t, registrytest.Serve(t), "svc", "v1", 64).String()
 }
 
 func noEnv(string) string { return "" }

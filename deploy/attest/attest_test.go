@@ -9,56 +9,27 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/slipway-ci/slipway/deploy/attest"
+	"github.com/slipway-ci/slipway/internal/registrytest"
 )
 
-// serveRegistry starts go-containerregistry's OCI registry (with the
-// referrers API) on a real HTTP port and returns its host:port.
-func serveRegistry(t testing.TB) string {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// pushImage pushes a random image to host/repo:tag and returns its digest
-// reference.
+// pushImage pushes a random image to host/repo:latest and returns its
+// digest reference.
 func pushImage(t *testing.T, host, repo string) name.Digest {
-	t.Helper()
-	img, err := random.Image(512, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(host + "/" + repo + ":latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tag.Context().Digest(d.String())
+	return registrytest.PushRandom(t, host, repo, "latest", 512)
 }
 
 // newKey returns an ECDSA P-256 private key in PKCS #8 PEM, as `openssl
@@ -123,7 +94,7 @@ golang.org/x/text v0.3.7/go.mod h1:u+2+/6zg+i71rQMx5EYifcz6MCKuco9NR6JIITiCfzQ=
 // provenance's subject is the pushed digest.
 func TestSignAndVerify(t *testing.T) {
 	ctx := context.Background()
-	host := serveRegistry(t)
+	host := registrytest.Serve(t)
 	img := pushImage(t, host, "team/billing")
 	s := signer(t)
 	if _, err := s.SignImage(ctx, img); err != nil {
@@ -197,7 +168,7 @@ func toJSON(v any) string {
 // verifies next to it.
 func TestRefusals(t *testing.T) {
 	ctx := context.Background()
-	host := serveRegistry(t)
+	host := registrytest.Serve(t)
 	good := signer(t)
 	attacker := signer(t)
 	v := verifier(t, good)
@@ -340,7 +311,7 @@ func pushPlainReferrer(t *testing.T, img name.Digest, body string) {
 // untrusted.
 func TestRotation(t *testing.T) {
 	ctx := context.Background()
-	host := serveRegistry(t)
+	host := registrytest.Serve(t)
 	oldKey, newKey := signer(t), signer(t)
 	img := pushImage(t, host, "team/rotation")
 	for _, s := range []*attest.Signer{oldKey, newKey} {
@@ -452,7 +423,7 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("bad trusted keys: %v", err)
 	}
 
-	host := serveRegistry(t)
+	host := registrytest.Serve(t)
 	img := pushImage(t, host, "team/sbom")
 	if _, err := s.AttestSBOMs(ctx, img, attest.SBOMs{}); err == nil || !strings.Contains(err.Error(), "no SBOM document") {
 		t.Errorf("no documents: %v", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/slipway-ci/slipway/deploy/attest"
 	"github.com/slipway-ci/slipway/internal/cosigntest"
 	"github.com/slipway-ci/slipway/internal/mirror"
+	"github.com/slipway-ci/slipway/internal/registrytest"
 )
 
 // TestCosignVerifies runs the real cosign CLI (v3, built from the module
@@ -25,7 +26,7 @@ import (
 func TestCosignVerifies(t *testing.T) {
 	cosigntest.Binary(t)
 	ctx := context.Background()
-	host := serveRegistry(t)
+	host := registrytest.Serve(t)
 	img := pushImage(t, host, "team/billing")
 	dir := t.TempDir()
 	env := []string{"COSIGN_PASSWORD=correct horse"}

@@ -1,6 +1,8 @@
 // Package registrytest serves go-containerregistry's in-memory registry
-// (pkg/registry) behind HTTP basic auth, for tests of what a push with the
-// wrong credentials leaves behind.
+// (pkg/registry) to tests: Serve and PushRandom give a test its own
+// registry with the referrers API and a fresh image in it; New puts one
+// behind HTTP basic auth, for tests of what a push with the wrong
+// credentials leaves behind.
 //
 // Every request is recorded with whether it got through, so a test can
 // assert that a refused push reached the registry (the failure is the
