@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -81,13 +82,17 @@ func randomHex(n int) string {
 // are stand-ins in this process on a socket in the engine's network
 // namespace (the deploy tool's container reaches them at 10.87.0.1:PORT).
 // A deploy to staging sends each service exactly the request that
-// deploy/notify builds for "deployed"; a production deploy the gate
-// refuses sends "refused" with the failed checks. The three credentials
+// deploy/notify builds for "deployed"; an image that crashes on the real
+// node is rolled back and sends "rolled back" with the failing pod and the
+// image now serving; a production deploy the gate refuses sends "refused"
+// with the failed checks. The three credentials
 // (a Slack webhook key, a bot token, a webhook token), passed as env://
 // secrets, are in none of dagger's output.
 func TestNotifications(t *testing.T) {
 	e := enginetest.Require(t)
-	c := clustertest.Require(t)
+	// The real node: the rollback below needs a container that really
+	// crashes.
+	c := clustertest.RequireNode(t)
 	ns, err := engine.Namespace(e.Env)
 	if err != nil {
 		e2e.Unavailable(t, fmt.Errorf("the engine's network namespace, where the stand-in APIs must listen: %w", err))
@@ -135,7 +140,7 @@ func TestNotifications(t *testing.T) {
 	// check asserts the three requests: the webhook's event first (its
 	// time is the deploy tool's clock), then Slack's and Telegram's bodies
 	// exactly as deploy/notify renders that event.
-	check := func(t *testing.T, reqs []apiRequest, env string, result notify.Result, reason func(string) bool) {
+	check := func(t *testing.T, reqs []apiRequest, env, image string, result notify.Result, reason func(string) bool) {
 		t.Helper()
 		byPath := map[string]apiRequest{}
 		for _, r := range reqs {
@@ -164,8 +169,8 @@ func TestNotifications(t *testing.T) {
 		if !reason(ev.Reason) {
 			t.Errorf("webhook reason %q", ev.Reason)
 		}
-		want := notify.Event{Environment: env, Image: ref, Result: result, Reason: ev.Reason, Link: link, Pipeline: "notify-e2e", Time: at}
-		wantHook := notify.WebhookEvent{Environment: env, Image: ref, Digest: ref[strings.Index(ref, "@")+1:], Result: result,
+		want := notify.Event{Environment: env, Image: image, Result: result, Reason: ev.Reason, Link: link, Pipeline: "notify-e2e", Time: at}
+		wantHook := notify.WebhookEvent{Environment: env, Image: image, Digest: image[strings.Index(image, "@")+1:], Result: result,
 			Reason: ev.Reason, Link: link, Pipeline: "notify-e2e", Time: ev.Time, Text: want.Text()}
 		if ev != wantHook {
 			t.Errorf("webhook event\n%+v\nwant\n%+v", ev, wantHook)
@@ -218,7 +223,29 @@ func TestNotifications(t *testing.T) {
 		if line := strings.TrimSpace(stdout); !strings.Contains(line, "evidence recorded") || !strings.HasSuffix(line, "; notified slack, telegram, webhook") {
 			t.Errorf("deploy-staging's line does not say whom it notified: %s", stdout)
 		}
-		check(t, apis.take(), "staging", notify.Deployed, func(r string) bool { return r == "" })
+		check(t, apis.take(), "staging", ref, notify.Deployed, func(r string) bool { return r == "" })
+		assertRunning(t, c, staging, ref)
+	})
+
+	t.Run("staging rolled back", func(t *testing.T) {
+		// A binary that exits at start, on the real node: a real
+		// CrashLoopBackOff until the rollout's timeout, then the rollback
+		// to the image "staging deployed" left; the team hears "rolled
+		// back", with the failing pod and the image now serving.
+		crash := clustertest.PushApp(t, clustertest.AppCrash)
+		apis.take()
+		args := append(append(append([]string{}, settings...), "deploy-staging", "--image="+crash, "--kubeconfig=env://KUBECONFIG_STAGING",
+			"--namespace="+staging, "--timeout=45s"), notifyArgs...)
+		stdout, stderr, err := daggerCall(t, args...)
+		noLeak(t, stdout, stderr)
+		if err == nil {
+			t.Fatalf("deploy-staging of an image that crashes succeeded: %s", stdout)
+		}
+		check(t, apis.take(), "staging", crash, notify.RolledBack, func(r string) bool {
+			return strings.HasPrefix(r, "rollout of "+crash+" failed: ") &&
+				crashed.MatchString(r) &&
+				strings.Contains(r, "rolled back to the previous revision ("+ref+"), which is healthy")
+		})
 		assertRunning(t, c, staging, ref)
 	})
 
@@ -230,7 +257,7 @@ func TestNotifications(t *testing.T) {
 		if err == nil {
 			t.Fatalf("deploy-production without approval succeeded: %s", stdout)
 		}
-		check(t, apis.take(), "production", notify.Refused, func(r string) bool {
+		check(t, apis.take(), "production", ref, notify.Refused, func(r string) bool {
 			// No key is trusted here, so production refuses before its gate
 			// reads any evidence (issue 13), and says what to trust.
 			return strings.Contains(r, "no key is trusted") && strings.Contains(r, "SLIPWAY_TRUSTED_KEYS")
@@ -238,6 +265,11 @@ func TestNotifications(t *testing.T) {
 		assertNoDeployment(t, c, production)
 	})
 }
+
+// crashed matches a failing pod's reason for a binary that exits at start:
+// the kubelet's back-off, or the exit itself when the rollout's timeout
+// falls between two restarts.
+var crashed = regexp.MustCompile(`failing pods: \S+ \(container \S+: (CrashLoopBackOff|terminated Error \(exit code [1-9])`)
 
 // sameJSON compares two JSON documents by value (Telegram's body: the
 // text escaping of encoding/json and of the tool's encoder may differ).
