@@ -242,7 +242,9 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("deploy-staging of an image that crashes succeeded: %s", stdout)
 		}
 		check(t, apis.take(), "staging", crash, notify.RolledBack, func(r string) bool {
-			return strings.HasPrefix(r, "rollout of "+crash+" failed: ") &&
+			// The reason is the deploy's error chain: its context
+			// (function, environment, Deployment) comes first.
+			return strings.Contains(r, "Deployment "+staging+"/mts-deploy-ai: rollout of "+crash+" failed: ") &&
 				crashed.MatchString(r) &&
 				strings.Contains(r, "rolled back to the previous revision ("+ref+"), which is healthy")
 		})
