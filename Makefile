@@ -76,7 +76,7 @@ bench: ## Run the benchmarks and print ratios against baselines measured in the 
 	    -ratio 'pipeline warm, no change vs trivial cached call=BenchmarkPipelineWarm/BenchmarkTrivialCall<=1.5' \
 	    -ratio 'pipeline one-file change vs cold=BenchmarkPipelineOneFileChange/BenchmarkPipelineCold<=0.3' \
 	    -ratio 'pipeline warm vs cold=BenchmarkPipelineWarm/BenchmarkPipelineCold' \
-	    -ratio 'image bytes vs python:3.11-slim (compressed)=BenchmarkImageSize/BenchmarkPythonSlimSize<=0.1' \
+	    -ratio 'image bytes vs python:3.11-slim (compressed)=BenchmarkImageSize/BenchmarkPythonSlimSize:bytes<=0.1' \
 	    -ratio 'module first load vs one-function module=BenchmarkColdModuleLoad/BenchmarkColdTrivialModuleLoad' \
 	    -limit 'BenchmarkColdModuleLoad<=60s' \
 	    -ratio 'reference jobs on hosted runners (a fresh engine per job) vs warm=BenchmarkReferenceJobsEphemeral/BenchmarkReferenceJobsWarm' \

@@ -6,7 +6,12 @@
 //
 //	go test -run '^$' -bench . ./... | benchratio \
 //	    -ratio 'generate 300 jobs vs YAML encode=BenchmarkGenerate300/BenchmarkEncodeYAML300<=2' \
+//	    -ratio 'image vs base image=BenchmarkImageSize/BenchmarkBaseSize:bytes<=0.1' \
 //	    -limit 'BenchmarkGenerate300<=50ms'
+//
+// A ratio compares ns/op unless its pair ends in ":unit", which compares
+// the metric a benchmark reports with b.ReportMetric(v, unit) instead
+// (sizes, counts): each measure is printed in its own unit.
 package main
 
 import (
@@ -22,8 +27,15 @@ import (
 	"time"
 )
 
-// benchLine matches "BenchmarkName-2   	     100	  12345 ns/op ...".
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
+// benchLine matches "BenchmarkName-2   	     100	  12345 ns/op	  42 bytes ...":
+// the name, then the metrics as value-unit pairs.
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// metric is one value-unit pair of a benchmark line.
+var metric = regexp.MustCompile(`([0-9.eE+-]+) (\S+)`)
+
+// nsPerOp is the unit of a ratio that names none.
+const nsPerOp = "ns/op"
 
 type multiFlag []string
 
@@ -46,19 +58,29 @@ func main() {
 }
 
 func run(in io.Reader, out io.Writer, ratios, limits []string) (bool, error) {
-	times := map[string]float64{}
+	// metrics[unit][benchmark] is the last value the benchmark reported
+	// in that unit; times is the ns/op column.
+	metrics := map[string]map[string]float64{}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		line := sc.Text()
 		fmt.Fprintln(out, line)
-		if m := benchLine.FindStringSubmatch(line); m != nil {
-			ns, err := strconv.ParseFloat(m[3], 64)
+		m := benchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, mv := range metric.FindAllStringSubmatch(m[3], -1) {
+			v, err := strconv.ParseFloat(mv[1], 64)
 			if err != nil {
 				return false, fmt.Errorf("parsing %q: %w", line, err)
 			}
-			times[m[1]] = ns
+			if metrics[mv[2]] == nil {
+				metrics[mv[2]] = map[string]float64{}
+			}
+			metrics[mv[2]][m[1]] = v
 		}
 	}
+	times := metrics[nsPerOp]
 	if err := sc.Err(); err != nil {
 		return false, err
 	}
@@ -71,14 +93,19 @@ func run(in io.Reader, out io.Writer, ratios, limits []string) (bool, error) {
 			return false, fmt.Errorf("-ratio %q: want label=Bench/Baseline<=max", spec)
 		}
 		pair, maxStr, _ := strings.Cut(rest, "<=")
-		bench, base, found := strings.Cut(pair, "/")
-		if !found {
-			return false, fmt.Errorf("-ratio %q: want label=Bench/Baseline<=max", spec)
+		unit := nsPerOp
+		if p, u, ok := strings.Cut(pair, ":"); ok {
+			pair, unit = p, u
 		}
-		t, tok := times[bench]
-		b, bok := times[base]
+		bench, base, found := strings.Cut(pair, "/")
+		if !found || unit == "" {
+			return false, fmt.Errorf("-ratio %q: want label=Bench/Baseline<=max or label=Bench/Baseline:unit<=max", spec)
+		}
+		values := metrics[unit]
+		t, tok := values[bench]
+		b, bok := values[base]
 		if !tok || !bok {
-			fmt.Fprintf(out, "%-52s %12s %12s %8s %8s  %s\n", label, "-", "-", "-", maxStr, "MISSING: "+missing(times, bench, base))
+			fmt.Fprintf(out, "%-52s %12s %12s %8s %8s  %s\n", label, "-", "-", "-", maxStr, "MISSING: "+missing(values, unit, bench, base))
 			allOK = false
 			continue
 		}
@@ -93,7 +120,7 @@ func run(in io.Reader, out io.Writer, ratios, limits []string) (bool, error) {
 				verdict, allOK = "OVER TARGET", false
 			}
 		}
-		fmt.Fprintf(out, "%-52s %12s %12s %8.2f %8s  %s\n", label, dur(t), dur(b), ratio, maxStr, verdict)
+		fmt.Fprintf(out, "%-52s %12s %12s %8.2f %8s  %s\n", label, format(t, unit), format(b, unit), ratio, maxStr, verdict)
 	}
 	for _, spec := range limits {
 		bench, budgetStr, found := strings.Cut(spec, "<=")
@@ -106,7 +133,7 @@ func run(in io.Reader, out io.Writer, ratios, limits []string) (bool, error) {
 		}
 		t, tok := times[bench]
 		if !tok {
-			fmt.Fprintf(out, "%-52s %12s %12s %8s %8s  %s\n", bench, "-", budgetStr, "-", "", "MISSING: "+missing(times, bench))
+			fmt.Fprintf(out, "%-52s %12s %12s %8s %8s  %s\n", bench, "-", budgetStr, "-", "", "MISSING: "+missing(times, nsPerOp, bench))
 			allOK = false
 			continue
 		}
@@ -115,26 +142,35 @@ func run(in io.Reader, out io.Writer, ratios, limits []string) (bool, error) {
 		if ratio > 1 {
 			verdict, allOK = "OVER BUDGET", false
 		}
-		fmt.Fprintf(out, "%-52s %12s %12s %8.2f %8s  %s\n", bench+" (vs budget)", dur(t), budgetStr, ratio, "1.00", verdict)
+		fmt.Fprintf(out, "%-52s %12s %12s %8.2f %8s  %s\n", bench+" (vs budget)", format(t, nsPerOp), budgetStr, ratio, "1.00", verdict)
 	}
 	return allOK, nil
 }
 
-func missing(times map[string]float64, names ...string) string {
+// missing names the benchmarks the output lacks in unit, and those it has.
+func missing(values map[string]float64, unit string, names ...string) string {
 	var gone []string
 	for _, n := range names {
-		if _, ok := times[n]; !ok {
+		if _, ok := values[n]; !ok {
 			gone = append(gone, n)
 		}
 	}
-	have := make([]string, 0, len(times))
-	for n := range times {
+	have := make([]string, 0, len(values))
+	for n := range values {
 		have = append(have, n)
 	}
 	sort.Strings(have)
-	return fmt.Sprintf("%s not in the output (have: %s)", strings.Join(gone, ", "), strings.Join(have, ", "))
+	return fmt.Sprintf("%s not in the output in %s (have: %s)", strings.Join(gone, ", "), unit, strings.Join(have, ", "))
 }
 
-func dur(ns float64) string {
-	return time.Duration(ns).Round(time.Microsecond).String()
+// format prints a measure in its unit: ns/op as a duration, bytes in MB,
+// anything else as the number and its unit.
+func format(v float64, unit string) string {
+	switch unit {
+	case nsPerOp:
+		return time.Duration(v).Round(time.Microsecond).String()
+	case "bytes":
+		return fmt.Sprintf("%.1f MB", v/(1<<20))
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64) + " " + unit
 }
