@@ -258,6 +258,11 @@ func (c *Cluster) apiserverArgs(etcdURL string) []string {
 		"--service-account-key-file", filepath.Join(pki, "sa.pub"),
 		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
 		"--service-cluster-ip-range", "10.0.0.0/24", "--authorization-mode", "Node,RBAC",
+		// Privileged pods, as kubeadm's clusters allow them: the Dagger
+		// engine's DaemonSet (deploy/engine) mounts and runs runc. Without
+		// it the API server rejects the pod template ("privileged:
+		// Forbidden: disallowed by cluster policy").
+		"--allow-privileged=true",
 		// logs, exec, port-forward and the proxy to the real node: the
 		// kubelet's serving certificate names its InternalIP (there is no
 		// DNS for node names), and it accepts this client certificate.
