@@ -88,6 +88,21 @@ func (c *Cluster) Status(ctx context.Context) Status {
 	return st
 }
 
+// allowPrivileged lets the API server admit privileged pods, as kubeadm's
+// clusters do: the Dagger engine's DaemonSet (deploy/engine) mounts
+// overlay file systems and runs runc.
+const allowPrivileged = "--allow-privileged=true"
+
+// runsWith reports whether process pid was started with the argument arg
+// (false when its command line cannot be read).
+func runsWith(pid int, arg string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	return slices.Contains(strings.Split(string(b), "\x00"), arg)
+}
+
 // components in start order; Down stops them in reverse. The real node
 // ("node") comes last, when there is one.
 var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
@@ -109,6 +124,8 @@ func (c *Cluster) Up(ctx context.Context) error {
 	defer unlock()
 	if st := c.Status(ctx); st.Running && c.node && st.Node == "" {
 		c.logf("the running control plane has no real node: restarting it with one")
+	} else if st.Running && !runsWith(st.PIDs["kube-apiserver"], allowPrivileged) {
+		c.logf("the running API server was started without %s (privileged pods, such as the Dagger engine's DaemonSet, are refused): restarting the control plane with it", allowPrivileged)
 	} else if st.Running {
 		c.logf("reusing the control plane at %s (pids %v)", st.Server, st.PIDs)
 		// The running node keeps its network (and the kubelet its
@@ -262,7 +279,7 @@ func (c *Cluster) apiserverArgs(etcdURL string) []string {
 		// engine's DaemonSet (deploy/engine) mounts and runs runc. Without
 		// it the API server rejects the pod template ("privileged:
 		// Forbidden: disallowed by cluster policy").
-		"--allow-privileged=true",
+		allowPrivileged,
 		// logs, exec, port-forward and the proxy to the real node: the
 		// kubelet's serving certificate names its InternalIP (there is no
 		// DNS for node names), and it accepts this client certificate.

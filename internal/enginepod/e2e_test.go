@@ -18,11 +18,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	deployengine "github.com/slipway-ci/slipway/deploy/engine"
-	"github.com/slipway-ci/slipway/internal/cluster"
 	"github.com/slipway-ci/slipway/internal/clustertest"
+	"github.com/slipway-ci/slipway/internal/e2e"
 	"github.com/slipway-ci/slipway/internal/engine"
 	"github.com/slipway-ci/slipway/internal/enginepod"
 	"github.com/slipway-ci/slipway/internal/enginetest"
@@ -79,16 +78,11 @@ func TestEngineOnKubernetes(t *testing.T) {
 	c := target{cs: shared.Client, kubeconfig: shared.KubeconfigPath, kubectl: shared.Kubectl(), node: shared.Node}
 	ns := shared.Namespace(t, "enginepod")
 	if err := admitsPrivileged(ctx, c.cs, render(ns)); err != nil {
-		// A control plane started before internal/cluster passed
-		// --allow-privileged=true: the engine cannot be admitted there
-		// until it restarts, which this test must not do to a shared
-		// cluster. A throwaway instance of this checkout has the flag.
-		t.Logf("the shared control plane rejects the engine's privileged pod (%v): it was started without --allow-privileged=true (`make cluster-down cluster` restarts it with it); running on a throwaway instance instead", err)
-		c = throwawayCluster(t, ctx)
-		ns = "enginepod"
-		if _, err := c.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		// A control plane started by an older checkout, before
+		// internal/cluster passed --allow-privileged=true; `make cluster`
+		// restarts it with the flag, which a test must not do to a
+		// shared cluster.
+		e2e.Unavailable(t, fmt.Errorf("the shared control plane refuses the engine's privileged pod (%v): run `make cluster`, which restarts an API server started without --allow-privileged=true", err))
 	}
 	apply(t, ctx, c.cs, render(ns))
 
@@ -181,74 +175,6 @@ func admitsPrivileged(ctx context.Context, cs kubernetes.Interface, objs []runti
 		}
 	}
 	return nil
-}
-
-// throwawayCluster starts an instance of this checkout's control plane
-// with its own directory, ports and node network, and stops it when the
-// test ends.
-func throwawayCluster(t *testing.T, ctx context.Context) target {
-	t.Helper()
-	n, err := freeNodeNetwork()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := freePorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := cluster.New(cluster.WithInstanceDir(t.TempDir()), cluster.WithPorts(ports), cluster.WithNodeNetwork(n), cluster.WithNodes(1), cluster.WithLog(testLog{t}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cl.Down(context.Background()); err != nil {
-			t.Errorf("stopping the throwaway control plane: %v", err)
-		}
-	})
-	if err := cl.Up(ctx); err != nil {
-		t.Fatalf("starting a throwaway control plane: %v", err)
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", cl.KubeconfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := cl.Status(ctx)
-	if st.Node == "" {
-		t.Fatalf("the throwaway control plane runs no real node: %s", st.Reason)
-	}
-	// The namespace controller needs the default ServiceAccount's
-	// controller to have started; Up waited for it.
-	return target{cs: cs, kubeconfig: cl.KubeconfigPath(), kubectl: cl.Bin("kubectl"), node: st.Node}
-}
-
-func freeNodeNetwork() (cluster.NodeNetwork, error) {
-	for b := 150; b < 250; b++ {
-		n, err := cluster.ParseNodeNetwork(fmt.Sprintf("10.%d.0.0/16", b))
-		if err != nil {
-			return n, err
-		}
-		if cluster.CheckNodeNetwork(n) == nil {
-			return n, nil
-		}
-	}
-	return cluster.NodeNetwork{}, fmt.Errorf("no free 10.x.0.0/16 for a node")
-}
-
-func freePorts() (cluster.Ports, error) {
-	var p [6]int
-	for i := range p {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return cluster.Ports{}, err
-		}
-		defer l.Close()
-		p[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return cluster.Ports{APIServer: p[0], Etcd: p[1], EtcdPeer: p[2], ControllerManager: p[3], Scheduler: p[4], Kwok: p[5]}, nil
 }
 
 // apply creates the rendered objects, namespaced ones in the test's
