@@ -16,6 +16,15 @@ GO ?= go
 # The end-to-end suites build images and run whole pipelines: on a cold 2-core machine
 # they outlast go test's default 10-minute timeout.
 GOTEST_FLAGS ?= -timeout 60m
+# TEST_JSON_DIR, when set (CI sets it), runs each `go test` of `make test` through gotestsum:
+# the same one line per package, failures in full, and every test's event stream, the logs of
+# passed tests included, in $(TEST_JSON_DIR)/<suite>.json, which `make test-slowest` reads.
+# go test alone prints nothing of a passed test, so a slow run could not say where its time went.
+TEST_JSON_DIR ?=
+GOTESTSUM_VERSION := v1.13.0
+GOTESTSUM := $(SLIPWAY_CACHE)/tools/gotestsum-$(GOTESTSUM_VERSION)/bin/gotestsum
+# gotest runs the suite named $(1): go test, or gotestsum writing its events.
+gotest = $(if $(TEST_JSON_DIR),$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(abspath $(TEST_JSON_DIR))/$(1).json --,$(GO) test)
 
 .PHONY: help
 help: ## List the targets.
@@ -51,13 +60,28 @@ generate-check: ## Fail, printing the diff, when the committed CI files drift fr
 ##@ Tests
 
 .PHONY: test
-test: tools examples-tools modules ## Run every test: the library, the ci module, the runners and the end-to-end suites.
+test: tools examples-tools modules $(if $(TEST_JSON_DIR),$(GOTESTSUM)) ## Run every test: the library, the ci module, the runners and the end-to-end suites (TEST_JSON_DIR=dir keeps every test's events).
 	$(GO) vet ./...
 	cd dagger && $(GO) vet ./...
-	$(GO) test $(GOTEST_FLAGS) ./...
-	$(GO) test $(GOTEST_FLAGS) -tags integration ./examples/deployai/...
-	cd ci && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...
-	cd examples/external && $(GO) vet ./... && $(GO) test $(GOTEST_FLAGS) ./...
+	$(call gotest,slipway) $(GOTEST_FLAGS) ./...
+	$(call gotest,deployai-integration) $(GOTEST_FLAGS) -tags integration ./examples/deployai/...
+	cd ci && $(GO) vet ./... && $(call gotest,ci) $(GOTEST_FLAGS) ./...
+	cd examples/external && $(GO) vet ./... && $(call gotest,external) $(GOTEST_FLAGS) ./...
+
+# SLOWEST_THRESHOLD: tests that took at least this long are listed.
+SLOWEST_THRESHOLD ?= 60s
+
+.PHONY: test-slowest
+test-slowest: $(if $(TEST_JSON_DIR),$(GOTESTSUM)) ## After `make test TEST_JSON_DIR=dir`: the tests that took SLOWEST_THRESHOLD or more, slowest first, per suite.
+	@test -n "$(TEST_JSON_DIR)" || { echo "test-slowest: set TEST_JSON_DIR to the directory that \`make test TEST_JSON_DIR=dir\` wrote" >&2; exit 2; }
+	@for f in $(abspath $(TEST_JSON_DIR))/*.json; do \
+	  [ -s "$$f" ] || continue; \
+	  echo "== $$(basename "$$f" .json): tests of $(SLOWEST_THRESHOLD) or more, slowest first"; \
+	  $(GOTESTSUM) tool slowest --jsonfile "$$f" --threshold $(SLOWEST_THRESHOLD) | sed 's/^/  /'; \
+	done
+
+$(GOTESTSUM):
+	GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 
 BENCH_FLAGS ?= -benchtime=2s
 # A deploy benchmark's op is a whole rollout (seconds, paced by one-second
