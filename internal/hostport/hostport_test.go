@@ -42,6 +42,9 @@ func dialChild(addr string) int {
 		return 1
 	}
 	defer c.Close()
+	// A server that accepts but never answers fails the test in seconds
+	// instead of holding it until go test's timeout.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.Copy(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -121,9 +124,7 @@ func TestDialerInReachesAnotherNamespace(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dial %d in the namespace: %v", i, err)
 		}
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if string(got) != "hello from the namespace\n" {
+		if got := readBriefly(c); got != "hello from the namespace\n" {
 			t.Fatalf("dial %d: got %q", i, got)
 		}
 	}
@@ -131,9 +132,7 @@ func TestDialerInReachesAnotherNamespace(t *testing.T) {
 	// Our own namespace has no such server (the child's port is free here
 	// unless something else took it, in which case it does not greet).
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if strings.Contains(string(got), "namespace") {
+		if got := readBriefly(c); strings.Contains(got, "namespace") {
 			t.Fatalf("a plain dial reached the other namespace: threads were left in it")
 		}
 	}
@@ -146,15 +145,31 @@ func dialFrom(t *testing.T, ns *os.File, addr string) (string, error) {
 	if _, err := exec.LookPath("nsenter"); err != nil {
 		e2e.Unavailable(t, errors.New("nsenter is not installed (util-linux)"))
 	}
-	cmd := exec.Command("nsenter", "--net="+ns.Name(), os.Args[0], "-test.run=^$")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", "--net="+ns.Name(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), dialEnv+"="+addr)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+		// The namespace's listening sockets, with their accept queues
+		// (Recv-Q): a connection the kernel queued but Accept never took
+		// shows there, a missing listener by its absence.
+		sockets, _ := exec.Command("nsenter", "--net="+ns.Name(), "ss", "-ltn").CombinedOutput()
+		return string(out), fmt.Errorf("%v: %s\nlistening in the namespace:\n%s", err, strings.TrimSpace(stderr.String()), sockets)
 	}
 	return string(out), nil
+}
+
+// readBriefly reads what the server of c sends until it closes, for at
+// most a few seconds: a port of this host that some other service holds
+// open must not hang the test.
+func readBriefly(c net.Conn) string {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	got, _ := io.ReadAll(c)
+	return string(got)
 }
 
 // ListenIn's listener is reachable from inside the other namespace, by a
@@ -192,9 +207,7 @@ func TestListenInServesInAnotherNamespace(t *testing.T) {
 		t.Fatalf("a client in the namespace dialling %s: got %q, %v", addr, got, err)
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if strings.Contains(string(got), "listener") {
+		if got := readBriefly(c); strings.Contains(got, "listener") {
 			t.Fatalf("a plain dial of %s reached the listener: it was created in this process's namespace", addr)
 		}
 	}
@@ -210,9 +223,7 @@ func TestListenInServesInAnotherNamespace(t *testing.T) {
 		t.Fatalf("a client in the namespace reached a plain listener: %q", got)
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", childPort), time.Second); err == nil {
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if strings.Contains(string(got), "namespace") {
+		if got := readBriefly(c); strings.Contains(got, "namespace") {
 			t.Fatalf("a plain dial reached the other namespace: threads were left in it")
 		}
 	}
@@ -238,9 +249,7 @@ func TestListenInErrors(t *testing.T) {
 	}
 	assertThreadsHome(t)
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", childPort), time.Second); err == nil {
-		got, _ := io.ReadAll(c)
-		c.Close()
-		if strings.Contains(string(got), "namespace") {
+		if got := readBriefly(c); strings.Contains(got, "namespace") {
 			t.Fatalf("a plain dial reached the other namespace after failed listens")
 		}
 	}
