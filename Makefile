@@ -80,8 +80,12 @@ test-slowest: $(if $(TEST_JSON_DIR),$(GOTESTSUM)) ## After `make test TEST_JSON_
 	  $(GOTESTSUM) tool slowest --jsonfile "$$f" --threshold $(SLOWEST_THRESHOLD) | sed 's/^/  /'; \
 	done
 
+# Built beside and renamed into place, as internal/gotool caches its tools: an interrupted build
+# leaves no half-written binary that make would take as up to date.
 $(GOTESTSUM):
-	GOBIN=$(dir $@) $(GO) install -trimpath -ldflags '-s -w' gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	rm -rf $(@D).tmp
+	GOBIN=$(@D).tmp $(GO) install -trimpath -ldflags '-s -w' gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	mkdir -p $(@D) && mv $(@D).tmp/gotestsum $@ && rmdir $(@D).tmp
 
 BENCH_FLAGS ?= -benchtime=2s
 # A deploy benchmark's op is a whole rollout (seconds, paced by one-second

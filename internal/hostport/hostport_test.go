@@ -153,13 +153,21 @@ func dialFrom(t *testing.T, ns *os.File, addr string) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		// The namespace's listening sockets, with their accept queues
-		// (Recv-Q): a connection the kernel queued but Accept never took
-		// shows there, a missing listener by its absence.
-		sockets, _ := exec.Command("nsenter", "--net="+ns.Name(), "ss", "-ltn").CombinedOutput()
-		return string(out), fmt.Errorf("%v: %s\nlistening in the namespace:\n%s", err, strings.TrimSpace(stderr.String()), sockets)
+		return string(out), fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
+}
+
+// listening returns the listening sockets of the namespace ns with their
+// accept queues (Recv-Q), for a failure message: a connection the kernel
+// queued but Accept never took shows there, a missing listener by its
+// absence.
+func listening(ns *os.File) string {
+	out, err := exec.Command("nsenter", "--net="+ns.Name(), "ss", "-ltn").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(ss -ltn in the namespace: %v)", err)
+	}
+	return string(out)
 }
 
 // readBriefly reads what the server of c sends until it closes, for at
@@ -204,7 +212,7 @@ func TestListenInServesInAnotherNamespace(t *testing.T) {
 
 	got, err := dialFrom(t, ns, addr)
 	if err != nil || got != "hello from the listener\n" {
-		t.Fatalf("a client in the namespace dialling %s: got %q, %v", addr, got, err)
+		t.Fatalf("a client in the namespace dialling %s: got %q, %v\nlistening in the namespace:\n%s", addr, got, err, listening(ns))
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		if got := readBriefly(c); strings.Contains(got, "listener") {
