@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -248,5 +249,35 @@ func (g GitHub) Run(ctx context.Context, run Run) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return execute(ctx, run.Repo.Dir, env, logPath, g.Tool.Path, args...)
+	res, err := execute(ctx, run.Repo.Dir, env, logPath, g.Tool.Path, args...)
+	if err != nil || res.ExitCode == 0 || !ptyHangup(res.Output) {
+		return res, err
+	}
+	// act's host mode runs every step's shell as the leader of a session on
+	// a pseudo-terminal of its own; rarely (seen once in a CI run of some
+	// hundred act runs, several at a time) the kernel hangs that terminal up and the shell dies of SIGHUP before it runs the step's first
+	// command. No GitHub runner gives a step a terminal, so that failure says
+	// nothing about the workflow: run it once more, as a person re-runs a
+	// job that failed for the runner's sake, and keep the first attempt's
+	// output in front so the log shows it happened.
+	if err := os.RemoveAll(filepath.Join(run.TempDir, "artifacts")); err != nil {
+		return res, fmt.Errorf("act: %w", err)
+	}
+	first := res.Output
+	res, err = execute(ctx, run.Repo.Dir, env, logPath, g.Tool.Path, args...)
+	if res != nil {
+		res.Output = slices.Concat([]byte("slipway: act's first attempt lost a step's shell to SIGHUP from its pseudo-terminal; ran the workflow again. The first attempt's output:\n"),
+			first, []byte("slipway: the second attempt's output:\n"), res.Output)
+	}
+	return res, err
+}
+
+// ptyHangupLine is the line act prints when a step's shell was killed by
+// SIGHUP: "[workflow/job] signal: hangup".
+var ptyHangupLine = regexp.MustCompile(`(?m)^\[[^\]\n]+\] +signal: hangup\r?$`)
+
+// ptyHangup reports whether act's output shows a step whose shell died of
+// SIGHUP.
+func ptyHangup(output []byte) bool {
+	return ptyHangupLine.Match(ansi.ReplaceAll(output, nil))
 }
