@@ -341,11 +341,13 @@ func (r Verdict) MarshalJSON() ([]byte, error) {
 		Problem string
 		Summary string
 		Log     string
+		Detail  string
 	}
 	concrete.Reports = r.Reports
 	concrete.Problem = r.Problem
 	concrete.Summary = r.Summary
 	concrete.Log = r.Log
+	concrete.Detail = r.Detail
 	return json.Marshal(&concrete)
 }
 
@@ -355,6 +357,7 @@ func (r *Verdict) UnmarshalJSON(bs []byte) error {
 		Problem string
 		Summary string
 		Log     string
+		Detail  string
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -364,6 +367,7 @@ func (r *Verdict) UnmarshalJSON(bs []byte) error {
 	r.Problem = concrete.Problem
 	r.Summary = concrete.Summary
 	r.Log = concrete.Log
+	r.Detail = concrete.Detail
 	return nil
 }
 

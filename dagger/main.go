@@ -540,6 +540,9 @@ type Verdict struct {
 	// Lines a CI log must show on every run, such as the coverage total
 	// GitLab's coverage regex reads.
 	Log string
+	// Why the stage failed, at length, such as the failed tests' last
+	// output lines; empty when all is well.
+	Detail string
 }
 
 // Check fails when the stage failed, naming what it found; otherwise it
@@ -547,7 +550,7 @@ type Verdict struct {
 // printing them while the stage runs, puts them in the job's log even when
 // Dagger answers from its cache.
 func (v *Verdict) Check() (string, error) {
-	return stage.Verdict{Problem: v.Problem, Summary: v.Summary, Log: v.Log}.Check()
+	return stage.Verdict{Problem: v.Problem, Summary: v.Summary, Log: v.Log, Detail: v.Detail}.Check()
 }
 
 // verdict turns a stage's outcome into the module's Verdict, prefixing its
@@ -563,7 +566,7 @@ func verdict(ctx context.Context, name string, o stage.Outcome) (*Verdict, error
 	}
 	out := &Verdict{Reports: reports, Summary: v.Summary, Log: v.Log}
 	if v.Problem != "" {
-		out.Problem = name + ": " + v.Problem
+		out.Problem, out.Detail = name+": "+v.Problem, v.Detail
 	}
 	return out, nil
 }
@@ -1204,8 +1207,8 @@ func (m *Slipway) SecuritySast(
 		return nil, err
 	}
 	if v.Problem != "" && !fail {
-		fmt.Println(v.Problem)
-		v.Problem = ""
+		fmt.Println(strings.TrimRight(v.Problem+"\n"+v.Detail, "\n"))
+		v.Problem, v.Detail = "", ""
 		v.Summary += " (allowed)"
 	}
 	return v, nil

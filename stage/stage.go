@@ -18,6 +18,7 @@
 package stage
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -25,6 +26,8 @@ import (
 	"strings"
 
 	"dagger.io/dagger"
+	"dagger.io/dagger/telemetry"
+	"go.opentelemetry.io/otel"
 	"golang.org/x/mod/modfile"
 )
 
@@ -223,6 +226,9 @@ type Verdict struct {
 	// Log holds lines a CI log must show on every run, such as the coverage
 	// total GitLab's coverage regex reads.
 	Log string
+	// Detail says why the stage failed, at length, such as the failed
+	// tests' last output lines; empty when it passed.
+	Detail string
 }
 
 // Outcome is a stage result that offers its Verdict.
@@ -230,11 +236,38 @@ type Outcome interface {
 	Verdict() Verdict
 }
 
-// Check returns an error naming the problem when the stage failed, else
-// the summary and the log lines: what a CI job's last call prints.
+// Check returns an error naming the problem, followed by the detail,
+// when the stage failed, else the summary and the log lines: what a CI
+// job's last call prints.
 func (v Verdict) Check() (string, error) {
 	if v.Problem != "" {
+		if v.Detail != "" {
+			return "", fmt.Errorf("%s\n%s", v.Problem, strings.TrimRight(v.Detail, "\n"))
+		}
 		return "", fmt.Errorf("%s", v.Problem)
 	}
 	return strings.TrimSpace(v.Summary + "\n" + v.Log), nil
+}
+
+// Syncer is a Dagger object that can be evaluated: *dagger.Directory,
+// *dagger.Container, *dagger.File.
+type Syncer[T any] interface {
+	Sync(ctx context.Context) (T, error)
+}
+
+// Quietly evaluates obj under a span that Dagger's progress output hides
+// by default, and returns it evaluated. Why: Dagger prints every call with
+// its arguments and every command's output, so a stage that writes its
+// reports with withNewFile, or runs a tool that prints JSON, would put
+// each JUnit, Cobertura, SARIF or JSON report in full in the CI log
+// (megabytes for a large service; GitLab stops collecting a job's log at
+// 4 MiB, losing the lines after it). What the stage found is in its
+// Verdict instead; the hidden calls still show with `dagger call -vvv` and
+// in Dagger Cloud's traces.
+func Quietly[T Syncer[T]](ctx context.Context, what string, obj T) (T, error) {
+	// The global provider: inside a module, the span in ctx is the
+	// engine's (remote, not recording), whose provider drops every span.
+	ctx, span := otel.Tracer("github.com/slipway-ci/slipway/stage").Start(ctx, what, telemetry.Internal())
+	defer span.End()
+	return obj.Sync(ctx)
 }

@@ -163,10 +163,12 @@ func Scan(ctx context.Context, client *dagger.Client, source *dagger.Directory, 
 	if err != nil {
 		return nil, fmt.Errorf("gosec: GitLab report: %w", err)
 	}
-	res.Reports = client.Directory().
+	if res.Reports, err = stage.Quietly(ctx, "gosec: write the reports", client.Directory().
 		WithFile(JSONFile, sarifRun.File(out+"/"+JSONFile)).
 		WithFile(SARIFFile, sarifRun.File(out+"/"+SARIFFile)).
-		WithNewFile(GitLabFile, string(gl)+"\n")
+		WithNewFile(GitLabFile, string(gl)+"\n")); err != nil {
+		return nil, fmt.Errorf("gosec: writing the reports: %w", err)
+	}
 	return res, nil
 }
 

@@ -113,6 +113,10 @@ type Result struct {
 	// CoverageLine is `go tool cover -func`'s total line, which GitLab's
 	// `total:\s+\(statements\)\s+(\d+\.\d+)%` regex reads.
 	CoverageLine string
+	// Detail shows why the run failed: the last output lines of the
+	// first failed tests, or go test's error output when packages did not
+	// build; empty when all passed.
+	Detail string
 }
 
 // Passed reports whether every test passed.
@@ -170,6 +174,12 @@ func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, o
 			RedirectStdout: reportsDir + "/" + EventsFile,
 			Expect:         dagger.ReturnTypeAny,
 		})
+	// go test -json's event stream is for the reports, not for a person:
+	// the Verdict's Detail shows the failed tests' output instead.
+	ctr, err := stage.Quietly(ctx, "gotest: go test -json", ctr)
+	if err != nil {
+		return nil, fmt.Errorf("gotest: running go test: %w", err)
+	}
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("gotest: running go test: %w", err)
@@ -189,11 +199,13 @@ func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, o
 		return nil, fmt.Errorf("gotest: parsing go test -json: %w", err)
 	}
 	res.Failed, res.Tests = failures(report)
+	res.Detail = failureOutput(report)
 	if code != 0 && len(res.Failed) == 0 {
 		// Build failures print no test event of their own: name them from
 		// go test's stderr.
 		if stderr, err := ctr.Stderr(ctx); err == nil {
 			res.Failed = buildFailures(stderr)
+			res.Detail = tailLines(stderr, detailLines)
 		}
 	}
 	suites := junit.CreateFromReport(report, "")
@@ -228,7 +240,9 @@ func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, o
 			res.CoverageLine = fmt.Sprintf("total:\t\t\t\t\t\t\t(statements)\t\t%.1f%%", pct)
 		}
 	}
-	res.Reports = reports
+	if res.Reports, err = stage.Quietly(ctx, "gotest: write the reports", reports); err != nil {
+		return nil, fmt.Errorf("gotest: writing the reports: %w", err)
+	}
 	return res, nil
 }
 
@@ -236,6 +250,9 @@ func Run(ctx context.Context, client *dagger.Client, source *dagger.Directory, o
 // and coverage, and the coverage total line GitLab reads from the log.
 func (r *Result) Verdict() stage.Verdict {
 	v := stage.Verdict{Reports: r.Reports, Problem: r.Problem(), Summary: fmt.Sprintf("%d tests", r.Tests), Log: r.CoverageLine}
+	if !r.Passed() {
+		v.Detail = r.Detail
+	}
 	if r.Coverage >= 0 {
 		v.Summary += fmt.Sprintf(", %.1f%% of statements", r.Coverage)
 	}
@@ -263,6 +280,86 @@ func failures(r gtr.Report) (failed []string, tests int) {
 	}
 	sort.Strings(failed)
 	return failed, tests
+}
+
+const (
+	// detailTests is how many failed tests' output the Detail shows.
+	detailTests = 3
+	// detailLines is how many of a failed test's last output lines it shows.
+	detailLines = 30
+)
+
+// failureOutput returns the last output lines of the first failed tests
+// that have no failed subtest (the parent's output only repeats its
+// subtests' verdicts), each under a "--- FAIL: package.Test" header, as
+// go test prints them.
+func failureOutput(r gtr.Report) string {
+	var b strings.Builder
+	shown := 0
+	for _, p := range r.Packages {
+		failed := map[string]bool{}
+		for _, t := range p.Tests {
+			if t.Result == gtr.Fail {
+				failed[t.Name] = true
+			}
+		}
+		show := func(header string, output []string) {
+			if shown == detailTests {
+				return
+			}
+			shown++
+			b.WriteString(header + "\n")
+			if out := tailLines(strings.Join(output, "\n"), detailLines); out != "" {
+				b.WriteString(out)
+				b.WriteString("\n")
+			}
+		}
+		for _, t := range p.Tests {
+			if t.Result == gtr.Fail && !hasFailedSubtest(t.Name, failed) {
+				show(fmt.Sprintf("--- FAIL: %s.%s", p.Name, t.Name), t.Output)
+			}
+		}
+		// A package that did not build, or failed outside any test (a
+		// panic in init, a test binary killed by -timeout).
+		switch {
+		case p.BuildError.Name != "":
+			show(fmt.Sprintf("--- FAIL: %s (build failed)", p.Name), p.BuildError.Output)
+		case p.RunError.Name != "" && len(failed) == 0:
+			show(fmt.Sprintf("--- FAIL: %s (failed outside a test)", p.Name), p.RunError.Output)
+		}
+	}
+	return b.String()
+}
+
+// hasFailedSubtest reports whether a test named name/... failed.
+func hasFailedSubtest(name string, failed map[string]bool) bool {
+	for f := range failed {
+		if strings.HasPrefix(f, name+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// tailLines returns the last n non-empty-trailing lines of s, each
+// indented, with a line saying how many were left out.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) == 1 && strings.TrimSpace(lines[0]) == "" {
+		return ""
+	}
+	var b strings.Builder
+	if len(lines) > n {
+		fmt.Fprintf(&b, "    (%d earlier lines in the reports' test.json)\n", len(lines)-n)
+		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("    " + strings.TrimRight(l, " \t"))
+	}
+	return b.String()
 }
 
 var buildFailRE = regexp.MustCompile(`(?m)^FAIL\s+(\S+)\s+\[(build failed|setup failed)\]`)

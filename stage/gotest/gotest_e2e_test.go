@@ -42,6 +42,15 @@ func TestRun(t *testing.T) {
 			if strings.Join(res.Failed, ",") != strings.Join(tt.wantFailed, ",") {
 				t.Errorf("Failed = %v, want %v", res.Failed, tt.wantFailed)
 			}
+			// A failure says why in the check's error, not only which test.
+			_, checkErr := res.Verdict().Check()
+			switch {
+			case tt.wantPass && checkErr != nil:
+				t.Errorf("Check() = %v, want no error", checkErr)
+			case !tt.wantPass && (checkErr == nil || !strings.Contains(checkErr.Error(), "--- FAIL: example.com/fail.TestPlantedFailure\n") ||
+				!strings.Contains(checkErr.Error(), "planted failure: 2+2 is not 5")):
+				t.Errorf("Check() = %v, want the failed test's output", checkErr)
+			}
 			junit, err := res.Reports.File(gotest.JUnitFile).Contents(ctx)
 			if err != nil {
 				t.Fatalf("no JUnit report: %v", err)

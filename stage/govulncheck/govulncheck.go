@@ -309,6 +309,11 @@ func Scan(ctx context.Context, client *dagger.Client, source *dagger.Directory, 
 	// One run a format; the second finds the build cache warm.
 	jsonRun := run(base, "json", JSONFile)
 	sarifRun := run(jsonRun, "sarif", SARIFFile)
+	// Both runs print their reports, which the Verdict sums up: hide them.
+	sarifRun, err := stage.Quietly(ctx, "govulncheck: scan", sarifRun)
+	if err != nil {
+		return nil, fmt.Errorf("govulncheck: scanning: %w", err)
+	}
 	raw, err := jsonRun.File(out + "/" + JSONFile).Contents(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("govulncheck: scanning: %w", err)
@@ -322,11 +327,13 @@ func Scan(ctx context.Context, client *dagger.Client, source *dagger.Directory, 
 	if err != nil {
 		return nil, fmt.Errorf("govulncheck: GitLab report: %w", err)
 	}
-	res.Reports = client.Directory().
+	if res.Reports, err = stage.Quietly(ctx, "govulncheck: write the reports", client.Directory().
 		WithFile(JSONFile, sarifRun.File(out+"/"+JSONFile)).
 		WithFile(SARIFFile, sarifRun.File(out+"/"+SARIFFile)).
 		WithNewFile(GitLabFile, string(gl)+"\n").
-		WithNewFile(SummaryFile, res.Text())
+		WithNewFile(SummaryFile, res.Text())); err != nil {
+		return nil, fmt.Errorf("govulncheck: writing the reports: %w", err)
+	}
 	return res, nil
 }
 

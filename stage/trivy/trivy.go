@@ -230,7 +230,9 @@ func ScanContainer(ctx context.Context, client *dagger.Client, img *dagger.Conta
 	if err != nil {
 		return nil, fmt.Errorf("trivy: GitLab report: %w", err)
 	}
-	res.Reports = ctr.Directory(out).WithNewFile(GitLabFile, string(gl)+"\n")
+	if res.Reports, err = stage.Quietly(ctx, "trivy: write the reports", ctr.Directory(out).WithNewFile(GitLabFile, string(gl)+"\n")); err != nil {
+		return nil, fmt.Errorf("trivy: writing the reports: %w", err)
+	}
 	return res, nil
 }
 

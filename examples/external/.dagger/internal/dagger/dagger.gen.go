@@ -12788,24 +12788,24 @@ type SlipwayBuildOpts struct {
 	//
 	// The commit the image is built from, recorded in its labels.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:757:2)
+	Revision string // slipway (../../../../../dagger/main.go:760:2)
 	//
 	// The image's creation time: the commit time, as RFC 3339 or Unix
 	// seconds (SOURCE_DATE_EPOCH). Default: the Unix epoch, never the clock.
 	//
-	Created string // slipway (../../../../../dagger/main.go:761:2)
+	Created string // slipway (../../../../../dagger/main.go:764:2)
 	//
 	// The platforms to build, such as linux/amd64 and linux/arm64; the
 	// first is returned. Default: linux/amd64.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:765:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:768:2)
 }
 
 // Build builds the service's container image: static binaries of the main
 // packages on a distroless base, running as non-root, with the data files,
 // OCI labels and annotations. The same source, revision and created time
 // give the same digest.
-func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:753:1)
+func (r *Slipway) Build(opts ...SlipwayBuildOpts) *Container { // slipway (../../../../../dagger/main.go:756:1)
 	q := r.query.Select("build")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `revision` optional argument
@@ -13468,46 +13468,46 @@ type SlipwayPublishOpts struct {
 	//
 	// Where to push. Default: the repository setting.
 	//
-	Repository string // slipway (../../../../../dagger/main.go:798:2)
+	Repository string // slipway (../../../../../dagger/main.go:801:2)
 	//
 	// The registry user.
 	//
-	Username string // slipway (../../../../../dagger/main.go:801:2)
+	Username string // slipway (../../../../../dagger/main.go:804:2)
 	//
 	// The registry password or token.
 	//
-	Password *Secret // slipway (../../../../../dagger/main.go:804:2)
+	Password *Secret // slipway (../../../../../dagger/main.go:807:2)
 	//
 	// The commit the image is built from, recorded in its labels and used
 	// as its tag.
 	//
-	Revision string // slipway (../../../../../dagger/main.go:808:2)
+	Revision string // slipway (../../../../../dagger/main.go:811:2)
 	//
 	// The image's creation time (RFC 3339 or Unix seconds); see build.
 	//
-	Created string // slipway (../../../../../dagger/main.go:811:2)
+	Created string // slipway (../../../../../dagger/main.go:814:2)
 	//
 	// The platforms to build; see build.
 	//
-	Platforms []string // slipway (../../../../../dagger/main.go:814:2)
+	Platforms []string // slipway (../../../../../dagger/main.go:817:2)
 	//
 	// Talk plain HTTP to the registry.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:817:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:820:2)
 	//
 	// The private key that signs the digest, the SBOM and the provenance
 	// (cosign.key's PEM; --signing-key=env://SIGNING_KEY).
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/main.go:821:2)
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:824:2)
 	//
 	// The signing key's password (an encrypted cosign.key's).
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:824:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:827:2)
 	//
 	// The source repository's URL the provenance records (CI_PROJECT_URL).
 	// Default: the sourceUrl setting.
 	//
-	SourceURL string // slipway (../../../../../dagger/main.go:828:2)
+	SourceURL string // slipway (../../../../../dagger/main.go:831:2)
 }
 
 // Publish builds the image and pushes it, returning
@@ -13522,7 +13522,7 @@ type SlipwayPublishOpts struct {
 // --revision), which production's gate verifies, in the exec that pushes
 // (a key that cannot sign fails before the push); without one it says
 // what is not signed.
-func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:794:1)
+func (r *Slipway) Publish(ctx context.Context, opts ...SlipwayPublishOpts) (string, error) { // slipway (../../../../../dagger/main.go:797:1)
 	if r.publish != nil {
 		return *r.publish, nil
 	}
@@ -13692,13 +13692,13 @@ type SlipwaySecuritySastOpts struct {
 	//
 	//
 	// Default: true
-	Fail bool // slipway (../../../../../dagger/main.go:1173:2)
+	Fail bool // slipway (../../../../../dagger/main.go:1176:2)
 }
 
 // SecuritySast runs gosec over the source. Its reports hold gosec.json,
 // gosec.sarif and gl-sast-report.json. check fails on findings unless fail
 // is false.
-func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1169:1)
+func (r *Slipway) SecuritySast(opts ...SlipwaySecuritySastOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1172:1)
 	q := r.query.Select("securitySast")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `fail` optional argument
@@ -13718,28 +13718,28 @@ type SlipwaySecurityTrivyOpts struct {
 	// Where Trivy downloads its vulnerability DB: point it at a mirror when
 	// air-gapped. Default: ghcr.io/aquasecurity/trivy-db:2.
 	//
-	DbRepository string // slipway (../../../../../dagger/main.go:1080:2)
+	DbRepository string // slipway (../../../../../dagger/main.go:1083:2)
 	//
 	// Fetch the DB over plain HTTP or without TLS verification.
 	//
-	Insecure bool // slipway (../../../../../dagger/main.go:1083:2)
+	Insecure bool // slipway (../../../../../dagger/main.go:1086:2)
 	//
 	// The user for the image's registry, where the scan is recorded.
 	//
-	RegistryUsername string // slipway (../../../../../dagger/main.go:1086:2)
+	RegistryUsername string // slipway (../../../../../dagger/main.go:1089:2)
 	//
 	// The password or token for the image's registry.
 	//
-	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1089:2)
+	RegistryPassword *Secret // slipway (../../../../../dagger/main.go:1092:2)
 	//
 	// The private key that signs the scan evidence (cosign.key's PEM;
 	// --signing-key=env://SIGNING_KEY).
 	//
-	SigningKey *Secret // slipway (../../../../../dagger/main.go:1093:2)
+	SigningKey *Secret // slipway (../../../../../dagger/main.go:1096:2)
 	//
 	// The signing key's password.
 	//
-	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1096:2)
+	SigningKeyPassword *Secret // slipway (../../../../../dagger/main.go:1099:2)
 }
 
 // SecurityTrivy scans the image, pulled by digest, for HIGH and CRITICAL
@@ -13749,7 +13749,7 @@ type SlipwaySecurityTrivyOpts struct {
 // signed with --signing-key.
 // Cached for an hour, not Dagger's default seven days: a digest's scan goes
 // stale when the DB learns a new CVE or an ignore entry expires.
-func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1073:1)
+func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1076:1)
 	q := r.query.Select("securityTrivy")
 	for i := len(opts) - 1; i >= 0; i-- {
 		// `dbRepository` optional argument
@@ -13789,7 +13789,7 @@ func (r *Slipway) SecurityTrivy(image string, opts ...SlipwaySecurityTrivyOpts) 
 // integration) reach the service through the variables integrationEnv
 // names; without one, the smoke probes check each PORT/PATH answers its
 // status. Its reports hold junit.xml.
-func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1007:1)
+func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (../../../../../dagger/main.go:1010:1)
 	q := r.query.Select("testIntegration")
 	q = q.Arg("image", image)
 
@@ -13804,7 +13804,7 @@ func (r *Slipway) TestIntegration(image string) *SlipwayVerdict { // slipway (..
 // coverage.out and test.json; check prints the coverage total line
 // GitLab's coverage regex reads. Failing tests fail check, not the call, so
 // their reports can still be exported.
-func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:970:1)
+func (r *Slipway) TestUnit() *SlipwayVerdict { // slipway (../../../../../dagger/main.go:973:1)
 	q := r.query.Select("testUnit")
 
 	return &SlipwayVerdict{
@@ -14115,6 +14115,7 @@ type SlipwayVerdict struct { // slipway (../../../../../dagger/main.go:533:6)
 	query *querybuilder.Selection
 
 	check   *string
+	detail  *string
 	id      *SlipwayVerdictID
 	log     *string
 	problem *string
@@ -14131,11 +14132,25 @@ func (r *SlipwayVerdict) WithGraphQLQuery(q *querybuilder.Selection) *SlipwayVer
 // returns the summary and the log lines. Returning them, rather than
 // printing them while the stage runs, puts them in the job's log even when
 // Dagger answers from its cache.
-func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:549:1)
+func (r *SlipwayVerdict) Check(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:552:1)
 	if r.check != nil {
 		return *r.check, nil
 	}
 	q := r.query.Select("check")
+
+	var response string
+
+	q = q.Bind(&response)
+	return response, q.Execute(ctx)
+}
+
+// Why the stage failed, at length, such as the failed tests' last
+// output lines; empty when all is well.
+func (r *SlipwayVerdict) Detail(ctx context.Context) (string, error) { // slipway (../../../../../dagger/main.go:545:2)
+	if r.detail != nil {
+		return *r.detail, nil
+	}
+	q := r.query.Select("detail")
 
 	var response string
 
