@@ -24,6 +24,14 @@ func TestParseFailureOfRealCLIOutput(t *testing.T) {
 			str:  "test-unit: verdict: 3 of 315 tests failed: TestA, TestB, TestC",
 		},
 		{
+			// A check whose error has the failed test's output under the
+			// one-line problem (stage/gotest/testdata/fail): all of it is
+			// the message.
+			file: "multiline-error.txt",
+			want: Failure{Error: "test-unit: 1 failed: example.com/fail.TestPlantedFailure\n--- FAIL: example.com/fail.TestPlantedFailure\n        calc_test.go:15: planted failure: 2+2 is not 5"},
+			str:  "test-unit: 1 failed: example.com/fail.TestPlantedFailure\n--- FAIL: example.com/fail.TestPlantedFailure\n        calc_test.go:15: planted failure: 2+2 is not 5",
+		},
+		{
 			// A container's command failed: the chain is only its exit
 			// code, so the command and its stderr say what happened.
 			file:   "exec-error.txt",

@@ -41,13 +41,14 @@ func TestSummaryAndFailuresShowDaggersError(t *testing.T) {
 		pipeline.Stages("test"),
 		pipeline.Job("test:unit", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("test-unit"))),
 		pipeline.Job("security:trivy", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("security-trivy"))),
+		pipeline.Job("test:planted", pipeline.Stage("test"), pipeline.Calls(pipeline.Fn("planted-tests"))),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := t.TempDir()
 	res, err := local.Run(context.Background(), p, pipeline.Push, "main", local.WithLogDir(logs),
-		local.WithRunner(cliOutput{"test-unit": "function-error.txt", "security-trivy": "exec-error.txt"}))
+		local.WithRunner(cliOutput{"test-unit": "function-error.txt", "security-trivy": "exec-error.txt", "planted-tests": "multiline-error.txt"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +61,10 @@ func TestSummaryAndFailuresShowDaggersError(t *testing.T) {
 		"test-unit: verdict: 3 of 315 tests failed: TestA, TestB, TestC\n",
 		"exit code: 3 (withExec sh -c 'echo some output; echo bad thing >&2; exit 3'): bad thing\n",
 		"\ntest:unit failed: test-unit: verdict: 3 of 315 tests failed: TestA, TestB, TestC\n  full log: " + filepath.Join(logs, "test-unit.log") + "\n",
+		// A multi-line error: its first line in the table (the row ends
+		// there), all of it below.
+		"       test-unit: 1 failed: example.com/fail.TestPlantedFailure\n3 jobs in 1m0s\n",
+		"\ntest:planted failed: test-unit: 1 failed: example.com/fail.TestPlantedFailure\n--- FAIL: example.com/fail.TestPlantedFailure\n        calc_test.go:15: planted failure: 2+2 is not 5\n  full log: ",
 		"\nsecurity:trivy failed: exit code: 3\n  in: withExec sh -c 'echo some output; echo bad thing >&2; exit 3'\n  stderr (last lines):\n    bad thing\n  full log: " + filepath.Join(logs, "security-trivy.log") + "\n",
 	} {
 		if !strings.Contains(report, want) {

@@ -290,7 +290,9 @@ func summary(out io.Writer, p *pipeline.Pipeline, res *local.Result, total time.
 			note = signedNote(j.Log) // publish's signature, provenance and SBOM
 		}
 		if j.Reason != "" && (note == "" || j.Status != local.Passed) {
-			note = j.Reason
+			// The problem's line; the failure report below has the rest
+			// (a failed test's output).
+			note, _, _ = strings.Cut(j.Reason, "\n")
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", spec.Stage, j.Name, j.Status, d, dg, trim(note, 90))
 	}
