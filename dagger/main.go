@@ -1207,7 +1207,7 @@ func (m *Slipway) SecuritySast(
 		return nil, err
 	}
 	if v.Problem != "" && !fail {
-		fmt.Println(strings.TrimRight(v.Problem+"\n"+v.Detail, "\n"))
+		fmt.Println(stage.Verdict{Problem: v.Problem, Detail: v.Detail}.Message())
 		v.Problem, v.Detail = "", ""
 		v.Summary += " (allowed)"
 	}

@@ -231,6 +231,12 @@ type Verdict struct {
 	Detail string
 }
 
+// Message is the problem with the detail under it, as Check's error and
+// a stage that reports a failure without failing print it.
+func (v Verdict) Message() string {
+	return strings.TrimRight(v.Problem+"\n"+v.Detail, "\n")
+}
+
 // Outcome is a stage result that offers its Verdict.
 type Outcome interface {
 	Verdict() Verdict
@@ -241,10 +247,7 @@ type Outcome interface {
 // job's last call prints.
 func (v Verdict) Check() (string, error) {
 	if v.Problem != "" {
-		if v.Detail != "" {
-			return "", fmt.Errorf("%s\n%s", v.Problem, strings.TrimRight(v.Detail, "\n"))
-		}
-		return "", fmt.Errorf("%s", v.Problem)
+		return "", fmt.Errorf("%s", v.Message())
 	}
 	return strings.TrimSpace(v.Summary + "\n" + v.Log), nil
 }
@@ -260,8 +263,8 @@ type Syncer[T any] interface {
 // its arguments and every command's output, so a stage that writes its
 // reports with withNewFile, or runs a tool that prints JSON, would put
 // each JUnit, Cobertura, SARIF or JSON report in full in the CI log
-// (megabytes for a large service; GitLab stops collecting a job's log at
-// 4 MiB, losing the lines after it). What the stage found is in its
+// (megabytes for a large service; GitLab Runner's default output_limit
+// stops a job's log at 4 MiB, losing the lines after it). What the stage found is in its
 // Verdict instead; the hidden calls still show with `dagger call -vvv` and
 // in Dagger Cloud's traces.
 func Quietly[T Syncer[T]](ctx context.Context, what string, obj T) (T, error) {

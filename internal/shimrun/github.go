@@ -254,9 +254,10 @@ func (g GitHub) Run(ctx context.Context, run Run) (*Result, error) {
 		return res, err
 	}
 	// act's host mode runs every step's shell as the leader of a session on
-	// a pseudo-terminal of its own; rarely (seen once in a CI run of some
-	// hundred act runs, several at a time) the kernel hangs that terminal up and the shell dies of SIGHUP before it runs the step's first
-	// command. No GitHub runner gives a step a terminal, so that failure says
+	// a pseudo-terminal of its own. Once, in CI (2026-12-06), the kernel hung
+	// that terminal up and the shell died of SIGHUP before it ran the step's
+	// first command; 15 repetitions of TestReferenceGitHub did not do it
+	// again. No GitHub runner gives a step a terminal, so that failure says
 	// nothing about the workflow: run it once more, as a person re-runs a
 	// job that failed for the runner's sake, and keep the first attempt's
 	// output in front so the log shows it happened.

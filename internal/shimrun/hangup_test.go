@@ -74,28 +74,27 @@ func TestGitHubRetriesAPtyHangupOnce(t *testing.T) {
 	}
 	repo := &Repo{Dir: repoDir, SHA: strings.Repeat("a", 40), Ref: Ref{Event: pipeline.Push, Name: "main"}, Remote: "https://github.com/acme/app.git"}
 
-	t.Run("hangup", func(t *testing.T) {
-		tool := fakeAct(t, "[ci/build] signal: hangup\n")
-		res, err := GitHub{Tool: tool, Workflow: ".github/workflows/ci.yml"}.Run(context.Background(), Run{Repo: repo, TempDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ExitCode != 0 || runs(t, tool) != 2 {
-			t.Errorf("exit %d after %d runs, want 0 after 2", res.ExitCode, runs(t, tool))
-		}
-		out := string(res.Output)
-		if !strings.Contains(out, "SIGHUP") || !strings.Contains(out, "[ci/build] signal: hangup") || !strings.HasSuffix(out, "second run\n") {
-			t.Errorf("the output does not show both attempts:\n%s", out)
-		}
-	})
-	t.Run("other failure", func(t *testing.T) {
-		tool := fakeAct(t, "[ci/build] exit status 1\n")
-		res, err := GitHub{Tool: tool, Workflow: ".github/workflows/ci.yml"}.Run(context.Background(), Run{Repo: repo, TempDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.ExitCode != 1 || runs(t, tool) != 1 {
-			t.Errorf("exit %d after %d runs, want 1 after 1", res.ExitCode, runs(t, tool))
-		}
-	})
+	for _, tc := range []struct {
+		name, first string
+		// The exit status and the number of act runs wanted.
+		wantExit, wantRuns int
+	}{
+		{"hangup", "[ci/build] signal: hangup\n", 0, 2},
+		{"other failure", "[ci/build] exit status 1\n", 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tool := fakeAct(t, tc.first)
+			res, err := GitHub{Tool: tool, Workflow: ".github/workflows/ci.yml"}.Run(context.Background(), Run{Repo: repo, TempDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != tc.wantExit || runs(t, tool) != tc.wantRuns {
+				t.Errorf("exit %d after %d runs, want %d after %d", res.ExitCode, runs(t, tool), tc.wantExit, tc.wantRuns)
+			}
+			out := string(res.Output)
+			if tc.wantRuns == 2 && (!strings.Contains(out, "SIGHUP") || !strings.Contains(out, tc.first) || !strings.HasSuffix(out, "second run\n")) {
+				t.Errorf("the output does not show both attempts:\n%s", out)
+			}
+		})
+	}
 }

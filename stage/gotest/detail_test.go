@@ -38,7 +38,7 @@ func TestTailLines(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("line %d", i))
 	}
 	got := tailLines(strings.Join(lines, "\n")+"\n", detailLines)
-	if !strings.HasPrefix(got, "    (5 earlier lines in the reports' test.json)\n    line 5\n") || !strings.HasSuffix(got, fmt.Sprintf("    line %d", detailLines+4)) {
+	if !strings.HasPrefix(got, "    (5 earlier lines not shown)\n    line 5\n") || !strings.HasSuffix(got, fmt.Sprintf("    line %d", detailLines+4)) {
 		t.Errorf("tailLines:\n%s", got)
 	}
 	if got := tailLines("\n", 3); got != "" {

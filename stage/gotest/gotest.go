@@ -341,8 +341,10 @@ func hasFailedSubtest(name string, failed map[string]bool) bool {
 	return false
 }
 
-// tailLines returns the last n non-empty-trailing lines of s, each
-// indented, with a line saying how many were left out.
+// tailLines returns the last n lines of s (trailing newlines dropped),
+// each indented, after a line saying how many were left out; "" for an
+// empty s. The full output is in the reports (test.json), or go test's
+// stderr for packages that did not build.
 func tailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) == 1 && strings.TrimSpace(lines[0]) == "" {
@@ -350,7 +352,7 @@ func tailLines(s string, n int) string {
 	}
 	var b strings.Builder
 	if len(lines) > n {
-		fmt.Fprintf(&b, "    (%d earlier lines in the reports' test.json)\n", len(lines)-n)
+		fmt.Fprintf(&b, "    (%d earlier lines not shown)\n", len(lines)-n)
 		lines = lines[len(lines)-n:]
 	}
 	for i, l := range lines {
